@@ -1,0 +1,67 @@
+use super::{first_line, CheckResult, Outcome, COMMAND_TIMEOUT};
+use crate::console::{BootOutcome, Shell};
+use crate::scenario::Autologin;
+
+/// ttyS0 reached the expected user's shell with nothing typed at a login prompt.
+/// Evidence: getty's own line (`... login: root (automatic login)`) and `id -un`
+/// in the shell, which must agree.
+pub fn autologin(shell: &mut Shell<'_>, boot: &BootOutcome, expected: &Autologin) -> CheckResult {
+    let expected_text = describe(expected);
+    let mut evidence = boot.login_evidence.clone();
+    let result = |outcome, actual: String, message: String, evidence| CheckResult {
+        name: "autologin".into(),
+        outcome,
+        expected: expected_text.clone(),
+        actual,
+        message,
+        evidence,
+    };
+    let id = match shell.run("id -un", COMMAND_TIMEOUT) {
+        Ok(out) if out.status == 0 => first_line(&out.output),
+        Ok(out) => return result(Outcome::Fail, String::new(), format!("`id -un` failed with status {}", out.status), evidence),
+        Err(e) => return result(Outcome::Fail, String::new(), e.to_string(), e.source.lines().to_vec()),
+    };
+    evidence.push(format!("$ id -un → {id}"));
+    let actual = match &boot.autologin_user {
+        Some(user) => format!("{user} (automatic login; shell user {id})"),
+        None => format!("a shell as {id}, without getty's automatic-login line"),
+    };
+    match expected {
+        Autologin::User(user) if boot.autologin_user.as_deref() == Some(user.as_str()) && &id == user => {
+            result(Outcome::Pass, actual, format!("ttyS0 logged in {user} automatically"), evidence)
+        }
+        Autologin::User(user) => {
+            let message = match &boot.autologin_user {
+                Some(got) => format!("autologin user mismatch: expected `{user}`, getty logged in `{got}` (shell user `{id}`)"),
+                None => format!("ttyS0 reached a shell as `{id}`, but getty did not report an automatic login of `{user}`"),
+            };
+            result(Outcome::Fail, actual, message, evidence)
+        }
+        Autologin::Disabled => {
+            result(Outcome::Fail, actual, format!("expected a login prompt on ttyS0, but it logged in `{id}` automatically"), evidence)
+        }
+    }
+}
+
+/// The verdict when ttyS0 stopped at a real login prompt.
+pub fn at_login_prompt(expected: &Autologin, login_line: &str, evidence: Vec<String>) -> CheckResult {
+    let (outcome, message) = match expected {
+        Autologin::Disabled => (Outcome::Pass, "ttyS0 shows a login prompt, as expected".to_owned()),
+        Autologin::User(_) => (Outcome::Fail, "login prompt on ttyS0, no autologin".to_owned()),
+    };
+    CheckResult {
+        name: "autologin".into(),
+        outcome,
+        expected: describe(expected),
+        actual: format!("a login prompt: `{login_line}`"),
+        message,
+        evidence,
+    }
+}
+
+fn describe(expected: &Autologin) -> String {
+    match expected {
+        Autologin::User(user) => format!("{user} logged in automatically on ttyS0"),
+        Autologin::Disabled => "a login prompt on ttyS0".into(),
+    }
+}

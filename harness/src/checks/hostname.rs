@@ -1,0 +1,25 @@
+use super::{first_line, CheckResult, Outcome, COMMAND_TIMEOUT};
+use crate::console::Shell;
+
+/// The kernel's hostname (what `hostname` prints) equals the expected name.
+pub fn hostname(shell: &mut Shell<'_>, expected: &str) -> CheckResult {
+    let command = "cat /proc/sys/kernel/hostname";
+    let (outcome, actual, message, evidence) = match shell.run(command, COMMAND_TIMEOUT) {
+        Ok(out) if out.status == 0 => {
+            let actual = first_line(&out.output);
+            let evidence = vec![format!("$ {command}"), actual.clone()];
+            if actual == expected {
+                (Outcome::Pass, actual, format!("hostname is `{expected}`"), evidence)
+            } else {
+                let message = format!("hostname mismatch: expected `{expected}`, the guest says `{actual}`");
+                (Outcome::Fail, actual, message, evidence)
+            }
+        }
+        Ok(out) => {
+            let message = format!("`{command}` failed with status {}", out.status);
+            (Outcome::Fail, String::new(), message, out.output.lines().map(str::to_owned).collect())
+        }
+        Err(e) => (Outcome::Fail, String::new(), e.to_string(), e.source.lines().to_vec()),
+    };
+    CheckResult { name: "hostname".into(), outcome, expected: expected.into(), actual, message, evidence }
+}

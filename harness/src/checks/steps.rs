@@ -1,0 +1,81 @@
+use super::{CheckResult, Outcome};
+use crate::console::Shell;
+use crate::scenario::Step;
+
+/// Runs the scenario's own steps in order; each is a check named after it. After
+/// a failed step the console is in an unknown state, so the rest do not run.
+pub fn steps(shell: &mut Shell<'_>, steps: &[Step]) -> Vec<CheckResult> {
+    let mut results = Vec::new();
+    let mut failed = false;
+    for (i, step) in steps.iter().enumerate() {
+        let name = format!("step {}: {}", i + 1, describe(step));
+        if failed {
+            results.push(CheckResult::not_run(&name, "", "an earlier step failed"));
+            continue;
+        }
+        let result = run_step(shell, step, name);
+        failed = !result.passed();
+        results.push(result);
+    }
+    results
+}
+
+fn describe(step: &Step) -> String {
+    match step {
+        Step::Run { command, .. } => format!("run `{command}`"),
+        Step::Send { bytes } => format!("send {:?}", String::from_utf8_lossy(bytes)),
+        Step::Expect { pattern, .. } => format!("expect /{pattern}/"),
+    }
+}
+
+fn run_step(shell: &mut Shell<'_>, step: &Step, name: String) -> CheckResult {
+    let check = |outcome, expected: String, actual: String, message: String, evidence: Vec<String>| CheckResult {
+        name: name.clone(),
+        outcome,
+        expected,
+        actual,
+        message,
+        evidence,
+    };
+    match step {
+        Step::Run { command, expect, exit, timeout } => {
+            let expected = match expect {
+                Some(re) => format!("exit status {exit}, output matching /{re}/"),
+                None => format!("exit status {exit}"),
+            };
+            match shell.run(command, *timeout) {
+                Ok(out) => {
+                    // Compared without the final newline, so `^x86_64$` means the whole output.
+                    let text = out.output.trim_end_matches('\n');
+                    let evidence = std::iter::once(format!("$ {command}")).chain(text.lines().map(str::to_owned)).collect();
+                    let actual = format!("exit status {}, output {:?}", out.status, text);
+                    if out.status != *exit {
+                        check(Outcome::Fail, expected, actual, format!("exit status {} instead of {exit}", out.status), evidence)
+                    } else if expect.as_ref().is_some_and(|re| !re.is_match(text)) {
+                        let re = expect.as_ref().expect("checked");
+                        check(Outcome::Fail, expected, actual, format!("output does not match /{re}/"), evidence)
+                    } else {
+                        check(Outcome::Pass, expected, actual, "as expected".into(), evidence)
+                    }
+                }
+                Err(e) => check(Outcome::Fail, expected, String::new(), e.to_string(), e.source.lines().to_vec()),
+            }
+        }
+        Step::Send { bytes } => match shell.console().send(bytes) {
+            Ok(()) => check(Outcome::Pass, String::new(), String::new(), "sent".into(), Vec::new()),
+            Err(e) => check(Outcome::Fail, String::new(), String::new(), e.to_string(), Vec::new()),
+        },
+        Step::Expect { pattern, timeout } => {
+            let re = regex::bytes::Regex::new(pattern.as_str()).expect("a valid regex stays valid on bytes");
+            let expected = format!("console output matching /{pattern}/");
+            let timeout = *timeout * shell.scale();
+            match shell.console().expect(&[&re], timeout, &expected) {
+                Ok(m) => check(Outcome::Pass, expected, m.text, "seen".into(), Vec::new()),
+                Err(e) => {
+                    let lines = e.lines().to_vec();
+                    check(Outcome::Fail, expected, String::new(), e.to_string(), lines)
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! Turns a terminal byte stream into plain text for matching and transcripts:
+//! escape sequences go, carriage returns go, and cursor jumps (which boot menus
+//! use instead of newlines) become line breaks. Stateful, because a sequence can
+//! be split across reads.
+
+#[derive(Debug, Default)]
+pub struct AnsiStripper {
+    state: State,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+enum State {
+    #[default]
+    Text,
+    Escape,
+    /// `ESC [` ... final byte in 0x40..=0x7e.
+    Csi,
+    /// `ESC ]` ... BEL or `ESC \`.
+    Osc,
+    /// `ESC (` / `ESC )` / `ESC %`: one more byte.
+    Charset,
+}
+
+impl AnsiStripper {
+    /// Appends the plain text of `input` to `out`.
+    pub fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) {
+        for &b in input {
+            self.state = match (self.state, b) {
+                (State::Text, 0x1b) => State::Escape,
+                (State::Text, b'\n' | b'\t') => {
+                    out.push(b);
+                    State::Text
+                }
+                (State::Text, b) if b < 0x20 || b == 0x7f => State::Text,
+                (State::Text, b) => {
+                    out.push(b);
+                    State::Text
+                }
+                (State::Escape, b'[') => State::Csi,
+                (State::Escape, b']') => State::Osc,
+                (State::Escape, b'(' | b')' | b'%') => State::Charset,
+                (State::Escape, _) | (State::Charset, _) => State::Text,
+                (State::Csi, b'H' | b'f') => {
+                    if out.last().is_some_and(|&c| c != b'\n') {
+                        out.push(b'\n');
+                    }
+                    State::Text
+                }
+                (State::Csi, 0x40..=0x7e) => State::Text,
+                (State::Csi, _) => State::Csi,
+                (State::Osc, 0x07) => State::Text,
+                (State::Osc, 0x1b) => State::Escape,
+                (State::Osc, _) => State::Osc,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strip(chunks: &[&[u8]]) -> String {
+        let mut s = AnsiStripper::default();
+        let mut out = Vec::new();
+        for c in chunks {
+            s.feed(c, &mut out);
+        }
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn strips_colours_and_carriage_returns() {
+        assert_eq!(strip(&[b"[\x1b[0;32m  OK  \x1b[0m] Started\r\n"]), "[  OK  ] Started\n");
+    }
+
+    #[test]
+    fn sequences_split_across_reads() {
+        assert_eq!(strip(&[b"a\x1b[0;3", b"7;40mb\x1b", b"[Kc"]), "abc");
+    }
+
+    #[test]
+    fn cursor_jumps_become_line_breaks() {
+        assert_eq!(strip(&[b"menu\x1b[18;26HPress [Tab]\x1b[28;1H\x1b[0mboot: "]), "menu\nPress [Tab]\nboot: ");
+    }
+
+    #[test]
+    fn charset_switches_and_shift_codes_vanish() {
+        assert_eq!(strip(&[b"\x1b)0\x1b(B\x0elqqk\x0fx"]), "lqqkx");
+    }
+}

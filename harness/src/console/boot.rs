@@ -1,0 +1,216 @@
+//! The boot sequence as an explicit state machine: power-on → boot menu → kernel →
+//! userspace → login prompt → shell. Each transition waits for its own evidence
+//! with its own timeout, and every failure names the last phase reached.
+
+use super::menu::BootChoice;
+use super::serial::{ConsoleError, SerialConsole};
+use regex::bytes::Regex;
+use std::fmt;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Phase {
+    PowerOn,
+    BootMenu,
+    Kernel,
+    Userspace,
+    LoginPrompt,
+    Shell,
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Phase::PowerOn => "power-on (no boot menu yet)",
+            Phase::BootMenu => "boot menu",
+            Phase::Kernel => "kernel and initrd",
+            Phase::Userspace => "userspace (init started)",
+            Phase::LoginPrompt => "login prompt",
+            Phase::Shell => "shell",
+        })
+    }
+}
+
+/// How long each transition may take on KVM; multiplied by the accelerator's
+/// time scale, and never past the trial's deadline.
+#[derive(Debug, Clone, Copy)]
+pub struct BootTimeouts {
+    pub menu: Duration,
+    pub login: Duration,
+    pub shell: Duration,
+}
+
+impl Default for BootTimeouts {
+    fn default() -> Self {
+        BootTimeouts { menu: Duration::from_secs(20), login: Duration::from_secs(60), shell: Duration::from_secs(20) }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BootError {
+    #[error("{source}; last phase reached: {reached}")]
+    Console { reached: Phase, source: ConsoleError },
+    #[error("login prompt on ttyS0, no autologin: `{login_line}` asked for a password when the harness typed")]
+    NoAutologin { login_line: String, evidence: Vec<String> },
+}
+
+impl BootError {
+    pub fn phase_reached(&self) -> Phase {
+        match self {
+            BootError::Console { reached, .. } => *reached,
+            BootError::NoAutologin { .. } => Phase::LoginPrompt,
+        }
+    }
+
+    /// Console lines that show what went wrong.
+    pub fn evidence(&self) -> &[String] {
+        match self {
+            BootError::Console { source, .. } => source.lines(),
+            BootError::NoAutologin { evidence, .. } => evidence,
+        }
+    }
+}
+
+/// What the boot showed on the way to the shell.
+#[derive(Debug, Clone)]
+pub struct BootOutcome {
+    /// When each phase was reached, from power-on.
+    pub phases: Vec<(Phase, Duration)>,
+    /// The getty line, e.g. `rescue login: root (automatic login)`.
+    pub login_line: String,
+    /// The user getty logged in by itself, if its line says so.
+    pub autologin_user: Option<String>,
+    /// Console lines around the login prompt.
+    pub login_evidence: Vec<String>,
+}
+
+fn re(pattern: &str) -> Regex {
+    Regex::new(pattern).expect("static pattern")
+}
+
+struct Patterns {
+    menu_ready: Regex,
+    boot_prompt: Regex,
+    kernel: Regex,
+    userspace: Regex,
+    login: Regex,
+    password: Regex,
+    panic: Regex,
+}
+
+fn patterns() -> &'static Patterns {
+    static P: OnceLock<Patterns> = OnceLock::new();
+    P.get_or_init(|| Patterns {
+        // vesamenu draws this last; keys sent earlier are lost or boot the default.
+        menu_ready: re(r"Press \[Tab\] to edit options|(?m)^boot: $"),
+        boot_prompt: re(r"boot: "),
+        // Debian's initramfs, NixOS stage 1, or the kernel itself at a verbose loglevel.
+        kernel: re(r"Loading, please wait|<<< NixOS Stage 1 >>>|Run /init as init process|Linux version \d"),
+        userspace: re(r"Welcome to |<<< NixOS Stage 2 >>>|systemd\[1\]: "),
+        login: re(r"(?m)^[^\n]*login: "),
+        password: re(r"(?m)^Password: ?|Login incorrect|(?m)^[^\n]*login: $"),
+        panic: re(r"Kernel panic - not syncing[^\n]*"),
+    })
+}
+
+/// The deadline of one wait: its own budget, cut to the trial's deadline.
+fn budget(own: Duration, scale: u32, deadline: Instant) -> Duration {
+    (own * scale).min(deadline.saturating_duration_since(Instant::now()))
+}
+
+/// Drives an isolinux (BIOS) boot from power-on to a shell on the serial console.
+/// `scale` stretches every wait (TCG); `deadline` ends the whole trial.
+pub fn boot_to_shell(
+    console: &mut SerialConsole,
+    choice: &BootChoice,
+    timeouts: BootTimeouts,
+    scale: u32,
+    deadline: Instant,
+) -> Result<BootOutcome, BootError> {
+    let p = patterns();
+    let started = Instant::now();
+    let mut phases = vec![(Phase::PowerOn, Duration::ZERO)];
+    console.add_fatal("kernel panic", p.panic.clone());
+    let reached = |phases: &Vec<(Phase, Duration)>| phases.last().map(|(p, _)| *p).unwrap_or(Phase::PowerOn);
+    let fail = |phases: &Vec<(Phase, Duration)>| {
+        let reached = reached(phases);
+        move |source| BootError::Console { reached, source }
+    };
+
+    // Boot menu: escape to the `boot:` prompt and type the chosen entry, which
+    // does not wait out the menu's timeout.
+    console
+        .expect(&[&p.menu_ready], budget(timeouts.menu, scale, deadline), "the isolinux boot menu")
+        .map_err(fail(&phases))?;
+    phases.push((Phase::BootMenu, started.elapsed()));
+    console.send(b"\x1b").map_err(fail(&phases))?;
+    console
+        .expect(&[&p.boot_prompt], budget(timeouts.menu, scale, deadline), "the isolinux `boot:` prompt")
+        .map_err(fail(&phases))?;
+    console.send(format!("{}\r", choice.command_line()).as_bytes()).map_err(fail(&phases))?;
+
+    // Kernel, userspace, login prompt: whichever evidence comes first moves the
+    // phase on; not every system prints every milestone.
+    let milestones = [(Phase::Kernel, &p.kernel), (Phase::Userspace, &p.userspace), (Phase::LoginPrompt, &p.login)];
+    let login = loop {
+        let pending: Vec<_> = milestones.iter().filter(|(phase, _)| *phase > reached(&phases)).collect();
+        let regexes: Vec<&Regex> = pending.iter().map(|(_, r)| *r).collect();
+        let m = console
+            .expect(&regexes, budget(timeouts.login, scale, deadline), "a login prompt on ttyS0")
+            .map_err(fail(&phases))?;
+        let phase = pending[m.index].0;
+        phases.push((phase, started.elapsed()));
+        if phase == Phase::LoginPrompt {
+            break m;
+        }
+    };
+    let login_line = format!("{}{}", login.text, login.rest_of_line).trim().to_owned();
+    let autologin_user = login_line
+        .split_once(" (automatic login)")
+        .and_then(|(before, _)| before.rsplit(' ').next())
+        .map(str::to_owned);
+    let login_evidence = console.lines_around(login.start);
+
+    // The shell: a probe command whose answer only a shell can compute. At a real
+    // login prompt the probe is taken as a user name and login asks for a password.
+    let nonce = std::process::id() ^ started.elapsed().subsec_nanos();
+    let answer = re(&format!("ISOTEST_READY_{}", u64::from(nonce) * 7));
+    let shell_deadline = Instant::now() + budget(timeouts.shell, scale, deadline);
+    loop {
+        console.send(format!("echo ISOTEST_READY_$(({nonce} * 7))\r").as_bytes()).map_err(fail(&phases))?;
+        // Retry now and then: characters typed while getty hands over to the shell
+        // can be flushed away.
+        let wait = (Duration::from_secs(5) * scale).min(shell_deadline.saturating_duration_since(Instant::now()));
+        match console.expect(&[&answer, &p.password], wait, "a shell on ttyS0") {
+            Ok(m) if m.index == 0 => break,
+            Ok(m) => {
+                return Err(BootError::NoAutologin { login_line, evidence: console.lines_around(m.start) });
+            }
+            Err(ConsoleError::Timeout { .. }) if Instant::now() < shell_deadline => continue,
+            Err(e) => return Err(fail(&phases)(e)),
+        }
+    }
+    phases.push((Phase::Shell, started.elapsed()));
+    Ok(BootOutcome { phases, login_line, autologin_user, login_evidence })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn login_pattern_takes_the_whole_getty_line() {
+        let p = patterns();
+        let m = p.login.find(b"\nrescue login: root (automatic login)\n").unwrap();
+        assert_eq!(m.as_bytes(), b"rescue login: ");
+        assert!(p.password.is_match(b"\nPassword: "));
+        assert!(p.password.is_match(b"rescue login: "));
+        assert!(!p.password.is_match(b"rescue login: root (automatic login)"));
+    }
+
+    #[test]
+    fn phases_are_ordered() {
+        assert!(Phase::BootMenu < Phase::Kernel && Phase::LoginPrompt < Phase::Shell);
+    }
+}

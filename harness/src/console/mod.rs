@@ -1,0 +1,13 @@
+//! The serial console: a transcript-keeping reader with event-driven `expect`
+//! (`serial`), the boot menus (`menu`), the boot sequence from power-on to a shell
+//! (`boot`), and a command runner on that shell (`shell`).
+
+mod ansi;
+pub mod boot;
+pub mod menu;
+mod serial;
+pub mod shell;
+
+pub use boot::{boot_to_shell, BootError, BootOutcome, Phase};
+pub use serial::{ConsoleError, Match, SerialConsole};
+pub use shell::{CommandOutput, Shell, ShellError};

@@ -1,0 +1,235 @@
+//! A serial console with a transcript and event-driven `expect`.
+//!
+//! A reader thread owns the socket's read side: it writes every byte to the raw
+//! transcript, the plain text to the readable transcript, appends the plain text to
+//! a shared buffer and wakes waiters. `expect` sleeps on a condition variable until
+//! new text arrives or its deadline passes, so waiting costs no CPU (which matters
+//! when TCG guests need every core). expectrl was considered; its `expect` polls
+//! a non-blocking read in a tight loop.
+
+use super::ansi::AnsiStripper;
+use regex::bytes::Regex;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConsoleError {
+    #[error("timed out after {} s waiting for {waiting_for}", after.as_secs())]
+    Timeout { waiting_for: String, after: Duration, last_lines: Vec<String> },
+    /// A fatal pattern (e.g. a kernel panic) appeared.
+    #[error("{reason}")]
+    Fatal { reason: String, context: Vec<String> },
+    #[error("the console closed (QEMU exited) while waiting for {waiting_for}")]
+    Closed { waiting_for: String, last_lines: Vec<String> },
+    #[error("console I/O: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl ConsoleError {
+    /// The console lines that explain the error.
+    pub fn lines(&self) -> &[String] {
+        match self {
+            ConsoleError::Timeout { last_lines, .. } | ConsoleError::Closed { last_lines, .. } => last_lines,
+            ConsoleError::Fatal { context, .. } => context,
+            ConsoleError::Io(_) => &[],
+        }
+    }
+}
+
+/// What `expect` found.
+#[derive(Debug, Clone)]
+pub struct Match {
+    /// Index of the pattern that matched.
+    pub index: usize,
+    /// The matched text.
+    pub text: String,
+    /// The rest of the line after the match, as far as it has arrived.
+    pub rest_of_line: String,
+    /// Offset of the match's start in the console text.
+    pub start: usize,
+}
+
+#[derive(Default)]
+struct Buffer {
+    text: Vec<u8>,
+    closed: bool,
+}
+
+struct Shared {
+    buffer: Mutex<Buffer>,
+    grew: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Buffer> {
+        self.buffer.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// How many console lines an error shows.
+pub const CONTEXT_LINES: usize = 20;
+
+pub struct SerialConsole {
+    shared: Arc<Shared>,
+    writer: UnixStream,
+    /// Where the next `expect` starts looking.
+    cursor: usize,
+    /// Patterns that end any wait with an error, e.g. a kernel panic.
+    fatal: Vec<(String, Regex)>,
+    transcript: PathBuf,
+}
+
+impl SerialConsole {
+    /// Starts reading `stream`; transcripts go to `<dir>/console.log` (plain
+    /// text) and `<dir>/console.raw` (every byte).
+    pub fn attach(stream: UnixStream, dir: &Path) -> std::io::Result<SerialConsole> {
+        let transcript = dir.join("console.log");
+        let mut plain = File::create(&transcript)?;
+        let mut raw = File::create(dir.join("console.raw"))?;
+        let writer = stream.try_clone()?;
+        let shared = Arc::new(Shared { buffer: Mutex::new(Buffer::default()), grew: Condvar::new() });
+        let reader_shared = shared.clone();
+        std::thread::Builder::new().name("serial-reader".into()).spawn(move || {
+            let mut stream = stream;
+            let mut stripper = AnsiStripper::default();
+            let mut chunk = [0u8; 4096];
+            let mut text = Vec::new();
+            loop {
+                let n = match stream.read(&mut chunk) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                text.clear();
+                stripper.feed(&chunk[..n], &mut text);
+                // Transcripts are best effort: a full disk must not stop the trial.
+                let _ = raw.write_all(&chunk[..n]);
+                let _ = plain.write_all(&text);
+                reader_shared.lock().text.extend_from_slice(&text);
+                reader_shared.grew.notify_all();
+            }
+            reader_shared.lock().closed = true;
+            reader_shared.grew.notify_all();
+        })?;
+        Ok(SerialConsole { shared, writer, cursor: 0, fatal: Vec::new(), transcript })
+    }
+
+    /// The readable transcript's path.
+    pub fn transcript(&self) -> &Path {
+        &self.transcript
+    }
+
+    /// From now on, text matching `pattern` ends every wait with `reason`.
+    pub fn add_fatal(&mut self, reason: &str, pattern: Regex) {
+        self.fatal.push((reason.to_owned(), pattern));
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) -> Result<(), ConsoleError> {
+        tracing::trace!(bytes = ?String::from_utf8_lossy(bytes), "console send");
+        self.writer.write_all(bytes)?;
+        Ok(())
+    }
+
+    /// Waits until one of `patterns` matches text that arrived after the previous
+    /// match, and moves past it. `waiting_for` describes the wait in errors.
+    pub fn expect(&mut self, patterns: &[&Regex], timeout: Duration, waiting_for: &str) -> Result<Match, ConsoleError> {
+        let deadline = Instant::now() + timeout;
+        let mut buffer = self.shared.lock();
+        loop {
+            let haystack = &buffer.text[self.cursor..];
+            let fatal = self
+                .fatal
+                .iter()
+                .filter_map(|(reason, re)| re.find(haystack).map(|m| (m.start(), reason)))
+                .min_by_key(|(start, _)| *start);
+            let found = patterns
+                .iter()
+                .enumerate()
+                .filter_map(|(i, re)| re.find(haystack).map(|m| (i, m)))
+                .min_by_key(|(_, m)| m.start());
+            match (found, fatal) {
+                (_, Some((at, reason))) if found.as_ref().is_none_or(|(_, m)| at <= m.start()) => {
+                    let at = self.cursor + at;
+                    return Err(ConsoleError::Fatal { reason: reason.clone(), context: around(&buffer.text, at) });
+                }
+                (Some((index, m)), _) => {
+                    let start = self.cursor + m.start();
+                    let end = self.cursor + m.end();
+                    let line_end = buffer.text[end..].iter().position(|&b| b == b'\n').map_or(buffer.text.len(), |p| end + p);
+                    let result = Match {
+                        index,
+                        text: String::from_utf8_lossy(m.as_bytes()).into_owned(),
+                        rest_of_line: String::from_utf8_lossy(&buffer.text[end..line_end]).into_owned(),
+                        start,
+                    };
+                    self.cursor = end;
+                    return Ok(result);
+                }
+                _ => {}
+            }
+            if buffer.closed {
+                return Err(ConsoleError::Closed { waiting_for: waiting_for.into(), last_lines: tail(&buffer.text) });
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(ConsoleError::Timeout {
+                    waiting_for: waiting_for.into(),
+                    after: timeout,
+                    last_lines: tail(&buffer.text),
+                });
+            }
+            buffer = self.shared.grew.wait_timeout(buffer, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
+        }
+    }
+
+    /// The last console lines, for reports.
+    pub fn last_lines(&self) -> Vec<String> {
+        tail(&self.shared.lock().text)
+    }
+
+    /// The lines around an offset returned in a `Match`.
+    pub fn lines_around(&self, offset: usize) -> Vec<String> {
+        around(&self.shared.lock().text, offset)
+    }
+
+    /// Where the next `expect` starts, as an offset into the console text.
+    pub fn position(&self) -> usize {
+        self.cursor
+    }
+
+    /// The console text between two offsets.
+    pub fn text_between(&self, from: usize, to: usize) -> String {
+        let buffer = self.shared.lock();
+        let to = to.min(buffer.text.len());
+        String::from_utf8_lossy(&buffer.text[from.min(to)..to]).into_owned()
+    }
+}
+
+fn lines_of(text: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(text).lines().map(str::trim_end).filter(|l| !l.is_empty()).map(str::to_owned).collect()
+}
+
+fn tail(text: &[u8]) -> Vec<String> {
+    let lines = lines_of(&text[text.len().saturating_sub(16 * 1024)..]);
+    lines[lines.len().saturating_sub(CONTEXT_LINES)..].to_vec()
+}
+
+/// Lines before and after `offset`: what led up to it and what followed.
+fn around(text: &[u8], offset: usize) -> Vec<String> {
+    let before = lines_of(&text[offset.saturating_sub(8 * 1024)..offset]);
+    let after = lines_of(&text[offset..text.len().min(offset + 8 * 1024)]);
+    let mut out = before[before.len().saturating_sub(CONTEXT_LINES / 2)..].to_vec();
+    // The line holding `offset` is split between the two halves: join it.
+    if let (Some(last), Some(first)) = (out.last_mut(), after.first()) {
+        if !text[..offset].ends_with(b"\n") {
+            last.push_str(first);
+            out.extend(after.iter().skip(1).take(CONTEXT_LINES / 2).cloned());
+            return out;
+        }
+    }
+    out.extend(after.into_iter().take(CONTEXT_LINES / 2));
+    out
+}

@@ -1,0 +1,14 @@
+//! isotest: boots rescue/installer ISOs under QEMU, drives their serial console and
+//! checks hostname, autologin and more against declarative YAML scenarios.
+//!
+//! The modules follow the data flow: `scenario` (YAML) → `plan` (trials) →
+//! `qemu` (a machine) → `console` (boot menu, shell) → `checks` → `report`;
+//! `run` ties one trial together.
+
+pub mod checks;
+pub mod console;
+pub mod plan;
+pub mod qemu;
+pub mod report;
+pub mod run;
+pub mod scenario;

@@ -1,0 +1,129 @@
+//! The `isotest` command: parses arguments and calls the library.
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use isotest::plan::{self, Trial};
+use isotest::qemu::{kill_all_machines, AccelChoice};
+use isotest::report::{render_failure, render_line};
+use isotest::run::{run_trials, RunOptions};
+use isotest::scenario::Scenario;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// Boots rescue/installer ISOs under QEMU and checks them against YAML scenarios.
+#[derive(Parser)]
+#[command(name = "isotest", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Boot each trial of the scenarios and run its checks; exits 1 if any fails.
+    Run {
+        /// Scenario files (default: scenarios/*.yaml).
+        scenarios: Vec<PathBuf>,
+        /// Test this ISO file instead of the one the scenario names.
+        #[arg(long)]
+        image: Option<PathBuf>,
+        /// KVM if a probe guest runs under it, else TCG (auto); or force one.
+        #[arg(long, value_enum, default_value_t = AccelChoice::Auto)]
+        accel: AccelChoice,
+        /// Where transcripts and reports go, one directory per trial.
+        #[arg(long, default_value = "target/isotest", env = "ISOTEST_ARTIFACTS")]
+        artifacts: PathBuf,
+        /// Only trials whose name contains this text (e.g. `rescue::x86_64`).
+        #[arg(long)]
+        filter: Option<String>,
+        /// Trials at once (default: one per two host cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Virtual CPUs per guest.
+        #[arg(long, default_value_t = 2)]
+        cpus: u32,
+    },
+    /// List the trials (scenario::arch::firmware) the scenarios expand into.
+    List {
+        /// Scenario files (default: scenarios/*.yaml).
+        scenarios: Vec<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("ISOTEST_LOG").unwrap_or_else(|_| "isotest=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .init();
+    // Ctrl-C and SIGTERM: no QEMU may outlive us.
+    let _ = ctrlc::set_handler(|| {
+        kill_all_machines();
+        eprintln!("isotest: interrupted; QEMU stopped");
+        std::process::exit(130);
+    });
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::List { scenarios } => {
+            for trial in load(&scenarios)? {
+                println!("{}", trial.name());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Run { scenarios, image, accel, artifacts, filter, jobs, cpus } => {
+            let mut trials = load(&scenarios)?;
+            if let Some(f) = &filter {
+                trials.retain(|t| t.name().contains(f.as_str()));
+            }
+            if trials.is_empty() {
+                bail!("no trial to run{}", filter.map(|f| format!(" matches --filter {f}")).unwrap_or_default());
+            }
+            let options = RunOptions { accel, artifacts, image, cpus };
+            let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+            let jobs = jobs.unwrap_or((cores / 2).max(1));
+            let reports = run_trials(&trials, &options, jobs, &|report| {
+                println!("{}", render_line(report));
+            });
+            let failed: Vec<_> = reports.iter().filter(|r| !r.passed()).collect();
+            for report in &failed {
+                eprint!("\n{}", render_failure(report));
+            }
+            println!("\n{} passed, {} failed", reports.len() - failed.len(), failed.len());
+            Ok(if failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+    }
+}
+
+/// Loads scenario files (default: `scenarios/*.yaml`) and expands them into trials.
+fn load(paths: &[PathBuf]) -> Result<Vec<Trial>> {
+    let paths = if paths.is_empty() { default_scenarios()? } else { paths.to_vec() };
+    let scenarios = paths.iter().map(|p| Scenario::load(p).map(Arc::new)).collect::<Result<Vec<_>, _>>()?;
+    Ok(plan::trials(&scenarios))
+}
+
+fn default_scenarios() -> Result<Vec<PathBuf>> {
+    let dir = PathBuf::from("scenarios");
+    let mut found: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .with_context(|| format!("no scenario given and no {} directory here", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+        .collect();
+    found.sort();
+    if found.is_empty() {
+        bail!("no scenario given and no *.yaml in {}", dir.display());
+    }
+    Ok(found)
+}

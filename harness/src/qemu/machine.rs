@@ -1,0 +1,159 @@
+//! One running QEMU process, owned: it is killed when the `Machine` is dropped
+//! (success, failure, timeout, panic), when the harness is interrupted
+//! (`kill_all_machines` from the signal handler) and when the harness dies
+//! (`PR_SET_PDEATHSIG`).
+
+use super::{command_line, MachineSpec, Qmp, QemuError};
+use std::collections::HashSet;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// PIDs of every live QEMU this process started.
+static LIVE: Mutex<Option<HashSet<u32>>> = Mutex::new(None);
+
+fn live() -> std::sync::MutexGuard<'static, Option<HashSet<u32>>> {
+    LIVE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Kills every QEMU this process started; for Ctrl-C and SIGTERM handlers.
+pub fn kill_all_machines() {
+    for pid in live().iter().flatten() {
+        // SAFETY: kill(2) on a child PID we registered and have not reaped yet.
+        unsafe { libc::kill(*pid as libc::pid_t, libc::SIGKILL) };
+    }
+}
+
+/// How long QEMU may take to start and connect its sockets.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub struct Machine {
+    child: Child,
+    serial: Option<UnixStream>,
+    qmp: Qmp,
+    stderr_path: PathBuf,
+}
+
+impl Machine {
+    /// Starts QEMU for `spec`. `binary` is the emulator; QEMU's stderr goes to
+    /// `stderr_path`. The sockets named in `spec` must live in a private directory.
+    pub fn start(binary: &Path, spec: &MachineSpec, stderr_path: &Path) -> Result<Machine, QemuError> {
+        if !spec.iso.is_file() {
+            return Err(QemuError::NoImage(spec.iso.clone()));
+        }
+        let io = |context: String| move |source| QemuError::Io { context, source };
+        let serial_listener = UnixListener::bind(&spec.serial_socket)
+            .map_err(io(format!("listen on {}", spec.serial_socket.display())))?;
+        let qmp_listener =
+            UnixListener::bind(&spec.qmp_socket).map_err(io(format!("listen on {}", spec.qmp_socket.display())))?;
+        let stderr = std::fs::File::create(stderr_path).map_err(io(format!("create {}", stderr_path.display())))?;
+
+        let mut command = Command::new(binary);
+        command.args(command_line(spec)).stdin(Stdio::null()).stdout(Stdio::null()).stderr(stderr);
+        let parent = std::process::id();
+        // SAFETY: the closure runs between fork and exec and only makes
+        // async-signal-safe calls (prctl, getppid, _exit).
+        unsafe {
+            command.pre_exec(move || {
+                // Die with the harness. PDEATHSIG fires when the spawning *thread*
+                // exits, so a Machine must be started by the thread that owns it.
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                if libc::getppid() as u32 != parent {
+                    libc::_exit(1); // the harness died before prctl took effect
+                }
+                Ok(())
+            });
+        }
+        tracing::debug!(binary = %binary.display(), args = ?command.get_args().collect::<Vec<_>>(), "starting QEMU");
+        let child = command.spawn().map_err(|source| QemuError::Spawn { binary: binary.display().to_string(), source })?;
+        live().get_or_insert_with(HashSet::new).insert(child.id());
+        let mut starting = Starting { child: Some(child), stderr_path };
+
+        let serial = starting.accept(&serial_listener, "serial")?;
+        let qmp_stream = starting.accept(&qmp_listener, "QMP")?;
+        let qmp = Qmp::connect(qmp_stream)?;
+        Ok(Machine { child: starting.child.take().expect("child"), serial: Some(serial), qmp, stderr_path: stderr_path.to_owned() })
+    }
+
+    /// The serial port's stream; can be taken once.
+    pub fn take_serial(&mut self) -> Option<UnixStream> {
+        self.serial.take()
+    }
+
+    pub fn qmp(&mut self) -> &mut Qmp {
+        &mut self.qmp
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// What QEMU printed on stderr so far (warnings, fatal errors).
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// Whether QEMU is still running, and its exit status if not.
+    pub fn exit_status(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+}
+
+impl Drop for Machine {
+    fn drop(&mut self) {
+        kill_and_reap(&mut self.child);
+    }
+}
+
+fn kill_and_reap(child: &mut Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+    if let Some(set) = live().as_mut() {
+        set.remove(&child.id());
+    }
+}
+
+/// A QEMU between spawn and a working QMP handshake: killed if start-up fails.
+struct Starting<'a> {
+    child: Option<Child>,
+    stderr_path: &'a Path,
+}
+
+impl Starting<'_> {
+    /// Waits for QEMU to connect to `listener`, noticing if it exits instead.
+    fn accept(&mut self, listener: &UnixListener, what: &'static str) -> Result<UnixStream, QemuError> {
+        let fd = std::os::fd::AsRawFd::as_raw_fd(listener);
+        let deadline = Instant::now() + CONNECT_TIMEOUT;
+        loop {
+            let child = self.child.as_mut().expect("child");
+            if let Ok(Some(status)) = child.try_wait() {
+                let stderr = std::fs::read_to_string(self.stderr_path).unwrap_or_default();
+                return Err(QemuError::StartFailed { status: status.to_string(), stderr: stderr.trim().to_owned() });
+            }
+            if Instant::now() >= deadline {
+                return Err(QemuError::NoConnection { what, secs: CONNECT_TIMEOUT.as_secs() });
+            }
+            // Wait for a connection, but wake up now and then to see whether QEMU died.
+            let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+            // SAFETY: one valid pollfd for the duration of the call.
+            let ready = unsafe { libc::poll(&mut pfd, 1, 200) };
+            if ready > 0 {
+                let (stream, _) = listener
+                    .accept()
+                    .map_err(|source| QemuError::Io { context: format!("accept {what} connection"), source })?;
+                return Ok(stream);
+            }
+        }
+    }
+}
+
+impl Drop for Starting<'_> {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            kill_and_reap(child);
+        }
+    }
+}

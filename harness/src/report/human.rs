@@ -1,0 +1,75 @@
+//! The terminal report: one line per trial, then, for a failure, a block that
+//! reads like a compiler error: what was expected, what the guest said, the
+//! console lines around it, and where the full transcript is.
+
+use super::TrialReport;
+use crate::checks::Outcome;
+use std::fmt::Write;
+
+/// `rescue::x86_64::bios  tcg  boot 41.2s  verdict 43.0s  PASS  hostname autologin`
+pub fn render_line(r: &TrialReport) -> String {
+    let verdict = if r.passed() { "PASS" } else { "FAIL" };
+    let boot = r.boot_secs().map(|s| format!("boot {s:.1}s")).unwrap_or_else(|| "boot -".into());
+    // Steps are summed up in one word; their names are long.
+    let mark = |c: &crate::checks::CheckResult| match c.outcome {
+        Outcome::Pass => "",
+        Outcome::Fail => "✗",
+        Outcome::NotRun => "?",
+    };
+    let mut checks: Vec<String> =
+        r.checks.iter().filter(|c| !c.name.starts_with("step")).map(|c| format!("{}{}", c.name, mark(c))).collect();
+    let steps: Vec<_> = r.checks.iter().filter(|c| c.name.starts_with("step")).collect();
+    if !steps.is_empty() {
+        let passed = steps.iter().filter(|c| c.passed()).count();
+        checks.push(format!("steps({passed}/{})", steps.len()));
+    }
+    format!(
+        "{:<28} {:<4} {:<11} verdict {:>5.1}s  {}  {}",
+        r.name,
+        r.accel.as_deref().unwrap_or("-"),
+        boot,
+        r.total_secs,
+        verdict,
+        checks.join(" ")
+    )
+}
+
+/// The explanation of a failed trial; empty for a pass.
+pub fn render_failure(r: &TrialReport) -> String {
+    if r.passed() {
+        return String::new();
+    }
+    let mut out = String::new();
+    let _ = writeln!(out, "--- {} failed", r.name);
+    if let Some(e) = &r.error {
+        let _ = writeln!(out, "error: {}", e.message);
+        if let Some(phase) = &e.phase {
+            let _ = writeln!(out, "  phase reached: {phase}");
+        }
+        write_evidence(&mut out, "console", &e.evidence);
+    }
+    for c in r.checks.iter().filter(|c| c.outcome != Outcome::Pass) {
+        let _ = writeln!(out, "check {}: {}", c.name, c.message);
+        let _ = writeln!(out, "  expected: {}", c.expected);
+        let _ = writeln!(out, "  actual:   {}", if c.actual.is_empty() { "-" } else { &c.actual });
+        write_evidence(&mut out, "evidence", &c.evidence);
+    }
+    if r.checks.is_empty() && r.error.is_none() {
+        let _ = writeln!(out, "error: the scenario checks nothing; add `expect:` or `steps:`");
+    }
+    if let Some(note) = &r.accel_note {
+        let _ = writeln!(out, "  accelerator: {note}");
+    }
+    let _ = writeln!(out, "  transcript: {}", r.artifacts.join("console.log").display());
+    out
+}
+
+fn write_evidence(out: &mut String, title: &str, lines: &[String]) {
+    if lines.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "  {title}:");
+    for line in lines {
+        let _ = writeln!(out, "  | {line}");
+    }
+}

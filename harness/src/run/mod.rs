@@ -1,0 +1,238 @@
+//! One trial end to end: resolve the image, choose the accelerator, start QEMU,
+//! boot to a shell, run the checks, and report. Also `run_trials`, which runs
+//! many with bounded parallelism.
+
+use crate::checks::{self, CheckResult};
+use crate::console::menu::IsolinuxMenu;
+use crate::console::{boot_to_shell, BootError, SerialConsole, Shell};
+use crate::plan::Trial;
+use crate::qemu::{self, AccelChoice, Machine, MachineSpec};
+use crate::report::{TrialError, TrialReport};
+use crate::scenario::{Arch, Firmware, ImageSource};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub accel: AccelChoice,
+    /// Trial artifacts go to `<artifacts>/<trial>/`.
+    pub artifacts: PathBuf,
+    /// Test this ISO instead of the scenario's.
+    pub image: Option<PathBuf>,
+    /// Virtual CPUs per guest.
+    pub cpus: u32,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions { accel: AccelChoice::Auto, artifacts: PathBuf::from("target/isotest"), image: None, cpus: 2 }
+    }
+}
+
+/// The serial console argument of a Linux kernel on this architecture.
+fn console_arg(arch: Arch) -> &'static str {
+    match arch {
+        Arch::X86_64 => "console=ttyS0,115200n8",
+        Arch::Aarch64 => "console=ttyAMA0,115200n8",
+    }
+}
+
+/// The ISO a trial boots.
+pub fn resolve_image(trial: &Trial, options: &RunOptions) -> Result<PathBuf, String> {
+    if let Some(image) = &options.image {
+        return Ok(image.clone());
+    }
+    match &trial.scenario.image {
+        ImageSource::File(path) => Ok(path.clone()),
+        ImageSource::FlakeHost(host) => Err(format!(
+            "{}: `iso: {host}` names a flake host, and building flakes is not available in this version; \
+             test a built ISO with --image PATH or `image:`",
+            trial.scenario.path.display()
+        )),
+    }
+}
+
+/// Runs one trial; every outcome, including errors, is a report.
+pub fn run_trial(trial: &Trial, options: &RunOptions) -> TrialReport {
+    let started = Instant::now();
+    let artifacts = options.artifacts.join(trial.dir_name());
+    let mut report = TrialReport {
+        name: trial.name(),
+        scenario: trial.scenario.name.clone(),
+        arch: trial.arch.to_string(),
+        firmware: trial.firmware.to_string(),
+        image: None,
+        accel: None,
+        accel_note: None,
+        phases: Vec::new(),
+        total_secs: 0.0,
+        checks: Vec::new(),
+        error: None,
+        artifacts: artifacts.clone(),
+    };
+    if let Err(message) = execute(trial, options, &artifacts, &mut report, started) {
+        report.error = Some(message);
+    }
+    report.total_secs = started.elapsed().as_secs_f64();
+    if let Err(e) = report.write_json() {
+        tracing::warn!("cannot write {}/report.json: {e}", artifacts.display());
+    }
+    report
+}
+
+fn error(message: impl ToString) -> TrialError {
+    TrialError { message: message.to_string(), phase: None, evidence: Vec::new() }
+}
+
+fn execute(
+    trial: &Trial,
+    options: &RunOptions,
+    artifacts: &Path,
+    report: &mut TrialReport,
+    started: Instant,
+) -> Result<(), TrialError> {
+    let scenario = &trial.scenario;
+    let deadline = started + scenario.timeout;
+    if trial.firmware != Firmware::Bios || trial.arch != Arch::X86_64 {
+        return Err(error(format!(
+            "{}: only x86_64 with BIOS firmware can be booted by this version",
+            trial.name()
+        )));
+    }
+    let image = resolve_image(trial, options).map_err(error)?;
+    report.image = Some(image.clone());
+    if !image.is_file() {
+        return Err(error(format!("ISO image not found: {}", image.display())));
+    }
+    // Fresh artifacts: a transcript from an earlier run must not be mistaken for this one's.
+    let _ = std::fs::remove_dir_all(artifacts);
+    std::fs::create_dir_all(artifacts).map_err(|e| error(format!("create {}: {e}", artifacts.display())))?;
+
+    let binary = qemu::find_qemu(trial.arch).map_err(error)?;
+    let decision = qemu::resolve_accel(options.accel, trial.arch, &binary, &image).map_err(error)?;
+    if let Some(note) = &decision.note {
+        tracing::info!(trial = %trial.name(), "{note}");
+    }
+    report.accel = Some(decision.accel.as_str().to_owned());
+    report.accel_note = decision.note.clone();
+    let scale = decision.accel.time_scale();
+
+    let choice = IsolinuxMenu::from_iso(&image)
+        .and_then(|menu| menu.choose(scenario.boot.entry.as_ref(), console_arg(trial.arch)))
+        .map_err(error)?;
+
+    // Sockets live in a private (0700) directory that disappears with the trial.
+    let private = tempfile::Builder::new()
+        .prefix("isotest-")
+        .tempdir()
+        .map_err(|e| error(format!("create a private temp dir: {e}")))?;
+    let spec = MachineSpec {
+        arch: trial.arch,
+        firmware: trial.firmware,
+        accel: decision.accel,
+        memory_mib: scenario.memory_mib,
+        cpus: options.cpus,
+        iso: image,
+        serial_socket: private.path().join("serial.sock"),
+        qmp_socket: private.path().join("qmp.sock"),
+        pidfile: artifacts.join("qemu.pid"),
+    };
+    tracing::info!(trial = %trial.name(), "booting {} ({})", spec.iso.display(), decision.accel.as_str());
+    let mut machine = Machine::start(&binary, &spec, &artifacts.join("qemu.stderr")).map_err(error)?;
+    let serial = machine.take_serial().expect("a new machine has its serial stream");
+    let mut console =
+        SerialConsole::attach(serial, artifacts).map_err(|e| error(format!("attach the serial console: {e}")))?;
+
+    let boot = boot_to_shell(&mut console, &choice, Default::default(), scale, deadline);
+    let boot = match boot {
+        Ok(boot) => boot,
+        Err(BootError::NoAutologin { login_line, evidence }) => {
+            // A login prompt is a verdict on autologin, and leaves no shell for the rest.
+            if let Some(expected) = &scenario.expect.autologin {
+                report.checks.push(checks::at_login_prompt(expected, &login_line, evidence));
+            }
+            not_run_shell_checks(trial, &mut report.checks, "no shell on ttyS0 (it stopped at a login prompt)");
+            return Ok(());
+        }
+        Err(e) => {
+            let mut evidence = e.evidence().to_vec();
+            if let Ok(state) = machine.qmp().run_state() {
+                evidence.push(format!("(QEMU: guest state `{state}`)"));
+            }
+            let stderr = machine.stderr();
+            evidence.extend(stderr.lines().map(|l| format!("(QEMU stderr) {l}")));
+            return Err(TrialError { message: e.to_string(), phase: Some(e.phase_reached().to_string()), evidence });
+        }
+    };
+    report.phases = boot.phases.iter().map(|(p, t)| (phase_name(*p), t.as_secs_f64())).collect();
+    tracing::info!(trial = %trial.name(), "shell on ttyS0 after {:.1} s", report.boot_secs().unwrap_or_default());
+
+    let mut shell = Shell::new(&mut console, scale);
+    settle(&mut shell);
+    if let Some(expected) = &scenario.expect.autologin {
+        report.checks.push(checks::autologin(&mut shell, &boot, expected));
+    }
+    if let Some(expected) = &scenario.expect.hostname {
+        report.checks.push(checks::hostname(&mut shell, expected));
+    }
+    report.checks.extend(checks::steps(&mut shell, &scenario.steps));
+    Ok(())
+}
+
+/// Quiets the console before commands run: kernel messages off it, and the end
+/// of start-up awaited so systemd's status lines do not interleave with output.
+/// Best effort: a non-root shell or a system without systemd skips what it cannot.
+fn settle(shell: &mut Shell<'_>) {
+    let command = "dmesg -n 1 2>/dev/null; timeout 60 systemctl is-system-running --wait 2>/dev/null; true";
+    if let Err(e) = shell.run(command, std::time::Duration::from_secs(70)) {
+        tracing::warn!("settling the console: {e}");
+    }
+}
+
+fn not_run_shell_checks(trial: &Trial, checks: &mut Vec<CheckResult>, why: &str) {
+    if let Some(hostname) = &trial.scenario.expect.hostname {
+        checks.push(CheckResult::not_run("hostname", hostname, why));
+    }
+    if !trial.scenario.steps.is_empty() {
+        checks.push(CheckResult::not_run("steps", "", why));
+    }
+}
+
+fn phase_name(phase: crate::console::Phase) -> String {
+    use crate::console::Phase::*;
+    match phase {
+        PowerOn => "power-on",
+        BootMenu => "boot-menu",
+        Kernel => "kernel",
+        Userspace => "userspace",
+        LoginPrompt => "login-prompt",
+        Shell => "shell",
+    }
+    .to_owned()
+}
+
+/// Runs trials with at most `jobs` at once, calling `done` as each finishes.
+/// Results come back in the trials' order.
+pub fn run_trials(
+    trials: &[Trial],
+    options: &RunOptions,
+    jobs: usize,
+    done: &(dyn Fn(&TrialReport) + Sync),
+) -> Vec<TrialReport> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results = std::sync::Mutex::new(vec![None; trials.len()]);
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.max(1).min(trials.len()) {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let Some(trial) = trials.get(i) else { break };
+                // Each worker thread owns its machine from start to end, which
+                // PR_SET_PDEATHSIG requires.
+                let report = run_trial(trial, options);
+                done(&report);
+                results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(report);
+            });
+        }
+    });
+    results.into_inner().unwrap_or_else(|e| e.into_inner()).into_iter().map(|r| r.expect("every trial ran")).collect()
+}

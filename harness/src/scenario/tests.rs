@@ -1,0 +1,114 @@
+use super::*;
+use std::time::Duration;
+
+fn parse(text: &str) -> Result<Scenario, ScenarioError> {
+    Scenario::parse(Path::new("scenarios/demo.yaml"), text)
+}
+
+fn error(text: &str) -> String {
+    parse(text).expect_err("the scenario should be refused").to_string()
+}
+
+#[test]
+fn full_scenario() {
+    let s = parse(
+        "iso: rescue\narch: [x86_64]\nfirmware: bios\nmemory: 1536M\ntimeout: 4m\n\
+         boot:\n  entry: serial\nexpect:\n  hostname: rescue\n  autologin: root\n\
+         steps:\n  - run: uname -m\n    expect: '^x86_64$'\n  - send: '\\x03'\n  - expect: 'login:'\n    timeout: 10s\n",
+    )
+    .unwrap();
+    assert_eq!(s.name, "demo");
+    assert_eq!(s.image, ImageSource::FlakeHost("rescue".into()));
+    assert_eq!(s.arch, vec![Arch::X86_64]);
+    assert_eq!(s.firmware, vec![Firmware::Bios]);
+    assert_eq!(s.memory_mib, 1536);
+    assert_eq!(s.timeout, Duration::from_secs(240));
+    assert_eq!(s.expect.hostname.as_deref(), Some("rescue"));
+    assert_eq!(s.expect.autologin, Some(Autologin::User("root".into())));
+    assert!(s.boot.entry.unwrap().is_match("boot-serial"));
+    assert!(matches!(&s.steps[0], Step::Run { command, exit: 0, .. } if command == "uname -m"));
+    assert!(matches!(&s.steps[1], Step::Send { bytes } if bytes == &[3]));
+    assert!(matches!(&s.steps[2], Step::Expect { timeout, .. } if *timeout == Duration::from_secs(10)));
+}
+
+#[test]
+fn defaults() {
+    let s = parse("image: out/rescue.iso\n").unwrap();
+    assert_eq!(s.image, ImageSource::File(PathBuf::from("scenarios/out/rescue.iso")));
+    assert_eq!(s.memory_mib, 1024);
+    assert_eq!(s.timeout, Duration::from_secs(300));
+    assert_eq!(s.firmware, vec![Firmware::Bios]);
+    assert_eq!(s.arch, vec![Arch::host().unwrap()]);
+    assert_eq!(s.expect, Expect::default());
+}
+
+#[test]
+fn autologin_false_expects_a_login_prompt() {
+    let s = parse("iso: minimal\nexpect:\n  autologin: false\n").unwrap();
+    assert_eq!(s.expect.autologin, Some(Autologin::Disabled));
+    assert!(error("iso: m\nexpect:\n  autologin: true\n").contains("name the user"));
+}
+
+#[test]
+fn unknown_field_names_file_line_column_and_field() {
+    let e = error("iso: rescue\nexpect:\n  hostname: rescue\n  hostnme: typo\n");
+    assert!(e.starts_with("scenarios/demo.yaml:4:3: expect: "), "{e}");
+    assert!(e.contains("unknown field `hostnme`"), "{e}");
+    assert!(!e.contains(" at line "), "location printed twice: {e}");
+}
+
+#[test]
+fn bad_duration_is_located() {
+    let e = error("iso: rescue\ntimeout: 5 minutes please\n");
+    assert!(e.starts_with("scenarios/demo.yaml:2:10: timeout: "), "{e}");
+    assert!(e.contains("invalid duration `5 minutes please`"), "{e}");
+    let e = error("iso: rescue\ntimeout: '90'\n");
+    assert!(e.contains("has no unit"), "{e}");
+}
+
+#[test]
+fn wrong_type_is_located() {
+    let e = error("iso: rescue\nexpect:\n  hostname: [a, b]\n");
+    assert!(e.starts_with("scenarios/demo.yaml:3:13: expect.hostname: invalid type"), "{e}");
+}
+
+#[test]
+fn unknown_arch_is_located() {
+    let e = error("iso: rescue\narch: [x86_64, riscv64]\n");
+    assert!(e.starts_with("scenarios/demo.yaml:2:7: arch: unknown architecture `riscv64`"), "{e}");
+    let e = error("iso: rescue\nfirmware: coreboot\n");
+    assert!(e.starts_with("scenarios/demo.yaml:2:11: firmware: unknown firmware `coreboot`"), "{e}");
+}
+
+#[test]
+fn yaml_syntax_error_is_located() {
+    let e = error("iso: rescue\nexpect: [\n");
+    assert!(e.starts_with("scenarios/demo.yaml:"), "{e}");
+}
+
+#[test]
+fn image_source_is_required_and_exclusive() {
+    assert!(error("expect:\n  hostname: x\n").contains("iso: missing"));
+    assert!(error("iso: a\nimage: b.iso\n").contains("not both"));
+}
+
+#[test]
+fn steps_are_validated_with_their_index() {
+    let e = error("iso: a\nsteps:\n  - run: true\n  - send: x\n    exit: 1\n");
+    assert!(e.contains("steps[1]"), "{e}");
+}
+
+#[test]
+fn missing_file_names_the_path() {
+    let e = Scenario::load(Path::new("/nonexistent/x.yaml")).unwrap_err().to_string();
+    assert!(e.starts_with("/nonexistent/x.yaml: cannot read scenario"), "{e}");
+}
+
+#[test]
+fn memory_sizes() {
+    assert_eq!(parse_memory("1G"), Ok(1024));
+    assert_eq!(parse_memory("512M"), Ok(512));
+    assert!(parse_memory("12").is_err());
+    assert!(parse_memory("64M").unwrap_err().contains("too little"));
+}
+

@@ -1,0 +1,144 @@
+//! End-to-end trials: every scenario in scenarios/ × arch × firmware, booted for
+//! real under QEMU (`rescue::x86_64::bios`), and negative trials in which a broken
+//! fixture ISO must make exactly the right check fail with the right message.
+//! libtest-mimic runs them in parallel up to --test-threads (default: the cores).
+
+mod support;
+
+use isotest::checks::Outcome;
+use isotest::plan::{self, Trial};
+use isotest::report::{render_failure, TrialReport};
+use isotest::run::{run_trial, RunOptions};
+use isotest::scenario::{ImageSource, Scenario};
+use libtest_mimic::{Arguments, Failed, Trial as Test};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn main() {
+    let _ = ctrlc_kill_guests();
+    let args = Arguments::from_args();
+    let mut tests = scenario_tests();
+    tests.extend(negative_tests());
+    libtest_mimic::run(&args, tests).exit();
+}
+
+/// Ctrl-C during `cargo test` must not leave guests behind. (QEMU also gets the
+/// terminal's SIGINT itself, and dies with us through PR_SET_PDEATHSIG.)
+fn ctrlc_kill_guests() -> Result<(), ctrlc::Error> {
+    ctrlc::set_handler(|| {
+        isotest::qemu::kill_all_machines();
+        std::process::exit(130);
+    })
+}
+
+fn options(name: &str) -> RunOptions {
+    RunOptions { artifacts: support::artifacts().join(name), ..RunOptions::default() }
+}
+
+/// Runs a trial on `image` and turns a failure into the report's explanation.
+fn run(trial: &Trial, image: PathBuf, artifacts: &str) -> TrialReport {
+    let report = run_trial(trial, &RunOptions { image: Some(image), ..options(artifacts) });
+    eprintln!("{}", isotest::report::render_line(&report));
+    report
+}
+
+/// One test per trial of every scenario; `iso: NAME` boots the fixture NAME.
+fn scenario_tests() -> Vec<Test> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(support::repo().join("scenarios"))
+        .expect("scenarios/ exists")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    paths.sort();
+    let scenarios: Vec<_> =
+        paths.iter().map(|p| Arc::new(Scenario::load(p).unwrap_or_else(|e| panic!("{e}")))).collect();
+    plan::trials(&scenarios)
+        .into_iter()
+        .map(|trial| {
+            Test::test(trial.name(), move || {
+                let image = match &trial.scenario.image {
+                    ImageSource::FlakeHost(name) => support::fixture(name)?,
+                    ImageSource::File(path) => path.clone(),
+                };
+                let report = run(&trial, image, "scenarios");
+                if report.passed() {
+                    Ok(())
+                } else {
+                    Err(render_failure(&report).into())
+                }
+            })
+        })
+        .collect()
+}
+
+/// The rescue scenario, booted on a broken variant of the rescue disk.
+fn rescue_trial(timeout: Option<Duration>) -> Trial {
+    let mut scenario = Scenario::load(&support::repo().join("scenarios/rescue.yaml")).expect("rescue.yaml");
+    scenario.steps.clear(); // the negative tests are about the built-in checks
+    if let Some(t) = timeout {
+        scenario.timeout = t;
+    }
+    plan::trials(&[Arc::new(scenario)]).remove(0)
+}
+
+fn negative(name: &str, variant: &'static str, timeout: Option<Duration>, assert: fn(&TrialReport) -> Result<(), String>) -> Test {
+    Test::test(format!("negative::{name}"), move || {
+        let image = support::fixture(variant)?;
+        let report = run(&rescue_trial(timeout), image, &format!("negative-{variant}"));
+        assert(&report).map_err(|e| Failed::from(format!("{e}\n--- the report:\n{}", render_failure(&report))))
+    })
+}
+
+fn ensure(cond: bool, what: &str) -> Result<(), String> {
+    if cond {
+        Ok(())
+    } else {
+        Err(what.to_owned())
+    }
+}
+
+fn check<'r>(report: &'r TrialReport, name: &str) -> Result<&'r isotest::checks::CheckResult, String> {
+    report.check(name).ok_or_else(|| format!("no `{name}` check in the report"))
+}
+
+fn negative_tests() -> Vec<Test> {
+    vec![
+        negative("wrong_hostname", "wrong-hostname", None, |r| {
+            ensure(!r.passed(), "the trial passed")?;
+            let c = check(r, "hostname")?;
+            ensure(c.outcome == Outcome::Fail, "hostname did not fail")?;
+            ensure(
+                c.message == "hostname mismatch: expected `rescue`, the guest says `wrong-name`",
+                &format!("wrong message: {}", c.message),
+            )?;
+            ensure(check(r, "autologin")?.passed(), "autologin should still pass")
+        }),
+        negative("no_autologin", "no-autologin", None, |r| {
+            let c = check(r, "autologin")?;
+            ensure(c.outcome == Outcome::Fail, "autologin did not fail")?;
+            ensure(c.message == "login prompt on ttyS0, no autologin", &format!("wrong message: {}", c.message))?;
+            ensure(c.evidence.iter().any(|l| l.contains("rescue login:")), "no login prompt in the evidence")?;
+            ensure(check(r, "hostname")?.outcome == Outcome::NotRun, "hostname cannot run without a shell")
+        }),
+        negative("panic", "panic", None, |r| {
+            let e = r.error.as_ref().ok_or("no error in the report")?;
+            ensure(e.message.starts_with("kernel panic"), &format!("wrong message: {}", e.message))?;
+            ensure(
+                e.evidence.iter().any(|l| l.contains("Kernel panic - not syncing")),
+                "the panic line is not in the evidence",
+            )?;
+            ensure(e.evidence.len() > 3, "too few console lines around the panic")?;
+            ensure(r.checks.is_empty(), "checks ran after a panic")
+        }),
+        negative("hang", "hang", Some(Duration::from_secs(100)), |r| {
+            let e = r.error.as_ref().ok_or("no error in the report")?;
+            ensure(e.message.contains("timed out"), &format!("not a timeout: {}", e.message))?;
+            ensure(e.message.contains("waiting for a login prompt on ttyS0"), &format!("wrong wait: {}", e.message))?;
+            ensure(e.phase.as_deref() == Some("userspace (init started)"), &format!("wrong phase: {:?}", e.phase))?;
+            ensure(e.evidence.iter().any(|l| l.contains("wait-forever")), "the hanging job is not in the last lines")?;
+            // Within the scenario's timeout (plus QEMU teardown), not later.
+            ensure(r.total_secs < 100.0 + 10.0, &format!("took {:.0} s, over the 100 s timeout", r.total_secs))
+        }),
+    ]
+}

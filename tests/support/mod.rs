@@ -1,0 +1,79 @@
+//! Shared by the test binaries: the fixture ISOs (built for real by
+//! fixtures/build-iso, cached by content), the `isotest` binary, and process checks.
+
+#![allow(dead_code)] // each test binary uses its own part
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, OnceLock};
+
+pub fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Builds (or finds cached) fixture ISOs, all in one call to the builder.
+pub fn build_fixtures(variants: &[&str]) -> Result<HashMap<String, PathBuf>, String> {
+    static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
+    let mut built = BUILT.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    let missing: Vec<&str> = variants.iter().copied().filter(|v| !built.contains_key(*v)).collect();
+    if !missing.is_empty() {
+        eprintln!("building fixture ISOs: {} (the first build takes minutes, later ones seconds)", missing.join(" "));
+        let out = Command::new(repo().join("fixtures/build-iso"))
+            .args(&missing)
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .map_err(|e| format!("cannot run fixtures/build-iso: {e}"))?;
+        if !out.status.success() {
+            return Err(format!("fixtures/build-iso {} failed ({})", missing.join(" "), out.status));
+        }
+        let paths = String::from_utf8_lossy(&out.stdout);
+        for (variant, path) in missing.iter().zip(paths.lines()) {
+            built.insert((*variant).to_owned(), PathBuf::from(path));
+        }
+    }
+    Ok(variants.iter().map(|v| ((*v).to_owned(), built[*v].clone())).collect())
+}
+
+pub fn fixture(variant: &str) -> Result<PathBuf, String> {
+    Ok(build_fixtures(&[variant])?.remove(variant).expect("built"))
+}
+
+/// The `isotest` binary, built by cargo with the profile of these tests.
+pub fn isotest_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let out = Command::new(cargo)
+            .current_dir(repo())
+            .args(["build", "-q", "-p", "isotest", "--bin", "isotest", "--message-format=json"])
+            .output()
+            .expect("run cargo build");
+        assert!(out.status.success(), "cargo build -p isotest failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find_map(|v| v["executable"].as_str().map(PathBuf::from))
+            .expect("cargo reported the isotest executable")
+    })
+    .clone()
+}
+
+/// Where this test run keeps trial artifacts.
+pub fn artifacts() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo().join("target"));
+    target.join("isotest-tests")
+}
+
+/// Whether a process exists (and is not a zombie).
+pub fn process_alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'),
+        Err(_) => false,
+    }
+}
+
+/// Reads a QEMU pidfile.
+pub fn read_pid(path: &Path) -> Option<u32> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
