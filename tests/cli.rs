@@ -73,45 +73,36 @@ fn a_flake_host_without_image_says_how_to_test_an_iso() {
     assert!(text(&out.stderr).contains("test a built ISO with --image PATH"), "{}", text(&out.stderr));
 }
 
+/// `isotest run scenarios/rescue.yaml --image IMAGE --artifacts <tests>/NAME`.
+fn run_rescue(image: &std::path::Path, name: &str) -> Command {
+    let mut command = Command::new(support::isotest_bin());
+    command.current_dir(support::repo()).args(["run", "scenarios/rescue.yaml", "--image"]).arg(image);
+    command.arg("--artifacts").arg(support::artifacts().join(name));
+    command
+}
+
 /// A real failing run: exit status 1, the mismatch named, no QEMU left.
 #[test]
 fn a_failing_trial_exits_1_and_leaves_no_qemu() {
     let image = support::fixture("wrong-hostname").unwrap();
-    let artifacts = support::artifacts().join("cli-fail");
-    let out = Command::new(support::isotest_bin())
-        .current_dir(support::repo())
-        .args(["run", "scenarios/rescue.yaml", "--image"])
-        .arg(&image)
-        .arg("--artifacts")
-        .arg(&artifacts)
-        .output()
-        .unwrap();
+    let out = run_rescue(&image, "cli-fail").output().unwrap();
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
     assert!(stdout.contains("rescue::x86_64::bios") && stdout.contains("FAIL"), "{stdout}");
     assert!(stdout.contains("0 passed, 1 failed"), "{stdout}");
     assert!(stderr.contains("check hostname: hostname mismatch: expected `rescue`, the guest says `wrong-name`"), "{stderr}");
     assert!(stderr.contains("transcript: "), "{stderr}");
-    let pid = support::read_pid(&artifacts.join("rescue-x86_64-bios/qemu.pid")).expect("QEMU wrote its pidfile");
+    let pidfile = support::artifacts().join("cli-fail/rescue-x86_64-bios/qemu.pid");
+    let pid = support::read_pid(&pidfile).expect("QEMU wrote its pidfile");
     assert!(!support::process_alive(pid), "QEMU {pid} outlived isotest");
 }
 
 /// Starts `isotest run` on the rescue fixture and returns it once QEMU runs.
 fn start_run(name: &str) -> (std::process::Child, u32) {
     let image = support::fixture("rescue").unwrap();
-    let artifacts = support::artifacts().join(name);
-    let pidfile = artifacts.join("rescue-x86_64-bios/qemu.pid");
+    let pidfile = support::artifacts().join(name).join("rescue-x86_64-bios/qemu.pid");
     let _ = std::fs::remove_file(&pidfile);
-    let child = Command::new(support::isotest_bin())
-        .current_dir(support::repo())
-        .args(["run", "scenarios/rescue.yaml", "--image"])
-        .arg(&image)
-        .arg("--artifacts")
-        .arg(&artifacts)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let child = run_rescue(&image, name).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
     // QEMU writes its pidfile as it starts; poll for that file with a deadline.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
