@@ -15,7 +15,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The fixture's password of `nixos`, which scenarios/rescue.yaml reads from
+/// RESCUE_PASSWORD for its password login.
+const RESCUE_PASSWORD: &str = "nixos-rescue";
+
 fn main() {
+    // Set before any test thread starts.
+    std::env::set_var("RESCUE_PASSWORD", RESCUE_PASSWORD);
     let _ = ctrlc_kill_guests();
     let args = Arguments::from_args();
     let mut tests = scenario_tests();
@@ -62,14 +68,25 @@ fn scenario_tests() -> Vec<Test> {
                     ImageSource::File(path) => path.clone(),
                 };
                 let report = run(&trial, image, "scenarios");
-                if report.passed() {
-                    Ok(())
-                } else {
-                    Err(render_failure(&report).into())
+                if !report.passed() {
+                    return Err(render_failure(&report).into());
                 }
+                secret_kept(&report)
             })
         })
         .collect()
+}
+
+/// A password used for a login must not appear in any artifact or in the report.
+fn secret_kept(report: &TrialReport) -> Result<(), Failed> {
+    let mut texts = vec![render_failure(report), isotest::report::render_line(report)];
+    for entry in std::fs::read_dir(&report.artifacts).map_err(|e| e.to_string())? {
+        texts.push(String::from_utf8_lossy(&std::fs::read(entry.map_err(|e| e.to_string())?.path()).unwrap_or_default()).into_owned());
+    }
+    match texts.iter().any(|t| t.contains(RESCUE_PASSWORD)) {
+        true => Err("the password appears in the report or the artifacts".into()),
+        false => Ok(()),
+    }
 }
 
 /// The rescue scenario, booted on a broken variant of the rescue disk.
@@ -96,6 +113,20 @@ fn ensure(cond: bool, what: &str) -> Result<(), String> {
     } else {
         Err(what.to_owned())
     }
+}
+
+/// Exactly `failing` failed (with a message starting as given) and `not_run` did
+/// not run because of it; every other check passed.
+fn only(r: &TrialReport, failing: &str, message: &str, not_run: &[&str]) -> Result<(), String> {
+    ensure(r.error.is_none(), &format!("the trial errored: {:?}", r.error))?;
+    let c = check(r, failing)?;
+    ensure(c.outcome == Outcome::Fail, &format!("`{failing}` did not fail"))?;
+    ensure(c.message.starts_with(message), &format!("`{failing}`: wrong message: {}", c.message))?;
+    for other in r.checks.iter().filter(|c| c.name != failing) {
+        let expected = if not_run.contains(&other.name.as_str()) { Outcome::NotRun } else { Outcome::Pass };
+        ensure(other.outcome == expected, &format!("`{}` is {:?}, expected {expected:?}: {}", other.name, other.outcome, other.message))?;
+    }
+    Ok(())
 }
 
 fn check<'r>(report: &'r TrialReport, name: &str) -> Result<&'r isotest::checks::CheckResult, String> {
@@ -130,6 +161,26 @@ fn negative_tests() -> Vec<Test> {
             )?;
             ensure(e.evidence.len() > 3, "too few console lines around the panic")?;
             ensure(r.checks.is_empty(), "checks ran after a panic")
+        }),
+        negative("sshd_off", "sshd-off", None, |r| {
+            only(r, "sshd", "sshd.service is not active (`inactive`)", &["ssh login root (key)", "ssh login nixos (password)"])
+        }),
+        negative("sshd_no_root_login", "sshd-no-root-login", None, |r| {
+            only(r, "sshd", "PermitRootLogin is `no`, expected `yes`", &["ssh login root (key)", "ssh login nixos (password)"])
+        }),
+        negative("user_missing", "user-missing", None, |r| {
+            only(r, "user nixos", "user `nixos` does not exist", &["ssh login nixos (password)", "home-manager nixos"])
+        }),
+        negative("wrong_shell", "wrong-shell", None, |r| {
+            only(r, "user nixos", "login shell of `nixos` is `/bin/bash`, expected `zsh`", &[])
+        }),
+        negative("hm_failed", "hm-failed", None, |r| {
+            only(r, "home-manager nixos", "home-manager-nixos.service failed (ActiveState=failed, Result=exit-code", &[])?;
+            let c = check(r, "home-manager nixos")?;
+            ensure(c.evidence.iter().any(|l| l.contains("is in the way")), "the activation's error is not in the evidence")
+        }),
+        negative("hm_package_missing", "hm-package-missing", None, |r| {
+            only(r, "home-manager root", "program(s) missing from root's login shell: rg", &[])
         }),
         negative("hang", "hang", Some(Duration::from_secs(100)), |r| {
             let e = r.error.as_ref().ok_or("no error in the report")?;

@@ -6,6 +6,9 @@ mod support;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+/// The fixture's password of `nixos`.
+const SECRET: &str = "nixos-rescue";
+
 fn isotest(args: &[&str]) -> Output {
     Command::new(support::isotest_bin()).current_dir(support::repo()).args(args).output().expect("run isotest")
 }
@@ -81,19 +84,43 @@ fn run_rescue(image: &std::path::Path, name: &str) -> Command {
     command
 }
 
-/// A real failing run: exit status 1, the mismatch named, no QEMU left.
+/// A real failing run, on a sound disk with a wrong host key pinned: exit status
+/// 1, both logins refused as a host key mismatch, the password nowhere in the
+/// output (traced at the most verbose level) or the artifacts, no QEMU left.
 #[test]
-fn a_failing_trial_exits_1_and_leaves_no_qemu() {
-    let image = support::fixture("wrong-hostname").unwrap();
-    let out = run_rescue(&image, "cli-fail").output().unwrap();
+fn a_wrong_host_key_pin_fails_the_logins_and_leaves_no_qemu() {
+    let image = support::fixture("rescue").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("rescue.yaml");
+    let pin = "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    let yaml = std::fs::read_to_string(support::repo().join("scenarios/rescue.yaml")).unwrap();
+    std::fs::write(&scenario, yaml.replace("    running: true\n", &format!("    running: true\n    host_keys: [\"{pin}\"]\n"))).unwrap();
+    let artifacts = support::artifacts().join("cli-fail");
+    let out = Command::new(support::isotest_bin())
+        .args(["run", scenario.to_str().unwrap(), "--image"])
+        .arg(&image)
+        .arg("--artifacts")
+        .arg(&artifacts)
+        .env("RESCUE_PASSWORD", SECRET)
+        .env("ISOTEST_LOG", "trace")
+        .output()
+        .unwrap();
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
     assert!(stdout.contains("rescue::x86_64::bios") && stdout.contains("FAIL"), "{stdout}");
     assert!(stdout.contains("0 passed, 1 failed"), "{stdout}");
-    assert!(stderr.contains("check hostname: hostname mismatch: expected `rescue`, the guest says `wrong-name`"), "{stderr}");
+    for login in ["ssh login root (key)", "ssh login nixos (password)"] {
+        let line = format!("check {login}: host key mismatch: the server offered SHA256:");
+        assert!(stderr.contains(&line), "{login} was not refused: {stderr}");
+    }
+    assert!(stderr.contains(&format!("expected one of: {pin}")), "{stderr}");
     assert!(stderr.contains("transcript: "), "{stderr}");
-    let pidfile = support::artifacts().join("cli-fail/rescue-x86_64-bios/qemu.pid");
-    let pid = support::read_pid(&pidfile).expect("QEMU wrote its pidfile");
+    assert!(!stdout.contains(SECRET) && !stderr.contains(SECRET), "the password was printed");
+    for entry in std::fs::read_dir(artifacts.join("rescue-x86_64-bios")).unwrap() {
+        let path = entry.unwrap().path();
+        assert!(!String::from_utf8_lossy(&std::fs::read(&path).unwrap()).contains(SECRET), "password in {}", path.display());
+    }
+    let pid = support::read_pid(&artifacts.join("rescue-x86_64-bios/qemu.pid")).expect("QEMU wrote its pidfile");
     assert!(!support::process_alive(pid), "QEMU {pid} outlived isotest");
 }
 

@@ -12,3 +12,4 @@ pub mod qemu;
 pub mod report;
 pub mod run;
 pub mod scenario;
+pub mod ssh;

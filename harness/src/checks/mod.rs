@@ -3,12 +3,20 @@
 //! failing check must say why.
 
 mod autologin;
+mod home_manager;
 mod hostname;
+mod sshd;
 mod steps;
+mod users;
 
 pub use autologin::{at_login_prompt, autologin};
+pub use home_manager::home_manager;
 pub use hostname::hostname;
+pub use sshd::{host_key_fingerprints, ssh_login, sshd, SshTarget};
 pub use steps::steps;
+pub use users::{user, user_exists};
+
+use crate::console::Shell;
 
 use serde::Serialize;
 use std::time::Duration;
@@ -57,4 +65,31 @@ pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(15);
 /// The first line of command output, trimmed: what most checks compare.
 fn first_line(output: &str) -> String {
     output.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("").to_owned()
+}
+
+/// `command` with root rights: as it is in a root shell, else through `sudo -n`
+/// (the NixOS installer's `nixos` user has passwordless sudo).
+pub fn as_root(is_root: bool, command: &str) -> String {
+    if is_root {
+        command.to_owned()
+    } else {
+        format!("sudo -n sh -c {}", crate::console::sh_quote(command))
+    }
+}
+
+/// Runs a console command for a check; a console failure becomes the check's
+/// failure message and evidence.
+fn run(shell: &mut Shell<'_>, command: &str) -> Result<crate::console::CommandOutput, (String, Vec<String>)> {
+    shell.run(command, COMMAND_TIMEOUT).map_err(|e| (e.to_string(), e.source.lines().to_vec()))
+}
+
+/// A check's verdict from a list of problems: none is a pass.
+fn verdict(name: String, expected: String, actual: String, problems: Vec<String>, pass: String, evidence: Vec<String>) -> CheckResult {
+    let (outcome, message) = if problems.is_empty() { (Outcome::Pass, pass) } else { (Outcome::Fail, problems.join("; ")) };
+    CheckResult { name, outcome, expected, actual, message, evidence }
+}
+
+/// A check that could not finish because a console command failed.
+fn broken(name: String, expected: String, (message, evidence): (String, Vec<String>)) -> CheckResult {
+    CheckResult { name, outcome: Outcome::Fail, expected, actual: String::new(), message, evidence }
 }

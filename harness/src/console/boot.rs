@@ -166,11 +166,6 @@ pub fn boot_to_shell(
         }
     };
     let login_line = format!("{}{}", login.text, login.rest_of_line).trim().to_owned();
-    let autologin_user = login_line
-        .split_once(" (automatic login)")
-        .and_then(|(before, _)| before.rsplit(' ').next())
-        .map(str::to_owned);
-    let login_evidence = console.lines_around(login.start);
 
     // The shell: a probe command whose answer only a shell can compute. At a real
     // login prompt the probe is taken as a user name and login asks for a password.
@@ -192,7 +187,17 @@ pub fn boot_to_shell(
         }
     }
     phases.push((Phase::Shell, started.elapsed()));
+    // getty's line is complete now (it may have come in pieces around the prompt).
+    let login_line = console.text_between(login.start, console.position()).lines().next().unwrap_or("").trim().to_owned();
+    let autologin_user = autologin_user_of(&login_line);
+    let login_evidence = console.lines_around(login.start);
     Ok(BootOutcome { phases, login_line, autologin_user, login_evidence })
+}
+
+/// `rescue login: root (automatic login)` → `root`.
+fn autologin_user_of(login_line: &str) -> Option<String> {
+    let (before, _) = login_line.split_once(" (automatic login)")?;
+    before.rsplit(' ').next().filter(|u| !u.is_empty() && !u.ends_with(':')).map(str::to_owned)
 }
 
 #[cfg(test)]
@@ -207,6 +212,12 @@ mod tests {
         assert!(p.password.is_match(b"\nPassword: "));
         assert!(p.password.is_match(b"rescue login: "));
         assert!(!p.password.is_match(b"rescue login: root (automatic login)"));
+    }
+
+    #[test]
+    fn autologin_user_from_getty_line() {
+        assert_eq!(autologin_user_of("rescue login: root (automatic login)").as_deref(), Some("root"));
+        assert_eq!(autologin_user_of("rescue login: "), None);
     }
 
     #[test]

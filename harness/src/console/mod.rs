@@ -10,4 +10,4 @@ pub mod shell;
 
 pub use boot::{boot_to_shell, BootError, BootOutcome, Phase};
 pub use serial::{ConsoleError, Match, SerialConsole};
-pub use shell::{CommandOutput, Shell, ShellError};
+pub use shell::{sh_quote, CommandOutput, Shell, ShellError};

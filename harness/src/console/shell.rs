@@ -76,3 +76,17 @@ impl<'c> Shell<'c> {
         Ok(CommandOutput { output, status })
     }
 }
+
+/// Quotes `text` for a POSIX shell: one single-quoted word.
+pub fn sh_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "'\\''"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn quoting() {
+        assert_eq!(super::sh_quote("it's"), "'it'\\''s'");
+        assert_eq!(super::sh_quote("a b"), "'a b'");
+    }
+}

@@ -20,6 +20,8 @@ pub struct MachineSpec {
     /// Unix socket QEMU connects its QMP monitor to (we listen).
     pub qmp_socket: PathBuf,
     pub pidfile: PathBuf,
+    /// Forward 127.0.0.1:<host port> to the guest's <guest port> (SSH).
+    pub forward: Option<(u16, u16)>,
 }
 
 /// The full argument list (without the binary).
@@ -32,6 +34,7 @@ pub fn command_line(spec: &MachineSpec) -> Vec<OsString> {
         serial_args(&spec.serial_socket),
         qmp_args(&spec.qmp_socket),
         display_args(),
+        network_args(spec.forward),
         lifecycle_args(&spec.pidfile),
     ]
     .concat()
@@ -90,9 +93,19 @@ fn qmp_args(socket: &Path) -> Vec<OsString> {
 }
 
 /// No window; the emulated VGA card stays, since boot menus draw on it too.
-/// No NIC yet: nothing in the guest needs the network.
 fn display_args() -> Vec<OsString> {
-    os(&["-display", "none", "-nic", "none"])
+    os(&["-display", "none"])
+}
+
+/// One virtio NIC on QEMU's user network (the guest gets 10.0.2.15 by DHCP).
+/// The forward binds 127.0.0.1 only: the guest's sshd must not be reachable from
+/// other machines. No option ROM: nothing boots from the network.
+fn network_args(forward: Option<(u16, u16)>) -> Vec<OsString> {
+    let mut netdev = "user,id=net0".to_owned();
+    if let Some((host, guest)) = forward {
+        netdev.push_str(&format!(",hostfwd=tcp:127.0.0.1:{host}-:{guest}"));
+    }
+    os(&["-netdev", &netdev, "-device", "virtio-net-pci,netdev=net0,romfile="])
 }
 
 /// A guest that reboots has failed (e.g. a panic with `panic=N`): exit instead.
@@ -116,6 +129,7 @@ mod tests {
             serial_socket: "/run/t/serial.sock".into(),
             qmp_socket: "/run/t/qmp.sock".into(),
             pidfile: "/art/qemu.pid".into(),
+            forward: Some((40022, 22)),
         }
     }
 
@@ -131,6 +145,7 @@ mod tests {
         assert!(line.contains("-chardev socket,id=serial0,path=/run/t/serial.sock -serial chardev:serial0"), "{line}");
         assert!(line.contains("-mon chardev=qmp0,mode=control"), "{line}");
         assert!(line.contains("-display none"), "{line}");
+        assert!(line.contains("-netdev user,id=net0,hostfwd=tcp:127.0.0.1:40022-:22 -device virtio-net-pci"), "{line}");
         assert!(line.ends_with("-no-reboot -pidfile /art/qemu.pid"), "{line}");
     }
 

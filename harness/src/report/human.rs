@@ -10,19 +10,26 @@ use std::fmt::Write;
 pub fn render_line(r: &TrialReport) -> String {
     let verdict = if r.passed() { "PASS" } else { "FAIL" };
     let boot = r.boot_secs().map(|s| format!("boot {s:.1}s")).unwrap_or_else(|| "boot -".into());
-    // Steps are summed up in one word; their names are long.
-    let mark = |c: &crate::checks::CheckResult| match c.outcome {
-        Outcome::Pass => "",
-        Outcome::Fail => "✗",
-        Outcome::NotRun => "?",
-    };
-    let mut checks: Vec<String> =
-        r.checks.iter().filter(|c| !c.name.starts_with("step")).map(|c| format!("{}{}", c.name, mark(c))).collect();
-    let steps: Vec<_> = r.checks.iter().filter(|c| c.name.starts_with("step")).collect();
-    if !steps.is_empty() {
-        let passed = steps.iter().filter(|c| c.passed()).count();
-        checks.push(format!("steps({passed}/{})", steps.len()));
+    // Checks of one kind (`user root`, `user nixos`) are summed up as `user(2/2)`.
+    let mut checks: Vec<String> = Vec::new();
+    let mut kinds: Vec<(&str, usize, usize)> = Vec::new();
+    for c in &r.checks {
+        match c.name.split_once(' ') {
+            None => checks.push(match c.outcome {
+                Outcome::Pass => c.name.clone(),
+                Outcome::Fail => format!("{}✗", c.name),
+                Outcome::NotRun => format!("{}?", c.name),
+            }),
+            Some((kind, _)) => match kinds.iter_mut().find(|(k, _, _)| *k == kind) {
+                Some(entry) => {
+                    entry.1 += usize::from(c.passed());
+                    entry.2 += 1;
+                }
+                None => kinds.push((kind, usize::from(c.passed()), 1)),
+            },
+        }
     }
+    checks.extend(kinds.iter().map(|(kind, passed, all)| format!("{kind}({passed}/{all})")));
     format!(
         "{:<28} {:<4} {:<11} verdict {:>5.1}s  {}  {}",
         r.name,

@@ -126,7 +126,8 @@ fn execute(
         .prefix("isotest-")
         .tempdir()
         .map_err(|e| error(format!("create a private temp dir: {e}")))?;
-    let spec = MachineSpec {
+    let guest_ssh_port = scenario.expect.sshd.as_ref().and_then(|s| s.ports.first().copied()).unwrap_or(22);
+    let mut spec = MachineSpec {
         arch: trial.arch,
         firmware: trial.firmware,
         accel: decision.accel,
@@ -136,9 +137,10 @@ fn execute(
         serial_socket: private.path().join("serial.sock"),
         qmp_socket: private.path().join("qmp.sock"),
         pidfile: artifacts.join("qemu.pid"),
+        forward: None,
     };
     tracing::info!(trial = %trial.name(), "booting {} ({})", spec.iso.display(), decision.accel.as_str());
-    let mut machine = Machine::start(&binary, &spec, &artifacts.join("qemu.stderr")).map_err(error)?;
+    let mut machine = start_with_free_port(&binary, &mut spec, guest_ssh_port, artifacts)?;
     let serial = machine.take_serial().expect("a new machine has its serial stream");
     let mut console =
         SerialConsole::attach(serial, artifacts).map_err(|e| error(format!("attach the serial console: {e}")))?;
@@ -169,14 +171,83 @@ fn execute(
 
     let mut shell = Shell::new(&mut console, scale);
     settle(&mut shell);
-    if let Some(expected) = &scenario.expect.autologin {
+    let expect = &scenario.expect;
+    if let Some(expected) = &expect.autologin {
         report.checks.push(checks::autologin(&mut shell, &boot, expected));
     }
-    if let Some(expected) = &scenario.expect.hostname {
+    if let Some(expected) = &expect.hostname {
         report.checks.push(checks::hostname(&mut shell, expected));
+    }
+    let is_root = shell.run("id -u", checks::COMMAND_TIMEOUT).map(|o| o.output.trim() == "0").unwrap_or(false);
+    if let Some(sshd) = &expect.sshd {
+        let sshd_check = checks::sshd(&mut shell, is_root, sshd);
+        let sshd_ok = sshd_check.passed();
+        report.checks.push(sshd_check);
+        let context = SshContext { sshd, port: spec.forward.map(|(host, _)| host).unwrap_or(0), private: private.path(), scale };
+        report.checks.extend(ssh_logins(&mut shell, is_root, &context, sshd_ok));
+    }
+    for (name, user) in &expect.users {
+        report.checks.push(checks::user(&mut shell, is_root, name, user));
+    }
+    for (name, user) in &expect.users {
+        if let Some(hm) = &user.home_manager {
+            report.checks.push(checks::home_manager(&mut shell, is_root, name, hm));
+        }
     }
     report.checks.extend(checks::steps(&mut shell, &scenario.steps));
     Ok(())
+}
+
+struct SshContext<'a> {
+    sshd: &'a crate::scenario::Sshd,
+    port: u16,
+    private: &'a Path,
+    scale: u32,
+}
+
+/// The real SSH logins. They depend on the sshd check: when it failed, they say
+/// so instead of failing a second time for the same cause.
+fn ssh_logins(shell: &mut Shell<'_>, is_root: bool, ctx: &SshContext<'_>, sshd_ok: bool) -> Vec<CheckResult> {
+    let name = |l: &crate::scenario::SshLogin| {
+        format!("ssh login {} ({})", l.user, if l.password_env.is_some() { "password" } else { "key" })
+    };
+    if !sshd_ok {
+        return ctx.sshd.login.iter().map(|l| CheckResult::not_run(&name(l), "", "the sshd check failed")).collect();
+    }
+    let pins = if ctx.sshd.host_keys.is_empty() {
+        match checks::host_key_fingerprints(shell) {
+            Ok(p) => p,
+            Err(e) => return ctx.sshd.login.iter().map(|l| CheckResult::not_run(&name(l), "", &e)).collect(),
+        }
+    } else {
+        ctx.sshd.host_keys.clone()
+    };
+    let hostname = shell
+        .run("cat /proc/sys/kernel/hostname", checks::COMMAND_TIMEOUT)
+        .map(|o| o.output.trim().to_owned())
+        .unwrap_or_default();
+    let target = checks::SshTarget { port: ctx.port, pins: &pins, private_dir: ctx.private, hostname: &hostname, scale: ctx.scale };
+    ctx.sshd.login.iter().map(|login| checks::ssh_login(shell, is_root, &target, login)).collect()
+}
+
+/// Starts QEMU with the guest's SSH port forwarded from a free port on 127.0.0.1.
+/// Another process can take the port between the probe and QEMU's bind; then
+/// QEMU fails to start and another port is tried.
+fn start_with_free_port(binary: &Path, spec: &mut MachineSpec, guest: u16, artifacts: &Path) -> Result<Machine, TrialError> {
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let port = crate::ssh::free_port().map_err(|e| error(format!("find a free port on 127.0.0.1: {e}")))?;
+        spec.forward = Some((port, guest));
+        match Machine::start(binary, spec, &artifacts.join("qemu.stderr")) {
+            Err(qemu::QemuError::StartFailed { stderr, .. }) if stderr.contains("hostfwd") && attempts < 3 => {
+                // Start anew: the sockets of the failed attempt are gone with it.
+                let _ = std::fs::remove_file(&spec.serial_socket);
+                let _ = std::fs::remove_file(&spec.qmp_socket);
+            }
+            other => return other.map_err(error),
+        }
+    }
 }
 
 /// Quiets the console before commands run: kernel messages off it, and the end

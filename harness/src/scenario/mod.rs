@@ -7,7 +7,9 @@
 mod model;
 mod values;
 
-pub use model::{Arch, Autologin, Boot, Expect, Firmware, ImageSource, Scenario, Step};
+pub use model::{
+    Arch, Autologin, Boot, Expect, Firmware, HomeManager, ImageSource, Scenario, SshLogin, Sshd, Step, User,
+};
 pub use values::{parse_duration, parse_memory};
 
 use std::path::{Path, PathBuf};

@@ -5,6 +5,7 @@ use super::values::{parse_duration, parse_memory};
 use super::ScenarioError;
 use regex::Regex;
 use serde::{de, Deserialize, Deserializer};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -83,6 +84,53 @@ pub enum Autologin {
 pub struct Expect {
     pub hostname: Option<String>,
     pub autologin: Option<Autologin>,
+    pub sshd: Option<Sshd>,
+    /// Users by name, in name order.
+    pub users: BTreeMap<String, User>,
+}
+
+/// The OpenSSH server, as `services.openssh` configures it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sshd {
+    /// `false`: sshd must not run (`services.openssh.enable = false`).
+    pub running: bool,
+    pub ports: Vec<u16>,
+    /// `yes`, `no`, `prohibit-password` or `forced-commands-only`.
+    pub permit_root_login: Option<String>,
+    pub password_authentication: Option<bool>,
+    /// Real logins over SSH to try.
+    pub login: Vec<SshLogin>,
+    /// Host key fingerprints (`SHA256:...`) the server must offer one of; by
+    /// default the ones the guest shows on its console.
+    pub host_keys: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SshLogin {
+    pub user: String,
+    /// Log in with the password in this environment variable; without it, with a
+    /// throwaway key the harness installs through the console.
+    pub password_env: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct User {
+    /// A login shell: a full path, or a program name compared with the path's last part.
+    pub shell: Option<String>,
+    pub home: Option<String>,
+    /// Groups the user must be in (others are allowed).
+    pub groups: Vec<String>,
+    /// `sudo -n true` must work for the user.
+    pub sudo_nopasswd: bool,
+    pub home_manager: Option<HomeManager>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HomeManager {
+    /// Programs that must resolve in the user's login shell.
+    pub packages: Vec<String>,
+    /// Files that must exist, relative to the user's home.
+    pub files: Vec<String>,
 }
 
 /// How to get from the boot menu to a serial console.
@@ -161,6 +209,66 @@ struct ExpectFile {
     hostname: Option<String>,
     #[serde(default, deserialize_with = "autologin")]
     autologin: Option<Autologin>,
+    sshd: Option<SshdFile>,
+    #[serde(default)]
+    users: BTreeMap<String, UserFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SshdFile {
+    #[serde(default = "yes")]
+    running: bool,
+    #[serde(default)]
+    ports: Vec<u16>,
+    #[serde(default, deserialize_with = "permit_root_login")]
+    permit_root_login: Option<String>,
+    password_authentication: Option<bool>,
+    #[serde(default)]
+    login: Vec<SshLoginFile>,
+    #[serde(default)]
+    host_keys: Vec<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `login: [root, {user: nixos, password_env: PW}]`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum SshLoginFile {
+    User(String),
+    Full(SshLoginFull),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SshLoginFull {
+    user: String,
+    password_env: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserFile {
+    shell: Option<String>,
+    home: Option<String>,
+    #[serde(default)]
+    groups: Vec<String>,
+    #[serde(default, deserialize_with = "sudo")]
+    sudo: bool,
+    #[serde(default, deserialize_with = "home_manager")]
+    home_manager: Option<HomeManager>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HomeManagerFile {
+    #[serde(default)]
+    packages: Vec<String>,
+    #[serde(default)]
+    files: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -225,6 +333,65 @@ fn autologin<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Autologin>, D::Er
         }
     }
     d.deserialize_any(V).map(Some)
+}
+
+/// `permit_root_login: yes|no|prohibit-password|forced-commands-only` (or a bool).
+fn permit_root_login<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    struct V;
+    impl<'de> de::Visitor<'de> for V {
+        type Value = String;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("yes, no, prohibit-password or forced-commands-only")
+        }
+        fn visit_bool<E: de::Error>(self, v: bool) -> Result<String, E> {
+            Ok(if v { "yes" } else { "no" }.into())
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
+            match v {
+                "yes" | "no" | "prohibit-password" | "forced-commands-only" => Ok(v.into()),
+                "without-password" => Ok("prohibit-password".into()),
+                _ => Err(E::custom(format!(
+                    "`{v}` is not a PermitRootLogin value (yes, no, prohibit-password, forced-commands-only)"
+                ))),
+            }
+        }
+    }
+    d.deserialize_any(V).map(Some)
+}
+
+/// `sudo: nopasswd` is the one sudo expectation.
+fn sudo<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    scalar(d, "`nopasswd`", |t| match t {
+        "nopasswd" => Ok(true),
+        _ => Err(format!("`{t}`: the only sudo expectation is `nopasswd`")),
+    })
+}
+
+/// `home_manager: true`, or `{ packages: [...], files: [...] }`; `false` checks nothing.
+fn home_manager<'de, D: Deserializer<'de>>(d: D) -> Result<Option<HomeManager>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Flag(bool),
+        Full(HomeManagerFile),
+    }
+    Ok(match Raw::deserialize(d)? {
+        Raw::Flag(true) => Some(HomeManager::default()),
+        Raw::Flag(false) => None,
+        Raw::Full(f) => Some(HomeManager { packages: f.packages, files: f.files }),
+    })
+}
+
+/// Names that end up in guest commands: user names and program names.
+fn check_name(kind: &str, name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && !name.starts_with('-')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || "._+-@".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("`{name}` is not a valid {kind} name"))
+    }
 }
 
 /// `arch: x86_64` and `arch: [x86_64, aarch64]` both work.
@@ -315,9 +482,62 @@ impl ScenarioFile {
             memory_mib: self.memory.unwrap_or(DEFAULT_MEMORY_MIB),
             timeout: self.timeout.unwrap_or(DEFAULT_TIMEOUT),
             boot: Boot { entry: self.boot.entry },
-            expect: Expect { hostname: self.expect.hostname, autologin: self.expect.autologin },
+            expect: self.expect.into_expect().map_err(|(field, m)| invalid(&field, m))?,
             steps,
         })
+    }
+}
+
+impl ExpectFile {
+    fn into_expect(self) -> Result<Expect, (String, String)> {
+        let sshd = match self.sshd {
+            None => None,
+            Some(f) => {
+                let login: Vec<SshLogin> = f
+                    .login
+                    .into_iter()
+                    .map(|l| match l {
+                        SshLoginFile::User(user) => SshLogin { user, password_env: None },
+                        SshLoginFile::Full(full) => SshLogin { user: full.user, password_env: full.password_env },
+                    })
+                    .collect();
+                for l in &login {
+                    check_name("user", &l.user).map_err(|m| ("expect.sshd.login".to_owned(), m))?;
+                }
+                if !f.running && !login.is_empty() {
+                    return Err(("expect.sshd".into(), "`login:` needs `running: true`".into()));
+                }
+                for key in &f.host_keys {
+                    if !key.starts_with("SHA256:") {
+                        return Err(("expect.sshd.host_keys".into(), format!("`{key}` is not a SHA256:... fingerprint")));
+                    }
+                }
+                let ports = if f.ports.is_empty() && f.running { vec![22] } else { f.ports };
+                Some(Sshd {
+                    running: f.running,
+                    ports,
+                    permit_root_login: f.permit_root_login,
+                    password_authentication: f.password_authentication,
+                    login,
+                    host_keys: f.host_keys,
+                })
+            }
+        };
+        let mut users = BTreeMap::new();
+        for (name, f) in self.users {
+            let field = format!("expect.users.{name}");
+            check_name("user", &name).map_err(|m| (field.clone(), m))?;
+            if let Some(hm) = &f.home_manager {
+                for p in &hm.packages {
+                    check_name("program", p).map_err(|m| (format!("{field}.home_manager.packages"), m))?;
+                }
+            }
+            users.insert(
+                name,
+                User { shell: f.shell, home: f.home, groups: f.groups, sudo_nopasswd: f.sudo, home_manager: f.home_manager },
+            );
+        }
+        Ok(Expect { hostname: self.hostname, autologin: self.autologin, sshd, users })
     }
 }
 

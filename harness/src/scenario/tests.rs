@@ -112,3 +112,37 @@ fn memory_sizes() {
     assert!(parse_memory("64M").unwrap_err().contains("too little"));
 }
 
+
+#[test]
+fn sshd_and_users() {
+    let s = parse(
+        "iso: rescue\nexpect:\n  sshd:\n    permit_root_login: true\n    password_authentication: true\n\
+         \x20   login: [root, {user: nixos, password_env: PW}]\n  users:\n    root:\n      shell: bash\n\
+         \x20     home_manager: {packages: [tmux, rg], files: [.config/x]}\n    nixos:\n      groups: [wheel]\n\
+         \x20     sudo: nopasswd\n      home_manager: true\n",
+    )
+    .unwrap();
+    let sshd = s.expect.sshd.unwrap();
+    assert!(sshd.running);
+    assert_eq!(sshd.ports, vec![22]);
+    assert_eq!(sshd.permit_root_login.as_deref(), Some("yes"));
+    assert_eq!(sshd.login[0], SshLogin { user: "root".into(), password_env: None });
+    assert_eq!(sshd.login[1], SshLogin { user: "nixos".into(), password_env: Some("PW".into()) });
+    let users: Vec<_> = s.expect.users.keys().cloned().collect();
+    assert_eq!(users, ["nixos", "root"]);
+    assert_eq!(s.expect.users["root"].home_manager.as_ref().unwrap().packages, ["tmux", "rg"]);
+    assert!(s.expect.users["nixos"].sudo_nopasswd);
+    assert_eq!(s.expect.users["nixos"].home_manager, Some(HomeManager::default()));
+}
+
+#[test]
+fn sshd_and_user_values_are_validated() {
+    let e = error("iso: r\nexpect:\n  sshd:\n    permit_root_login: maybe\n");
+    assert!(e.starts_with("scenarios/demo.yaml:4:24: expect.sshd.permit_root_login: `maybe` is not"), "{e}");
+    let e = error("iso: r\nexpect:\n  users:\n    root:\n      sudo: always\n");
+    assert!(e.contains("expect.users.root.sudo: `always`"), "{e}");
+    let e = error("iso: r\nexpect:\n  users:\n    root:\n      home_manager: {packages: ['rg; rm -rf /']}\n");
+    assert!(e.contains("expect.users.root.home_manager.packages: `rg; rm -rf /` is not a valid program name"), "{e}");
+    let e = error("iso: r\nexpect:\n  sshd:\n    running: false\n    login: [root]\n");
+    assert!(e.contains("`login:` needs `running: true`"), "{e}");
+}

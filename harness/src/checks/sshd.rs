@@ -1,0 +1,237 @@
+use super::{as_root, broken, run, verdict, CheckResult, Outcome};
+use crate::console::{sh_quote, Shell};
+use crate::scenario::{SshLogin, Sshd};
+use crate::ssh::{self, Auth, Secret, SshError};
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::Duration;
+
+/// The sshd unit's state, its listening ports and its effective settings, from
+/// the console: `systemctl is-active sshd.service`, `ss -ltn`, `sshd -T`.
+pub fn sshd(shell: &mut Shell<'_>, is_root: bool, expected: &Sshd) -> CheckResult {
+    let mut want = vec![if expected.running { "sshd.service active".to_owned() } else { "sshd not running".to_owned() }];
+    if expected.running {
+        want.push(format!("listening on {}", join(&expected.ports)));
+    }
+    if let Some(v) = &expected.permit_root_login {
+        want.push(format!("PermitRootLogin {v}"));
+    }
+    if let Some(v) = expected.password_authentication {
+        want.push(format!("PasswordAuthentication {}", yes_no(v)));
+    }
+    let expected_text = want.join(", ");
+    let name = "sshd".to_owned();
+
+    let state = match run(shell, "systemctl is-active sshd.service") {
+        Ok(out) => out.output.trim().to_owned(),
+        Err(e) => return broken(name, expected_text, e),
+    };
+    let listening = match run(shell, "ss -ltnH") {
+        Ok(out) => listening_ports(&out.output),
+        Err(e) => return broken(name, expected_text, e),
+    };
+    let mut evidence = vec![
+        format!("$ systemctl is-active sshd.service → {state}"),
+        format!("$ ss -ltn → listening on {}", join(&listening.iter().copied().collect::<Vec<_>>())),
+    ];
+    let mut problems = Vec::new();
+    if !expected.running {
+        if state == "active" {
+            problems.push("sshd.service is active, but the scenario expects sshd not to run".into());
+        }
+        if listening.contains(&22) {
+            problems.push("something listens on port 22".into());
+        }
+        let actual = format!("sshd.service {state}");
+        return verdict(name, expected_text, actual, problems, "sshd is not running, as expected".into(), evidence);
+    }
+    if state != "active" {
+        problems.push(format!("sshd.service is not active (`{state}`)"));
+        let actual = format!("sshd.service {state}");
+        return verdict(name, expected_text, actual, problems, String::new(), evidence);
+    }
+    let missing: Vec<u16> = expected.ports.iter().copied().filter(|p| !listening.contains(p)).collect();
+    if !missing.is_empty() {
+        problems.push(format!("nothing listens on port(s) {}", join(&missing)));
+    }
+    let settings = match run(shell, &as_root(is_root, "sshd -T 2>&1")) {
+        Ok(out) if out.status == 0 => out.output,
+        Ok(out) => {
+            problems.push(format!("`sshd -T` failed: {}", out.output.trim()));
+            return verdict(name, expected_text, format!("sshd.service {state}"), problems, String::new(), evidence);
+        }
+        Err(e) => return broken(name, expected_text, e),
+    };
+    let setting = |key: &str| {
+        settings.lines().find_map(|l| l.strip_prefix(key).and_then(|v| v.strip_prefix(' '))).map(|v| v.trim().to_owned())
+    };
+    let root_login = setting("permitrootlogin").map(|v| if v == "without-password" { "prohibit-password".into() } else { v });
+    let password = setting("passwordauthentication");
+    evidence.push(format!(
+        "$ sshd -T → permitrootlogin {}, passwordauthentication {}",
+        root_login.as_deref().unwrap_or("?"),
+        password.as_deref().unwrap_or("?")
+    ));
+    if let Some(want) = &expected.permit_root_login {
+        if root_login.as_deref() != Some(want) {
+            problems.push(format!("PermitRootLogin is `{}`, expected `{want}`", root_login.as_deref().unwrap_or("?")));
+        }
+    }
+    if let Some(want) = expected.password_authentication {
+        if password.as_deref() != Some(yes_no(want)) {
+            problems.push(format!(
+                "PasswordAuthentication is `{}`, expected `{}`",
+                password.as_deref().unwrap_or("?"),
+                yes_no(want)
+            ));
+        }
+    }
+    let actual = format!(
+        "sshd.service {state}, listening on {}, PermitRootLogin {}, PasswordAuthentication {}",
+        join(&listening.iter().copied().collect::<Vec<_>>()),
+        root_login.as_deref().unwrap_or("?"),
+        password.as_deref().unwrap_or("?")
+    );
+    verdict(name, expected_text, actual, problems, "sshd runs as configured".into(), evidence)
+}
+
+fn yes_no(v: bool) -> &'static str {
+    if v {
+        "yes"
+    } else {
+        "no"
+    }
+}
+
+fn join(ports: &[u16]) -> String {
+    if ports.is_empty() {
+        return "nothing".into();
+    }
+    ports.iter().map(u16::to_string).collect::<Vec<_>>().join(",")
+}
+
+/// Ports in `ss -ltnH` output (the local address is the 4th column).
+fn listening_ports(ss: &str) -> BTreeSet<u16> {
+    ss.lines()
+        .filter_map(|l| l.split_whitespace().nth(3))
+        .filter_map(|addr| addr.rsplit(':').next()?.parse().ok())
+        .collect()
+}
+
+/// The fingerprints of the guest's SSH host keys, as its console shows them.
+pub fn host_key_fingerprints(shell: &mut Shell<'_>) -> Result<Vec<String>, String> {
+    let out = shell
+        .run("for f in /etc/ssh/ssh_host_*_key.pub; do ssh-keygen -lf \"$f\"; done", super::COMMAND_TIMEOUT)
+        .map_err(|e| e.to_string())?;
+    let prints: Vec<String> = out
+        .output
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .filter(|f| f.starts_with("SHA256:"))
+        .map(str::to_owned)
+        .collect();
+    if prints.is_empty() {
+        return Err(format!("no host key fingerprints on the console: {}", out.output.trim()));
+    }
+    Ok(prints)
+}
+
+/// Where and how to reach the guest's sshd.
+pub struct SshTarget<'a> {
+    /// The host port forwarded to the guest's sshd.
+    pub port: u16,
+    /// Accepted host key fingerprints.
+    pub pins: &'a [String],
+    /// The trial's private directory, for the throwaway client key.
+    pub private_dir: &'a Path,
+    /// What the console says the hostname is; SSH must agree.
+    pub hostname: &'a str,
+    pub scale: u32,
+}
+
+/// A real login over SSH: with a throwaway key installed through the console, or
+/// with the password from the environment variable the scenario names. Then
+/// `id -un` and the hostname over SSH must agree with the console.
+pub fn ssh_login(shell: &mut Shell<'_>, is_root: bool, target: &SshTarget<'_>, login: &SshLogin) -> CheckResult {
+    let user = &login.user;
+    let method = if login.password_env.is_some() { "password" } else { "key" };
+    let name = format!("ssh login {user} ({method})");
+    let expected = format!("{method} login as {user}, host key pinned, `id -un` = {user}, hostname {}", target.hostname);
+    let fail = |message: String, evidence: Vec<String>| CheckResult {
+        name: name.clone(),
+        outcome: Outcome::Fail,
+        expected: expected.clone(),
+        actual: String::new(),
+        message,
+        evidence,
+    };
+    match super::user_exists(shell, user) {
+        Ok(true) => {}
+        Ok(false) => return CheckResult::not_run(&name, &expected, &format!("user `{user}` does not exist")),
+        Err(e) => return fail(e, Vec::new()),
+    }
+    let auth = match &login.password_env {
+        Some(var) => match std::env::var(var) {
+            Ok(value) => Auth::Password(Secret::new(value)),
+            Err(_) => return fail(format!("environment variable {var} (the password of {user}) is not set"), Vec::new()),
+        },
+        None => match install_key(shell, is_root, user, target.private_dir) {
+            Ok(private) => Auth::Key(private),
+            Err((message, evidence)) => return fail(message, evidence),
+        },
+    };
+    let patience = Duration::from_secs(30) * target.scale;
+    let session = match ssh::login(target.port, target.pins, user, &auth, patience) {
+        Ok(s) => s,
+        Err(e @ SshError::NoBanner { .. }) => {
+            let evidence = run(shell, "ip -brief addr").map(|o| o.output.lines().map(|l| format!("ip addr: {l}")).collect());
+            return fail(e.to_string(), evidence.unwrap_or_default());
+        }
+        Err(e) => return fail(e.to_string(), Vec::new()),
+    };
+    let (out, status) = match session.exec("id -un; cat /proc/sys/kernel/hostname") {
+        Ok(r) => r,
+        Err(e) => return fail(e.to_string(), Vec::new()),
+    };
+    let mut lines = out.lines().map(str::trim);
+    let (id, host) = (lines.next().unwrap_or(""), lines.next().unwrap_or(""));
+    let evidence = vec![format!("host key {} (pinned)", session.host_key), format!("over SSH: id -un → {id}, hostname → {host}")];
+    let mut problems = Vec::new();
+    if status != 0 {
+        problems.push(format!("the command over SSH exited with {status}"));
+    }
+    if id != user {
+        problems.push(format!("over SSH `id -un` says `{id}`, expected `{user}`"));
+    }
+    if host != target.hostname {
+        problems.push(format!("over SSH the hostname is `{host}`, the console says `{}`", target.hostname));
+    }
+    let actual = format!("logged in as {id} on {host}");
+    verdict(name.clone(), expected.clone(), actual, problems, format!("{method} login as {user} works"), evidence)
+}
+
+/// Puts a throwaway public key in the user's authorized_keys through the console.
+fn install_key(shell: &mut Shell<'_>, is_root: bool, user: &str, dir: &Path) -> Result<std::path::PathBuf, (String, Vec<String>)> {
+    let (private, public) = ssh::throwaway_key(dir).map_err(|e| (e, Vec::new()))?;
+    let q = sh_quote(user);
+    let command = format!(
+        "h=$(getent passwd {q} | cut -d: -f6) && g=$(id -g {q}) && install -d -m 700 -o {q} -g \"$g\" \"$h/.ssh\" \
+         && printf '%s\\n' {} >> \"$h/.ssh/authorized_keys\" && chown {q}:\"$g\" \"$h/.ssh/authorized_keys\" \
+         && chmod 600 \"$h/.ssh/authorized_keys\"",
+        sh_quote(&public)
+    );
+    match run(shell, &as_root(is_root, &command)) {
+        Ok(out) if out.status == 0 => Ok(private),
+        Ok(out) => Err((format!("could not install a key for `{user}` through the console"), out.output.lines().map(str::to_owned).collect())),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ports_from_ss() {
+        let ss = "LISTEN 0 128 0.0.0.0:22 0.0.0.0:*\nLISTEN 0 128 [::]:22 [::]:*\nLISTEN 0 4096 127.0.0.53%lo:53 0.0.0.0:*\n";
+        assert_eq!(super::listening_ports(ss).into_iter().collect::<Vec<_>>(), vec![22, 53]);
+    }
+}

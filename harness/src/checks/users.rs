@@ -1,0 +1,76 @@
+use super::{as_root, broken, run, verdict, CheckResult};
+use crate::console::{sh_quote, Shell};
+use crate::scenario::User;
+
+/// The user exists with the expected login shell, home and groups, and
+/// passwordless sudo works when expected.
+pub fn user(shell: &mut Shell<'_>, is_root: bool, name: &str, expected: &User) -> CheckResult {
+    let check = format!("user {name}");
+    let mut wanted = Vec::new();
+    if let Some(s) = &expected.shell {
+        wanted.push(format!("shell {s}"));
+    }
+    if let Some(h) = &expected.home {
+        wanted.push(format!("home {h}"));
+    }
+    if !expected.groups.is_empty() {
+        wanted.push(format!("groups {}", expected.groups.join(",")));
+    }
+    if expected.sudo_nopasswd {
+        wanted.push("sudo without password".into());
+    }
+    let expected_text = if wanted.is_empty() { "exists".to_owned() } else { format!("exists, {}", wanted.join(", ")) };
+    let q = sh_quote(name);
+    let passwd = match run(shell, &format!("getent passwd {q}")) {
+        Ok(out) if out.status == 0 => out.output.trim().to_owned(),
+        Ok(_) => {
+            return verdict(check, expected_text, "no such user".into(), vec![format!("user `{name}` does not exist")], String::new(), vec![format!("$ getent passwd {name} → nothing")]);
+        }
+        Err(e) => return broken(check, expected_text, e),
+    };
+    let fields: Vec<&str> = passwd.split(':').collect();
+    let (home, login_shell) = (fields.get(5).copied().unwrap_or(""), fields.get(6).copied().unwrap_or(""));
+    let groups = match run(shell, &format!("id -nG {q}")) {
+        Ok(out) => out.output.split_whitespace().map(str::to_owned).collect::<Vec<_>>(),
+        Err(e) => return broken(check, expected_text, e),
+    };
+    let mut evidence = vec![format!("$ getent passwd {name} → {passwd}"), format!("$ id -nG {name} → {}", groups.join(" "))];
+    let mut problems = Vec::new();
+    if let Some(want) = &expected.shell {
+        let matches = if want.contains('/') { login_shell == want } else { login_shell.rsplit('/').next() == Some(want) };
+        if !matches {
+            problems.push(format!("login shell of `{name}` is `{login_shell}`, expected `{want}`"));
+        }
+    }
+    if let Some(want) = &expected.home {
+        if home != want {
+            problems.push(format!("home of `{name}` is `{home}`, expected `{want}`"));
+        }
+    }
+    let missing: Vec<_> = expected.groups.iter().filter(|g| !groups.contains(g)).cloned().collect();
+    if !missing.is_empty() {
+        problems.push(format!("`{name}` is not in group(s) {}", missing.join(", ")));
+    }
+    if expected.sudo_nopasswd {
+        let command = as_root(is_root, &format!("su - {q} -c 'sudo -n true' 2>&1"));
+        match run(shell, &command) {
+            Ok(out) if out.status == 0 => evidence.push(format!("$ sudo -n true (as {name}) → ok")),
+            Ok(out) => {
+                let said = out.output.trim().to_owned();
+                evidence.push(format!("$ sudo -n true (as {name}) → status {}: {said}", out.status));
+                problems.push(format!("`sudo -n true` as `{name}` failed: {said}"));
+            }
+            Err(e) => return broken(check, expected_text, e),
+        }
+    }
+    let actual = format!("shell {login_shell}, home {home}, groups {}", groups.join(","));
+    verdict(check, expected_text, actual, problems, format!("`{name}` is as expected"), evidence)
+}
+
+/// Whether a user exists; checks that depend on one use it to say "not run".
+pub fn user_exists(shell: &mut Shell<'_>, name: &str) -> Result<bool, String> {
+    shell
+        .run(&format!("getent passwd {} >/dev/null", sh_quote(name)), super::COMMAND_TIMEOUT)
+        .map(|out| out.status == 0)
+        .map_err(|e| e.to_string())
+}
