@@ -15,6 +15,7 @@ pub fn autologin(shell: &mut Shell<'_>, boot: &BootOutcome, expected: &Autologin
         actual,
         message,
         evidence,
+        secs: 0.0,
     };
     let id = match shell.run("id -un", COMMAND_TIMEOUT) {
         Ok(out) if out.status == 0 => first_line(&out.output),
@@ -56,6 +57,7 @@ pub fn at_login_prompt(expected: &Autologin, login_line: &str, evidence: Vec<Str
         actual: format!("a login prompt: `{login_line}`"),
         message,
         evidence,
+        secs: 0.0,
     }
 }
 

@@ -21,5 +21,5 @@ pub fn hostname(shell: &mut Shell<'_>, expected: &str) -> CheckResult {
         }
         Err(e) => (Outcome::Fail, String::new(), e.to_string(), e.source.lines().to_vec()),
     };
-    CheckResult { name: "hostname".into(), outcome, expected: expected.into(), actual, message, evidence }
+    CheckResult { name: "hostname".into(), outcome, expected: expected.into(), actual, message, evidence, secs: 0.0 }
 }

@@ -40,6 +40,8 @@ pub struct CheckResult {
     pub message: String,
     /// Console lines or command outputs that back the verdict.
     pub evidence: Vec<String>,
+    /// How long the check took.
+    pub secs: f64,
 }
 
 impl CheckResult {
@@ -55,7 +57,16 @@ impl CheckResult {
             actual: String::new(),
             message: format!("not run: {why}"),
             evidence: Vec::new(),
+            secs: 0.0,
         }
+    }
+
+    /// Runs a check and records how long it took.
+    pub fn timed(check: impl FnOnce() -> CheckResult) -> CheckResult {
+        let start = std::time::Instant::now();
+        let mut result = check();
+        result.secs = start.elapsed().as_secs_f64();
+        result
     }
 }
 
@@ -86,10 +97,10 @@ fn run(shell: &mut Shell<'_>, command: &str) -> Result<crate::console::CommandOu
 /// A check's verdict from a list of problems: none is a pass.
 fn verdict(name: String, expected: String, actual: String, problems: Vec<String>, pass: String, evidence: Vec<String>) -> CheckResult {
     let (outcome, message) = if problems.is_empty() { (Outcome::Pass, pass) } else { (Outcome::Fail, problems.join("; ")) };
-    CheckResult { name, outcome, expected, actual, message, evidence }
+    CheckResult { name, outcome, expected, actual, message, evidence, secs: 0.0 }
 }
 
 /// A check that could not finish because a console command failed.
 fn broken(name: String, expected: String, (message, evidence): (String, Vec<String>)) -> CheckResult {
-    CheckResult { name, outcome: Outcome::Fail, expected, actual: String::new(), message, evidence }
+    CheckResult { name, outcome: Outcome::Fail, expected, actual: String::new(), message, evidence, secs: 0.0 }
 }

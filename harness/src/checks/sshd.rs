@@ -164,6 +164,7 @@ pub fn ssh_login(shell: &mut Shell<'_>, is_root: bool, target: &SshTarget<'_>, l
         actual: String::new(),
         message,
         evidence,
+        secs: 0.0,
     };
     match super::user_exists(shell, user) {
         Ok(true) => {}

@@ -13,7 +13,7 @@ pub fn steps(shell: &mut Shell<'_>, steps: &[Step]) -> Vec<CheckResult> {
             results.push(CheckResult::not_run(&name, "", "an earlier step failed"));
             continue;
         }
-        let result = run_step(shell, step, name);
+        let result = CheckResult::timed(|| run_step(shell, step, name));
         failed = !result.passed();
         results.push(result);
     }
@@ -36,6 +36,7 @@ fn run_step(shell: &mut Shell<'_>, step: &Step, name: String) -> CheckResult {
         actual,
         message,
         evidence,
+        secs: 0.0,
     };
     match step {
         Step::Run { command, expect, exit, timeout } => {

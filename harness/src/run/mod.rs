@@ -173,25 +173,25 @@ fn execute(
     settle(&mut shell);
     let expect = &scenario.expect;
     if let Some(expected) = &expect.autologin {
-        report.checks.push(checks::autologin(&mut shell, &boot, expected));
+        report.checks.push(CheckResult::timed(|| checks::autologin(&mut shell, &boot, expected)));
     }
     if let Some(expected) = &expect.hostname {
-        report.checks.push(checks::hostname(&mut shell, expected));
+        report.checks.push(CheckResult::timed(|| checks::hostname(&mut shell, expected)));
     }
     let is_root = shell.run("id -u", checks::COMMAND_TIMEOUT).map(|o| o.output.trim() == "0").unwrap_or(false);
     if let Some(sshd) = &expect.sshd {
-        let sshd_check = checks::sshd(&mut shell, is_root, sshd);
+        let sshd_check = CheckResult::timed(|| checks::sshd(&mut shell, is_root, sshd));
         let sshd_ok = sshd_check.passed();
         report.checks.push(sshd_check);
         let context = SshContext { sshd, port: spec.forward.map(|(host, _)| host).unwrap_or(0), private: private.path(), scale };
         report.checks.extend(ssh_logins(&mut shell, is_root, &context, sshd_ok));
     }
     for (name, user) in &expect.users {
-        report.checks.push(checks::user(&mut shell, is_root, name, user));
+        report.checks.push(CheckResult::timed(|| checks::user(&mut shell, is_root, name, user)));
     }
     for (name, user) in &expect.users {
         if let Some(hm) = &user.home_manager {
-            report.checks.push(checks::home_manager(&mut shell, is_root, name, hm));
+            report.checks.push(CheckResult::timed(|| checks::home_manager(&mut shell, is_root, name, hm)));
         }
     }
     report.checks.extend(checks::steps(&mut shell, &scenario.steps));
@@ -227,7 +227,7 @@ fn ssh_logins(shell: &mut Shell<'_>, is_root: bool, ctx: &SshContext<'_>, sshd_o
         .map(|o| o.output.trim().to_owned())
         .unwrap_or_default();
     let target = checks::SshTarget { port: ctx.port, pins: &pins, private_dir: ctx.private, hostname: &hostname, scale: ctx.scale };
-    ctx.sshd.login.iter().map(|login| checks::ssh_login(shell, is_root, &target, login)).collect()
+    ctx.sshd.login.iter().map(|login| CheckResult::timed(|| checks::ssh_login(shell, is_root, &target, login))).collect()
 }
 
 /// Starts QEMU with the guest's SSH port forwarded from a free port on 127.0.0.1.
