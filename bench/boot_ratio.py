@@ -26,7 +26,8 @@ def bare_boot(iso):
             "qemu-system-x86_64", "-machine", "q35,accel=tcg", "-cpu", "qemu64", "-m", "1024M", "-smp", "2",
             "-drive", f"file={iso},media=cdrom,readonly=on,format=raw",
             "-chardev", f"socket,id=s0,path={sock}", "-serial", "chardev:s0",
-            "-display", "none", "-nic", "none", "-no-reboot"])
+            "-display", "none", "-netdev", "user,id=net0", "-device", "virtio-net-pci,netdev=net0,romfile=",
+            "-no-reboot"])
         try:
             conn, _ = listener.accept()
             start = time.monotonic()
@@ -60,11 +61,12 @@ def isotest_boot(iso):
         start = time.monotonic()
         subprocess.run([os.path.join(repo, "target/release/isotest"), "run", "scenarios/rescue.yaml",
                         "--image", iso, "--artifacts", d, "--accel", "tcg"], cwd=repo, check=True,
+                       env=dict(os.environ, RESCUE_PASSWORD="nixos-rescue"),
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wall = time.monotonic() - start
         report = json.load(open(os.path.join(d, "rescue-x86_64-bios", "report.json")))
-        shell = dict(report["phases"])["shell"]
-        return shell, report["total_secs"], wall
+        phases = dict(report["phases"])
+        return phases["shell"], report["total_secs"], wall
 
 
 def main():

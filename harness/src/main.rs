@@ -57,6 +57,7 @@ fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_env("ISOTEST_LOG").unwrap_or_else(|_| "isotest=info".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .without_time()
         .init();

@@ -109,7 +109,9 @@ fn patterns() -> &'static Patterns {
         kernel: re(r"Loading, please wait|<<< NixOS Stage 1 >>>|Run /init as init process|Linux version \d"),
         userspace: re(r"Welcome to |<<< NixOS Stage 2 >>>|systemd\[1\]: "),
         login: re(r"(?m)^[^\n]*login: "),
-        password: re(r"(?m)^Password: ?|Login incorrect|(?m)^[^\n]*login: $"),
+        // What login(1) answers when the probe was typed at a real prompt. (Not a
+        // second `login:` prompt: the motd's "Last login: ..." looks like one.)
+        password: re(r"(?m)^Password: ?|Login incorrect"),
         panic: re(r"Kernel panic - not syncing[^\n]*"),
     })
 }
@@ -210,8 +212,9 @@ mod tests {
         let m = p.login.find(b"\nrescue login: root (automatic login)\n").unwrap();
         assert_eq!(m.as_bytes(), b"rescue login: ");
         assert!(p.password.is_match(b"\nPassword: "));
-        assert!(p.password.is_match(b"rescue login: "));
-        assert!(!p.password.is_match(b"rescue login: root (automatic login)"));
+        assert!(p.password.is_match(b"\nLogin incorrect\n"));
+        // A read that ends right after the motd's "Last login: " is not a prompt.
+        assert!(!p.password.is_match(b"root (automatic login)\nLinux rescue 6.1\nLast login: "));
     }
 
     #[test]

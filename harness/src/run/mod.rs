@@ -170,7 +170,10 @@ fn execute(
     tracing::info!(trial = %trial.name(), "shell on ttyS0 after {:.1} s", report.boot_secs().unwrap_or_default());
 
     let mut shell = Shell::new(&mut console, scale);
+    let settle_started = Instant::now();
     settle(&mut shell);
+    let shell_at = report.boot_secs().unwrap_or_default();
+    report.phases.push(("settled".into(), shell_at + settle_started.elapsed().as_secs_f64()));
     let expect = &scenario.expect;
     if let Some(expected) = &expect.autologin {
         report.checks.push(CheckResult::timed(|| checks::autologin(&mut shell, &boot, expected)));
@@ -251,7 +254,9 @@ fn start_with_free_port(binary: &Path, spec: &mut MachineSpec, guest: u16, artif
 }
 
 /// Quiets the console before commands run: kernel messages off it, and the end
-/// of start-up awaited so systemd's status lines do not interleave with output.
+/// of start-up awaited so systemd's status lines do not interleave with output
+/// and services (sshd, Home Manager) have had their chance to start. The report
+/// shows when this was done as the phase `settled`.
 /// Best effort: a non-root shell or a system without systemd skips what it cannot.
 fn settle(shell: &mut Shell<'_>) {
     let command = "dmesg -n 1 2>/dev/null; timeout 60 systemctl is-system-running --wait 2>/dev/null; true";
