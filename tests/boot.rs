@@ -150,7 +150,10 @@ fn negative_tests() -> Vec<Test> {
             ensure(c.outcome == Outcome::Fail, "autologin did not fail")?;
             ensure(c.message == "login prompt on ttyS0, no autologin", &format!("wrong message: {}", c.message))?;
             ensure(c.evidence.iter().any(|l| l.contains("rescue login:")), "no login prompt in the evidence")?;
-            ensure(check(r, "hostname")?.outcome == Outcome::NotRun, "hostname cannot run without a shell")
+            ensure(check(r, "hostname")?.outcome == Outcome::NotRun, "hostname cannot run without a shell")?;
+            let others = r.checks.iter().filter(|c| c.name != "autologin");
+            ensure(others.clone().count() >= 7, "the checks that need a shell are missing from the report")?;
+            ensure(others.into_iter().all(|c| c.outcome == Outcome::NotRun), "a check ran without a shell")
         }),
         negative("panic", "panic", None, |r| {
             let e = r.error.as_ref().ok_or("no error in the report")?;

@@ -155,7 +155,7 @@ pub struct SshTarget<'a> {
 pub fn ssh_login(shell: &mut Shell<'_>, is_root: bool, target: &SshTarget<'_>, login: &SshLogin) -> CheckResult {
     let user = &login.user;
     let method = if login.password_env.is_some() { "password" } else { "key" };
-    let name = format!("ssh login {user} ({method})");
+    let name = login_check_name(login);
     let expected = format!("{method} login as {user}, host key pinned, `id -un` = {user}, hostname {}", target.hostname);
     let fail = |message: String, evidence: Vec<String>| CheckResult {
         name: name.clone(),
@@ -209,6 +209,11 @@ pub fn ssh_login(shell: &mut Shell<'_>, is_root: bool, target: &SshTarget<'_>, l
     }
     let actual = format!("logged in as {id} on {host}");
     verdict(name.clone(), expected.clone(), actual, problems, format!("{method} login as {user} works"), evidence)
+}
+
+/// `ssh login root (key)`, `ssh login nixos (password)`.
+pub fn login_check_name(login: &SshLogin) -> String {
+    format!("ssh login {} ({})", login.user, if login.password_env.is_some() { "password" } else { "key" })
 }
 
 /// Puts a throwaway public key in the user's authorized_keys through the console.

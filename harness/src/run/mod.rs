@@ -211,9 +211,7 @@ struct SshContext<'a> {
 /// The real SSH logins. They depend on the sshd check: when it failed, they say
 /// so instead of failing a second time for the same cause.
 fn ssh_logins(shell: &mut Shell<'_>, is_root: bool, ctx: &SshContext<'_>, sshd_ok: bool) -> Vec<CheckResult> {
-    let name = |l: &crate::scenario::SshLogin| {
-        format!("ssh login {} ({})", l.user, if l.password_env.is_some() { "password" } else { "key" })
-    };
+    let name = checks::login_check_name;
     if !sshd_ok {
         return ctx.sshd.login.iter().map(|l| CheckResult::not_run(&name(l), "", "the sshd check failed")).collect();
     }
@@ -265,12 +263,25 @@ fn settle(shell: &mut Shell<'_>) {
     }
 }
 
-fn not_run_shell_checks(trial: &Trial, checks: &mut Vec<CheckResult>, why: &str) {
-    if let Some(hostname) = &trial.scenario.expect.hostname {
-        checks.push(CheckResult::not_run("hostname", hostname, why));
+/// Every check that needs the console shell, reported as not run: a report must
+/// not be silent about an expectation it could not verify.
+fn not_run_shell_checks(trial: &Trial, out: &mut Vec<CheckResult>, why: &str) {
+    let expect = &trial.scenario.expect;
+    if let Some(hostname) = &expect.hostname {
+        out.push(CheckResult::not_run("hostname", hostname, why));
+    }
+    if let Some(sshd) = &expect.sshd {
+        out.push(CheckResult::not_run("sshd", "", why));
+        out.extend(sshd.login.iter().map(|l| CheckResult::not_run(&checks::login_check_name(l), "", why)));
+    }
+    for (name, user) in &expect.users {
+        out.push(CheckResult::not_run(&format!("user {name}"), "", why));
+        if user.home_manager.is_some() {
+            out.push(CheckResult::not_run(&format!("home-manager {name}"), "", why));
+        }
     }
     if !trial.scenario.steps.is_empty() {
-        checks.push(CheckResult::not_run("steps", "", why));
+        out.push(CheckResult::not_run("steps", "", why));
     }
 }
 
