@@ -68,12 +68,12 @@ pub fn home_manager(shell: &mut Shell<'_>, is_root: bool, user: &str, expected: 
             Ok(out) => out.output,
             Err(e) => return broken(check, expected_text, e),
         };
-        let missing: Vec<&str> = out.lines().filter_map(|l| l.trim().strip_prefix("MISSING ")).collect();
-        evidence.extend(out.lines().filter(|l| l.starts_with("FOUND ") || l.starts_with("MISSING ")).map(|l| format!("command -v (as {user}): {l}")));
-        let reported = out.lines().filter(|l| l.starts_with("FOUND ") || l.starts_with("MISSING ")).count();
+        let answers: Vec<&str> = out.lines().map(str::trim).filter(|l| l.starts_with("FOUND ") || l.starts_with("MISSING ")).collect();
+        let missing: Vec<&str> = answers.iter().filter_map(|l| l.strip_prefix("MISSING ")).collect();
+        evidence.extend(answers.iter().map(|l| format!("command -v (as {user}): {l}")));
         if !missing.is_empty() {
             problems.push(format!("program(s) missing from {user}'s login shell: {}", missing.join(", ")));
-        } else if reported != expected.packages.len() {
+        } else if answers.len() != expected.packages.len() {
             problems.push(format!("could not look up programs in {user}'s login shell: {}", out.trim()));
         }
     }

@@ -13,7 +13,7 @@ pub use autologin::{at_login_prompt, autologin};
 pub use home_manager::home_manager;
 pub use hostname::hostname;
 pub use sshd::{host_key_fingerprints, login_check_name, ssh_login, sshd, SshTarget};
-pub use steps::steps;
+pub use steps::{steps, steps_not_run};
 pub use users::{user, user_exists};
 
 use crate::console::Shell;

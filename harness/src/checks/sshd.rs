@@ -1,4 +1,4 @@
-use super::{as_root, broken, run, verdict, CheckResult, Outcome};
+use super::{as_root, broken, run, verdict, CheckResult};
 use crate::console::{sh_quote, Shell};
 use crate::scenario::{SshLogin, Sshd};
 use crate::ssh::{self, Auth, Secret, SshError};
@@ -32,7 +32,7 @@ pub fn sshd(shell: &mut Shell<'_>, is_root: bool, expected: &Sshd) -> CheckResul
     };
     let mut evidence = vec![
         format!("$ systemctl is-active sshd.service → {state}"),
-        format!("$ ss -ltn → listening on {}", join(&listening.iter().copied().collect::<Vec<_>>())),
+        format!("$ ss -ltn → listening on {}", join(&listening)),
     ];
     let mut problems = Vec::new();
     if !expected.running {
@@ -88,7 +88,7 @@ pub fn sshd(shell: &mut Shell<'_>, is_root: bool, expected: &Sshd) -> CheckResul
     }
     let actual = format!(
         "sshd.service {state}, listening on {}, PermitRootLogin {}, PasswordAuthentication {}",
-        join(&listening.iter().copied().collect::<Vec<_>>()),
+        join(&listening),
         root_login.as_deref().unwrap_or("?"),
         password.as_deref().unwrap_or("?")
     );
@@ -103,11 +103,13 @@ fn yes_no(v: bool) -> &'static str {
     }
 }
 
-fn join(ports: &[u16]) -> String {
-    if ports.is_empty() {
-        return "nothing".into();
+fn join<'a>(ports: impl IntoIterator<Item = &'a u16>) -> String {
+    let text = ports.into_iter().map(u16::to_string).collect::<Vec<_>>().join(",");
+    if text.is_empty() {
+        "nothing".into()
+    } else {
+        text
     }
-    ports.iter().map(u16::to_string).collect::<Vec<_>>().join(",")
 }
 
 /// Ports in `ss -ltnH` output (the local address is the 4th column).
@@ -157,15 +159,7 @@ pub fn ssh_login(shell: &mut Shell<'_>, is_root: bool, target: &SshTarget<'_>, l
     let method = if login.password_env.is_some() { "password" } else { "key" };
     let name = login_check_name(login);
     let expected = format!("{method} login as {user}, host key pinned, `id -un` = {user}, hostname {}", target.hostname);
-    let fail = |message: String, evidence: Vec<String>| CheckResult {
-        name: name.clone(),
-        outcome: Outcome::Fail,
-        expected: expected.clone(),
-        actual: String::new(),
-        message,
-        evidence,
-        secs: 0.0,
-    };
+    let fail = |message: String, evidence: Vec<String>| broken(name.clone(), expected.clone(), (message, evidence));
     match super::user_exists(shell, user) {
         Ok(true) => {}
         Ok(false) => return CheckResult::not_run(&name, &expected, &format!("user `{user}` does not exist")),

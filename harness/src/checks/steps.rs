@@ -8,7 +8,7 @@ pub fn steps(shell: &mut Shell<'_>, steps: &[Step]) -> Vec<CheckResult> {
     let mut results = Vec::new();
     let mut failed = false;
     for (i, step) in steps.iter().enumerate() {
-        let name = format!("step {}: {}", i + 1, describe(step));
+        let name = step_name(i, step);
         if failed {
             results.push(CheckResult::not_run(&name, "", "an earlier step failed"));
             continue;
@@ -18,6 +18,15 @@ pub fn steps(shell: &mut Shell<'_>, steps: &[Step]) -> Vec<CheckResult> {
         results.push(result);
     }
     results
+}
+
+/// Every step reported as not run, e.g. when there is no shell.
+pub fn steps_not_run(steps: &[Step], why: &str) -> Vec<CheckResult> {
+    steps.iter().enumerate().map(|(i, step)| CheckResult::not_run(&step_name(i, step), "", why)).collect()
+}
+
+fn step_name(i: usize, step: &Step) -> String {
+    format!("step {}: {}", i + 1, describe(step))
 }
 
 fn describe(step: &Step) -> String {

@@ -45,6 +45,11 @@ impl Machine {
             return Err(QemuError::NoImage(spec.iso.clone()));
         }
         let io = |context: String| move |source| QemuError::Io { context, source };
+        // The sockets live in the trial's private directory; a file already there
+        // is left over from an earlier start attempt of this trial.
+        for socket in [&spec.serial_socket, &spec.qmp_socket] {
+            let _ = std::fs::remove_file(socket);
+        }
         let serial_listener = UnixListener::bind(&spec.serial_socket)
             .map_err(io(format!("listen on {}", spec.serial_socket.display())))?;
         let qmp_listener =

@@ -241,11 +241,7 @@ fn start_with_free_port(binary: &Path, spec: &mut MachineSpec, guest: u16, artif
         let port = crate::ssh::free_port().map_err(|e| error(format!("find a free port on 127.0.0.1: {e}")))?;
         spec.forward = Some((port, guest));
         match Machine::start(binary, spec, &artifacts.join("qemu.stderr")) {
-            Err(qemu::QemuError::StartFailed { stderr, .. }) if stderr.contains("hostfwd") && attempts < 3 => {
-                // Start anew: the sockets of the failed attempt are gone with it.
-                let _ = std::fs::remove_file(&spec.serial_socket);
-                let _ = std::fs::remove_file(&spec.qmp_socket);
-            }
+            Err(qemu::QemuError::StartFailed { stderr, .. }) if stderr.contains("hostfwd") && attempts < 3 => {}
             other => return other.map_err(error),
         }
     }
@@ -280,9 +276,7 @@ fn not_run_shell_checks(trial: &Trial, out: &mut Vec<CheckResult>, why: &str) {
             out.push(CheckResult::not_run(&format!("home-manager {name}"), "", why));
         }
     }
-    if !trial.scenario.steps.is_empty() {
-        out.push(CheckResult::not_run("steps", "", why));
-    }
+    out.extend(checks::steps_not_run(&trial.scenario.steps, why));
 }
 
 fn phase_name(phase: crate::console::Phase) -> String {
