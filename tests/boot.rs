@@ -9,7 +9,7 @@ use isotest::checks::Outcome;
 use isotest::plan::{self, Trial};
 use isotest::report::{render_failure, TrialReport};
 use isotest::run::{run_trial, RunOptions};
-use isotest::scenario::{ImageSource, Scenario};
+use isotest::scenario::Scenario;
 use libtest_mimic::{Arguments, Failed, Trial as Test};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -22,10 +22,12 @@ const RESCUE_PASSWORD: &str = "nixos-rescue";
 fn main() {
     // Set before any test thread starts.
     std::env::set_var("RESCUE_PASSWORD", RESCUE_PASSWORD);
+    std::env::set_var("NIX_CONFIG", support::nix_config());
     let _ = ctrlc_kill_guests();
     let args = Arguments::from_args();
     let mut tests = scenario_tests();
     tests.extend(negative_tests());
+    tests.push(flake_value_changed());
     libtest_mimic::run(&args, tests).exit();
 }
 
@@ -49,7 +51,8 @@ fn run(trial: &Trial, image: PathBuf, artifacts: &str) -> TrialReport {
     report
 }
 
-/// One test per trial of every scenario; `iso: NAME` boots the fixture NAME.
+/// One test per trial of every scenario. `iso: NAME` is built by `nix build` from
+/// the fixture flake, whose package publishes the fixture ISO NAME.
 fn scenario_tests() -> Vec<Test> {
     let mut paths: Vec<PathBuf> = std::fs::read_dir(support::repo().join("scenarios"))
         .expect("scenarios/ exists")
@@ -63,11 +66,11 @@ fn scenario_tests() -> Vec<Test> {
         .into_iter()
         .map(|trial| {
             Test::test(trial.name(), move || {
-                let image = match &trial.scenario.image {
-                    ImageSource::FlakeHost(name) => support::fixture(name)?,
-                    ImageSource::File(path) => path.clone(),
-                };
-                let report = run(&trial, image, "scenarios");
+                if let Some(host) = &trial.scenario.source.host {
+                    support::fixture(host)?;
+                }
+                let report = run_trial(&trial, &options("scenarios"));
+                eprintln!("{}", isotest::report::render_line(&report));
                 if !report.passed() {
                     return Err(render_failure(&report).into());
                 }
@@ -131,6 +134,30 @@ fn only(r: &TrialReport, failing: &str, message: &str, not_run: &[&str]) -> Resu
 
 fn check<'r>(report: &'r TrialReport, name: &str) -> Result<&'r isotest::checks::CheckResult, String> {
     report.check(name).ok_or_else(|| format!("no `{name}` check in the report"))
+}
+
+/// A value changed in (a copy of) the flake changes the derived expectation, and
+/// the ISO built from the old value fails exactly that check, saying so.
+fn flake_value_changed() -> Test {
+    Test::test("flake::changed_hostname_fails_against_the_old_iso", || {
+        let image = support::fixture("rescue")?;
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let copy = dir.path().join("flake");
+        let status = std::process::Command::new("cp").arg("-r").arg(support::repo().join("fixtures/flake")).arg(&copy).status();
+        ensure(status.is_ok_and(|s| s.success()), "cannot copy the fixture flake")?;
+        let host = copy.join("hosts/iso/rescue/default.nix");
+        let text = std::fs::read_to_string(&host).map_err(|e| e.to_string())?;
+        let changed = text.replacen("{\n", "{\n  networking.hostName = \"rescue-renamed\";\n", 1);
+        std::fs::write(&host, changed).map_err(|e| e.to_string())?;
+        let scenario = format!("iso: rescue\nflake: path:{}\narch: x86_64\nfirmware: bios\n", copy.display());
+        let scenario = Scenario::parse(&dir.path().join("renamed.yaml"), &scenario).map_err(|e| e.to_string())?;
+        let trial = plan::trials(&[Arc::new(scenario)]).remove(0);
+        let report = run(&trial, image, "flake-renamed");
+        let result = only(&report, "hostname", "hostname mismatch: expected `rescue-renamed`, the guest says `rescue`", &[])
+            .and_then(|()| ensure(report.origins.get("hostname").map(|o| o.as_str()) == Some("flake"), "the origin is not the flake"))
+            .and_then(|()| ensure(render_failure(&report).contains("expected (from the flake): rescue-renamed"), "the failure does not name the flake"));
+        result.map_err(|e| Failed::from(format!("{e}\n--- the report:\n{}", render_failure(&report))))
+    })
 }
 
 fn negative_tests() -> Vec<Test> {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 const SECRET: &str = "nixos-rescue";
 
 fn isotest(args: &[&str]) -> Output {
-    Command::new(support::isotest_bin()).current_dir(support::repo()).args(args).output().expect("run isotest")
+    support::isotest_command().args(args).output().expect("run isotest")
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -56,11 +56,12 @@ fn a_missing_scenario_file_is_named() {
 
 #[test]
 fn a_missing_qemu_says_what_to_install() {
-    let bin = support::isotest_bin();
-    let out = Command::new(bin)
-        .current_dir(support::repo())
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("plain.yaml");
+    std::fs::write(&scenario, "image: any.iso\narch: x86_64\nexpect:\n  hostname: rescue\n").unwrap();
+    let out = support::isotest_command()
         .env("PATH", "/nonexistent")
-        .args(["run", "scenarios/rescue.yaml", "--image", "Cargo.toml", "--artifacts"])
+        .args(["run", scenario.to_str().unwrap(), "--image", "Cargo.toml", "--artifacts"])
         .arg(support::artifacts().join("cli-no-qemu"))
         .output()
         .unwrap();
@@ -70,16 +71,59 @@ fn a_missing_qemu_says_what_to_install() {
 }
 
 #[test]
-fn a_flake_host_without_image_says_how_to_test_an_iso() {
-    let out = isotest(&["run", "scenarios/rescue.yaml", "--artifacts", "/tmp/isotest-cli-flake"]);
+fn a_missing_nix_says_what_to_install() {
+    let out = support::isotest_command()
+        .env("PATH", "/nonexistent")
+        .args(["run", "scenarios/minimal.yaml", "--artifacts"])
+        .arg(support::artifacts().join("cli-no-nix"))
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("test a built ISO with --image PATH"), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.contains("error: `nix` is not installed, and reading the expectations of `iso: minimal` needs it"), "{err}");
+    assert!(err.contains("on Debian/Ubuntu `apt-get install nix-bin`"), "{err}");
+}
+
+#[test]
+fn list_flake_shows_its_iso_hosts() {
+    let out = isotest(&["list", "--flake", &support::fixture_flake()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let hosts: Vec<String> = text(&out.stdout).lines().map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).collect();
+    assert_eq!(hosts, ["minimal hosts/iso/minimal.nix", "rescue hosts/iso/rescue/default.nix"]);
+    let out = isotest(&["list", "--flake", "/nonexistent/flake"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("flake not found: /nonexistent/flake: no such directory"), "{}", text(&out.stderr));
+}
+
+/// Zero-config: `--iso rescue` with no scenario file; nix builds the host, and
+/// every expectation comes from its configuration.
+#[test]
+fn zero_config_rescue_from_the_flake_passes() {
+    support::fixture("rescue").unwrap(); // the ISO the flake's package publishes
+    let artifacts = support::artifacts().join("cli-zero-config");
+    let out = support::isotest_command()
+        .args(["run", "--flake", &support::fixture_flake(), "--iso", "rescue", "--artifacts"])
+        .arg(&artifacts)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("rescue::x86_64::bios") && stdout.contains("PASS"), "{stdout}");
+    for check in ["hostname", "autologin", "sshd", "ssh(1/1)", "user(2/2)", "home-manager(2/2)"] {
+        assert!(stdout.contains(check), "no {check} in: {stdout}");
+    }
+    assert!(stderr.contains("[nix build rescue]") || stderr.contains("built path:"), "no build progress: {stderr}");
+    let report = std::fs::read_to_string(artifacts.join("rescue-x86_64-bios/report.json")).unwrap();
+    let report: serde_json::Value = serde_json::from_str(&report).unwrap();
+    assert_eq!(report["origins"]["hostname"], "flake", "{report}");
+    assert!(report["flake"].as_str().unwrap().ends_with("#packages.x86_64-linux.rescue"), "{report}");
+    assert!(report["image"].as_str().unwrap().starts_with("/nix/store/"), "{report}");
 }
 
 /// `isotest run scenarios/rescue.yaml --image IMAGE --artifacts <tests>/NAME`.
 fn run_rescue(image: &std::path::Path, name: &str) -> Command {
-    let mut command = Command::new(support::isotest_bin());
-    command.current_dir(support::repo()).args(["run", "scenarios/rescue.yaml", "--image"]).arg(image);
+    let mut command = support::isotest_command();
+    command.args(["run", "scenarios/rescue.yaml", "--image"]).arg(image);
     command.arg("--artifacts").arg(support::artifacts().join(name));
     command
 }
@@ -94,9 +138,10 @@ fn a_wrong_host_key_pin_fails_the_logins_and_leaves_no_qemu() {
     let scenario = dir.path().join("rescue.yaml");
     let pin = "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
     let yaml = std::fs::read_to_string(support::repo().join("scenarios/rescue.yaml")).unwrap();
-    std::fs::write(&scenario, yaml.replace("    running: true\n", &format!("    running: true\n    host_keys: [\"{pin}\"]\n"))).unwrap();
+    let yaml = yaml.replace("flake: path:../", &format!("flake: path:{}/", support::repo().display()));
+    std::fs::write(&scenario, yaml.replace("  sshd:\n", &format!("  sshd:\n    host_keys: [\"{pin}\"]\n"))).unwrap();
     let artifacts = support::artifacts().join("cli-fail");
-    let out = Command::new(support::isotest_bin())
+    let out = support::isotest_command()
         .args(["run", scenario.to_str().unwrap(), "--image"])
         .arg(&image)
         .arg("--artifacts")

@@ -7,6 +7,7 @@
 
 pub mod checks;
 pub mod console;
+pub mod flake;
 pub mod plan;
 pub mod qemu;
 pub mod report;

@@ -28,6 +28,14 @@ enum Command {
         /// Test this ISO file instead of the one the scenario names.
         #[arg(long)]
         image: Option<PathBuf>,
+        /// The nix-wire flake of `iso:` hosts (default: the scenario's `flake:`,
+        /// $ISOTEST_FLAKE, else the nearest flake.nix up from the scenario).
+        #[arg(long)]
+        flake: Option<String>,
+        /// Test this ISO host of the flake with the expectations its configuration
+        /// implies, without a scenario file (repeatable).
+        #[arg(long = "iso", value_name = "HOST")]
+        hosts: Vec<String>,
         /// KVM if a probe guest runs under it, else TCG (auto); or force one.
         #[arg(long, value_enum, default_value_t = AccelChoice::Auto)]
         accel: AccelChoice,
@@ -44,10 +52,14 @@ enum Command {
         #[arg(long, default_value_t = 2)]
         cpus: u32,
     },
-    /// List the trials (scenario::arch::firmware) the scenarios expand into.
+    /// List the trials (scenario::arch::firmware) the scenarios expand into, or
+    /// with --flake alone the ISO hosts of a flake.
     List {
         /// Scenario files (default: scenarios/*.yaml).
         scenarios: Vec<PathBuf>,
+        /// List this flake's ISO hosts (hosts/iso/*).
+        #[arg(long)]
+        flake: Option<String>,
     },
 }
 
@@ -78,21 +90,34 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::List { scenarios } => {
-            for trial in load(&scenarios)? {
+        Command::List { scenarios, flake: Some(flake) } if scenarios.is_empty() => {
+            let hosts = isotest::flake::iso_hosts(&flake)?;
+            if hosts.is_empty() {
+                bail!("{flake} has no ISO hosts (hosts/iso/<name>.nix or hosts/iso/<name>/default.nix)");
+            }
+            for host in hosts {
+                println!("{:<20} {}", host.name, host.file.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::List { scenarios, flake: _ } => {
+            for trial in load(&scenarios, &[])? {
                 println!("{}", trial.name());
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Run { scenarios, image, accel, artifacts, filter, jobs, cpus } => {
-            let mut trials = load(&scenarios)?;
+        Command::Run { scenarios, image, flake, hosts, accel, artifacts, filter, jobs, cpus } => {
+            if !hosts.is_empty() && flake.is_none() && std::env::var_os("ISOTEST_FLAKE").is_none() {
+                bail!("--iso {} needs --flake REF (or ISOTEST_FLAKE)", hosts[0]);
+            }
+            let mut trials = load(&scenarios, &hosts)?;
             if let Some(f) = &filter {
                 trials.retain(|t| t.name().contains(f.as_str()));
             }
             if trials.is_empty() {
                 bail!("no trial to run{}", filter.map(|f| format!(" matches --filter {f}")).unwrap_or_default());
             }
-            let options = RunOptions { accel, artifacts, image, cpus };
+            let options = RunOptions { accel, artifacts, image, flake, cpus };
             let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
             let jobs = jobs.unwrap_or((cores / 2).max(1));
             let reports = run_trials(&trials, &options, jobs, &|report| {
@@ -108,10 +133,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-/// Loads scenario files (default: `scenarios/*.yaml`) and expands them into trials.
-fn load(paths: &[PathBuf]) -> Result<Vec<Trial>> {
-    let paths = if paths.is_empty() { default_scenarios()? } else { paths.to_vec() };
-    let scenarios = paths.iter().map(|p| Scenario::load(p).map(Arc::new)).collect::<Result<Vec<_>, _>>()?;
+/// Loads scenario files (default: `scenarios/*.yaml`, unless zero-config hosts are
+/// given) and expands them into trials.
+fn load(paths: &[PathBuf], hosts: &[String]) -> Result<Vec<Trial>> {
+    let paths = if paths.is_empty() && hosts.is_empty() { default_scenarios()? } else { paths.to_vec() };
+    let mut scenarios = paths.iter().map(|p| Scenario::load(p).map(Arc::new)).collect::<Result<Vec<_>, _>>()?;
+    for host in hosts {
+        // A zero-config scenario: `iso: HOST` and nothing else.
+        scenarios.push(Arc::new(Scenario::parse(&PathBuf::from(format!("{host}.yaml")), &format!("iso: {host}\n"))?));
+    }
     Ok(plan::trials(&scenarios))
 }
 

@@ -1,7 +1,9 @@
-//! What will run: a scenario expands into one trial per architecture × firmware.
+//! What will run: a scenario expands into one trial per architecture × firmware
+//! (× prebuilt image, when `images:` lists several).
 //! Listing works from this model alone, without booting anything.
 
 use crate::scenario::{Arch, Firmware, Scenario};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 /// One boot of one ISO with one firmware on one architecture.
@@ -10,17 +12,29 @@ pub struct Trial {
     pub scenario: Arc<Scenario>,
     pub arch: Arch,
     pub firmware: Firmware,
+    /// A prebuilt ISO from `image:`/`images:`; `None`: the flake host's build.
+    pub image: Option<PathBuf>,
 }
 
 impl Trial {
-    /// The name `cargo test` and `isotest list` show: `rescue::x86_64::bios`.
+    /// The name `cargo test` and `isotest list` show: `rescue::x86_64::bios`, and
+    /// with `images:` the image's file stem after it (`rescue::x86_64::bios::2026-10`).
     pub fn name(&self) -> String {
-        format!("{}::{}::{}", self.scenario.name, self.arch, self.firmware)
+        self.parts().join("::")
     }
 
     /// A file-system-safe form of the name, for the trial's artifact directory.
     pub fn dir_name(&self) -> String {
-        format!("{}-{}-{}", self.scenario.name, self.arch, self.firmware)
+        self.parts().join("-").replace(['/', ' '], "_")
+    }
+
+    fn parts(&self) -> Vec<String> {
+        let mut parts = vec![self.scenario.name.clone(), self.arch.to_string(), self.firmware.to_string()];
+        if self.scenario.source.image_list {
+            let image = self.image.as_deref().and_then(|p| p.file_stem()).map(|s| s.to_string_lossy().into_owned());
+            parts.extend(image);
+        }
+        parts
     }
 }
 
@@ -30,7 +44,14 @@ pub fn trials(scenarios: &[Arc<Scenario>]) -> Vec<Trial> {
     for scenario in scenarios {
         for &arch in &scenario.arch {
             for &firmware in &scenario.firmware {
-                out.push(Trial { scenario: scenario.clone(), arch, firmware });
+                let images: Vec<Option<PathBuf>> = if scenario.source.images.is_empty() {
+                    vec![None]
+                } else {
+                    scenario.source.images.iter().cloned().map(Some).collect()
+                };
+                for image in images {
+                    out.push(Trial { scenario: scenario.clone(), arch, firmware, image });
+                }
             }
         }
     }
@@ -51,5 +72,19 @@ mod tests {
             names,
             ["rescue::x86_64::bios", "rescue::x86_64::uefi", "rescue::aarch64::bios", "rescue::aarch64::uefi"]
         );
+    }
+
+    #[test]
+    fn one_trial_per_listed_image() {
+        let s = Scenario::parse(Path::new("s/rescue.yaml"), "iso: rescue
+arch: x86_64
+images: [old/2026-09.iso, 2026-10.iso]
+")
+            .unwrap();
+        let trials = trials(&[Arc::new(s)]);
+        let names: Vec<_> = trials.iter().map(Trial::name).collect();
+        assert_eq!(names, ["rescue::x86_64::bios::2026-09", "rescue::x86_64::bios::2026-10"]);
+        assert_eq!(trials[0].image.as_deref(), Some(Path::new("s/old/2026-09.iso")));
+        assert_eq!(trials[1].dir_name(), "rescue-x86_64-bios-2026-10");
     }
 }

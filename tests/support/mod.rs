@@ -20,6 +20,7 @@ pub fn build_fixtures(variants: &[&str]) -> Result<HashMap<String, PathBuf>, Str
     if !missing.is_empty() {
         eprintln!("building fixture ISOs: {} (the first build takes minutes, later ones seconds)", missing.join(" "));
         let out = Command::new(repo().join("fixtures/build-iso"))
+            .env("NIX_CONFIG", nix_config())
             .args(&missing)
             .stderr(std::process::Stdio::inherit())
             .output()
@@ -57,6 +58,25 @@ pub fn isotest_bin() -> PathBuf {
             .expect("cargo reported the isotest executable")
     })
     .clone()
+}
+
+/// The Nix settings the fixture flake needs offline (fixtures/nix.conf), unless
+/// the environment has its own NIX_CONFIG.
+pub fn nix_config() -> String {
+    std::env::var("NIX_CONFIG")
+        .unwrap_or_else(|_| std::fs::read_to_string(repo().join("fixtures/nix.conf")).expect("fixtures/nix.conf"))
+}
+
+/// `isotest`, run from the repository with the fixture's Nix settings.
+pub fn isotest_command() -> Command {
+    let mut command = Command::new(isotest_bin());
+    command.current_dir(repo()).env("NIX_CONFIG", nix_config());
+    command
+}
+
+/// The fixture flake, as `path:` (the directory as it is, tracked by git or not).
+pub fn fixture_flake() -> String {
+    format!("path:{}", repo().join("fixtures/flake").display())
 }
 
 /// Where this test run keeps trial artifacts.

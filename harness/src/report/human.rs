@@ -6,10 +6,11 @@ use super::TrialReport;
 use crate::checks::Outcome;
 use std::fmt::Write;
 
-/// `rescue::x86_64::bios  tcg  boot 41.2s  verdict 43.0s  PASS  hostname autologin`
+/// `rescue::x86_64::bios  tcg  build 0.1s  boot 41.2s  verdict 43.0s  PASS  hostname autologin`
 pub fn render_line(r: &TrialReport) -> String {
     let verdict = if r.passed() { "PASS" } else { "FAIL" };
-    let boot = r.boot_secs().map(|s| format!("boot {s:.1}s")).unwrap_or_else(|| "boot -".into());
+    let mut boot = r.build_secs.map(|s| format!("build {s:.1}s  ")).unwrap_or_default();
+    boot.push_str(&r.boot_secs().map(|s| format!("boot {s:.1}s")).unwrap_or_else(|| "boot -".into()));
     // Checks of one kind (`user root`, `user nixos`) are summed up as `user(2/2)`.
     let mut checks: Vec<String> = Vec::new();
     let mut kinds: Vec<(&str, usize, usize)> = Vec::new();
@@ -31,7 +32,7 @@ pub fn render_line(r: &TrialReport) -> String {
     }
     checks.extend(kinds.iter().map(|(kind, passed, all)| format!("{kind}({passed}/{all})")));
     format!(
-        "{:<28} {:<4} {:<11} verdict {:>5.1}s  {}  {}",
+        "{:<28} {:<4} {:<11}  verdict {:>5.1}s  {}  {}",
         r.name,
         r.accel.as_deref().unwrap_or("-"),
         boot,
@@ -57,7 +58,8 @@ pub fn render_failure(r: &TrialReport) -> String {
     }
     for c in r.checks.iter().filter(|c| c.outcome != Outcome::Pass) {
         let _ = writeln!(out, "check {}: {}", c.name, c.message);
-        let _ = writeln!(out, "  expected: {}", c.expected);
+        let origin = r.origins.get(&c.name).map(|o| format!(" (from the {})", o.as_str())).unwrap_or_default();
+        let _ = writeln!(out, "  expected{origin}: {}", c.expected);
         let _ = writeln!(out, "  actual:   {}", if c.actual.is_empty() { "-" } else { &c.actual });
         write_evidence(&mut out, "evidence", &c.evidence);
     }

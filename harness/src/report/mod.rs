@@ -6,7 +6,9 @@ mod human;
 pub use human::{render_failure, render_line};
 
 use crate::checks::{CheckResult, Outcome};
+use crate::scenario::Origin;
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// Why a trial ended before its checks could speak.
@@ -26,6 +28,12 @@ pub struct TrialReport {
     pub arch: String,
     pub firmware: String,
     pub image: Option<PathBuf>,
+    /// The flake attribute of `iso:` (`<flake>#packages.<system>.<host>`).
+    pub flake: Option<String>,
+    /// How long `nix build` took, when the harness built the ISO.
+    pub build_secs: Option<f64>,
+    /// Where each check's expectation came from, by check name.
+    pub origins: BTreeMap<String, Origin>,
     /// `kvm` or `tcg`, and why not KVM.
     pub accel: Option<String>,
     pub accel_note: Option<String>,

@@ -5,10 +5,11 @@
 use crate::checks::{self, CheckResult};
 use crate::console::menu::IsolinuxMenu;
 use crate::console::{boot_to_shell, BootError, SerialConsole, Shell};
+use crate::flake::{self, FlakeError};
 use crate::plan::Trial;
 use crate::qemu::{self, AccelChoice, Machine, MachineSpec};
 use crate::report::{TrialError, TrialReport};
-use crate::scenario::{Arch, Firmware, ImageSource};
+use crate::scenario::{Arch, Expect, Firmware, Origin, Origins};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -19,13 +20,15 @@ pub struct RunOptions {
     pub artifacts: PathBuf,
     /// Test this ISO instead of the scenario's.
     pub image: Option<PathBuf>,
+    /// The flake of every `iso:` host, instead of the scenarios' own.
+    pub flake: Option<String>,
     /// Virtual CPUs per guest.
     pub cpus: u32,
 }
 
 impl Default for RunOptions {
     fn default() -> Self {
-        RunOptions { accel: AccelChoice::Auto, artifacts: PathBuf::from("target/isotest"), image: None, cpus: 2 }
+        RunOptions { accel: AccelChoice::Auto, artifacts: PathBuf::from("target/isotest"), image: None, flake: None, cpus: 2 }
     }
 }
 
@@ -37,19 +40,37 @@ fn console_arg(arch: Arch) -> &'static str {
     }
 }
 
-/// The ISO a trial boots.
-pub fn resolve_image(trial: &Trial, options: &RunOptions) -> Result<PathBuf, String> {
-    if let Some(image) = &options.image {
-        return Ok(image.clone());
-    }
-    match &trial.scenario.image {
-        ImageSource::File(path) => Ok(path.clone()),
-        ImageSource::FlakeHost(host) => Err(format!(
-            "{}: `iso: {host}` names a flake host, and building flakes is not available in this version; \
-             test a built ISO with --image PATH or `image:`",
-            trial.scenario.path.display()
-        )),
-    }
+/// What a trial tests: the ISO, and the expectations with where each came from.
+struct Resolved {
+    image: PathBuf,
+    expect: Expect,
+    origins: Origins,
+}
+
+/// The expectations (the scenario's over the flake host's) and the ISO: `--image`,
+/// else the trial's `image:`, else the flake host's build.
+fn resolve(trial: &Trial, options: &RunOptions, report: &mut TrialReport) -> Result<Resolved, FlakeError> {
+    let scenario = &trial.scenario;
+    let source = &scenario.source;
+    let Some(host) = &source.host else {
+        let image = options.image.clone().or_else(|| trial.image.clone()).expect("parsing requires `iso:` or an image");
+        let origins = Origins::all(&scenario.expect, Origin::Scenario);
+        return Ok(Resolved { image, expect: scenario.expect.clone(), origins });
+    };
+    let flake = flake::choose_flake(options.flake.as_deref(), source.flake.as_deref(), &scenario.path)
+        .ok_or_else(|| FlakeError::NoFlake { host: host.clone(), scenario: scenario.path.display().to_string() })?;
+    report.flake = Some(flake::attr(&flake, trial.arch, host));
+    let derived = flake::derive_expectations(&flake, trial.arch, host)?;
+    let (expect, origins) = scenario.expect.over(&derived);
+    let image = match options.image.clone().or_else(|| trial.image.clone()) {
+        Some(image) => image,
+        None => {
+            let built = flake::build_iso(&flake, trial.arch, host)?;
+            report.build_secs = Some(built.secs);
+            built.iso
+        }
+    };
+    Ok(Resolved { image, expect, origins })
 }
 
 /// Runs one trial; every outcome, including errors, is a report.
@@ -62,6 +83,9 @@ pub fn run_trial(trial: &Trial, options: &RunOptions) -> TrialReport {
         arch: trial.arch.to_string(),
         firmware: trial.firmware.to_string(),
         image: None,
+        flake: None,
+        build_secs: None,
+        origins: Default::default(),
         accel: None,
         accel_note: None,
         phases: Vec::new(),
@@ -91,16 +115,34 @@ fn execute(
     report: &mut TrialReport,
     started: Instant,
 ) -> Result<(), TrialError> {
-    let scenario = &trial.scenario;
-    let deadline = started + scenario.timeout;
     if trial.firmware != Firmware::Bios || trial.arch != Arch::X86_64 {
         return Err(error(format!(
             "{}: only x86_64 with BIOS firmware can be booted by this version",
             trial.name()
         )));
     }
-    let image = resolve_image(trial, options).map_err(error)?;
+    let Resolved { image, expect, origins } = resolve(trial, options, report).map_err(error)?;
     report.image = Some(image.clone());
+    let result = boot_and_check(trial, options, artifacts, report, started, image, &expect);
+    for check in &report.checks {
+        if let Some(origin) = origins.of_check(&check.name) {
+            report.origins.insert(check.name.clone(), origin);
+        }
+    }
+    result
+}
+
+fn boot_and_check(
+    trial: &Trial,
+    options: &RunOptions,
+    artifacts: &Path,
+    report: &mut TrialReport,
+    started: Instant,
+    image: PathBuf,
+    expect: &Expect,
+) -> Result<(), TrialError> {
+    let scenario = &trial.scenario;
+    let deadline = started + scenario.timeout;
     if !image.is_file() {
         return Err(error(format!("ISO image not found: {}", image.display())));
     }
@@ -126,7 +168,7 @@ fn execute(
         .prefix("isotest-")
         .tempdir()
         .map_err(|e| error(format!("create a private temp dir: {e}")))?;
-    let guest_ssh_port = scenario.expect.sshd.as_ref().and_then(|s| s.ports.first().copied()).unwrap_or(22);
+    let guest_ssh_port = expect.sshd.as_ref().map_or(22, |s| s.ports()[0]);
     let mut spec = MachineSpec {
         arch: trial.arch,
         firmware: trial.firmware,
@@ -150,10 +192,11 @@ fn execute(
         Ok(boot) => boot,
         Err(BootError::NoAutologin { login_line, evidence }) => {
             // A login prompt is a verdict on autologin, and leaves no shell for the rest.
-            if let Some(expected) = &scenario.expect.autologin {
+            if let Some(expected) = &expect.autologin {
                 report.checks.push(checks::at_login_prompt(expected, &login_line, evidence));
             }
-            not_run_shell_checks(trial, &mut report.checks, "no shell on ttyS0 (it stopped at a login prompt)");
+            let why = "no shell on ttyS0 (it stopped at a login prompt)";
+            not_run_shell_checks(expect, &scenario.steps, &mut report.checks, why);
             return Ok(());
         }
         Err(e) => {
@@ -174,7 +217,6 @@ fn execute(
     settle(&mut shell);
     let shell_at = report.boot_secs().unwrap_or_default();
     report.phases.push(("settled".into(), shell_at + settle_started.elapsed().as_secs_f64()));
-    let expect = &scenario.expect;
     if let Some(expected) = &expect.autologin {
         report.checks.push(CheckResult::timed(|| checks::autologin(&mut shell, &boot, expected)));
     }
@@ -261,8 +303,7 @@ fn settle(shell: &mut Shell<'_>) {
 
 /// Every check that needs the console shell, reported as not run: a report must
 /// not be silent about an expectation it could not verify.
-fn not_run_shell_checks(trial: &Trial, out: &mut Vec<CheckResult>, why: &str) {
-    let expect = &trial.scenario.expect;
+fn not_run_shell_checks(expect: &Expect, steps: &[crate::scenario::Step], out: &mut Vec<CheckResult>, why: &str) {
     if let Some(hostname) = &expect.hostname {
         out.push(CheckResult::not_run("hostname", hostname, why));
     }
@@ -276,7 +317,7 @@ fn not_run_shell_checks(trial: &Trial, out: &mut Vec<CheckResult>, why: &str) {
             out.push(CheckResult::not_run(&format!("home-manager {name}"), "", why));
         }
     }
-    out.extend(checks::steps_not_run(&trial.scenario.steps, why));
+    out.extend(checks::steps_not_run(steps, why));
 }
 
 fn phase_name(phase: crate::console::Phase) -> String {

@@ -4,12 +4,14 @@
 //! line, column and field, because a typo in a scenario must never silently turn
 //! a check off.
 
+mod merge;
 mod model;
 mod values;
 
 pub use model::{
-    Arch, Autologin, Boot, Expect, Firmware, HomeManager, ImageSource, Scenario, SshLogin, Sshd, Step, User,
+    Arch, Autologin, Boot, Expect, Firmware, HomeManager, Scenario, Source, SshLogin, Sshd, Step, User,
 };
+pub use merge::{Origin, Origins};
 pub use values::{parse_duration, parse_memory};
 
 use std::path::{Path, PathBuf};

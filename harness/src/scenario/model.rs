@@ -62,13 +62,20 @@ impl fmt::Display for Firmware {
     }
 }
 
-/// Where the ISO comes from.
+/// Where a scenario's ISO and expectations come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ImageSource {
-    /// An ISO host of the flake (`hosts/iso/<name>`), built by the harness.
-    FlakeHost(String),
-    /// A prebuilt ISO file.
-    File(PathBuf),
+pub struct Source {
+    /// An ISO host of the flake (`iso: rescue` → `hosts/iso/rescue`): built by the
+    /// harness unless `images` are given, and the origin of derived expectations.
+    pub host: Option<String>,
+    /// The flake, as `nix` takes it; a local path is made absolute. `None`: the
+    /// default (`--flake`, `$ISOTEST_FLAKE`, else the nearest directory up from the
+    /// scenario with a flake.nix), chosen when the scenario runs.
+    pub flake: Option<String>,
+    /// Prebuilt ISOs (`image:` or `images:`): one trial each.
+    pub images: Vec<PathBuf>,
+    /// Whether `images:` named them: then trial names end with the file's stem.
+    pub image_list: bool,
 }
 
 /// Who the serial console logs in automatically, if anyone.
@@ -92,8 +99,9 @@ pub struct Expect {
 /// The OpenSSH server, as `services.openssh` configures it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sshd {
-    /// `false`: sshd must not run (`services.openssh.enable = false`).
-    pub running: bool,
+    /// `false`: sshd must not run (`services.openssh.enable = false`); unset: it must.
+    pub running: Option<bool>,
+    /// Empty: port 22.
     pub ports: Vec<u16>,
     /// `yes`, `no`, `prohibit-password` or `forced-commands-only`.
     pub permit_root_login: Option<String>,
@@ -103,6 +111,20 @@ pub struct Sshd {
     /// Host key fingerprints (`SHA256:...`) the server must offer one of; by
     /// default the ones the guest shows on its console.
     pub host_keys: Vec<String>,
+}
+
+impl Sshd {
+    pub fn must_run(&self) -> bool {
+        self.running.unwrap_or(true)
+    }
+    /// The ports sshd must listen on.
+    pub fn ports(&self) -> &[u16] {
+        if self.ports.is_empty() {
+            &[22]
+        } else {
+            &self.ports
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -158,7 +180,7 @@ pub enum Step {
 pub struct Scenario {
     pub name: String,
     pub path: PathBuf,
-    pub image: ImageSource,
+    pub source: Source,
     pub arch: Vec<Arch>,
     pub firmware: Vec<Firmware>,
     pub memory_mib: u64,
@@ -179,7 +201,9 @@ const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(30);
 #[serde(deny_unknown_fields)]
 pub(super) struct ScenarioFile {
     iso: Option<String>,
+    flake: Option<String>,
     image: Option<PathBuf>,
+    images: Option<Vec<PathBuf>>,
     #[serde(default, deserialize_with = "one_or_many")]
     arch: Vec<Arch>,
     #[serde(default, deserialize_with = "one_or_many")]
@@ -217,8 +241,7 @@ struct ExpectFile {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SshdFile {
-    #[serde(default = "yes")]
-    running: bool,
+    running: Option<bool>,
     #[serde(default)]
     ports: Vec<u16>,
     #[serde(default, deserialize_with = "permit_root_login")]
@@ -228,10 +251,6 @@ struct SshdFile {
     login: Vec<SshLoginFile>,
     #[serde(default)]
     host_keys: Vec<String>,
-}
-
-fn yes() -> bool {
-    true
 }
 
 /// `login: [root, {user: nixos, password_env: PW}]`.
@@ -449,16 +468,26 @@ impl ScenarioFile {
             field: field.to_owned(),
             message,
         };
-        let image = match (self.iso, self.image) {
-            (Some(host), None) => ImageSource::FlakeHost(host),
-            (None, Some(file)) => ImageSource::File(base.join(file)),
-            (Some(_), Some(_)) => {
-                return Err(invalid("iso", "give either `iso:` (a flake host) or `image:` (an ISO file), not both".into()))
-            }
-            (None, None) => {
-                return Err(invalid("iso", "missing: give `iso:` (a flake host) or `image:` (an ISO file)".into()))
-            }
+        let (images, image_list) = match (self.image, self.images) {
+            (Some(one), None) => (vec![base.join(one)], false),
+            (None, Some(list)) if list.is_empty() => return Err(invalid("images", "the list is empty".into())),
+            (None, Some(list)) => (list.into_iter().map(|p| base.join(p)).collect(), true),
+            (None, None) => (Vec::new(), false),
+            (Some(_), Some(_)) => return Err(invalid("image", "give `image:` or `images:`, not both".into())),
         };
+        if self.iso.is_none() && images.is_empty() {
+            return Err(invalid(
+                "iso",
+                "missing: give `iso:` (a flake host), `image:`/`images:` (ISO files), or both".into(),
+            ));
+        }
+        if let Some(host) = &self.iso {
+            check_name("host", host).map_err(|m| invalid("iso", m))?;
+        }
+        if self.flake.is_some() && self.iso.is_none() {
+            return Err(invalid("flake", "`flake:` needs `iso:` to name the host".into()));
+        }
+        let source = Source { host: self.iso, flake: self.flake.map(|f| absolute_flake_ref(&f, base)), images, image_list };
         let mut arch = self.arch;
         if arch.is_empty() {
             arch.push(Arch::host().ok_or_else(|| invalid("arch", "the host is neither x86_64 nor aarch64; name one".into()))?);
@@ -476,7 +505,7 @@ impl ScenarioFile {
         Ok(Scenario {
             name,
             path: path.to_owned(),
-            image,
+            source,
             arch,
             firmware,
             memory_mib: self.memory.unwrap_or(DEFAULT_MEMORY_MIB),
@@ -504,7 +533,7 @@ impl ExpectFile {
                 for l in &login {
                     check_name("user", &l.user).map_err(|m| ("expect.sshd.login".to_owned(), m))?;
                 }
-                if !f.running && !login.is_empty() {
+                if f.running == Some(false) && !login.is_empty() {
                     return Err(("expect.sshd".into(), "`login:` needs `running: true`".into()));
                 }
                 for key in &f.host_keys {
@@ -512,10 +541,9 @@ impl ExpectFile {
                         return Err(("expect.sshd.host_keys".into(), format!("`{key}` is not a SHA256:... fingerprint")));
                     }
                 }
-                let ports = if f.ports.is_empty() && f.running { vec![22] } else { f.ports };
                 Some(Sshd {
                     running: f.running,
-                    ports,
+                    ports: f.ports,
                     permit_root_login: f.permit_root_login,
                     password_authentication: f.password_authentication,
                     login,
@@ -551,6 +579,29 @@ impl StepFile {
             _ => Err("a step is one of `run:` (with optional `expect:`, `exit:`), `send:`, or `expect:`".into()),
         }
     }
+}
+
+/// A local flake path relative to the scenario becomes absolute (`nix` would
+/// resolve it against the working directory); other references stay as written.
+fn absolute_flake_ref(reference: &str, base: &Path) -> String {
+    let (scheme, rest) = match reference.strip_prefix("path:") {
+        Some(rest) => ("path:", rest),
+        None if reference.contains(':') => return reference.to_owned(),
+        None => ("", reference),
+    };
+    let (path, attrs) = rest.split_once('?').map_or((rest, None), |(p, q)| (p, Some(q)));
+    let path = Path::new(path);
+    if path.is_absolute() {
+        return reference.to_owned();
+    }
+    let joined = base.join(path);
+    let absolute = std::fs::canonicalize(&joined).or_else(|_| std::path::absolute(&joined)).unwrap_or(joined);
+    let mut out = format!("{scheme}{}", absolute.display());
+    if let Some(attrs) = attrs {
+        out.push('?');
+        out.push_str(attrs);
+    }
+    out
 }
 
 /// Turns `\x03`, `\r`, `\n`, `\t`, `\e` and `\\` in a `send:` string into bytes.

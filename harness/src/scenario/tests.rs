@@ -18,7 +18,8 @@ fn full_scenario() {
     )
     .unwrap();
     assert_eq!(s.name, "demo");
-    assert_eq!(s.image, ImageSource::FlakeHost("rescue".into()));
+    assert_eq!(s.source.host.as_deref(), Some("rescue"));
+    assert!(s.source.images.is_empty());
     assert_eq!(s.arch, vec![Arch::X86_64]);
     assert_eq!(s.firmware, vec![Firmware::Bios]);
     assert_eq!(s.memory_mib, 1536);
@@ -34,7 +35,8 @@ fn full_scenario() {
 #[test]
 fn defaults() {
     let s = parse("image: out/rescue.iso\n").unwrap();
-    assert_eq!(s.image, ImageSource::File(PathBuf::from("scenarios/out/rescue.iso")));
+    assert_eq!(s.source.images, [PathBuf::from("scenarios/out/rescue.iso")]);
+    assert_eq!((s.source.host.clone(), s.source.flake.clone(), s.source.image_list), (None, None, false));
     assert_eq!(s.memory_mib, 1024);
     assert_eq!(s.timeout, Duration::from_secs(300));
     assert_eq!(s.firmware, vec![Firmware::Bios]);
@@ -89,7 +91,21 @@ fn yaml_syntax_error_is_located() {
 #[test]
 fn image_source_is_required_and_exclusive() {
     assert!(error("expect:\n  hostname: x\n").contains("iso: missing"));
-    assert!(error("iso: a\nimage: b.iso\n").contains("not both"));
+    assert!(error("iso: a\nimage: b.iso\nimages: [c.iso]\n").contains("not both"));
+    assert!(error("iso: a\nimages: []\n").contains("images: the list is empty"));
+    assert!(error("image: a.iso\nflake: .\n").contains("`flake:` needs `iso:`"));
+    assert!(error("iso: a b\n").contains("iso: `a b` is not a valid host name"));
+}
+
+#[test]
+fn a_host_with_prebuilt_images_and_a_relative_flake() {
+    let s = parse("iso: rescue\nflake: path:../fixtures/flake\nimages: [a.iso, /b.iso]\n").unwrap();
+    assert_eq!(s.source.images, [PathBuf::from("scenarios/a.iso"), PathBuf::from("/b.iso")]);
+    assert!(s.source.image_list);
+    let flake = s.source.flake.unwrap();
+    assert!(flake.starts_with("path:/") && flake.ends_with("fixtures/flake"), "{flake}");
+    let s = parse("iso: rescue\nflake: github:owner/repo?dir=x\n").unwrap();
+    assert_eq!(s.source.flake.as_deref(), Some("github:owner/repo?dir=x"));
 }
 
 #[test]
@@ -123,8 +139,8 @@ fn sshd_and_users() {
     )
     .unwrap();
     let sshd = s.expect.sshd.unwrap();
-    assert!(sshd.running);
-    assert_eq!(sshd.ports, vec![22]);
+    assert!(sshd.must_run());
+    assert_eq!(sshd.ports(), [22]);
     assert_eq!(sshd.permit_root_login.as_deref(), Some("yes"));
     assert_eq!(sshd.login[0], SshLogin { user: "root".into(), password_env: None });
     assert_eq!(sshd.login[1], SshLogin { user: "nixos".into(), password_env: Some("PW".into()) });

@@ -1,0 +1,224 @@
+//! Expectations from a host's NixOS configuration (`passthru.config`). Only the
+//! attributes the checks need are evaluated, each with an `or` default, because
+//! a real NixOS configuration is far too big to evaluate whole.
+
+use super::{attr, check_local, hosts::require_host, nix, FlakeError};
+use crate::scenario::{Arch, Autologin, Expect, HomeManager, SshLogin, Sshd, User};
+use serde::Deserialize;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, OnceLock};
+
+/// Applied to the host's package. Program names follow nixpkgs: `meta.mainProgram`,
+/// else `pname`, else the name without its version.
+const SELECT: &str = r#"
+pkg:
+let
+  c = pkg.passthru.config or pkg.config or (throw "this package has no passthru.config; is it a nix-wire ISO host?");
+  program = p: if builtins.isString p || builtins.isPath p then toString p
+    else p.meta.mainProgram or p.pname or (builtins.parseDrvName p.name).name;
+  users = c.users.users or { };
+  hmUsers = c.home-manager.users or { };
+  wanted = builtins.filter (n: n == "root" || (users.${n}.isNormalUser or false) || hmUsers ? ${n})
+    (builtins.attrNames (users // hmUsers));
+  ssh = c.services.openssh or { };
+  homeFiles = h: let files = h.home.file or { }; in
+    map (n: files.${n}.target or n) (builtins.filter (n: files.${n}.enable or true) (builtins.attrNames files));
+  user = n: let u = users.${n} or { }; in {
+    shell = if (u.shell or null) == null then null else program u.shell;
+    home = u.home or null;
+    groups = u.extraGroups or [ ];
+    homeManager = if hmUsers ? ${n} then {
+      packages = map program (hmUsers.${n}.home.packages or [ ]);
+      files = homeFiles hmUsers.${n};
+    } else null;
+  };
+in {
+  hostName = c.networking.hostName or null;
+  autologinUser = c.services.getty.autologinUser or null;
+  openssh = {
+    enable = ssh.enable or false;
+    ports = ssh.ports or [ 22 ];
+    permitRootLogin = ssh.settings.PermitRootLogin or ssh.permitRootLogin or "prohibit-password";
+    passwordAuthentication = ssh.settings.PasswordAuthentication or ssh.passwordAuthentication or true;
+  };
+  wheelNeedsPassword = c.security.sudo.wheelNeedsPassword or true;
+  users = builtins.listToAttrs (map (n: { name = n; value = user n; }) wanted);
+}
+"#;
+
+/// What the selection gives: NixOS option values, not yet expectations.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Facts {
+    pub host_name: Option<String>,
+    pub autologin_user: Option<String>,
+    pub openssh: OpenSsh,
+    pub wheel_needs_password: bool,
+    pub users: BTreeMap<String, FactsUser>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct OpenSsh {
+    pub enable: bool,
+    pub ports: Vec<u16>,
+    pub permit_root_login: serde_json::Value,
+    pub password_authentication: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct FactsUser {
+    pub shell: Option<String>,
+    pub home: Option<String>,
+    pub groups: Vec<String>,
+    pub home_manager: Option<FactsHomeManager>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct FactsHomeManager {
+    pub packages: Vec<String>,
+    pub files: Vec<String>,
+}
+
+/// The expectations `iso: <host>` implies, evaluated once per process.
+pub fn derive_expectations(flake: &str, arch: Arch, host: &str) -> Result<Expect, FlakeError> {
+    static DERIVED: OnceLock<Mutex<HashMap<String, Result<Expect, FlakeError>>>> = OnceLock::new();
+    let attr = attr(flake, arch, host);
+    let mut derived = DERIVED.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(result) = derived.get(&attr) {
+        return result.clone();
+    }
+    let result = evaluate(flake, host, &attr).map(|facts| facts.expectations());
+    derived.insert(attr, result.clone());
+    result
+}
+
+fn evaluate(flake: &str, host: &str, attr: &str) -> Result<Facts, FlakeError> {
+    check_local(flake)?;
+    require_host(flake, host)?;
+    let purpose = format!("reading the expectations of `iso: {host}`");
+    match nix::run(&["eval", "--json", attr, "--apply", SELECT], &purpose, &mut |_| {})? {
+        Ok(out) => serde_json::from_str(&out.stdout)
+            .map_err(|e| FlakeError::Nix(format!("unexpected answer from `nix eval {attr}`: {e}: {}", out.stdout))),
+        Err(failure) => Err(FlakeError::Eval { attr: attr.to_owned(), message: failure.message }),
+    }
+}
+
+impl Facts {
+    /// NixOS's meaning as expectations: a null autologinUser is a login prompt,
+    /// openssh.enable false means sshd must not run, wheel users get passwordless
+    /// sudo when wheelNeedsPassword is false, and SSH is tried as root (when
+    /// PermitRootLogin allows a key) or as the console's user, with a throwaway key.
+    pub fn expectations(&self) -> Expect {
+        let hostname = self.host_name.clone().filter(|h| !h.is_empty());
+        let autologin = Some(match &self.autologin_user {
+            Some(user) => Autologin::User(user.clone()),
+            None => Autologin::Disabled,
+        });
+        let sshd = Some(if self.openssh.enable {
+            let permit = permit_root_login(&self.openssh.permit_root_login);
+            let login_user = match (permit.as_str(), &self.autologin_user) {
+                ("yes" | "prohibit-password", _) => Some("root".to_owned()),
+                (_, Some(user)) if user != "root" => Some(user.clone()),
+                _ => None,
+            };
+            Sshd {
+                running: Some(true),
+                ports: self.openssh.ports.clone(),
+                permit_root_login: Some(permit),
+                password_authentication: Some(self.openssh.password_authentication),
+                login: login_user.into_iter().map(|user| SshLogin { user, password_env: None }).collect(),
+                host_keys: Vec::new(),
+            }
+        } else {
+            Sshd {
+                running: Some(false),
+                ports: self.openssh.ports.clone(),
+                permit_root_login: None,
+                password_authentication: None,
+                login: Vec::new(),
+                host_keys: Vec::new(),
+            }
+        });
+        let users = self
+            .users
+            .iter()
+            .map(|(name, u)| {
+                let user = User {
+                    shell: u.shell.as_deref().map(shell_name),
+                    home: u.home.clone(),
+                    groups: u.groups.clone(),
+                    sudo_nopasswd: u.groups.iter().any(|g| g == "wheel") && !self.wheel_needs_password,
+                    home_manager: u.home_manager.as_ref().map(|h| HomeManager { packages: h.packages.clone(), files: h.files.clone() }),
+                };
+                (name.clone(), user)
+            })
+            .collect();
+        Expect { hostname, autologin, sshd, users }
+    }
+}
+
+/// NixOS writes a shell package as `/run/current-system/sw/bin/<program>`, so the
+/// program name is compared with the end of the guest's path. A string that is a
+/// path stays a path unless it points into the Nix store or the system profile.
+fn shell_name(shell: &str) -> String {
+    let in_profile = shell.starts_with("/nix/store/") || shell.starts_with("/run/current-system/");
+    if in_profile {
+        shell.rsplit('/').next().unwrap_or(shell).to_owned()
+    } else {
+        shell.to_owned()
+    }
+}
+
+/// `services.openssh.settings.PermitRootLogin`: a string (older NixOS: a bool).
+fn permit_root_login(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::Bool(true) => "yes".into(),
+        serde_json::Value::Bool(false) => "no".into(),
+        serde_json::Value::String(s) if s == "without-password" => "prohibit-password".into(),
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts(json: &str) -> Facts {
+        serde_json::from_str(json).unwrap()
+    }
+
+    const INSTALLER: &str = r#"{"hostName":"nixos","autologinUser":"nixos",
+        "openssh":{"enable":true,"ports":[22],"permitRootLogin":"without-password","passwordAuthentication":true},
+        "wheelNeedsPassword":false,
+        "users":{"nixos":{"shell":"bash","home":"/home/nixos","groups":["wheel"],"homeManager":null},
+                 "root":{"shell":"/run/current-system/sw/bin/zsh","home":"/root","groups":[],
+                         "homeManager":{"packages":["rg"],"files":[".config/x"]}}}}"#;
+
+    #[test]
+    fn nixos_semantics() {
+        let e = facts(INSTALLER).expectations();
+        assert_eq!(e.hostname.as_deref(), Some("nixos"));
+        assert_eq!(e.autologin, Some(Autologin::User("nixos".into())));
+        let sshd = e.sshd.unwrap();
+        assert_eq!(sshd.permit_root_login.as_deref(), Some("prohibit-password"));
+        assert_eq!(sshd.login, [SshLogin { user: "root".into(), password_env: None }]);
+        assert!(e.users["nixos"].sudo_nopasswd);
+        assert!(!e.users["root"].sudo_nopasswd);
+        assert_eq!(e.users["root"].shell.as_deref(), Some("zsh"));
+        assert_eq!(e.users["root"].home_manager.as_ref().unwrap().packages, ["rg"]);
+    }
+
+    #[test]
+    fn null_autologin_no_sshd_and_no_root_login() {
+        let e = facts(&INSTALLER.replace(r#""autologinUser":"nixos""#, r#""autologinUser":null"#)
+            .replace(r#""enable":true"#, r#""enable":false"#))
+        .expectations();
+        assert_eq!(e.autologin, Some(Autologin::Disabled));
+        assert_eq!(e.sshd.as_ref().map(Sshd::must_run), Some(false));
+        let e = facts(&INSTALLER.replace(r#""without-password""#, r#""no""#)).expectations();
+        assert_eq!(e.sshd.unwrap().login, [SshLogin { user: "nixos".into(), password_env: None }]);
+    }
+}

@@ -1,0 +1,122 @@
+//! nix-wire flakes: which ISO hosts a flake has (`hosts/iso/*`), building one with
+//! `nix build`, and the expectations its configuration (`passthru.config`) implies.
+//! Everything goes through the real `nix` command.
+
+mod build;
+mod expect;
+mod hosts;
+mod nix;
+
+pub use build::build_iso;
+pub use expect::{derive_expectations, Facts};
+pub use hosts::iso_hosts;
+
+use crate::scenario::Arch;
+use std::path::Path;
+
+/// Why a flake could not give an ISO or expectations. Each says what to do.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum FlakeError {
+    #[error(
+        "`nix` is not installed, and {purpose} needs it: on Debian/Ubuntu `apt-get install nix-bin`, \
+         on other systems see https://nixos.org/download; or test a built ISO alone with `image:` and no `iso:`"
+    )]
+    NixMissing { purpose: String },
+    #[error("flake not found: {reference}: {detail}")]
+    NotFound { reference: String, detail: String },
+    #[error("no ISO host `{host}` in {reference}: hosts/iso has {known}")]
+    NoHost { host: String, reference: String, known: String },
+    #[error("evaluating {attr} failed:\n{message}")]
+    Eval { attr: String, message: String },
+    #[error("building {attr} failed:\n{log}")]
+    Build { attr: String, log: String },
+    #[error(
+        "this machine ({host_system}) cannot build {attr} (nix: {detail}); build it where {system} builds \
+         (or with a remote builder), or test a prebuilt ISO with --image PATH or `image:`"
+    )]
+    Unsupported { attr: String, system: String, host_system: String, detail: String },
+    #[error("{attr} built to {out}, but {out}/iso holds {found}; a nix-wire ISO package holds one iso/*.iso")]
+    NoIso { attr: String, out: String, found: String },
+    #[error("no flake for `iso: {host}` in {scenario}: set `flake:` in the scenario, pass --flake, or set ISOTEST_FLAKE")]
+    NoFlake { host: String, scenario: String },
+    #[error("{0}")]
+    Nix(String),
+}
+
+/// The Nix system name of an architecture.
+pub fn system(arch: Arch) -> &'static str {
+    match arch {
+        Arch::X86_64 => "x86_64-linux",
+        Arch::Aarch64 => "aarch64-linux",
+    }
+}
+
+/// `<flake>#packages.<system>.<host>`: the attribute of a host's ISO.
+pub fn attr(flake: &str, arch: Arch, host: &str) -> String {
+    format!("{flake}#packages.{}.{host}", system(arch))
+}
+
+/// The flake a scenario uses: `--flake`, else the scenario's `flake:`, else
+/// `$ISOTEST_FLAKE`, else the nearest directory up from the scenario with a
+/// flake.nix (the repository the scenario lives in).
+pub fn choose_flake(cli: Option<&str>, scenario_flake: Option<&str>, scenario_path: &Path) -> Option<String> {
+    if let Some(f) = cli.or(scenario_flake) {
+        return Some(f.to_owned());
+    }
+    if let Some(f) = std::env::var("ISOTEST_FLAKE").ok().filter(|f| !f.is_empty()) {
+        return Some(f);
+    }
+    let dir = std::fs::canonicalize(scenario_path).ok()?;
+    dir.ancestors().skip(1).find(|d| d.join("flake.nix").is_file()).map(|d| d.display().to_string())
+}
+
+/// The directory of a local flake reference (`/a/b`, `path:/a/b?...`), if it is one.
+fn local_dir(reference: &str) -> Option<&Path> {
+    let rest = reference.strip_prefix("path:").or(if reference.starts_with('/') { Some(reference) } else { None })?;
+    Some(Path::new(rest.split('?').next().unwrap_or(rest)))
+}
+
+/// A local flake that is not there gets a clear error before `nix` runs.
+fn check_local(reference: &str) -> Result<(), FlakeError> {
+    let Some(dir) = local_dir(reference) else { return Ok(()) };
+    let detail = if !dir.exists() {
+        "no such directory".to_owned()
+    } else if !dir.join("flake.nix").is_file() {
+        format!("{} has no flake.nix", dir.display())
+    } else {
+        return Ok(());
+    };
+    Err(FlakeError::NotFound { reference: reference.to_owned(), detail })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_references() {
+        assert_eq!(local_dir("/a/b"), Some(Path::new("/a/b")));
+        assert_eq!(local_dir("path:/a/b?dir=x"), Some(Path::new("/a/b")));
+        assert_eq!(local_dir("github:o/r"), None);
+        let e = check_local("/nonexistent/flake").unwrap_err().to_string();
+        assert_eq!(e, "flake not found: /nonexistent/flake: no such directory");
+        let dir = tempfile::tempdir().unwrap();
+        let e = check_local(&format!("path:{}", dir.path().display())).unwrap_err().to_string();
+        assert!(e.ends_with("has no flake.nix"), "{e}");
+    }
+
+    #[test]
+    fn the_flake_is_found_up_from_the_scenario() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("flake.nix"), "{ outputs = _: { }; }").unwrap();
+        std::fs::create_dir(dir.path().join("scenarios")).unwrap();
+        let scenario = dir.path().join("scenarios/rescue.yaml");
+        std::fs::write(&scenario, "iso: rescue\n").unwrap();
+        let found = choose_flake(None, None, &scenario);
+        if std::env::var_os("ISOTEST_FLAKE").is_none() {
+            assert_eq!(found.as_deref().map(Path::new), Some(std::fs::canonicalize(dir.path()).unwrap().as_path()));
+        }
+        assert_eq!(choose_flake(Some("github:o/r"), Some("/x"), &scenario).as_deref(), Some("github:o/r"));
+        assert_eq!(choose_flake(None, Some("/x"), &scenario).as_deref(), Some("/x"));
+    }
+}

@@ -1,0 +1,249 @@
+//! Expectations from two places: derived from the flake host's configuration, and
+//! written in the scenario. The scenario's win, field by field, and every
+//! expectation remembers where it came from so that the report can say so.
+
+use super::{Expect, HomeManager, Sshd, User};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Where an expectation came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Origin {
+    Scenario,
+    Flake,
+    /// Some fields from each.
+    FlakeAndScenario,
+}
+
+impl Origin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Scenario => "scenario",
+            Origin::Flake => "flake",
+            Origin::FlakeAndScenario => "flake + scenario",
+        }
+    }
+}
+
+/// The origin of each expectation, by the name of the check that verifies it
+/// (`hostname`, `sshd`, `user nixos`, `home-manager root`, ...); SSH logins as
+/// `sshd.login`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Origins(BTreeMap<String, Origin>);
+
+impl Origins {
+    /// All of `expect` from one place.
+    pub fn all(expect: &Expect, origin: Origin) -> Origins {
+        let mut out = Origins::default();
+        let mut note = |name: String, present: bool| {
+            if present {
+                out.0.insert(name, origin);
+            }
+        };
+        note("hostname".into(), expect.hostname.is_some());
+        note("autologin".into(), expect.autologin.is_some());
+        note("sshd".into(), expect.sshd.is_some());
+        note("sshd.login".into(), expect.sshd.as_ref().is_some_and(|s| !s.login.is_empty()));
+        for (name, user) in &expect.users {
+            note(format!("user {name}"), true);
+            note(format!("home-manager {name}"), user.home_manager.is_some());
+        }
+        out
+    }
+
+    /// The origin of a check's expectation; steps are always the scenario's.
+    pub fn of_check(&self, check: &str) -> Option<Origin> {
+        if check.starts_with("ssh login ") {
+            return self.0.get("sshd.login").copied();
+        }
+        if check.starts_with("step ") {
+            return Some(Origin::Scenario);
+        }
+        self.0.get(check).copied()
+    }
+
+    fn set(&mut self, name: String, scenario: bool, flake: bool) {
+        let origin = match (scenario, flake) {
+            (true, true) => Origin::FlakeAndScenario,
+            (true, false) => Origin::Scenario,
+            (false, true) => Origin::Flake,
+            (false, false) => return,
+        };
+        self.0.insert(name, origin);
+    }
+}
+
+impl Expect {
+    /// These (the scenario's) expectations over `derived` (the flake's).
+    pub fn over(&self, derived: &Expect) -> (Expect, Origins) {
+        let mut origins = Origins::default();
+        let hostname = pick(&self.hostname, &derived.hostname, "hostname", &mut origins);
+        let autologin = pick(&self.autologin, &derived.autologin, "autologin", &mut origins);
+        let sshd = merge_sshd(self.sshd.as_ref(), derived.sshd.as_ref(), &mut origins);
+        let mut users = BTreeMap::new();
+        let names: std::collections::BTreeSet<&String> = self.users.keys().chain(derived.users.keys()).collect();
+        for name in names {
+            let user = merge_user(name, self.users.get(name), derived.users.get(name), &mut origins);
+            users.insert(name.clone(), user);
+        }
+        (Expect { hostname, autologin, sshd, users }, origins)
+    }
+}
+
+fn pick<T: Clone>(scenario: &Option<T>, flake: &Option<T>, name: &str, origins: &mut Origins) -> Option<T> {
+    origins.set(name.into(), scenario.is_some(), scenario.is_none() && flake.is_some());
+    scenario.clone().or_else(|| flake.clone())
+}
+
+/// A list the scenario left empty is the flake's.
+fn list<T: Clone>(scenario: &[T], flake: &[T]) -> Vec<T> {
+    if scenario.is_empty() { flake } else { scenario }.to_vec()
+}
+
+fn merge_sshd(scenario: Option<&Sshd>, flake: Option<&Sshd>, origins: &mut Origins) -> Option<Sshd> {
+    let (s, f) = match (scenario, flake) {
+        (None, None) => return None,
+        (Some(one), None) | (None, Some(one)) => {
+            let origin = if scenario.is_some() { Origin::Scenario } else { Origin::Flake };
+            origins.0.insert("sshd".into(), origin);
+            if !one.login.is_empty() {
+                origins.0.insert("sshd.login".into(), origin);
+            }
+            return Some(one.clone());
+        }
+        (Some(s), Some(f)) => (s, f),
+    };
+    let running = s.running.or(f.running);
+    let mut login = list(&s.login, &f.login);
+    if running == Some(false) {
+        login.clear();
+    }
+    let merged = Sshd {
+        running,
+        ports: list(&s.ports, &f.ports),
+        permit_root_login: s.permit_root_login.clone().or_else(|| f.permit_root_login.clone()),
+        password_authentication: s.password_authentication.or(f.password_authentication),
+        login,
+        host_keys: s.host_keys.clone(),
+    };
+    let from_flake = Sshd { login: s.login.clone(), ..merged.clone() } != *s;
+    origins.set("sshd".into(), true, from_flake);
+    if !merged.login.is_empty() {
+        origins.set("sshd.login".into(), !s.login.is_empty(), s.login.is_empty());
+    }
+    Some(merged)
+}
+
+fn merge_user(name: &str, scenario: Option<&User>, flake: Option<&User>, origins: &mut Origins) -> User {
+    let empty = User::default();
+    let (s, f) = (scenario.unwrap_or(&empty), flake.unwrap_or(&empty));
+    let user = User {
+        shell: s.shell.clone().or_else(|| f.shell.clone()),
+        home: s.home.clone().or_else(|| f.home.clone()),
+        groups: list(&s.groups, &f.groups),
+        sudo_nopasswd: s.sudo_nopasswd || f.sudo_nopasswd,
+        home_manager: match (&s.home_manager, &f.home_manager) {
+            (Some(s), Some(f)) => {
+                Some(HomeManager { packages: list(&s.packages, &f.packages), files: list(&s.files, &f.files) })
+            }
+            (s, f) => s.clone().or_else(|| f.clone()),
+        },
+    };
+    let own = User { home_manager: None, ..s.clone() };
+    let merged = User { home_manager: None, ..user.clone() };
+    origins.set(format!("user {name}"), scenario.is_some(), flake.is_some() && (scenario.is_none() || merged != own));
+    if let Some(hm) = &user.home_manager {
+        let from_scenario = s.home_manager.is_some();
+        origins.set(format!("home-manager {name}"), from_scenario, !from_scenario || s.home_manager.as_ref() != Some(hm));
+    }
+    user
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::{Autologin, SshLogin};
+
+    fn flake() -> Expect {
+        let mut users = BTreeMap::new();
+        users.insert(
+            "nixos".to_owned(),
+            User {
+                shell: Some("zsh".into()),
+                groups: vec!["wheel".into()],
+                sudo_nopasswd: true,
+                home_manager: Some(HomeManager { packages: vec!["jq".into()], files: vec![] }),
+                ..User::default()
+            },
+        );
+        Expect {
+            hostname: Some("rescue".into()),
+            autologin: Some(Autologin::User("root".into())),
+            sshd: Some(Sshd {
+                running: Some(true),
+                ports: vec![22],
+                permit_root_login: Some("yes".into()),
+                password_authentication: Some(true),
+                login: vec![SshLogin { user: "root".into(), password_env: None }],
+                host_keys: vec![],
+            }),
+            users,
+        }
+    }
+
+    #[test]
+    fn the_flake_alone_is_a_complete_expectation() {
+        let (merged, origins) = Expect::default().over(&flake());
+        assert_eq!(merged, flake());
+        assert_eq!(origins, Origins::all(&flake(), Origin::Flake));
+        assert_eq!(origins.of_check("ssh login root (key)"), Some(Origin::Flake));
+        assert_eq!(origins.of_check("step 1: run true"), Some(Origin::Scenario));
+    }
+
+    #[test]
+    fn scenario_fields_override_the_flake_field_by_field() {
+        let mut scenario = Expect { hostname: Some("renamed".into()), ..Expect::default() };
+        scenario.sshd = Some(Sshd {
+            running: None,
+            ports: vec![],
+            permit_root_login: None,
+            password_authentication: Some(false),
+            login: vec![SshLogin { user: "nixos".into(), password_env: Some("PW".into()) }],
+            host_keys: vec![],
+        });
+        scenario.users.insert("nixos".into(), User { shell: Some("bash".into()), ..User::default() });
+        let (merged, origins) = scenario.over(&flake());
+        assert_eq!(merged.hostname.as_deref(), Some("renamed"));
+        assert_eq!(origins.of_check("hostname"), Some(Origin::Scenario));
+        assert_eq!(origins.of_check("autologin"), Some(Origin::Flake));
+        let sshd = merged.sshd.unwrap();
+        assert_eq!((sshd.running, sshd.ports, sshd.permit_root_login), (Some(true), vec![22], Some("yes".into())));
+        assert_eq!(sshd.password_authentication, Some(false));
+        assert_eq!(sshd.login[0].user, "nixos");
+        assert_eq!(origins.of_check("sshd"), Some(Origin::FlakeAndScenario));
+        assert_eq!(origins.of_check("ssh login nixos (password)"), Some(Origin::Scenario));
+        let nixos = &merged.users["nixos"];
+        assert_eq!((nixos.shell.as_deref(), nixos.groups.clone(), nixos.sudo_nopasswd), (Some("bash"), vec!["wheel".into()], true));
+        assert_eq!(origins.of_check("user nixos"), Some(Origin::FlakeAndScenario));
+        assert_eq!(origins.of_check("home-manager nixos"), Some(Origin::Flake));
+    }
+
+    #[test]
+    fn sshd_off_in_the_scenario_drops_the_flakes_logins() {
+        let scenario = Expect {
+            sshd: Some(Sshd {
+                running: Some(false),
+                ports: vec![],
+                permit_root_login: None,
+                password_authentication: None,
+                login: vec![],
+                host_keys: vec![],
+            }),
+            ..Expect::default()
+        };
+        let (merged, origins) = scenario.over(&flake());
+        assert!(merged.sshd.unwrap().login.is_empty());
+        assert_eq!(origins.of_check("ssh login root (key)"), None);
+    }
+}

@@ -1,0 +1,133 @@
+//! The fixture flake through the real `nix`: discovery, derived expectations, and
+//! every error a flake can give, each with its message. No guest boots here.
+
+mod support;
+
+use isotest::flake::{self, FlakeError};
+use isotest::scenario::{Arch, Autologin};
+use libtest_mimic::{Arguments, Failed, Trial};
+use std::path::{Path, PathBuf};
+
+fn main() {
+    // Set before any test thread starts.
+    std::env::set_var("NIX_CONFIG", support::nix_config());
+    let tests = vec![
+        Trial::test("derived::rescue", derived_rescue),
+        Trial::test("derived::minimal", derived_minimal),
+        Trial::test("errors::flake_not_found", flake_not_found),
+        Trial::test("errors::host_not_in_hosts_iso", host_not_in_hosts_iso),
+        Trial::test("errors::conflicting_definitions", conflicting_definitions),
+        Trial::test("errors::build_failure_shows_the_log_tail", build_failure),
+        Trial::test("errors::another_system", another_system),
+    ];
+    libtest_mimic::run(&Arguments::from_args(), tests).exit();
+}
+
+fn check(cond: bool, what: impl std::fmt::Display) -> Result<(), Failed> {
+    if cond {
+        Ok(())
+    } else {
+        Err(what.to_string().into())
+    }
+}
+
+/// A copy of the fixture flake that a test may change.
+fn flake_copy() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let copy = dir.path().join("flake");
+    let ok = std::process::Command::new("cp")
+        .arg("-r")
+        .arg(support::repo().join("fixtures/flake"))
+        .arg(&copy)
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "cannot copy the fixture flake");
+    (dir, copy)
+}
+
+fn path_ref(dir: &Path) -> String {
+    format!("path:{}", dir.display())
+}
+
+fn derived_rescue() -> Result<(), Failed> {
+    let e = flake::derive_expectations(&support::fixture_flake(), Arch::X86_64, "rescue")?;
+    check(e.hostname.as_deref() == Some("rescue"), format!("hostname {:?}", e.hostname))?;
+    check(e.autologin == Some(Autologin::User("root".into())), format!("autologin {:?}", e.autologin))?;
+    let sshd = e.sshd.as_ref().ok_or("no sshd expectation")?;
+    check(sshd.must_run() && sshd.ports() == [22], format!("sshd {sshd:?}"))?;
+    check(sshd.permit_root_login.as_deref() == Some("yes"), format!("PermitRootLogin {sshd:?}"))?;
+    check(sshd.login.len() == 1 && sshd.login[0].user == "root", format!("logins {:?}", sshd.login))?;
+    let users: Vec<&String> = e.users.keys().collect();
+    check(users == ["nixos", "root"], format!("users {users:?}"))?;
+    let nixos = &e.users["nixos"];
+    check(nixos.shell.as_deref() == Some("zsh") && nixos.groups == ["wheel"] && nixos.sudo_nopasswd, format!("nixos {nixos:?}"))?;
+    let root_hm = e.users["root"].home_manager.as_ref().ok_or("no Home Manager for root")?;
+    // tmux: meta.mainProgram; ripgrep: meta.mainProgram `rg`.
+    check(root_hm.packages == ["tmux", "rg"], format!("root's programs {:?}", root_hm.packages))?;
+    check(root_hm.files == [".config/isotest/hm.conf"], format!("root's files {:?}", root_hm.files))?;
+    // jq has neither pname nor mainProgram: its name without the version.
+    let nixos_hm = nixos.home_manager.as_ref().ok_or("no Home Manager for nixos")?;
+    check(nixos_hm.packages == ["jq"], format!("nixos's programs {:?}", nixos_hm.packages))
+}
+
+fn derived_minimal() -> Result<(), Failed> {
+    let e = flake::derive_expectations(&support::fixture_flake(), Arch::X86_64, "minimal")?;
+    check(e.hostname.as_deref() == Some("minimal"), format!("hostname {:?}", e.hostname))?;
+    check(e.autologin == Some(Autologin::User("nixos".into())), format!("autologin {:?}", e.autologin))?;
+    let sshd = e.sshd.as_ref().ok_or("no sshd expectation")?;
+    check(!sshd.must_run() && sshd.login.is_empty(), format!("sshd {sshd:?}"))?;
+    check(e.users.values().all(|u| u.home_manager.is_none()), "Home Manager expected on minimal")?;
+    check(e.users["nixos"].shell.as_deref() == Some("bash"), format!("nixos {:?}", e.users["nixos"]))
+}
+
+fn flake_not_found() -> Result<(), Failed> {
+    let err = flake::build_iso("/nonexistent/flake", Arch::X86_64, "rescue").unwrap_err().to_string();
+    check(err == "flake not found: /nonexistent/flake: no such directory", &err)
+}
+
+fn host_not_in_hosts_iso() -> Result<(), Failed> {
+    let err = flake::derive_expectations(&support::fixture_flake(), Arch::X86_64, "resuce").unwrap_err().to_string();
+    let want = format!("no ISO host `resuce` in {}: hosts/iso has minimal, rescue", support::fixture_flake());
+    check(err == want, &err)
+}
+
+/// A host that sets another autologin user without mkForce, as on NixOS.
+fn conflicting_definitions() -> Result<(), Failed> {
+    let (_dir, copy) = flake_copy();
+    std::fs::write(copy.join("hosts/iso/conflict.nix"), "{ ... }: { services.getty.autologinUser = \"root\"; }\n")?;
+    let err = flake::derive_expectations(&path_ref(&copy), Arch::X86_64, "conflict").unwrap_err();
+    check(matches!(err, FlakeError::Eval { .. }), format!("not an evaluation error: {err:?}"))?;
+    let text = err.to_string();
+    check(text.starts_with("evaluating path:"), &text)?;
+    check(text.contains("error: The option `services.getty.autologinUser' has conflicting definition values:"), &text)?;
+    check(text.contains("lib/installation-device.nix': \"nixos\"") && text.contains("hosts/iso/conflict.nix': \"root\""), &text)?;
+    check(text.contains("Use `lib.mkForce value`"), &text)?;
+    check(!text.contains("--show-trace"), format!("the trace hint was kept: {text}"))
+}
+
+/// A configuration with no fixture ISO built: the package's builder fails, and the
+/// error carries the end of its log.
+fn build_failure() -> Result<(), Failed> {
+    let (_dir, copy) = flake_copy();
+    let host = copy.join("hosts/iso/minimal.nix");
+    let text = std::fs::read_to_string(&host)?;
+    std::fs::write(&host, text.replace("{\n", "{\n  networking.hostName = \"never-built\";\n"))?;
+    let err = flake::build_iso(&path_ref(&copy), Arch::X86_64, "minimal").unwrap_err();
+    check(matches!(err, FlakeError::Build { .. }), format!("not a build failure: {err:?}"))?;
+    let text = err.to_string();
+    check(text.contains("#packages.x86_64-linux.minimal failed:"), &text)?;
+    check(text.contains("failed with exit code 1"), &text)?;
+    check(text.contains("isotest fixture: no ISO for this configuration of 'minimal'"), &text)
+}
+
+fn another_system() -> Result<(), Failed> {
+    if Arch::host() != Some(Arch::X86_64) {
+        return Ok(()); // an aarch64 host builds aarch64-linux itself
+    }
+    let err = flake::build_iso(&support::fixture_flake(), Arch::Aarch64, "minimal").unwrap_err();
+    let text = err.to_string();
+    check(matches!(err, FlakeError::Unsupported { .. }), format!("not an unsupported system: {text}"))?;
+    check(text.starts_with("this machine (x86_64-linux) cannot build path:"), &text)?;
+    check(text.contains("#packages.aarch64-linux.minimal"), &text)?;
+    check(text.contains("test a prebuilt ISO with --image PATH"), &text)
+}
