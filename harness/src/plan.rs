@@ -38,12 +38,30 @@ impl Trial {
     }
 }
 
+/// The firmwares a scenario's `arch` runs with: those listed that the
+/// architecture can boot (aarch64 skips `bios`), or by default every firmware it
+/// has here: BIOS, and UEFI where firmware for it is installed (always on
+/// aarch64, which has nothing else; a missing AAVMF then says what to install).
+pub fn firmwares(scenario: &Scenario, arch: Arch) -> Vec<Firmware> {
+    let possible = Firmware::all_for(arch);
+    if !scenario.firmware.is_empty() {
+        return scenario.firmware.iter().copied().filter(|f| possible.contains(f)).collect();
+    }
+    let search = crate::qemu::FirmwareSearch::system();
+    let explicit = scenario.uefi.iter().find(|(a, _, _)| *a == arch).map(|(_, c, v)| (c.as_path(), v.as_path()));
+    possible
+        .iter()
+        .copied()
+        .filter(|&f| f != Firmware::Uefi || arch == Arch::Aarch64 || search.find(arch, explicit).is_ok())
+        .collect()
+}
+
 /// Expands scenarios into trials, in file order, arch-major.
 pub fn trials(scenarios: &[Arc<Scenario>]) -> Vec<Trial> {
     let mut out = Vec::new();
     for scenario in scenarios {
         for &arch in &scenario.arch {
-            for &firmware in &scenario.firmware {
+            for firmware in firmwares(scenario, arch) {
                 let images: Vec<Option<PathBuf>> = if scenario.source.images.is_empty() {
                     vec![None]
                 } else {
@@ -70,16 +88,13 @@ mod tests {
         let names: Vec<_> = trials(&[Arc::new(s)]).iter().map(Trial::name).collect();
         assert_eq!(
             names,
-            ["rescue::x86_64::bios", "rescue::x86_64::uefi", "rescue::aarch64::bios", "rescue::aarch64::uefi"]
+            ["rescue::x86_64::bios", "rescue::x86_64::uefi", "rescue::aarch64::uefi"]
         );
     }
 
     #[test]
     fn one_trial_per_listed_image() {
-        let s = Scenario::parse(Path::new("s/rescue.yaml"), "iso: rescue
-arch: x86_64
-images: [old/2026-09.iso, 2026-10.iso]
-")
+        let s = Scenario::parse(Path::new("s/rescue.yaml"), "iso: rescue\narch: x86_64\nfirmware: bios\nimages: [old/2026-09.iso, 2026-10.iso]\n")
             .unwrap();
         let trials = trials(&[Arc::new(s)]);
         let names: Vec<_> = trials.iter().map(Trial::name).collect();

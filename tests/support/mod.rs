@@ -12,15 +12,17 @@ pub fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Builds (or finds cached) fixture ISOs, all in one call to the builder.
-pub fn build_fixtures(variants: &[&str]) -> Result<HashMap<String, PathBuf>, String> {
+/// Builds (or finds cached) fixture ISOs for `arch`, all in one call to the builder.
+pub fn build_fixtures(arch: &str, variants: &[&str]) -> Result<HashMap<String, PathBuf>, String> {
     static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
     let mut built = BUILT.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
-    let missing: Vec<&str> = variants.iter().copied().filter(|v| !built.contains_key(*v)).collect();
+    let key = |v: &str| format!("{arch}/{v}");
+    let missing: Vec<&str> = variants.iter().copied().filter(|v| !built.contains_key(&key(v))).collect();
     if !missing.is_empty() {
-        eprintln!("building fixture ISOs: {} (the first build takes minutes, later ones seconds)", missing.join(" "));
+        eprintln!("building {arch} fixture ISOs: {} (the first build takes minutes, later ones seconds)", missing.join(" "));
         let out = Command::new(repo().join("fixtures/build-iso"))
             .env("NIX_CONFIG", nix_config())
+            .args(["--arch", arch])
             .args(&missing)
             .stderr(std::process::Stdio::inherit())
             .output()
@@ -30,14 +32,19 @@ pub fn build_fixtures(variants: &[&str]) -> Result<HashMap<String, PathBuf>, Str
         }
         let paths = String::from_utf8_lossy(&out.stdout);
         for (variant, path) in missing.iter().zip(paths.lines()) {
-            built.insert((*variant).to_owned(), PathBuf::from(path));
+            built.insert(key(variant), PathBuf::from(path));
         }
     }
-    Ok(variants.iter().map(|v| ((*v).to_owned(), built[*v].clone())).collect())
+    Ok(variants.iter().map(|v| ((*v).to_owned(), built[&key(v)].clone())).collect())
 }
 
+/// An x86_64 fixture ISO.
 pub fn fixture(variant: &str) -> Result<PathBuf, String> {
-    Ok(build_fixtures(&[variant])?.remove(variant).expect("built"))
+    fixture_for("x86_64", variant)
+}
+
+pub fn fixture_for(arch: &str, variant: &str) -> Result<PathBuf, String> {
+    Ok(build_fixtures(arch, &[variant])?.remove(variant).expect("built"))
 }
 
 /// The `isotest` binary, built by cargo with the profile of these tests.

@@ -2,7 +2,7 @@ use super::{first_line, CheckResult, Outcome, COMMAND_TIMEOUT};
 use crate::console::{BootOutcome, Shell};
 use crate::scenario::Autologin;
 
-/// ttyS0 reached the expected user's shell with nothing typed at a login prompt.
+/// The serial console reached the expected user's shell with nothing typed at a login prompt.
 /// Evidence: getty's own line (`... login: root (automatic login)`) and `id -un`
 /// in the shell, which must agree.
 pub fn autologin(shell: &mut Shell<'_>, boot: &BootOutcome, expected: &Autologin) -> CheckResult {
@@ -29,26 +29,26 @@ pub fn autologin(shell: &mut Shell<'_>, boot: &BootOutcome, expected: &Autologin
     };
     match expected {
         Autologin::User(user) if boot.autologin_user.as_deref() == Some(user.as_str()) && &id == user => {
-            result(Outcome::Pass, actual, format!("ttyS0 logged in {user} automatically"), evidence)
+            result(Outcome::Pass, actual, format!("the serial console logged in {user} automatically"), evidence)
         }
         Autologin::User(user) => {
             let message = match &boot.autologin_user {
                 Some(got) => format!("autologin user mismatch: expected `{user}`, getty logged in `{got}` (shell user `{id}`)"),
-                None => format!("ttyS0 reached a shell as `{id}`, but getty did not report an automatic login of `{user}`"),
+                None => format!("the serial console reached a shell as `{id}`, but getty did not report an automatic login of `{user}`"),
             };
             result(Outcome::Fail, actual, message, evidence)
         }
         Autologin::Disabled => {
-            result(Outcome::Fail, actual, format!("expected a login prompt on ttyS0, but it logged in `{id}` automatically"), evidence)
+            result(Outcome::Fail, actual, format!("expected a login prompt on the serial console, but it logged in `{id}` automatically"), evidence)
         }
     }
 }
 
-/// The verdict when ttyS0 stopped at a real login prompt.
+/// The verdict when the serial console stopped at a real login prompt.
 pub fn at_login_prompt(expected: &Autologin, login_line: &str, evidence: Vec<String>) -> CheckResult {
     let (outcome, message) = match expected {
-        Autologin::Disabled => (Outcome::Pass, "ttyS0 shows a login prompt, as expected".to_owned()),
-        Autologin::User(_) => (Outcome::Fail, "login prompt on ttyS0, no autologin".to_owned()),
+        Autologin::Disabled => (Outcome::Pass, "the serial console shows a login prompt, as expected".to_owned()),
+        Autologin::User(_) => (Outcome::Fail, "login prompt on the serial console, no autologin".to_owned()),
     };
     CheckResult {
         name: "autologin".into(),
@@ -63,7 +63,7 @@ pub fn at_login_prompt(expected: &Autologin, login_line: &str, evidence: Vec<Str
 
 fn describe(expected: &Autologin) -> String {
     match expected {
-        Autologin::User(user) => format!("{user} logged in automatically on ttyS0"),
-        Autologin::Disabled => "a login prompt on ttyS0".into(),
+        Autologin::User(user) => format!("{user} logged in automatically on the serial console"),
+        Autologin::Disabled => "a login prompt on the serial console".into(),
     }
 }

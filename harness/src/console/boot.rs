@@ -2,6 +2,7 @@
 //! userspace → login prompt → shell. Each transition waits for its own evidence
 //! with its own timeout, and every failure names the last phase reached.
 
+use super::grub::GrubPlan;
 use super::menu::BootChoice;
 use super::serial::{ConsoleError, SerialConsole};
 use regex::bytes::Regex;
@@ -51,7 +52,7 @@ impl Default for BootTimeouts {
 pub enum BootError {
     #[error("{source}; last phase reached: {reached}")]
     Console { reached: Phase, source: ConsoleError },
-    #[error("login prompt on ttyS0, no autologin: `{login_line}` asked for a password when the harness typed")]
+    #[error("login prompt on the serial console, no autologin: `{login_line}` asked for a password when the harness typed")]
     NoAutologin { login_line: String, evidence: Vec<String> },
 }
 
@@ -91,6 +92,8 @@ fn re(pattern: &str) -> Regex {
 
 struct Patterns {
     menu_ready: Regex,
+    grub_ready: Regex,
+    grub_editor: Regex,
     boot_prompt: Regex,
     kernel: Regex,
     userspace: Regex,
@@ -104,6 +107,9 @@ fn patterns() -> &'static Patterns {
     P.get_or_init(|| Patterns {
         // vesamenu draws this last; keys sent earlier are lost or boot the default.
         menu_ready: re(r"Press \[Tab\] to edit options|(?m)^boot: $"),
+        // GRUB's hint under every menu it draws, and the help of its editor.
+        grub_ready: re(r"`c' for a command-line"),
+        grub_editor: re(r"Ctrl-x or F10 to boot"),
         boot_prompt: re(r"boot: "),
         // Debian's initramfs, NixOS stage 1, or the kernel itself at a verbose loglevel.
         kernel: re(r"Loading, please wait|<<< NixOS Stage 1 >>>|Run /init as init process|Linux version \d"),
@@ -121,7 +127,8 @@ fn budget(own: Duration, scale: u32, deadline: Instant) -> Duration {
     (own * scale).min(deadline.saturating_duration_since(Instant::now()))
 }
 
-/// Drives an isolinux (BIOS) boot from power-on to a shell on the serial console.
+/// Drives a boot from power-on through the boot menu (isolinux or GRUB) to a
+/// shell on the serial console.
 /// `scale` stretches every wait (TCG); `deadline` ends the whole trial.
 pub fn boot_to_shell(
     console: &mut SerialConsole,
@@ -140,17 +147,37 @@ pub fn boot_to_shell(
         move |source| BootError::Console { reached, source }
     };
 
-    // Boot menu: escape to the `boot:` prompt and type the chosen entry, which
-    // does not wait out the menu's timeout.
-    console
-        .expect(&[&p.menu_ready], budget(timeouts.menu, scale, deadline), "the isolinux boot menu")
-        .map_err(fail(&phases))?;
-    phases.push((Phase::BootMenu, started.elapsed()));
-    console.send(b"\x1b").map_err(fail(&phases))?;
-    console
-        .expect(&[&p.boot_prompt], budget(timeouts.menu, scale, deadline), "the isolinux `boot:` prompt")
-        .map_err(fail(&phases))?;
-    console.send(format!("{}\r", choice.command_line()).as_bytes()).map_err(fail(&phases))?;
+    let menu_wait = || budget(timeouts.menu, scale, deadline);
+    match choice {
+        // isolinux: escape to the `boot:` prompt and type the chosen entry, which
+        // does not wait out the menu's timeout.
+        BootChoice::Isolinux(choice) => {
+            console.expect(&[&p.menu_ready], menu_wait(), "the isolinux boot menu").map_err(fail(&phases))?;
+            phases.push((Phase::BootMenu, started.elapsed()));
+            console.send(b"\x1b").map_err(fail(&phases))?;
+            console.expect(&[&p.boot_prompt], menu_wait(), "the isolinux `boot:` prompt").map_err(fail(&phases))?;
+            console.send(format!("{}\r", choice.command_line()).as_bytes()).map_err(fail(&phases))?;
+        }
+        // GRUB: level by level, wait until the menu is drawn (its hint, then its
+        // last item), move to the item and pick it; the first key stops the timeout.
+        BootChoice::Grub(plan) => {
+            for (i, step) in plan.steps.iter().enumerate() {
+                console.expect(&[&p.grub_ready], menu_wait(), "the GRUB boot menu").map_err(fail(&phases))?;
+                if i == 0 {
+                    phases.push((Phase::BootMenu, started.elapsed()));
+                }
+                let last_item = re(&regex::escape(&step.last_title.chars().take(50).collect::<String>()));
+                let what = format!("GRUB menu item `{}`", step.last_title);
+                console.expect(&[&last_item], menu_wait(), &what).map_err(fail(&phases))?;
+                let last = i + 1 == plan.steps.len();
+                console.send(&GrubPlan::keys(step, last, plan.edit.is_some())).map_err(fail(&phases))?;
+            }
+            if let Some(edit) = &plan.edit {
+                console.expect(&[&p.grub_editor], menu_wait(), "GRUB's entry editor").map_err(fail(&phases))?;
+                console.send(&GrubPlan::edit_keys(edit)).map_err(fail(&phases))?;
+            }
+        }
+    }
 
     // Kernel, userspace, login prompt: whichever evidence comes first moves the
     // phase on; not every system prints every milestone.
@@ -159,7 +186,7 @@ pub fn boot_to_shell(
         let pending: Vec<_> = milestones.iter().filter(|(phase, _)| *phase > reached(&phases)).collect();
         let regexes: Vec<&Regex> = pending.iter().map(|(_, r)| *r).collect();
         let m = console
-            .expect(&regexes, budget(timeouts.login, scale, deadline), "a login prompt on ttyS0")
+            .expect(&regexes, budget(timeouts.login, scale, deadline), "a login prompt on the serial console")
             .map_err(fail(&phases))?;
         let phase = pending[m.index].0;
         phases.push((phase, started.elapsed()));
@@ -179,7 +206,7 @@ pub fn boot_to_shell(
         // Retry now and then: characters typed while getty hands over to the shell
         // can be flushed away.
         let wait = (Duration::from_secs(5) * scale).min(shell_deadline.saturating_duration_since(Instant::now()));
-        match console.expect(&[&answer, &p.password], wait, "a shell on ttyS0") {
+        match console.expect(&[&answer, &p.password], wait, "a shell on the serial console") {
             Ok(m) if m.index == 0 => break,
             Ok(m) => {
                 return Err(BootError::NoAutologin { login_line, evidence: console.lines_around(m.start) });

@@ -1,7 +1,10 @@
 //! Boot menus as the ISO declares them. The harness reads the ISO's own isolinux
-//! configuration (through xorriso) so it can pick an entry by its label or menu
-//! text, and knows whether that entry already has a serial console.
+//! configuration (BIOS) or grub.cfg (UEFI, see `grub`) through xorriso, so it can
+//! pick an entry by its label or menu text, and knows whether that entry already
+//! has a serial console.
 
+use super::grub::{GrubMenu, GrubPlan};
+use crate::scenario::Firmware;
 use regex::Regex;
 use std::path::Path;
 use std::process::Command;
@@ -32,15 +35,33 @@ pub struct IsolinuxMenu {
     pub entries: Vec<MenuEntry>,
 }
 
+/// How to get from the boot menu to the chosen entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BootChoice {
+    Isolinux(IsolinuxChoice),
+    Grub(GrubPlan),
+}
+
+impl BootChoice {
+    /// Reads the ISO's boot menu for `firmware` (isolinux for BIOS, GRUB for
+    /// UEFI) and picks the entry; see `IsolinuxMenu::choose`, `GrubMenu::choose`.
+    pub fn for_iso(iso: &Path, firmware: Firmware, pattern: Option<&Regex>, console_arg: &str) -> Result<BootChoice, MenuError> {
+        match firmware {
+            Firmware::Bios => IsolinuxMenu::from_iso(iso)?.choose(pattern, console_arg).map(BootChoice::Isolinux),
+            Firmware::Uefi => GrubMenu::from_iso(iso)?.choose(pattern, console_arg).map(BootChoice::Grub),
+        }
+    }
+}
+
 /// What to type at the `boot:` prompt: a label and extra kernel parameters, which
 /// isolinux appends to the entry's own.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BootChoice {
+pub struct IsolinuxChoice {
     pub label: String,
     pub extra_args: String,
 }
 
-impl BootChoice {
+impl IsolinuxChoice {
     pub fn command_line(&self) -> String {
         if self.extra_args.is_empty() {
             self.label.clone()
@@ -119,7 +140,7 @@ impl IsolinuxMenu {
     /// text matches. Without: the first entry that already has `console_arg`'s
     /// console, else the default entry. Either way the serial console is added
     /// when the entry lacks it.
-    pub fn choose(&self, pattern: Option<&Regex>, console_arg: &str) -> Result<BootChoice, MenuError> {
+    pub fn choose(&self, pattern: Option<&Regex>, console_arg: &str) -> Result<IsolinuxChoice, MenuError> {
         let console = console_arg.split(',').next().unwrap_or(console_arg);
         let has_console = |e: &MenuEntry| e.append.split_whitespace().any(|a| a.split(',').next() == Some(console));
         let entry = match pattern {
@@ -136,7 +157,7 @@ impl IsolinuxMenu {
                 .or(self.entries.first())
                 .ok_or(MenuError::Empty)?,
         };
-        Ok(BootChoice {
+        Ok(IsolinuxChoice {
             label: entry.label.clone(),
             extra_args: if has_console(entry) { String::new() } else { console_arg.to_owned() },
         })
@@ -170,7 +191,7 @@ mod tests {
     #[test]
     fn default_choice_is_the_serial_entry() {
         let c = IsolinuxMenu::parse(NIXOS_LIKE).choose(None, CONSOLE).unwrap();
-        assert_eq!(c, BootChoice { label: "boot-serial".into(), extra_args: String::new() });
+        assert_eq!(c, IsolinuxChoice { label: "boot-serial".into(), extra_args: String::new() });
         assert_eq!(c.command_line(), "boot-serial");
     }
 

@@ -4,6 +4,7 @@
 
 mod ansi;
 pub mod boot;
+pub mod grub;
 pub mod menu;
 mod serial;
 pub mod shell;

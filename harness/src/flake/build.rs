@@ -32,13 +32,14 @@ pub fn build_iso(flake: &str, arch: Arch, host: &str) -> Result<Built, FlakeErro
 }
 
 fn build(flake: &str, arch: Arch, host: &str, attr: &str) -> Result<Built, FlakeError> {
+    let purpose = format!("building `iso: {host}`");
     check_local(flake)?;
-    require_host(flake, host)?;
+    require_host(flake, host, &purpose)?;
     let started = Instant::now();
     tracing::info!("building {attr}");
     let mut progress = |line: &str| tracing::info!("[nix build {host}] {line}");
     let args = ["build", "--no-link", "--json", "--print-build-logs", attr];
-    let out = match nix::run(&args, &format!("building `iso: {host}`"), &mut progress)? {
+    let out = match nix::run(&args, &purpose, &mut progress)? {
         Ok(out) => out,
         Err(failure) => {
             let log: Vec<String> = failure.before.iter().rev().take(15).rev().map(|l| format!("  {l}")).collect();

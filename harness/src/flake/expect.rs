@@ -95,9 +95,9 @@ pub fn derive_expectations(flake: &str, arch: Arch, host: &str) -> Result<Expect
 }
 
 fn evaluate(flake: &str, host: &str, attr: &str) -> Result<Facts, FlakeError> {
-    check_local(flake)?;
-    require_host(flake, host)?;
     let purpose = format!("reading the expectations of `iso: {host}`");
+    check_local(flake)?;
+    require_host(flake, host, &purpose)?;
     match nix::run(&["eval", "--json", attr, "--apply", SELECT], &purpose, &mut |_| {})? {
         Ok(out) => serde_json::from_str(&out.stdout)
             .map_err(|e| FlakeError::Nix(format!("unexpected answer from `nix eval {attr}`: {e}: {}", out.stdout))),

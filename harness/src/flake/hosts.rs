@@ -14,8 +14,12 @@ pub struct IsoHost {
 /// The ISO hosts of `flake`, by name: `hosts/iso/<name>.nix` and
 /// `hosts/iso/<name>/default.nix`.
 pub fn iso_hosts(flake: &str) -> Result<Vec<IsoHost>, FlakeError> {
+    hosts_for(flake, "listing a flake's hosts")
+}
+
+fn hosts_for(flake: &str, purpose: &str) -> Result<Vec<IsoHost>, FlakeError> {
     check_local(flake)?;
-    let source = match nix::run(&["flake", "metadata", "--json", flake], "reading a flake", &mut |_| {})? {
+    let source = match nix::run(&["flake", "metadata", "--json", flake], purpose, &mut |_| {})? {
         // A flake inside a repository is the repository's source plus `dir`.
         Ok(out) => serde_json::from_str::<serde_json::Value>(&out.stdout)
             .ok()
@@ -55,9 +59,9 @@ fn hosts_in(source: &Path) -> Result<Vec<IsoHost>, FlakeError> {
     Ok(hosts)
 }
 
-/// Fails unless `host` is one of the flake's ISO hosts.
-pub fn require_host(flake: &str, host: &str) -> Result<(), FlakeError> {
-    let hosts = iso_hosts(flake)?;
+/// Fails unless `host` is one of the flake's ISO hosts; `purpose` says why nix runs.
+pub fn require_host(flake: &str, host: &str, purpose: &str) -> Result<(), FlakeError> {
+    let hosts = hosts_for(flake, purpose)?;
     if hosts.iter().any(|h| h.name == host) {
         return Ok(());
     }

@@ -15,6 +15,8 @@ pub struct MachineSpec {
     pub memory_mib: u64,
     pub cpus: u32,
     pub iso: PathBuf,
+    /// UEFI firmware: read-only code, and this trial's own copy of the vars.
+    pub uefi: Option<Pflash>,
     /// Unix socket QEMU connects its serial port to (we listen).
     pub serial_socket: PathBuf,
     /// Unix socket QEMU connects its QMP monitor to (we listen).
@@ -24,13 +26,23 @@ pub struct MachineSpec {
     pub forward: Option<(u16, u16)>,
 }
 
+/// UEFI as two flash units: the code (never written) and a variable store the
+/// firmware may write (boot entries): a per-trial copy, never the distro's file.
+#[derive(Debug, Clone)]
+pub struct Pflash {
+    pub code: PathBuf,
+    pub vars: PathBuf,
+    pub format: String,
+}
+
 /// The full argument list (without the binary).
 pub fn command_line(spec: &MachineSpec) -> Vec<OsString> {
     [
         machine_args(spec.arch, spec.accel),
         cpu_args(spec.arch, spec.accel),
         memory_args(spec.memory_mib, spec.cpus),
-        cdrom_args(&spec.iso),
+        firmware_args(spec.uefi.as_ref()),
+        cdrom_args(spec.arch, &spec.iso),
         serial_args(&spec.serial_socket),
         qmp_args(&spec.qmp_socket),
         display_args(),
@@ -75,9 +87,31 @@ fn memory_args(mib: u64, cpus: u32) -> Vec<OsString> {
     os(&["-m", &format!("{mib}M"), "-smp", &cpus.to_string()])
 }
 
-/// The ISO as a read-only CD-ROM, the way a user boots a rescue disk.
-fn cdrom_args(iso: &Path) -> Vec<OsString> {
-    os(&["-drive", &format!("file={},media=cdrom,readonly=on,format=raw", escape(iso))])
+/// BIOS is QEMU's default (SeaBIOS); UEFI is mapped as flash.
+fn firmware_args(uefi: Option<&Pflash>) -> Vec<OsString> {
+    let Some(p) = uefi else { return Vec::new() };
+    os(&[
+        "-drive",
+        &format!("if=pflash,unit=0,format={},readonly=on,file={}", p.format, escape(&p.code)),
+        "-drive",
+        &format!("if=pflash,unit=1,format={},file={}", p.format, escape(&p.vars)),
+    ])
+}
+
+/// The ISO as a read-only CD-ROM, the way a user boots a rescue disk: on the PC's
+/// AHCI controller, or on virtio-scsi for `virt`, which has no IDE/AHCI.
+fn cdrom_args(arch: Arch, iso: &Path) -> Vec<OsString> {
+    match arch {
+        Arch::X86_64 => os(&["-drive", &format!("file={},media=cdrom,readonly=on,format=raw", escape(iso))]),
+        Arch::Aarch64 => os(&[
+            "-drive",
+            &format!("if=none,id=cd0,file={},media=cdrom,readonly=on,format=raw", escape(iso)),
+            "-device",
+            "virtio-scsi-pci,id=scsi0",
+            "-device",
+            "scsi-cd,drive=cd0,bus=scsi0.0",
+        ]),
+    }
 }
 
 /// The first serial port (ttyS0) goes to a socket the harness listens on. QEMU is
@@ -126,6 +160,7 @@ mod tests {
             memory_mib: 1024,
             cpus: 2,
             iso: "/tmp/a,b.iso".into(),
+            uefi: None,
             serial_socket: "/run/t/serial.sock".into(),
             qmp_socket: "/run/t/qmp.sock".into(),
             pidfile: "/art/qemu.pid".into(),
@@ -147,6 +182,21 @@ mod tests {
         assert!(line.contains("-display none"), "{line}");
         assert!(line.contains("-netdev user,id=net0,hostfwd=tcp:127.0.0.1:40022-:22 -device virtio-net-pci"), "{line}");
         assert!(line.ends_with("-no-reboot -pidfile /art/qemu.pid"), "{line}");
+    }
+
+    #[test]
+    fn uefi_maps_code_read_only_and_a_writable_vars_copy() {
+        let uefi = Pflash { code: "/usr/share/OVMF/OVMF_CODE_4M.fd".into(), vars: "/run/t/vars.fd".into(), format: "raw".into() };
+        let line = joined(&MachineSpec { firmware: Firmware::Uefi, uefi: Some(uefi), ..spec() });
+        assert!(line.contains("-drive if=pflash,unit=0,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd"), "{line}");
+        assert!(line.contains("-drive if=pflash,unit=1,format=raw,file=/run/t/vars.fd "), "{line}");
+    }
+
+    #[test]
+    fn aarch64_is_a_virt_board_with_a_scsi_cdrom() {
+        let line = joined(&MachineSpec { arch: Arch::Aarch64, ..spec() });
+        assert!(line.starts_with("-machine virt,accel=tcg -cpu max "), "{line}");
+        assert!(line.contains("-device virtio-scsi-pci,id=scsi0 -device scsi-cd,drive=cd0,bus=scsi0.0"), "{line}");
     }
 
     #[test]

@@ -4,12 +4,14 @@
 mod accel;
 mod args;
 mod binary;
+mod firmware;
 mod machine;
 mod qmp;
 
 pub use accel::{resolve_accel, Accel, AccelChoice, AccelDecision};
-pub use args::{command_line, MachineSpec};
+pub use args::{command_line, MachineSpec, Pflash};
 pub use binary::find_qemu;
+pub use firmware::{FirmwareError, FirmwareSearch, UefiFirmware};
 pub use machine::{kill_all_machines, Machine};
 pub use qmp::Qmp;
 

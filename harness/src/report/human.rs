@@ -69,7 +69,10 @@ pub fn render_failure(r: &TrialReport) -> String {
     if let Some(note) = &r.accel_note {
         let _ = writeln!(out, "  accelerator: {note}");
     }
-    let _ = writeln!(out, "  transcript: {}", r.artifacts.join("console.log").display());
+    let transcript = r.artifacts.join("console.log");
+    if transcript.exists() {
+        let _ = writeln!(out, "  transcript: {}", transcript.display());
+    }
     out
 }
 

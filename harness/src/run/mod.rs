@@ -3,7 +3,7 @@
 //! many with bounded parallelism.
 
 use crate::checks::{self, CheckResult};
-use crate::console::menu::IsolinuxMenu;
+use crate::console::menu::BootChoice;
 use crate::console::{boot_to_shell, BootError, SerialConsole, Shell};
 use crate::flake::{self, FlakeError};
 use crate::plan::Trial;
@@ -115,12 +115,9 @@ fn execute(
     report: &mut TrialReport,
     started: Instant,
 ) -> Result<(), TrialError> {
-    if trial.firmware != Firmware::Bios || trial.arch != Arch::X86_64 {
-        return Err(error(format!(
-            "{}: only x86_64 with BIOS firmware can be booted by this version",
-            trial.name()
-        )));
-    }
+    // Fresh artifacts: a transcript from an earlier run must not be mistaken for this one's.
+    let _ = std::fs::remove_dir_all(artifacts);
+    std::fs::create_dir_all(artifacts).map_err(|e| error(format!("create {}: {e}", artifacts.display())))?;
     let Resolved { image, expect, origins } = resolve(trial, options, report).map_err(error)?;
     report.image = Some(image.clone());
     let result = boot_and_check(trial, options, artifacts, report, started, image, &expect);
@@ -146,10 +143,6 @@ fn boot_and_check(
     if !image.is_file() {
         return Err(error(format!("ISO image not found: {}", image.display())));
     }
-    // Fresh artifacts: a transcript from an earlier run must not be mistaken for this one's.
-    let _ = std::fs::remove_dir_all(artifacts);
-    std::fs::create_dir_all(artifacts).map_err(|e| error(format!("create {}: {e}", artifacts.display())))?;
-
     let binary = qemu::find_qemu(trial.arch).map_err(error)?;
     let decision = qemu::resolve_accel(options.accel, trial.arch, &binary, &image).map_err(error)?;
     if let Some(note) = &decision.note {
@@ -159,8 +152,7 @@ fn boot_and_check(
     report.accel_note = decision.note.clone();
     let scale = decision.accel.time_scale();
 
-    let choice = IsolinuxMenu::from_iso(&image)
-        .and_then(|menu| menu.choose(scenario.boot.entry.as_ref(), console_arg(trial.arch)))
+    let choice = BootChoice::for_iso(&image, trial.firmware, scenario.boot.entry.as_ref(), console_arg(trial.arch))
         .map_err(error)?;
 
     // Sockets live in a private (0700) directory that disappears with the trial.
@@ -176,6 +168,7 @@ fn boot_and_check(
         memory_mib: scenario.memory_mib,
         cpus: options.cpus,
         iso: image,
+        uefi: uefi_flash(trial, private.path()).map_err(error)?,
         serial_socket: private.path().join("serial.sock"),
         qmp_socket: private.path().join("qmp.sock"),
         pidfile: artifacts.join("qemu.pid"),
@@ -195,7 +188,7 @@ fn boot_and_check(
             if let Some(expected) = &expect.autologin {
                 report.checks.push(checks::at_login_prompt(expected, &login_line, evidence));
             }
-            let why = "no shell on ttyS0 (it stopped at a login prompt)";
+            let why = "no shell on the serial console (it stopped at a login prompt)";
             not_run_shell_checks(expect, &scenario.steps, &mut report.checks, why);
             return Ok(());
         }
@@ -210,7 +203,7 @@ fn boot_and_check(
         }
     };
     report.phases = boot.phases.iter().map(|(p, t)| (phase_name(*p), t.as_secs_f64())).collect();
-    tracing::info!(trial = %trial.name(), "shell on ttyS0 after {:.1} s", report.boot_secs().unwrap_or_default());
+    tracing::info!(trial = %trial.name(), "shell on the serial console after {:.1} s", report.boot_secs().unwrap_or_default());
 
     let mut shell = Shell::new(&mut console, scale);
     let settle_started = Instant::now();
@@ -241,6 +234,34 @@ fn boot_and_check(
     }
     report.checks.extend(checks::steps(&mut shell, &scenario.steps));
     Ok(())
+}
+
+/// The trial's UEFI flash: the firmware's code, and a copy of its variable store
+/// in the trial's private directory. QEMU's `virt` board wants 64 MiB flash
+/// images; smaller ones (some distributions ship 2 MiB) are padded in the copy.
+fn uefi_flash(trial: &Trial, private: &Path) -> Result<Option<qemu::Pflash>, String> {
+    if trial.firmware != Firmware::Uefi {
+        return Ok(None);
+    }
+    let explicit = trial.scenario.uefi.iter().find(|(a, _, _)| *a == trial.arch).map(|(_, c, v)| (c.as_path(), v.as_path()));
+    let found = qemu::FirmwareSearch::system().find(trial.arch, explicit).map_err(|e| e.to_string())?;
+    tracing::debug!(trial = %trial.name(), "UEFI firmware {} (from {})", found.code.display(), found.found_by);
+    const VIRT_FLASH: u64 = 64 << 20;
+    let pad = trial.arch == Arch::Aarch64 && found.format == "raw";
+    let copy = |from: &Path, name: &str| -> Result<PathBuf, String> {
+        let to = private.join(name);
+        std::fs::copy(from, &to).map_err(|e| format!("copy {} to {}: {e}", from.display(), to.display()))?;
+        let file = std::fs::OpenOptions::new().write(true).open(&to).map_err(|e| format!("open {}: {e}", to.display()))?;
+        let len = file.metadata().map_err(|e| e.to_string())?.len();
+        if pad && len < VIRT_FLASH {
+            file.set_len(VIRT_FLASH).map_err(|e| format!("pad {}: {e}", to.display()))?;
+        }
+        Ok(to)
+    };
+    let vars = copy(&found.vars, "uefi-vars.fd")?;
+    let code_len = std::fs::metadata(&found.code).map_err(|e| format!("{}: {e}", found.code.display()))?.len();
+    let code = if pad && code_len < VIRT_FLASH { copy(&found.code, "uefi-code.fd")? } else { found.code.clone() };
+    Ok(Some(qemu::Pflash { code, vars, format: found.format }))
 }
 
 struct SshContext<'a> {

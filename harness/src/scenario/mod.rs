@@ -45,8 +45,42 @@ impl Scenario {
         })?;
         let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         let base = path.parent().unwrap_or(Path::new("."));
-        file.into_scenario(name, path, base)
+        let scenario = file.into_scenario(name, path, base)?;
+        check_machines(&scenario, text)?;
+        Ok(scenario)
     }
+}
+
+/// Every architecture must have a firmware it can boot among those listed
+/// (`arch: aarch64` with `firmware: bios` cannot run). The error points at the
+/// `firmware:` line, as a parse error would.
+fn check_machines(scenario: &Scenario, text: &str) -> Result<(), ScenarioError> {
+    if scenario.firmware.is_empty() {
+        return Ok(());
+    }
+    for &arch in &scenario.arch {
+        if !scenario.firmware.iter().any(|f| Firmware::all_for(arch).contains(f)) {
+            let listed: Vec<&str> = scenario.firmware.iter().map(|f| f.as_str()).collect();
+            let can: Vec<&str> = Firmware::all_for(arch).iter().map(|f| f.as_str()).collect();
+            let (line, column) = locate_key(text, "firmware").unwrap_or((1, 1));
+            return Err(ScenarioError::Syntax {
+                path: scenario.path.clone(),
+                line,
+                column,
+                message: format!("firmware: {arch} cannot boot with {}; it boots with {}", listed.join(", "), can.join(" or ")),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The line and column of a top-level key's value.
+fn locate_key(text: &str, key: &str) -> Option<(usize, usize)> {
+    text.lines().enumerate().find_map(|(i, line)| {
+        let rest = line.strip_prefix(key)?.strip_prefix(':')?;
+        let value_at = key.len() + 1 + (rest.len() - rest.trim_start().len());
+        Some((i + 1, value_at + 1))
+    })
 }
 
 /// serde_yaml_ng appends " at line L column C" to its messages; we print the

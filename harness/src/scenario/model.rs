@@ -182,7 +182,10 @@ pub struct Scenario {
     pub path: PathBuf,
     pub source: Source,
     pub arch: Vec<Arch>,
+    /// As written; empty: every firmware the architecture has (see `plan`).
     pub firmware: Vec<Firmware>,
+    /// UEFI firmware files the scenario names, per architecture: (arch, code, vars).
+    pub uefi: Vec<(Arch, PathBuf, PathBuf)>,
     pub memory_mib: u64,
     /// The whole trial, boot included; every wait inside has its own smaller timeout.
     pub timeout: Duration,
@@ -208,6 +211,8 @@ pub(super) struct ScenarioFile {
     arch: Vec<Arch>,
     #[serde(default, deserialize_with = "one_or_many")]
     firmware: Vec<Firmware>,
+    #[serde(default)]
+    uefi: BTreeMap<String, UefiFiles>,
     #[serde(default, deserialize_with = "memory")]
     memory: Option<u64>,
     #[serde(default, deserialize_with = "duration")]
@@ -218,6 +223,13 @@ pub(super) struct ScenarioFile {
     expect: ExpectFile,
     #[serde(default)]
     steps: Vec<StepFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UefiFiles {
+    code: PathBuf,
+    vars: PathBuf,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -450,6 +462,17 @@ impl std::str::FromStr for Arch {
     }
 }
 
+impl Firmware {
+    /// The firmwares `arch` can boot with: x86_64 PCs have BIOS and UEFI; ARM64
+    /// machines boot UEFI only.
+    pub fn all_for(arch: Arch) -> &'static [Firmware] {
+        match arch {
+            Arch::X86_64 => &[Firmware::Bios, Firmware::Uefi],
+            Arch::Aarch64 => &[Firmware::Uefi],
+        }
+    }
+}
+
 impl std::str::FromStr for Firmware {
     type Err = String;
     fn from_str(s: &str) -> Result<Firmware, String> {
@@ -492,9 +515,11 @@ impl ScenarioFile {
         if arch.is_empty() {
             arch.push(Arch::host().ok_or_else(|| invalid("arch", "the host is neither x86_64 nor aarch64; name one".into()))?);
         }
-        let mut firmware = self.firmware;
-        if firmware.is_empty() {
-            firmware.push(Firmware::Bios);
+        let firmware = self.firmware;
+        let mut uefi = Vec::new();
+        for (name, files) in self.uefi {
+            let arch: Arch = name.parse().map_err(|m| invalid("uefi", m))?;
+            uefi.push((arch, base.join(files.code), base.join(files.vars)));
         }
         let steps = self
             .steps
@@ -508,6 +533,7 @@ impl ScenarioFile {
             source,
             arch,
             firmware,
+            uefi,
             memory_mib: self.memory.unwrap_or(DEFAULT_MEMORY_MIB),
             timeout: self.timeout.unwrap_or(DEFAULT_TIMEOUT),
             boot: Boot { entry: self.boot.entry },

@@ -39,7 +39,7 @@ fn defaults() {
     assert_eq!((s.source.host.clone(), s.source.flake.clone(), s.source.image_list), (None, None, false));
     assert_eq!(s.memory_mib, 1024);
     assert_eq!(s.timeout, Duration::from_secs(300));
-    assert_eq!(s.firmware, vec![Firmware::Bios]);
+    assert!(s.firmware.is_empty(), "unset: every firmware the arch has");
     assert_eq!(s.arch, vec![Arch::host().unwrap()]);
     assert_eq!(s.expect, Expect::default());
 }
@@ -106,6 +106,19 @@ fn a_host_with_prebuilt_images_and_a_relative_flake() {
     assert!(flake.starts_with("path:/") && flake.ends_with("fixtures/flake"), "{flake}");
     let s = parse("iso: rescue\nflake: github:owner/repo?dir=x\n").unwrap();
     assert_eq!(s.source.flake.as_deref(), Some("github:owner/repo?dir=x"));
+}
+
+#[test]
+fn an_arch_without_a_firmware_it_can_boot_is_located() {
+    let e = error("iso: rescue\narch: aarch64\nfirmware: bios\n");
+    assert_eq!(e, "scenarios/demo.yaml:3:11: firmware: aarch64 cannot boot with bios; it boots with uefi");
+    // In a matrix, aarch64 simply has no BIOS trial.
+    let s = parse("iso: rescue\narch: [x86_64, aarch64]\nfirmware: [bios, uefi]\n").unwrap();
+    assert_eq!(s.firmware, [Firmware::Bios, Firmware::Uefi]);
+    let e = error("iso: rescue\nuefi:\n  riscv64: {code: a.fd, vars: b.fd}\n");
+    assert!(e.contains("uefi: unknown architecture `riscv64`"), "{e}");
+    let s = parse("iso: rescue\nuefi:\n  aarch64: {code: a.fd, vars: /b.fd}\n").unwrap();
+    assert_eq!(s.uefi, [(Arch::Aarch64, PathBuf::from("scenarios/a.fd"), PathBuf::from("/b.fd"))]);
 }
 
 #[test]
