@@ -74,7 +74,7 @@ impl FirmwareSearch {
             let format = if has_extension(code, "qcow2") { "qcow2" } else { "raw" };
             return Ok(UefiFirmware { code: code.into(), vars: vars.into(), format: format.into(), found_by: found_by.into() });
         }
-        if let Some(found) = self.from_descriptors(arch) {
+        if let Some(found) = self.described(arch) {
             return Ok(found);
         }
         for (a, code, vars) in &self.known {
@@ -90,7 +90,7 @@ impl FirmwareSearch {
 
     /// Descriptors in precedence order: by file name, a later directory's file
     /// replacing an earlier one's of the same name (as QEMU's spec says).
-    fn from_descriptors(&self, arch: Arch) -> Option<UefiFirmware> {
+    fn described(&self, arch: Arch) -> Option<UefiFirmware> {
         let mut by_name: std::collections::BTreeMap<std::ffi::OsString, PathBuf> = Default::default();
         for dir in &self.descriptor_dirs {
             let Ok(entries) = std::fs::read_dir(dir) else { continue };
