@@ -1,11 +1,10 @@
 //! `nix build` of an ISO host: progress in the log while it runs, the ISO found
 //! under the output's `iso/`.
 
-use super::{attr, check_local, hosts::require_host, nix, system, FlakeError};
+use super::{attr, check_local, hosts::require_host, nix, once, system, FlakeError, Memo};
 use crate::scenario::Arch;
-use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::Instant;
 
 #[derive(Debug, Clone)]
@@ -16,19 +15,10 @@ pub struct Built {
     pub secs: f64,
 }
 
-/// Builds a host's ISO once per process; trials of one host on several firmwares
-/// share it. One build at a time, so that progress lines do not interleave (Nix
-/// uses the machine's cores for each build anyway).
+/// Builds a host's ISO (once per process).
 pub fn build_iso(flake: &str, arch: Arch, host: &str) -> Result<Built, FlakeError> {
-    static BUILT: OnceLock<Mutex<HashMap<String, Result<Built, FlakeError>>>> = OnceLock::new();
-    let attr = attr(flake, arch, host);
-    let mut built = BUILT.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(result) = built.get(&attr) {
-        return result.clone();
-    }
-    let result = build(flake, arch, host, &attr);
-    built.insert(attr, result.clone());
-    result
+    static BUILT: Memo<Built> = OnceLock::new();
+    once(&BUILT, attr(flake, arch, host), |attr| build(flake, arch, host, attr))
 }
 
 fn build(flake: &str, arch: Arch, host: &str, attr: &str) -> Result<Built, FlakeError> {

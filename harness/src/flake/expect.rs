@@ -2,11 +2,11 @@
 //! attributes the checks need are evaluated, each with an `or` default, because
 //! a real NixOS configuration is far too big to evaluate whole.
 
-use super::{attr, check_local, hosts::require_host, nix, FlakeError};
+use super::{attr, check_local, hosts::require_host, nix, once, FlakeError, Memo};
 use crate::scenario::{Arch, Autologin, Expect, HomeManager, SshLogin, Sshd, User};
 use serde::Deserialize;
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Mutex, OnceLock};
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
 
 /// Applied to the host's package. Program names follow nixpkgs: `meta.mainProgram`,
 /// else `pname`, else the name without its version.
@@ -81,17 +81,10 @@ pub struct FactsHomeManager {
     pub files: Vec<String>,
 }
 
-/// The expectations `iso: <host>` implies, evaluated once per process.
+/// The expectations `iso: <host>` implies (evaluated once per process).
 pub fn derive_expectations(flake: &str, arch: Arch, host: &str) -> Result<Expect, FlakeError> {
-    static DERIVED: OnceLock<Mutex<HashMap<String, Result<Expect, FlakeError>>>> = OnceLock::new();
-    let attr = attr(flake, arch, host);
-    let mut derived = DERIVED.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(result) = derived.get(&attr) {
-        return result.clone();
-    }
-    let result = evaluate(flake, host, &attr).map(|facts| facts.expectations());
-    derived.insert(attr, result.clone());
-    result
+    static DERIVED: Memo<Expect> = OnceLock::new();
+    once(&DERIVED, attr(flake, arch, host), |attr| evaluate(flake, host, attr).map(|facts| facts.expectations()))
 }
 
 fn evaluate(flake: &str, host: &str, attr: &str) -> Result<Facts, FlakeError> {

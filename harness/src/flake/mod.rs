@@ -12,7 +12,26 @@ pub use expect::{derive_expectations, Facts};
 pub use hosts::iso_hosts;
 
 use crate::scenario::Arch;
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::{Mutex, OnceLock};
+
+/// Results of `nix` kept for the rest of the process, by flake attribute.
+type Memo<T> = OnceLock<Mutex<HashMap<String, Result<T, FlakeError>>>>;
+
+/// `compute`'s result for `attr`, computed once per process: trials of one host
+/// on several firmwares share a build and an evaluation. The lock is held while
+/// computing, so one `nix` runs at a time and its progress lines do not
+/// interleave (Nix uses the machine's cores for each build anyway).
+fn once<T: Clone>(memo: &Memo<T>, attr: String, compute: impl FnOnce(&str) -> Result<T, FlakeError>) -> Result<T, FlakeError> {
+    let mut done = memo.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(result) = done.get(&attr) {
+        return result.clone();
+    }
+    let result = compute(&attr);
+    done.insert(attr, result.clone());
+    result
+}
 
 /// Why a flake could not give an ISO or expectations. Each says what to do.
 #[derive(Debug, Clone, thiserror::Error)]
