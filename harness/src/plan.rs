@@ -48,11 +48,10 @@ pub fn firmwares(scenario: &Scenario, arch: Arch) -> Vec<Firmware> {
         return scenario.firmware.iter().copied().filter(|f| possible.contains(f)).collect();
     }
     let search = crate::qemu::FirmwareSearch::system();
-    let explicit = scenario.uefi.iter().find(|(a, _, _)| *a == arch).map(|(_, c, v)| (c.as_path(), v.as_path()));
     possible
         .iter()
         .copied()
-        .filter(|&f| f != Firmware::Uefi || arch == Arch::Aarch64 || search.find(arch, explicit).is_ok())
+        .filter(|&f| f != Firmware::Uefi || arch == Arch::Aarch64 || search.find(arch, scenario.uefi_files(arch)).is_ok())
         .collect()
 }
 
@@ -60,15 +59,15 @@ pub fn firmwares(scenario: &Scenario, arch: Arch) -> Vec<Firmware> {
 pub fn trials(scenarios: &[Arc<Scenario>]) -> Vec<Trial> {
     let mut out = Vec::new();
     for scenario in scenarios {
+        let images: Vec<Option<PathBuf>> = if scenario.source.images.is_empty() {
+            vec![None]
+        } else {
+            scenario.source.images.iter().cloned().map(Some).collect()
+        };
         for &arch in &scenario.arch {
             for firmware in firmwares(scenario, arch) {
-                let images: Vec<Option<PathBuf>> = if scenario.source.images.is_empty() {
-                    vec![None]
-                } else {
-                    scenario.source.images.iter().cloned().map(Some).collect()
-                };
-                for image in images {
-                    out.push(Trial { scenario: scenario.clone(), arch, firmware, image });
+                for image in &images {
+                    out.push(Trial { scenario: scenario.clone(), arch, firmware, image: image.clone() });
                 }
             }
         }

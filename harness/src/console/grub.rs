@@ -3,9 +3,12 @@
 //! serial entries ("HiDPI, Quirks and Accessibility" → "Serial console=ttyS0,...");
 //! without such an entry, the chosen entry is edited (`e`) to add the console.
 
-use super::menu::{read_iso_file, MenuError};
+use super::menu::{has_console, read_iso_file, MenuError};
 use regex::Regex;
 use std::path::Path;
+
+/// The down-arrow key as a VT100 terminal sends it.
+const DOWN: &[u8] = b"\x1b[B";
 
 /// Where ISOs keep grub.cfg: NixOS's EFI directory, then the usual places.
 const GRUB_CFG_PATHS: [&str; 4] = ["/EFI/BOOT/grub.cfg", "/EFI/boot/grub.cfg", "/boot/grub/grub.cfg", "/boot/grub2/grub.cfg"];
@@ -62,7 +65,7 @@ impl GrubPlan {
     pub fn keys(step: &GrubStep, last: bool, edit: bool) -> Vec<u8> {
         let mut keys = Vec::new();
         let (key, n): (&[u8], usize) =
-            if step.to >= step.from { (b"\x1b[B", step.to - step.from) } else { (b"\x1b[A", step.from - step.to) };
+            if step.to >= step.from { (DOWN, step.to - step.from) } else { (b"\x1b[A", step.from - step.to) };
         for _ in 0..n {
             keys.extend_from_slice(key);
         }
@@ -75,7 +78,7 @@ impl GrubPlan {
     pub fn edit_keys(edit: &GrubEdit) -> Vec<u8> {
         let mut keys = Vec::new();
         for _ in 0..edit.line {
-            keys.extend_from_slice(b"\x1b[B");
+            keys.extend_from_slice(DOWN);
         }
         keys.push(0x05);
         keys.extend_from_slice(format!(" {}", edit.append).as_bytes());
@@ -150,10 +153,7 @@ impl GrubMenu {
     /// whose `linux` line has `console_arg`'s console, else the default entry,
     /// edited to add the console.
     pub fn choose(&self, pattern: Option<&Regex>, console_arg: &str) -> Result<GrubPlan, MenuError> {
-        let console = console_arg.split(',').next().unwrap_or(console_arg);
-        let has_console = |body: &[String]| {
-            linux_line(body).is_some_and(|i| body[i].split_whitespace().any(|a| a.split(',').next() == Some(console)))
-        };
+        let has_console = |body: &[String]| linux_line(body).is_some_and(|i| has_console(&body[i], console_arg));
         let found = match pattern {
             Some(re) => self
                 .find(&|title, _| re.is_match(title))

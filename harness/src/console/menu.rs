@@ -71,6 +71,13 @@ impl IsolinuxChoice {
     }
 }
 
+/// Whether kernel arguments already have `console_arg`'s console device
+/// (`console=ttyS0,115200n8` counts for `console=ttyS0,9600`).
+pub(super) fn has_console(kernel_args: &str, console_arg: &str) -> bool {
+    let device = console_arg.split(',').next().unwrap_or(console_arg);
+    kernel_args.split_whitespace().any(|a| a.split(',').next() == Some(device))
+}
+
 /// Reads a file from an ISO image without mounting it (iso9660 often cannot be
 /// loop-mounted in containers and VMs).
 pub fn read_iso_file(iso: &Path, file: &str) -> Result<String, MenuError> {
@@ -141,8 +148,7 @@ impl IsolinuxMenu {
     /// console, else the default entry. Either way the serial console is added
     /// when the entry lacks it.
     pub fn choose(&self, pattern: Option<&Regex>, console_arg: &str) -> Result<IsolinuxChoice, MenuError> {
-        let console = console_arg.split(',').next().unwrap_or(console_arg);
-        let has_console = |e: &MenuEntry| e.append.split_whitespace().any(|a| a.split(',').next() == Some(console));
+        let has_console = |e: &MenuEntry| has_console(&e.append, console_arg);
         let entry = match pattern {
             Some(re) => self
                 .entries

@@ -1,7 +1,7 @@
 //! `nix build` of an ISO host: progress in the log while it runs, the ISO found
 //! under the output's `iso/`.
 
-use super::{attr, check_local, hosts::require_host, nix, once, system, FlakeError, Memo};
+use super::{attr, hosts::require_host, nix, once, system, FlakeError, Memo};
 use crate::scenario::Arch;
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -9,8 +9,6 @@ use std::time::Instant;
 
 #[derive(Debug, Clone)]
 pub struct Built {
-    /// `<flake>#packages.<system>.<host>`
-    pub attr: String,
     pub iso: PathBuf,
     pub secs: f64,
 }
@@ -23,7 +21,6 @@ pub fn build_iso(flake: &str, arch: Arch, host: &str) -> Result<Built, FlakeErro
 
 fn build(flake: &str, arch: Arch, host: &str, attr: &str) -> Result<Built, FlakeError> {
     let purpose = format!("building `iso: {host}`");
-    check_local(flake)?;
     require_host(flake, host, &purpose)?;
     let started = Instant::now();
     tracing::info!("building {attr}");
@@ -48,7 +45,7 @@ fn build(flake: &str, arch: Arch, host: &str, attr: &str) -> Result<Built, Flake
         found,
     })?;
     tracing::info!("built {attr} in {secs:.1} s: {}", iso.display());
-    Ok(Built { attr: attr.to_owned(), iso, secs })
+    Ok(Built { iso, secs })
 }
 
 /// A build that needs another system is not a failure of the flake.

@@ -8,7 +8,7 @@ mod hosts;
 mod nix;
 
 pub use build::build_iso;
-pub use expect::{derive_expectations, Facts};
+pub use expect::derive_expectations;
 pub use hosts::iso_hosts;
 
 use crate::scenario::Arch;

@@ -9,7 +9,7 @@ use crate::flake::{self, FlakeError};
 use crate::plan::Trial;
 use crate::qemu::{self, AccelChoice, Machine, MachineSpec};
 use crate::report::{TrialError, TrialReport};
-use crate::scenario::{Arch, Expect, Firmware, Origin, Origins};
+use crate::scenario::{Arch, Expect, Firmware, Origins};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -52,17 +52,18 @@ struct Resolved {
 fn resolve(trial: &Trial, options: &RunOptions, report: &mut TrialReport) -> Result<Resolved, FlakeError> {
     let scenario = &trial.scenario;
     let source = &scenario.source;
+    let prebuilt = options.image.clone().or_else(|| trial.image.clone());
     let Some(host) = &source.host else {
-        let image = options.image.clone().or_else(|| trial.image.clone()).expect("parsing requires `iso:` or an image");
-        let origins = Origins::all(&scenario.expect, Origin::Scenario);
-        return Ok(Resolved { image, expect: scenario.expect.clone(), origins });
+        let image = prebuilt.expect("parsing requires `iso:` or an image");
+        let (expect, origins) = scenario.expect.over(&Expect::default());
+        return Ok(Resolved { image, expect, origins });
     };
     let flake = flake::choose_flake(options.flake.as_deref(), source.flake.as_deref(), &scenario.path)
         .ok_or_else(|| FlakeError::NoFlake { host: host.clone(), scenario: scenario.path.display().to_string() })?;
     report.flake = Some(flake::attr(&flake, trial.arch, host));
     let derived = flake::derive_expectations(&flake, trial.arch, host)?;
     let (expect, origins) = scenario.expect.over(&derived);
-    let image = match options.image.clone().or_else(|| trial.image.clone()) {
+    let image = match prebuilt {
         Some(image) => image,
         None => {
             let built = flake::build_iso(&flake, trial.arch, host)?;
@@ -243,8 +244,7 @@ fn uefi_flash(trial: &Trial, private: &Path) -> Result<Option<qemu::Pflash>, Str
     if trial.firmware != Firmware::Uefi {
         return Ok(None);
     }
-    let explicit = trial.scenario.uefi.iter().find(|(a, _, _)| *a == trial.arch).map(|(_, c, v)| (c.as_path(), v.as_path()));
-    let found = qemu::FirmwareSearch::system().find(trial.arch, explicit).map_err(|e| e.to_string())?;
+    let found = qemu::FirmwareSearch::system().find(trial.arch, trial.scenario.uefi_files(trial.arch)).map_err(|e| e.to_string())?;
     tracing::debug!(trial = %trial.name(), "UEFI firmware {} (from {})", found.code.display(), found.found_by);
     const VIRT_FLASH: u64 = 64 << 20;
     let pad = trial.arch == Arch::Aarch64 && found.format == "raw";

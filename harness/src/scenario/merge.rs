@@ -33,25 +33,6 @@ impl Origin {
 pub struct Origins(BTreeMap<String, Origin>);
 
 impl Origins {
-    /// All of `expect` from one place.
-    pub fn all(expect: &Expect, origin: Origin) -> Origins {
-        let mut out = Origins::default();
-        let mut note = |name: String, present: bool| {
-            if present {
-                out.0.insert(name, origin);
-            }
-        };
-        note("hostname".into(), expect.hostname.is_some());
-        note("autologin".into(), expect.autologin.is_some());
-        note("sshd".into(), expect.sshd.is_some());
-        note("sshd.login".into(), expect.sshd.as_ref().is_some_and(|s| !s.login.is_empty()));
-        for (name, user) in &expect.users {
-            note(format!("user {name}"), true);
-            note(format!("home-manager {name}"), user.home_manager.is_some());
-        }
-        out
-    }
-
     /// The origin of a check's expectation; steps are always the scenario's.
     pub fn of_check(&self, check: &str) -> Option<Origin> {
         if check.starts_with("ssh login ") {
@@ -75,7 +56,8 @@ impl Origins {
 }
 
 impl Expect {
-    /// These (the scenario's) expectations over `derived` (the flake's).
+    /// These (the scenario's) expectations over `derived` (the flake's; without a
+    /// flake, `Expect::default()`, and every origin is the scenario).
     pub fn over(&self, derived: &Expect) -> (Expect, Origins) {
         let mut origins = Origins::default();
         let hostname = pick(&self.hostname, &derived.hostname, "hostname", &mut origins);
@@ -196,8 +178,17 @@ mod tests {
     fn the_flake_alone_is_a_complete_expectation() {
         let (merged, origins) = Expect::default().over(&flake());
         assert_eq!(merged, flake());
-        assert_eq!(origins, Origins::all(&flake(), Origin::Flake));
+        let expected: BTreeMap<String, Origin> =
+            ["autologin", "home-manager nixos", "hostname", "sshd", "sshd.login", "user nixos"]
+                .iter()
+                .map(|name| (name.to_string(), Origin::Flake))
+                .collect();
+        assert_eq!(origins, Origins(expected.clone()));
         assert_eq!(origins.of_check("ssh login root (key)"), Some(Origin::Flake));
+        // The other way round, without a flake: all of it is the scenario's.
+        let (merged, origins) = flake().over(&Expect::default());
+        assert_eq!(merged, flake());
+        assert_eq!(origins, Origins(expected.into_keys().map(|name| (name, Origin::Scenario)).collect()));
         assert_eq!(origins.of_check("step 1: run true"), Some(Origin::Scenario));
     }
 

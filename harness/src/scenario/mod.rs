@@ -9,7 +9,8 @@ mod model;
 mod values;
 
 pub use model::{
-    Arch, Autologin, Boot, Expect, Firmware, HomeManager, Scenario, Source, SshLogin, Sshd, Step, User,
+    permit_root_login_of_bool, permit_root_login_of_str, Arch, Autologin, Boot, Expect, Firmware, HomeManager,
+    Scenario, Source, SshLogin, Sshd, Step, User,
 };
 pub use merge::{Origin, Origins};
 pub use values::{parse_duration, parse_memory};

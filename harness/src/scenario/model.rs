@@ -113,6 +113,13 @@ pub struct Sshd {
     pub host_keys: Vec<String>,
 }
 
+impl Scenario {
+    /// The UEFI firmware files the scenario names for `arch`: (code, vars).
+    pub fn uefi_files(&self, arch: Arch) -> Option<(&Path, &Path)> {
+        self.uefi.iter().find(|(a, _, _)| *a == arch).map(|(_, code, vars)| (code.as_path(), vars.as_path()))
+    }
+}
+
 impl Sshd {
     pub fn must_run(&self) -> bool {
         self.running.unwrap_or(true)
@@ -375,19 +382,32 @@ fn permit_root_login<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, 
             f.write_str("yes, no, prohibit-password or forced-commands-only")
         }
         fn visit_bool<E: de::Error>(self, v: bool) -> Result<String, E> {
-            Ok(if v { "yes" } else { "no" }.into())
+            Ok(permit_root_login_of_bool(v).into())
         }
         fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
-            match v {
-                "yes" | "no" | "prohibit-password" | "forced-commands-only" => Ok(v.into()),
-                "without-password" => Ok("prohibit-password".into()),
-                _ => Err(E::custom(format!(
-                    "`{v}` is not a PermitRootLogin value (yes, no, prohibit-password, forced-commands-only)"
-                ))),
-            }
+            permit_root_login_of_str(v).map_err(E::custom)
         }
     }
     d.deserialize_any(V).map(Some)
+}
+
+/// A boolean PermitRootLogin (as older NixOS options had it).
+pub fn permit_root_login_of_bool(v: bool) -> &'static str {
+    if v {
+        "yes"
+    } else {
+        "no"
+    }
+}
+
+/// A PermitRootLogin value as `sshd -T` prints it (`without-password` is the old
+/// name of `prohibit-password`).
+pub fn permit_root_login_of_str(v: &str) -> Result<String, String> {
+    match v {
+        "yes" | "no" | "prohibit-password" | "forced-commands-only" => Ok(v.into()),
+        "without-password" => Ok("prohibit-password".into()),
+        _ => Err(format!("`{v}` is not a PermitRootLogin value (yes, no, prohibit-password, forced-commands-only)")),
+    }
 }
 
 /// `sudo: nopasswd` is the one sudo expectation.
