@@ -103,6 +103,14 @@ pub fn reference(text: &str) -> String {
     crate::scenario::flake_reference(text, Path::new("."))
 }
 
+/// `--flake`'s reference as `nix` will get it, checked when it is local (a
+/// remote one only `nix` can check).
+pub fn check_reference(text: &str) -> Result<String, FlakeError> {
+    let reference = reference(text);
+    check_local(&reference)?;
+    Ok(reference)
+}
+
 /// A local flake that is not there gets a clear error before `nix` runs.
 fn check_local(reference: &str) -> Result<(), FlakeError> {
     crate::scenario::check_local_flake(reference)

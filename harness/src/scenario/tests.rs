@@ -306,6 +306,8 @@ fn flake_references() {
     assert_eq!(at("./flake?dir=x"), format!("{}/flake?dir=x", real.display()));
     assert_eq!(at("path:flake"), format!("path:{}/flake", real.display()));
     assert_eq!(at("nixpkgs"), "nixpkgs", "a registry name stays one");
+    assert_eq!(at("flake:nixpkgs/nixos-24.05"), "flake:nixpkgs/nixos-24.05");
+    assert_eq!(at("nowhere/x"), format!("{}/nowhere/x", real.display()), "written like a path");
     assert_eq!(at("github:o/r"), "github:o/r");
     assert_eq!(at("/abs/x"), "/abs/x");
     assert_eq!(local_flake_dir("path:/a/b?dir=x"), Some(PathBuf::from("/a/b/x")));

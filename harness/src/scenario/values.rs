@@ -98,10 +98,12 @@ pub fn check_hostname(name: &str) -> Result<(), String> {
 
 /// A flake reference as `nix` should see it. A local directory is made absolute
 /// against `base` (`nix` would resolve a relative one against its working
-/// directory); a plain relative path that names an existing directory
-/// (`fixtures/flake`) is taken as that directory, where `nix` would look it up
-/// in the flake registry. Other references (`github:...`, registry names) stay
-/// as written.
+/// directory). A reference without a scheme is a directory when it is written
+/// like a path (`./x`, `x/y`) or names one that exists (`fixtures/flake`), where
+/// `nix` would look `fixtures/flake` up in the flake registry and fail offline;
+/// only a bare name that is no directory (`nixpkgs`) stays a registry name
+/// (`flake:nixpkgs/branch` names one with a branch). Other references
+/// (`github:...`, `git+https:...`) stay as written.
 pub fn flake_reference(reference: &str, base: &Path) -> String {
     let (scheme, rest) = match reference.strip_prefix("path:") {
         Some(rest) => ("path:", rest),
@@ -114,7 +116,7 @@ pub fn flake_reference(reference: &str, base: &Path) -> String {
         return reference.to_owned();
     }
     let joined = base.join(path);
-    let path_like = scheme == "path:" || rest.starts_with('.') || joined.is_dir();
+    let path_like = scheme == "path:" || rest.starts_with('.') || rest.contains('/') || joined.is_dir();
     if !path_like {
         return reference.to_owned(); // a registry name such as `nixpkgs`
     }
