@@ -501,6 +501,18 @@ fn check_name(kind: &str, name: &str) -> Result<(), String> {
     }
 }
 
+/// An environment variable's name as a shell would set it (`export NAME=...`).
+fn check_env_name(name: &str) -> Result<(), String> {
+    let mut chars = name.chars();
+    let ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("`{name}` is not an environment variable name (letters, digits and `_`)"))
+    }
+}
+
 /// `arch: x86_64` and `arch: [x86_64, aarch64]` both work.
 fn one_or_many<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
 where
@@ -634,6 +646,9 @@ impl ExpectFile {
                     .collect();
                 for l in &login {
                     check_name("user", &l.user).map_err(|m| ("expect.sshd.login".to_owned(), m))?;
+                    if let Some(var) = &l.password_env {
+                        check_env_name(var).map_err(|m| ("expect.sshd.login".to_owned(), m))?;
+                    }
                 }
                 if f.running == Some(false) && !login.is_empty() {
                     return Err(("expect.sshd".into(), "`login:` needs `running: true`".into()));

@@ -174,6 +174,8 @@ fn sshd_and_user_values_are_validated() {
     assert!(e.contains("expect.users.root.sudo: `always`"), "{e}");
     let e = error("iso: r\nexpect:\n  users:\n    root:\n      home_manager: {packages: ['rg; rm -rf /']}\n");
     assert!(e.contains("expect.users.root.home_manager.packages: `rg; rm -rf /` is not a valid program name"), "{e}");
+    let e = error("iso: r\nexpect:\n  sshd:\n    login: [{user: nixos, password_env: 'A=B'}]\n");
+    assert_eq!(e, "scenarios/demo.yaml: expect.sshd.login: `A=B` is not an environment variable name (letters, digits and `_`)");
     let e = error("iso: r\nexpect:\n  sshd:\n    running: false\n    login: [root]\n");
     assert!(e.contains("`login:` needs `running: true`"), "{e}");
 }
