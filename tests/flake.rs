@@ -4,7 +4,7 @@
 mod support;
 
 use isotest::flake::{self, FlakeError};
-use isotest::scenario::{Arch, Autologin};
+use isotest::scenario::{Arch, Autologin, Scenario};
 use libtest_mimic::{Arguments, Failed, Trial};
 use std::path::{Path, PathBuf};
 
@@ -17,6 +17,7 @@ fn main() {
     let tests = vec![
         Trial::test("reference::a_directory_as_people_write_it", a_directory_as_people_write_it),
         Trial::test("reference::isotest_flake_takes_a_directory_too", isotest_flake_takes_a_directory_too),
+        Trial::test("reference::a_missing_directory_is_said_once", a_missing_directory_is_said_once),
         Trial::test("derived::rescue", derived_rescue),
         Trial::test("derived::minimal", derived_minimal),
         Trial::test("errors::flake_not_found", flake_not_found),
@@ -95,8 +96,23 @@ fn a_directory_as_people_write_it() -> Result<(), Failed> {
         let names: Vec<&str> = hosts.iter().map(|h| h.name.as_str()).collect();
         check(names == ["minimal", "rescue"], format!("{written}: hosts {names:?}"))?;
     }
-    let err = flake::check_reference("fixtures/flak").unwrap_err().to_string();
-    check(err == format!("flake not found: {}/fixtures/flak: no such directory", support::repo().canonicalize()?.display()), &err)
+    Ok(())
+}
+
+/// A local flake that is not there stops the run before any trial, said once
+/// (exit 2), naming where it came from.
+fn a_missing_directory_is_said_once() -> Result<(), Failed> {
+    let zero_config = Scenario::parse(Path::new("rescue.yaml"), "iso: rescue\n")?;
+    let err = flake::check_flakes([&zero_config, &zero_config], Some("fixtures/flak")).unwrap_err().to_string();
+    let want = format!("flake not found: {}/fixtures/flak (from --flake): no such directory", support::repo().canonicalize()?.display());
+    check(err == want, &err)?;
+    let out = support::isotest_command()
+        .args(["run", "--flake", "fixtures/flak", "--iso", "rescue", "--artifacts"])
+        .arg(support::artifacts().join("flake-missing-dir"))
+        .output()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    check(out.status.code() == Some(2), format!("exit {:?}:\n{stderr}", out.status.code()))?;
+    check(stderr.matches(&want).count() == 1, format!("not said once:\n{stderr}"))
 }
 
 /// `$ISOTEST_FLAKE` is read like --flake. The host does not exist, so the run

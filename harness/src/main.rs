@@ -111,13 +111,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 bail!("--iso {} needs --flake REF (or ISOTEST_FLAKE)", hosts[0]);
             }
             // Said once here, not by every trial.
-            if let Some(f) = &flake {
-                isotest::flake::check_reference(f).context("--flake")?;
-            }
             if let Some(i) = image.as_ref().filter(|i| !i.is_file()) {
                 bail!("--image {}: no such file", i.display());
             }
             let mut trials = load(&scenarios, &hosts)?;
+            isotest::flake::check_flakes(trials.iter().map(|t| t.scenario.as_ref()), flake.as_deref())?;
             if let Some(f) = &filter {
                 trials.retain(|t| t.name().contains(f.as_str()));
             }

@@ -11,7 +11,7 @@ pub use build::build_iso;
 pub use expect::derive_expectations;
 pub use hosts::iso_hosts;
 
-use crate::scenario::Arch;
+use crate::scenario::{Arch, Scenario};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Mutex, OnceLock};
@@ -103,12 +103,31 @@ pub fn reference(text: &str) -> String {
     crate::scenario::flake_reference(text, Path::new("."))
 }
 
-/// `--flake`'s reference as `nix` will get it, checked when it is local (a
-/// remote one only `nix` can check).
-pub fn check_reference(text: &str) -> Result<String, FlakeError> {
-    let reference = reference(text);
-    check_local(&reference)?;
-    Ok(reference)
+/// Before any trial runs: every scenario with `iso:` has a flake, and a local
+/// one exists. Said once for all trials, naming where the flake came from
+/// (`--flake`, `$ISOTEST_FLAKE`, or the scenario). A scenario's own `flake:` was
+/// checked when it loaded; the nearest flake.nix up exists by construction.
+pub fn check_flakes<'a>(scenarios: impl IntoIterator<Item = &'a Scenario>, cli: Option<&str>) -> Result<(), FlakeError> {
+    let mut checked = std::collections::HashSet::new();
+    for scenario in scenarios {
+        let Some(host) = &scenario.source.host else { continue };
+        let Some(reference) = choose_flake(cli, scenario.source.flake.as_deref(), &scenario.path) else {
+            return Err(FlakeError::NoFlake { host: host.clone(), scenario: scenario.path.display().to_string() });
+        };
+        let origin = match (cli, &scenario.source.flake) {
+            (Some(_), _) => "--flake",
+            (None, Some(_)) => continue,
+            (None, None) if std::env::var("ISOTEST_FLAKE").is_ok_and(|f| !f.is_empty()) => "$ISOTEST_FLAKE",
+            (None, None) => continue,
+        };
+        if checked.insert(reference.clone()) {
+            crate::scenario::check_local_flake(&reference).map_err(|detail| FlakeError::NotFound {
+                reference: format!("{reference} (from {origin})"),
+                detail,
+            })?;
+        }
+    }
+    Ok(())
 }
 
 /// A local flake that is not there gets a clear error before `nix` runs.
