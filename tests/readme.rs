@@ -4,11 +4,14 @@
 //! and with why (shown as ignored); a command the README gains runs unless it is
 //! added to that list, and a skip whose command left the README fails.
 //!
-//! A command exits 0 unless its comment says `# exits N`.
+//! A command exits 0 unless its comment says `# exits N`. Every ```yaml block
+//! must be a valid scenario.
 
 mod support;
 
+use isotest::scenario::Scenario;
 use libtest_mimic::{Arguments, Failed, Trial};
+use std::path::Path;
 use std::process::Command;
 
 /// README commands not run here, and why.
@@ -56,20 +59,45 @@ fn main() {
             Err(format!("skipped, but not in README.md any more: {stale:?}").into())
         }
     }));
+    for (i, yaml) in blocks(&readme, "yaml").into_iter().enumerate() {
+        tests.push(Trial::test(format!("yaml example {} is a valid scenario", i + 1), move || {
+            // Parsed, not loaded: the example's files (old/rescue.iso, /opt/OVMF_*) are illustrations.
+            Scenario::parse(Path::new("scenarios/example.yaml"), &yaml).map(drop).map_err(|e| e.to_string().into())
+        }));
+    }
     libtest_mimic::run(&Arguments::from_args(), tests).exit();
+}
+
+/// The lines of every block fenced as ```LANG, block by block.
+fn blocks(readme: &str, lang: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    // Inside a fenced block: `Some(text)` when it is one of LANG.
+    let mut inside: Option<Option<String>> = None;
+    for line in readme.lines() {
+        let fence = line.trim_start();
+        if fence.starts_with("```") {
+            inside = match inside.take() {
+                Some(block) => {
+                    out.extend(block);
+                    None
+                }
+                None => Some((fence == format!("```{lang}")).then(String::new)),
+            };
+            continue;
+        }
+        if let Some(Some(block)) = inside.as_mut() {
+            block.push_str(line);
+            block.push('\n');
+        }
+    }
+    out
 }
 
 /// The commands of every ```sh block, in order.
 fn examples(readme: &str) -> Vec<Example> {
     let mut out = Vec::new();
-    let mut in_sh = false;
-    for line in readme.lines() {
-        let fence = line.trim_start();
-        if fence.starts_with("```") {
-            in_sh = !in_sh && fence == "```sh";
-            continue;
-        }
-        if !in_sh || line.trim().is_empty() || line.trim_start().starts_with('#') {
+    for line in blocks(readme, "sh").iter().flat_map(|b| b.lines()) {
+        if line.trim().is_empty() || line.trim_start().starts_with('#') {
             continue;
         }
         let (command, comment) = split_comment(line);
