@@ -11,9 +11,8 @@ pub struct IsoHost {
     pub file: PathBuf,
 }
 
-/// The ISO hosts of `flake`, by name: `hosts/iso/<name>.nix` and
-/// `hosts/iso/<name>/default.nix`.
-/// `flake` as the user wrote it (see [`super::reference`]).
+/// The ISO hosts of `flake` (as the user wrote it, see [`super::reference`]), by
+/// name: `hosts/iso/<name>.nix` and `hosts/iso/<name>/default.nix`.
 pub fn iso_hosts(flake: &str) -> Result<Vec<IsoHost>, FlakeError> {
     hosts_for(&super::reference(flake), "listing a flake's hosts")
 }

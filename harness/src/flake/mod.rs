@@ -114,11 +114,11 @@ pub fn check_flakes<'a>(scenarios: impl IntoIterator<Item = &'a Scenario>, cli: 
         let Some(reference) = choose_flake(cli, scenario.source.flake.as_deref(), &scenario.path) else {
             return Err(FlakeError::NoFlake { host: host.clone(), scenario: scenario.path.display().to_string() });
         };
+        let from_env = std::env::var("ISOTEST_FLAKE").is_ok_and(|f| !f.is_empty());
         let origin = match (cli, &scenario.source.flake) {
             (Some(_), _) => "--flake",
-            (None, Some(_)) => continue,
-            (None, None) if std::env::var("ISOTEST_FLAKE").is_ok_and(|f| !f.is_empty()) => "$ISOTEST_FLAKE",
-            (None, None) => continue,
+            (None, None) if from_env => "$ISOTEST_FLAKE",
+            _ => continue,
         };
         if checked.insert(reference.clone()) {
             crate::scenario::check_local_flake(&reference).map_err(|detail| FlakeError::NotFound {
