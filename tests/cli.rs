@@ -59,6 +59,8 @@ fn a_missing_qemu_says_what_to_install() {
     let dir = tempfile::tempdir().unwrap();
     let scenario = dir.path().join("plain.yaml");
     std::fs::write(&scenario, "image: any.iso\narch: x86_64\nexpect:\n  hostname: rescue\n").unwrap();
+    // The scenario's image must exist to load; --image replaces it.
+    std::fs::write(dir.path().join("any.iso"), "").unwrap();
     let out = support::isotest_command()
         .env("PATH", "/nonexistent")
         .args(["run", scenario.to_str().unwrap(), "--image", "Cargo.toml", "--artifacts"])

@@ -4,14 +4,20 @@
 mod support;
 
 use isotest::flake::{self, FlakeError};
-use isotest::scenario::{Arch, Autologin};
+use isotest::scenario::{Arch, Autologin, Scenario};
 use libtest_mimic::{Arguments, Failed, Trial};
 use std::path::{Path, PathBuf};
 
 fn main() {
     // Set before any test thread starts.
     std::env::set_var("NIX_CONFIG", support::nix_config());
+    // Relative flake references are read against the working directory, as a
+    // user's shell at the repository's root would have it.
+    std::env::set_current_dir(support::repo()).expect("cd to the repository");
     let tests = vec![
+        Trial::test("reference::a_directory_as_people_write_it", a_directory_as_people_write_it),
+        Trial::test("reference::isotest_flake_takes_a_directory_too", isotest_flake_takes_a_directory_too),
+        Trial::test("reference::a_missing_directory_is_said_once", a_missing_directory_is_said_once),
         Trial::test("derived::rescue", derived_rescue),
         Trial::test("derived::minimal", derived_minimal),
         Trial::test("errors::flake_not_found", flake_not_found),
@@ -78,6 +84,50 @@ fn derived_minimal() -> Result<(), Failed> {
     check(!sshd.must_run() && sshd.login.is_empty(), format!("sshd {sshd:?}"))?;
     check(e.users.values().all(|u| u.home_manager.is_none()), "Home Manager expected on minimal")?;
     check(e.users["nixos"].shell.as_deref() == Some("bash"), format!("nixos {:?}", e.users["nixos"]))
+}
+
+/// `fixtures/flake` is the directory, not a name for nix's flake registry (which
+/// nix would try to download).
+fn a_directory_as_people_write_it() -> Result<(), Failed> {
+    let absolute = support::repo().join("fixtures/flake").canonicalize()?.display().to_string();
+    for written in ["fixtures/flake", "./fixtures/flake", "fixtures/flake/"] {
+        check(flake::reference(written) == absolute, format!("{written} became {}", flake::reference(written)))?;
+        let hosts = flake::iso_hosts(written).map_err(|e| format!("{written}: {e}"))?;
+        let names: Vec<&str> = hosts.iter().map(|h| h.name.as_str()).collect();
+        check(names == ["minimal", "rescue"], format!("{written}: hosts {names:?}"))?;
+    }
+    Ok(())
+}
+
+/// A local flake that is not there stops the run before any trial, said once
+/// (exit 2), naming where it came from.
+fn a_missing_directory_is_said_once() -> Result<(), Failed> {
+    let zero_config = Scenario::parse(Path::new("rescue.yaml"), "iso: rescue\n")?;
+    let err = flake::check_flakes([&zero_config, &zero_config], Some("fixtures/flak")).unwrap_err().to_string();
+    let want = format!("flake not found: {}/fixtures/flak (from --flake): no such directory", support::repo().canonicalize()?.display());
+    check(err == want, &err)?;
+    let out = support::isotest_command()
+        .args(["run", "--flake", "fixtures/flak", "--iso", "rescue", "--artifacts"])
+        .arg(support::artifacts().join("flake-missing-dir"))
+        .output()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    check(out.status.code() == Some(2), format!("exit {:?}:\n{stderr}", out.status.code()))?;
+    check(stderr.matches(&want).count() == 1, format!("not said once:\n{stderr}"))
+}
+
+/// `$ISOTEST_FLAKE` is read like --flake. The host does not exist, so the run
+/// stops at the flake, having read its hosts, before any boot.
+fn isotest_flake_takes_a_directory_too() -> Result<(), Failed> {
+    let out = support::isotest_command()
+        .env("ISOTEST_FLAKE", "fixtures/flake")
+        .args(["run", "--iso", "nohost", "--filter", "x86_64::bios", "--artifacts"])
+        .arg(support::artifacts().join("flake-env-relative"))
+        .output()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let absolute = support::repo().join("fixtures/flake").canonicalize()?;
+    let want = format!("no ISO host `nohost` in {}: hosts/iso has minimal, rescue", absolute.display());
+    check(stderr.contains(&want), format!("expected `{want}` in:\n{stderr}"))?;
+    check(!stderr.contains("flake-registry"), format!("nix looked in the registry:\n{stderr}"))
 }
 
 fn flake_not_found() -> Result<(), Failed> {

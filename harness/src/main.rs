@@ -48,8 +48,8 @@ enum Command {
         /// Trials at once (default: one per two host cores).
         #[arg(long)]
         jobs: Option<usize>,
-        /// Virtual CPUs per guest.
-        #[arg(long, default_value_t = 2)]
+        /// Virtual CPUs per guest (1 to 256).
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=256))]
         cpus: u32,
     },
     /// List the trials (scenario::arch::firmware) the scenarios expand into, or
@@ -110,7 +110,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             if !hosts.is_empty() && flake.is_none() && std::env::var_os("ISOTEST_FLAKE").is_none() {
                 bail!("--iso {} needs --flake REF (or ISOTEST_FLAKE)", hosts[0]);
             }
+            // Said once here, not by every trial.
+            if let Some(i) = image.as_ref().filter(|i| !i.is_file()) {
+                bail!("--image {}: no such file", i.display());
+            }
             let mut trials = load(&scenarios, &hosts)?;
+            isotest::flake::check_flakes(trials.iter().map(|t| t.scenario.as_ref()), flake.as_deref())?;
             if let Some(f) = &filter {
                 trials.retain(|t| t.name().contains(f.as_str()));
             }

@@ -11,10 +11,10 @@ pub struct IsoHost {
     pub file: PathBuf,
 }
 
-/// The ISO hosts of `flake`, by name: `hosts/iso/<name>.nix` and
-/// `hosts/iso/<name>/default.nix`.
+/// The ISO hosts of `flake` (as the user wrote it, see [`super::reference`]), by
+/// name: `hosts/iso/<name>.nix` and `hosts/iso/<name>/default.nix`.
 pub fn iso_hosts(flake: &str) -> Result<Vec<IsoHost>, FlakeError> {
-    hosts_for(flake, "listing a flake's hosts")
+    hosts_for(&super::reference(flake), "listing a flake's hosts")
 }
 
 fn hosts_for(flake: &str, purpose: &str) -> Result<Vec<IsoHost>, FlakeError> {
@@ -29,10 +29,20 @@ fn hosts_for(flake: &str, purpose: &str) -> Result<Vec<IsoHost>, FlakeError> {
             })
             .ok_or_else(|| FlakeError::Nix(format!("`nix flake metadata {flake}` gave no source path")))?,
         Err(failure) => {
-            return Err(FlakeError::NotFound { reference: flake.to_owned(), detail: format!("\n{}", failure.message) })
+            let detail = format!("\n{}{}", failure.message, registry_hint(flake));
+            return Err(FlakeError::NotFound { reference: flake.to_owned(), detail });
         }
     };
     hosts_in(&source)
+}
+
+/// A reference without a scheme that is no directory here is a flake registry
+/// name to `nix`; when that fails, say how to name a local flake instead.
+fn registry_hint(flake: &str) -> String {
+    if flake.contains(':') || flake.starts_with('/') {
+        return String::new();
+    }
+    format!("\n  (`{flake}` is not a directory here, so nix took it for a name in the flake registry; a local flake is a directory that exists)")
 }
 
 fn hosts_in(source: &Path) -> Result<Vec<IsoHost>, FlakeError> {

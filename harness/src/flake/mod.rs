@@ -11,7 +11,7 @@ pub use build::build_iso;
 pub use expect::derive_expectations;
 pub use hosts::iso_hosts;
 
-use crate::scenario::Arch;
+use crate::scenario::{Arch, Scenario};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Mutex, OnceLock};
@@ -77,35 +77,63 @@ pub fn attr(flake: &str, arch: Arch, host: &str) -> String {
 
 /// The flake a scenario uses: `--flake`, else the scenario's `flake:`, else
 /// `$ISOTEST_FLAKE`, else the nearest directory up from the scenario with a
-/// flake.nix (the repository the scenario lives in).
+/// flake.nix (the repository the scenario lives in). `--flake` and
+/// `$ISOTEST_FLAKE` are read like a scenario's `flake:`, relative to the working
+/// directory (see [`reference`]).
 pub fn choose_flake(cli: Option<&str>, scenario_flake: Option<&str>, scenario_path: &Path) -> Option<String> {
-    if let Some(f) = cli.or(scenario_flake) {
-        return Some(f.to_owned());
+    if let Some(f) = cli {
+        return Some(reference(f));
+    }
+    if let Some(f) = scenario_flake {
+        return Some(f.to_owned()); // made absolute against the scenario's directory when parsed
     }
     if let Some(f) = std::env::var("ISOTEST_FLAKE").ok().filter(|f| !f.is_empty()) {
-        return Some(f);
+        return Some(reference(&f));
     }
     let dir = std::fs::canonicalize(scenario_path).ok()?;
     dir.ancestors().skip(1).find(|d| d.join("flake.nix").is_file()).map(|d| d.display().to_string())
 }
 
-/// The directory of a local flake reference (`/a/b`, `path:/a/b?...`), if it is one.
-fn local_dir(reference: &str) -> Option<&Path> {
-    let rest = reference.strip_prefix("path:").or(if reference.starts_with('/') { Some(reference) } else { None })?;
-    Some(Path::new(rest.split('?').next().unwrap_or(rest)))
+/// A flake reference given on the command line or in the environment, as `nix`
+/// should see it: an existing directory, however written (`fixtures/flake`,
+/// `./fixtures/flake`), is that directory, made absolute; `path:DIR` stays a
+/// `path:` flake; other references are `nix`'s. The same rule as a scenario's
+/// `flake:` ([`crate::scenario::flake_reference`]), against the working directory.
+pub fn reference(text: &str) -> String {
+    crate::scenario::flake_reference(text, Path::new("."))
+}
+
+/// Before any trial runs: every scenario with `iso:` has a flake, and a local
+/// one exists. Said once for all trials, naming where the flake came from
+/// (`--flake`, `$ISOTEST_FLAKE`, or the scenario). A scenario's own `flake:` was
+/// checked when it loaded; the nearest flake.nix up exists by construction.
+pub fn check_flakes<'a>(scenarios: impl IntoIterator<Item = &'a Scenario>, cli: Option<&str>) -> Result<(), FlakeError> {
+    let mut checked = std::collections::HashSet::new();
+    for scenario in scenarios {
+        let Some(host) = &scenario.source.host else { continue };
+        let Some(reference) = choose_flake(cli, scenario.source.flake.as_deref(), &scenario.path) else {
+            return Err(FlakeError::NoFlake { host: host.clone(), scenario: scenario.path.display().to_string() });
+        };
+        let from_env = std::env::var("ISOTEST_FLAKE").is_ok_and(|f| !f.is_empty());
+        let origin = match (cli, &scenario.source.flake) {
+            (Some(_), _) => "--flake",
+            (None, None) if from_env => "$ISOTEST_FLAKE",
+            _ => continue,
+        };
+        if checked.insert(reference.clone()) {
+            crate::scenario::check_local_flake(&reference).map_err(|detail| FlakeError::NotFound {
+                reference: format!("{reference} (from {origin})"),
+                detail,
+            })?;
+        }
+    }
+    Ok(())
 }
 
 /// A local flake that is not there gets a clear error before `nix` runs.
 fn check_local(reference: &str) -> Result<(), FlakeError> {
-    let Some(dir) = local_dir(reference) else { return Ok(()) };
-    let detail = if !dir.exists() {
-        "no such directory".to_owned()
-    } else if !dir.join("flake.nix").is_file() {
-        format!("{} has no flake.nix", dir.display())
-    } else {
-        return Ok(());
-    };
-    Err(FlakeError::NotFound { reference: reference.to_owned(), detail })
+    crate::scenario::check_local_flake(reference)
+        .map_err(|detail| FlakeError::NotFound { reference: reference.to_owned(), detail })
 }
 
 #[cfg(test)]
@@ -114,9 +142,6 @@ mod tests {
 
     #[test]
     fn local_references() {
-        assert_eq!(local_dir("/a/b"), Some(Path::new("/a/b")));
-        assert_eq!(local_dir("path:/a/b?dir=x"), Some(Path::new("/a/b")));
-        assert_eq!(local_dir("github:o/r"), None);
         let e = check_local("/nonexistent/flake").unwrap_err().to_string();
         assert_eq!(e, "flake not found: /nonexistent/flake: no such directory");
         let dir = tempfile::tempdir().unwrap();

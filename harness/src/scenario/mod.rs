@@ -13,7 +13,10 @@ pub use model::{
     Scenario, Source, SshLogin, Sshd, Step, User,
 };
 pub use merge::{Origin, Origins};
-pub use values::{parse_duration, parse_memory};
+pub use values::{
+    check_hostname, check_local_flake, flake_reference, local_flake_dir, parse_duration, parse_memory, MAX_MEMORY_MIB,
+    MAX_TIMEOUT,
+};
 
 use std::path::{Path, PathBuf};
 
@@ -31,11 +34,15 @@ pub enum ScenarioError {
 }
 
 impl Scenario {
-    /// Reads and validates a scenario file. Its name is the file's stem.
+    /// Reads and validates a scenario file. Its name is the file's stem. The
+    /// files it names (ISOs, UEFI firmware, a local flake) must exist: a missing
+    /// one is the scenario's error, said once, not a failure of every trial.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
         let text = std::fs::read_to_string(path)
             .map_err(|source| ScenarioError::Read { path: path.to_owned(), source })?;
-        Scenario::parse(path, &text)
+        let scenario = Scenario::parse(path, &text)?;
+        check_files(&scenario, &text)?;
+        Ok(scenario)
     }
 
     /// Parses scenario text; `path` names it in errors and anchors relative paths.
@@ -73,6 +80,55 @@ fn check_machines(scenario: &Scenario, text: &str) -> Result<(), ScenarioError> 
         }
     }
     Ok(())
+}
+
+/// The files the scenario names exist. Remote flakes (`github:...`) cannot be
+/// checked before `nix` fetches them; the run reports those.
+fn check_files(scenario: &Scenario, text: &str) -> Result<(), ScenarioError> {
+    let located = |key: &str, written: &str, message: String| {
+        let (line, column) = locate_value(text, key, written).unwrap_or((1, 1));
+        ScenarioError::Syntax { path: scenario.path.clone(), line, column, message }
+    };
+    let images_key = if scenario.source.image_list { "images" } else { "image" };
+    for image in &scenario.source.images {
+        if !image.is_file() {
+            let written = as_written(image, &scenario.path);
+            return Err(located(images_key, &written, format!("{images_key}: no such file: {}", image.display())));
+        }
+    }
+    for (arch, code, vars) in &scenario.uefi {
+        for file in [code, vars] {
+            if !file.is_file() {
+                let written = as_written(file, &scenario.path);
+                return Err(located("uefi", &written, format!("uefi: {arch}: no such file: {}", file.display())));
+            }
+        }
+    }
+    if let Some(flake) = &scenario.source.flake {
+        check_local_flake(flake)
+            .map_err(|why| located("flake", "", format!("flake: {flake} is not a flake: {why}")))?;
+    }
+    Ok(())
+}
+
+/// A path of the scenario as its file wrote it (parsing joined it to the file's
+/// directory).
+fn as_written(file: &Path, scenario: &Path) -> String {
+    let base = scenario.parent().unwrap_or(Path::new("."));
+    file.strip_prefix(base).unwrap_or(file).display().to_string()
+}
+
+/// Where `written` appears in the value of the top-level `key` (the key's own
+/// line, or a later line of its block); else the key's value.
+fn locate_value(text: &str, key: &str, written: &str) -> Option<(usize, usize)> {
+    let (key_line, key_column) = locate_key(text, key)?;
+    if written.is_empty() {
+        return Some((key_line, key_column));
+    }
+    let lines = text.lines().enumerate().skip(key_line - 1);
+    let block = lines.take_while(|(i, l)| *i + 1 == key_line || l.starts_with([' ', '\t', '-']) || l.trim().is_empty());
+    let found = block.into_iter().find_map(|(i, l)| l.find(written).map(|c| (i + 1, c + 1)));
+    Some(found.unwrap_or((key_line, key_column)))
 }
 
 /// The line and column of a top-level key's value.

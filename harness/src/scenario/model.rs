@@ -1,7 +1,7 @@
 //! The scenario model: the YAML as written (`ScenarioFile`, strict serde types) and
 //! the validated `Scenario` the rest of the harness uses.
 
-use super::values::{parse_duration, parse_memory};
+use super::values::{check_hostname, flake_reference, parse_duration, parse_memory};
 use super::ScenarioError;
 use regex::Regex;
 use serde::{de, Deserialize, Deserializer};
@@ -249,6 +249,7 @@ struct BootFile {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ExpectFile {
+    #[serde(default, deserialize_with = "hostname")]
     hostname: Option<String>,
     #[serde(default, deserialize_with = "autologin")]
     autologin: Option<Autologin>,
@@ -261,7 +262,7 @@ struct ExpectFile {
 #[serde(deny_unknown_fields)]
 struct SshdFile {
     running: Option<bool>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "ports")]
     ports: Vec<u16>,
     #[serde(default, deserialize_with = "permit_root_login")]
     permit_root_login: Option<String>,
@@ -316,6 +317,7 @@ struct StepFile {
     send: Option<String>,
     #[serde(default, deserialize_with = "regex")]
     expect: Option<Regex>,
+    #[serde(default, deserialize_with = "exit_status")]
     exit: Option<i32>,
     #[serde(default, deserialize_with = "duration")]
     timeout: Option<Duration>,
@@ -346,6 +348,60 @@ fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Erro
 
 fn memory<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
     scalar(d, "a memory size such as `1G`", parse_memory).map(Some)
+}
+
+fn hostname<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    scalar(d, "a host name", |t| check_hostname(t).map(|()| t.to_owned())).map(Some)
+}
+
+/// An integer checked inside the deserializer's visitor (not after it), so that
+/// the parser locates the error at the number itself.
+fn bounded_int<'de, D, T>(d: D, expecting: &'static str, check: fn(i128) -> Result<T, String>) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    struct V<T>(&'static str, fn(i128) -> Result<T, String>);
+    impl<'de, T> de::Visitor<'de> for V<T> {
+        type Value = T;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str(self.0)
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<T, E> {
+            (self.1)(v.into()).map_err(E::custom)
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<T, E> {
+            (self.1)(v.into()).map_err(E::custom)
+        }
+        fn visit_i128<E: de::Error>(self, v: i128) -> Result<T, E> {
+            (self.1)(v).map_err(E::custom)
+        }
+        fn visit_u128<E: de::Error>(self, v: u128) -> Result<T, E> {
+            (self.1)(i128::try_from(v).unwrap_or(i128::MAX)).map_err(E::custom)
+        }
+    }
+    d.deserialize_any(V(expecting, check))
+}
+
+/// TCP ports sshd listens on: 1 to 65535.
+fn ports<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u16>, D::Error> {
+    struct Port(u16);
+    impl<'de> Deserialize<'de> for Port {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Port, D::Error> {
+            bounded_int(d, "a TCP port (1 to 65535)", |n| match u16::try_from(n) {
+                Ok(port) if port > 0 => Ok(Port(port)),
+                _ => Err(format!("{n} is not a port sshd can listen on (1 to 65535)")),
+            })
+        }
+    }
+    Ok(Vec::<Port>::deserialize(d)?.into_iter().map(|p| p.0).collect())
+}
+
+/// A command's exit status as a shell reports it: 0 to 255.
+fn exit_status<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i32>, D::Error> {
+    bounded_int(d, "an exit status (0 to 255)", |n| match i32::try_from(n) {
+        Ok(status) if (0..=255).contains(&status) => Ok(Some(status)),
+        _ => Err(format!("exit status {n} is not one a command can have (0 to 255)")),
+    })
 }
 
 fn regex<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Regex>, D::Error> {
@@ -445,6 +501,18 @@ fn check_name(kind: &str, name: &str) -> Result<(), String> {
     }
 }
 
+/// An environment variable's name as a shell would set it (`export NAME=...`).
+fn check_env_name(name: &str) -> Result<(), String> {
+    let mut chars = name.chars();
+    let ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("`{name}` is not an environment variable name (letters, digits and `_`)"))
+    }
+}
+
 /// `arch: x86_64` and `arch: [x86_64, aarch64]` both work.
 fn one_or_many<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
 where
@@ -530,7 +598,7 @@ impl ScenarioFile {
         if self.flake.is_some() && self.iso.is_none() {
             return Err(invalid("flake", "`flake:` needs `iso:` to name the host".into()));
         }
-        let source = Source { host: self.iso, flake: self.flake.map(|f| absolute_flake_ref(&f, base)), images, image_list };
+        let source = Source { host: self.iso, flake: self.flake.map(|f| flake_reference(&f, base)), images, image_list };
         let mut arch = self.arch;
         if arch.is_empty() {
             arch.push(Arch::host().ok_or_else(|| invalid("arch", "the host is neither x86_64 nor aarch64; name one".into()))?);
@@ -578,6 +646,9 @@ impl ExpectFile {
                     .collect();
                 for l in &login {
                     check_name("user", &l.user).map_err(|m| ("expect.sshd.login".to_owned(), m))?;
+                    if let Some(var) = &l.password_env {
+                        check_env_name(var).map_err(|m| ("expect.sshd.login".to_owned(), m))?;
+                    }
                 }
                 if f.running == Some(false) && !login.is_empty() {
                     return Err(("expect.sshd".into(), "`login:` needs `running: true`".into()));
@@ -625,29 +696,6 @@ impl StepFile {
             _ => Err("a step is one of `run:` (with optional `expect:`, `exit:`), `send:`, or `expect:`".into()),
         }
     }
-}
-
-/// A local flake path relative to the scenario becomes absolute (`nix` would
-/// resolve it against the working directory); other references stay as written.
-fn absolute_flake_ref(reference: &str, base: &Path) -> String {
-    let (scheme, rest) = match reference.strip_prefix("path:") {
-        Some(rest) => ("path:", rest),
-        None if reference.contains(':') => return reference.to_owned(),
-        None => ("", reference),
-    };
-    let (path, attrs) = rest.split_once('?').map_or((rest, None), |(p, q)| (p, Some(q)));
-    let path = Path::new(path);
-    if path.is_absolute() {
-        return reference.to_owned();
-    }
-    let joined = base.join(path);
-    let absolute = std::fs::canonicalize(&joined).or_else(|_| std::path::absolute(&joined)).unwrap_or(joined);
-    let mut out = format!("{scheme}{}", absolute.display());
-    if let Some(attrs) = attrs {
-        out.push('?');
-        out.push_str(attrs);
-    }
-    out
 }
 
 /// Turns `\x03`, `\r`, `\n`, `\t`, `\e` and `\\` in a `send:` string into bytes.

@@ -139,6 +139,8 @@ fn memory_sizes() {
     assert_eq!(parse_memory("512M"), Ok(512));
     assert!(parse_memory("12").is_err());
     assert!(parse_memory("64M").unwrap_err().contains("too little"));
+    assert_eq!(parse_memory("1T"), Ok(MAX_MEMORY_MIB));
+    assert!(parse_memory("18446744073709551615G").unwrap_err().contains("more than the limit of 1T"));
 }
 
 
@@ -172,6 +174,147 @@ fn sshd_and_user_values_are_validated() {
     assert!(e.contains("expect.users.root.sudo: `always`"), "{e}");
     let e = error("iso: r\nexpect:\n  users:\n    root:\n      home_manager: {packages: ['rg; rm -rf /']}\n");
     assert!(e.contains("expect.users.root.home_manager.packages: `rg; rm -rf /` is not a valid program name"), "{e}");
+    let e = error("iso: r\nexpect:\n  sshd:\n    login: [{user: nixos, password_env: 'A=B'}]\n");
+    assert_eq!(e, "scenarios/demo.yaml: expect.sshd.login: `A=B` is not an environment variable name (letters, digits and `_`)");
     let e = error("iso: r\nexpect:\n  sshd:\n    running: false\n    login: [root]\n");
     assert!(e.contains("`login:` needs `running: true`"), "{e}");
+}
+
+// ---- bounds: no value may overflow the harness's arithmetic -----------------
+
+#[test]
+fn a_huge_trial_timeout_is_located() {
+    let e = error("iso: rescue\ntimeout: 400000000000y\n");
+    assert_eq!(e, "scenarios/demo.yaml:2:10: timeout: duration `400000000000y` is longer than the limit of 24h");
+    // Beyond what a Duration holds at all.
+    let e = error("iso: rescue\ntimeout: 99999999999999999999s\n");
+    assert!(e.starts_with("scenarios/demo.yaml:2:10: timeout: invalid duration"), "{e}");
+    let e = error("iso: rescue\ntimeout: 0s\n");
+    assert_eq!(e, "scenarios/demo.yaml:2:10: timeout: duration `0s` is zero; nothing can happen in it");
+    assert_eq!(parse("iso: rescue\ntimeout: 24h\n").unwrap().timeout, MAX_TIMEOUT);
+}
+
+/// A step's timeout is stretched 4x under TCG (`timeout * scale`): the cap keeps
+/// that product, and a deadline from it, far from overflowing.
+#[test]
+fn a_huge_step_timeout_is_located() {
+    let e = error("iso: rescue\nsteps:\n  - run: 'true'\n    timeout: 213503982334601d\n");
+    assert_eq!(e, "scenarios/demo.yaml:4:14: steps[0].timeout: duration `213503982334601d` is longer than the limit of 24h");
+    let e = error("iso: rescue\nsteps:\n  - expect: x\n    timeout: 25h\n");
+    assert_eq!(e, "scenarios/demo.yaml:4:14: steps[0].timeout: duration `25h` is longer than the limit of 24h");
+    let s = parse("iso: rescue\nsteps:\n  - expect: x\n    timeout: 24h\n").unwrap();
+    let Step::Expect { timeout, .. } = &s.steps[0] else { panic!("not an expect step") };
+    let stretched = timeout.checked_mul(4).expect("the TCG scale cannot overflow a capped timeout");
+    assert!(std::time::Instant::now().checked_add(stretched).is_some());
+}
+
+#[test]
+fn a_huge_memory_size_is_located() {
+    let e = error("iso: rescue\nmemory: 99999999999G\n");
+    assert_eq!(e, "scenarios/demo.yaml:2:9: memory: memory size `99999999999G` is more than the limit of 1T");
+    // More digits than a u64 holds.
+    let e = error("iso: rescue\nmemory: 99999999999999999999999M\n");
+    assert_eq!(e, "scenarios/demo.yaml:2:9: memory: memory size `99999999999999999999999M` is more than the limit of 1T");
+    let e = error("iso: rescue\nmemory: 1025G\n");
+    assert!(e.ends_with("is more than the limit of 1T"), "{e}");
+    assert_eq!(parse("iso: rescue\nmemory: 1T\n").unwrap().memory_mib, MAX_MEMORY_MIB);
+    assert_eq!(parse("iso: rescue\nmemory: 1024G\n").unwrap().memory_mib, MAX_MEMORY_MIB);
+}
+
+#[test]
+fn ports_and_exit_statuses_are_bounded() {
+    let e = error("iso: r\nexpect:\n  sshd:\n    ports: [22, 70000]\n");
+    assert_eq!(e, "scenarios/demo.yaml:4:17: expect.sshd.ports[1]: 70000 is not a port sshd can listen on (1 to 65535)");
+    let e = error("iso: r\nexpect:\n  sshd:\n    ports: [0]\n");
+    assert_eq!(e, "scenarios/demo.yaml:4:13: expect.sshd.ports[0]: 0 is not a port sshd can listen on (1 to 65535)");
+    let e = error("iso: r\nsteps:\n  - run: 'true'\n    exit: 256\n");
+    assert_eq!(e, "scenarios/demo.yaml:4:11: steps[0].exit: exit status 256 is not one a command can have (0 to 255)");
+    let e = error("iso: r\nsteps:\n  - run: 'true'\n    exit: -1\n");
+    assert!(e.contains("steps[0].exit: exit status -1 is not one"), "{e}");
+    let e = error("iso: r\nsteps:\n  - run: 'true'\n    exit: 99999999999999999999\n");
+    assert!(e.starts_with("scenarios/demo.yaml:4:11: steps[0].exit: "), "{e}");
+    let s = parse("iso: r\nexpect:\n  sshd:\n    ports: [65535]\nsteps:\n  - run: 'true'\n    exit: 255\n").unwrap();
+    assert_eq!(s.expect.sshd.unwrap().ports, [65535]);
+    assert!(matches!(s.steps[0], Step::Run { exit: 255, .. }));
+}
+
+#[test]
+fn a_hostname_linux_cannot_have_is_located() {
+    let long = "a".repeat(65);
+    let e = error(&format!("iso: r\nexpect:\n  hostname: {long}\n"));
+    assert_eq!(
+        e,
+        format!("scenarios/demo.yaml:3:13: expect.hostname: `{long}` is 65 characters long; a Linux host name has at most 64")
+    );
+    assert!(parse(&format!("iso: r\nexpect:\n  hostname: {}\n", "a".repeat(64))).is_ok());
+    for bad in ["'rescue box'", "-rescue", "rescue-", "a..b", "''", "r\u{e9}scue"] {
+        let e = error(&format!("iso: r\nexpect:\n  hostname: {bad}\n"));
+        assert!(e.starts_with("scenarios/demo.yaml:3:13: expect.hostname: `"), "{bad}: {e}");
+        assert!(e.contains("is not a valid host name"), "{bad}: {e}");
+    }
+    for good in ["rescue", "nixos-rescue", "rescue.example.org", "build_01"] {
+        assert!(parse(&format!("iso: r\nexpect:\n  hostname: {good}\n")).is_ok(), "{good}");
+    }
+}
+
+// ---- files the scenario names must exist (checked by `load`) ----------------
+
+fn load_in(dir: &Path, text: &str) -> Result<Scenario, ScenarioError> {
+    let path = dir.join("demo.yaml");
+    std::fs::write(&path, text).unwrap();
+    Scenario::load(&path)
+}
+
+#[test]
+fn a_missing_image_is_a_located_scenario_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let e = load_in(d, "image: old/rescue.iso\n").unwrap_err().to_string();
+    assert_eq!(e, format!("{0}/demo.yaml:1:8: image: no such file: {0}/old/rescue.iso", d.display()));
+    std::fs::write(d.join("a.iso"), "").unwrap();
+    let e = load_in(d, "iso: rescue\nflake: github:o/r\nimages:\n  - a.iso\n  - b.iso\n").unwrap_err().to_string();
+    assert_eq!(e, format!("{0}/demo.yaml:5:5: images: no such file: {0}/b.iso", d.display()));
+    let e = load_in(d, "image: a.iso\nuefi:\n  x86_64: {code: a.iso, vars: vars.fd}\n").unwrap_err().to_string();
+    assert_eq!(e, format!("{0}/demo.yaml:3:31: uefi: x86_64: no such file: {0}/vars.fd", d.display()));
+    assert!(load_in(d, "image: a.iso\n").is_ok());
+}
+
+#[test]
+fn a_missing_local_flake_is_a_located_scenario_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let real = std::fs::canonicalize(d).unwrap();
+    let e = load_in(d, "iso: rescue\nflake: ./nowhere\n").unwrap_err().to_string();
+    assert_eq!(e, format!("{}/demo.yaml:2:8: flake: {}/nowhere is not a flake: no such directory", d.display(), real.display()));
+    std::fs::create_dir(d.join("empty")).unwrap();
+    let e = load_in(d, "iso: rescue\nflake: path:empty\n").unwrap_err().to_string();
+    assert!(e.ends_with(&format!("flake: path:{0}/empty is not a flake: {0}/empty has no flake.nix", real.display())), "{e}");
+    std::fs::write(d.join("empty/flake.nix"), "{ outputs = _: { }; }").unwrap();
+    // A directory as people write paths is that directory.
+    let s = load_in(d, "iso: rescue\nflake: empty\n").unwrap();
+    assert_eq!(s.source.flake, Some(format!("{}/empty", real.display())));
+    // Remote references are left to nix.
+    assert!(load_in(d, "iso: rescue\nflake: github:owner/repo\n").is_ok());
+    assert!(load_in(d, "iso: rescue\nflake: git+https://example.org/repo\n").is_ok());
+}
+
+#[test]
+fn flake_references() {
+    let dir = tempfile::tempdir().unwrap();
+    let real = std::fs::canonicalize(dir.path()).unwrap();
+    std::fs::create_dir(dir.path().join("flake")).unwrap();
+    let at = |r: &str| flake_reference(r, dir.path());
+    assert_eq!(at("flake"), format!("{}/flake", real.display()));
+    assert_eq!(at("./flake?dir=x"), format!("{}/flake?dir=x", real.display()));
+    assert_eq!(at("path:flake"), format!("path:{}/flake", real.display()));
+    assert_eq!(at("nixpkgs"), "nixpkgs", "a registry name stays one");
+    assert_eq!(at("flake:nixpkgs/nixos-24.05"), "flake:nixpkgs/nixos-24.05");
+    assert_eq!(at("nowhere/x"), format!("{}/nowhere/x", real.display()), "written like a path");
+    assert_eq!(at("github:o/r"), "github:o/r");
+    assert_eq!(at("/abs/x"), "/abs/x");
+    assert_eq!(local_flake_dir("path:/a/b?dir=x"), Some(PathBuf::from("/a/b/x")));
+    assert_eq!(local_flake_dir("git+file:///a/b"), Some(PathBuf::from("/a/b")));
+    assert_eq!(local_flake_dir("/a/b"), Some(PathBuf::from("/a/b")));
+    assert_eq!(local_flake_dir("github:o/r"), None);
+    assert_eq!(local_flake_dir("nixpkgs"), None);
 }
