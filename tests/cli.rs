@@ -277,14 +277,18 @@ fn start_run(name: &str) -> (std::process::Child, u32) {
 fn start_run_with(name: &str, mut command: Command) -> (std::process::Child, u32) {
     let pidfile = support::artifacts().join(name).join("rescue-x86_64-bios/qemu.pid");
     let _ = std::fs::remove_file(&pidfile);
-    let child = command.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let mut child = command.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
     // QEMU writes its pidfile as it starts; poll for that file with a deadline.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if let Some(pid) = support::read_pid(&pidfile) {
             return (child, pid);
         }
-        assert!(Instant::now() < deadline, "QEMU did not start within 60 s");
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("QEMU did not start within 60 s");
+        }
         std::thread::sleep(Duration::from_millis(50));
     }
 }
