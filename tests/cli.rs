@@ -274,6 +274,8 @@ fn start_run(name: &str) -> (std::process::Child, u32) {
     start_run_with(name, run_rescue(&support::fixture("rescue").unwrap(), name))
 }
 
+/// The caller signals the child and waits for it.
+#[allow(clippy::zombie_processes)]
 fn start_run_with(name: &str, mut command: Command) -> (std::process::Child, u32) {
     let pidfile = support::artifacts().join(name).join("rescue-x86_64-bios/qemu.pid");
     let _ = std::fs::remove_file(&pidfile);
