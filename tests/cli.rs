@@ -152,6 +152,21 @@ fn a_missing_scenario_file_is_named() {
     assert!(text(&out.stderr).contains("/nonexistent/x.yaml: cannot read scenario"), "{}", text(&out.stderr));
 }
 
+/// A guest bigger than this host's memory (but within what scenarios allow).
+#[test]
+fn a_guest_bigger_than_the_host_could_not_test() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = plain_scenario(dir.path(), "firmware: bios\nmemory: 1000G\n");
+    let out = support::isotest_command()
+        .args(["run", &scenario, "--image", "Cargo.toml", "--artifacts"])
+        .arg(support::artifacts().join("cli-no-memory"))
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(3), "{stdout}{stderr}");
+    assert!(stderr.contains("error: the guest needs 1024000 MiB (`memory:`), and this host has "), "{stderr}");
+}
+
 #[test]
 fn a_missing_qemu_says_what_to_install_and_could_not_test() {
     let dir = tempfile::tempdir().unwrap();

@@ -198,10 +198,10 @@ fn boot_and_check(
     // What this host must have, before anything is started. Sockets, the UEFI
     // vars copy and the SSH key live in a private (0700) directory that
     // disappears with the trial.
+    enough_memory(scenario.memory_mib, host_memory_mib()).map_err(could_not_test)?;
     let private = PrivateDir::new().map_err(|e| could_not_test(format!("create a private temp dir: {e}")))?;
     let uefi = uefi_flash(trial, private.path())?;
     let binary = qemu::find_qemu(trial.arch).map_err(qemu_error)?;
-    enough_memory(scenario.memory_mib, host_memory_mib()).map_err(could_not_test)?;
 
     let target = ProbeTarget { binary: &binary, arch: trial.arch, firmware: trial.firmware, iso: &image, uefi: uefi.as_ref() };
     let decision = qemu::resolve_accel(options.accel, &target).map_err(qemu_error)?;
