@@ -1,5 +1,7 @@
 //! The `isotest` command as users run it: help, listing, scenario errors, and
 //! real runs: a pass, a failure, and interruption (no QEMU may be left behind).
+//! Each exit status of the table (0 pass, 1 fail, 2 usage or scenario error,
+//! 3 could not test) is produced by a test here.
 
 mod support;
 
@@ -24,9 +26,107 @@ fn help_explains_run_and_list() {
     let help = text(&out.stdout);
     assert!(help.contains("run") && help.contains("list"), "{help}");
     let run_help = text(&isotest(&["run", "--help"]).stdout);
-    for flag in ["--image", "--accel", "--artifacts", "--filter", "--jobs"] {
+    for flag in ["--image", "--accel", "--artifacts", "--filter", "--jobs", "--require-all"] {
         assert!(run_help.contains(flag), "run --help lacks {flag}: {run_help}");
     }
+    for help in [&help, &run_help] {
+        for status in ["  0  every trial that ran passed", "  1  a trial failed", "  2  usage or scenario error", "  3  could not test"] {
+            assert!(help.contains(status), "no `{status}` in: {help}");
+        }
+    }
+}
+
+/// A scenario of a prebuilt image (no nix needed) in a temp dir.
+fn plain_scenario(dir: &std::path::Path, yaml: &str) -> String {
+    let path = dir.join("plain.yaml");
+    std::fs::write(&path, format!("image: any.iso\narch: x86_64\n{yaml}expect:\n  hostname: rescue\n")).unwrap();
+    // The scenario's image must exist to load; --image replaces it.
+    std::fs::write(dir.join("any.iso"), "").unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+/// `isotest` with every installed UEFI firmware hidden.
+fn without_ovmf() -> Command {
+    let mut command = support::isotest_command();
+    command.env("ISOTEST_FIRMWARE_DIRS", "").env_remove("ISOTEST_UEFI_CODE_X86_64").env_remove("ISOTEST_UEFI_VARS_X86_64");
+    command
+}
+
+#[test]
+fn list_shows_a_trial_that_cannot_run_here_as_skipped_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = plain_scenario(dir.path(), "");
+    let out = without_ovmf().args(["list", &scenario]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert_eq!(lines[0], "plain::x86_64::bios");
+    assert!(lines[1].starts_with("plain::x86_64::uefi  skipped: no UEFI firmware for x86_64 found"), "{stdout}");
+    assert!(lines[1].contains("apt-get install ovmf"), "{stdout}");
+}
+
+/// Every selected trial skipped: nothing was learned, exit 3; the line and the
+/// summary say so, and report.json holds the verdict with its reason.
+#[test]
+fn a_run_of_skipped_trials_only_could_not_test() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = plain_scenario(dir.path(), "");
+    let artifacts = support::artifacts().join("cli-all-skipped");
+    let out = without_ovmf()
+        .args(["run", &scenario, "--image", "Cargo.toml", "--filter", "uefi", "--artifacts"])
+        .arg(&artifacts)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(3), "{stdout}{stderr}");
+    assert!(stdout.contains("plain::x86_64::uefi") && stdout.contains("SKIP  no UEFI firmware for x86_64 found"), "{stdout}");
+    assert!(stdout.contains("0 passed, 0 failed, 1 skipped, 0 could not test"), "{stdout}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(artifacts.join("plain-x86_64-uefi/report.json")).unwrap()).unwrap();
+    assert_eq!(report["verdict"], "skipped", "{report}");
+    assert!(report["reason"].as_str().unwrap().contains("apt-get install ovmf"), "{report}");
+}
+
+/// `--require-all` refuses a plan with a skipped trial before anything boots.
+#[test]
+fn require_all_turns_a_skipped_trial_into_could_not_test() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = plain_scenario(dir.path(), "");
+    let artifacts = support::artifacts().join("cli-require-all");
+    let _ = std::fs::remove_dir_all(&artifacts);
+    let out = without_ovmf()
+        .args(["run", &scenario, "--image", "Cargo.toml", "--require-all", "--artifacts"])
+        .arg(&artifacts)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(3), "{stdout}{stderr}");
+    assert!(stderr.contains("plain::x86_64::uefi: cannot run here: no UEFI firmware for x86_64 found"), "{stderr}");
+    assert!(stderr.contains("--require-all: could not test every trial; nothing was started"), "{stderr}");
+    assert!(!artifacts.exists(), "a trial ran");
+}
+
+/// `firmware: uefi` named in the scenario and missing is no skip: could not test.
+#[test]
+fn a_missing_firmware_asked_for_by_name_could_not_test() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = plain_scenario(dir.path(), "firmware: uefi\n");
+    let artifacts = support::artifacts().join("cli-no-ovmf");
+    let out = without_ovmf()
+        .args(["run", &scenario, "--image", "Cargo.toml", "--artifacts"])
+        .arg(&artifacts)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(3), "{stdout}{stderr}");
+    assert!(stdout.contains("COULD NOT TEST"), "{stdout}");
+    assert!(stdout.contains("0 passed, 0 failed, 0 skipped, 1 could not test"), "{stdout}");
+    assert!(stderr.contains("--- plain::x86_64::uefi could not test"), "{stderr}");
+    assert!(stderr.contains("error: no UEFI firmware for x86_64 found"), "{stderr}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(artifacts.join("plain-x86_64-uefi/report.json")).unwrap()).unwrap();
+    assert_eq!(report["verdict"], "could-not-test", "{report}");
 }
 
 #[test]
@@ -54,22 +154,36 @@ fn a_missing_scenario_file_is_named() {
     assert!(text(&out.stderr).contains("/nonexistent/x.yaml: cannot read scenario"), "{}", text(&out.stderr));
 }
 
+/// A guest bigger than this host's memory (but within what scenarios allow).
 #[test]
-fn a_missing_qemu_says_what_to_install() {
+fn a_guest_bigger_than_the_host_could_not_test() {
     let dir = tempfile::tempdir().unwrap();
-    let scenario = dir.path().join("plain.yaml");
-    std::fs::write(&scenario, "image: any.iso\narch: x86_64\nexpect:\n  hostname: rescue\n").unwrap();
-    // The scenario's image must exist to load; --image replaces it.
-    std::fs::write(dir.path().join("any.iso"), "").unwrap();
+    let scenario = plain_scenario(dir.path(), "firmware: bios\nmemory: 1000G\n");
+    let out = support::isotest_command()
+        .args(["run", &scenario, "--image", "Cargo.toml", "--artifacts"])
+        .arg(support::artifacts().join("cli-no-memory"))
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(3), "{stdout}{stderr}");
+    assert!(stderr.contains("error: the guest needs 1024000 MiB (`memory:`), and this host has "), "{stderr}");
+}
+
+#[test]
+fn a_missing_qemu_says_what_to_install_and_could_not_test() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = plain_scenario(dir.path(), "firmware: bios\n");
     let out = support::isotest_command()
         .env("PATH", "/nonexistent")
-        .args(["run", scenario.to_str().unwrap(), "--image", "Cargo.toml", "--artifacts"])
+        .env_remove("ISOTEST_QEMU_X86_64")
+        .args(["run", &scenario, "--image", "Cargo.toml", "--artifacts"])
         .arg(support::artifacts().join("cli-no-qemu"))
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(3));
     let err = text(&out.stderr);
     assert!(err.contains("qemu-system-x86_64 not found on PATH; install it: Debian/Ubuntu: apt-get install qemu-system-x86"), "{err}");
+    assert!(err.contains("--- plain::x86_64::bios could not test"), "{err}");
 }
 
 #[test]
@@ -80,7 +194,7 @@ fn a_missing_nix_says_what_to_install() {
         .arg(support::artifacts().join("cli-no-nix"))
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(3), "no nix: nothing learned about the ISO");
     let err = text(&out.stderr);
     assert!(err.contains("error: `nix` is not installed, and reading the expectations of `iso: minimal` needs it"), "{err}");
     assert!(!err.contains("transcript:"), "a trial that never booted has no transcript: {err}");
@@ -174,19 +288,34 @@ fn a_wrong_host_key_pin_fails_the_logins_and_leaves_no_qemu() {
 
 /// Starts `isotest run` on the rescue fixture and returns it once QEMU runs.
 fn start_run(name: &str) -> (std::process::Child, u32) {
-    let image = support::fixture("rescue").unwrap();
+    start_run_with(name, run_rescue(&support::fixture("rescue").unwrap(), name))
+}
+
+/// The caller signals the child and waits for it.
+#[allow(clippy::zombie_processes)]
+fn start_run_with(name: &str, mut command: Command) -> (std::process::Child, u32) {
     let pidfile = support::artifacts().join(name).join("rescue-x86_64-bios/qemu.pid");
     let _ = std::fs::remove_file(&pidfile);
-    let child = run_rescue(&image, name).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let mut child = command.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
     // QEMU writes its pidfile as it starts; poll for that file with a deadline.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if let Some(pid) = support::read_pid(&pidfile) {
             return (child, pid);
         }
-        assert!(Instant::now() < deadline, "QEMU did not start within 60 s");
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("QEMU did not start within 60 s");
+        }
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// The private directories (`isotest-*`) in `tmp`.
+fn private_dirs(tmp: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let entries = std::fs::read_dir(tmp).unwrap().filter_map(|e| e.ok().map(|e| e.path()));
+    entries.filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("isotest-"))).collect()
 }
 
 /// Waits for a process to disappear, up to a deadline.
@@ -201,15 +330,31 @@ fn gone_within(pid: u32, limit: Duration) -> bool {
     false
 }
 
+/// Ctrl-C stops QEMU and removes the trial's private directory, which was
+/// 0700 while it lived although isotest ran with umask 000 (a plain mkdir
+/// would have made it 0777).
 #[test]
-fn ctrl_c_during_boot_stops_qemu() {
-    let (mut child, qemu) = start_run("cli-ctrl-c");
+fn ctrl_c_during_boot_stops_qemu_and_removes_the_private_directory() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let name = "cli-ctrl-c";
+    let mut command = run_rescue(&support::fixture("rescue").unwrap(), name);
+    command.env("TMPDIR", tmp.path());
+    // SAFETY: umask(2) is async-signal-safe and cannot fail.
+    unsafe { command.pre_exec(|| { libc::umask(0); Ok(()) }) };
+    let (mut child, qemu) = start_run_with(name, command);
     assert!(support::process_alive(qemu));
+    let private = private_dirs(tmp.path());
+    assert_eq!(private.len(), 1, "one trial, one private directory: {private:?}");
+    let mode = private[0].metadata().unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode, 0o700, "{} is {mode:o}", private[0].display());
     // SAFETY: signalling the child we spawned.
     unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130), "isotest should exit 130 on Ctrl-C");
     assert!(gone_within(qemu, Duration::from_secs(5)), "QEMU {qemu} survived Ctrl-C");
+    assert_eq!(private_dirs(tmp.path()), Vec::<std::path::PathBuf>::new(), "the private directory outlived Ctrl-C");
 }
 
 #[test]

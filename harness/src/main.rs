@@ -3,8 +3,8 @@
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use isotest::plan::{self, Trial};
-use isotest::qemu::{kill_all_machines, AccelChoice};
-use isotest::report::{render_failure, render_line};
+use isotest::qemu::{kill_all_machines, remove_private_dirs, AccelChoice};
+use isotest::report::{render_failure, render_line, render_summary, Summary, EXIT_COULD_NOT_TEST, EXIT_STATUS_HELP, EXIT_USAGE};
 use isotest::run::{run_trials, RunOptions};
 use isotest::scenario::Scenario;
 use std::path::PathBuf;
@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 /// Boots rescue/installer ISOs under QEMU and checks them against YAML scenarios.
 #[derive(Parser)]
-#[command(name = "isotest", version, about, long_about = None)]
+#[command(name = "isotest", version, about, long_about = None, after_help = EXIT_STATUS_HELP)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -22,6 +22,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Boot each trial of the scenarios and run its checks; exits 1 if any fails.
+    #[command(after_help = EXIT_STATUS_HELP)]
     Run {
         /// Scenario files (default: scenarios/*.yaml).
         scenarios: Vec<PathBuf>,
@@ -51,9 +52,14 @@ enum Command {
         /// Virtual CPUs per guest (1 to 256).
         #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=256))]
         cpus: u32,
+        /// A trial that cannot run here (skipped, e.g. no OVMF) is "could not
+        /// test" (exit 3), not a skip; said before anything boots.
+        #[arg(long)]
+        require_all: bool,
     },
-    /// List the trials (scenario::arch::firmware) the scenarios expand into, or
-    /// with --flake alone the ISO hosts of a flake.
+    /// List the trials (scenario::arch::firmware) the scenarios expand into, a
+    /// trial that cannot run here followed by `skipped: <reason>`; or with
+    /// --flake alone the ISO hosts of a flake.
     List {
         /// Scenario files (default: scenarios/*.yaml).
         scenarios: Vec<PathBuf>,
@@ -73,9 +79,10 @@ fn main() -> ExitCode {
         .with_target(false)
         .without_time()
         .init();
-    // Ctrl-C and SIGTERM: no QEMU may outlive us.
+    // Ctrl-C and SIGTERM: no QEMU and no private directory may outlive us.
     let _ = ctrlc::set_handler(|| {
         kill_all_machines();
+        remove_private_dirs();
         eprintln!("isotest: interrupted; QEMU stopped");
         std::process::exit(130);
     });
@@ -83,7 +90,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::from(2)
+            ExitCode::from(EXIT_USAGE)
         }
     }
 }
@@ -102,11 +109,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::List { scenarios, flake: _ } => {
             for trial in load(&scenarios, &[])? {
-                println!("{}", trial.name());
+                match &trial.skip {
+                    None => println!("{}", trial.name()),
+                    Some(reason) => println!("{}  skipped: {reason}", trial.name()),
+                }
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Run { scenarios, image, flake, hosts, accel, artifacts, filter, jobs, cpus } => {
+        Command::Run { scenarios, image, flake, hosts, accel, artifacts, filter, jobs, cpus, require_all } => {
             if !hosts.is_empty() && flake.is_none() && std::env::var_os("ISOTEST_FLAKE").is_none() {
                 bail!("--iso {} needs --flake REF (or ISOTEST_FLAKE)", hosts[0]);
             }
@@ -122,18 +132,29 @@ fn run(cli: Cli) -> Result<ExitCode> {
             if trials.is_empty() {
                 bail!("no trial to run{}", filter.map(|f| format!(" matches --filter {f}")).unwrap_or_default());
             }
+            let skipped: Vec<&Trial> = trials.iter().filter(|t| t.skip.is_some()).collect();
+            if require_all && !skipped.is_empty() {
+                for trial in skipped {
+                    eprintln!("{}: cannot run here: {}", trial.name(), trial.skip.as_deref().unwrap_or_default());
+                }
+                eprintln!("error: --require-all: could not test every trial; nothing was started");
+                return Ok(ExitCode::from(EXIT_COULD_NOT_TEST));
+            }
             let options = RunOptions { accel, artifacts, image, flake, cpus };
             let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
             let jobs = jobs.unwrap_or((cores / 2).max(1));
             let reports = run_trials(&trials, &options, jobs, &|report| {
                 println!("{}", render_line(report));
             });
-            let failed: Vec<_> = reports.iter().filter(|r| !r.passed()).collect();
-            for report in &failed {
-                eprint!("\n{}", render_failure(report));
+            for report in &reports {
+                let explanation = render_failure(report);
+                if !explanation.is_empty() {
+                    eprint!("\n{explanation}");
+                }
             }
-            println!("\n{} passed, {} failed", reports.len() - failed.len(), failed.len());
-            Ok(if failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            let summary = Summary::of(&reports);
+            println!("\n{}", render_summary(&summary));
+            Ok(ExitCode::from(summary.exit_status(require_all)))
         }
     }
 }

@@ -1,6 +1,8 @@
 //! What will run: a scenario expands into one trial per architecture × firmware
 //! (× prebuilt image, when `images:` lists several).
-//! Listing works from this model alone, without booting anything.
+//! Listing works from this model alone, without booting anything. A trial that
+//! cannot run on this host stays in the plan, skipped with the reason, so that
+//! `isotest list`, `isotest run` and `cargo test` all show it.
 
 use crate::scenario::{Arch, Firmware, Scenario};
 use std::path::PathBuf;
@@ -14,6 +16,9 @@ pub struct Trial {
     pub firmware: Firmware,
     /// A prebuilt ISO from `image:`/`images:`; `None`: the flake host's build.
     pub image: Option<PathBuf>,
+    /// Why this trial cannot run here, when it cannot (e.g. no OVMF for a
+    /// firmware the scenario did not ask for by name).
+    pub skip: Option<String>,
 }
 
 impl Trial {
@@ -38,20 +43,23 @@ impl Trial {
     }
 }
 
-/// The firmwares a scenario's `arch` runs with: those listed that the
-/// architecture can boot (aarch64 skips `bios`), or by default every firmware it
-/// has here: BIOS, and UEFI where firmware for it is installed (always on
-/// aarch64, which has nothing else; a missing AAVMF then says what to install).
-pub fn firmwares(scenario: &Scenario, arch: Arch) -> Vec<Firmware> {
+/// The firmwares a scenario's `arch` runs with, each with why it cannot run
+/// here, if it cannot. Those listed in `firmware:` that the architecture can
+/// boot (aarch64 skips `bios`) always run: a missing one is the trial's "could
+/// not test". By default every firmware the architecture has: BIOS, and UEFI,
+/// skipped when no firmware for it is found (the reason says what to install).
+pub fn firmwares(scenario: &Scenario, arch: Arch) -> Vec<(Firmware, Option<String>)> {
     let possible = Firmware::all_for(arch);
     if !scenario.firmware.is_empty() {
-        return scenario.firmware.iter().copied().filter(|f| possible.contains(f)).collect();
+        return scenario.firmware.iter().copied().filter(|f| possible.contains(f)).map(|f| (f, None)).collect();
     }
     let search = crate::qemu::FirmwareSearch::system();
     possible
         .iter()
-        .copied()
-        .filter(|&f| f != Firmware::Uefi || arch == Arch::Aarch64 || search.find(arch, scenario.uefi_files(arch)).is_ok())
+        .map(|&f| match f {
+            Firmware::Bios => (f, None),
+            Firmware::Uefi => (f, search.find(arch, scenario.uefi_files(arch)).err().map(|e| e.to_string())),
+        })
         .collect()
 }
 
@@ -65,9 +73,9 @@ pub fn trials(scenarios: &[Arc<Scenario>]) -> Vec<Trial> {
             scenario.source.images.iter().cloned().map(Some).collect()
         };
         for &arch in &scenario.arch {
-            for firmware in firmwares(scenario, arch) {
+            for (firmware, skip) in firmwares(scenario, arch) {
                 for image in &images {
-                    out.push(Trial { scenario: scenario.clone(), arch, firmware, image: image.clone() });
+                    out.push(Trial { scenario: scenario.clone(), arch, firmware, image: image.clone(), skip: skip.clone() });
                 }
             }
         }
@@ -100,5 +108,31 @@ mod tests {
         assert_eq!(names, ["rescue::x86_64::bios::2026-09", "rescue::x86_64::bios::2026-10"]);
         assert_eq!(trials[0].image.as_deref(), Some(Path::new("s/old/2026-09.iso")));
         assert_eq!(trials[1].dir_name(), "rescue-x86_64-bios-2026-10");
+    }
+
+    #[test]
+    fn a_default_firmware_that_is_missing_is_skipped_with_the_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("OVMF_CODE.fd");
+        let yaml = format!("iso: rescue\narch: x86_64\nuefi:\n  x86_64: {{ code: {0}, vars: {0} }}\n", missing.display());
+        let s = Scenario::parse(&dir.path().join("rescue.yaml"), &yaml).unwrap();
+        let trials = trials(&[Arc::new(s)]);
+        let plan: Vec<_> = trials.iter().map(|t| (t.name(), t.skip.clone())).collect();
+        assert_eq!(
+            plan,
+            [
+                ("rescue::x86_64::bios".to_owned(), None),
+                ("rescue::x86_64::uefi".to_owned(), Some(format!("UEFI code: {}: no such file", missing.display())))
+            ]
+        );
+    }
+
+    #[test]
+    fn a_firmware_asked_for_by_name_is_never_skipped() {
+        let yaml = "iso: rescue\narch: x86_64\nfirmware: uefi\nuefi:\n  x86_64: { code: /nonexistent/C.fd, vars: /nonexistent/V.fd }\n";
+        let s = Scenario::parse(Path::new("rescue.yaml"), yaml).unwrap();
+        let trials = trials(&[Arc::new(s)]);
+        assert_eq!(trials.len(), 1);
+        assert_eq!(trials[0].skip, None, "its missing firmware is the run's \"could not test\"");
     }
 }

@@ -3,17 +3,21 @@
 //! `/dev/kvm` opening is not proof that KVM works: on nested, paravirtualised hosts
 //! the device opens, a trivial boot sector even runs, and then the firmware or boot
 //! loader dies with "KVM internal error ... emulation failure". So "usable" means
-//! that the ISO under test really ran under KVM: booted through its firmware far
-//! enough to print on the serial port. The probe runs once per process and QEMU
-//! binary; its verdict is cached.
+//! that the ISO under test really ran under KVM on the trial's machine and
+//! firmware: booted far enough to print on the serial port. Firmwares differ
+//! (SeaBIOS, OVMF, AAVMF on `virt`), so the verdict is kept per `ProbeKey`
+//! (binary, arch, machine, firmware) for the rest of the process, and KVM is used
+//! only for a key whose probe passed.
 
-use super::QemuError;
-use crate::scenario::Arch;
+use super::args::{cdrom_args, cpu_args, firmware_args, machine_args, machine_type, os};
+use super::{Pflash, PrivateDir, QemuError};
+use crate::scenario::{Arch, Firmware};
 use std::collections::HashMap;
+use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{mpsc, Mutex, OnceLock};
+use std::sync::{mpsc, Mutex};
 use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,19 +59,48 @@ pub struct AccelDecision {
     pub note: Option<String>,
 }
 
-/// Decides the accelerator for booting `iso` on `arch` on this host.
-pub fn resolve_accel(choice: AccelChoice, arch: Arch, qemu: &Path, iso: &Path) -> Result<AccelDecision, QemuError> {
+/// What a KVM verdict holds for: guests of one architecture, machine type and
+/// firmware, started by one QEMU binary.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ProbeKey {
+    pub binary: PathBuf,
+    pub arch: Arch,
+    pub machine: &'static str,
+    pub firmware: Firmware,
+}
+
+/// The trial's guest as the probe boots it: the ISO under test, on the trial's
+/// machine, with the trial's firmware (for UEFI its flash; the probe writes only
+/// to its own copy of the variable store).
+#[derive(Debug, Clone, Copy)]
+pub struct ProbeTarget<'a> {
+    pub binary: &'a Path,
+    pub arch: Arch,
+    pub firmware: Firmware,
+    pub iso: &'a Path,
+    pub uefi: Option<&'a Pflash>,
+}
+
+impl ProbeTarget<'_> {
+    pub fn key(&self) -> ProbeKey {
+        ProbeKey { binary: self.binary.to_owned(), arch: self.arch, machine: machine_type(self.arch), firmware: self.firmware }
+    }
+}
+
+/// Decides the accelerator for the trial's guest on this host.
+pub fn resolve_accel(choice: AccelChoice, target: &ProbeTarget<'_>) -> Result<AccelDecision, QemuError> {
     if choice == AccelChoice::Tcg {
         return Ok(AccelDecision { accel: Accel::Tcg, note: Some("TCG (--accel tcg)".into()) });
     }
-    let usable = if Arch::host() != Some(arch) {
-        Err(format!("the host is not {arch}"))
+    let usable = if Arch::host() != Some(target.arch) {
+        Err(format!("the host is not {}", target.arch))
     } else {
-        kvm_probe(qemu, arch, iso)
+        static VERDICTS: Verdicts = Verdicts::new();
+        VERDICTS.get_or_probe(target.key(), || kvm_device().and_then(|()| probe(target)))
     };
     match (usable, choice) {
         (Ok(()), _) => Ok(AccelDecision { accel: Accel::Kvm, note: None }),
-        (Err(reason), AccelChoice::Kvm) => Err(QemuError::KvmUnusable { arch: arch.to_string(), reason }),
+        (Err(reason), AccelChoice::Kvm) => Err(QemuError::KvmUnusable { arch: target.arch.to_string(), reason }),
         (Err(reason), _) => Ok(AccelDecision {
             accel: Accel::Tcg,
             note: Some(format!("TCG, KVM unusable: {reason}; waits are {}x longer", Accel::Tcg.time_scale())),
@@ -75,34 +108,72 @@ pub fn resolve_accel(choice: AccelChoice, arch: Arch, qemu: &Path, iso: &Path) -
     }
 }
 
-fn kvm_probe(qemu: &Path, arch: Arch, iso: &Path) -> Result<(), String> {
-    static CACHE: OnceLock<Mutex<HashMap<PathBuf, Result<(), String>>>> = OnceLock::new();
-    let mut cache = CACHE.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
-    cache.entry(qemu.to_owned()).or_insert_with(|| probe_uncached(qemu, arch, iso)).clone()
+/// KVM verdicts by key. The lock is held while probing, so trials of one key
+/// wait for the one probe instead of each starting their own.
+struct Verdicts(Mutex<Option<HashMap<ProbeKey, Result<(), String>>>>);
+
+impl Verdicts {
+    const fn new() -> Verdicts {
+        Verdicts(Mutex::new(None))
+    }
+
+    fn get_or_probe(&self, key: ProbeKey, probe: impl FnOnce() -> Result<(), String>) -> Result<(), String> {
+        let mut verdicts = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        verdicts.get_or_insert_with(HashMap::new).entry(key).or_insert_with(probe).clone()
+    }
+}
+
+/// Whether this user can open `/dev/kvm` at all, with what to do if not.
+fn kvm_device() -> Result<(), String> {
+    std::fs::OpenOptions::new().read(true).write(true).open("/dev/kvm").map(drop).map_err(|e| {
+        let hint = match e.kind() {
+            std::io::ErrorKind::NotFound => " (load the kvm_intel or kvm_amd module, or enable virtualisation in the BIOS)",
+            std::io::ErrorKind::PermissionDenied => " (add your user to the `kvm` group)",
+            _ => "",
+        };
+        format!("/dev/kvm: {e}{hint}")
+    })
 }
 
 /// How long the ISO may take to print its first byte on serial under KVM. With
 /// working KVM it takes well under a second.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 
-fn probe_uncached(qemu: &Path, arch: Arch, iso: &Path) -> Result<(), String> {
-    if let Err(e) = std::fs::OpenOptions::new().read(true).write(true).open("/dev/kvm") {
-        let hint = match e.kind() {
-            std::io::ErrorKind::NotFound => " (load the kvm_intel or kvm_amd module, or enable virtualisation in the BIOS)",
-            std::io::ErrorKind::PermissionDenied => " (add your user to the `kvm` group)",
-            _ => "",
-        };
-        return Err(format!("/dev/kvm: {e}{hint}"));
-    }
-    if arch != Arch::X86_64 {
-        // Booting an ARM ISO needs its UEFI firmware; there the device is trusted.
-        return Ok(());
-    }
+/// Boots the target under KVM until it prints on serial, in a private directory
+/// that holds the probe's own copy of the UEFI variable store.
+fn probe(target: &ProbeTarget<'_>) -> Result<(), String> {
+    let private = PrivateDir::new().map_err(|e| format!("create a private temp dir: {e}"))?;
+    let uefi = match target.uefi {
+        Some(flash) => {
+            let vars = private.path().join("probe-vars.fd");
+            std::fs::copy(&flash.vars, &vars).map_err(|e| format!("copy {}: {e}", flash.vars.display()))?;
+            Some(Pflash { vars, ..flash.clone() })
+        }
+        None => None,
+    };
+    run_probe(target.binary, &probe_command_line(target, uefi.as_ref()), PROBE_TIMEOUT)
+}
+
+/// The trial's machine, CPU, firmware and CD-ROM under KVM, with the serial
+/// port on stdout and nothing else: no network, no monitor, no display.
+fn probe_command_line(target: &ProbeTarget<'_>, uefi: Option<&Pflash>) -> Vec<OsString> {
+    [
+        machine_args(target.arch, Accel::Kvm),
+        cpu_args(target.arch, Accel::Kvm),
+        os(&["-m", "512M"]),
+        firmware_args(uefi),
+        cdrom_args(target.arch, target.iso),
+        os(&["-display", "none", "-nic", "none", "-monitor", "none", "-parallel", "none", "-no-reboot", "-serial", "stdio"]),
+    ]
+    .concat()
+}
+
+/// Runs `qemu args` and judges it: the first serial byte on stdout is a pass; a
+/// KVM error on stderr, an exit, or silence until `timeout` is not.
+fn run_probe(qemu: &Path, args: &[OsString], timeout: Duration) -> Result<(), String> {
+    tracing::debug!(qemu = %qemu.display(), ?args, "KVM probe");
     let mut child = Command::new(qemu)
-        .args(["-machine", "q35,accel=kvm", "-cpu", "host", "-m", "512M", "-display", "none"])
-        .args(["-nic", "none", "-monitor", "none", "-parallel", "none", "-no-reboot", "-serial", "stdio"])
-        .arg("-drive")
-        .arg(format!("file={},media=cdrom,readonly=on,format=raw", iso.display().to_string().replace(',', ",,")))
+        .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -137,7 +208,7 @@ fn probe_uncached(qemu: &Path, arch: Arch, iso: &Path) -> Result<(), String> {
     });
     let mut stderr_lines = Vec::new();
     let verdict = loop {
-        match rx.recv_timeout(PROBE_TIMEOUT) {
+        match rx.recv_timeout(timeout) {
             Ok(Event::Serial) => break Ok(()),
             Ok(Event::Stderr(line)) => {
                 let fatal = line.contains("KVM internal error") || line.contains("failed to set MSR");
@@ -148,7 +219,7 @@ fn probe_uncached(qemu: &Path, arch: Arch, iso: &Path) -> Result<(), String> {
             }
             Ok(Event::Exited) => break Err(format!("QEMU exited under KVM: {}", stderr_lines.join(" "))),
             Err(_) => {
-                break Err(format!("the ISO printed nothing on serial within {} s under KVM", PROBE_TIMEOUT.as_secs()))
+                break Err(format!("the ISO printed nothing on serial within {} s under KVM", timeout.as_secs()))
             }
         }
     };
@@ -161,19 +232,108 @@ fn probe_uncached(qemu: &Path, arch: Arch, iso: &Path) -> Result<(), String> {
 mod tests {
     use super::*;
 
+    fn target<'a>(arch: Arch, firmware: Firmware, uefi: Option<&'a Pflash>) -> ProbeTarget<'a> {
+        ProbeTarget { binary: Path::new("/usr/bin/qemu-system-x86_64"), arch, firmware, iso: Path::new("/isos/a,b.iso"), uefi }
+    }
+
+    fn flash() -> Pflash {
+        Pflash { code: "/fw/CODE.fd".into(), vars: "/trial/uefi-vars.fd".into(), format: "raw".into() }
+    }
+
+    fn joined(args: &[OsString]) -> String {
+        args.iter().map(|a| a.to_string_lossy().into_owned()).collect::<Vec<_>>().join(" ")
+    }
+
     #[test]
     fn forced_tcg_needs_no_probe() {
-        let d = resolve_accel(AccelChoice::Tcg, Arch::X86_64, Path::new("/nonexistent"), Path::new("x.iso")).unwrap();
+        let d = resolve_accel(AccelChoice::Tcg, &target(Arch::X86_64, Firmware::Bios, None)).unwrap();
         assert_eq!(d.accel, Accel::Tcg);
     }
 
     #[test]
     fn foreign_arch_falls_back_to_tcg_or_refuses_kvm() {
         let foreign = if Arch::host() == Some(Arch::X86_64) { Arch::Aarch64 } else { Arch::X86_64 };
-        let d = resolve_accel(AccelChoice::Auto, foreign, Path::new("/nonexistent"), Path::new("x.iso")).unwrap();
+        let d = resolve_accel(AccelChoice::Auto, &target(foreign, Firmware::Uefi, None)).unwrap();
         assert_eq!(d.accel, Accel::Tcg);
         assert!(d.note.unwrap().contains(&format!("the host is not {foreign}")));
-        let err = resolve_accel(AccelChoice::Kvm, foreign, Path::new("/nonexistent"), Path::new("x.iso")).unwrap_err();
+        let err = resolve_accel(AccelChoice::Kvm, &target(foreign, Firmware::Uefi, None)).unwrap_err();
         assert!(err.to_string().starts_with("--accel kvm: KVM cannot run"), "{err}");
+    }
+
+    #[test]
+    fn one_verdict_per_binary_arch_machine_and_firmware() {
+        let bios = target(Arch::X86_64, Firmware::Bios, None).key();
+        assert_eq!(bios.machine, "q35");
+        let other_iso = ProbeTarget { iso: Path::new("/isos/other.iso"), ..target(Arch::X86_64, Firmware::Bios, None) };
+        assert_eq!(other_iso.key(), bios, "the ISO is not part of the key");
+        let f = flash();
+        assert_ne!(target(Arch::X86_64, Firmware::Uefi, Some(&f)).key(), bios);
+        let arm = target(Arch::Aarch64, Firmware::Uefi, Some(&f)).key();
+        assert_eq!((arm.arch, arm.machine), (Arch::Aarch64, "virt"));
+        let other_binary = ProbeTarget { binary: Path::new("/opt/qemu/bin/qemu-system-x86_64"), ..target(Arch::X86_64, Firmware::Bios, None) };
+        assert_ne!(other_binary.key(), bios);
+    }
+
+    #[test]
+    fn a_verdict_is_probed_once_per_key_and_a_failed_one_stays_failed() {
+        let verdicts = Verdicts::new();
+        let probes = std::cell::Cell::new(0);
+        let failing = || {
+            probes.set(probes.get() + 1);
+            Err("KVM internal error".to_owned())
+        };
+        let bios = target(Arch::X86_64, Firmware::Bios, None).key();
+        assert!(verdicts.get_or_probe(bios.clone(), failing).is_err());
+        assert!(verdicts.get_or_probe(bios.clone(), || Ok(())).is_err(), "a failed probe was retried and trusted");
+        let f = flash();
+        assert!(verdicts.get_or_probe(target(Arch::X86_64, Firmware::Uefi, Some(&f)).key(), || Ok(())).is_ok());
+        assert_eq!(probes.get(), 1);
+    }
+
+    #[test]
+    fn the_bios_probe_boots_the_iso_on_the_trials_machine() {
+        let line = joined(&probe_command_line(&target(Arch::X86_64, Firmware::Bios, None), None));
+        assert!(line.starts_with("-machine q35,accel=kvm -cpu host -m 512M -drive file=/isos/a,,b.iso,media=cdrom,readonly=on,format=raw "), "{line}");
+        assert!(line.ends_with("-serial stdio"), "{line}");
+        assert!(!line.contains("pflash"), "{line}");
+    }
+
+    #[test]
+    fn the_uefi_probes_map_the_firmware_with_their_own_vars() {
+        let trial_flash = flash();
+        let own = Pflash { vars: "/probe/probe-vars.fd".into(), ..flash() };
+        let line = joined(&probe_command_line(&target(Arch::X86_64, Firmware::Uefi, Some(&trial_flash)), Some(&own)));
+        assert!(line.contains("-drive if=pflash,unit=0,format=raw,readonly=on,file=/fw/CODE.fd"), "{line}");
+        assert!(line.contains("-drive if=pflash,unit=1,format=raw,file=/probe/probe-vars.fd"), "{line}");
+        let line = joined(&probe_command_line(&target(Arch::Aarch64, Firmware::Uefi, Some(&trial_flash)), Some(&own)));
+        assert!(line.starts_with("-machine virt,accel=kvm -cpu host -m 512M -drive if=pflash,unit=0"), "{line}");
+        assert!(line.contains("-device scsi-cd,drive=cd0"), "{line}");
+    }
+
+    /// A stand-in QEMU: a shell script.
+    fn fake_qemu(dir: &Path, script: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let path = dir.join("qemu");
+        std::fs::write(&path, format!("#!/bin/sh\n{script}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    }
+
+    #[test]
+    fn the_probe_passes_on_serial_output_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let timeout = Duration::from_secs(5);
+        let printed = fake_qemu(dir.path(), "printf x; exec sleep 30");
+        assert_eq!(run_probe(&printed, &[], timeout), Ok(()));
+        // As on nested paravirtual KVM: an error on stderr, then the guest idles.
+        let died = fake_qemu(dir.path(), "echo 'KVM internal error. Suberror: 1' >&2; exec sleep 30");
+        let e = run_probe(&died, &[], timeout).unwrap_err();
+        assert!(e.starts_with("the ISO died under KVM: KVM internal error. Suberror: 1"), "{e}");
+        let exited = fake_qemu(dir.path(), "echo 'failed to initialize kvm' >&2; exit 1");
+        let e = run_probe(&exited, &[], timeout).unwrap_err();
+        assert_eq!(e, "QEMU exited under KVM: failed to initialize kvm");
+        let silent = fake_qemu(dir.path(), "exec sleep 30");
+        let e = run_probe(&silent, &[], Duration::from_millis(300)).unwrap_err();
+        assert!(e.starts_with("the ISO printed nothing on serial"), "{e}");
     }
 }

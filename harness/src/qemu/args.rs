@@ -52,7 +52,7 @@ pub fn command_line(spec: &MachineSpec) -> Vec<OsString> {
     .concat()
 }
 
-fn os(parts: &[&str]) -> Vec<OsString> {
+pub(super) fn os(parts: &[&str]) -> Vec<OsString> {
     parts.iter().map(OsString::from).collect()
 }
 
@@ -62,19 +62,22 @@ fn escape(path: &Path) -> String {
 }
 
 /// q35 is the modern PC (AHCI CD-ROM, PCIe); `virt` is the generic ARM board.
-fn machine_args(arch: Arch, accel: Accel) -> Vec<OsString> {
-    let machine = match arch {
+pub(super) fn machine_type(arch: Arch) -> &'static str {
+    match arch {
         Arch::X86_64 => "q35",
         Arch::Aarch64 => "virt",
-    };
-    os(&["-machine", &format!("{machine},accel={}", accel.as_str())])
+    }
+}
+
+pub(super) fn machine_args(arch: Arch, accel: Accel) -> Vec<OsString> {
+    os(&["-machine", &format!("{},accel={}", machine_type(arch), accel.as_str())])
 }
 
 /// Under KVM the guest sees the host CPU. Under TCG an x86_64 guest gets the
 /// baseline `qemu64`: with `max`, glibc picks AVX2 code paths that TCG emulates
 /// slowly (measured: shell after 74 s instead of 43 s). ARM has no such baseline
 /// model that current kernels accept everywhere, so it gets `max`.
-fn cpu_args(arch: Arch, accel: Accel) -> Vec<OsString> {
+pub(super) fn cpu_args(arch: Arch, accel: Accel) -> Vec<OsString> {
     let cpu = match (accel, arch) {
         (Accel::Kvm, _) => "host",
         (Accel::Tcg, Arch::X86_64) => "qemu64",
@@ -88,7 +91,7 @@ fn memory_args(mib: u64, cpus: u32) -> Vec<OsString> {
 }
 
 /// BIOS is QEMU's default (SeaBIOS); UEFI is mapped as flash.
-fn firmware_args(uefi: Option<&Pflash>) -> Vec<OsString> {
+pub(super) fn firmware_args(uefi: Option<&Pflash>) -> Vec<OsString> {
     let Some(p) = uefi else { return Vec::new() };
     os(&[
         "-drive",
@@ -100,7 +103,7 @@ fn firmware_args(uefi: Option<&Pflash>) -> Vec<OsString> {
 
 /// The ISO as a read-only CD-ROM, the way a user boots a rescue disk: on the PC's
 /// AHCI controller, or on virtio-scsi for `virt`, which has no IDE/AHCI.
-fn cdrom_args(arch: Arch, iso: &Path) -> Vec<OsString> {
+pub(super) fn cdrom_args(arch: Arch, iso: &Path) -> Vec<OsString> {
     match arch {
         Arch::X86_64 => os(&["-drive", &format!("file={},media=cdrom,readonly=on,format=raw", escape(iso))]),
         Arch::Aarch64 => os(&[

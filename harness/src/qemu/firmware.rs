@@ -3,6 +3,8 @@
 //! `ISOTEST_UEFI_CODE_<ARCH>`/`ISOTEST_UEFI_VARS_<ARCH>`), QEMU's firmware
 //! descriptors (docs/interop/firmware.json: the files distributions install for
 //! libvirt and friends), then the paths distributions are known to use.
+//! `ISOTEST_FIRMWARE_DIRS` replaces the last two with descriptor directories of
+//! one's own (empty: none, which hides the installed firmware from a test).
 //!
 //! Secure Boot builds are passed over: they need SMM machine options, and the
 //! boot loaders of most rescue ISOs are not signed for them.
@@ -44,20 +46,19 @@ pub struct FirmwareSearch {
 
 impl FirmwareSearch {
     /// QEMU's descriptor directories, the distributions' paths, and the
-    /// `ISOTEST_UEFI_CODE_<ARCH>`/`ISOTEST_UEFI_VARS_<ARCH>` variables.
+    /// `ISOTEST_UEFI_CODE_<ARCH>`/`ISOTEST_UEFI_VARS_<ARCH>` variables; or, when
+    /// `ISOTEST_FIRMWARE_DIRS` is set, only the descriptor directories it lists.
     pub fn system() -> FirmwareSearch {
+        let overrides = env_overrides();
+        if let Some(dirs) = std::env::var_os("ISOTEST_FIRMWARE_DIRS") {
+            let descriptor_dirs = std::env::split_paths(&dirs).filter(|d| !d.as_os_str().is_empty()).collect();
+            return FirmwareSearch { descriptor_dirs, known: Vec::new(), overrides };
+        }
         let mut descriptor_dirs = vec![PathBuf::from("/usr/share/qemu/firmware"), PathBuf::from("/etc/qemu/firmware")];
         let config = std::env::var_os("XDG_CONFIG_HOME")
             .map(PathBuf::from)
             .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")));
         descriptor_dirs.extend(config.map(|c| c.join("qemu/firmware")));
-        let mut overrides = Vec::new();
-        for arch in [Arch::X86_64, Arch::Aarch64] {
-            let var = |kind: &str| std::env::var_os(format!("ISOTEST_UEFI_{kind}_{}", arch.as_str().to_uppercase()));
-            if let (Some(code), Some(vars)) = (var("CODE"), var("VARS")) {
-                overrides.push((arch, PathBuf::from(code), PathBuf::from(vars)));
-            }
-        }
         FirmwareSearch { descriptor_dirs, known: known_paths(), overrides }
     }
 
@@ -85,6 +86,9 @@ impl FirmwareSearch {
         }
         let mut looked: Vec<String> = self.descriptor_dirs.iter().map(|d| format!("{}/*.json", d.display())).collect();
         looked.extend(self.known.iter().filter(|(a, _, _)| *a == arch).map(|(_, c, _)| c.display().to_string()));
+        if looked.is_empty() {
+            looked.push("nothing: ISOTEST_FIRMWARE_DIRS names no directory".into());
+        }
         Err(FirmwareError::Missing { arch, looked: looked.join(", "), hint: install_hint(arch) })
     }
 
@@ -111,6 +115,18 @@ impl FirmwareSearch {
             })
         })
     }
+}
+
+/// (arch, code, vars) from `ISOTEST_UEFI_CODE_<ARCH>` and `ISOTEST_UEFI_VARS_<ARCH>`.
+fn env_overrides() -> Vec<(Arch, PathBuf, PathBuf)> {
+    let mut overrides = Vec::new();
+    for arch in [Arch::X86_64, Arch::Aarch64] {
+        let var = |kind: &str| std::env::var_os(format!("ISOTEST_UEFI_{kind}_{}", arch.as_str().to_uppercase()));
+        if let (Some(code), Some(vars)) = (var("CODE"), var("VARS")) {
+            overrides.push((arch, PathBuf::from(code), PathBuf::from(vars)));
+        }
+    }
+    overrides
 }
 
 fn has_extension(path: &Path, ext: &str) -> bool {

@@ -6,13 +6,15 @@ mod args;
 mod binary;
 mod firmware;
 mod machine;
+mod private;
 mod qmp;
 
-pub use accel::{resolve_accel, Accel, AccelChoice, AccelDecision};
+pub use accel::{resolve_accel, Accel, AccelChoice, AccelDecision, ProbeKey, ProbeTarget};
 pub use args::{command_line, MachineSpec, Pflash};
 pub use binary::find_qemu;
 pub use firmware::{FirmwareError, FirmwareSearch, UefiFirmware};
 pub use machine::{kill_all_machines, Machine};
+pub use private::{remove_private_dirs, PrivateDir};
 pub use qmp::Qmp;
 
 use std::path::PathBuf;

@@ -2,13 +2,17 @@
 //! reads like a compiler error: what was expected, what the guest said, the
 //! console lines around it, and where the full transcript is.
 
-use super::TrialReport;
+use super::{Summary, TrialReport, Verdict};
 use crate::checks::Outcome;
 use std::fmt::Write;
 
-/// `rescue::x86_64::bios  tcg  build 0.1s  boot 41.2s  verdict 43.0s  PASS  hostname autologin`
+/// `rescue::x86_64::bios  tcg  build 0.1s  boot 41.2s  verdict 43.0s  PASS  hostname autologin`,
+/// or for a trial that did not run `rescue::x86_64::uefi  SKIP  <reason>`.
 pub fn render_line(r: &TrialReport) -> String {
-    let verdict = if r.passed() { "PASS" } else { "FAIL" };
+    if let Verdict::Skipped { reason } = &r.verdict {
+        return format!("{:<28} SKIP  {reason}", r.name);
+    }
+    let verdict = r.verdict.label();
     let mut boot = r.build_secs.map(|s| format!("build {s:.1}s  ")).unwrap_or_default();
     boot.push_str(&r.boot_secs().map(|s| format!("boot {s:.1}s")).unwrap_or_else(|| "boot -".into()));
     // Checks of one kind (`user root`, `user nixos`) are summed up as `user(2/2)`.
@@ -18,8 +22,8 @@ pub fn render_line(r: &TrialReport) -> String {
         match c.name.split_once(' ') {
             None => checks.push(match c.outcome {
                 Outcome::Pass => c.name.clone(),
-                Outcome::Fail => format!("{}✗", c.name),
                 Outcome::NotRun => format!("{}?", c.name),
+                _ => format!("{}✗", c.name),
             }),
             Some((kind, _)) => match kinds.iter_mut().find(|(k, _, _)| *k == kind) {
                 Some(entry) => {
@@ -42,13 +46,16 @@ pub fn render_line(r: &TrialReport) -> String {
     )
 }
 
-/// The explanation of a failed trial; empty for a pass.
+/// The explanation of a failed trial, or of one that could not test; empty for
+/// a pass or a skip (its line says why).
 pub fn render_failure(r: &TrialReport) -> String {
-    if r.passed() {
-        return String::new();
-    }
+    let what = match r.verdict {
+        Verdict::Fail => "failed",
+        Verdict::CouldNotTest { .. } => "could not test",
+        Verdict::Pass | Verdict::Skipped { .. } => return String::new(),
+    };
     let mut out = String::new();
-    let _ = writeln!(out, "--- {} failed", r.name);
+    let _ = writeln!(out, "--- {} {what}", r.name);
     if let Some(e) = &r.error {
         let _ = writeln!(out, "error: {}", e.message);
         if let Some(phase) = &e.phase {
@@ -74,6 +81,11 @@ pub fn render_failure(r: &TrialReport) -> String {
         let _ = writeln!(out, "  transcript: {}", transcript.display());
     }
     out
+}
+
+/// `3 passed, 1 failed, 1 skipped, 0 could not test`.
+pub fn render_summary(s: &Summary) -> String {
+    format!("{} passed, {} failed, {} skipped, {} could not test", s.passed, s.failed, s.skipped, s.could_not_test)
 }
 
 fn write_evidence(out: &mut String, title: &str, lines: &[String]) {

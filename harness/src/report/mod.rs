@@ -2,8 +2,10 @@
 //! written next to the transcripts.
 
 mod human;
+mod summary;
 
-pub use human::{render_failure, render_line};
+pub use human::{render_failure, render_line, render_summary};
+pub use summary::{Summary, EXIT_COULD_NOT_TEST, EXIT_FAIL, EXIT_PASS, EXIT_STATUS_HELP, EXIT_USAGE};
 
 use crate::checks::{CheckResult, Outcome};
 use crate::scenario::Origin;
@@ -11,9 +13,70 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+/// A trial's verdict, decided once (by `run`) and only read by renderers.
+/// `verdict` and, unless it is a pass or a failure, `reason` in report.json.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "verdict", rename_all = "kebab-case")]
+pub enum Verdict {
+    /// It booted, checked at least one thing, and every check passed.
+    Pass,
+    /// A check failed, was broken or could not run, or the boot died: the ISO
+    /// (or the scenario's idea of it) is wrong. The report's checks and error say how.
+    Fail,
+    /// The trial cannot run on this host and was not started (e.g. no OVMF for
+    /// a firmware the scenario did not ask for by name).
+    Skipped { reason: String },
+    /// The host lacked what the trial needs (QEMU, firmware, memory, disk
+    /// space, a free port): nothing was learned about the ISO.
+    CouldNotTest { reason: String },
+}
+
+impl Verdict {
+    /// The verdict of a trial that ran: an error decides it, else the checks.
+    /// A check that could not run (or could not get evidence) is not a pass, and
+    /// a trial that checked nothing has not passed either.
+    pub fn judge(error: Option<&TrialError>, checks: &[CheckResult]) -> Verdict {
+        match error {
+            Some(e) if e.kind == ErrorKind::CouldNotTest => Verdict::CouldNotTest { reason: e.message.clone() },
+            Some(_) => Verdict::Fail,
+            None if checks.is_empty() || checks.iter().any(|c| c.outcome != Outcome::Pass) => Verdict::Fail,
+            None => Verdict::Pass,
+        }
+    }
+
+    /// The word the terminal report shows.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Verdict::Pass => "PASS",
+            Verdict::Fail => "FAIL",
+            Verdict::Skipped { .. } => "SKIP",
+            Verdict::CouldNotTest { .. } => "COULD NOT TEST",
+        }
+    }
+
+    /// Why it was skipped or could not test.
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            Verdict::Skipped { reason } | Verdict::CouldNotTest { reason } => Some(reason),
+            Verdict::Pass | Verdict::Fail => None,
+        }
+    }
+}
+
+/// Whose fault an error is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ErrorKind {
+    /// The boot died or the guest misbehaved: a verdict on the ISO.
+    Failed,
+    /// This host cannot run the trial: no verdict on the ISO.
+    CouldNotTest,
+}
+
 /// Why a trial ended before its checks could speak.
 #[derive(Debug, Clone, Serialize)]
 pub struct TrialError {
+    pub kind: ErrorKind,
     pub message: String,
     /// The boot phase reached, when the error came during boot.
     pub phase: Option<String>,
@@ -44,13 +107,13 @@ pub struct TrialReport {
     pub checks: Vec<CheckResult>,
     pub error: Option<TrialError>,
     pub artifacts: PathBuf,
+    #[serde(flatten)]
+    pub verdict: Verdict,
 }
 
 impl TrialReport {
-    /// Passed means: no error, at least one check, and every check passed. A check
-    /// that could not run is not a pass.
     pub fn passed(&self) -> bool {
-        self.error.is_none() && !self.checks.is_empty() && self.checks.iter().all(|c| c.outcome == Outcome::Pass)
+        self.verdict == Verdict::Pass
     }
 
     /// The seconds from power-on to a shell, if it got there.
@@ -68,5 +131,61 @@ impl TrialReport {
         let json = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
         std::fs::write(&path, json)?;
         Ok(path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(outcome: Outcome) -> CheckResult {
+        CheckResult { name: "hostname".into(), outcome, expected: "rescue".into(), actual: String::new(), message: String::new(), evidence: Vec::new(), secs: 0.0 }
+    }
+
+    fn error(kind: ErrorKind) -> TrialError {
+        TrialError { kind, message: "qemu-system-x86_64 not found on PATH".into(), phase: None, evidence: Vec::new() }
+    }
+
+    #[test]
+    fn the_verdict_of_a_trial_that_ran() {
+        assert_eq!(Verdict::judge(None, &[check(Outcome::Pass)]), Verdict::Pass);
+        assert_eq!(Verdict::judge(None, &[check(Outcome::Pass), check(Outcome::Fail)]), Verdict::Fail);
+        assert_eq!(Verdict::judge(None, &[check(Outcome::NotRun)]), Verdict::Fail, "not run is not a pass");
+        assert_eq!(Verdict::judge(None, &[]), Verdict::Fail, "checking nothing is not a pass");
+        assert_eq!(Verdict::judge(Some(&error(ErrorKind::Failed)), &[check(Outcome::Pass)]), Verdict::Fail);
+        assert_eq!(
+            Verdict::judge(Some(&error(ErrorKind::CouldNotTest)), &[]),
+            Verdict::CouldNotTest { reason: "qemu-system-x86_64 not found on PATH".into() }
+        );
+    }
+
+    #[test]
+    fn report_json_carries_the_verdict_and_its_reason() {
+        let report = TrialReport {
+            name: "rescue::x86_64::uefi".into(),
+            scenario: "rescue".into(),
+            arch: "x86_64".into(),
+            firmware: "uefi".into(),
+            image: None,
+            flake: None,
+            build_secs: None,
+            origins: Default::default(),
+            accel: None,
+            accel_note: None,
+            phases: Vec::new(),
+            total_secs: 0.0,
+            checks: Vec::new(),
+            error: None,
+            artifacts: "target/isotest/rescue-x86_64-uefi".into(),
+            verdict: Verdict::Skipped { reason: "no UEFI firmware for x86_64 found".into() },
+        };
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["verdict"], "skipped");
+        assert_eq!(json["reason"], "no UEFI firmware for x86_64 found");
+        let json = serde_json::to_value(TrialReport { verdict: Verdict::CouldNotTest { reason: "x".into() }, ..report.clone() }).unwrap();
+        assert_eq!(json["verdict"], "could-not-test");
+        let json = serde_json::to_value(TrialReport { verdict: Verdict::Pass, ..report }).unwrap();
+        assert_eq!(json["verdict"], "pass");
+        assert!(json.get("reason").is_none());
     }
 }

@@ -1,14 +1,18 @@
 //! One trial end to end: resolve the image, choose the accelerator, start QEMU,
 //! boot to a shell, run the checks, and report. Also `run_trials`, which runs
 //! many with bounded parallelism.
+//!
+//! Every error is of one of two kinds (`ErrorKind`): a failure of the ISO (the
+//! boot died, the guest misbehaved), or "could not test" (this host lacks QEMU,
+//! firmware, memory, disk space or a free port), from which nothing is learned.
 
 use crate::checks::{self, CheckResult};
 use crate::console::menu::BootChoice;
 use crate::console::{boot_to_shell, BootError, SerialConsole, Shell};
 use crate::flake::{self, FlakeError};
 use crate::plan::Trial;
-use crate::qemu::{self, AccelChoice, Machine, MachineSpec};
-use crate::report::{TrialError, TrialReport};
+use crate::qemu::{self, AccelChoice, Machine, MachineSpec, PrivateDir, ProbeTarget, QemuError};
+use crate::report::{ErrorKind, TrialError, TrialReport, Verdict};
 use crate::scenario::{Arch, Expect, Firmware, Origins};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -74,11 +78,37 @@ fn resolve(trial: &Trial, options: &RunOptions, report: &mut TrialReport) -> Res
     Ok(Resolved { image, expect, origins })
 }
 
-/// Runs one trial; every outcome, including errors, is a report.
+/// Runs one trial; every outcome, including errors and skips, is a report.
 pub fn run_trial(trial: &Trial, options: &RunOptions) -> TrialReport {
     let started = Instant::now();
     let artifacts = options.artifacts.join(trial.dir_name());
-    let mut report = TrialReport {
+    let mut report = empty_report(trial, artifacts.clone());
+    if let Some(reason) = &trial.skip {
+        report.verdict = Verdict::Skipped { reason: reason.clone() };
+        // Fresh artifacts: an earlier run's transcript must not stand beside this report.
+        let _ = std::fs::remove_dir_all(&artifacts);
+        write_json(&report);
+        return report;
+    }
+    if let Err(e) = execute(trial, options, &artifacts, &mut report, started) {
+        report.error = Some(e);
+    }
+    report.total_secs = started.elapsed().as_secs_f64();
+    report.verdict = Verdict::judge(report.error.as_ref(), &report.checks);
+    write_json(&report);
+    report
+}
+
+fn write_json(report: &TrialReport) {
+    let written = std::fs::create_dir_all(&report.artifacts).and_then(|()| report.write_json());
+    if let Err(e) = written {
+        tracing::warn!("cannot write {}/report.json: {e}", report.artifacts.display());
+    }
+}
+
+/// The report of a trial before anything happened.
+fn empty_report(trial: &Trial, artifacts: PathBuf) -> TrialReport {
+    TrialReport {
         name: trial.name(),
         scenario: trial.scenario.name.clone(),
         arch: trial.arch.to_string(),
@@ -93,20 +123,41 @@ pub fn run_trial(trial: &Trial, options: &RunOptions) -> TrialReport {
         total_secs: 0.0,
         checks: Vec::new(),
         error: None,
-        artifacts: artifacts.clone(),
-    };
-    if let Err(message) = execute(trial, options, &artifacts, &mut report, started) {
-        report.error = Some(message);
+        artifacts,
+        // Decided when the trial ends.
+        verdict: Verdict::Fail,
     }
-    report.total_secs = started.elapsed().as_secs_f64();
-    if let Err(e) = report.write_json() {
-        tracing::warn!("cannot write {}/report.json: {e}", artifacts.display());
-    }
-    report
 }
 
-fn error(message: impl ToString) -> TrialError {
-    TrialError { message: message.to_string(), phase: None, evidence: Vec::new() }
+/// An error that is a verdict on the ISO: the trial fails.
+fn failed(message: impl ToString) -> TrialError {
+    TrialError { kind: ErrorKind::Failed, message: message.to_string(), phase: None, evidence: Vec::new() }
+}
+
+/// An error that says this host cannot run the trial.
+fn could_not_test(message: impl ToString) -> TrialError {
+    TrialError { kind: ErrorKind::CouldNotTest, message: message.to_string(), phase: None, evidence: Vec::new() }
+}
+
+/// A flake error: no `nix`, or a system this host cannot build, is the host's
+/// lack; the rest (evaluation, build, a flake without the host) is the flake's.
+fn flake_error(e: FlakeError) -> TrialError {
+    match e {
+        FlakeError::NixMissing { .. } | FlakeError::Unsupported { .. } => could_not_test(e),
+        _ => failed(e),
+    }
+}
+
+/// A QEMU error: a missing or unstartable binary, KVM refused under
+/// `--accel kvm`, or a socket that cannot be made is the host's lack; QEMU
+/// dying or not answering once started is a failure.
+fn qemu_error(e: QemuError) -> TrialError {
+    match e {
+        QemuError::Missing { .. } | QemuError::KvmUnusable { .. } | QemuError::Spawn { .. } | QemuError::Io { .. } => {
+            could_not_test(e)
+        }
+        QemuError::StartFailed { .. } | QemuError::NoConnection { .. } | QemuError::Qmp(_) | QemuError::NoImage(_) => failed(e),
+    }
 }
 
 fn execute(
@@ -118,8 +169,8 @@ fn execute(
 ) -> Result<(), TrialError> {
     // Fresh artifacts: a transcript from an earlier run must not be mistaken for this one's.
     let _ = std::fs::remove_dir_all(artifacts);
-    std::fs::create_dir_all(artifacts).map_err(|e| error(format!("create {}: {e}", artifacts.display())))?;
-    let Resolved { image, expect, origins } = resolve(trial, options, report).map_err(error)?;
+    std::fs::create_dir_all(artifacts).map_err(|e| could_not_test(format!("create {}: {e}", artifacts.display())))?;
+    let Resolved { image, expect, origins } = resolve(trial, options, report).map_err(flake_error)?;
     report.image = Some(image.clone());
     let result = boot_and_check(trial, options, artifacts, report, started, image, &expect);
     for check in &report.checks {
@@ -142,10 +193,18 @@ fn boot_and_check(
     let scenario = &trial.scenario;
     let deadline = started + scenario.timeout;
     if !image.is_file() {
-        return Err(error(format!("ISO image not found: {}", image.display())));
+        return Err(failed(format!("ISO image not found: {}", image.display())));
     }
-    let binary = qemu::find_qemu(trial.arch).map_err(error)?;
-    let decision = qemu::resolve_accel(options.accel, trial.arch, &binary, &image).map_err(error)?;
+    // What this host must have, before anything is started. Sockets, the UEFI
+    // vars copy and the SSH key live in a private (0700) directory that
+    // disappears with the trial.
+    enough_memory(scenario.memory_mib, host_memory_mib()).map_err(could_not_test)?;
+    let private = PrivateDir::new().map_err(|e| could_not_test(format!("create a private temp dir: {e}")))?;
+    let uefi = uefi_flash(trial, private.path())?;
+    let binary = qemu::find_qemu(trial.arch).map_err(qemu_error)?;
+
+    let target = ProbeTarget { binary: &binary, arch: trial.arch, firmware: trial.firmware, iso: &image, uefi: uefi.as_ref() };
+    let decision = qemu::resolve_accel(options.accel, &target).map_err(qemu_error)?;
     if let Some(note) = &decision.note {
         tracing::info!(trial = %trial.name(), "{note}");
     }
@@ -154,13 +213,8 @@ fn boot_and_check(
     let scale = decision.accel.time_scale();
 
     let choice = BootChoice::for_iso(&image, trial.firmware, scenario.boot.entry.as_ref(), console_arg(trial.arch))
-        .map_err(error)?;
+        .map_err(failed)?;
 
-    // Sockets live in a private (0700) directory that disappears with the trial.
-    let private = tempfile::Builder::new()
-        .prefix("isotest-")
-        .tempdir()
-        .map_err(|e| error(format!("create a private temp dir: {e}")))?;
     let guest_ssh_port = expect.sshd.as_ref().map_or(22, |s| s.ports()[0]);
     let mut spec = MachineSpec {
         arch: trial.arch,
@@ -169,7 +223,7 @@ fn boot_and_check(
         memory_mib: scenario.memory_mib,
         cpus: options.cpus,
         iso: image,
-        uefi: uefi_flash(trial, private.path()).map_err(error)?,
+        uefi,
         serial_socket: private.path().join("serial.sock"),
         qmp_socket: private.path().join("qmp.sock"),
         pidfile: artifacts.join("qemu.pid"),
@@ -179,7 +233,7 @@ fn boot_and_check(
     let mut machine = start_with_free_port(&binary, &mut spec, guest_ssh_port, artifacts)?;
     let serial = machine.take_serial().expect("a new machine has its serial stream");
     let mut console =
-        SerialConsole::attach(serial, artifacts).map_err(|e| error(format!("attach the serial console: {e}")))?;
+        SerialConsole::attach(serial, artifacts).map_err(|e| could_not_test(format!("attach the serial console: {e}")))?;
 
     let boot = boot_to_shell(&mut console, &choice, Default::default(), scale, deadline);
     let boot = match boot {
@@ -200,7 +254,7 @@ fn boot_and_check(
             }
             let stderr = machine.stderr();
             evidence.extend(stderr.lines().map(|l| format!("(QEMU stderr) {l}")));
-            return Err(TrialError { message: e.to_string(), phase: Some(e.phase_reached().to_string()), evidence });
+            return Err(TrialError { phase: Some(e.phase_reached().to_string()), evidence, ..failed(e) });
         }
     };
     report.phases = boot.phases.iter().map(|(p, t)| (phase_name(*p), t.as_secs_f64())).collect();
@@ -240,11 +294,14 @@ fn boot_and_check(
 /// The trial's UEFI flash: the firmware's code, and a copy of its variable store
 /// in the trial's private directory. QEMU's `virt` board wants 64 MiB flash
 /// images; smaller ones (some distributions ship 2 MiB) are padded in the copy.
-fn uefi_flash(trial: &Trial, private: &Path) -> Result<Option<qemu::Pflash>, String> {
+/// A missing firmware (named in `firmware:`, so not skipped) or a failed copy:
+/// could not test.
+fn uefi_flash(trial: &Trial, private: &Path) -> Result<Option<qemu::Pflash>, TrialError> {
     if trial.firmware != Firmware::Uefi {
         return Ok(None);
     }
-    let found = qemu::FirmwareSearch::system().find(trial.arch, trial.scenario.uefi_files(trial.arch)).map_err(|e| e.to_string())?;
+    let found =
+        qemu::FirmwareSearch::system().find(trial.arch, trial.scenario.uefi_files(trial.arch)).map_err(could_not_test)?;
     tracing::debug!(trial = %trial.name(), "UEFI firmware {} (from {})", found.code.display(), found.found_by);
     const VIRT_FLASH: u64 = 64 << 20;
     let pad = trial.arch == Arch::Aarch64 && found.format == "raw";
@@ -258,9 +315,9 @@ fn uefi_flash(trial: &Trial, private: &Path) -> Result<Option<qemu::Pflash>, Str
         }
         Ok(to)
     };
-    let vars = copy(&found.vars, "uefi-vars.fd")?;
-    let code_len = std::fs::metadata(&found.code).map_err(|e| format!("{}: {e}", found.code.display()))?.len();
-    let code = if pad && code_len < VIRT_FLASH { copy(&found.code, "uefi-code.fd")? } else { found.code.clone() };
+    let vars = copy(&found.vars, "uefi-vars.fd").map_err(could_not_test)?;
+    let code_len = std::fs::metadata(&found.code).map_err(|e| could_not_test(format!("{}: {e}", found.code.display())))?.len();
+    let code = if pad && code_len < VIRT_FLASH { copy(&found.code, "uefi-code.fd").map_err(could_not_test)? } else { found.code.clone() };
     Ok(Some(qemu::Pflash { code, vars, format: found.format }))
 }
 
@@ -296,17 +353,41 @@ fn ssh_logins(shell: &mut Shell<'_>, is_root: bool, ctx: &SshContext<'_>, sshd_o
 
 /// Starts QEMU with the guest's SSH port forwarded from a free port on 127.0.0.1.
 /// Another process can take the port between the probe and QEMU's bind; then
-/// QEMU fails to start and another port is tried.
+/// QEMU fails to start and another port is tried. No free port: could not test.
 fn start_with_free_port(binary: &Path, spec: &mut MachineSpec, guest: u16, artifacts: &Path) -> Result<Machine, TrialError> {
+    const ATTEMPTS: u32 = 3;
     let mut attempts = 0;
     loop {
         attempts += 1;
-        let port = crate::ssh::free_port().map_err(|e| error(format!("find a free port on 127.0.0.1: {e}")))?;
+        let port = crate::ssh::free_port().map_err(|e| could_not_test(format!("find a free port on 127.0.0.1: {e}")))?;
         spec.forward = Some((port, guest));
         match Machine::start(binary, spec, &artifacts.join("qemu.stderr")) {
-            Err(qemu::QemuError::StartFailed { stderr, .. }) if stderr.contains("hostfwd") && attempts < 3 => {}
-            other => return other.map_err(error),
+            Err(QemuError::StartFailed { stderr, .. }) if stderr.contains("hostfwd") => {
+                if attempts == ATTEMPTS {
+                    let why = format!("no port on 127.0.0.1 could be forwarded to the guest in {ATTEMPTS} attempts: {stderr}");
+                    return Err(could_not_test(why));
+                }
+            }
+            other => return other.map_err(qemu_error),
         }
+    }
+}
+
+/// This host's memory in MiB (`MemTotal` in /proc/meminfo), if it can be read.
+fn host_memory_mib() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = meminfo.lines().find_map(|l| l.strip_prefix("MemTotal:"))?;
+    Some(line.trim().strip_suffix("kB")?.trim().parse::<u64>().ok()? / 1024)
+}
+
+/// A guest bigger than the host's whole memory cannot run here. (Less than the
+/// memory available now is fine: QEMU maps guest memory as the guest uses it.)
+fn enough_memory(guest_mib: u64, host_mib: Option<u64>) -> Result<(), String> {
+    match host_mib {
+        Some(host) if guest_mib > host => {
+            Err(format!("the guest needs {guest_mib} MiB (`memory:`), and this host has {host} MiB in all"))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -378,4 +459,46 @@ pub fn run_trials(
         }
     });
     results.into_inner().unwrap_or_else(|e| e.into_inner()).into_iter().map(|r| r.expect("every trial ran")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_guest_bigger_than_the_host_could_not_test() {
+        assert_eq!(enough_memory(1024, Some(2048)), Ok(()));
+        assert_eq!(enough_memory(1024, None), Ok(()));
+        let e = enough_memory(4096, Some(2048)).unwrap_err();
+        assert_eq!(e, "the guest needs 4096 MiB (`memory:`), and this host has 2048 MiB in all");
+        assert!(host_memory_mib().is_some_and(|m| m > 0), "MemTotal unreadable");
+    }
+
+    #[test]
+    fn a_host_lack_is_could_not_test_and_a_dying_qemu_a_failure() {
+        let missing = QemuError::Missing { binary: "qemu-system-x86_64".into(), hint: "apt-get install qemu-system-x86".into() };
+        assert_eq!(qemu_error(missing).kind, ErrorKind::CouldNotTest);
+        let died = QemuError::StartFailed { status: "exit status: 1".into(), stderr: "boom".into() };
+        assert_eq!(qemu_error(died).kind, ErrorKind::Failed);
+        assert_eq!(flake_error(FlakeError::NixMissing { purpose: "x".into() }).kind, ErrorKind::CouldNotTest);
+        assert_eq!(flake_error(FlakeError::Build { attr: "a".into(), log: "l".into() }).kind, ErrorKind::Failed);
+    }
+
+    #[test]
+    fn a_skipped_trial_is_reported_without_running() {
+        let dir = tempfile::tempdir().unwrap();
+        let scenario = crate::scenario::Scenario::parse(&dir.path().join("s.yaml"), "image: none.iso\narch: x86_64\nfirmware: uefi\n").unwrap();
+        let trial = Trial {
+            scenario: std::sync::Arc::new(scenario),
+            arch: Arch::X86_64,
+            firmware: Firmware::Uefi,
+            image: None,
+            skip: Some("no UEFI firmware for x86_64 found".into()),
+        };
+        let options = RunOptions { artifacts: dir.path().join("artifacts"), ..RunOptions::default() };
+        let report = run_trial(&trial, &options);
+        assert_eq!(report.verdict, Verdict::Skipped { reason: "no UEFI firmware for x86_64 found".into() });
+        let json = std::fs::read_to_string(dir.path().join("artifacts/s-x86_64-uefi/report.json")).unwrap();
+        assert!(json.contains("\"verdict\": \"skipped\""), "{json}");
+    }
 }

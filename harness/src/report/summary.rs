@@ -1,0 +1,80 @@
+//! The verdicts of a run, counted, and the exit status they make. The one table
+//! of exit statuses (README "Exit status", `isotest --help`):
+//!
+//! | status | meaning |
+//! |---|---|
+//! | 0 | every trial that ran passed (skipped trials are reported, not failures) |
+//! | 1 | a trial failed: a check failed, was broken or could not run, or the boot died |
+//! | 2 | usage or scenario error (nothing ran) |
+//! | 3 | could not test: this host lacks QEMU, firmware, memory, disk space or a free port, every trial was skipped, or `--require-all` met a skipped trial |
+//!
+//! A failure outranks "could not test": something was learned about the ISO.
+
+use super::{TrialReport, Verdict};
+
+pub const EXIT_PASS: u8 = 0;
+pub const EXIT_FAIL: u8 = 1;
+pub const EXIT_USAGE: u8 = 2;
+pub const EXIT_COULD_NOT_TEST: u8 = 3;
+
+/// The exit status table, for `--help`.
+pub const EXIT_STATUS_HELP: &str = "\
+Exit status:
+  0  every trial that ran passed (skipped trials are reported, not failures)
+  1  a trial failed: a check failed, was broken or could not run, or the boot died
+  2  usage or scenario error
+  3  could not test: no QEMU or firmware, too little memory or disk space, no
+     free port; or every trial was skipped; or --require-all met a skipped trial";
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub passed: usize,
+    pub failed: usize,
+    pub skipped: usize,
+    pub could_not_test: usize,
+}
+
+impl Summary {
+    pub fn of(reports: &[TrialReport]) -> Summary {
+        let mut s = Summary::default();
+        for r in reports {
+            match r.verdict {
+                Verdict::Pass => s.passed += 1,
+                Verdict::Fail => s.failed += 1,
+                Verdict::Skipped { .. } => s.skipped += 1,
+                Verdict::CouldNotTest { .. } => s.could_not_test += 1,
+            }
+        }
+        s
+    }
+
+    /// The exit status; `require_all`: a skipped trial is "could not test".
+    pub fn exit_status(&self, require_all: bool) -> u8 {
+        if self.failed > 0 {
+            EXIT_FAIL
+        } else if self.could_not_test > 0 || self.passed == 0 || (require_all && self.skipped > 0) {
+            EXIT_COULD_NOT_TEST
+        } else {
+            EXIT_PASS
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(passed: usize, failed: usize, skipped: usize, could_not_test: usize) -> Summary {
+        Summary { passed, failed, skipped, could_not_test }
+    }
+
+    #[test]
+    fn the_exit_status_table() {
+        assert_eq!(summary(3, 0, 0, 0).exit_status(false), EXIT_PASS);
+        assert_eq!(summary(3, 0, 1, 0).exit_status(false), EXIT_PASS, "a skip is reported, not a failure");
+        assert_eq!(summary(3, 0, 1, 0).exit_status(true), EXIT_COULD_NOT_TEST, "--require-all");
+        assert_eq!(summary(2, 1, 1, 1).exit_status(true), EXIT_FAIL, "a failure outranks the rest");
+        assert_eq!(summary(2, 0, 0, 1).exit_status(false), EXIT_COULD_NOT_TEST);
+        assert_eq!(summary(0, 0, 2, 0).exit_status(false), EXIT_COULD_NOT_TEST, "nothing ran, nothing learned");
+    }
+}
