@@ -20,6 +20,7 @@ pub fn render_line(r: &TrialReport) -> String {
                 Outcome::Pass => c.name.clone(),
                 Outcome::Fail => format!("{}✗", c.name),
                 Outcome::NotRun => format!("{}?", c.name),
+                Outcome::Broken => format!("{}!", c.name),
             }),
             Some((kind, _)) => match kinds.iter_mut().find(|(k, _, _)| *k == kind) {
                 Some(entry) => {
