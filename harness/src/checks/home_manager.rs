@@ -136,11 +136,8 @@ fn generation(shell: &mut Shell<'_>, is_root: bool, user: &str, problems: &mut V
     }
     let found: Vec<&str> = out.lines().filter_map(|l| l.trim().strip_prefix("GEN ")).collect();
     if found.is_empty() {
-        problems.push(format!(
-            "no Home Manager generation for `{user}`: none of ~/.local/state/nix/profiles/home-manager, \
-             ~/.local/state/home-manager/gcroots/current-home, /nix/var/nix/profiles/per-user/{user}/home-manager \
-             resolves"
-        ));
+        let tried: Vec<String> = GENERATION_LINKS.iter().map(|l| l.replace("$h", "~").replace("$u", user)).collect();
+        problems.push(format!("no Home Manager generation for `{user}`: none of {} resolves", tried.join(", ")));
     }
     evidence.extend(found.iter().map(|l| format!("generation: {l}")));
     Ok(())

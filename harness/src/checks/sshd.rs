@@ -152,7 +152,10 @@ pub fn sshd(shell: &mut Shell<'_>, is_root: bool, expected: &Sshd, reach: &SshdR
     }
     let settings = match run(shell, &as_root(is_root, SSHD_T)) {
         Ok(out) if out.status == 0 => out.output,
-        Ok(out) if out.status == 127 => return broken(name, expected_text, no_answer(SSHD_T, &out)),
+        // sshd missing, or sudo refusing: nothing was learned about sshd's settings.
+        Ok(out) if out.status == 127 || (!is_root && out.output.trim_start().starts_with("sudo:")) => {
+            return broken(name, expected_text, no_answer(SSHD_T, &out))
+        }
         Ok(out) => {
             problems.push(format!("`sshd -T` failed: {}", out.output.trim()));
             return verdict(name, expected_text, found, problems, String::new(), evidence);

@@ -290,10 +290,15 @@ fn ssh_logins(shell: &mut Shell<'_>, is_root: bool, ctx: &SshContext<'_>, sshd_o
     } else {
         ctx.sshd.host_keys.clone()
     };
-    let hostname = shell
-        .run("cat /proc/sys/kernel/hostname", checks::COMMAND_TIMEOUT)
-        .map(|o| o.output.trim().to_owned())
-        .unwrap_or_default();
+    // The console's hostname is what SSH must agree with: without it the logins have no evidence.
+    let hostname = match shell.run("cat /proc/sys/kernel/hostname", checks::COMMAND_TIMEOUT) {
+        Ok(o) if o.status == 0 => o.output.trim().to_owned(),
+        Ok(o) => {
+            let why = format!("`cat /proc/sys/kernel/hostname` failed with exit status {}", o.status);
+            return ctx.sshd.login.iter().map(|l| CheckResult::broken(&name(l), "", &why, Vec::new())).collect();
+        }
+        Err(e) => return ctx.sshd.login.iter().map(|l| CheckResult::broken(&name(l), "", &e.to_string(), Vec::new())).collect(),
+    };
     let target = checks::SshTarget { port: ctx.port, pins: &pins, private_dir: ctx.private, hostname: &hostname, scale: ctx.scale };
     ctx.sshd.login.iter().map(|login| CheckResult::timed(|| checks::ssh_login(shell, is_root, &target, login))).collect()
 }
