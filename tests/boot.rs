@@ -175,9 +175,20 @@ fn only_these(r: &TrialReport, wrong: &[(&str, Outcome, &str)], not_run: &[&str]
 /// A variant that must pass the whole rescue scenario, steps included, and
 /// show `evidence` (substrings) in the named checks.
 fn layout(name: &str, variant: &'static str, evidence: &'static [(&'static str, &'static str)]) -> Test {
+    layout_with(name, variant, None, evidence)
+}
+
+/// `layout`, with another autologin user expected than the flake's.
+fn layout_with(name: &str, variant: &'static str, autologin: Option<&'static str>, evidence: &'static [(&'static str, &'static str)]) -> Test {
     Test::test(format!("layouts::{name}"), move || {
         let image = support::fixture(variant)?;
-        let report = run(&scenario_trial("rescue.yaml"), image, &format!("layout-{variant}"));
+        let mut trial = scenario_trial("rescue.yaml");
+        if let Some(user) = autologin {
+            let mut scenario = (*trial.scenario).clone();
+            scenario.expect.autologin = Some(isotest::scenario::Autologin::User(user.into()));
+            trial.scenario = Arc::new(scenario);
+        }
+        let report = run(&trial, image, &format!("layout-{variant}"));
         let result = ensure(report.passed(), "the trial did not pass").and_then(|()| {
             for (name, text) in evidence {
                 let c = check(&report, name)?;
@@ -217,6 +228,14 @@ fn layout_tests() -> Vec<Test> {
             "sshd_socket",
             "sshd-socket",
             &[("sshd", "socket-activated (sshd.socket)"), ("sshd", "connected once to start sshd@.service"), ("sshd", "LoadState=not-found")],
+        ),
+        // The shell is nixos's: root's Home Manager generation (in the 0700
+        // /root), sshd -T and root's SSH key go through sudo -n.
+        layout_with(
+            "root_checks_through_sudo",
+            "autologin-nixos",
+            Some("nixos"),
+            &[("autologin", "logged in nixos"), ("home-manager root", "/root/.local/state/nix/profiles/home-manager ->")],
         ),
     ]
 }
