@@ -27,6 +27,7 @@ fn main() {
     let args = Arguments::from_args();
     let mut tests = scenario_tests();
     tests.extend(negative_tests());
+    tests.extend(layout_tests());
     tests.push(flake_value_changed());
     libtest_mimic::run(&args, tests).exit();
 }
@@ -110,6 +111,13 @@ fn rescue_trial(arch: Arch, firmware: Firmware, timeout: Option<Duration>) -> Tr
     trials.into_iter().find(|t| t.arch == arch && t.firmware == firmware).expect("rescue.yaml has this trial")
 }
 
+/// A scenario's x86_64 BIOS trial as the file has it, steps included.
+fn scenario_trial(file: &str) -> Trial {
+    let scenario = Scenario::load(&support::repo().join("scenarios").join(file)).unwrap_or_else(|e| panic!("{e}"));
+    let trials = plan::trials(&[Arc::new(scenario)]);
+    trials.into_iter().find(|t| t.arch == Arch::X86_64 && t.firmware == Firmware::Bios).expect("an x86_64 BIOS trial")
+}
+
 /// A broken variant, booted on x86_64 with BIOS.
 fn negative(name: &str, variant: &'static str, timeout: Option<Duration>, assert: fn(&TrialReport) -> Result<(), String>) -> Test {
     negative_on(name, Arch::X86_64, Firmware::Bios, variant, timeout, assert)
@@ -124,11 +132,17 @@ fn negative_on(
     assert: fn(&TrialReport) -> Result<(), String>,
 ) -> Test {
     let suffix = if (arch, firmware) == (Arch::X86_64, Firmware::Bios) { String::new() } else { format!("::{arch}::{firmware}") };
-    Test::test(format!("negative::{name}{suffix}"), move || {
+    Test::ignorable_test(format!("negative::{name}{suffix}"), move || {
+        let trial = rescue_trial(arch, firmware, timeout);
+        // A firmware this host lacks (e.g. no OVMF): ignored with the reason, not passed.
+        if let Some(reason) = &trial.skip {
+            return Ok(Completion::ignored_with(reason));
+        }
         let image = support::fixture_for(arch.as_str(), variant)?;
         let artifacts = format!("negative-{variant}-{arch}-{firmware}");
-        let report = run(&rescue_trial(arch, firmware, timeout), image, &artifacts);
-        assert(&report).map_err(|e| Failed::from(format!("{e}\n--- the report:\n{}", render_failure(&report))))
+        let report = run(&trial, image, &artifacts);
+        assert(&report).map_err(|e| Failed::from(format!("{e}\n--- the report:\n{}", render_failure(&report))))?;
+        Ok(Completion::Completed)
     })
 }
 
@@ -148,15 +162,94 @@ fn ensure(cond: bool, what: &str) -> Result<(), String> {
 /// Exactly `failing` failed (with a message starting as given) and `not_run` did
 /// not run because of it; every other check passed.
 fn only(r: &TrialReport, failing: &str, message: &str, not_run: &[&str]) -> Result<(), String> {
+    only_these(r, &[(failing, Outcome::Fail, message)], not_run)
+}
+
+/// Exactly these checks have these outcomes (with messages starting as given),
+/// each of `not_run` is in the report and did not run, and every other check passed.
+fn only_these(r: &TrialReport, wrong: &[(&str, Outcome, &str)], not_run: &[&str]) -> Result<(), String> {
     ensure(r.error.is_none(), &format!("the trial errored: {:?}", r.error))?;
-    let c = check(r, failing)?;
-    ensure(c.outcome == Outcome::Fail, &format!("`{failing}` did not fail"))?;
-    ensure(c.message.starts_with(message), &format!("`{failing}`: wrong message: {}", c.message))?;
-    for other in r.checks.iter().filter(|c| c.name != failing) {
+    for (name, outcome, message) in wrong {
+        let c = check(r, name)?;
+        ensure(c.outcome == *outcome, &format!("`{name}` is {:?}, expected {outcome:?}: {}", c.outcome, c.message))?;
+        ensure(c.message.starts_with(message), &format!("`{name}`: wrong message: {}", c.message))?;
+    }
+    for name in not_run {
+        ensure(check(r, name)?.outcome == Outcome::NotRun, &format!("`{name}` ran, expected \"not run\""))?;
+    }
+    for other in r.checks.iter().filter(|c| !wrong.iter().any(|(n, _, _)| *n == c.name)) {
         let expected = if not_run.contains(&other.name.as_str()) { Outcome::NotRun } else { Outcome::Pass };
         ensure(other.outcome == expected, &format!("`{}` is {:?}, expected {expected:?}: {}", other.name, other.outcome, other.message))?;
     }
     Ok(())
+}
+
+/// A variant that must pass the whole rescue scenario, steps included, and
+/// show `evidence` (substrings) in the named checks.
+fn layout(name: &str, variant: &'static str, evidence: &'static [(&'static str, &'static str)]) -> Test {
+    layout_with(name, variant, None, evidence)
+}
+
+/// `layout`, with another autologin user expected than the flake's.
+fn layout_with(name: &str, variant: &'static str, autologin: Option<&'static str>, evidence: &'static [(&'static str, &'static str)]) -> Test {
+    Test::test(format!("layouts::{name}"), move || {
+        let image = support::fixture(variant)?;
+        let mut trial = scenario_trial("rescue.yaml");
+        if let Some(user) = autologin {
+            let mut scenario = (*trial.scenario).clone();
+            scenario.expect.autologin = Some(isotest::scenario::Autologin::User(user.into()));
+            trial.scenario = Arc::new(scenario);
+        }
+        let report = run(&trial, image, &format!("layout-{variant}"));
+        let result = ensure(report.passed(), "the trial did not pass").and_then(|()| {
+            for (name, text) in evidence {
+                let c = check(&report, name)?;
+                let all = format!("{} | {}", c.message, c.evidence.join(" | "));
+                ensure(all.contains(text), &format!("`{name}` does not show `{text}`: {all}"))?;
+            }
+            secret_kept(&report).map_err(|e| format!("{e:?}"))
+        });
+        result.map_err(|e| Failed::from(format!("{e}\n--- the report:\n{}", render_failure(&report))))
+    })
+}
+
+/// Home Manager's layouts and socket-activated sshd, each booted with the
+/// whole rescue scenario (fixtures/build-iso names the sources they follow).
+fn layout_tests() -> Vec<Test> {
+    vec![
+        layout(
+            "hm_2505",
+            "hm-2505",
+            &[
+                ("home-manager root", "no RemainAfterExit"),
+                ("home-manager root", "/root/.local/state/nix/profiles/home-manager ->"),
+                ("home-manager nixos", "/home/nixos/.local/state/nix/profiles/home-manager ->"),
+                ("sshd", "(sshd.service)"),
+            ],
+        ),
+        layout(
+            "hm_legacy",
+            "hm-legacy",
+            &[
+                ("home-manager root", "RemainAfterExit=yes"),
+                ("home-manager root", "/root/.local/state/home-manager/gcroots/current-home ->"),
+                ("home-manager nixos", "/nix/var/nix/profiles/per-user/nixos/home-manager ->"),
+            ],
+        ),
+        layout(
+            "sshd_socket",
+            "sshd-socket",
+            &[("sshd", "socket-activated (sshd.socket)"), ("sshd", "connected once to start sshd@.service"), ("sshd", "LoadState=not-found")],
+        ),
+        // The shell is nixos's: root's Home Manager generation (in the 0700
+        // /root), sshd -T and root's SSH key go through sudo -n.
+        layout_with(
+            "root_checks_through_sudo",
+            "autologin-nixos",
+            Some("nixos"),
+            &[("autologin", "logged in nixos"), ("home-manager root", "/root/.local/state/nix/profiles/home-manager ->")],
+        ),
+    ]
 }
 
 fn check<'r>(report: &'r TrialReport, name: &str) -> Result<&'r isotest::checks::CheckResult, String> {
@@ -231,6 +324,29 @@ fn negative_tests() -> Vec<Test> {
         }),
         negative("hm_package_missing", "hm-package-missing", None, |r| {
             only(r, "home-manager root", "program(s) missing from root's login shell: rg", &[])
+        }),
+        // Both defects in the older Home Manager layout (RemainAfterExit, gcroot).
+        negative("hm_legacy_broken", "hm-legacy-broken", None, |r| {
+            only_these(
+                r,
+                &[
+                    ("home-manager nixos", Outcome::Fail, "home-manager-nixos.service failed (ActiveState=failed, Result=exit-code"),
+                    ("home-manager root", Outcome::Fail, "program(s) missing from root's login shell: rg"),
+                ],
+                &[],
+            )?;
+            let c = check(r, "home-manager nixos")?;
+            ensure(c.evidence.iter().any(|l| l.contains("is in the way")), "the activation's error is not in the evidence")?;
+            ensure(c.evidence.iter().any(|l| l.contains("RemainAfterExit=yes")), "not the older unit")
+        }),
+        // The plain installer (sshd off) without `ss`: `running: false` has no
+        // evidence, so the check is broken, not passed.
+        Test::test("negative::no_ss", || {
+            let image = support::fixture("no-ss")?;
+            let r = run(&scenario_trial("minimal.yaml"), image, "negative-no-ss");
+            let result = only_these(&r, &[("sshd", Outcome::Broken, "`ss -ltnH`: a tool is missing on the guest (exit status 127)")], &[])
+                .and_then(|()| ensure(!r.passed(), "a trial with a broken check passed"));
+            result.map_err(|e| Failed::from(format!("{e}\n--- the report:\n{}", render_failure(&r))))
         }),
         negative("hang", "hang", Some(Duration::from_secs(100)), |r| {
             let e = r.error.as_ref().ok_or("no error in the report")?;

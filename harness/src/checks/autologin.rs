@@ -19,8 +19,8 @@ pub fn autologin(shell: &mut Shell<'_>, boot: &BootOutcome, expected: &Autologin
     };
     let id = match shell.run("id -un", COMMAND_TIMEOUT) {
         Ok(out) if out.status == 0 => first_line(&out.output),
-        Ok(out) => return result(Outcome::Fail, String::new(), format!("`id -un` failed with status {}", out.status), evidence),
-        Err(e) => return result(Outcome::Fail, String::new(), e.to_string(), e.source.lines().to_vec()),
+        Ok(out) => return result(Outcome::Broken, String::new(), format!("`id -un` failed with status {}", out.status), evidence),
+        Err(e) => return result(Outcome::Broken, String::new(), e.to_string(), e.source.lines().to_vec()),
     };
     evidence.push(format!("$ id -un → {id}"));
     let actual = match &boot.autologin_user {

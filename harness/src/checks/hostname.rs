@@ -17,9 +17,9 @@ pub fn hostname(shell: &mut Shell<'_>, expected: &str) -> CheckResult {
         }
         Ok(out) => {
             let message = format!("`{command}` failed with status {}", out.status);
-            (Outcome::Fail, String::new(), message, out.output.lines().map(str::to_owned).collect())
+            (Outcome::Broken, String::new(), message, out.output.lines().map(str::to_owned).collect())
         }
-        Err(e) => (Outcome::Fail, String::new(), e.to_string(), e.source.lines().to_vec()),
+        Err(e) => (Outcome::Broken, String::new(), e.to_string(), e.source.lines().to_vec()),
     };
     CheckResult { name: "hostname".into(), outcome, expected: expected.into(), actual, message, evidence, secs: 0.0 }
 }

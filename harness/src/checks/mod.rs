@@ -12,7 +12,7 @@ mod users;
 pub use autologin::{at_login_prompt, autologin};
 pub use home_manager::home_manager;
 pub use hostname::hostname;
-pub use sshd::{host_key_fingerprints, login_check_name, ssh_login, sshd, SshTarget};
+pub use sshd::{host_key_fingerprints, login_check_name, ssh_login, sshd, SshTarget, SshdReach};
 pub use steps::{steps, steps_not_run};
 pub use users::{user, user_exists};
 
@@ -26,8 +26,13 @@ use std::time::Duration;
 pub enum Outcome {
     Pass,
     Fail,
-    /// The check could not run (e.g. no shell); `message` says why.
+    /// The check could not run because something it depends on failed (no
+    /// shell, a failed `sshd` check before the SSH logins); `message` says why.
     NotRun,
+    /// The check could not get its evidence: a console command it relies on
+    /// timed out, its tool is missing (exit status 127) or it failed. Never a
+    /// pass: a trial with a broken check fails like one with a failed check.
+    Broken,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -61,6 +66,19 @@ impl CheckResult {
         }
     }
 
+    /// A check that could not get its evidence (see `Outcome::Broken`).
+    pub fn broken(name: &str, expected: &str, message: &str, evidence: Vec<String>) -> CheckResult {
+        CheckResult {
+            name: name.into(),
+            outcome: Outcome::Broken,
+            expected: expected.into(),
+            actual: String::new(),
+            message: message.into(),
+            evidence,
+            secs: 0.0,
+        }
+    }
+
     /// Runs a check and records how long it took.
     pub fn timed(check: impl FnOnce() -> CheckResult) -> CheckResult {
         let start = std::time::Instant::now();
@@ -88,10 +106,36 @@ pub fn as_root(is_root: bool, command: &str) -> String {
     }
 }
 
-/// Runs a console command for a check; a console failure becomes the check's
-/// failure message and evidence.
-fn run(shell: &mut Shell<'_>, command: &str) -> Result<crate::console::CommandOutput, (String, Vec<String>)> {
+/// Why a check has no evidence: the message and the console lines behind it.
+type NoEvidence = (String, Vec<String>);
+
+/// Runs a console command for a check; a console failure (a timeout, a dead
+/// console) is the check's missing evidence.
+fn run(shell: &mut Shell<'_>, command: &str) -> Result<crate::console::CommandOutput, NoEvidence> {
     shell.run(command, COMMAND_TIMEOUT).map_err(|e| (e.to_string(), e.source.lines().to_vec()))
+}
+
+/// Runs a console command whose answer a check relies on: only exit status 0
+/// is an answer. 127 means the tool is not on the guest; any other status
+/// means it could not answer. Either way the check has no evidence.
+fn answer(shell: &mut Shell<'_>, command: &str) -> Result<crate::console::CommandOutput, NoEvidence> {
+    let out = run(shell, command)?;
+    if out.status == 0 {
+        return Ok(out);
+    }
+    Err(no_answer(command, &out))
+}
+
+/// The message for a command that gave no answer (see `answer`).
+fn no_answer(command: &str, out: &crate::console::CommandOutput) -> NoEvidence {
+    let said: Vec<String> = out.output.lines().map(str::to_owned).filter(|l| !l.trim().is_empty()).collect();
+    let first = said.first().map(|l| format!(": {}", l.trim())).unwrap_or_default();
+    let message = if out.status == 127 {
+        format!("`{command}`: a tool is missing on the guest (exit status 127){first}")
+    } else {
+        format!("`{command}` failed with exit status {}{first}", out.status)
+    };
+    (message, said)
 }
 
 /// A check's verdict from a list of problems: none is a pass.
@@ -100,7 +144,7 @@ fn verdict(name: String, expected: String, actual: String, problems: Vec<String>
     CheckResult { name, outcome, expected, actual, message, evidence, secs: 0.0 }
 }
 
-/// A check that could not finish because a console command failed.
-fn broken(name: String, expected: String, (message, evidence): (String, Vec<String>)) -> CheckResult {
-    CheckResult { name, outcome: Outcome::Fail, expected, actual: String::new(), message, evidence, secs: 0.0 }
+/// A check that could not finish because a console command gave no answer.
+fn broken(name: String, expected: String, (message, evidence): NoEvidence) -> CheckResult {
+    CheckResult::broken(&name, &expected, &message, evidence)
 }

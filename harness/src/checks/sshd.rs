@@ -1,4 +1,4 @@
-use super::{as_root, broken, run, verdict, CheckResult};
+use super::{answer, as_root, broken, no_answer, run, verdict, CheckResult};
 use crate::console::{sh_quote, Shell};
 use crate::scenario::{SshLogin, Sshd};
 use crate::ssh::{self, Auth, Secret, SshError};
@@ -6,10 +6,74 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
-/// The sshd unit's state, its listening ports and its effective settings, from
-/// the console: `systemctl is-active sshd.service`, `ss -ltn`, `sshd -T`.
-pub fn sshd(shell: &mut Shell<'_>, is_root: bool, expected: &Sshd) -> CheckResult {
-    let mut want = vec![if expected.must_run() { "sshd.service active".to_owned() } else { "sshd not running".to_owned() }];
+/// sshd's units as NixOS names them (nixpkgs nixos/modules/services/networking/ssh/sshd.nix):
+/// `sshd.service` runs the daemon; with `services.openssh.startWhenNeeded` there
+/// is no `sshd.service` but `sshd.socket` (Accept=yes) and one `sshd@.service`
+/// instance per connection.
+const SERVICE: &str = "sshd.service";
+const SOCKET: &str = "sshd.socket";
+
+/// The configuration NixOS starts sshd with (`sshd -f /etc/ssh/sshd_config` in sshd.nix).
+const SSHD_T: &str = "sshd -T -f /etc/ssh/sshd_config 2>&1";
+
+/// A unit's state from `systemctl show`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct UnitState {
+    load: String,
+    active: String,
+    sub: String,
+    result: String,
+}
+
+impl UnitState {
+    fn running(&self) -> bool {
+        self.load == "loaded" && self.active == "active"
+    }
+
+    fn describe(&self) -> String {
+        format!("LoadState={} ActiveState={} SubState={} Result={}", self.load, self.active, self.sub, self.result)
+    }
+}
+
+/// How sshd runs, if it does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SshdMode {
+    Service,
+    SocketActivated,
+    NotRunning,
+}
+
+/// `systemctl show` of several units prints one block of properties per
+/// unit, in the order asked, separated by a blank line.
+fn unit_states(show: &str, units: usize) -> Vec<UnitState> {
+    let mut states = Vec::new();
+    for block in show.split("\n\n").filter(|b| !b.trim().is_empty()).take(units) {
+        let prop = |key: &str| block.lines().find_map(|l| l.trim().strip_prefix(key)?.strip_prefix('=')).unwrap_or("").to_owned();
+        states.push(UnitState { load: prop("LoadState"), active: prop("ActiveState"), sub: prop("SubState"), result: prop("Result") });
+    }
+    states
+}
+
+/// Where and how the sshd check can reach the guest's sshd from the host.
+pub struct SshdReach {
+    /// The host port forwarded to the guest's port 22.
+    pub port: u16,
+    pub scale: u32,
+}
+
+/// The sshd units' states, its listening ports and its effective settings, from
+/// the console: `systemctl show` of `sshd.service` and `sshd.socket`, `ss -ltnH`,
+/// `sshd -T -f /etc/ssh/sshd_config`. Each command must answer (exit status 0),
+/// or the check is broken: a guest without `ss` or `systemctl` proves nothing,
+/// not even that sshd is off. A socket-activated sshd is connected to once
+/// before `sshd -T`, as a client would, because NixOS makes missing host keys
+/// when the first connection starts `sshd@.service`.
+pub fn sshd(shell: &mut Shell<'_>, is_root: bool, expected: &Sshd, reach: &SshdReach) -> CheckResult {
+    let mut want = vec![if expected.must_run() {
+        format!("{SERVICE} active, or {SOCKET} listening (socket activation)")
+    } else {
+        "sshd not running".to_owned()
+    }];
     if expected.must_run() {
         want.push(format!("listening on {}", join(expected.ports())));
     }
@@ -22,44 +86,79 @@ pub fn sshd(shell: &mut Shell<'_>, is_root: bool, expected: &Sshd) -> CheckResul
     let expected_text = want.join(", ");
     let name = "sshd".to_owned();
 
-    let state = match run(shell, "systemctl is-active sshd.service") {
-        Ok(out) => out.output.trim().to_owned(),
+    let show = format!("systemctl show -p LoadState -p ActiveState -p SubState -p Result {SERVICE} {SOCKET}");
+    let states = match answer(shell, &show) {
+        Ok(out) => unit_states(&out.output, 2),
         Err(e) => return broken(name, expected_text, e),
     };
-    let listening = match run(shell, "ss -ltnH") {
+    let [service, socket] = match <[UnitState; 2]>::try_from(states) {
+        Ok(pair) => pair,
+        Err(got) => {
+            let message = format!("`{show}` did not describe both units (got {})", got.len());
+            return broken(name, expected_text, (message, Vec::new()));
+        }
+    };
+    let listening = match answer(shell, "ss -ltnH") {
         Ok(out) => listening_ports(&out.output),
         Err(e) => return broken(name, expected_text, e),
     };
+    let mode = if service.running() {
+        SshdMode::Service
+    } else if socket.running() {
+        SshdMode::SocketActivated
+    } else {
+        SshdMode::NotRunning
+    };
     let mut evidence = vec![
-        format!("$ systemctl is-active sshd.service → {state}"),
-        format!("$ ss -ltn → listening on {}", join(&listening)),
+        format!("$ systemctl show {SERVICE} → {}", service.describe()),
+        format!("$ systemctl show {SOCKET} → {}", socket.describe()),
+        format!("$ ss -ltnH → listening on {}", join(&listening)),
     ];
+    let found = match mode {
+        SshdMode::Service => format!("{SERVICE} active ({})", service.sub),
+        SshdMode::SocketActivated => format!("socket-activated: {SOCKET} active ({}), {SERVICE} {}", socket.sub, service.active),
+        SshdMode::NotRunning => format!("{SERVICE} {}, {SOCKET} {}", service.active, socket.active),
+    };
     let mut problems = Vec::new();
     if !expected.must_run() {
-        if state == "active" {
-            problems.push("sshd.service is active, but sshd is expected not to run".into());
+        if mode == SshdMode::Service {
+            problems.push(format!("{SERVICE} is active, but sshd is expected not to run"));
+        }
+        if mode == SshdMode::SocketActivated {
+            problems.push(format!("{SOCKET} is active (socket activation), but sshd is expected not to run"));
         }
         let taken: Vec<u16> = expected.ports().iter().copied().filter(|p| listening.contains(p)).collect();
         if !taken.is_empty() {
             problems.push(format!("something listens on port(s) {}", join(&taken)));
         }
-        let actual = format!("sshd.service {state}");
-        return verdict(name, expected_text, actual, problems, "sshd is not running, as expected".into(), evidence);
+        return verdict(name, expected_text, found, problems, "sshd is not running, as expected".into(), evidence);
     }
-    if state != "active" {
-        problems.push(format!("sshd.service is not active (`{state}`)"));
-        let actual = format!("sshd.service {state}");
-        return verdict(name, expected_text, actual, problems, String::new(), evidence);
+    if mode == SshdMode::NotRunning {
+        problems.push(format!("{SERVICE} is not active (`{}`), and no {SOCKET} is active (`{}`)", service.active, socket.active));
+        return verdict(name, expected_text, found, problems, String::new(), evidence);
     }
     let missing: Vec<u16> = expected.ports().iter().copied().filter(|p| !listening.contains(p)).collect();
     if !missing.is_empty() {
         problems.push(format!("nothing listens on port(s) {}", join(&missing)));
     }
-    let settings = match run(shell, &as_root(is_root, "sshd -T 2>&1")) {
+    if mode == SshdMode::SocketActivated {
+        match ssh::banner(reach.port, Duration::from_secs(30) * reach.scale) {
+            Ok(banner) => evidence.push(format!("connected once to start sshd@.service: the server says `{banner}`")),
+            Err(e) => {
+                problems.push(format!("{SOCKET} is listening, but a connection gets no sshd: {e}"));
+                return verdict(name, expected_text, found, problems, String::new(), evidence);
+            }
+        }
+    }
+    let settings = match run(shell, &as_root(is_root, SSHD_T)) {
         Ok(out) if out.status == 0 => out.output,
+        // sshd missing, or sudo refusing: nothing was learned about sshd's settings.
+        Ok(out) if out.status == 127 || (!is_root && out.output.trim_start().starts_with("sudo:")) => {
+            return broken(name, expected_text, no_answer(SSHD_T, &out))
+        }
         Ok(out) => {
             problems.push(format!("`sshd -T` failed: {}", out.output.trim()));
-            return verdict(name, expected_text, format!("sshd.service {state}"), problems, String::new(), evidence);
+            return verdict(name, expected_text, found, problems, String::new(), evidence);
         }
         Err(e) => return broken(name, expected_text, e),
     };
@@ -69,7 +168,8 @@ pub fn sshd(shell: &mut Shell<'_>, is_root: bool, expected: &Sshd) -> CheckResul
     let root_login = setting("permitrootlogin").map(|v| if v == "without-password" { "prohibit-password".into() } else { v });
     let password = setting("passwordauthentication");
     evidence.push(format!(
-        "$ sshd -T → permitrootlogin {}, passwordauthentication {}",
+        "$ {} → permitrootlogin {}, passwordauthentication {}",
+        SSHD_T.trim_end_matches(" 2>&1"),
         root_login.as_deref().unwrap_or("?"),
         password.as_deref().unwrap_or("?")
     ));
@@ -88,12 +188,16 @@ pub fn sshd(shell: &mut Shell<'_>, is_root: bool, expected: &Sshd) -> CheckResul
         }
     }
     let actual = format!(
-        "sshd.service {state}, listening on {}, PermitRootLogin {}, PasswordAuthentication {}",
+        "{found}, listening on {}, PermitRootLogin {}, PasswordAuthentication {}",
         join(&listening),
         root_login.as_deref().unwrap_or("?"),
         password.as_deref().unwrap_or("?")
     );
-    verdict(name, expected_text, actual, problems, "sshd runs as configured".into(), evidence)
+    let pass = match mode {
+        SshdMode::SocketActivated => format!("sshd runs as configured, socket-activated ({SOCKET})"),
+        _ => format!("sshd runs as configured ({SERVICE})"),
+    };
+    verdict(name, expected_text, actual, problems, pass, evidence)
 }
 
 fn yes_no(v: bool) -> &'static str {
@@ -122,10 +226,10 @@ fn listening_ports(ss: &str) -> BTreeSet<u16> {
 }
 
 /// The fingerprints of the guest's SSH host keys, as its console shows them.
-pub fn host_key_fingerprints(shell: &mut Shell<'_>) -> Result<Vec<String>, String> {
-    let out = shell
-        .run("for f in /etc/ssh/ssh_host_*_key.pub; do ssh-keygen -lf \"$f\"; done", super::COMMAND_TIMEOUT)
-        .map_err(|e| e.to_string())?;
+/// The loop runs in a subshell so that a missing `ssh-keygen` (127) is its status.
+pub fn host_key_fingerprints(shell: &mut Shell<'_>) -> Result<Vec<String>, (String, Vec<String>)> {
+    let command = "(for f in /etc/ssh/ssh_host_*_key.pub; do ssh-keygen -lf \"$f\" || exit; done)";
+    let out = answer(shell, command)?;
     let prints: Vec<String> = out
         .output
         .lines()
@@ -134,7 +238,7 @@ pub fn host_key_fingerprints(shell: &mut Shell<'_>) -> Result<Vec<String>, Strin
         .map(str::to_owned)
         .collect();
     if prints.is_empty() {
-        return Err(format!("no host key fingerprints on the console: {}", out.output.trim()));
+        return Err((format!("no host key fingerprints on the console: {}", out.output.trim()), Vec::new()));
     }
     Ok(prints)
 }
@@ -160,20 +264,22 @@ pub fn ssh_login(shell: &mut Shell<'_>, is_root: bool, target: &SshTarget<'_>, l
     let method = if login.password_env.is_some() { "password" } else { "key" };
     let name = login_check_name(login);
     let expected = format!("{method} login as {user}, host key pinned, `id -un` = {user}, hostname {}", target.hostname);
-    let fail = |message: String, evidence: Vec<String>| broken(name.clone(), expected.clone(), (message, evidence));
+    // The guest refused or misbehaved: a failure. The harness could not even try: broken.
+    let fail = |message: String, evidence: Vec<String>| verdict(name.clone(), expected.clone(), String::new(), vec![message], String::new(), evidence);
+    let no_evidence = |message: String, evidence: Vec<String>| broken(name.clone(), expected.clone(), (message, evidence));
     match super::user_exists(shell, user) {
         Ok(true) => {}
         Ok(false) => return CheckResult::not_run(&name, &expected, &format!("user `{user}` does not exist")),
-        Err(e) => return fail(e, Vec::new()),
+        Err(e) => return no_evidence(e, Vec::new()),
     }
     let auth = match &login.password_env {
         Some(var) => match std::env::var(var) {
             Ok(value) => Auth::Password(Secret::new(value)),
-            Err(_) => return fail(format!("environment variable {var} (the password of {user}) is not set"), Vec::new()),
+            Err(_) => return no_evidence(format!("environment variable {var} (the password of {user}) is not set"), Vec::new()),
         },
         None => match install_key(shell, is_root, user, target.private_dir) {
             Ok(private) => Auth::Key(private),
-            Err((message, evidence)) => return fail(message, evidence),
+            Err((message, evidence)) => return no_evidence(message, evidence),
         },
     };
     let patience = Duration::from_secs(30) * target.scale;
@@ -187,7 +293,7 @@ pub fn ssh_login(shell: &mut Shell<'_>, is_root: bool, target: &SshTarget<'_>, l
     };
     let (out, status) = match session.exec("id -un; cat /proc/sys/kernel/hostname") {
         Ok(r) => r,
-        Err(e) => return fail(e.to_string(), Vec::new()),
+        Err(e) => return no_evidence(e.to_string(), Vec::new()),
     };
     let mut lines = out.lines().map(str::trim);
     let (id, host) = (lines.next().unwrap_or(""), lines.next().unwrap_or(""));
@@ -230,6 +336,17 @@ fn install_key(shell: &mut Shell<'_>, is_root: bool, user: &str, dir: &Path) -> 
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn units_from_systemctl_show() {
+        let show = "LoadState=not-found\nActiveState=inactive\nSubState=dead\nResult=success\n\nLoadState=loaded\nActiveState=active\nSubState=listening\nResult=success\n";
+        let states = super::unit_states(show, 2);
+        assert_eq!(states.len(), 2);
+        assert!(!states[0].running());
+        assert_eq!(states[0].load, "not-found");
+        assert!(states[1].running());
+        assert_eq!(states[1].sub, "listening");
+    }
+
     #[test]
     fn ports_from_ss() {
         let ss = "LISTEN 0 128 0.0.0.0:22 0.0.0.0:*\nLISTEN 0 128 [::]:22 [::]:*\nLISTEN 0 4096 127.0.0.53%lo:53 0.0.0.0:*\n";

@@ -1,4 +1,4 @@
-use super::{as_root, broken, run, verdict, CheckResult};
+use super::{answer, as_root, broken, no_answer, run, verdict, CheckResult};
 use crate::console::{sh_quote, Shell};
 use crate::scenario::User;
 
@@ -21,16 +21,19 @@ pub fn user(shell: &mut Shell<'_>, is_root: bool, name: &str, expected: &User) -
     }
     let expected_text = if wanted.is_empty() { "exists".to_owned() } else { format!("exists, {}", wanted.join(", ")) };
     let q = sh_quote(name);
-    let passwd = match run(shell, &format!("getent passwd {q}")) {
+    let command = format!("getent passwd {q}");
+    let passwd = match run(shell, &command) {
         Ok(out) if out.status == 0 => out.output.trim().to_owned(),
-        Ok(_) => {
-            return verdict(check, expected_text, "no such user".into(), vec![format!("user `{name}` does not exist")], String::new(), vec![format!("$ getent passwd {name} → nothing")]);
+        // getent's status 2: the key is not in the database.
+        Ok(out) if out.status == GETENT_NOT_FOUND => {
+            return verdict(check, expected_text, "no such user".into(), vec![format!("user `{name}` does not exist")], String::new(), vec![format!("$ getent passwd {name} → nothing (status 2)")]);
         }
+        Ok(out) => return broken(check, expected_text, no_answer(&command, &out)),
         Err(e) => return broken(check, expected_text, e),
     };
     let fields: Vec<&str> = passwd.split(':').collect();
     let (home, login_shell) = (fields.get(5).copied().unwrap_or(""), fields.get(6).copied().unwrap_or(""));
-    let groups = match run(shell, &format!("id -nG {q}")) {
+    let groups = match answer(shell, &format!("id -nG {q}")) {
         Ok(out) => out.output.split_whitespace().map(str::to_owned).collect::<Vec<_>>(),
         Err(e) => return broken(check, expected_text, e),
     };
@@ -55,6 +58,8 @@ pub fn user(shell: &mut Shell<'_>, is_root: bool, name: &str, expected: &User) -
         let command = as_root(is_root, &format!("su - {q} -c 'sudo -n true' 2>&1"));
         match run(shell, &command) {
             Ok(out) if out.status == 0 => evidence.push(format!("$ sudo -n true (as {name}) → ok")),
+            // su or sudo is not there: nothing was learned about the user's rights.
+            Ok(out) if out.status == 127 => return broken(check, expected_text, no_answer(&command, &out)),
             Ok(out) => {
                 let said = out.output.trim().to_owned();
                 evidence.push(format!("$ sudo -n true (as {name}) → status {}: {said}", out.status));
@@ -67,10 +72,17 @@ pub fn user(shell: &mut Shell<'_>, is_root: bool, name: &str, expected: &User) -
     verdict(check, expected_text, actual, problems, format!("`{name}` is as expected"), evidence)
 }
 
+/// getent's exit status for a key that is not in the database.
+const GETENT_NOT_FOUND: i32 = 2;
+
 /// Whether a user exists; checks that depend on one use it to say "not run".
+/// Only getent's own answers count: 0 (found) and 2 (not found).
 pub fn user_exists(shell: &mut Shell<'_>, name: &str) -> Result<bool, String> {
-    shell
-        .run(&format!("getent passwd {} >/dev/null", sh_quote(name)), super::COMMAND_TIMEOUT)
-        .map(|out| out.status == 0)
-        .map_err(|e| e.to_string())
+    let command = format!("getent passwd {} >/dev/null", sh_quote(name));
+    match run(shell, &command) {
+        Ok(out) if out.status == 0 => Ok(true),
+        Ok(out) if out.status == GETENT_NOT_FOUND => Ok(false),
+        Ok(out) => Err(no_answer(&command, &out).0),
+        Err((message, _)) => Err(message),
+    }
 }

@@ -3,9 +3,9 @@
 //! Each command is sent as one compound command framed by markers:
 //!
 //! ```text
-//! printf '%s_%s\n' ISOTEST B7; {
+//! printf '%s_%s\n' ISOTEST_3f9c0e51a7d2b864 B7; {
 //! <command>
-//! } </dev/null; printf '\n%s_%s:%s\n' ISOTEST E7 "$?"
+//! } </dev/null; printf '\n%s_%s:%s\n' ISOTEST_3f9c0e51a7d2b864 E7 "$?"
 //! ```
 //!
 //! The shell parses all three lines before it runs any (the `{` group is open
@@ -13,6 +13,10 @@
 //! begin marker. The markers only exist once printf has joined their halves, so
 //! neither the echo nor a command's output that looks like a prompt can be
 //! mistaken for them. stdin is /dev/null so a command cannot eat the end marker.
+//! Each command's markers carry a fresh random nonce, drawn after the command
+//! was written: its output cannot contain its own markers, and markers of
+//! other commands (an earlier one's in a transcript printed again, a guessed
+//! `ISOTEST_E8`) never match.
 
 use super::serial::{ConsoleError, SerialConsole};
 use regex::bytes::Regex;
@@ -59,11 +63,12 @@ impl<'c> Shell<'c> {
     pub fn run(&mut self, command: &str, timeout: Duration) -> Result<CommandOutput, ShellError> {
         let id = self.next_id;
         self.next_id += 1;
+        let tag = format!("ISOTEST_{:016x}", nonce());
         let framed = format!(
-            "printf '%s_%s\\n' ISOTEST B{id}; {{\n{command}\n}} </dev/null; printf '\\n%s_%s:%s\\n' ISOTEST E{id} \"$?\"\n"
+            "printf '%s_%s\\n' {tag} B{id}; {{\n{command}\n}} </dev/null; printf '\\n%s_%s:%s\\n' {tag} E{id} \"$?\"\n"
         );
-        let begin = Regex::new(&format!("ISOTEST_B{id}\n")).expect("marker regex");
-        let end = Regex::new(&format!("\nISOTEST_E{id}:(-?[0-9]+)\n")).expect("marker regex");
+        let begin = Regex::new(&format!("{tag}_B{id}\n")).expect("marker regex");
+        let end = Regex::new(&format!("\n{tag}_E{id}:(-?[0-9]+)\n")).expect("marker regex");
         let timeout = timeout * self.scale;
         let err = |source| ShellError { command: command.to_owned(), source };
         self.console.send(framed.as_bytes()).map_err(err)?;
@@ -77,6 +82,14 @@ impl<'c> Shell<'c> {
     }
 }
 
+/// 64 unpredictable bits: std's `RandomState` keys SipHash with random keys
+/// from the operating system (a new key per instance), so hashing nothing
+/// gives a value no guest program can know in advance.
+fn nonce() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    std::collections::hash_map::RandomState::new().build_hasher().finish()
+}
+
 /// Quotes `text` for a POSIX shell: one single-quoted word.
 pub fn sh_quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', "'\\''"))
@@ -84,6 +97,65 @@ pub fn sh_quote(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::{sh_quote, CommandOutput, Shell};
+    use crate::console::serial::SerialConsole;
+    use std::os::fd::OwnedFd;
+    use std::os::unix::net::UnixStream;
+    use std::process::{Command, Stdio};
+    use std::time::Duration;
+
+    /// A real /bin/sh on the other end of a socket pair, driven through the same
+    /// framing and console reader as a guest's shell.
+    fn local_shell(dir: &std::path::Path) -> (std::process::Child, SerialConsole) {
+        let (ours, theirs) = UnixStream::pair().expect("socketpair");
+        let fd = |s: &UnixStream| Stdio::from(OwnedFd::from(s.try_clone().expect("dup")));
+        let child = Command::new("/bin/sh").stdin(fd(&theirs)).stdout(fd(&theirs)).stderr(fd(&theirs)).spawn().expect("/bin/sh");
+        drop(theirs);
+        (child, SerialConsole::attach(ours, dir).expect("attach"))
+    }
+
+    /// Output that holds the markers of the command before, guesses of this
+    /// command's and the next one's (the old numbered form, and the previous
+    /// nonce with this command's number) comes back exactly, with its status.
+    #[test]
+    fn framing_survives_marker_text_in_the_output() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (mut child, mut console) = local_shell(dir.path());
+        let mut shell = Shell::new(&mut console, 1);
+        let wait = Duration::from_secs(20);
+        let first = shell.run("echo hello", wait).expect("first command");
+        assert_eq!(first, CommandOutput { output: "hello\n".into(), status: 0 });
+
+        // The previous command's markers, as the console showed them.
+        let end = shell.console().position();
+        let seen = shell.console().text_between(0, end);
+        let previous: Vec<&str> = seen.lines().filter(|l| l.starts_with("ISOTEST_")).collect();
+        assert_eq!(previous.len(), 2, "begin and end markers of the first command in {seen:?}");
+        assert!(previous[1].ends_with("_E1:0"), "{previous:?}");
+        let previous_tag = previous[0].rsplit_once('_').expect("tag_B1").0;
+        let lies = [
+            previous[0].to_owned(),
+            previous[1].to_owned(),
+            "ISOTEST_B2".to_owned(),
+            "ISOTEST_E2:0".to_owned(),
+            format!("{previous_tag}_B2"),
+            format!("{previous_tag}_E2:0"),
+            "ISOTEST_B3".to_owned(),
+            "ISOTEST_E3:0".to_owned(),
+            format!("{previous_tag}_E3:0"),
+        ];
+        let words: Vec<String> = lies.iter().map(|l| sh_quote(l)).collect();
+        let command = format!("printf '%s\\n' {}; printf '\\n'; (exit 3)", words.join(" "));
+        let out = shell.run(&command, wait).expect("second command");
+        assert_eq!(out, CommandOutput { output: format!("{}\n\n", lies.join("\n")), status: 3 });
+
+        // Still in step with the shell afterwards.
+        let after = shell.run("printf 'x'", wait).expect("third command");
+        assert_eq!(after, CommandOutput { output: "x".into(), status: 0 });
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
     #[test]
     fn quoting() {
         assert_eq!(super::sh_quote("it's"), "'it'\\''s'");

@@ -22,8 +22,9 @@ pub fn render_line(r: &TrialReport) -> String {
         match c.name.split_once(' ') {
             None => checks.push(match c.outcome {
                 Outcome::Pass => c.name.clone(),
+                Outcome::Fail => format!("{}✗", c.name),
                 Outcome::NotRun => format!("{}?", c.name),
-                _ => format!("{}✗", c.name),
+                Outcome::Broken => format!("{}!", c.name),
             }),
             Some((kind, _)) => match kinds.iter_mut().find(|(k, _, _)| *k == kind) {
                 Some(entry) => {

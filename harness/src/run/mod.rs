@@ -273,10 +273,12 @@ fn boot_and_check(
     }
     let is_root = shell.run("id -u", checks::COMMAND_TIMEOUT).map(|o| o.output.trim() == "0").unwrap_or(false);
     if let Some(sshd) = &expect.sshd {
-        let sshd_check = CheckResult::timed(|| checks::sshd(&mut shell, is_root, sshd));
+        let port = spec.forward.map(|(host, _)| host).unwrap_or(0);
+        let reach = checks::SshdReach { port, scale };
+        let sshd_check = CheckResult::timed(|| checks::sshd(&mut shell, is_root, sshd, &reach));
         let sshd_ok = sshd_check.passed();
         report.checks.push(sshd_check);
-        let context = SshContext { sshd, port: spec.forward.map(|(host, _)| host).unwrap_or(0), private: private.path(), scale };
+        let context = SshContext { sshd, port, private: private.path(), scale };
         report.checks.extend(ssh_logins(&mut shell, is_root, &context, sshd_ok));
     }
     for (name, user) in &expect.users {
@@ -338,15 +340,22 @@ fn ssh_logins(shell: &mut Shell<'_>, is_root: bool, ctx: &SshContext<'_>, sshd_o
     let pins = if ctx.sshd.host_keys.is_empty() {
         match checks::host_key_fingerprints(shell) {
             Ok(p) => p,
-            Err(e) => return ctx.sshd.login.iter().map(|l| CheckResult::not_run(&name(l), "", &e)).collect(),
+            Err((e, evidence)) => {
+                return ctx.sshd.login.iter().map(|l| CheckResult::broken(&name(l), "", &e, evidence.clone())).collect()
+            }
         }
     } else {
         ctx.sshd.host_keys.clone()
     };
-    let hostname = shell
-        .run("cat /proc/sys/kernel/hostname", checks::COMMAND_TIMEOUT)
-        .map(|o| o.output.trim().to_owned())
-        .unwrap_or_default();
+    // The console's hostname is what SSH must agree with: without it the logins have no evidence.
+    let hostname = match shell.run("cat /proc/sys/kernel/hostname", checks::COMMAND_TIMEOUT) {
+        Ok(o) if o.status == 0 => o.output.trim().to_owned(),
+        Ok(o) => {
+            let why = format!("`cat /proc/sys/kernel/hostname` failed with exit status {}", o.status);
+            return ctx.sshd.login.iter().map(|l| CheckResult::broken(&name(l), "", &why, Vec::new())).collect();
+        }
+        Err(e) => return ctx.sshd.login.iter().map(|l| CheckResult::broken(&name(l), "", &e.to_string(), Vec::new())).collect(),
+    };
     let target = checks::SshTarget { port: ctx.port, pins: &pins, private_dir: ctx.private, hostname: &hostname, scale: ctx.scale };
     ctx.sshd.login.iter().map(|login| CheckResult::timed(|| checks::ssh_login(shell, is_root, &target, login))).collect()
 }

@@ -114,6 +114,42 @@ pub fn login(port: u16, pins: &[String], user: &str, auth: &Auth, patience: Dura
     Ok(SshSession { session, host_key: offered })
 }
 
+/// Connects to 127.0.0.1:`port` and reads the server's identification line
+/// (`SSH-2.0-...`), then hangs up before any key exchange. For a socket-activated
+/// sshd this is the first connection that starts it (and, on NixOS, makes its
+/// host keys). Retries until `patience` runs out: the forward accepts
+/// connections before the guest's network is up.
+pub fn banner(port: u16, patience: Duration) -> Result<String, SshError> {
+    let deadline = Instant::now() + patience;
+    loop {
+        let attempt = read_banner(port, Duration::from_secs(10).min(patience));
+        match attempt {
+            Ok(line) => return Ok(line),
+            // A refused or at once closed connection comes back in
+            // microseconds: pace the retries instead of spinning on a core
+            // the guest needs. (A retry interval, not a wait for an event.)
+            Err(SshError::NoBanner { .. } | SshError::Connect { .. }) if Instant::now() + Duration::from_secs(1) < deadline => {
+                std::thread::sleep(Duration::from_millis(500))
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// One connection: the first line the server sends, if it starts with `SSH-`.
+fn read_banner(port: u16, timeout: Duration) -> Result<String, SshError> {
+    use std::io::BufRead;
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let tcp = TcpStream::connect_timeout(&addr, timeout).map_err(|source| SshError::Connect { port, source })?;
+    tcp.set_read_timeout(Some(timeout)).map_err(|source| SshError::Connect { port, source })?;
+    let mut line = String::new();
+    let silent = SshError::NoBanner { port, secs: timeout.as_secs() };
+    match std::io::BufReader::new(tcp).take(256).read_line(&mut line) {
+        Ok(_) if line.starts_with("SSH-") => Ok(line.trim().to_owned()),
+        Ok(_) | Err(_) => Err(silent),
+    }
+}
+
 /// One TCP connection and SSH handshake; a silent server is `NoBanner`.
 fn handshake(port: u16, timeout: Duration) -> Result<Session, SshError> {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
