@@ -122,7 +122,7 @@ fn cell(t: &TrialReport) -> Markup {
             a href={ "#" (anchor(t)) } { strong { (t.verdict.label()) } }
             @if let Some(t) = t.boot_secs() { " · boot " (format!("{t:.1}")) " s" }
             @if let Some(reason) = t.verdict.reason() { div.checks { (reason) } }
-            @if let Some(e) = &t.error { div.checks { (e.message) } }
+            @if let Some(e) = t.error.as_ref().filter(|e| t.verdict.reason() != Some(e.message.as_str())) { div.checks { (e.message) } }
             @for c in unpassed(t) { div.checks { b { (c.name) } ": " (c.message) } }
         }
     }
@@ -192,7 +192,7 @@ fn failure(t: &TrialReport, out_dir: &Path) -> Markup {
     html! {
         div class={ "failure " (class(&t.verdict)) } id=(anchor(t)) data-trial=(t.name) {
             h3 { span class={ "badge " (class(&t.verdict)) } { (t.verdict.label()) } " " (t.name) }
-            @if let Some(reason) = t.verdict.reason() { p { (reason) } }
+            @if let Some(reason) = t.verdict.reason().filter(|r| t.error.as_ref().is_none_or(|e| e.message != *r)) { p { (reason) } }
             @if let Some(e) = &t.error {
                 dl.error {
                     dt { "error" } dd { (e.message) }
