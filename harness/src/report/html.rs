@@ -30,7 +30,8 @@ th, td { border: 1px solid #bbb; padding: .35em .6em; text-align: left; vertical
 .bar span.seg { position: absolute; top: 0; height: 100%; overflow: hidden; font-size: 11px; color: #fff; white-space: nowrap; }
 .seg.firmware { background: #546e7a; } .seg.menu { background: #8e24aa; } .seg.kernel { background: #1565c0; }
 .seg.userspace { background: #00897b; } .seg.checks { background: #f9a825; color: #222; }
-.legend span { display: inline-block; padding: 0 .5em; margin-right: .3em; }
+.legend span { display: inline-block; padding: 0 .5em; margin-right: .3em; color: #fff; }
+.legend span.checks { color: #222; }
 .failure { border-left: 4px solid #c62828; padding: .2em 1em; margin: 1em 0; background: #fff6f6; }
 .failure.could-not-test { border-color: #e65100; background: #fff8f0; }
 pre { background: #fafafa; border: 1px solid #ddd; padding: .5em; overflow-x: auto; font-size: 12px; }
@@ -131,22 +132,22 @@ fn cell(t: &TrialReport) -> Markup {
 /// A bar per trial: how long each stage of its boot took, then its checks, on
 /// one scale for all trials.
 fn timeline(trials: &[TrialReport]) -> Markup {
-    let stages: Vec<(&TrialReport, Vec<(&'static str, f64, f64)>)> = trials.iter().map(|t| (t, stages(t))).collect();
-    let longest = stages.iter().flat_map(|(_, s)| s.last().map(|(_, start, len)| start + len)).fold(0.0_f64, f64::max);
+    let bars: Vec<(&TrialReport, Vec<Stage>)> = trials.iter().map(|t| (t, stages(t))).collect();
+    let longest = bars.iter().flat_map(|(_, s)| s.last().map(|s| s.start + s.len)).fold(0.0_f64, f64::max);
     html! {
         p.legend {
             @for stage in ["firmware", "menu", "kernel", "userspace", "checks"] { span class={ "seg " (stage) } { (stage) } }
         }
         table.timeline {
-            @for (t, stages) in &stages {
+            @for (t, stages) in &bars {
                 tr data-trial=(t.name) {
                     td { (t.name) }
                     td.bar {
                         div.track {
-                            @for (stage, start, len) in stages {
-                                span class={ "seg " (stage) } data-stage=(stage)
+                            @for Stage { name, start, len } in stages {
+                                span class={ "seg " (name) } data-stage=(name)
                                     style=(format!("left:{:.2}%;width:{:.2}%", 100.0 * start / longest, 100.0 * len / longest))
-                                    title=(format!("{stage}: {len:.1} s")) { (stage) }
+                                    title=(format!("{name}: {len:.1} s")) { (name) }
                             }
                         }
                     }
@@ -157,11 +158,18 @@ fn timeline(trials: &[TrialReport]) -> Markup {
     }
 }
 
-/// (stage, start, length) in seconds from power-on. A stage runs from its
-/// phase to the next: the firmware until the boot menu, the menu until the
-/// kernel, the kernel until userspace, userspace until the shell settled; then
-/// the checks, for as long as they took.
-fn stages(t: &TrialReport) -> Vec<(&'static str, f64, f64)> {
+/// A stretch of a trial's timeline, in seconds from power-on.
+#[derive(Debug, Clone, Copy)]
+struct Stage {
+    name: &'static str,
+    start: f64,
+    len: f64,
+}
+
+/// A stage runs from its phase to the next: the firmware until the boot menu,
+/// the menu until the kernel, the kernel until userspace, userspace until the
+/// shell settled; then the checks, for as long as they took.
+fn stages(t: &TrialReport) -> Vec<Stage> {
     let stage_of = |phase: &str| match phase {
         "power-on" => Some("firmware"),
         "boot-menu" => Some("menu"),
@@ -169,18 +177,18 @@ fn stages(t: &TrialReport) -> Vec<(&'static str, f64, f64)> {
         "userspace" | "login-prompt" | "shell" => Some("userspace"),
         _ => None,
     };
-    let mut stages: Vec<(&'static str, f64, f64)> = Vec::new();
+    let mut stages: Vec<Stage> = Vec::new();
     for (i, (phase, at)) in t.phases.iter().enumerate() {
-        let (Some(stage), Some((_, next))) = (stage_of(phase), t.phases.get(i + 1)) else { continue };
+        let (Some(name), Some((_, next))) = (stage_of(phase), t.phases.get(i + 1)) else { continue };
         match stages.last_mut() {
-            Some(last) if last.0 == stage => last.2 = next - last.1,
-            _ => stages.push((stage, *at, next - at)),
+            Some(last) if last.name == name => last.len = next - last.start,
+            _ => stages.push(Stage { name, start: *at, len: next - at }),
         }
     }
     let checks: f64 = t.checks.iter().map(|c| c.secs).sum();
     let end = t.phases.last().map(|(_, at)| *at).unwrap_or(0.0);
     if checks > 0.0 {
-        stages.push(("checks", end, checks));
+        stages.push(Stage { name: "checks", start: end, len: checks });
     }
     stages
 }
@@ -219,7 +227,11 @@ fn failure(t: &TrialReport, out_dir: &Path) -> Markup {
                     }
                 }
             }
-            p { a.transcript href=(link(&t.artifacts.join("console.log"), out_dir)) { "full transcript" } }
+            @if has_transcript(t) {
+                p { a.transcript href=(link(&t.artifacts.join("console.log"), out_dir)) { "full transcript" } }
+            } @else {
+                p { "No transcript: the guest's console never opened." }
+            }
         }
     }
 }
@@ -233,6 +245,11 @@ fn console(lines: &[String], from: usize, to: usize, hit: Option<usize>) -> Mark
             }
         }
     }
+}
+
+/// Whether the trial left a transcript (a trial that never started QEMU did not).
+fn has_transcript(t: &TrialReport) -> bool {
+    t.artifacts.join("console.log").is_file()
 }
 
 /// The transcript's lines, if it is there to read.
@@ -263,7 +280,7 @@ fn trial_table(trials: &[TrialReport], out_dir: &Path) -> Markup {
                     td title=[t.qemu.as_ref().map(|q| super::junit::shell_words(&q.binary.display().to_string(), &q.command_line))] {
                         (t.qemu.as_ref().and_then(|q| q.version.as_deref()).unwrap_or("-"))
                     }
-                    td { @if !matches!(t.verdict, Verdict::Skipped { .. }) { a href=(link(&t.artifacts.join("console.log"), out_dir)) { "console.log" } } }
+                    td { @if has_transcript(t) { a href=(link(&t.artifacts.join("console.log"), out_dir)) { "console.log" } } }
                 }
             }
         }
@@ -337,10 +354,10 @@ mod tests {
     #[test]
     fn stages_follow_the_phases_then_the_checks() {
         let t = sample("rescue::x86_64::bios", Verdict::Pass);
-        let names: Vec<&str> = stages(&t).iter().map(|s| s.0).collect();
+        let names: Vec<&str> = stages(&t).iter().map(|s| s.name).collect();
         assert_eq!(names, ["firmware", "menu", "kernel", "userspace", "checks"]);
         let userspace = stages(&t)[3];
-        assert!((userspace.1 - 19.9).abs() < 1e-9 && (userspace.2 - (46.46 - 19.9)).abs() < 1e-9, "{userspace:?}");
+        assert!((userspace.start - 19.9).abs() < 1e-9 && (userspace.len - (46.46 - 19.9)).abs() < 1e-9, "{userspace:?}");
     }
 
     #[test]
