@@ -196,10 +196,13 @@ pre.textContent = JSON.stringify({ cells, bars, links });
 document.body.appendChild(pre);
 </script>"#;
 
-/// `page` rendered by headless Chromium, after its scripts ran: the DOM.
+/// `page` rendered by headless Chromium, after its scripts ran: the DOM. A
+/// browser that hangs is stopped (coreutils' `timeout`) and fails the test.
 fn chromium_dom(page: &Path) -> String {
     let profile = tempfile::tempdir().unwrap();
-    let out = Command::new(tool("chromium", "chromium"))
+    let out = Command::new("timeout")
+        .arg("120")
+        .arg(tool("chromium", "chromium"))
         .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"])
         .args(["--disable-background-networking", "--disable-component-update", "--disable-sync", "--window-size=1280,1000"])
         .arg(format!("--user-data-dir={}", profile.path().display()))

@@ -169,6 +169,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             for report in &reports {
                 println!("{}", render_line(report));
             }
+            explain_failures(&reports);
             let summary = Summary::of(&reports);
             println!("\n{}", render_summary(&summary));
             outputs.write(&result)?;
@@ -204,16 +205,21 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let reports = run_trials(&trials, &options, jobs, &|report| {
                 println!("{}", render_line(report));
             });
-            for report in &reports {
-                let explanation = render_failure(report);
-                if !explanation.is_empty() {
-                    eprint!("\n{explanation}");
-                }
-            }
+            explain_failures(&reports);
             let summary = Summary::of(&reports);
             println!("\n{}", render_summary(&summary));
             outputs.write(&RunResult::new(reports))?;
             Ok(ExitCode::from(summary.exit_status(require_all)))
+        }
+    }
+}
+
+/// What went wrong in each failed trial (and each that could not test), on stderr.
+fn explain_failures(reports: &[isotest::report::TrialReport]) {
+    for report in reports {
+        let explanation = render_failure(report);
+        if !explanation.is_empty() {
+            eprint!("\n{explanation}");
         }
     }
 }
