@@ -228,7 +228,7 @@ mod tests {
         assert!(matches!(merge(&[dir.path().to_owned()]), Err(ReportError::NoReports { .. })));
         let junk = dir.path().join("junk.json");
         std::fs::write(&junk, "{\"name\": 3}").unwrap();
-        assert!(matches!(merge(&[junk.clone()]), Err(ReportError::Parse { .. })));
+        assert!(matches!(merge(std::slice::from_ref(&junk)), Err(ReportError::Parse { .. })));
         let mut newer = serde_json::to_value(RunResult::new(Vec::new())).unwrap();
         newer["format_version"] = (FORMAT_VERSION + 1).into();
         std::fs::write(&junk, newer.to_string()).unwrap();
