@@ -4,7 +4,10 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use isotest::plan::{self, Trial};
 use isotest::qemu::{kill_all_machines, remove_private_dirs, AccelChoice};
-use isotest::report::{render_failure, render_line, render_summary, Summary, EXIT_COULD_NOT_TEST, EXIT_STATUS_HELP, EXIT_USAGE};
+use isotest::report::{
+    merge, render_failure, render_html, render_junit, render_line, render_summary, write_file, RunResult, Summary,
+    EXIT_COULD_NOT_TEST, EXIT_STATUS_HELP, EXIT_USAGE,
+};
 use isotest::run::{run_trials, RunOptions};
 use isotest::scenario::Scenario;
 use std::path::PathBuf;
@@ -56,6 +59,18 @@ enum Command {
         /// test" (exit 3), not a skip; said before anything boots.
         #[arg(long)]
         require_all: bool,
+        #[command(flatten)]
+        outputs: Outputs,
+    },
+    /// Merge the results of runs or shards (artifact directories with their
+    /// trials' report.json, or files written by --json) into one report.
+    #[command(after_help = EXIT_STATUS_HELP)]
+    Report {
+        /// Artifact directories, report.json files or --json results.
+        #[arg(required = true)]
+        sources: Vec<PathBuf>,
+        #[command(flatten)]
+        outputs: Outputs,
     },
     /// List the trials (scenario::arch::firmware) the scenarios expand into, a
     /// trial that cannot run here followed by `skipped: <reason>`; or with
@@ -67,6 +82,38 @@ enum Command {
         #[arg(long)]
         flake: Option<String>,
     },
+}
+
+/// Reports written besides the terminal's.
+#[derive(clap::Args)]
+struct Outputs {
+    /// Write JUnit XML here (a test suite per trial, a test case per check).
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+    /// Write the versioned JSON result of the whole run here (docs/result.schema.json).
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Write a self-contained HTML page here (the matrix, timelines, failures).
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
+}
+
+impl Outputs {
+    /// Writes each report asked for.
+    fn write(&self, result: &RunResult) -> Result<()> {
+        let reports = result.reports();
+        if let Some(path) = &self.json {
+            result.write(path)?;
+        }
+        if let Some(path) = &self.junit {
+            write_file(path, &render_junit(&reports)?)?;
+        }
+        if let Some(path) = &self.html {
+            let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+            write_file(path, &render_html(&reports, dir))?;
+        }
+        Ok(())
+    }
 }
 
 fn main() -> ExitCode {
@@ -116,7 +163,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Run { scenarios, image, flake, hosts, accel, artifacts, filter, jobs, cpus, require_all } => {
+        Command::Report { sources, outputs } => {
+            let result = merge(&sources)?;
+            let reports = result.reports();
+            for report in &reports {
+                println!("{}", render_line(report));
+            }
+            explain_failures(&reports);
+            let summary = Summary::of(&reports);
+            println!("\n{}", render_summary(&summary));
+            outputs.write(&result)?;
+            Ok(ExitCode::from(summary.exit_status(false)))
+        }
+        Command::Run { scenarios, image, flake, hosts, accel, artifacts, filter, jobs, cpus, require_all, outputs } => {
             if !hosts.is_empty() && flake.is_none() && std::env::var_os("ISOTEST_FLAKE").is_none() {
                 bail!("--iso {} needs --flake REF (or ISOTEST_FLAKE)", hosts[0]);
             }
@@ -146,15 +205,21 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let reports = run_trials(&trials, &options, jobs, &|report| {
                 println!("{}", render_line(report));
             });
-            for report in &reports {
-                let explanation = render_failure(report);
-                if !explanation.is_empty() {
-                    eprint!("\n{explanation}");
-                }
-            }
+            explain_failures(&reports);
             let summary = Summary::of(&reports);
             println!("\n{}", render_summary(&summary));
+            outputs.write(&RunResult::new(reports))?;
             Ok(ExitCode::from(summary.exit_status(require_all)))
+        }
+    }
+}
+
+/// What went wrong in each failed trial (and each that could not test), on stderr.
+fn explain_failures(reports: &[isotest::report::TrialReport]) {
+    for report in reports {
+        let explanation = render_failure(report);
+        if !explanation.is_empty() {
+            eprint!("\n{explanation}");
         }
     }
 }

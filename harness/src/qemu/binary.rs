@@ -12,6 +12,14 @@ pub fn find_qemu(arch: Arch) -> Result<PathBuf, QemuError> {
     find_in_path(arch, &std::env::var_os("PATH").unwrap_or_default())
 }
 
+/// The first line of `<binary> --version` (`QEMU emulator version 7.2.19 (Debian ...)`),
+/// for the report; None if it cannot be run.
+pub fn version(binary: &std::path::Path) -> Option<String> {
+    let output = std::process::Command::new(binary).arg("--version").stdin(std::process::Stdio::null()).output().ok()?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    stdout.lines().next().map(|l| l.trim().to_owned()).filter(|l| !l.is_empty())
+}
+
 fn find_in_path(arch: Arch, path: &std::ffi::OsStr) -> Result<PathBuf, QemuError> {
     let binary = format!("qemu-system-{arch}");
     std::env::split_paths(path)

@@ -11,7 +11,7 @@ mod qmp;
 
 pub use accel::{resolve_accel, Accel, AccelChoice, AccelDecision, ProbeKey, ProbeTarget};
 pub use args::{command_line, MachineSpec, Pflash};
-pub use binary::find_qemu;
+pub use binary::{find_qemu, version};
 pub use firmware::{FirmwareError, FirmwareSearch, UefiFirmware};
 pub use machine::{kill_all_machines, Machine};
 pub use private::{remove_private_dirs, PrivateDir};

@@ -1,21 +1,27 @@
 //! Results: the model of a trial's outcome, its human rendering, and the JSON
 //! written next to the transcripts.
 
+mod html;
 mod human;
+mod json;
+mod junit;
 mod summary;
 
+pub use html::render_html;
 pub use human::{render_failure, render_line, render_summary};
+pub use json::{merge, write_file, ReportError, RunResult, TrialResult, FORMAT_VERSION};
+pub use junit::render_junit;
 pub use summary::{Summary, EXIT_COULD_NOT_TEST, EXIT_FAIL, EXIT_PASS, EXIT_STATUS_HELP, EXIT_USAGE};
 
 use crate::checks::{CheckResult, Outcome};
 use crate::scenario::Origin;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// A trial's verdict, decided once (by `run`) and only read by renderers.
 /// `verdict` and, unless it is a pass or a failure, `reason` in report.json.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "verdict", rename_all = "kebab-case")]
 pub enum Verdict {
     /// It booted, checked at least one thing, and every check passed.
@@ -64,7 +70,7 @@ impl Verdict {
 }
 
 /// Whose fault an error is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ErrorKind {
     /// The boot died or the guest misbehaved: a verdict on the ISO.
@@ -74,7 +80,7 @@ pub enum ErrorKind {
 }
 
 /// Why a trial ended before its checks could speak.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TrialError {
     pub kind: ErrorKind,
     pub message: String,
@@ -84,7 +90,23 @@ pub struct TrialError {
     pub evidence: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// The QEMU a trial ran: which binary, its version, and its exact arguments.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QemuRun {
+    pub binary: PathBuf,
+    /// The first line of `--version`, if it answered.
+    pub version: Option<String>,
+    pub command_line: Vec<String>,
+}
+
+impl QemuRun {
+    pub fn of(binary: &std::path::Path, version: Option<String>, args: &[std::ffi::OsString]) -> QemuRun {
+        let command_line = args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
+        QemuRun { binary: binary.to_owned(), version, command_line }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TrialReport {
     pub name: String,
     pub scenario: String,
@@ -100,6 +122,9 @@ pub struct TrialReport {
     /// `kvm` or `tcg`, and why not KVM.
     pub accel: Option<String>,
     pub accel_note: Option<String>,
+    /// The QEMU it ran, once it was started (absent in reports of older versions).
+    #[serde(default)]
+    pub qemu: Option<QemuRun>,
     /// When each boot phase was reached, seconds from power-on.
     pub phases: Vec<(String, f64)>,
     /// Seconds from the start of the trial to its verdict.
@@ -135,8 +160,56 @@ impl TrialReport {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use crate::scenario::Origin;
+
+    /// A trial the way `run` reports it (phases, QEMU, origins), with the
+    /// checks its verdict implies: all passed for a pass; a failed hostname and
+    /// an sshd check that could not run for a failure.
+    pub(crate) fn sample(name: &str, verdict: Verdict) -> TrialReport {
+        let parts: Vec<&str> = name.split("::").collect();
+        let passed = verdict == Verdict::Pass;
+        let hostname = CheckResult {
+            name: "hostname".into(),
+            outcome: if passed { Outcome::Pass } else { Outcome::Fail },
+            expected: "rescue".into(),
+            actual: if passed { "rescue" } else { "wrong-name" }.into(),
+            message: if passed { "hostname is `rescue`".into() } else { "hostname mismatch: expected `rescue`, the guest says `wrong-name`".into() },
+            evidence: vec!["$ cat /proc/sys/kernel/hostname".into(), if passed { "rescue" } else { "wrong-name" }.into()],
+            secs: 0.04,
+        };
+        let sshd = if passed {
+            CheckResult { name: "sshd".into(), message: "sshd runs as configured".into(), ..check(Outcome::Pass) }
+        } else {
+            CheckResult::not_run("sshd", "sshd.service active", "no shell")
+        };
+        TrialReport {
+            name: name.into(),
+            scenario: parts[0].into(),
+            arch: parts[1].into(),
+            firmware: parts[2].into(),
+            image: Some("/isos/rescue.iso".into()),
+            flake: None,
+            build_secs: None,
+            origins: [("hostname".to_owned(), Origin::Scenario)].into(),
+            accel: Some("tcg".into()),
+            accel_note: None,
+            qemu: Some(QemuRun {
+                binary: "/usr/bin/qemu-system-x86_64".into(),
+                version: Some("QEMU emulator version 7.2.19".into()),
+                command_line: ["-machine", "pc,accel=tcg", "-m", "1024M"].map(String::from).to_vec(),
+            }),
+            phases: [("power-on", 0.0), ("boot-menu", 0.29), ("kernel", 8.894405383), ("userspace", 19.9), ("shell", 46.46)]
+                .map(|(p, t)| (p.to_owned(), t))
+                .to_vec(),
+            total_secs: 50.9,
+            checks: vec![CheckResult { name: "autologin".into(), ..check(Outcome::Pass) }, hostname, sshd],
+            error: None,
+            artifacts: format!("target/isotest/{}", name.replace("::", "-")).into(),
+            verdict,
+        }
+    }
 
     fn check(outcome: Outcome) -> CheckResult {
         CheckResult { name: "hostname".into(), outcome, expected: "rescue".into(), actual: String::new(), message: String::new(), evidence: Vec::new(), secs: 0.0 }
@@ -172,6 +245,7 @@ mod tests {
             origins: Default::default(),
             accel: None,
             accel_note: None,
+            qemu: None,
             phases: Vec::new(),
             total_secs: 0.0,
             checks: Vec::new(),

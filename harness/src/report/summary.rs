@@ -26,7 +26,7 @@ Exit status:
   3  could not test: no QEMU or firmware, too little memory or disk space, no
      free port; or every trial was skipped; or --require-all met a skipped trial";
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Summary {
     pub passed: usize,
     pub failed: usize,

@@ -12,7 +12,7 @@ use crate::console::{boot_to_shell, BootError, SerialConsole, Shell};
 use crate::flake::{self, FlakeError};
 use crate::plan::Trial;
 use crate::qemu::{self, AccelChoice, Machine, MachineSpec, PrivateDir, ProbeTarget, QemuError};
-use crate::report::{ErrorKind, TrialError, TrialReport, Verdict};
+use crate::report::{ErrorKind, QemuRun, TrialError, TrialReport, Verdict};
 use crate::scenario::{Arch, Expect, Firmware, Origins};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -119,6 +119,7 @@ fn empty_report(trial: &Trial, artifacts: PathBuf) -> TrialReport {
         origins: Default::default(),
         accel: None,
         accel_note: None,
+        qemu: None,
         phases: Vec::new(),
         total_secs: 0.0,
         checks: Vec::new(),
@@ -230,7 +231,10 @@ fn boot_and_check(
         forward: None,
     };
     tracing::info!(trial = %trial.name(), "booting {} ({})", spec.iso.display(), decision.accel.as_str());
-    let mut machine = start_with_free_port(&binary, &mut spec, guest_ssh_port, artifacts)?;
+    let started_machine = start_with_free_port(&binary, &mut spec, guest_ssh_port, artifacts);
+    // Recorded whether or not QEMU started: a start that failed is when it matters most.
+    report.qemu = Some(QemuRun::of(&binary, qemu::version(&binary), &qemu::command_line(&spec)));
+    let mut machine = started_machine?;
     let serial = machine.take_serial().expect("a new machine has its serial stream");
     let mut console =
         SerialConsole::attach(serial, artifacts).map_err(|e| could_not_test(format!("attach the serial console: {e}")))?;

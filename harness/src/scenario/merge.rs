@@ -3,11 +3,11 @@
 //! expectation remembers where it came from so that the report can say so.
 
 use super::{Expect, HomeManager, Sshd, User};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Where an expectation came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Origin {
     Scenario,

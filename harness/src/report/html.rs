@@ -1,0 +1,370 @@
+//! The HTML report: one self-contained page (no external assets) to read a run
+//! with. The matrix (scenario × arch × firmware) coloured by verdict, a
+//! timeline bar per trial, then each failure with expected, actual, evidence,
+//! the console lines around it and a link to the full transcript.
+
+use super::{TrialReport, Verdict};
+use crate::checks::{CheckResult, Outcome};
+use maud::{html, Markup, PreEscaped, DOCTYPE};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+/// Console lines shown before and after the line a failure points at.
+const CONTEXT_LINES: usize = 4;
+/// Console lines shown at the end of the transcript when the boot died.
+const TAIL_LINES: usize = 20;
+
+const STYLE: &str = r#"
+body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5em; color: #222; }
+h1 { margin: 0 0 .2em; } h2 { margin-top: 1.6em; border-bottom: 1px solid #ccc; }
+table { border-collapse: collapse; }
+th, td { border: 1px solid #bbb; padding: .35em .6em; text-align: left; vertical-align: top; }
+.matrix td.cell { min-width: 12em; color: #fff; }
+.matrix td.cell a { color: inherit; }
+.cell .checks { font-size: 12px; margin-top: .2em; }
+.pass { background: #2e7d32; } .fail { background: #c62828; }
+.skipped { background: #8d8d8d; } .could-not-test { background: #e65100; } .none { background: #f4f4f4; }
+.badge { color: #fff; padding: 0 .4em; border-radius: 3px; font-weight: 600; }
+.timeline { width: 100%; } .timeline td.bar { width: 70%; }
+.bar div.track { position: relative; height: 1.2em; background: #f0f0f0; }
+.bar span.seg { position: absolute; top: 0; height: 100%; overflow: hidden; font-size: 11px; color: #fff; white-space: nowrap; }
+.seg.firmware { background: #546e7a; } .seg.menu { background: #8e24aa; } .seg.kernel { background: #1565c0; }
+.seg.userspace { background: #00897b; } .seg.checks { background: #f9a825; color: #222; }
+.legend span { display: inline-block; padding: 0 .5em; margin-right: .3em; color: #fff; }
+.legend span.checks { color: #222; }
+.failure { border-left: 4px solid #c62828; padding: .2em 1em; margin: 1em 0; background: #fff6f6; }
+.failure.could-not-test { border-color: #e65100; background: #fff8f0; }
+pre { background: #fafafa; border: 1px solid #ddd; padding: .5em; overflow-x: auto; font-size: 12px; }
+pre .hit { background: #ffecb3; }
+dt { font-weight: 600; } dd { margin: 0 0 .4em 1em; }
+"#;
+
+/// The page for these trials. `out_dir` is where the page will be written, so
+/// that links to transcripts are relative to it (the page and the artifacts
+/// move together as one CI artifact).
+pub fn render_html(trials: &[TrialReport], out_dir: &Path) -> String {
+    let summary = super::Summary::of(trials);
+    let page = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                title { "isotest report" }
+                style { (PreEscaped(STYLE)) }
+            }
+            body {
+                h1 { "isotest report" }
+                p #summary { (super::render_summary(&summary)) }
+                h2 { "Matrix" }
+                (matrix(trials))
+                h2 { "Timeline" }
+                (timeline(trials))
+                @let failures: Vec<&TrialReport> = trials.iter().filter(|t| matches!(t.verdict, Verdict::Fail | Verdict::CouldNotTest { .. })).collect();
+                @if !failures.is_empty() {
+                    h2 { "Failures" }
+                    @for t in failures { (failure(t, out_dir)) }
+                }
+                h2 { "Trials" }
+                (trial_table(trials, out_dir))
+            }
+        }
+    };
+    page.into_string()
+}
+
+/// The CSS class of a verdict.
+fn class(v: &Verdict) -> &'static str {
+    match v {
+        Verdict::Pass => "pass",
+        Verdict::Fail => "fail",
+        Verdict::Skipped { .. } => "skipped",
+        Verdict::CouldNotTest { .. } => "could-not-test",
+    }
+}
+
+/// An id for links within the page.
+fn anchor(t: &TrialReport) -> String {
+    format!("trial-{}", t.name.replace("::", "-"))
+}
+
+/// Checks that did not pass: failed, broken, or not run.
+fn unpassed(t: &TrialReport) -> impl Iterator<Item = &CheckResult> {
+    t.checks.iter().filter(|c| c.outcome != Outcome::Pass)
+}
+
+/// Scenarios down, arch × firmware across; a cell per trial.
+fn matrix(trials: &[TrialReport]) -> Markup {
+    let scenarios: BTreeSet<&str> = trials.iter().map(|t| t.scenario.as_str()).collect();
+    let columns: BTreeSet<(&str, &str)> = trials.iter().map(|t| (t.arch.as_str(), t.firmware.as_str())).collect();
+    html! {
+        table.matrix {
+            tr {
+                th { "scenario" }
+                @for (arch, firmware) in &columns { th { (arch) " " (firmware) } }
+            }
+            @for scenario in &scenarios {
+                tr {
+                    th { (scenario) }
+                    @for (arch, firmware) in &columns {
+                        @match trials.iter().find(|t| t.scenario == *scenario && t.arch == *arch && t.firmware == *firmware) {
+                            Some(t) => (cell(t)),
+                            None => td.cell.none {},
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn cell(t: &TrialReport) -> Markup {
+    html! {
+        td.cell.(class(&t.verdict)) data-trial=(t.name) title=(t.name) {
+            a href={ "#" (anchor(t)) } { strong { (t.verdict.label()) } }
+            @if let Some(t) = t.boot_secs() { " · boot " (format!("{t:.1}")) " s" }
+            @if let Some(reason) = t.verdict.reason() { div.checks { (reason) } }
+            @if let Some(e) = t.error.as_ref().filter(|e| t.verdict.reason() != Some(e.message.as_str())) { div.checks { (e.message) } }
+            @for c in unpassed(t) { div.checks { b { (c.name) } ": " (c.message) } }
+        }
+    }
+}
+
+/// A bar per trial: how long each stage of its boot took, then its checks, on
+/// one scale for all trials.
+fn timeline(trials: &[TrialReport]) -> Markup {
+    let bars: Vec<(&TrialReport, Vec<Stage>)> = trials.iter().map(|t| (t, stages(t))).collect();
+    let longest = bars.iter().flat_map(|(_, s)| s.last().map(|s| s.start + s.len)).fold(0.0_f64, f64::max);
+    html! {
+        p.legend {
+            @for stage in ["firmware", "menu", "kernel", "userspace", "checks"] { span class={ "seg " (stage) } { (stage) } }
+        }
+        table.timeline {
+            @for (t, stages) in &bars {
+                tr data-trial=(t.name) {
+                    td { (t.name) }
+                    td.bar {
+                        div.track {
+                            @for Stage { name, start, len } in stages {
+                                span class={ "seg " (name) } data-stage=(name)
+                                    style=(format!("left:{:.2}%;width:{:.2}%", 100.0 * start / longest, 100.0 * len / longest))
+                                    title=(format!("{name}: {len:.1} s")) { (name) }
+                            }
+                        }
+                    }
+                    td { (format!("{:.1} s", t.total_secs)) }
+                }
+            }
+        }
+    }
+}
+
+/// A stretch of a trial's timeline, in seconds from power-on.
+#[derive(Debug, Clone, Copy)]
+struct Stage {
+    name: &'static str,
+    start: f64,
+    len: f64,
+}
+
+/// A stage runs from its phase to the next: the firmware until the boot menu,
+/// the menu until the kernel, the kernel until userspace, userspace until the
+/// shell settled; then the checks, for as long as they took.
+fn stages(t: &TrialReport) -> Vec<Stage> {
+    let stage_of = |phase: &str| match phase {
+        "power-on" => Some("firmware"),
+        "boot-menu" => Some("menu"),
+        "kernel" => Some("kernel"),
+        "userspace" | "login-prompt" | "shell" => Some("userspace"),
+        _ => None,
+    };
+    let mut stages: Vec<Stage> = Vec::new();
+    for (i, (phase, at)) in t.phases.iter().enumerate() {
+        let (Some(name), Some((_, next))) = (stage_of(phase), t.phases.get(i + 1)) else { continue };
+        match stages.last_mut() {
+            Some(last) if last.name == name => last.len = next - last.start,
+            _ => stages.push(Stage { name, start: *at, len: next - at }),
+        }
+    }
+    let checks: f64 = t.checks.iter().map(|c| c.secs).sum();
+    let end = t.phases.last().map(|(_, at)| *at).unwrap_or(0.0);
+    if checks > 0.0 {
+        stages.push(Stage { name: "checks", start: end, len: checks });
+    }
+    stages
+}
+
+/// A failed (or could-not-test) trial: its error, each check that did not
+/// pass, the console around it, and the transcript.
+fn failure(t: &TrialReport, out_dir: &Path) -> Markup {
+    let transcript = read_transcript(t);
+    html! {
+        div class={ "failure " (class(&t.verdict)) } id=(anchor(t)) data-trial=(t.name) {
+            h3 { span class={ "badge " (class(&t.verdict)) } { (t.verdict.label()) } " " (t.name) }
+            @if let Some(reason) = t.verdict.reason().filter(|r| t.error.as_ref().is_none_or(|e| e.message != *r)) { p { (reason) } }
+            @if let Some(e) = &t.error {
+                dl.error {
+                    dt { "error" } dd { (e.message) }
+                    @if let Some(phase) = &e.phase { dt { "phase reached" } dd { (phase) } }
+                }
+                @if !e.evidence.is_empty() { pre { @for line in &e.evidence { (line) "\n" } } }
+                @if let Some(lines) = &transcript {
+                    p { "The console's last lines:" }
+                    (console(lines, lines.len().saturating_sub(TAIL_LINES), lines.len(), None))
+                }
+            }
+            @for c in unpassed(t) {
+                div.check data-check=(c.name) {
+                    h4 { (c.name) ": " span.message { (c.message) } }
+                    dl {
+                        dt { "expected" @if let Some(o) = t.origins.get(&c.name) { " (from the " (o.as_str()) ")" } }
+                        dd.expected { (c.expected) }
+                        dt { "actual" } dd.actual { @if c.actual.is_empty() { "-" } @else { (c.actual) } }
+                    }
+                    @if !c.evidence.is_empty() { p { "Evidence:" } pre.evidence { @for line in &c.evidence { (line) "\n" } } }
+                    @if let Some((lines, at)) = transcript.as_ref().and_then(|lines| find(lines, c).map(|at| (lines, at))) {
+                        p { "On the console:" }
+                        (console(lines, at.saturating_sub(CONTEXT_LINES), (at + CONTEXT_LINES + 1).min(lines.len()), Some(at)))
+                    }
+                }
+            }
+            @if has_transcript(t) {
+                p { a.transcript href=(link(&t.artifacts.join("console.log"), out_dir)) { "full transcript" } }
+            } @else {
+                p { "No transcript: the guest's console never opened." }
+            }
+        }
+    }
+}
+
+/// Lines `from..to` of the console, the line `hit` marked.
+fn console(lines: &[String], from: usize, to: usize, hit: Option<usize>) -> Markup {
+    html! {
+        pre.console {
+            @for (i, line) in lines[from..to].iter().enumerate() {
+                @if Some(from + i) == hit { span.hit { (line) } "\n" } @else { (line) "\n" }
+            }
+        }
+    }
+}
+
+/// Whether the trial left a transcript (a trial that never started QEMU did not).
+fn has_transcript(t: &TrialReport) -> bool {
+    t.artifacts.join("console.log").is_file()
+}
+
+/// The transcript's lines, if it is there to read.
+fn read_transcript(t: &TrialReport) -> Option<Vec<String>> {
+    let text = std::fs::read(t.artifacts.join("console.log")).ok()?;
+    Some(String::from_utf8_lossy(&text).lines().map(str::to_owned).collect())
+}
+
+/// The console line a check's evidence points at: the first command it ran
+/// (`$ cat /proc/...`, as typed at the prompt), else a line of its evidence.
+fn find(lines: &[String], c: &CheckResult) -> Option<usize> {
+    let command = c.evidence.iter().find_map(|e| e.strip_prefix("$ ")).map(|e| e.split(" → ").next().unwrap_or(e));
+    let wanted: Vec<&str> = command.into_iter().chain(c.evidence.iter().map(String::as_str)).filter(|w| w.len() > 3).collect();
+    wanted.iter().find_map(|w| lines.iter().rposition(|l| l.contains(w)))
+}
+
+fn trial_table(trials: &[TrialReport], out_dir: &Path) -> Markup {
+    html! {
+        table.trials {
+            tr { th { "trial" } th { "verdict" } th { "accelerator" } th { "boot" } th { "total" } th { "QEMU" } th { "transcript" } }
+            @for t in trials {
+                tr data-trial=(t.name) {
+                    td { (t.name) }
+                    td { span class={ "badge " (class(&t.verdict)) } { (t.verdict.label()) } }
+                    td { (t.accel.as_deref().unwrap_or("-")) }
+                    td { @if let Some(s) = t.boot_secs() { (format!("{s:.1} s")) } @else { "-" } }
+                    td { (format!("{:.1} s", t.total_secs)) }
+                    td title=[t.qemu.as_ref().map(|q| super::junit::shell_words(&q.binary.display().to_string(), &q.command_line))] {
+                        (t.qemu.as_ref().and_then(|q| q.version.as_deref()).unwrap_or("-"))
+                    }
+                    td { @if has_transcript(t) { a href=(link(&t.artifacts.join("console.log"), out_dir)) { "console.log" } } }
+                }
+            }
+        }
+    }
+}
+
+/// `target` as a link from a page in `out_dir`: relative when it can be.
+fn link(target: &Path, out_dir: &Path) -> String {
+    let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_owned());
+    let relative: PathBuf = pathdiff::diff_paths(absolute(target), absolute(out_dir)).unwrap_or_else(|| absolute(target));
+    relative.to_string_lossy().into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::tests::sample;
+    use crate::report::{ErrorKind, TrialError};
+
+    #[test]
+    fn the_matrix_colours_each_trial_by_its_verdict() {
+        let trials = [
+            sample("rescue::x86_64::bios", Verdict::Fail),
+            sample("rescue::x86_64::uefi", Verdict::Pass),
+            sample("minimal::aarch64::uefi", Verdict::Skipped { reason: "no AAVMF".into() }),
+        ];
+        let page = render_html(&trials, Path::new("target/isotest"));
+        assert!(page.contains(r#"<td class="cell fail" data-trial="rescue::x86_64::bios""#), "{page}");
+        assert!(page.contains(r#"<td class="cell pass" data-trial="rescue::x86_64::uefi""#));
+        assert!(page.contains(r#"<td class="cell skipped" data-trial="minimal::aarch64::uefi""#));
+        // minimal has no x86_64 trials, rescue no aarch64 one: empty cells, not verdicts.
+        assert_eq!(page.matches(r#"<td class="cell none">"#).count(), 3);
+        assert!(page.contains("<b>hostname</b>: hostname mismatch: expected `rescue`, the guest says `wrong-name`"));
+        assert!(!page.contains("<script") && !page.contains("http"), "self-contained: no scripts, no external assets");
+    }
+
+    #[test]
+    fn a_failure_shows_expected_actual_evidence_and_the_console_around_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut t = sample("rescue::x86_64::bios", Verdict::Fail);
+        t.artifacts = dir.path().join("rescue-x86_64-bios");
+        std::fs::create_dir_all(&t.artifacts).unwrap();
+        let console: Vec<String> = (0..20).map(|i| format!("line {i}")).collect();
+        let mut console = console.join("\n");
+        console.push_str("\nroot@wrong-name:~# cat /proc/sys/kernel/hostname\nwrong-name\n");
+        std::fs::write(t.artifacts.join("console.log"), console).unwrap();
+        let page = render_html(&[t], dir.path());
+        assert!(page.contains(r#"<dd class="expected">rescue</dd>"#), "{page}");
+        assert!(page.contains(r#"<dd class="actual">wrong-name</dd>"#));
+        assert!(page.contains("<dt>expected (from the scenario)</dt>"));
+        assert!(page.contains(r#"<span class="hit">root@wrong-name:~# cat /proc/sys/kernel/hostname</span>"#), "{page}");
+        assert!(page.contains("line 19\n") && !page.contains("line 15\n"), "four lines of context: {page}");
+        assert!(page.contains(r#"href="rescue-x86_64-bios/console.log""#), "a relative link: {page}");
+    }
+
+    #[test]
+    fn a_boot_that_died_shows_its_phase_and_the_console_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut t = sample("rescue::x86_64::bios", Verdict::Fail);
+        t.checks.clear();
+        t.phases.truncate(3);
+        t.artifacts = dir.path().to_owned();
+        t.error = Some(TrialError { kind: ErrorKind::Failed, message: "no userspace".into(), phase: Some("kernel".into()), evidence: vec![] });
+        let console: Vec<String> = (0..30).map(|i| format!("line {i}")).collect();
+        std::fs::write(dir.path().join("console.log"), console.join("\n")).unwrap();
+        let page = render_html(&[t], dir.path());
+        assert!(page.contains("<dt>phase reached</dt><dd>kernel</dd>"), "{page}");
+        assert!(page.contains("line 29\n") && page.contains("line 10\n") && !page.contains("line 9\n"), "{page}");
+    }
+
+    #[test]
+    fn stages_follow_the_phases_then_the_checks() {
+        let t = sample("rescue::x86_64::bios", Verdict::Pass);
+        let names: Vec<&str> = stages(&t).iter().map(|s| s.name).collect();
+        assert_eq!(names, ["firmware", "menu", "kernel", "userspace", "checks"]);
+        let userspace = stages(&t)[3];
+        assert!((userspace.start - 19.9).abs() < 1e-9 && (userspace.len - (46.46 - 19.9)).abs() < 1e-9, "{userspace:?}");
+    }
+
+    #[test]
+    fn text_from_the_guest_is_escaped() {
+        let mut t = sample("rescue::x86_64::bios", Verdict::Fail);
+        t.checks[1].actual = "<script>alert(1)</script>".into();
+        let page = render_html(&[t], Path::new("."));
+        assert!(!page.contains("<script>") && page.contains("&lt;script&gt;"));
+    }
+}

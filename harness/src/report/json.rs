@@ -1,0 +1,239 @@
+//! The result of a whole run as one versioned JSON document (`--json FILE`), and
+//! reading results back: a run's artifact directory (its trials' report.json),
+//! a trial's report.json, or a result written by `--json`, merged into one run
+//! for `isotest report`. The schema is docs/result.schema.json.
+
+use super::{Summary, TrialReport};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Bumped when a field changes meaning or goes away; new optional fields keep it.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// What `format` says, so that a reader can tell this file from other JSON.
+const FORMAT: &str = "isotest-result";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path} is not an isotest result or trial report: {source}")]
+    Parse { path: PathBuf, source: serde_json::Error },
+    #[error("{path} has result format version {found}; this isotest reads version {FORMAT_VERSION} (a newer isotest wrote it)")]
+    NewerFormat { path: PathBuf, found: u32 },
+    #[error("{path}: no report.json in it or below it")]
+    NoReports { path: PathBuf },
+    #[error("trial {name} is in both {first} and {second}; give each run once")]
+    Duplicate { name: String, first: PathBuf, second: PathBuf },
+    #[error("write {path}: {source}")]
+    Write { path: PathBuf, source: std::io::Error },
+    #[error("render the JUnit XML: {0}")]
+    Junit(String),
+}
+
+/// One run, or several merged: every trial with its verdict, phases, checks,
+/// origins, accelerator, QEMU, and the files it left.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunResult {
+    pub format: String,
+    pub format_version: u32,
+    /// The isotest that wrote it.
+    pub isotest_version: String,
+    /// The verdicts, counted (informative: the trials' verdicts are the truth).
+    pub summary: Summary,
+    pub trials: Vec<TrialResult>,
+}
+
+/// A trial's report, and the files in its artifact directory.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrialResult {
+    #[serde(flatten)]
+    pub report: TrialReport,
+    /// File names in `artifacts` (transcripts, QEMU's stderr, report.json).
+    #[serde(default)]
+    pub files: Vec<String>,
+}
+
+impl RunResult {
+    /// The result of these trials, in the order given, with the files each left.
+    pub fn new(reports: Vec<TrialReport>) -> RunResult {
+        let summary = Summary::of(&reports);
+        let trials = reports.into_iter().map(|report| TrialResult { files: artifact_files(&report.artifacts), report }).collect();
+        RunResult { format: FORMAT.into(), format_version: FORMAT_VERSION, isotest_version: env!("CARGO_PKG_VERSION").into(), summary, trials }
+    }
+
+    pub fn reports(&self) -> Vec<TrialReport> {
+        self.trials.iter().map(|t| t.report.clone()).collect()
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a RunResult always serializes")
+    }
+
+    pub fn write(&self, path: &Path) -> Result<(), ReportError> {
+        write_file(path, &self.to_json())
+    }
+}
+
+/// Writes a rendered report, creating its directory.
+pub fn write_file(path: &Path, text: &str) -> Result<(), ReportError> {
+    let write = || -> std::io::Result<()> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(path, text)
+    };
+    write().map_err(|source| ReportError::Write { path: path.to_owned(), source })
+}
+
+/// The files a trial left, by name, sorted; none if its directory is gone.
+fn artifact_files(dir: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    let mut files: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    files
+}
+
+/// Reads and merges the results of several runs (or shards of one): each source
+/// is a directory searched for trials' report.json, a report.json, or a result
+/// written by `--json`. Trials come out sorted by scenario, arch and firmware; a
+/// trial found twice is an error, not a silent choice between two verdicts.
+pub fn merge(sources: &[PathBuf]) -> Result<RunResult, ReportError> {
+    let mut found: Vec<(TrialResult, PathBuf)> = Vec::new();
+    for source in sources {
+        for trial in load(source)? {
+            if let Some((_, first)) = found.iter().find(|(t, _)| t.report.name == trial.report.name) {
+                return Err(ReportError::Duplicate { name: trial.report.name, first: first.clone(), second: source.clone() });
+            }
+            found.push((trial, source.clone()));
+        }
+    }
+    let mut trials: Vec<TrialResult> = found.into_iter().map(|(t, _)| t).collect();
+    trials.sort_by(|a, b| {
+        let key = |t: &TrialResult| (t.report.scenario.clone(), t.report.arch.clone(), t.report.firmware.clone(), t.report.name.clone());
+        key(a).cmp(&key(b))
+    });
+    let reports: Vec<TrialReport> = trials.iter().map(|t| t.report.clone()).collect();
+    Ok(RunResult { summary: Summary::of(&reports), trials, ..RunResult::new(Vec::new()) })
+}
+
+/// The trials of one source.
+fn load(source: &Path) -> Result<Vec<TrialResult>, ReportError> {
+    if source.is_dir() {
+        let mut paths = Vec::new();
+        find_reports(source, &mut paths).map_err(|e| ReportError::Read { path: source.to_owned(), source: e })?;
+        if paths.is_empty() {
+            return Err(ReportError::NoReports { path: source.to_owned() });
+        }
+        paths.sort();
+        return paths.iter().map(|p| load_trial_report(p)).collect();
+    }
+    let text = std::fs::read_to_string(source).map_err(|e| ReportError::Read { path: source.to_owned(), source: e })?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| ReportError::Parse { path: source.to_owned(), source: e })?;
+    if value.get("format_version").is_none() {
+        return Ok(vec![load_trial_report(source)?]);
+    }
+    let result: RunResult = serde_json::from_value(value).map_err(|e| ReportError::Parse { path: source.to_owned(), source: e })?;
+    if result.format_version > FORMAT_VERSION {
+        return Err(ReportError::NewerFormat { path: source.to_owned(), found: result.format_version });
+    }
+    Ok(result.trials)
+}
+
+/// A trial's report.json. Its artifacts are where the file is now (a CI
+/// artifact is downloaded elsewhere than where it was written).
+fn load_trial_report(path: &Path) -> Result<TrialResult, ReportError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ReportError::Read { path: path.to_owned(), source: e })?;
+    let mut report: TrialReport = serde_json::from_str(&text).map_err(|e| ReportError::Parse { path: path.to_owned(), source: e })?;
+    if let Some(dir) = path.parent() {
+        report.artifacts = dir.to_owned();
+    }
+    Ok(TrialResult { files: artifact_files(&report.artifacts), report })
+}
+
+/// Every `report.json` in `dir` or below it.
+fn find_reports(dir: &Path, found: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let path = entry.path();
+        if entry.file_type()?.is_dir() {
+            find_reports(&path, found)?;
+        } else if entry.file_name() == "report.json" {
+            found.push(path);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::tests::sample;
+    use crate::report::Verdict;
+
+    fn write_trial(dir: &Path, report: &TrialReport) {
+        let trial_dir = dir.join(report.name.replace("::", "-"));
+        std::fs::create_dir_all(&trial_dir).unwrap();
+        std::fs::write(trial_dir.join("report.json"), serde_json::to_string(report).unwrap()).unwrap();
+        std::fs::write(trial_dir.join("console.log"), "login:\n").unwrap();
+    }
+
+    #[test]
+    fn a_result_reads_back_as_it_was_written() {
+        let result = RunResult::new(vec![sample("rescue::x86_64::bios", Verdict::Fail)]);
+        let back: RunResult = serde_json::from_str(&result.to_json()).unwrap();
+        assert_eq!(back.format_version, FORMAT_VERSION);
+        assert_eq!(back.trials[0].report.verdict, Verdict::Fail);
+        assert_eq!(back.trials[0].report.checks[1].name, "hostname");
+        assert_eq!(back.summary.failed, 1);
+    }
+
+    #[test]
+    fn shards_merge_into_one_sorted_run() {
+        let shard1 = tempfile::tempdir().unwrap();
+        let shard2 = tempfile::tempdir().unwrap();
+        write_trial(shard1.path(), &sample("rescue::x86_64::uefi", Verdict::Pass));
+        write_trial(shard2.path(), &sample("rescue::x86_64::bios", Verdict::Fail));
+        let json = shard2.path().join("result.json");
+        // A --json result of a third shard.
+        RunResult::new(vec![sample("minimal::x86_64::bios", Verdict::Skipped { reason: "no OVMF".into() })])
+            .write(&json)
+            .unwrap();
+        let merged = merge(&[shard1.path().to_owned(), json]).unwrap();
+        let names: Vec<&str> = merged.trials.iter().map(|t| t.report.name.as_str()).collect();
+        assert_eq!(names, ["minimal::x86_64::bios", "rescue::x86_64::uefi"]);
+        assert_eq!((merged.summary.passed, merged.summary.skipped), (1, 1));
+        // The artifacts are where the report.json was found, with their files.
+        let uefi = &merged.trials[1];
+        assert_eq!(uefi.report.artifacts, shard1.path().join("rescue-x86_64-uefi"));
+        assert_eq!(uefi.files, ["console.log", "report.json"]);
+    }
+
+    #[test]
+    fn a_trial_given_twice_is_an_error() {
+        let run = tempfile::tempdir().unwrap();
+        write_trial(run.path(), &sample("rescue::x86_64::bios", Verdict::Pass));
+        let e = merge(&[run.path().to_owned(), run.path().to_owned()]).unwrap_err();
+        assert!(matches!(e, ReportError::Duplicate { .. }), "{e}");
+    }
+
+    #[test]
+    fn bad_sources_say_what_is_wrong() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(matches!(merge(&[dir.path().to_owned()]), Err(ReportError::NoReports { .. })));
+        let junk = dir.path().join("junk.json");
+        std::fs::write(&junk, "{\"name\": 3}").unwrap();
+        assert!(matches!(merge(std::slice::from_ref(&junk)), Err(ReportError::Parse { .. })));
+        let mut newer = serde_json::to_value(RunResult::new(Vec::new())).unwrap();
+        newer["format_version"] = (FORMAT_VERSION + 1).into();
+        std::fs::write(&junk, newer.to_string()).unwrap();
+        let e = merge(&[junk]).unwrap_err();
+        assert!(e.to_string().contains("newer isotest"), "{e}");
+        assert!(matches!(merge(&[dir.path().join("missing.json")]), Err(ReportError::Read { .. })));
+    }
+}
