@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Phase {
     PowerOn,
+    /// A boot menu that draws on the framebuffer only, asked to use the text console.
+    TextModeKey,
     BootMenu,
     Kernel,
     Userspace,
@@ -24,6 +26,7 @@ impl fmt::Display for Phase {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Phase::PowerOn => "power-on (no boot menu yet)",
+            Phase::TextModeKey => "boot menu's text-mode key pressed (no menu on serial yet)",
             Phase::BootMenu => "boot menu",
             Phase::Kernel => "kernel and initrd",
             Phase::Userspace => "userspace (init started)",
@@ -40,11 +43,20 @@ pub struct BootTimeouts {
     pub menu: Duration,
     pub login: Duration,
     pub shell: Duration,
+    /// How long the serial console may stay silent before the harness presses
+    /// GRUB's text-mode key unasked. Not scaled: it races GRUB's own countdown,
+    /// which runs in real time (nixpkgs: 10 s) even under TCG.
+    pub menu_silence: Duration,
 }
 
 impl Default for BootTimeouts {
     fn default() -> Self {
-        BootTimeouts { menu: Duration::from_secs(20), login: Duration::from_secs(60), shell: Duration::from_secs(20) }
+        BootTimeouts {
+            menu: Duration::from_secs(20),
+            login: Duration::from_secs(60),
+            shell: Duration::from_secs(20),
+            menu_silence: Duration::from_secs(12),
+        }
     }
 }
 
@@ -93,6 +105,7 @@ fn re(pattern: &str) -> Regex {
 struct Patterns {
     menu_ready: Regex,
     grub_ready: Regex,
+    grub_text_hint: Regex,
     grub_editor: Regex,
     boot_prompt: Regex,
     kernel: Regex,
@@ -107,8 +120,12 @@ fn patterns() -> &'static Patterns {
     P.get_or_init(|| Patterns {
         // vesamenu draws this last; keys sent earlier are lost or boot the default.
         menu_ready: re(r"Press \[Tab\] to edit options|(?m)^boot: $"),
-        // GRUB's hint under every menu it draws, and the help of its editor.
-        grub_ready: re(r"`c' for a command-line"),
+        // GRUB's hint under every menu it draws (wrapped where the terminal is
+        // narrow), and the help of its editor.
+        grub_ready: re(r"`c' for\s+a\s+command-line"),
+        // What nixpkgs' grub.cfg echoes on the UEFI console before it switches
+        // to gfxterm (NixOS/nixpkgs nixos/modules/installer/cd-dvd/iso-image.nix).
+        grub_text_hint: re(r"Press '(.)' to use the text boot menu on this console"),
         grub_editor: re(r"Ctrl-x or F10 to boot"),
         boot_prompt: re(r"boot: "),
         // Debian's initramfs, NixOS stage 1, or the kernel itself at a verbose loglevel.
@@ -158,13 +175,20 @@ pub fn boot_to_shell(
             console.expect(&[&p.boot_prompt], menu_wait(), "the isolinux `boot:` prompt").map_err(fail(&phases))?;
             console.send(format!("{}\r", choice.command_line()).as_bytes()).map_err(fail(&phases))?;
         }
-        // GRUB: level by level, wait until the menu is drawn (its hint, then its
-        // last item), move to the item and pick it; the first key stops the timeout.
+        // GRUB: get the menu onto serial, then level by level wait until it is
+        // drawn (its hint, then its last item), move to the item and pick it; the
+        // first key stops the timeout.
         BootChoice::Grub(plan) => {
+            let deadline = Instant::now() + menu_wait();
+            let pressed = grub_menu_on_serial(console, plan.text_mode_key, deadline, timeouts.menu_silence)
+                .map_err(fail(&phases))?;
+            if let Some(at) = pressed {
+                phases.push((Phase::TextModeKey, at.duration_since(started)));
+            }
+            phases.push((Phase::BootMenu, started.elapsed()));
             for (i, step) in plan.steps.iter().enumerate() {
-                console.expect(&[&p.grub_ready], menu_wait(), "the GRUB boot menu").map_err(fail(&phases))?;
-                if i == 0 {
-                    phases.push((Phase::BootMenu, started.elapsed()));
+                if i > 0 {
+                    console.expect(&[&p.grub_ready], menu_wait(), "the GRUB boot menu").map_err(fail(&phases))?;
                 }
                 let last_item = re(&regex::escape(&step.last_title.chars().take(50).collect::<String>()));
                 let what = format!("GRUB menu item `{}`", step.last_title);
@@ -223,6 +247,45 @@ pub fn boot_to_shell(
     Ok(BootOutcome { phases, login_line, autologin_user, login_evidence })
 }
 
+/// Waits until GRUB draws its menu on serial. A menu drawn on the framebuffer
+/// only (gfxterm) shows nothing there but, on nixpkgs' ISOs, a hint to press the
+/// text-mode key: press the key it names at once (GRUB keeps it until its menu
+/// runs; measured with OVMF). A console silent for `silence` gets the plan's key
+/// unasked, again after every further `silence`. Returns when a key was first
+/// pressed, if one was.
+fn grub_menu_on_serial(
+    console: &mut SerialConsole,
+    key: char,
+    deadline: Instant,
+    silence: Duration,
+) -> Result<Option<Instant>, ConsoleError> {
+    let p = patterns();
+    let mut pressed = None;
+    let waiting_since = Instant::now();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match console.expect(&[&p.grub_ready, &p.grub_text_hint], left.min(silence), "the GRUB boot menu") {
+            Ok(m) if m.index == 0 => return Ok(pressed),
+            Ok(m) => {
+                let named = m.text.split('\'').nth(1).and_then(|k| k.chars().next()).unwrap_or(key);
+                tracing::info!("GRUB draws its menu on the framebuffer only; pressing its text-mode key `{named}`");
+                console.send(named.to_string().as_bytes())?;
+                pressed = pressed.or(Some(Instant::now()));
+            }
+            Err(ConsoleError::Timeout { .. }) if left > silence => {
+                tracing::info!("no GRUB menu on serial after {} s; pressing the text-mode key `{key}`", silence.as_secs());
+                console.send(key.to_string().as_bytes())?;
+                pressed = pressed.or(Some(Instant::now()));
+            }
+            Err(ConsoleError::Timeout { last_lines, .. }) => {
+                let waited = if pressed.is_some() { "the GRUB boot menu (after its text-mode key)" } else { "the GRUB boot menu" };
+                return Err(ConsoleError::Timeout { waiting_for: waited.into(), after: waiting_since.elapsed(), last_lines });
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// `rescue login: root (automatic login)` → `root`.
 fn autologin_user_of(login_line: &str) -> Option<String> {
     let (before, _) = login_line.split_once(" (automatic login)")?;
@@ -248,6 +311,96 @@ mod tests {
     fn autologin_user_from_getty_line() {
         assert_eq!(autologin_user_of("rescue login: root (automatic login)").as_deref(), Some("root"));
         assert_eq!(autologin_user_of("rescue login: "), None);
+    }
+
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixStream;
+
+    /// A console whose guest side the test plays: it writes `before`, then
+    /// waits for one key (up to `key_wait`), records it, and writes `after`.
+    fn play_guest(before: &'static [u8], after: &'static [u8], key_wait: Duration) -> (SerialConsole, Guest, tempfile::TempDir) {
+        let (mut guest, host) = UnixStream::pair().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let console = SerialConsole::attach(host, dir.path()).unwrap();
+        let handle = std::thread::spawn(move || {
+            guest.write_all(before).unwrap();
+            guest.set_read_timeout(Some(key_wait)).unwrap();
+            let mut key = [0u8; 1];
+            let got = guest.read(&mut key).ok().filter(|&n| n == 1).map(|_| key[0]);
+            guest.write_all(after).unwrap();
+            (got, guest) // the stream stays open until the test has read
+        });
+        (console, Guest(handle), dir)
+    }
+
+    struct Guest(std::thread::JoinHandle<(Option<u8>, UnixStream)>);
+
+    impl Guest {
+        /// The key the guest received, if any.
+        fn key(self) -> Option<u8> {
+            self.0.join().unwrap().0
+        }
+    }
+
+    fn split_after<'a>(raw: &'a [u8], marker: &str) -> (&'a [u8], &'a [u8]) {
+        let at = raw.windows(marker.len()).position(|w| w == marker.as_bytes()).expect("marker") + marker.len();
+        raw.split_at(at)
+    }
+
+    /// OVMF, nixpkgs' forceTextMode-era layout (fixture grub-gfxterm): only the
+    /// hint reaches serial; the text menu follows the key.
+    const OVMF_GFXTERM: &[u8] = include_bytes!("testdata/ovmf-grub-gfxterm-t.raw");
+    /// AAVMF on `virt` without a display: gfxterm fails, the menu is on serial.
+    const AAVMF_GFXTERM: &[u8] = include_bytes!("testdata/aavmf-grub-gfxterm.raw");
+
+    #[test]
+    fn the_text_mode_hint_gets_its_key() {
+        let (before, after) = split_after(OVMF_GFXTERM, "text boot menu on this console...");
+        let (mut console, guest, _dir) = play_guest(before, after, Duration::from_secs(5));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let pressed = grub_menu_on_serial(&mut console, 'x', deadline, Duration::from_secs(10)).unwrap();
+        assert_eq!(guest.key(), Some(b't'), "the key the hint names");
+        assert!(pressed.is_some());
+        // The level's last item follows, as the menu driver expects it.
+        assert!(console.expect(&[&re("Shutdown")], Duration::from_secs(1), "the menu").is_ok());
+    }
+
+    #[test]
+    fn a_silent_console_gets_the_key_unasked() {
+        let (before, _) = split_after(OVMF_GFXTERM, "Welcome to GRUB!");
+        let (_, menu) = split_after(OVMF_GFXTERM, "on this console...");
+        let (mut console, guest, _dir) = play_guest(before, menu, Duration::from_secs(5));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let pressed = grub_menu_on_serial(&mut console, 't', deadline, Duration::from_millis(300)).unwrap();
+        assert_eq!(guest.key(), Some(b't'));
+        assert!(pressed.is_some());
+    }
+
+    #[test]
+    fn a_menu_on_serial_needs_no_key_unless_hinted() {
+        // The fixture's own layout: the menu is drawn on serial, no hint.
+        let (before, after) = split_after(AAVMF_GFXTERM, "video mode found.");
+        let (_, menu) = split_after(after, "\n");
+        let drawn: &'static [u8] = Box::leak([b"BdsDxe: starting Boot0001\r\n".as_slice(), menu].concat().into_boxed_slice());
+        let (mut console, guest, _dir) = play_guest(drawn, b"", Duration::from_millis(500));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        assert_eq!(grub_menu_on_serial(&mut console, 't', deadline, Duration::from_secs(10)).unwrap(), None);
+        assert_eq!(guest.key(), None, "no key was pressed");
+        // AAVMF without a display: the hint, then the menu anyway; the key is
+        // pressed at the hint and only makes GRUB draw again.
+        let (mut console, guest, _dir) = play_guest(before, after, Duration::from_secs(5));
+        assert!(grub_menu_on_serial(&mut console, 't', deadline, Duration::from_secs(10)).unwrap().is_some());
+        assert_eq!(guest.key(), Some(b't'));
+    }
+
+    #[test]
+    fn no_menu_at_all_is_a_timeout_that_says_the_key_was_pressed() {
+        let (before, _) = split_after(OVMF_GFXTERM, "on this console...");
+        let (mut console, guest, _dir) = play_guest(before, b"", Duration::from_secs(2));
+        let deadline = Instant::now() + Duration::from_millis(600);
+        let e = grub_menu_on_serial(&mut console, 't', deadline, Duration::from_millis(200)).unwrap_err();
+        assert!(e.to_string().contains("the GRUB boot menu (after its text-mode key)"), "{e}");
+        assert_eq!(guest.key(), Some(b't'));
     }
 
     #[test]

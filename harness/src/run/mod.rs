@@ -345,6 +345,7 @@ fn phase_name(phase: crate::console::Phase) -> String {
     use crate::console::Phase::*;
     match phase {
         PowerOn => "power-on",
+        TextModeKey => "text-mode-key",
         BootMenu => "boot-menu",
         Kernel => "kernel",
         Userspace => "userspace",
