@@ -192,6 +192,10 @@ fn menu_layout_tests() -> Vec<Test> {
             tests.push(menu_layout(variant, arch, firmware));
         }
     }
+    // One GRUB for BIOS and UEFI: x86_64 only, where BIOS exists.
+    for firmware in [Firmware::Bios, Firmware::Uefi] {
+        tests.push(menu_layout("grub-unified", Arch::X86_64, firmware));
+    }
     tests
 }
 

@@ -43,13 +43,26 @@ pub enum BootChoice {
 }
 
 impl BootChoice {
-    /// Reads the ISO's boot menu for `firmware` (isolinux for BIOS, GRUB for
-    /// UEFI) and picks the entry; see `IsolinuxMenu::choose`, `GrubMenu::choose`.
+    /// Reads the ISO's boot menu for `firmware` and picks the entry (see
+    /// `IsolinuxMenu::choose`, `GrubMenu::choose`). BIOS boots isolinux when the
+    /// ISO has it, else GRUB (one GRUB for BIOS and UEFI); UEFI boots GRUB.
     pub fn for_iso(iso: &Path, firmware: Firmware, pattern: Option<&Regex>, console_arg: &str) -> Result<BootChoice, MenuError> {
+        let grub = || GrubMenu::from_iso(iso)?.choose(pattern, console_arg).map(BootChoice::Grub);
         match firmware {
-            Firmware::Bios => IsolinuxMenu::from_iso(iso)?.choose(pattern, console_arg).map(BootChoice::Isolinux),
-            Firmware::Uefi => GrubMenu::from_iso(iso)?.choose(pattern, console_arg).map(BootChoice::Grub),
+            Firmware::Bios => match IsolinuxMenu::from_iso(iso) {
+                Ok(menu) => menu.choose(pattern, console_arg).map(BootChoice::Isolinux),
+                Err(MenuError::Read { .. }) if !iso_has_dir(iso, "/isolinux") => grub(),
+                Err(e) => Err(e),
+            },
+            Firmware::Uefi => grub(),
         }
+    }
+
+    /// Whether the boot loader draws on VGA only, so that nothing reaches the
+    /// serial port unless the BIOS mirrors VGA text there: GRUB booted by BIOS
+    /// (isolinux has its own `SERIAL` directive).
+    pub fn draws_on_vga_only(&self, firmware: Firmware) -> bool {
+        matches!((self, firmware), (BootChoice::Grub(_), Firmware::Bios))
     }
 }
 
@@ -76,6 +89,16 @@ impl IsolinuxChoice {
 pub(super) fn has_console(kernel_args: &str, console_arg: &str) -> bool {
     let device = console_arg.split(',').next().unwrap_or(console_arg);
     kernel_args.split_whitespace().any(|a| a.split(',').next() == Some(device))
+}
+
+/// Whether the ISO has a directory at `path` (xorriso lists nothing otherwise).
+fn iso_has_dir(iso: &Path, path: &str) -> bool {
+    Command::new("xorriso")
+        .args(["-indev"])
+        .arg(iso)
+        .args(["-find", path, "-maxdepth", "0", "-type", "d"])
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l.trim_matches('\'') == path))
 }
 
 /// Reads a file from an ISO image without mounting it (iso9660 often cannot be

@@ -9,7 +9,7 @@ mod machine;
 mod qmp;
 
 pub use accel::{resolve_accel, Accel, AccelChoice, AccelDecision};
-pub use args::{command_line, MachineSpec, Pflash};
+pub use args::{command_line, MachineSpec, Pflash, SERCON_TTYS0};
 pub use binary::find_qemu;
 pub use firmware::{FirmwareError, FirmwareSearch, UefiFirmware};
 pub use machine::{kill_all_machines, Machine};

@@ -174,6 +174,7 @@ fn boot_and_check(
         qmp_socket: private.path().join("qmp.sock"),
         pidfile: artifacts.join("qemu.pid"),
         forward: None,
+        vga_to_serial: vga_to_serial(&choice, trial.firmware, private.path()).map_err(error)?,
     };
     tracing::info!(trial = %trial.name(), "booting {} ({})", spec.iso.display(), decision.accel.as_str());
     let mut machine = start_with_free_port(&binary, &mut spec, guest_ssh_port, artifacts)?;
@@ -240,6 +241,17 @@ fn boot_and_check(
 /// The trial's UEFI flash: the firmware's code, and a copy of its variable store
 /// in the trial's private directory. QEMU's `virt` board wants 64 MiB flash
 /// images; smaller ones (some distributions ship 2 MiB) are padded in the copy.
+/// SeaBIOS's VGA-to-serial file, in the trial's private dir, when the boot
+/// loader draws on VGA only (see `BootChoice::draws_on_vga_only`).
+fn vga_to_serial(choice: &BootChoice, firmware: Firmware, private: &Path) -> Result<Option<PathBuf>, String> {
+    if !choice.draws_on_vga_only(firmware) {
+        return Ok(None);
+    }
+    let file = private.join("sercon-port");
+    std::fs::write(&file, qemu::SERCON_TTYS0).map_err(|e| format!("write {}: {e}", file.display()))?;
+    Ok(Some(file))
+}
+
 fn uefi_flash(trial: &Trial, private: &Path) -> Result<Option<qemu::Pflash>, String> {
     if trial.firmware != Firmware::Uefi {
         return Ok(None);
