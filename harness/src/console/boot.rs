@@ -43,9 +43,9 @@ pub struct BootTimeouts {
     pub menu: Duration,
     pub login: Duration,
     pub shell: Duration,
-    /// How long the serial console may stay silent before the harness presses
-    /// GRUB's text-mode key unasked. Not scaled: it races GRUB's own countdown,
-    /// which runs in real time (nixpkgs: 10 s) even under TCG.
+    /// How long the serial console may stay silent, once GRUB runs, before the
+    /// harness presses GRUB's text-mode key. Not scaled: it races GRUB's own
+    /// countdown, which runs in real time (nixpkgs: 10 s) even under TCG.
     pub menu_silence: Duration,
 }
 
@@ -55,7 +55,7 @@ impl Default for BootTimeouts {
             menu: Duration::from_secs(20),
             login: Duration::from_secs(60),
             shell: Duration::from_secs(20),
-            menu_silence: Duration::from_secs(12),
+            menu_silence: Duration::from_secs(5),
         }
     }
 }
@@ -106,6 +106,7 @@ struct Patterns {
     menu_ready: Regex,
     grub_ready: Regex,
     grub_text_hint: Regex,
+    grub_starting: Regex,
     grub_editor: Regex,
     boot_prompt: Regex,
     kernel: Regex,
@@ -126,6 +127,9 @@ fn patterns() -> &'static Patterns {
         // What nixpkgs' grub.cfg echoes on the UEFI console before it switches
         // to gfxterm (NixOS/nixpkgs nixos/modules/installer/cd-dvd/iso-image.nix).
         grub_text_hint: re(r"Press '(.)' to use the text boot menu on this console"),
+        // GRUB starts: edk2's hand-over to the boot option, SeaBIOS's (mirrored),
+        // GRUB's own greeting.
+        grub_starting: re(r"BdsDxe: starting Boot|Booting from (DVD/CD|Hard Disk)|Welcome to GRUB!"),
         grub_editor: re(r"Ctrl-x or F10 to boot"),
         boot_prompt: re(r"boot: "),
         // Debian's initramfs, NixOS stage 1, or the kernel itself at a verbose loglevel.
@@ -249,10 +253,14 @@ pub fn boot_to_shell(
 
 /// Waits until GRUB draws its menu on serial. A menu drawn on the framebuffer
 /// only (gfxterm) shows nothing there but, on nixpkgs' ISOs, a hint to press the
-/// text-mode key: press the key it names at once (GRUB keeps it until its menu
-/// runs; measured with OVMF). A console silent for `silence` gets the plan's key
-/// unasked, again after every further `silence`. Returns when a key was first
-/// pressed, if one was.
+/// text-mode key. Once GRUB is known to run (the firmware's hand-over, GRUB's
+/// greeting or that hint), a console silent for `silence` gets the key (the one
+/// the hint names, else `key`), again after every further `silence`. Not at the
+/// hint itself: where gfxterm cannot start (AAVMF on `virt` without a display) the
+/// menu follows on the console, and the key would run nixpkgs' older text-mode
+/// entry, whose `terminal_output gfxterm console` fails and eats the next key.
+/// GRUB keeps a key pressed before its menu runs (measured with OVMF). Returns
+/// when a key was first pressed, if one was.
 fn grub_menu_on_serial(
     console: &mut SerialConsole,
     key: char,
@@ -260,22 +268,28 @@ fn grub_menu_on_serial(
     silence: Duration,
 ) -> Result<Option<Instant>, ConsoleError> {
     let p = patterns();
+    let mut key = key;
     let mut pressed = None;
+    // The last sign that GRUB runs: from then on, silence means a hidden menu.
+    let mut alive: Option<Instant> = None;
     let waiting_since = Instant::now();
     loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match console.expect(&[&p.grub_ready, &p.grub_text_hint], left.min(silence), "the GRUB boot menu") {
+        let now = Instant::now();
+        let left = deadline.saturating_duration_since(now);
+        let wait = alive.map_or(left, |at| (at + silence).saturating_duration_since(now).min(left));
+        match console.expect(&[&p.grub_ready, &p.grub_text_hint, &p.grub_starting], wait, "the GRUB boot menu") {
             Ok(m) if m.index == 0 => return Ok(pressed),
             Ok(m) => {
-                let named = m.text.split('\'').nth(1).and_then(|k| k.chars().next()).unwrap_or(key);
-                tracing::info!("GRUB draws its menu on the framebuffer only; pressing its text-mode key `{named}`");
-                console.send(named.to_string().as_bytes())?;
-                pressed = pressed.or(Some(Instant::now()));
+                if m.index == 1 {
+                    key = m.text.split('\'').nth(1).and_then(|k| k.chars().next()).unwrap_or(key);
+                }
+                alive = Some(Instant::now());
             }
-            Err(ConsoleError::Timeout { .. }) if left > silence => {
-                tracing::info!("no GRUB menu on serial after {} s; pressing the text-mode key `{key}`", silence.as_secs());
+            Err(ConsoleError::Timeout { .. }) if alive.is_some() && !left.is_zero() => {
+                tracing::info!("no GRUB menu on serial after {} s; pressing its text-mode key `{key}`", silence.as_secs_f32());
                 console.send(key.to_string().as_bytes())?;
                 pressed = pressed.or(Some(Instant::now()));
+                alive = Some(Instant::now());
             }
             Err(ConsoleError::Timeout { last_lines, .. }) => {
                 let waited = if pressed.is_some() { "the GRUB boot menu (after its text-mode key)" } else { "the GRUB boot menu" };
@@ -358,7 +372,7 @@ mod tests {
         let (before, after) = split_after(OVMF_GFXTERM, "text boot menu on this console...");
         let (mut console, guest, _dir) = play_guest(before, after, Duration::from_secs(5));
         let deadline = Instant::now() + Duration::from_secs(10);
-        let pressed = grub_menu_on_serial(&mut console, 'x', deadline, Duration::from_secs(10)).unwrap();
+        let pressed = grub_menu_on_serial(&mut console, 'x', deadline, Duration::from_millis(300)).unwrap();
         assert_eq!(guest.key(), Some(b't'), "the key the hint names");
         assert!(pressed.is_some());
         // The level's last item follows, as the menu driver expects it.
@@ -377,7 +391,7 @@ mod tests {
     }
 
     #[test]
-    fn a_menu_on_serial_needs_no_key_unless_hinted() {
+    fn a_menu_on_serial_needs_no_key() {
         // The fixture's own layout: the menu is drawn on serial, no hint.
         let (before, after) = split_after(AAVMF_GFXTERM, "video mode found.");
         let (_, menu) = split_after(after, "\n");
@@ -386,11 +400,19 @@ mod tests {
         let deadline = Instant::now() + Duration::from_secs(10);
         assert_eq!(grub_menu_on_serial(&mut console, 't', deadline, Duration::from_secs(10)).unwrap(), None);
         assert_eq!(guest.key(), None, "no key was pressed");
-        // AAVMF without a display: the hint, then the menu anyway; the key is
-        // pressed at the hint and only makes GRUB draw again.
-        let (mut console, guest, _dir) = play_guest(before, after, Duration::from_secs(5));
-        assert!(grub_menu_on_serial(&mut console, 't', deadline, Duration::from_secs(10)).unwrap().is_some());
-        assert_eq!(guest.key(), Some(b't'));
+        // AAVMF without a display: the hint, then the menu anyway: no key.
+        let (mut console, guest, _dir) = play_guest(before, after, Duration::from_millis(500));
+        assert_eq!(grub_menu_on_serial(&mut console, 't', deadline, Duration::from_secs(10)).unwrap(), None);
+        assert_eq!(guest.key(), None);
+    }
+
+    #[test]
+    fn silence_before_grub_runs_presses_nothing() {
+        let (before, _) = split_after(OVMF_GFXTERM, "\x1b[2J\x1b[01;01H");
+        let (mut console, guest, _dir) = play_guest(before, b"", Duration::from_millis(800));
+        let deadline = Instant::now() + Duration::from_millis(600);
+        assert!(grub_menu_on_serial(&mut console, 't', deadline, Duration::from_millis(100)).is_err());
+        assert_eq!(guest.key(), None);
     }
 
     #[test]
