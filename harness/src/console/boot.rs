@@ -2,8 +2,9 @@
 //! userspace → login prompt → shell. Each transition waits for its own evidence
 //! with its own timeout, and every failure names the last phase reached.
 
-use super::grub::GrubPlan;
-use super::menu::BootChoice;
+use super::grub::{GrubEdit, GrubPlan, GrubStep};
+use super::menu::{BootChoice, DrawnChoice};
+use super::screen::Screen;
 use super::serial::{ConsoleError, SerialConsole};
 use regex::bytes::Regex;
 use std::fmt;
@@ -47,6 +48,9 @@ pub struct BootTimeouts {
     /// harness presses GRUB's text-mode key. Not scaled: it races GRUB's own
     /// countdown, which runs in real time (nixpkgs: 10 s) even under TCG.
     pub menu_silence: Duration,
+    /// How long a menu known only from the screen must stay still to count as
+    /// drawn (shorter than GRUB's 1 s countdown ticks).
+    pub menu_settle: Duration,
 }
 
 impl Default for BootTimeouts {
@@ -56,6 +60,7 @@ impl Default for BootTimeouts {
             login: Duration::from_secs(60),
             shell: Duration::from_secs(20),
             menu_silence: Duration::from_secs(5),
+            menu_settle: Duration::from_millis(700),
         }
     }
 }
@@ -108,6 +113,7 @@ struct Patterns {
     grub_text_hint: Regex,
     grub_starting: Regex,
     grub_editor: Regex,
+    grub_booting: Regex,
     boot_prompt: Regex,
     kernel: Regex,
     userspace: Regex,
@@ -130,7 +136,9 @@ fn patterns() -> &'static Patterns {
         // GRUB starts: edk2's hand-over to the boot option, SeaBIOS's (mirrored),
         // GRUB's own greeting.
         grub_starting: re(r"BdsDxe: starting Boot|Booting from (DVD/CD|Hard Disk)|Welcome to GRUB!"),
-        grub_editor: re(r"Ctrl-x or F10 to boot"),
+        grub_editor: re(r"Ctrl-x\s+or\s+F10\s+to\s+boot"),
+        // What GRUB prints when it runs an entry (a submenu draws a menu instead).
+        grub_booting: re(r"Booting `"),
         boot_prompt: re(r"boot: "),
         // Debian's initramfs, NixOS stage 1, or the kernel itself at a verbose loglevel.
         kernel: re(r"Loading, please wait|<<< NixOS Stage 1 >>>|Run /init as init process|Linux version \d"),
@@ -201,9 +209,22 @@ pub fn boot_to_shell(
                 console.send(&GrubPlan::keys(step, last, plan.edit.is_some())).map_err(fail(&phases))?;
             }
             if let Some(edit) = &plan.edit {
-                console.expect(&[&p.grub_editor], menu_wait(), "GRUB's entry editor").map_err(fail(&phases))?;
-                console.send(&GrubPlan::edit_keys(edit)).map_err(fail(&phases))?;
+                let line = editor_linux_line(console, menu_wait(), timeouts.menu_settle).map_err(fail(&phases))?;
+                let edit = GrubEdit { line: line.unwrap_or(edit.line), ..edit.clone() };
+                console.send(&GrubPlan::edit_keys(&edit)).map_err(fail(&phases))?;
             }
+        }
+        // GRUB known only from what it draws: the same way onto serial, then
+        // level by level read the menu off the screen.
+        BootChoice::GrubDrawn(choice) => {
+            let deadline = Instant::now() + menu_wait();
+            let pressed = grub_menu_on_serial(console, choice.text_mode_key, deadline, timeouts.menu_silence)
+                .map_err(fail(&phases))?;
+            if let Some(at) = pressed {
+                phases.push((Phase::TextModeKey, at.duration_since(started)));
+            }
+            phases.push((Phase::BootMenu, started.elapsed()));
+            drive_drawn_grub(console, choice, menu_wait(), timeouts.menu_settle).map_err(fail(&phases))?;
         }
     }
 
@@ -298,6 +319,67 @@ fn grub_menu_on_serial(
             Err(e) => return Err(e),
         }
     }
+}
+
+/// How deep a menu read off the screen may nest before the harness gives up.
+const MAX_MENU_DEPTH: usize = 8;
+
+/// Drives a GRUB menu known only from the screen. At each level, once the draw
+/// has settled: an item the choice picks (by pattern, or one whose title names
+/// the console) gets Enter, and a submenu it opens is read the same way; inside a
+/// submenu picked for its title, the highlighted item is taken. Without such an
+/// item, the highlighted entry is edited: its `linux` line, found in GRUB's
+/// editor on the screen, gets the console.
+fn drive_drawn_grub(console: &mut SerialConsole, choice: &DrawnChoice, wait: Duration, settle: Duration) -> Result<(), ConsoleError> {
+    let p = patterns();
+    let mut picked_for_title = false;
+    for _ in 0..MAX_MENU_DEPTH {
+        console.wait_quiet(settle, wait, "the GRUB menu to be drawn")?;
+        let screen = Screen::from_bytes(&console.raw_since(0));
+        let menu = screen.grub_menu().ok_or_else(|| ConsoleError::Timeout {
+            waiting_for: "a GRUB menu on the screen (none could be read)".into(),
+            after: wait,
+            last_lines: console.last_lines(),
+        })?;
+        tracing::info!(items = ?menu.items, highlighted = menu.highlighted, "GRUB menu read off the screen");
+        let pick = choice.pick(&menu.items).or(picked_for_title.then_some(menu.highlighted));
+        let Some(to) = pick else {
+            return edit_drawn_entry(console, &choice.console_arg, wait, settle);
+        };
+        picked_for_title = true;
+        let step = GrubStep { from: menu.highlighted, to, last_title: menu.items.last().cloned().unwrap_or_default() };
+        console.send(&GrubPlan::keys(&step, false, false))?;
+        let m = console.expect(&[&p.grub_ready, &p.grub_booting], wait, "a GRUB submenu or the chosen entry")?;
+        if m.index == 1 {
+            return Ok(());
+        }
+    }
+    Err(ConsoleError::Timeout {
+        waiting_for: format!("a GRUB entry within {MAX_MENU_DEPTH} levels of submenus"),
+        after: wait,
+        last_lines: console.last_lines(),
+    })
+}
+
+/// `e` on the highlighted entry, then the console appended to the `linux` line
+/// the editor shows, and Ctrl-X.
+fn edit_drawn_entry(console: &mut SerialConsole, console_arg: &str, wait: Duration, settle: Duration) -> Result<(), ConsoleError> {
+    console.send(b"e")?;
+    let line = editor_linux_line(console, wait, settle)?.ok_or_else(|| ConsoleError::Timeout {
+        waiting_for: "a `linux` line in GRUB's editor".into(),
+        after: wait,
+        last_lines: console.last_lines(),
+    })?;
+    console.send(&GrubPlan::edit_keys(&GrubEdit { line, append: console_arg.to_owned() }))
+}
+
+/// Once GRUB's editor is drawn: the row of its `linux` line, as the screen
+/// shows it. GRUB 2.06 puts `setparams 'title'` and the text after the entry's
+/// `{` above the commands, so the configuration's own line numbers are off.
+fn editor_linux_line(console: &mut SerialConsole, wait: Duration, settle: Duration) -> Result<Option<usize>, ConsoleError> {
+    console.expect(&[&patterns().grub_editor], wait, "GRUB's entry editor")?;
+    console.wait_quiet(settle, wait, "GRUB's entry editor to be drawn")?;
+    Ok(Screen::from_bytes(&console.raw_since(0)).grub_editor_linux_line())
 }
 
 /// `rescue login: root (automatic login)` → `root`.

@@ -3,7 +3,7 @@
 //! pick an entry by its label or menu text, and knows whether that entry already
 //! has a serial console.
 
-use super::grub::{GrubMenu, GrubPlan};
+use super::grub::{GrubMenu, GrubPlan, DEFAULT_TEXT_MODE_KEY};
 use crate::scenario::Firmware;
 use regex::Regex;
 use std::path::Path;
@@ -36,10 +36,37 @@ pub struct IsolinuxMenu {
 }
 
 /// How to get from the boot menu to the chosen entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum BootChoice {
     Isolinux(IsolinuxChoice),
     Grub(GrubPlan),
+    /// GRUB whose configuration is not on the ISO: read the menu off the screen.
+    GrubDrawn(DrawnChoice),
+}
+
+/// What to look for in a menu known only from the screen: an item matching the
+/// pattern, else one whose title names the console (descending into submenus),
+/// else the highlighted entry, edited to add the console.
+#[derive(Debug, Clone)]
+pub struct DrawnChoice {
+    pub pattern: Option<Regex>,
+    pub console_arg: String,
+    /// Pressed when GRUB draws nothing on serial: nixpkgs' (and openSUSE's) `t`.
+    pub text_mode_key: char,
+}
+
+impl DrawnChoice {
+    /// Which drawn item to pick: the pattern's (if any), else one whose title
+    /// names the console device.
+    pub fn pick(&self, items: &[String]) -> Option<usize> {
+        match &self.pattern {
+            Some(re) => items.iter().position(|t| re.is_match(t)),
+            None => {
+                let device = self.console_arg.split(',').next().unwrap_or(&self.console_arg);
+                items.iter().position(|t| t.contains(device))
+            }
+        }
+    }
 }
 
 impl BootChoice {
@@ -47,7 +74,16 @@ impl BootChoice {
     /// `IsolinuxMenu::choose`, `GrubMenu::choose`). BIOS boots isolinux when the
     /// ISO has it, else GRUB (one GRUB for BIOS and UEFI); UEFI boots GRUB.
     pub fn for_iso(iso: &Path, firmware: Firmware, pattern: Option<&Regex>, console_arg: &str) -> Result<BootChoice, MenuError> {
-        let grub = || GrubMenu::from_iso(iso)?.choose(pattern, console_arg).map(BootChoice::Grub);
+        let grub = || match GrubMenu::from_iso(iso) {
+            Ok(menu) => menu.choose(pattern, console_arg).map(BootChoice::Grub),
+            // No grub.cfg on the ISO (e.g. inside a grub-mkstandalone binary).
+            Err(MenuError::Read { .. }) => Ok(BootChoice::GrubDrawn(DrawnChoice {
+                pattern: pattern.cloned(),
+                console_arg: console_arg.to_owned(),
+                text_mode_key: DEFAULT_TEXT_MODE_KEY,
+            })),
+            Err(e) => Err(e),
+        };
         match firmware {
             Firmware::Bios => match IsolinuxMenu::from_iso(iso) {
                 Ok(menu) => menu.choose(pattern, console_arg).map(BootChoice::Isolinux),
@@ -62,7 +98,7 @@ impl BootChoice {
     /// serial port unless the BIOS mirrors VGA text there: GRUB booted by BIOS
     /// (isolinux has its own `SERIAL` directive).
     pub fn draws_on_vga_only(&self, firmware: Firmware) -> bool {
-        matches!((self, firmware), (BootChoice::Grub(_), Firmware::Bios))
+        matches!((self, firmware), (BootChoice::Grub(_) | BootChoice::GrubDrawn(_), Firmware::Bios))
     }
 }
 
@@ -207,6 +243,16 @@ mod tests {
         LABEL boot-serial\nMENU LABEL NixOS 24.05 Installer (serial console=ttyS0,115200n8)\n\
         LINUX /boot/bzImage\nAPPEND init=/x loglevel=4 console=ttyS0,115200n8\nINITRD /boot/initrd\n";
     const CONSOLE: &str = "console=ttyS0,115200n8";
+
+    #[test]
+    fn a_drawn_menu_is_picked_by_pattern_or_by_console() {
+        let items: Vec<String> =
+            ["NixOS Installer", "", "Options", "Serial console=ttyS0,115200n8"].map(String::from).to_vec();
+        let choice = DrawnChoice { pattern: None, console_arg: CONSOLE.into(), text_mode_key: 't' };
+        assert_eq!(choice.pick(&items), Some(3));
+        assert_eq!(DrawnChoice { console_arg: "console=ttyAMA0".into(), ..choice.clone() }.pick(&items), None);
+        assert_eq!(DrawnChoice { pattern: Some(Regex::new("^Opt").unwrap()), ..choice }.pick(&items), Some(2));
+    }
 
     #[test]
     fn parses_labels_and_default() {

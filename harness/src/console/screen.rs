@@ -74,10 +74,9 @@ impl Screen {
 
     /// In GRUB's editor: the index of the entry's `linux` line.
     pub fn grub_editor_linux_line(&self) -> Option<usize> {
+        // The editor's cursor starts on the box's first row, the body's first line.
         let (lines, column) = self.boxed()?;
-        let first = lines.iter().position(|l| !Self::text_of(l, column).trim().is_empty())?;
-        let index = lines.iter().position(|l| matches!(Self::text_of(l, column).split_whitespace().next(), Some("linux" | "linuxefi")))?;
-        index.checked_sub(first)
+        lines.iter().position(|l| matches!(Self::text_of(l, column).split_whitespace().next(), Some("linux" | "linuxefi")))
     }
 }
 
@@ -99,6 +98,17 @@ mod tests {
             assert_eq!(menu.items[4], "HiDPI, Quirks and Accessibility");
             assert_eq!(menu.items.last().map(String::as_str), Some("Text mode"), "{:?}", menu.items);
         }
+    }
+
+    /// GRUB's editor on OVMF (fixture grub-embedded): `setparams 'title'`, the
+    /// empty line that follows the entry's `{`, then its commands.
+    const OVMF_EDITOR: &[u8] = include_bytes!("testdata/ovmf-grub-editor.raw");
+
+    #[test]
+    fn finds_the_linux_line_in_the_editor() {
+        let screen = Screen::from_bytes(OVMF_EDITOR);
+        assert_eq!(screen.grub_editor_linux_line(), Some(2));
+        assert_eq!(screen.grub_menu(), None, "the editor is not a menu");
     }
 
     #[test]
