@@ -100,6 +100,16 @@ mod tests {
         }
     }
 
+    /// SeaBIOS mirroring GRUB's VGA text menu (fixture grub-unified, BIOS).
+    const SEABIOS: &[u8] = include_bytes!("testdata/seabios-grub-unified.raw");
+
+    #[test]
+    fn reads_the_menu_seabios_mirrors() {
+        let menu = Screen::from_bytes(SEABIOS).grub_menu().expect("a menu");
+        assert_eq!(menu.items, ["NixOS 24.05.isotest-grub-unified Installer", "Options"]);
+        assert_eq!(menu.highlighted, 0);
+    }
+
     /// GRUB's editor on OVMF (fixture grub-embedded): `setparams 'title'`, the
     /// empty line that follows the entry's `{`, then its commands.
     const OVMF_EDITOR: &[u8] = include_bytes!("testdata/ovmf-grub-editor.raw");
