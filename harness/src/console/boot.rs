@@ -224,7 +224,10 @@ pub fn boot_to_shell(
                 phases.push((Phase::TextModeKey, at.duration_since(started)));
             }
             phases.push((Phase::BootMenu, started.elapsed()));
-            drive_drawn_grub(console, choice, menu_wait(), timeouts.menu_settle).map_err(fail(&phases))?;
+            let seen = drive_drawn_grub(console, choice, menu_wait(), timeouts.menu_settle).map_err(fail(&phases))?;
+            if let Some(phase) = seen {
+                phases.push((phase, started.elapsed()));
+            }
         }
     }
 
@@ -329,8 +332,15 @@ const MAX_MENU_DEPTH: usize = 8;
 /// the console) gets Enter, and a submenu it opens is read the same way; inside a
 /// submenu picked for its title, the highlighted item is taken. Without such an
 /// item, the highlighted entry is edited: its `linux` line, found in GRUB's
-/// editor on the screen, gets the console.
-fn drive_drawn_grub(console: &mut SerialConsole, choice: &DrawnChoice, wait: Duration, settle: Duration) -> Result<(), ConsoleError> {
+/// editor on the screen, gets the console. An entry that prints no `Booting`
+/// line (GRUB on x86 does not) shows itself by the kernel's first words: that
+/// phase is returned, as it was seen here.
+fn drive_drawn_grub(
+    console: &mut SerialConsole,
+    choice: &DrawnChoice,
+    wait: Duration,
+    settle: Duration,
+) -> Result<Option<Phase>, ConsoleError> {
     let p = patterns();
     let mut picked_for_title = false;
     for _ in 0..MAX_MENU_DEPTH {
@@ -344,14 +354,16 @@ fn drive_drawn_grub(console: &mut SerialConsole, choice: &DrawnChoice, wait: Dur
         tracing::info!(items = ?menu.items, highlighted = menu.highlighted, "GRUB menu read off the screen");
         let pick = choice.pick(&menu.items).or(picked_for_title.then_some(menu.highlighted));
         let Some(to) = pick else {
-            return edit_drawn_entry(console, &choice.console_arg, wait, settle);
+            return edit_drawn_entry(console, &choice.console_arg, wait, settle).map(|()| None);
         };
         picked_for_title = true;
         let step = GrubStep { from: menu.highlighted, to, last_title: menu.items.last().cloned().unwrap_or_default() };
         console.send(&GrubPlan::keys(&step, false, false))?;
-        let m = console.expect(&[&p.grub_ready, &p.grub_booting], wait, "a GRUB submenu or the chosen entry")?;
-        if m.index == 1 {
-            return Ok(());
+        let m = console.expect(&[&p.grub_ready, &p.grub_booting, &p.kernel], wait, "a GRUB submenu or the chosen entry")?;
+        match m.index {
+            0 => continue,
+            1 => return Ok(None),
+            _ => return Ok(Some(Phase::Kernel)),
         }
     }
     Err(ConsoleError::Timeout {
@@ -409,6 +421,7 @@ mod tests {
         assert_eq!(autologin_user_of("rescue login: "), None);
     }
 
+    use crate::console::menu::DrawnChoice;
     use std::io::{Read, Write};
     use std::os::unix::net::UnixStream;
 
@@ -505,6 +518,60 @@ mod tests {
         let e = grub_menu_on_serial(&mut console, 't', deadline, Duration::from_millis(200)).unwrap_err();
         assert!(e.to_string().contains("the GRUB boot menu (after its text-mode key)"), "{e}");
         assert_eq!(guest.key(), Some(b't'));
+    }
+
+    /// A guest that plays a script: write, then read exactly so many bytes (the
+    /// harness's keys), and so on; it returns what it read.
+    fn scripted_guest(script: Vec<(Vec<u8>, usize)>) -> (SerialConsole, std::thread::JoinHandle<(Vec<u8>, UnixStream)>, tempfile::TempDir) {
+        let (mut guest, host) = UnixStream::pair().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let console = SerialConsole::attach(host, dir.path()).unwrap();
+        let handle = std::thread::spawn(move || {
+            guest.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let mut keys = Vec::new();
+            for (write, read) in script {
+                guest.write_all(&write).unwrap();
+                let mut buf = vec![0u8; read];
+                guest.read_exact(&mut buf).unwrap();
+                keys.extend(buf);
+            }
+            (keys, guest)
+        });
+        (console, handle, dir)
+    }
+
+    /// SeaBIOS mirroring the grub-unified fixture's menus: "Options", then the
+    /// "Serial console=ttyS0,115200n8" submenu, then the kernel.
+    const SEABIOS_OPTIONS: &[u8] = include_bytes!("testdata/seabios-grub-options.raw");
+    const SEABIOS_SERIAL: &[u8] = include_bytes!("testdata/seabios-grub-serial-submenu.raw");
+
+    #[test]
+    fn a_drawn_menu_is_descended_by_the_titles_that_name_the_console() {
+        let script = vec![
+            (SEABIOS_OPTIONS.to_vec(), 1), // Enter on "Serial console=ttyS0,115200n8" (highlighted)
+            (SEABIOS_SERIAL.to_vec(), 1),  // Enter on the submenu's highlighted entry
+            (b"Loading, please wait...\r\n".to_vec(), 0),
+        ];
+        let (mut console, guest, _dir) = scripted_guest(script);
+        let choice = DrawnChoice { pattern: None, console_arg: "console=ttyS0,115200n8".into(), text_mode_key: 't' };
+        let seen = drive_drawn_grub(&mut console, &choice, Duration::from_secs(10), Duration::from_millis(200)).unwrap();
+        assert_eq!(seen, Some(Phase::Kernel));
+        assert_eq!(guest.join().unwrap().0, b"\r\r");
+    }
+
+    #[test]
+    fn without_a_console_title_the_highlighted_entry_is_edited() {
+        // OVMF, nixpkgs' forceTextMode-era menu after `t` (nothing names ttyS0 at
+        // the top), then GRUB's editor (grub-embedded fixture).
+        let (_, menu) = split_after(OVMF_GFXTERM, "on this console...");
+        let editor = include_bytes!("testdata/ovmf-grub-editor.raw");
+        let editor_draw = &editor[editor.windows(8).rposition(|w| w == b"GNU GRUB").unwrap() - 40..];
+        let edit = b"\x1b[B\x1b[B\x05 console=ttyS0,115200n8\x18";
+        let script = vec![(menu.to_vec(), 1), (editor_draw.to_vec(), edit.len())];
+        let (mut console, guest, _dir) = scripted_guest(script);
+        let choice = DrawnChoice { pattern: None, console_arg: "console=ttyS0,115200n8".into(), text_mode_key: 't' };
+        assert_eq!(drive_drawn_grub(&mut console, &choice, Duration::from_secs(10), Duration::from_millis(200)).unwrap(), None);
+        assert_eq!(guest.join().unwrap().0, [b"e".as_slice(), edit].concat());
     }
 
     #[test]
