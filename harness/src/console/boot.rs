@@ -191,13 +191,9 @@ pub fn boot_to_shell(
         // drawn (its hint, then its last item), move to the item and pick it; the
         // first key stops the timeout.
         BootChoice::Grub(plan) => {
-            let deadline = Instant::now() + menu_wait();
-            let pressed = grub_menu_on_serial(console, plan.text_mode_key, deadline, timeouts.menu_silence)
-                .map_err(fail(&phases))?;
-            if let Some(at) = pressed {
-                phases.push((Phase::TextModeKey, at.duration_since(started)));
-            }
-            phases.push((Phase::BootMenu, started.elapsed()));
+            let menu_deadline = Instant::now() + menu_wait();
+            let pressed = grub_menu_on_serial(console, plan.text_mode_key, menu_deadline, timeouts.menu_silence);
+            grub_menu_reached(pressed, started, &mut phases).map_err(fail(&phases))?;
             for (i, step) in plan.steps.iter().enumerate() {
                 if i > 0 {
                     console.expect(&[&p.grub_ready], menu_wait(), "the GRUB boot menu").map_err(fail(&phases))?;
@@ -217,13 +213,9 @@ pub fn boot_to_shell(
         // GRUB known only from what it draws: the same way onto serial, then
         // level by level read the menu off the screen.
         BootChoice::GrubDrawn(choice) => {
-            let deadline = Instant::now() + menu_wait();
-            let pressed = grub_menu_on_serial(console, choice.text_mode_key, deadline, timeouts.menu_silence)
-                .map_err(fail(&phases))?;
-            if let Some(at) = pressed {
-                phases.push((Phase::TextModeKey, at.duration_since(started)));
-            }
-            phases.push((Phase::BootMenu, started.elapsed()));
+            let menu_deadline = Instant::now() + menu_wait();
+            let pressed = grub_menu_on_serial(console, choice.text_mode_key, menu_deadline, timeouts.menu_silence);
+            grub_menu_reached(pressed, started, &mut phases).map_err(fail(&phases))?;
             let seen = drive_drawn_grub(console, choice, menu_wait(), timeouts.menu_settle).map_err(fail(&phases))?;
             if let Some(phase) = seen {
                 phases.push((phase, started.elapsed()));
@@ -322,6 +314,22 @@ fn grub_menu_on_serial(
             Err(e) => return Err(e),
         }
     }
+}
+
+/// Records how GRUB's menu reached serial: the text-mode key, if it was
+/// pressed, then the menu. (A menu that never came says in its timeout whether
+/// the key was pressed.)
+fn grub_menu_reached(
+    pressed: Result<Option<Instant>, ConsoleError>,
+    started: Instant,
+    phases: &mut Vec<(Phase, Duration)>,
+) -> Result<(), ConsoleError> {
+    let pressed = pressed?;
+    if let Some(at) = pressed {
+        phases.push((Phase::TextModeKey, at.duration_since(started)));
+    }
+    phases.push((Phase::BootMenu, started.elapsed()));
+    Ok(())
 }
 
 /// How deep a menu read off the screen may nest before the harness gives up.
