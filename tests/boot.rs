@@ -29,6 +29,7 @@ fn main() {
     tests.extend(negative_tests());
     tests.extend(layout_tests());
     tests.push(flake_value_changed());
+    tests.extend(menu_layout_tests());
     libtest_mimic::run(&args, tests).exit();
 }
 
@@ -277,6 +278,39 @@ fn flake_value_changed() -> Test {
             .and_then(|()| ensure(report.origins.get("hostname").map(|o| o.as_str()) == Some("flake"), "the origin is not the flake"))
             .and_then(|()| ensure(render_failure(&report).contains("expected (from the flake): rescue-renamed"), "the failure does not name the flake"));
         result.map_err(|e| Failed::from(format!("{e}\n--- the report:\n{}", render_failure(&report))))
+    })
+}
+
+/// Boot-menu layouts of real ISOs (fixtures/build-iso, write_grub_cfg): the
+/// rescue scenario, steps included, passes on every firmware the layout exists for.
+fn menu_layout_tests() -> Vec<Test> {
+    let uefi = [(Arch::X86_64, Firmware::Uefi), (Arch::Aarch64, Firmware::Uefi)];
+    let mut tests = Vec::new();
+    for variant in ["grub-gfxterm", "grub-serial", "grub-embedded"] {
+        for (arch, firmware) in uefi {
+            tests.push(menu_layout(variant, arch, firmware));
+        }
+    }
+    // One GRUB for BIOS and UEFI: x86_64 only, where BIOS exists.
+    for firmware in [Firmware::Bios, Firmware::Uefi] {
+        tests.push(menu_layout("grub-unified", Arch::X86_64, firmware));
+    }
+    tests
+}
+
+fn menu_layout(variant: &'static str, arch: Arch, firmware: Firmware) -> Test {
+    Test::test(format!("menus::{}::{arch}::{firmware}", variant.replace('-', "_")), move || {
+        let image = support::fixture_for(arch.as_str(), variant)?;
+        let scenario = Scenario::load(&support::repo().join("scenarios/rescue.yaml")).map_err(|e| e.to_string())?;
+        let trial = plan::trials(&[Arc::new(scenario)])
+            .into_iter()
+            .find(|t| t.arch == arch && t.firmware == firmware)
+            .ok_or("rescue.yaml has no such trial")?;
+        let report = run(&trial, image, &format!("menus-{variant}-{arch}-{firmware}"));
+        match report.passed() {
+            true => secret_kept(&report),
+            false => Err(render_failure(&report).into()),
+        }
     })
 }
 

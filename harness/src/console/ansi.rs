@@ -1,11 +1,16 @@
 //! Turns a terminal byte stream into plain text for matching and transcripts:
 //! escape sequences go, carriage returns go, and cursor jumps (which boot menus
-//! use instead of newlines) become line breaks. Stateful, because a sequence can
-//! be split across reads.
+//! use instead of newlines) become line breaks, unless they stay on the row the
+//! previous jump went to (SeaBIOS's VGA-to-serial mirror repositions the cursor
+//! inside a line of text). Stateful, because a sequence can be split across reads.
 
 #[derive(Debug, Default)]
 pub struct AnsiStripper {
     state: State,
+    /// The parameter bytes of the CSI sequence being read.
+    params: Vec<u8>,
+    /// The row the last cursor jump went to, while no newline came since.
+    row: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -28,6 +33,9 @@ impl AnsiStripper {
             self.state = match (self.state, b) {
                 (State::Text, 0x1b) => State::Escape,
                 (State::Text, b'\n' | b'\t') => {
+                    if b == b'\n' {
+                        self.row = None;
+                    }
                     out.push(b);
                     State::Text
                 }
@@ -36,18 +44,26 @@ impl AnsiStripper {
                     out.push(b);
                     State::Text
                 }
-                (State::Escape, b'[') => State::Csi,
+                (State::Escape, b'[') => {
+                    self.params.clear();
+                    State::Csi
+                }
                 (State::Escape, b']') => State::Osc,
                 (State::Escape, b'(' | b')' | b'%') => State::Charset,
                 (State::Escape, _) | (State::Charset, _) => State::Text,
                 (State::Csi, b'H' | b'f') => {
-                    if out.last().is_some_and(|&c| c != b'\n') {
+                    let row = self.params.split(|&c| c == b';').next().unwrap_or_default().to_vec();
+                    if self.row.as_ref() != Some(&row) && out.last().is_some_and(|&c| c != b'\n') {
                         out.push(b'\n');
                     }
+                    self.row = Some(row);
                     State::Text
                 }
                 (State::Csi, 0x40..=0x7e) => State::Text,
-                (State::Csi, _) => State::Csi,
+                (State::Csi, b) => {
+                    self.params.push(b);
+                    State::Csi
+                }
                 (State::Osc, 0x07) => State::Text,
                 (State::Osc, 0x1b) => State::Escape,
                 (State::Osc, _) => State::Osc,
@@ -82,6 +98,15 @@ mod tests {
     #[test]
     fn cursor_jumps_become_line_breaks() {
         assert_eq!(strip(&[b"menu\x1b[18;26HPress [Tab]\x1b[28;1H\x1b[0mboot: "]), "menu\nPress [Tab]\nboot: ");
+    }
+
+    #[test]
+    fn jumps_within_a_row_join_its_text() {
+        // SeaBIOS mirroring GRUB's VGA text menu (grub-unified fixture, BIOS).
+        let raw = b"\x1b[05;03H*NixOS 24.05 isotest\x1b[05;35H\x1b[05;36H Installer \x1b[06;03H Options";
+        assert_eq!(strip(&[raw]), "*NixOS 24.05 isotest Installer \n Options");
+        // A split sequence and a row reached again after a newline.
+        assert_eq!(strip(&[b"a\x1b[2;", b"1Hb\n\x1b[2;1Hc"]), "a\nb\nc");
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //! userspace → login prompt → shell. Each transition waits for its own evidence
 //! with its own timeout, and every failure names the last phase reached.
 
-use super::grub::GrubPlan;
-use super::menu::BootChoice;
+use super::grub::{GrubEdit, GrubPlan, GrubStep};
+use super::menu::{BootChoice, DrawnChoice};
+use super::screen::Screen;
 use super::serial::{ConsoleError, SerialConsole};
 use regex::bytes::Regex;
 use std::fmt;
@@ -13,6 +14,8 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Phase {
     PowerOn,
+    /// A boot menu that draws on the framebuffer only, asked to use the text console.
+    TextModeKey,
     BootMenu,
     Kernel,
     Userspace,
@@ -24,6 +27,7 @@ impl fmt::Display for Phase {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Phase::PowerOn => "power-on (no boot menu yet)",
+            Phase::TextModeKey => "boot menu's text-mode key pressed (no menu on serial yet)",
             Phase::BootMenu => "boot menu",
             Phase::Kernel => "kernel and initrd",
             Phase::Userspace => "userspace (init started)",
@@ -40,11 +44,24 @@ pub struct BootTimeouts {
     pub menu: Duration,
     pub login: Duration,
     pub shell: Duration,
+    /// How long the serial console may stay silent, once GRUB runs, before the
+    /// harness presses GRUB's text-mode key. Not scaled: it races GRUB's own
+    /// countdown, which runs in real time (nixpkgs: 10 s) even under TCG.
+    pub menu_silence: Duration,
+    /// How long a menu known only from the screen must stay still to count as
+    /// drawn (shorter than GRUB's 1 s countdown ticks).
+    pub menu_settle: Duration,
 }
 
 impl Default for BootTimeouts {
     fn default() -> Self {
-        BootTimeouts { menu: Duration::from_secs(20), login: Duration::from_secs(60), shell: Duration::from_secs(20) }
+        BootTimeouts {
+            menu: Duration::from_secs(20),
+            login: Duration::from_secs(60),
+            shell: Duration::from_secs(20),
+            menu_silence: Duration::from_secs(5),
+            menu_settle: Duration::from_millis(700),
+        }
     }
 }
 
@@ -93,7 +110,10 @@ fn re(pattern: &str) -> Regex {
 struct Patterns {
     menu_ready: Regex,
     grub_ready: Regex,
+    grub_text_hint: Regex,
+    grub_starting: Regex,
     grub_editor: Regex,
+    grub_booting: Regex,
     boot_prompt: Regex,
     kernel: Regex,
     userspace: Regex,
@@ -107,9 +127,18 @@ fn patterns() -> &'static Patterns {
     P.get_or_init(|| Patterns {
         // vesamenu draws this last; keys sent earlier are lost or boot the default.
         menu_ready: re(r"Press \[Tab\] to edit options|(?m)^boot: $"),
-        // GRUB's hint under every menu it draws, and the help of its editor.
-        grub_ready: re(r"`c' for a command-line"),
-        grub_editor: re(r"Ctrl-x or F10 to boot"),
+        // GRUB's hint under every menu it draws (wrapped where the terminal is
+        // narrow), and the help of its editor.
+        grub_ready: re(r"`c' for\s+a\s+command-line"),
+        // What nixpkgs' grub.cfg echoes on the UEFI console before it switches
+        // to gfxterm (NixOS/nixpkgs nixos/modules/installer/cd-dvd/iso-image.nix).
+        grub_text_hint: re(r"Press '(.)' to use the text boot menu on this console"),
+        // GRUB starts: edk2's hand-over to the boot option, SeaBIOS's (mirrored),
+        // GRUB's own greeting.
+        grub_starting: re(r"BdsDxe: starting Boot|Booting from (DVD/CD|Hard Disk)|Welcome to GRUB!"),
+        grub_editor: re(r"Ctrl-x\s+or\s+F10\s+to\s+boot"),
+        // What GRUB prints when it runs an entry (a submenu draws a menu instead).
+        grub_booting: re(r"Booting `"),
         boot_prompt: re(r"boot: "),
         // Debian's initramfs, NixOS stage 1, or the kernel itself at a verbose loglevel.
         kernel: re(r"Loading, please wait|<<< NixOS Stage 1 >>>|Run /init as init process|Linux version \d"),
@@ -158,13 +187,16 @@ pub fn boot_to_shell(
             console.expect(&[&p.boot_prompt], menu_wait(), "the isolinux `boot:` prompt").map_err(fail(&phases))?;
             console.send(format!("{}\r", choice.command_line()).as_bytes()).map_err(fail(&phases))?;
         }
-        // GRUB: level by level, wait until the menu is drawn (its hint, then its
-        // last item), move to the item and pick it; the first key stops the timeout.
+        // GRUB: get the menu onto serial, then level by level wait until it is
+        // drawn (its hint, then its last item), move to the item and pick it; the
+        // first key stops the timeout.
         BootChoice::Grub(plan) => {
+            let menu_deadline = Instant::now() + menu_wait();
+            let pressed = grub_menu_on_serial(console, plan.text_mode_key, menu_deadline, timeouts.menu_silence);
+            grub_menu_reached(pressed, started, &mut phases).map_err(fail(&phases))?;
             for (i, step) in plan.steps.iter().enumerate() {
-                console.expect(&[&p.grub_ready], menu_wait(), "the GRUB boot menu").map_err(fail(&phases))?;
-                if i == 0 {
-                    phases.push((Phase::BootMenu, started.elapsed()));
+                if i > 0 {
+                    console.expect(&[&p.grub_ready], menu_wait(), "the GRUB boot menu").map_err(fail(&phases))?;
                 }
                 let last_item = re(&regex::escape(&step.last_title.chars().take(50).collect::<String>()));
                 let what = format!("GRUB menu item `{}`", step.last_title);
@@ -173,8 +205,20 @@ pub fn boot_to_shell(
                 console.send(&GrubPlan::keys(step, last, plan.edit.is_some())).map_err(fail(&phases))?;
             }
             if let Some(edit) = &plan.edit {
-                console.expect(&[&p.grub_editor], menu_wait(), "GRUB's entry editor").map_err(fail(&phases))?;
-                console.send(&GrubPlan::edit_keys(edit)).map_err(fail(&phases))?;
+                let line = editor_linux_line(console, menu_wait(), timeouts.menu_settle).map_err(fail(&phases))?;
+                let edit = GrubEdit { line: line.unwrap_or(edit.line), ..edit.clone() };
+                console.send(&GrubPlan::edit_keys(&edit)).map_err(fail(&phases))?;
+            }
+        }
+        // GRUB known only from what it draws: the same way onto serial, then
+        // level by level read the menu off the screen.
+        BootChoice::GrubDrawn(choice) => {
+            let menu_deadline = Instant::now() + menu_wait();
+            let pressed = grub_menu_on_serial(console, choice.text_mode_key, menu_deadline, timeouts.menu_silence);
+            grub_menu_reached(pressed, started, &mut phases).map_err(fail(&phases))?;
+            let seen = drive_drawn_grub(console, choice, menu_wait(), timeouts.menu_settle).map_err(fail(&phases))?;
+            if let Some(phase) = seen {
+                phases.push((phase, started.elapsed()));
             }
         }
     }
@@ -223,6 +267,141 @@ pub fn boot_to_shell(
     Ok(BootOutcome { phases, login_line, autologin_user, login_evidence })
 }
 
+/// Waits until GRUB draws its menu on serial. A menu drawn on the framebuffer
+/// only (gfxterm) shows nothing there but, on nixpkgs' ISOs, a hint to press the
+/// text-mode key. Once GRUB is known to run (the firmware's hand-over, GRUB's
+/// greeting or that hint), a console silent for `silence` gets the key (the one
+/// the hint names, else `key`), again after every further `silence`. Not at the
+/// hint itself: where gfxterm cannot start (AAVMF on `virt` without a display) the
+/// menu follows on the console, and the key would run nixpkgs' older text-mode
+/// entry, whose `terminal_output gfxterm console` fails and eats the next key.
+/// GRUB keeps a key pressed before its menu runs (measured with OVMF). Returns
+/// when a key was first pressed, if one was.
+fn grub_menu_on_serial(
+    console: &mut SerialConsole,
+    key: char,
+    deadline: Instant,
+    silence: Duration,
+) -> Result<Option<Instant>, ConsoleError> {
+    let p = patterns();
+    let mut key = key;
+    let mut pressed = None;
+    // The last sign that GRUB runs: from then on, silence means a hidden menu.
+    let mut alive: Option<Instant> = None;
+    let waiting_since = Instant::now();
+    loop {
+        let now = Instant::now();
+        let left = deadline.saturating_duration_since(now);
+        let wait = alive.map_or(left, |at| (at + silence).saturating_duration_since(now).min(left));
+        match console.expect(&[&p.grub_ready, &p.grub_text_hint, &p.grub_starting], wait, "the GRUB boot menu") {
+            Ok(m) if m.index == 0 => return Ok(pressed),
+            Ok(m) => {
+                if m.index == 1 {
+                    key = m.text.split('\'').nth(1).and_then(|k| k.chars().next()).unwrap_or(key);
+                }
+                alive = Some(Instant::now());
+            }
+            Err(ConsoleError::Timeout { .. }) if alive.is_some() && !left.is_zero() => {
+                tracing::info!("no GRUB menu on serial after {} s; pressing its text-mode key `{key}`", silence.as_secs_f32());
+                console.send(key.to_string().as_bytes())?;
+                pressed = pressed.or(Some(Instant::now()));
+                alive = Some(Instant::now());
+            }
+            Err(ConsoleError::Timeout { last_lines, .. }) => {
+                let waited = if pressed.is_some() { "the GRUB boot menu (after its text-mode key)" } else { "the GRUB boot menu" };
+                return Err(ConsoleError::Timeout { waiting_for: waited.into(), after: waiting_since.elapsed(), last_lines });
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Records how GRUB's menu reached serial: the text-mode key, if it was
+/// pressed, then the menu. (A menu that never came says in its timeout whether
+/// the key was pressed.)
+fn grub_menu_reached(
+    pressed: Result<Option<Instant>, ConsoleError>,
+    started: Instant,
+    phases: &mut Vec<(Phase, Duration)>,
+) -> Result<(), ConsoleError> {
+    let pressed = pressed?;
+    if let Some(at) = pressed {
+        phases.push((Phase::TextModeKey, at.duration_since(started)));
+    }
+    phases.push((Phase::BootMenu, started.elapsed()));
+    Ok(())
+}
+
+/// How deep a menu read off the screen may nest before the harness gives up.
+const MAX_MENU_DEPTH: usize = 8;
+
+/// Drives a GRUB menu known only from the screen. At each level, once the draw
+/// has settled: an item the choice picks (by pattern, or one whose title names
+/// the console) gets Enter, and a submenu it opens is read the same way; inside a
+/// submenu picked for its title, the highlighted item is taken. Without such an
+/// item, the highlighted entry is edited: its `linux` line, found in GRUB's
+/// editor on the screen, gets the console. An entry that prints no `Booting`
+/// line (GRUB on x86 does not) shows itself by the kernel's first words: that
+/// phase is returned, as it was seen here.
+fn drive_drawn_grub(
+    console: &mut SerialConsole,
+    choice: &DrawnChoice,
+    wait: Duration,
+    settle: Duration,
+) -> Result<Option<Phase>, ConsoleError> {
+    let p = patterns();
+    let mut picked_for_title = false;
+    for _ in 0..MAX_MENU_DEPTH {
+        console.wait_quiet(settle, wait, "the GRUB menu to be drawn")?;
+        let screen = Screen::from_bytes(&console.raw_since(0));
+        let menu = screen.grub_menu().ok_or_else(|| ConsoleError::Timeout {
+            waiting_for: "a GRUB menu on the screen (none could be read)".into(),
+            after: wait,
+            last_lines: console.last_lines(),
+        })?;
+        tracing::info!(items = ?menu.items, highlighted = menu.highlighted, "GRUB menu read off the screen");
+        let pick = choice.pick(&menu.items).or(picked_for_title.then_some(menu.highlighted));
+        let Some(to) = pick else {
+            return edit_drawn_entry(console, &choice.console_arg, wait, settle).map(|()| None);
+        };
+        picked_for_title = true;
+        let step = GrubStep { from: menu.highlighted, to, last_title: menu.items.last().cloned().unwrap_or_default() };
+        console.send(&GrubPlan::keys(&step, false, false))?;
+        let m = console.expect(&[&p.grub_ready, &p.grub_booting, &p.kernel], wait, "a GRUB submenu or the chosen entry")?;
+        match m.index {
+            0 => continue,
+            1 => return Ok(None),
+            _ => return Ok(Some(Phase::Kernel)),
+        }
+    }
+    Err(ConsoleError::Timeout {
+        waiting_for: format!("a GRUB entry within {MAX_MENU_DEPTH} levels of submenus"),
+        after: wait,
+        last_lines: console.last_lines(),
+    })
+}
+
+/// `e` on the highlighted entry, then the console appended to the `linux` line
+/// the editor shows, and Ctrl-X.
+fn edit_drawn_entry(console: &mut SerialConsole, console_arg: &str, wait: Duration, settle: Duration) -> Result<(), ConsoleError> {
+    console.send(b"e")?;
+    let line = editor_linux_line(console, wait, settle)?.ok_or_else(|| ConsoleError::Timeout {
+        waiting_for: "a `linux` line in GRUB's editor".into(),
+        after: wait,
+        last_lines: console.last_lines(),
+    })?;
+    console.send(&GrubPlan::edit_keys(&GrubEdit { line, append: console_arg.to_owned() }))
+}
+
+/// Once GRUB's editor is drawn: the row of its `linux` line, as the screen
+/// shows it. GRUB 2.06 puts `setparams 'title'` and the text after the entry's
+/// `{` above the commands, so the configuration's own line numbers are off.
+fn editor_linux_line(console: &mut SerialConsole, wait: Duration, settle: Duration) -> Result<Option<usize>, ConsoleError> {
+    console.expect(&[&patterns().grub_editor], wait, "GRUB's entry editor")?;
+    console.wait_quiet(settle, wait, "GRUB's entry editor to be drawn")?;
+    Ok(Screen::from_bytes(&console.raw_since(0)).grub_editor_linux_line())
+}
+
 /// `rescue login: root (automatic login)` → `root`.
 fn autologin_user_of(login_line: &str) -> Option<String> {
     let (before, _) = login_line.split_once(" (automatic login)")?;
@@ -248,6 +427,159 @@ mod tests {
     fn autologin_user_from_getty_line() {
         assert_eq!(autologin_user_of("rescue login: root (automatic login)").as_deref(), Some("root"));
         assert_eq!(autologin_user_of("rescue login: "), None);
+    }
+
+    use crate::console::menu::DrawnChoice;
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixStream;
+
+    /// A console whose guest side the test plays: it writes `before`, then
+    /// waits for one key (up to `key_wait`), records it, and writes `after`.
+    fn play_guest(before: &'static [u8], after: &'static [u8], key_wait: Duration) -> (SerialConsole, Guest, tempfile::TempDir) {
+        let (mut guest, host) = UnixStream::pair().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let console = SerialConsole::attach(host, dir.path()).unwrap();
+        let handle = std::thread::spawn(move || {
+            guest.write_all(before).unwrap();
+            guest.set_read_timeout(Some(key_wait)).unwrap();
+            let mut key = [0u8; 1];
+            let got = guest.read(&mut key).ok().filter(|&n| n == 1).map(|_| key[0]);
+            guest.write_all(after).unwrap();
+            (got, guest) // the stream stays open until the test has read
+        });
+        (console, Guest(handle), dir)
+    }
+
+    struct Guest(std::thread::JoinHandle<(Option<u8>, UnixStream)>);
+
+    impl Guest {
+        /// The key the guest received, if any.
+        fn key(self) -> Option<u8> {
+            self.0.join().unwrap().0
+        }
+    }
+
+    fn split_after<'a>(raw: &'a [u8], marker: &str) -> (&'a [u8], &'a [u8]) {
+        let at = raw.windows(marker.len()).position(|w| w == marker.as_bytes()).expect("marker") + marker.len();
+        raw.split_at(at)
+    }
+
+    /// OVMF, nixpkgs' forceTextMode-era layout (fixture grub-gfxterm): only the
+    /// hint reaches serial; the text menu follows the key.
+    const OVMF_GFXTERM: &[u8] = include_bytes!("testdata/ovmf-grub-gfxterm-t.raw");
+    /// AAVMF on `virt` without a display: gfxterm fails, the menu is on serial.
+    const AAVMF_GFXTERM: &[u8] = include_bytes!("testdata/aavmf-grub-gfxterm.raw");
+
+    #[test]
+    fn the_text_mode_hint_gets_its_key() {
+        let (before, after) = split_after(OVMF_GFXTERM, "text boot menu on this console...");
+        let (mut console, guest, _dir) = play_guest(before, after, Duration::from_secs(5));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let pressed = grub_menu_on_serial(&mut console, 'x', deadline, Duration::from_millis(300)).unwrap();
+        assert_eq!(guest.key(), Some(b't'), "the key the hint names");
+        assert!(pressed.is_some());
+        // The level's last item follows, as the menu driver expects it.
+        assert!(console.expect(&[&re("Shutdown")], Duration::from_secs(1), "the menu").is_ok());
+    }
+
+    #[test]
+    fn a_silent_console_gets_the_key_unasked() {
+        let (before, _) = split_after(OVMF_GFXTERM, "Welcome to GRUB!");
+        let (_, menu) = split_after(OVMF_GFXTERM, "on this console...");
+        let (mut console, guest, _dir) = play_guest(before, menu, Duration::from_secs(5));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let pressed = grub_menu_on_serial(&mut console, 't', deadline, Duration::from_millis(300)).unwrap();
+        assert_eq!(guest.key(), Some(b't'));
+        assert!(pressed.is_some());
+    }
+
+    #[test]
+    fn a_menu_on_serial_needs_no_key() {
+        // The fixture's own layout: the menu is drawn on serial, no hint.
+        let (before, after) = split_after(AAVMF_GFXTERM, "video mode found.");
+        let (_, menu) = split_after(after, "\n");
+        let drawn: &'static [u8] = Box::leak([b"BdsDxe: starting Boot0001\r\n".as_slice(), menu].concat().into_boxed_slice());
+        let (mut console, guest, _dir) = play_guest(drawn, b"", Duration::from_millis(500));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        assert_eq!(grub_menu_on_serial(&mut console, 't', deadline, Duration::from_secs(10)).unwrap(), None);
+        assert_eq!(guest.key(), None, "no key was pressed");
+        // AAVMF without a display: the hint, then the menu anyway: no key.
+        let (mut console, guest, _dir) = play_guest(before, after, Duration::from_millis(500));
+        assert_eq!(grub_menu_on_serial(&mut console, 't', deadline, Duration::from_secs(10)).unwrap(), None);
+        assert_eq!(guest.key(), None);
+    }
+
+    #[test]
+    fn silence_before_grub_runs_presses_nothing() {
+        let (before, _) = split_after(OVMF_GFXTERM, "\x1b[2J\x1b[01;01H");
+        let (mut console, guest, _dir) = play_guest(before, b"", Duration::from_millis(800));
+        let deadline = Instant::now() + Duration::from_millis(600);
+        assert!(grub_menu_on_serial(&mut console, 't', deadline, Duration::from_millis(100)).is_err());
+        assert_eq!(guest.key(), None);
+    }
+
+    #[test]
+    fn no_menu_at_all_is_a_timeout_that_says_the_key_was_pressed() {
+        let (before, _) = split_after(OVMF_GFXTERM, "on this console...");
+        let (mut console, guest, _dir) = play_guest(before, b"", Duration::from_secs(2));
+        let deadline = Instant::now() + Duration::from_millis(600);
+        let e = grub_menu_on_serial(&mut console, 't', deadline, Duration::from_millis(200)).unwrap_err();
+        assert!(e.to_string().contains("the GRUB boot menu (after its text-mode key)"), "{e}");
+        assert_eq!(guest.key(), Some(b't'));
+    }
+
+    /// A guest that plays a script: write, then read exactly so many bytes (the
+    /// harness's keys), and so on; it returns what it read.
+    fn scripted_guest(script: Vec<(Vec<u8>, usize)>) -> (SerialConsole, std::thread::JoinHandle<(Vec<u8>, UnixStream)>, tempfile::TempDir) {
+        let (mut guest, host) = UnixStream::pair().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let console = SerialConsole::attach(host, dir.path()).unwrap();
+        let handle = std::thread::spawn(move || {
+            guest.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let mut keys = Vec::new();
+            for (write, read) in script {
+                guest.write_all(&write).unwrap();
+                let mut buf = vec![0u8; read];
+                guest.read_exact(&mut buf).unwrap();
+                keys.extend(buf);
+            }
+            (keys, guest)
+        });
+        (console, handle, dir)
+    }
+
+    /// SeaBIOS mirroring the grub-unified fixture's menus: "Options", then the
+    /// "Serial console=ttyS0,115200n8" submenu, then the kernel.
+    const SEABIOS_OPTIONS: &[u8] = include_bytes!("testdata/seabios-grub-options.raw");
+    const SEABIOS_SERIAL: &[u8] = include_bytes!("testdata/seabios-grub-serial-submenu.raw");
+
+    #[test]
+    fn a_drawn_menu_is_descended_by_the_titles_that_name_the_console() {
+        let script = vec![
+            (SEABIOS_OPTIONS.to_vec(), 1), // Enter on "Serial console=ttyS0,115200n8" (highlighted)
+            (SEABIOS_SERIAL.to_vec(), 1),  // Enter on the submenu's highlighted entry
+            (b"Loading, please wait...\r\n".to_vec(), 0),
+        ];
+        let (mut console, guest, _dir) = scripted_guest(script);
+        let choice = DrawnChoice { pattern: None, console_arg: "console=ttyS0,115200n8".into(), text_mode_key: 't' };
+        let seen = drive_drawn_grub(&mut console, &choice, Duration::from_secs(10), Duration::from_millis(200)).unwrap();
+        assert_eq!(seen, Some(Phase::Kernel));
+        assert_eq!(guest.join().unwrap().0, b"\r\r");
+    }
+
+    #[test]
+    fn without_a_console_title_the_highlighted_entry_is_edited() {
+        // OVMF, nixpkgs' forceTextMode-era menu after `t` (nothing names ttyS0 at
+        // the top), then GRUB's editor (grub-embedded fixture).
+        let (_, menu) = split_after(OVMF_GFXTERM, "on this console...");
+        let editor = include_bytes!("testdata/ovmf-grub-editor.raw");
+        let editor_draw = &editor[editor.windows(8).rposition(|w| w == b"GNU GRUB").unwrap() - 40..];
+        let edit = b"\x1b[B\x1b[B\x05 console=ttyS0,115200n8\x18";
+        let script = vec![(menu.to_vec(), 1), (editor_draw.to_vec(), edit.len())];
+        let (mut console, guest, _dir) = scripted_guest(script);
+        let choice = DrawnChoice { pattern: None, console_arg: "console=ttyS0,115200n8".into(), text_mode_key: 't' };
+        assert_eq!(drive_drawn_grub(&mut console, &choice, Duration::from_secs(10), Duration::from_millis(200)).unwrap(), None);
+        assert_eq!(guest.join().unwrap().0, [b"e".as_slice(), edit].concat());
     }
 
     #[test]

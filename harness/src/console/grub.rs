@@ -2,6 +2,13 @@
 //! and the way through it to an entry with a serial console. NixOS nests its
 //! serial entries ("HiDPI, Quirks and Accessibility" → "Serial console=ttyS0,...");
 //! without such an entry, the chosen entry is edited (`e`) to add the console.
+//!
+//! The tree holds what GRUB draws and counts, because the arrow keys move over
+//! exactly that: `submenu "" {return}` separators (nixpkgs' HiDPI submenu) are
+//! drawn as blank lines and counted; `hiddenentry` blocks (nixpkgs' GRUB patch
+//! pkgs/tools/misc/grub/add-hidden-menu-entries.patch: "not accessible in the grub
+//! menu", not counted in the menu's size) are neither, and only their hotkey is
+//! kept, e.g. nixpkgs' `hiddenentry 'Text mode' --hotkey 't'`.
 
 use super::menu::{has_console, read_iso_file, MenuError};
 use regex::Regex;
@@ -32,6 +39,10 @@ pub struct GrubMenu {
     pub items: Vec<GrubItem>,
     /// The index highlighted when the top-level menu appears (`set default=N`).
     pub default: usize,
+    /// The hotkey of an entry (usually hidden) that moves GRUB's output to the
+    /// text console (`terminal_output console`): what a graphical menu needs
+    /// pressed before anything is drawn on serial.
+    pub text_mode_key: Option<char>,
 }
 
 /// One menu level on the way: which item to pick, from which highlighted one,
@@ -51,6 +62,8 @@ pub struct GrubPlan {
     pub edit: Option<GrubEdit>,
     /// The chosen entry's title, for logs and errors.
     pub title: String,
+    /// The key that brings a graphical-only menu to the text console.
+    pub text_mode_key: char,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,37 +113,50 @@ impl GrubMenu {
         Err(last_error.unwrap_or(MenuError::Empty))
     }
 
-    /// Parses `menuentry`/`submenu` blocks (and a numeric `set default`). Items
-    /// inside `if` blocks count as shown: on UEFI they usually are.
+    /// Parses `menuentry`/`submenu`/`hiddenentry` blocks (and a numeric `set
+    /// default`). Items inside `if` blocks count as shown: on UEFI they usually are.
     pub fn parse(cfg: &str) -> GrubMenu {
         // A stack of open levels: (title of the submenu, its items); the root is first.
         let mut stack: Vec<(String, Vec<GrubItem>)> = vec![(String::new(), Vec::new())];
-        let mut entry: Option<(String, Vec<String>, usize)> = None; // title, body, nested braces
+        let mut entry: Option<OpenEntry> = None;
         let mut default = 0;
+        let mut text_mode_key = None;
         for raw in cfg.lines() {
             let line = raw.trim();
-            if let Some((title, body, depth)) = entry.as_mut() {
-                if line == "}" && *depth == 0 {
-                    let item = GrubItem::Entry { title: std::mem::take(title), body: std::mem::take(body) };
-                    stack.last_mut().expect("root").1.push(item);
-                    entry = None;
+            if let Some(open) = entry.as_mut() {
+                if line == "}" && open.depth == 0 {
+                    let open = entry.take().expect("checked");
+                    text_mode_key = text_mode_key.or(open.text_mode_key());
+                    if !open.hidden {
+                        stack.last_mut().expect("root").1.push(GrubItem::Entry { title: open.title, body: open.body });
+                    }
                 } else {
-                    *depth += line.matches('{').count();
-                    *depth -= line.matches('}').count().min(*depth);
-                    body.push(line.to_owned());
+                    open.depth += line.matches('{').count();
+                    open.depth -= line.matches('}').count().min(open.depth);
+                    open.body.push(line.to_owned());
                 }
                 continue;
             }
             let keyword = line.split_whitespace().next().unwrap_or("");
+            let one_line = line.ends_with('}') && line.contains('{');
             match keyword {
-                "menuentry" if line.ends_with('{') => entry = Some((title_of(line), Vec::new(), 0)),
+                "menuentry" | "hiddenentry" if line.ends_with('{') => entry = Some(OpenEntry::new(line)),
                 // `menuentry "T" { linux ... ; initrd ... }` on one line.
-                "menuentry" if line.ends_with('}') && line.contains('{') => {
+                "menuentry" | "hiddenentry" if one_line => {
                     let inner = &line[line.find('{').expect("checked") + 1..line.len() - 1];
-                    let body = inner.split(';').map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect();
-                    stack.last_mut().expect("root").1.push(GrubItem::Entry { title: title_of(line), body });
+                    let mut open = OpenEntry::new(line);
+                    open.body = inner.split(';').map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect();
+                    text_mode_key = text_mode_key.or(open.text_mode_key());
+                    if !open.hidden {
+                        stack.last_mut().expect("root").1.push(GrubItem::Entry { title: open.title, body: open.body });
+                    }
                 }
                 "submenu" if line.ends_with('{') => stack.push((title_of(line), Vec::new())),
+                // `submenu "" {return}`: a separator GRUB draws as an empty line
+                // and counts when the arrow keys move.
+                "submenu" if one_line => {
+                    stack.last_mut().expect("root").1.push(GrubItem::Submenu { title: title_of(line), items: Vec::new() })
+                }
                 _ if line == "}" && stack.len() > 1 => {
                     let (title, items) = stack.pop().expect("checked");
                     stack.last_mut().expect("root").1.push(GrubItem::Submenu { title, items });
@@ -145,7 +171,7 @@ impl GrubMenu {
         }
         let items = stack.swap_remove(0).1;
         let default = if default < items.len() { default } else { 0 };
-        GrubMenu { items, default }
+        GrubMenu { items, default, text_mode_key }
     }
 
     /// The way to the entry to boot. With a pattern: the first entry (in menu
@@ -182,7 +208,7 @@ impl GrubMenu {
                 level = items;
             }
         }
-        Ok(GrubPlan { steps, edit, title })
+        Ok(GrubPlan { steps, edit, title, text_mode_key: self.text_mode_key.unwrap_or(DEFAULT_TEXT_MODE_KEY) })
     }
 
     /// Depth-first, in menu order: the index path, body and title of the first
@@ -243,6 +269,50 @@ impl GrubMenu {
     }
 }
 
+/// The text-mode key when the configuration names none: nixpkgs' `t` (and
+/// openSUSE's, whose patch added hidden entries for this very purpose).
+pub const DEFAULT_TEXT_MODE_KEY: char = 't';
+
+/// A `menuentry` or `hiddenentry` whose closing brace has not come yet.
+struct OpenEntry {
+    title: String,
+    body: Vec<String>,
+    /// Braces opened inside the body and not closed yet.
+    depth: usize,
+    hidden: bool,
+    hotkey: Option<char>,
+}
+
+impl OpenEntry {
+    fn new(line: &str) -> OpenEntry {
+        OpenEntry {
+            title: title_of(line),
+            body: Vec::new(),
+            depth: 0,
+            hidden: line.starts_with("hiddenentry"),
+            hotkey: hotkey_of(line),
+        }
+    }
+
+    /// Its hotkey, if running it moves GRUB's output to the text console.
+    fn text_mode_key(&self) -> Option<char> {
+        let to_console = self.body.iter().any(|l| {
+            let mut words = l.split_whitespace();
+            words.next() == Some("terminal_output") && words.any(|w| w == "console")
+        });
+        self.hotkey.filter(|_| to_console)
+    }
+}
+
+/// `--hotkey 't'`, `--hotkey=t` → `t` (GRUB also names keys like `backspace`;
+/// only single characters can be typed here).
+fn hotkey_of(line: &str) -> Option<char> {
+    let rest = line.split_once("--hotkey")?.1.trim_start_matches(['=', ' ']);
+    let value = rest.split_whitespace().next()?.trim_matches(|c| c == '"' || c == '\'');
+    let mut chars = value.chars();
+    chars.next().filter(|_| chars.next().is_none())
+}
+
 /// `menuentry "Title" --class x {` → `Title`.
 fn title_of(line: &str) -> String {
     let rest = line.split_once(char::is_whitespace).map_or("", |(_, r)| r).trim_start();
@@ -289,6 +359,159 @@ menuentry 'Firmware Setup' --class settings {
   fwsetup
 }
 "#;
+
+    /// What nixpkgs' iso-image.nix generates as EFI/boot/grub.cfg in the
+    /// `isoImage.forceTextMode` era (NixOS/nixpkgs, path
+    /// nixos/modules/installer/cd-dvd/iso-image.nix, commit f519ce0a289a), with
+    /// the repeated menu configuration shortened to one `if` block per level.
+    const NIXPKGS_FORCE_TEXT_MODE: &str = r#"
+set textmode=false
+set timeout=10
+
+clear
+# This message will only be viewable on the default (UEFI) console.
+echo ""
+echo "Loading graphical boot menu..."
+echo ""
+echo "Press 't' to use the text boot menu on this console..."
+echo ""
+search --set=root --file /EFI/nixos-installer-image
+if [ "$textmode" == "false" ]; then
+  terminal_output gfxterm
+  terminal_input  console
+else
+  terminal_output console
+fi
+hiddenentry 'Text mode' --hotkey 't' {
+  loadfont ($root)/EFI/boot/unicode.pf2
+  set textmode=true
+  terminal_output console
+}
+hiddenentry 'GUI mode' --hotkey 'g' {
+  set textmode=false
+  terminal_output gfxterm
+}
+if [ ${iso_path} ] ; then
+  set isoboot="findiso=${iso_path}"
+fi
+menuentry 'NixOS 24.05 Installer '  --class installer {
+  # Fallback to UEFI console for boot, efifb sometimes has difficulties.
+  terminal_output console
+
+  linux /boot/bzImage ${isoboot} init=/nix/store/x/init  root=LABEL=nixos-minimal-24.05-x86_64 loglevel=4
+  initrd /boot/initrd
+}
+menuentry 'NixOS 24.05 Installer (nomodeset)'  --class nomodeset {
+  terminal_output console
+  linux /boot/bzImage ${isoboot} init=/nix/store/x/init  loglevel=4 nomodeset
+  initrd /boot/initrd
+}
+menuentry 'NixOS 24.05 Installer (copytoram)'  --class copytoram {
+  linux /boot/bzImage ${isoboot} init=/nix/store/x/init  loglevel=4 copytoram
+}
+menuentry 'NixOS 24.05 Installer (debug)'  --class debug {
+  linux /boot/bzImage ${isoboot} init=/nix/store/x/init  loglevel=4 debug
+}
+submenu "HiDPI, Quirks and Accessibility" --class hidpi --class submenu {
+  if [ "$textmode" == "false" ]; then
+    terminal_output gfxterm
+  fi
+  submenu "Suggests resolution @720p" --class hidpi-720p {
+    menuentry 'NixOS 24.05 Installer '  --class installer {
+      linux /boot/bzImage ${isoboot} init=/nix/store/x/init video=1280x720@60 loglevel=4
+    }
+  }
+  submenu "Suggests resolution @1080p" --class hidpi-1080p {
+    menuentry 'NixOS 24.05 Installer '  --class installer {
+      linux /boot/bzImage ${isoboot} init=/nix/store/x/init video=1920x1080@60 loglevel=4
+    }
+  }
+  submenu "Disable display-manager" --class quirk-disable-displaymanager {
+    menuentry 'NixOS 24.05 Installer '  --class installer {
+      linux /boot/bzImage ${isoboot} init=/nix/store/x/init systemd.mask=display-manager.service
+    }
+  }
+  submenu "" {return}
+  submenu "Rotate framebuffer Clockwise" --class rotate-90cw {
+    menuentry 'NixOS 24.05 Installer '  --class installer { linux /boot/bzImage fbcon=rotate:1 ; }
+  }
+  submenu "Rotate framebuffer Upside-Down" --class rotate-180 {
+    menuentry 'NixOS 24.05 Installer '  --class installer { linux /boot/bzImage fbcon=rotate:2 ; }
+  }
+  submenu "Rotate framebuffer Counter-Clockwise" --class rotate-90ccw {
+    menuentry 'NixOS 24.05 Installer '  --class installer { linux /boot/bzImage fbcon=rotate:3 ; }
+  }
+  submenu "" {return}
+  submenu "Use black on white" --class accessibility-blakconwhite {
+    menuentry 'NixOS 24.05 Installer '  --class installer { linux /boot/bzImage vt.default_red=0xFF ; }
+  }
+  submenu "" {return}
+  submenu "Serial console=ttyS0,115200n8" --class serial {
+    if [ "$textmode" == "false" ]; then
+      terminal_output gfxterm
+    fi
+    menuentry 'NixOS 24.05 Installer '  --class installer {
+      # Fallback to UEFI console for boot, efifb sometimes has difficulties.
+      terminal_output console
+
+      linux /boot/bzImage ${isoboot} init=/nix/store/x/init console=ttyS0,115200n8 loglevel=4
+      initrd /boot/initrd
+    }
+    menuentry 'NixOS 24.05 Installer (nomodeset)'  --class nomodeset {
+      linux /boot/bzImage ${isoboot} init=/nix/store/x/init console=ttyS0,115200n8 nomodeset
+    }
+  }
+}
+if [ "$root" != "cd0" ]; then
+  menuentry 'rEFInd' --class refind {
+    chainloader ($root)/EFI/boot/refind_x64.efi
+  }
+fi
+menuentry 'Firmware Setup' --class settings {
+  fwsetup
+  clear
+}
+menuentry 'Shutdown' --class shutdown {
+  halt
+}
+"#;
+
+    #[test]
+    fn separators_count_and_hidden_entries_do_not() {
+        let m = GrubMenu::parse(NIXPKGS_FORCE_TEXT_MODE);
+        let titles: Vec<_> = m.items.iter().map(GrubItem::title).collect();
+        assert_eq!(titles[..5], ["NixOS 24.05 Installer ", "NixOS 24.05 Installer (nomodeset)", "NixOS 24.05 Installer (copytoram)", "NixOS 24.05 Installer (debug)", "HiDPI, Quirks and Accessibility"]);
+        assert!(!titles.contains(&"Text mode") && !titles.contains(&"GUI mode"), "{titles:?}");
+        assert_eq!(m.text_mode_key, Some('t'));
+        let GrubItem::Submenu { items, .. } = &m.items[4] else { panic!("not a submenu") };
+        let hidpi: Vec<_> = items.iter().map(GrubItem::title).collect();
+        assert_eq!(hidpi.len(), 11, "{hidpi:?}");
+        assert_eq!((hidpi[3], hidpi[7], hidpi[9], hidpi[10]), ("", "", "", "Serial console=ttyS0,115200n8"));
+
+        let plan = m.choose(None, "console=ttyS0,115200n8").unwrap();
+        assert_eq!(plan.edit, None);
+        assert_eq!(plan.text_mode_key, 't');
+        let moves: Vec<_> = plan.steps.iter().map(|s| (s.from, s.to, s.last_title.as_str())).collect();
+        assert_eq!(
+            moves,
+            [(0, 4, "Shutdown"), (0, 10, "Serial console=ttyS0,115200n8"), (0, 0, "NixOS 24.05 Installer (nomodeset)")]
+        );
+        // Ten downs in the HiDPI submenu: three of them cross separators.
+        assert_eq!(GrubPlan::keys(&plan.steps[1], false, false), [DOWN.repeat(10), b"\r".to_vec()].concat());
+    }
+
+    #[test]
+    fn the_older_hidden_text_entry_and_menuentry_hotkeys() {
+        // Before forceTextMode (commit 007ab6fb2fef of the same file) the hidden
+        // entry kept gfxterm next to the console.
+        let cfg = "hiddenentry 'Text mode' --hotkey 't' {\n  set textmode=true\n  terminal_output gfxterm console\n}\n\
+                   menuentry 'A' --hotkey=a { linux /a ; }\n";
+        let m = GrubMenu::parse(cfg);
+        assert_eq!(m.text_mode_key, Some('t'));
+        assert_eq!(m.items.len(), 1, "a visible entry with a hotkey is drawn and counted");
+        assert_eq!(hotkey_of("menuentry 'x' --hotkey backspace {"), None);
+        assert_eq!(GrubMenu::parse(NIXOS_LIKE).text_mode_key, None);
+    }
 
     #[test]
     fn parses_the_menu_tree() {

@@ -3,7 +3,7 @@
 //! pick an entry by its label or menu text, and knows whether that entry already
 //! has a serial console.
 
-use super::grub::{GrubMenu, GrubPlan};
+use super::grub::{GrubMenu, GrubPlan, DEFAULT_TEXT_MODE_KEY};
 use crate::scenario::Firmware;
 use regex::Regex;
 use std::path::Path;
@@ -36,20 +36,69 @@ pub struct IsolinuxMenu {
 }
 
 /// How to get from the boot menu to the chosen entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum BootChoice {
     Isolinux(IsolinuxChoice),
     Grub(GrubPlan),
+    /// GRUB whose configuration is not on the ISO: read the menu off the screen.
+    GrubDrawn(DrawnChoice),
+}
+
+/// What to look for in a menu known only from the screen: an item matching the
+/// pattern, else one whose title names the console (descending into submenus),
+/// else the highlighted entry, edited to add the console.
+#[derive(Debug, Clone)]
+pub struct DrawnChoice {
+    pub pattern: Option<Regex>,
+    pub console_arg: String,
+    /// Pressed when GRUB draws nothing on serial: nixpkgs' (and openSUSE's) `t`.
+    pub text_mode_key: char,
+}
+
+impl DrawnChoice {
+    /// Which drawn item to pick: the pattern's (if any), else one whose title
+    /// names the console device.
+    pub fn pick(&self, items: &[String]) -> Option<usize> {
+        match &self.pattern {
+            Some(re) => items.iter().position(|t| re.is_match(t)),
+            None => {
+                let device = self.console_arg.split(',').next().unwrap_or(&self.console_arg);
+                items.iter().position(|t| t.contains(device))
+            }
+        }
+    }
 }
 
 impl BootChoice {
-    /// Reads the ISO's boot menu for `firmware` (isolinux for BIOS, GRUB for
-    /// UEFI) and picks the entry; see `IsolinuxMenu::choose`, `GrubMenu::choose`.
+    /// Reads the ISO's boot menu for `firmware` and picks the entry (see
+    /// `IsolinuxMenu::choose`, `GrubMenu::choose`). BIOS boots isolinux when the
+    /// ISO has it, else GRUB (one GRUB for BIOS and UEFI); UEFI boots GRUB.
     pub fn for_iso(iso: &Path, firmware: Firmware, pattern: Option<&Regex>, console_arg: &str) -> Result<BootChoice, MenuError> {
+        let grub = || match GrubMenu::from_iso(iso) {
+            Ok(menu) => menu.choose(pattern, console_arg).map(BootChoice::Grub),
+            // No grub.cfg on the ISO (e.g. inside a grub-mkstandalone binary).
+            Err(MenuError::Read { .. }) => Ok(BootChoice::GrubDrawn(DrawnChoice {
+                pattern: pattern.cloned(),
+                console_arg: console_arg.to_owned(),
+                text_mode_key: DEFAULT_TEXT_MODE_KEY,
+            })),
+            Err(e) => Err(e),
+        };
         match firmware {
-            Firmware::Bios => IsolinuxMenu::from_iso(iso)?.choose(pattern, console_arg).map(BootChoice::Isolinux),
-            Firmware::Uefi => GrubMenu::from_iso(iso)?.choose(pattern, console_arg).map(BootChoice::Grub),
+            Firmware::Bios => match IsolinuxMenu::from_iso(iso) {
+                Ok(menu) => menu.choose(pattern, console_arg).map(BootChoice::Isolinux),
+                Err(MenuError::Read { .. }) if !iso_has_dir(iso, "/isolinux") => grub(),
+                Err(e) => Err(e),
+            },
+            Firmware::Uefi => grub(),
         }
+    }
+
+    /// Whether the boot loader draws on VGA only, so that nothing reaches the
+    /// serial port unless the BIOS mirrors VGA text there: GRUB booted by BIOS
+    /// (isolinux has its own `SERIAL` directive).
+    pub fn draws_on_vga_only(&self, firmware: Firmware) -> bool {
+        matches!((self, firmware), (BootChoice::Grub(_) | BootChoice::GrubDrawn(_), Firmware::Bios))
     }
 }
 
@@ -76,6 +125,16 @@ impl IsolinuxChoice {
 pub(super) fn has_console(kernel_args: &str, console_arg: &str) -> bool {
     let device = console_arg.split(',').next().unwrap_or(console_arg);
     kernel_args.split_whitespace().any(|a| a.split(',').next() == Some(device))
+}
+
+/// Whether the ISO has a directory at `path` (xorriso lists nothing otherwise).
+fn iso_has_dir(iso: &Path, path: &str) -> bool {
+    Command::new("xorriso")
+        .args(["-indev"])
+        .arg(iso)
+        .args(["-find", path, "-maxdepth", "0", "-type", "d"])
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l.trim_matches('\'') == path))
 }
 
 /// Reads a file from an ISO image without mounting it (iso9660 often cannot be
@@ -184,6 +243,16 @@ mod tests {
         LABEL boot-serial\nMENU LABEL NixOS 24.05 Installer (serial console=ttyS0,115200n8)\n\
         LINUX /boot/bzImage\nAPPEND init=/x loglevel=4 console=ttyS0,115200n8\nINITRD /boot/initrd\n";
     const CONSOLE: &str = "console=ttyS0,115200n8";
+
+    #[test]
+    fn a_drawn_menu_is_picked_by_pattern_or_by_console() {
+        let items: Vec<String> =
+            ["NixOS Installer", "", "Options", "Serial console=ttyS0,115200n8"].map(String::from).to_vec();
+        let choice = DrawnChoice { pattern: None, console_arg: CONSOLE.into(), text_mode_key: 't' };
+        assert_eq!(choice.pick(&items), Some(3));
+        assert_eq!(DrawnChoice { console_arg: "console=ttyAMA0".into(), ..choice.clone() }.pick(&items), None);
+        assert_eq!(DrawnChoice { pattern: Some(Regex::new("^Opt").unwrap()), ..choice }.pick(&items), Some(2));
+    }
 
     #[test]
     fn parses_labels_and_default() {

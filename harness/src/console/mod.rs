@@ -6,6 +6,7 @@ mod ansi;
 pub mod boot;
 pub mod grub;
 pub mod menu;
+pub mod screen;
 mod serial;
 pub mod shell;
 

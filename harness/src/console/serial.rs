@@ -56,6 +56,8 @@ pub struct Match {
 #[derive(Default)]
 struct Buffer {
     text: Vec<u8>,
+    /// Every byte as it came, for a screen model of the terminal (`screen`).
+    raw: Vec<u8>,
     closed: bool,
 }
 
@@ -108,7 +110,11 @@ impl SerialConsole {
                 // Transcripts are best effort: a full disk must not stop the trial.
                 let _ = raw.write_all(&chunk[..n]);
                 let _ = plain.write_all(&text);
-                reader_shared.lock().text.extend_from_slice(&text);
+                {
+                    let mut buffer = reader_shared.lock();
+                    buffer.text.extend_from_slice(&text);
+                    buffer.raw.extend_from_slice(&chunk[..n]);
+                }
                 reader_shared.grew.notify_all();
             }
             reader_shared.lock().closed = true;
@@ -182,6 +188,41 @@ impl SerialConsole {
                 });
             }
             buffer = self.shared.grew.wait_timeout(buffer, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
+        }
+    }
+
+    /// How many raw bytes have arrived: a mark for `raw_since`.
+    pub fn raw_position(&self) -> usize {
+        self.shared.lock().raw.len()
+    }
+
+    /// The raw bytes that arrived after the mark `from`.
+    pub fn raw_since(&self, from: usize) -> Vec<u8> {
+        let buffer = self.shared.lock();
+        buffer.raw[from.min(buffer.raw.len())..].to_vec()
+    }
+
+    /// Waits until nothing has arrived for `quiet` (a full-screen program has
+    /// finished drawing), at most `timeout`. Text-mode menus end their draw with
+    /// cursor moves, not with words a pattern could wait for.
+    pub fn wait_quiet(&mut self, quiet: Duration, timeout: Duration, waiting_for: &str) -> Result<(), ConsoleError> {
+        let deadline = Instant::now() + timeout;
+        let mut buffer = self.shared.lock();
+        loop {
+            let seen = buffer.raw.len();
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(ConsoleError::Timeout { waiting_for: waiting_for.into(), after: timeout, last_lines: tail(&buffer.text) });
+            }
+            let (next, result) =
+                self.shared.grew.wait_timeout(buffer, quiet.min(deadline - now)).unwrap_or_else(|e| e.into_inner());
+            buffer = next;
+            if buffer.closed {
+                return Err(ConsoleError::Closed { waiting_for: waiting_for.into(), last_lines: tail(&buffer.text) });
+            }
+            if result.timed_out() && buffer.raw.len() == seen && Instant::now() < deadline {
+                return Ok(());
+            }
         }
     }
 

@@ -9,7 +9,7 @@
 //! (binary, arch, machine, firmware) for the rest of the process, and KVM is used
 //! only for a key whose probe passed.
 
-use super::args::{cdrom_args, cpu_args, firmware_args, machine_args, machine_type, os};
+use super::args::{cdrom_args, cpu_args, firmware_args, machine_args, machine_type, os, sercon_args};
 use super::{Pflash, PrivateDir, QemuError};
 use crate::scenario::{Arch, Firmware};
 use std::collections::HashMap;
@@ -79,6 +79,9 @@ pub struct ProbeTarget<'a> {
     pub firmware: Firmware,
     pub iso: &'a Path,
     pub uefi: Option<&'a Pflash>,
+    /// SeaBIOS's VGA-to-serial file, when the boot loader draws on VGA only:
+    /// without it such a guest prints nothing on serial, under KVM or not.
+    pub vga_to_serial: Option<&'a Path>,
 }
 
 impl ProbeTarget<'_> {
@@ -163,6 +166,7 @@ fn probe_command_line(target: &ProbeTarget<'_>, uefi: Option<&Pflash>) -> Vec<Os
         os(&["-m", "512M"]),
         firmware_args(uefi),
         cdrom_args(target.arch, target.iso),
+        sercon_args(target.vga_to_serial),
         os(&["-display", "none", "-nic", "none", "-monitor", "none", "-parallel", "none", "-no-reboot", "-serial", "stdio"]),
     ]
     .concat()
@@ -233,7 +237,7 @@ mod tests {
     use super::*;
 
     fn target<'a>(arch: Arch, firmware: Firmware, uefi: Option<&'a Pflash>) -> ProbeTarget<'a> {
-        ProbeTarget { binary: Path::new("/usr/bin/qemu-system-x86_64"), arch, firmware, iso: Path::new("/isos/a,b.iso"), uefi }
+        ProbeTarget { binary: Path::new("/usr/bin/qemu-system-x86_64"), arch, firmware, iso: Path::new("/isos/a,b.iso"), uefi, vga_to_serial: None }
     }
 
     fn flash() -> Pflash {

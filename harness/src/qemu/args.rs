@@ -24,6 +24,9 @@ pub struct MachineSpec {
     pub pidfile: PathBuf,
     /// Forward 127.0.0.1:<host port> to the guest's <guest port> (SSH).
     pub forward: Option<(u16, u16)>,
+    /// BIOS boot loaders that draw on VGA only (GRUB without isolinux): the file
+    /// that tells SeaBIOS which serial port to mirror VGA text to.
+    pub vga_to_serial: Option<PathBuf>,
 }
 
 /// UEFI as two flash units: the code (never written) and a variable store the
@@ -42,6 +45,7 @@ pub fn command_line(spec: &MachineSpec) -> Vec<OsString> {
         cpu_args(spec.arch, spec.accel),
         memory_args(spec.memory_mib, spec.cpus),
         firmware_args(spec.uefi.as_ref()),
+        sercon_args(spec.vga_to_serial.as_deref()),
         cdrom_args(spec.arch, &spec.iso),
         serial_args(&spec.serial_socket),
         qmp_args(&spec.qmp_socket),
@@ -100,6 +104,18 @@ pub(super) fn firmware_args(uefi: Option<&Pflash>) -> Vec<OsString> {
         &format!("if=pflash,unit=1,format={},file={}", p.format, escape(&p.vars)),
     ])
 }
+
+/// SeaBIOS mirrors VGA text (and takes keys) on the serial port named in its
+/// `etc/sercon-port` fw_cfg file: the I/O port as a 2-byte little-endian number
+/// (a `string=` value does not work; REFERENCE.md). QEMU warns that the name
+/// lacks the `opt/` prefix, harmlessly: SeaBIOS reads exactly this name.
+pub(super) fn sercon_args(port_file: Option<&Path>) -> Vec<OsString> {
+    let Some(file) = port_file else { return Vec::new() };
+    os(&["-fw_cfg", &format!("name=etc/sercon-port,file={}", escape(file))])
+}
+
+/// The contents of the `etc/sercon-port` file for ttyS0 (I/O port 0x3f8).
+pub const SERCON_TTYS0: [u8; 2] = 0x3f8u16.to_le_bytes();
 
 /// The ISO as a read-only CD-ROM, the way a user boots a rescue disk: on the PC's
 /// AHCI controller, or on virtio-scsi for `virt`, which has no IDE/AHCI.
@@ -168,6 +184,7 @@ mod tests {
             qmp_socket: "/run/t/qmp.sock".into(),
             pidfile: "/art/qemu.pid".into(),
             forward: Some((40022, 22)),
+            vga_to_serial: None,
         }
     }
 
@@ -200,6 +217,14 @@ mod tests {
         let line = joined(&MachineSpec { arch: Arch::Aarch64, ..spec() });
         assert!(line.starts_with("-machine virt,accel=tcg -cpu max "), "{line}");
         assert!(line.contains("-device virtio-scsi-pci,id=scsi0 -device scsi-cd,drive=cd0,bus=scsi0.0"), "{line}");
+    }
+
+    #[test]
+    fn vga_text_goes_to_serial_only_when_asked() {
+        assert!(!joined(&spec()).contains("sercon"));
+        let line = joined(&MachineSpec { vga_to_serial: Some("/run/t/sercon,port".into()), ..spec() });
+        assert!(line.contains("-fw_cfg name=etc/sercon-port,file=/run/t/sercon,,port "), "{line}");
+        assert_eq!(SERCON_TTYS0, [0xf8, 0x03]);
     }
 
     #[test]

@@ -10,7 +10,7 @@ mod private;
 mod qmp;
 
 pub use accel::{resolve_accel, Accel, AccelChoice, AccelDecision, ProbeKey, ProbeTarget};
-pub use args::{command_line, MachineSpec, Pflash};
+pub use args::{command_line, MachineSpec, Pflash, SERCON_TTYS0};
 pub use binary::{find_qemu, version};
 pub use firmware::{FirmwareError, FirmwareSearch, UefiFirmware};
 pub use machine::{kill_all_machines, Machine};

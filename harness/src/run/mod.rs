@@ -203,8 +203,20 @@ fn boot_and_check(
     let private = PrivateDir::new().map_err(|e| could_not_test(format!("create a private temp dir: {e}")))?;
     let uefi = uefi_flash(trial, private.path())?;
     let binary = qemu::find_qemu(trial.arch).map_err(qemu_error)?;
+    let choice = BootChoice::for_iso(&image, trial.firmware, scenario.boot.entry.as_ref(), console_arg(trial.arch))
+        .map_err(failed)?;
+    // A boot loader that draws on VGA only reaches the serial port through SeaBIOS,
+    // for the KVM probe as for the trial.
+    let vga = vga_to_serial(&choice, trial.firmware, private.path())?;
 
-    let target = ProbeTarget { binary: &binary, arch: trial.arch, firmware: trial.firmware, iso: &image, uefi: uefi.as_ref() };
+    let target = ProbeTarget {
+        binary: &binary,
+        arch: trial.arch,
+        firmware: trial.firmware,
+        iso: &image,
+        uefi: uefi.as_ref(),
+        vga_to_serial: vga.as_deref(),
+    };
     let decision = qemu::resolve_accel(options.accel, &target).map_err(qemu_error)?;
     if let Some(note) = &decision.note {
         tracing::info!(trial = %trial.name(), "{note}");
@@ -212,9 +224,6 @@ fn boot_and_check(
     report.accel = Some(decision.accel.as_str().to_owned());
     report.accel_note = decision.note.clone();
     let scale = decision.accel.time_scale();
-
-    let choice = BootChoice::for_iso(&image, trial.firmware, scenario.boot.entry.as_ref(), console_arg(trial.arch))
-        .map_err(failed)?;
 
     let guest_ssh_port = expect.sshd.as_ref().map_or(22, |s| s.ports()[0]);
     let mut spec = MachineSpec {
@@ -229,6 +238,7 @@ fn boot_and_check(
         qmp_socket: private.path().join("qmp.sock"),
         pidfile: artifacts.join("qemu.pid"),
         forward: None,
+        vga_to_serial: vga,
     };
     tracing::info!(trial = %trial.name(), "booting {} ({})", spec.iso.display(), decision.accel.as_str());
     let started_machine = start_with_free_port(&binary, &mut spec, guest_ssh_port, artifacts);
@@ -300,6 +310,17 @@ fn boot_and_check(
 /// The trial's UEFI flash: the firmware's code, and a copy of its variable store
 /// in the trial's private directory. QEMU's `virt` board wants 64 MiB flash
 /// images; smaller ones (some distributions ship 2 MiB) are padded in the copy.
+/// SeaBIOS's VGA-to-serial file, in the trial's private dir, when the boot
+/// loader draws on VGA only (see `BootChoice::draws_on_vga_only`).
+fn vga_to_serial(choice: &BootChoice, firmware: Firmware, private: &Path) -> Result<Option<PathBuf>, TrialError> {
+    if !choice.draws_on_vga_only(firmware) {
+        return Ok(None);
+    }
+    let file = private.join("sercon-port");
+    std::fs::write(&file, qemu::SERCON_TTYS0).map_err(|e| could_not_test(format!("write {}: {e}", file.display())))?;
+    Ok(Some(file))
+}
+
 /// A missing firmware (named in `firmware:`, so not skipped) or a failed copy:
 /// could not test.
 fn uefi_flash(trial: &Trial, private: &Path) -> Result<Option<qemu::Pflash>, TrialError> {
@@ -439,6 +460,7 @@ fn phase_name(phase: crate::console::Phase) -> String {
     use crate::console::Phase::*;
     match phase {
         PowerOn => "power-on",
+        TextModeKey => "text-mode-key",
         BootMenu => "boot-menu",
         Kernel => "kernel",
         Userspace => "userspace",
