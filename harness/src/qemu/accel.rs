@@ -172,6 +172,13 @@ fn probe_command_line(target: &ProbeTarget<'_>, uefi: Option<&Pflash>) -> Vec<Os
     .concat()
 }
 
+/// Whether a line of QEMU's stderr says the guest died under KVM: on nested,
+/// paravirtualised hosts `-cpu host` aborts on an MSR, or firmware and boot
+/// loaders hit "KVM internal error ... emulation failure" (REFERENCE.md).
+fn kvm_failure(stderr_line: &str) -> bool {
+    stderr_line.contains("KVM internal error") || stderr_line.contains("failed to set MSR")
+}
+
 /// Runs `qemu args` and judges it: the first serial byte on stdout is a pass; a
 /// KVM error on stderr, an exit, or silence until `timeout` is not.
 fn run_probe(qemu: &Path, args: &[OsString], timeout: Duration) -> Result<(), String> {
@@ -215,7 +222,7 @@ fn run_probe(qemu: &Path, args: &[OsString], timeout: Duration) -> Result<(), St
         match rx.recv_timeout(timeout) {
             Ok(Event::Serial) => break Ok(()),
             Ok(Event::Stderr(line)) => {
-                let fatal = line.contains("KVM internal error") || line.contains("failed to set MSR");
+                let fatal = kvm_failure(&line);
                 stderr_lines.push(line);
                 if fatal {
                     break Err(format!("the ISO died under KVM: {}", stderr_lines.join(" ")));
@@ -314,30 +321,39 @@ mod tests {
         assert!(line.contains("-device scsi-cd,drive=cd0"), "{line}");
     }
 
-    /// A stand-in QEMU: a shell script.
-    fn fake_qemu(dir: &Path, script: &str) -> PathBuf {
-        use std::os::unix::fs::PermissionsExt;
-        let path = dir.join("qemu");
-        std::fs::write(&path, format!("#!/bin/sh\n{script}\n")).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-        path
+    /// Real QEMU, under TCG so that it runs on any host, with the probe's
+    /// serial-on-stdout wiring; `extra` decides what the guest does.
+    fn real_qemu(extra: &[&str]) -> (PathBuf, Vec<OsString>) {
+        let qemu = crate::qemu::find_qemu(Arch::X86_64).expect("qemu-system-x86_64 (run ci/install-deps)");
+        let args = os(&["-machine", "pc,accel=tcg", "-nodefaults", "-display", "none", "-serial", "stdio", "-no-reboot"]);
+        (qemu, [args, os(extra)].concat())
     }
 
     #[test]
     fn the_probe_passes_on_serial_output_only() {
         let dir = tempfile::tempdir().unwrap();
-        let timeout = Duration::from_secs(5);
-        let printed = fake_qemu(dir.path(), "printf x; exec sleep 30");
-        assert_eq!(run_probe(&printed, &[], timeout), Ok(()));
-        // As on nested paravirtual KVM: an error on stderr, then the guest idles.
-        let died = fake_qemu(dir.path(), "echo 'KVM internal error. Suberror: 1' >&2; exec sleep 30");
-        let e = run_probe(&died, &[], timeout).unwrap_err();
-        assert!(e.starts_with("the ISO died under KVM: KVM internal error. Suberror: 1"), "{e}");
-        let exited = fake_qemu(dir.path(), "echo 'failed to initialize kvm' >&2; exit 1");
-        let e = run_probe(&exited, &[], timeout).unwrap_err();
-        assert_eq!(e, "QEMU exited under KVM: failed to initialize kvm");
-        let silent = fake_qemu(dir.path(), "exec sleep 30");
-        let e = run_probe(&silent, &[], Duration::from_millis(300)).unwrap_err();
+        let timeout = Duration::from_secs(30);
+        // SeaBIOS prints its banner on serial when told to mirror its screen there.
+        let port = dir.path().join("sercon");
+        std::fs::write(&port, crate::qemu::SERCON_TTYS0).unwrap();
+        let (qemu, mut args) = real_qemu(&[]);
+        args.extend(sercon_args(Some(&port)));
+        assert_eq!(run_probe(&qemu, &args, timeout), Ok(()));
+        // QEMU refusing its arguments exits at once, with its reason.
+        let (qemu, args) = real_qemu(&["-m", "1x"]);
+        let e = run_probe(&qemu, &args, timeout).unwrap_err();
+        assert!(e.starts_with("QEMU exited under KVM: ") && e.contains("-m 1x"), "{e}");
+        // A guest that never prints (stopped at power-on).
+        let (qemu, args) = real_qemu(&["-S"]);
+        let e = run_probe(&qemu, &args, Duration::from_millis(1500)).unwrap_err();
         assert!(e.starts_with("the ISO printed nothing on serial"), "{e}");
+    }
+
+    #[test]
+    fn kvm_failures_as_qemu_reports_them() {
+        // Lines QEMU 7.2 and 10.0 printed on a nested, paravirtualised host.
+        assert!(kvm_failure("KVM internal error. Suberror: 1"));
+        assert!(kvm_failure("qemu-system-x86_64: error: failed to set MSR 0x10a to 0x2000000e1"));
+        assert!(!kvm_failure("qemu-system-x86_64: warning: host doesn't support requested feature"));
     }
 }
