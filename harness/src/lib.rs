@@ -8,6 +8,7 @@
 pub mod checks;
 pub mod console;
 pub mod flake;
+pub mod matrix;
 pub mod plan;
 pub mod qemu;
 pub mod report;

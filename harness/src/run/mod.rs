@@ -19,7 +19,8 @@ use std::time::Instant;
 
 #[derive(Debug, Clone)]
 pub struct RunOptions {
-    pub accel: AccelChoice,
+    /// `--accel`; `None`: the scenario's `accel:`.
+    pub accel: Option<AccelChoice>,
     /// Trial artifacts go to `<artifacts>/<trial>/`.
     pub artifacts: PathBuf,
     /// Test this ISO instead of the scenario's.
@@ -32,7 +33,7 @@ pub struct RunOptions {
 
 impl Default for RunOptions {
     fn default() -> Self {
-        RunOptions { accel: AccelChoice::Auto, artifacts: PathBuf::from("target/isotest"), image: None, flake: None, cpus: 2 }
+        RunOptions { accel: None, artifacts: PathBuf::from("target/isotest"), image: None, flake: None, cpus: 2 }
     }
 }
 
@@ -204,7 +205,7 @@ fn boot_and_check(
     let binary = qemu::find_qemu(trial.arch).map_err(qemu_error)?;
 
     let target = ProbeTarget { binary: &binary, arch: trial.arch, firmware: trial.firmware, iso: &image, uefi: uefi.as_ref() };
-    let decision = qemu::resolve_accel(options.accel, &target).map_err(qemu_error)?;
+    let decision = qemu::resolve_accel(options.accel.unwrap_or(scenario.accel), &target).map_err(qemu_error)?;
     if let Some(note) = &decision.note {
         tracing::info!(trial = %trial.name(), "{note}");
     }
