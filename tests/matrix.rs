@@ -103,7 +103,7 @@ fn a_plan_that_depends_on_the_host_cannot_be_sharded() {
         assert!(err.contains("here.yaml: no `arch:`"), "{err}");
     }
     // Without a shard, a local list is the host's plan, as before.
-    assert_eq!(listed(dir.path(), &["here.yaml"]).len() >= 1, true);
+    assert!(!listed(dir.path(), &["here.yaml"]).is_empty());
 }
 
 #[test]

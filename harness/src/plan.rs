@@ -274,7 +274,7 @@ mod tests {
     fn a_plan_that_depends_on_the_host_is_refused_for_a_matrix() {
         let given = Arc::new(Scenario::parse(Path::new("a.yaml"), "iso: a\narch: x86_64\n").unwrap());
         let host = Arc::new(Scenario::parse(Path::new("b.yaml"), "iso: b\n").unwrap());
-        assert_eq!(host_independent(&[given.clone()]), Ok(()));
+        assert_eq!(host_independent(std::slice::from_ref(&given)), Ok(()));
         let e = host_independent(&[given, host]).unwrap_err();
         assert!(e.to_string().starts_with("b.yaml: no `arch:`"), "{e}");
     }
