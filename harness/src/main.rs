@@ -136,7 +136,10 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::List { scenarios, flake: Some(flake), shard: ShardArg { shard: None } } if scenarios.is_empty() => {
+        Command::List { scenarios, flake: Some(flake), shard } if scenarios.is_empty() => {
+            if shard.shard.is_some() {
+                bail!("--shard slices trials; `list --flake` lists a flake's hosts");
+            }
             let hosts = isotest::flake::iso_hosts(&flake)?;
             if hosts.is_empty() {
                 bail!("{flake} has no ISO hosts (hosts/iso/<name>.nix or hosts/iso/<name>/default.nix)");

@@ -37,6 +37,11 @@ impl Default for RunOptions {
     }
 }
 
+/// `--accel` if given, else the scenario's `accel:` (auto by default).
+fn accel_choice(options: &RunOptions, scenario: &crate::scenario::Scenario) -> AccelChoice {
+    options.accel.unwrap_or(scenario.accel)
+}
+
 /// The serial console argument of a Linux kernel on this architecture.
 fn console_arg(arch: Arch) -> &'static str {
     match arch {
@@ -205,7 +210,7 @@ fn boot_and_check(
     let binary = qemu::find_qemu(trial.arch).map_err(qemu_error)?;
 
     let target = ProbeTarget { binary: &binary, arch: trial.arch, firmware: trial.firmware, iso: &image, uefi: uefi.as_ref() };
-    let decision = qemu::resolve_accel(options.accel.unwrap_or(scenario.accel), &target).map_err(qemu_error)?;
+    let decision = qemu::resolve_accel(accel_choice(options, scenario), &target).map_err(qemu_error)?;
     if let Some(note) = &decision.note {
         tracing::info!(trial = %trial.name(), "{note}");
     }
@@ -501,5 +506,16 @@ mod tests {
         assert_eq!(report.verdict, Verdict::Skipped { reason: "no UEFI firmware for x86_64 found".into() });
         let json = std::fs::read_to_string(dir.path().join("artifacts/s-x86_64-uefi/report.json")).unwrap();
         assert!(json.contains("\"verdict\": \"skipped\""), "{json}");
+    }
+
+    #[test]
+    fn accel_option_wins_over_the_scenario() {
+        let parse = |yaml: &str| crate::scenario::Scenario::parse(Path::new("s.yaml"), yaml).unwrap();
+        let kvm = parse("iso: s\naccel: kvm\n");
+        let plain = parse("iso: s\n");
+        let given = |accel| RunOptions { accel, ..RunOptions::default() };
+        assert_eq!(accel_choice(&given(None), &kvm), AccelChoice::Kvm);
+        assert_eq!(accel_choice(&given(None), &plain), AccelChoice::Auto);
+        assert_eq!(accel_choice(&given(Some(AccelChoice::Tcg)), &kvm), AccelChoice::Tcg);
     }
 }
