@@ -7,8 +7,7 @@
 //! the runner that gets it may well run it (see `plan::host_independent`).
 
 use crate::plan::Trial;
-use crate::qemu::AccelChoice;
-use crate::scenario::Arch;
+use crate::scenario::{Acceleration, Arch};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -45,7 +44,7 @@ pub struct RunnerKind {
 
 impl RunnerKind {
     pub fn of(trial: &Trial) -> RunnerKind {
-        RunnerKind { arch: trial.arch, kvm: trial.scenario.accel == AccelChoice::Kvm }
+        RunnerKind { arch: trial.arch, kvm: trial.scenario.accel == Acceleration::Kvm }
     }
 }
 
@@ -153,18 +152,10 @@ pub fn entries(trials: &[Trial], runners: &Runners) -> Vec<Entry> {
             iso: t.scenario.source.host.clone().unwrap_or_default(),
             arch: t.arch.to_string(),
             firmware: t.firmware.to_string(),
-            accel: accel_name(t.scenario.accel).to_owned(),
+            accel: t.scenario.accel.as_str().to_owned(),
             runner: runners.labels(RunnerKind::of(t)),
         })
         .collect()
-}
-
-fn accel_name(accel: AccelChoice) -> &'static str {
-    match accel {
-        AccelChoice::Auto => "auto",
-        AccelChoice::Kvm => "kvm",
-        AccelChoice::Tcg => "tcg",
-    }
 }
 
 /// `{"include": [...]}` on one line, as `$GITHUB_OUTPUT` takes a value.

@@ -39,7 +39,12 @@ impl Default for RunOptions {
 
 /// `--accel` if given, else the scenario's `accel:` (auto by default).
 fn accel_choice(options: &RunOptions, scenario: &crate::scenario::Scenario) -> AccelChoice {
-    options.accel.unwrap_or(scenario.accel)
+    use crate::scenario::Acceleration;
+    options.accel.unwrap_or(match scenario.accel {
+        Acceleration::Auto => AccelChoice::Auto,
+        Acceleration::Kvm => AccelChoice::Kvm,
+        Acceleration::Tcg => AccelChoice::Tcg,
+    })
 }
 
 /// The serial console argument of a Linux kernel on this architecture.

@@ -3,13 +3,32 @@
 
 use super::values::{check_hostname, flake_reference, parse_duration, parse_memory};
 use super::ScenarioError;
-use crate::qemu::AccelChoice;
 use regex::Regex;
 use serde::{de, Deserialize, Deserializer};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+/// `accel:`: the accelerator a scenario asks for, as `--accel` names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Acceleration {
+    /// KVM where the ISO really runs under it, else TCG.
+    #[default]
+    Auto,
+    Kvm,
+    Tcg,
+}
+
+impl Acceleration {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Acceleration::Auto => "auto",
+            Acceleration::Kvm => "kvm",
+            Acceleration::Tcg => "tcg",
+        }
+    }
+}
 
 /// A guest CPU architecture.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -197,7 +216,7 @@ pub struct Scenario {
     pub memory_mib: u64,
     /// `accel:`: the accelerator the trial asks for (auto by default); `--accel`
     /// overrides it. `kvm` also asks CI for a runner with KVM (`isotest matrix`).
-    pub accel: AccelChoice,
+    pub accel: Acceleration,
     /// Whether `arch:` was written. Without it the architecture is the host's, so
     /// the trials depend on the machine that computes them: `isotest matrix` and
     /// `--shard`, whose plan other machines must share, refuse that.
@@ -231,7 +250,7 @@ pub(super) struct ScenarioFile {
     #[serde(default, deserialize_with = "memory")]
     memory: Option<u64>,
     #[serde(default, deserialize_with = "accel")]
-    accel: Option<AccelChoice>,
+    accel: Option<Acceleration>,
     #[serde(default, deserialize_with = "duration")]
     timeout: Option<Duration>,
     #[serde(default)]
@@ -361,11 +380,11 @@ fn memory<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
 }
 
 /// `accel: auto|kvm|tcg`, as `--accel` takes it.
-fn accel<'de, D: Deserializer<'de>>(d: D) -> Result<Option<AccelChoice>, D::Error> {
+fn accel<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Acceleration>, D::Error> {
     scalar(d, "an accelerator: auto, kvm or tcg", |t| match t {
-        "auto" => Ok(AccelChoice::Auto),
-        "kvm" => Ok(AccelChoice::Kvm),
-        "tcg" => Ok(AccelChoice::Tcg),
+        "auto" => Ok(Acceleration::Auto),
+        "kvm" => Ok(Acceleration::Kvm),
+        "tcg" => Ok(Acceleration::Tcg),
         _ => Err(format!("unknown accelerator `{t}` (known: auto, kvm, tcg)")),
     })
     .map(Some)

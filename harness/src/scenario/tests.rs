@@ -321,10 +321,9 @@ fn flake_references() {
 
 #[test]
 fn accel_is_auto_unless_named_and_a_wrong_one_is_located() {
-    use crate::qemu::AccelChoice;
-    assert_eq!(parse("iso: rescue\n").unwrap().accel, AccelChoice::Auto);
-    assert_eq!(parse("iso: rescue\naccel: kvm\n").unwrap().accel, AccelChoice::Kvm);
-    assert_eq!(parse("iso: rescue\naccel: tcg\n").unwrap().accel, AccelChoice::Tcg);
+    assert_eq!(parse("iso: rescue\n").unwrap().accel, Acceleration::Auto);
+    assert_eq!(parse("iso: rescue\naccel: kvm\n").unwrap().accel, Acceleration::Kvm);
+    assert_eq!(parse("iso: rescue\naccel: tcg\n").unwrap().accel, Acceleration::Tcg);
     let e = error("iso: rescue\naccel: hvf\n");
     assert_eq!(e, "scenarios/demo.yaml:2:8: accel: unknown accelerator `hvf` (known: auto, kvm, tcg)");
 }
