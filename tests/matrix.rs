@@ -251,7 +251,7 @@ fn nextest_runs_one_trial_per_test_in_partitions() {
             command.env(format!("ISOTEST_UEFI_VARS_{arch}"), "/nonexistent/VARS.fd");
         }
         let out = command
-            .args(["nextest", "run", "--test", "boot", "--partition", &partition, "-E", filter])
+            .args(["nextest", "run", "--profile", "ci", "--test", "boot", "--partition", &partition, "-E", filter])
             .args(["--success-output", "immediate", "--no-tests", "pass", "--no-fail-fast"])
             .output()
             .expect("run cargo nextest");
@@ -263,12 +263,21 @@ fn nextest_runs_one_trial_per_test_in_partitions() {
                 ran.push(name.clone());
             }
         }
+        // The ci profile's JUnit (.config/nextest.toml) names what this partition ran.
+        let junit = std::fs::read_to_string(target_dir().join("nextest/ci/junit.xml")).expect("nextest's JUnit");
+        for name in &cheap {
+            assert_eq!(junit.contains(&format!("name=\"{name}\"")), all_out.contains(&format!("test {name} ...")), "{partition}: {name}");
+        }
         let alone = format!("1 ignored; 0 measured; {} filtered out", all.len() - 1);
         let processes = all_out.matches(&alone).count();
         assert_eq!(processes, all_out.matches("running 1 test").count(), "{partition}: a process ran more than its test:\n{all_out}");
     }
     ran.sort();
     assert_eq!(ran, cheap, "each test ran in exactly one partition");
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo().join("target"))
 }
 
 // ---- ci/nightly -------------------------------------------------------------
