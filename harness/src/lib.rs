@@ -3,11 +3,12 @@
 //!
 //! The modules follow the data flow: `scenario` (YAML) → `plan` (trials) →
 //! `qemu` (a machine) → `console` (boot menu, shell) → `checks` → `report`;
-//! `run` ties one trial together.
+//! `run` ties one trial together; `matrix` hands the plan to CI runners.
 
 pub mod checks;
 pub mod console;
 pub mod flake;
+pub mod matrix;
 pub mod plan;
 pub mod qemu;
 pub mod report;

@@ -2,7 +2,8 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
-use isotest::plan::{self, Trial};
+use isotest::matrix::{self, Format, RunnerOverride, Runners};
+use isotest::plan::{self, Shard, Trial};
 use isotest::qemu::{kill_all_machines, remove_private_dirs, AccelChoice};
 use isotest::report::{
     merge, render_failure, render_html, render_junit, render_line, render_summary, write_file, RunResult, Summary,
@@ -40,15 +41,22 @@ enum Command {
         /// implies, without a scenario file (repeatable).
         #[arg(long = "iso", value_name = "HOST")]
         hosts: Vec<String>,
-        /// KVM if a probe guest runs under it, else TCG (auto); or force one.
-        #[arg(long, value_enum, default_value_t = AccelChoice::Auto)]
-        accel: AccelChoice,
+        /// KVM if a probe guest runs under it, else TCG (auto); or force one
+        /// (default: the scenario's `accel:`, else auto).
+        #[arg(long, value_enum)]
+        accel: Option<AccelChoice>,
         /// Where transcripts and reports go, one directory per trial.
         #[arg(long, default_value = "target/isotest", env = "ISOTEST_ARTIFACTS")]
         artifacts: PathBuf,
         /// Only trials whose name contains this text (e.g. `rescue::x86_64`).
         #[arg(long)]
         filter: Option<String>,
+        /// Only the trial of exactly this name (repeatable), as `isotest matrix`
+        /// lists it: `rescue::x86_64::bios`.
+        #[arg(long = "trial", value_name = "NAME")]
+        trials: Vec<String>,
+        #[command(flatten)]
+        shard: ShardArg,
         /// Trials at once (default: one per two host cores).
         #[arg(long)]
         jobs: Option<usize>,
@@ -81,7 +89,38 @@ enum Command {
         /// List this flake's ISO hosts (hosts/iso/*).
         #[arg(long)]
         flake: Option<String>,
+        #[command(flatten)]
+        shard: ShardArg,
     },
+    /// Print the trials as a CI matrix: for GitHub Actions the JSON that
+    /// `strategy.matrix` takes through `fromJSON`, for GitLab CI a child pipeline
+    /// with `parallel:matrix`. The same on every machine: trials skipped here are
+    /// listed too.
+    Matrix {
+        /// Scenario files (default: scenarios/*.yaml). Each must name its `arch:`.
+        scenarios: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value_t = Format::Github)]
+        format: Format,
+        /// The runner labels (GitHub) or tags (GitLab) of one kind of trial,
+        /// replacing the default (repeatable): KIND=LABEL[,LABEL...], KIND one of
+        /// x86_64, aarch64, x86_64-kvm, aarch64-kvm (trials of `accel: kvm`).
+        #[arg(long = "runner", value_name = "KIND=LABELS")]
+        runners: Vec<RunnerOverride>,
+        /// GitLab: the file the child pipeline includes, with the hidden jobs
+        /// `.isotest-trial` and `.isotest-report`.
+        #[arg(long, default_value = "ci/nightly/gitlab-jobs.yml")]
+        gitlab_jobs: String,
+        #[command(flatten)]
+        shard: ShardArg,
+    },
+}
+
+#[derive(clap::Args)]
+struct ShardArg {
+    /// Only the K-th of N slices of the trials (round robin in plan order; every
+    /// trial is in exactly one shard). Needs `arch:` in every scenario.
+    #[arg(long, value_name = "K/N")]
+    shard: Option<Shard>,
 }
 
 /// Reports written besides the terminal's.
@@ -144,7 +183,10 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::List { scenarios, flake: Some(flake) } if scenarios.is_empty() => {
+        Command::List { scenarios, flake: Some(flake), shard } if scenarios.is_empty() => {
+            if shard.shard.is_some() {
+                bail!("--shard slices trials; `list --flake` lists a flake's hosts");
+            }
             let hosts = isotest::flake::iso_hosts(&flake)?;
             if hosts.is_empty() {
                 bail!("{flake} has no ISO hosts (hosts/iso/<name>.nix or hosts/iso/<name>/default.nix)");
@@ -154,8 +196,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::List { scenarios, flake: _ } => {
-            for trial in load(&scenarios, &[])? {
+        Command::List { scenarios, flake: _, shard } => {
+            for trial in load_shard(&scenarios, &[], shard.shard, false)? {
                 match &trial.skip {
                     None => println!("{}", trial.name()),
                     Some(reason) => println!("{}  skipped: {reason}", trial.name()),
@@ -175,7 +217,36 @@ fn run(cli: Cli) -> Result<ExitCode> {
             outputs.write(&result)?;
             Ok(ExitCode::from(summary.exit_status(false)))
         }
-        Command::Run { scenarios, image, flake, hosts, accel, artifacts, filter, jobs, cpus, require_all, outputs } => {
+        Command::Matrix { scenarios, format, runners, gitlab_jobs, shard } => {
+            let trials = load_shard(&scenarios, &[], shard.shard, true)?;
+            let entries = matrix::entries(&trials, &Runners::defaults(format).with(&runners));
+            let in_shard = shard.shard.map(|s| format!(" of shard {s}")).unwrap_or_default();
+            let out = match format {
+                Format::Github => matrix::github(&entries),
+                Format::Gitlab => matrix::gitlab(&entries, &gitlab_jobs),
+            };
+            let out = out.map_err(|e| match e {
+                matrix::MatrixError::Empty(_) => matrix::MatrixError::Empty(in_shard),
+                e => e,
+            })?;
+            println!("{}", out.trim_end());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Run {
+            scenarios,
+            image,
+            flake,
+            hosts,
+            accel,
+            artifacts,
+            filter,
+            trials: names,
+            shard: ShardArg { shard },
+            jobs,
+            cpus,
+            require_all,
+            outputs,
+        } => {
             if !hosts.is_empty() && flake.is_none() && std::env::var_os("ISOTEST_FLAKE").is_none() {
                 bail!("--iso {} needs --flake REF (or ISOTEST_FLAKE)", hosts[0]);
             }
@@ -183,11 +254,22 @@ fn run(cli: Cli) -> Result<ExitCode> {
             if let Some(i) = image.as_ref().filter(|i| !i.is_file()) {
                 bail!("--image {}: no such file", i.display());
             }
-            let mut trials = load(&scenarios, &hosts)?;
-            isotest::flake::check_flakes(trials.iter().map(|t| t.scenario.as_ref()), flake.as_deref())?;
+            let mut trials = load_shard(&scenarios, &hosts, shard, false)?;
+            if let Some(missing) = names.iter().find(|n| !trials.iter().any(|t| t.name() == **n)) {
+                bail!("--trial {missing}: no such trial in the plan{}", shard.map(|s| format!(" (shard {s})")).unwrap_or_default());
+            }
+            if !names.is_empty() {
+                trials.retain(|t| names.contains(&t.name()));
+            }
             if let Some(f) = &filter {
                 trials.retain(|t| t.name().contains(f.as_str()));
             }
+            // An empty shard is normal (more shards than trials): nothing to do.
+            if let (Some(s), true) = (shard, trials.is_empty() && filter.is_none()) {
+                eprintln!("shard {s}: no trial; nothing to run");
+                return Ok(ExitCode::SUCCESS);
+            }
+            isotest::flake::check_flakes(trials.iter().map(|t| t.scenario.as_ref()), flake.as_deref())?;
             if trials.is_empty() {
                 bail!("no trial to run{}", filter.map(|f| format!(" matches --filter {f}")).unwrap_or_default());
             }
@@ -222,6 +304,27 @@ fn explain_failures(reports: &[isotest::report::TrialReport]) {
             eprint!("\n{explanation}");
         }
     }
+}
+
+/// `load`, then only the trials of `shard`, if one is given. A shard, and a
+/// plan handed to other machines (`shared`, the CI matrix), must be one that
+/// every machine computes alike (see `plan::host_independent`).
+fn load_shard(paths: &[PathBuf], hosts: &[String], shard: Option<Shard>, shared: bool) -> Result<Vec<Trial>> {
+    let trials = load(paths, hosts)?;
+    if shard.is_none() && !shared {
+        return Ok(trials);
+    }
+    let mut scenarios: Vec<Arc<Scenario>> = Vec::new();
+    for t in &trials {
+        if !scenarios.iter().any(|s| Arc::ptr_eq(s, &t.scenario)) {
+            scenarios.push(t.scenario.clone());
+        }
+    }
+    plan::host_independent(&scenarios)?;
+    Ok(match shard {
+        Some(shard) => shard.select(trials),
+        None => trials,
+    })
 }
 
 /// Loads scenario files (default: `scenarios/*.yaml`, unless zero-config hosts are

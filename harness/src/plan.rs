@@ -5,7 +5,9 @@
 //! `isotest list`, `isotest run` and `cargo test` all show it.
 
 use crate::scenario::{Arch, Firmware, Scenario};
+use std::fmt;
 use std::path::PathBuf;
+use std::str::FromStr;
 use std::sync::Arc;
 
 /// One boot of one ISO with one firmware on one architecture.
@@ -83,6 +85,75 @@ pub fn trials(scenarios: &[Arc<Scenario>]) -> Vec<Trial> {
     out
 }
 
+/// `--shard K/N`: the K-th of N deterministic slices of a plan (1 ≤ K ≤ N).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: usize,
+    pub total: usize,
+}
+
+/// Why a plan cannot be split, or a shard spec is wrong. Both are usage errors.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PlanError {
+    /// (clap names the option and the value before the message.)
+    #[error("expected K/N, two whole numbers with 1 <= K <= N (e.g. 2/4)")]
+    ShardSyntax(String),
+    #[error("K must be between 1 and N (e.g. 2/4)")]
+    ShardRange(String),
+    #[error(
+        "{0}: no `arch:`, so its trials would be those of the machine that computes the plan; \
+         a matrix or a shard must be the same on every machine: name its architectures (e.g. `arch: x86_64`)"
+    )]
+    HostArch(PathBuf),
+}
+
+impl FromStr for Shard {
+    type Err = PlanError;
+    fn from_str(text: &str) -> Result<Shard, PlanError> {
+        let syntax = || PlanError::ShardSyntax(text.to_owned());
+        let (k, n) = text.split_once('/').ok_or_else(syntax)?;
+        // Digits only: `+2/4` and ` 2/4` are typos, not shards.
+        let number = |s: &str| s.bytes().all(|b| b.is_ascii_digit()).then(|| s.parse::<usize>().ok()).flatten();
+        let (index, total) = (number(k).ok_or_else(syntax)?, number(n).ok_or_else(syntax)?);
+        if total == 0 || index == 0 || index > total {
+            return Err(PlanError::ShardRange(text.to_owned()));
+        }
+        Ok(Shard { index, total })
+    }
+}
+
+impl fmt::Display for Shard {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "{}/{}", self.index, self.total)
+    }
+}
+
+impl Shard {
+    /// Whether the trial at `position` in the plan belongs to this shard. Round
+    /// robin (as nextest's `count:K/N`): neighbouring trials, often of one slow
+    /// scenario, land in different shards, and the sizes differ by one at most.
+    pub fn contains(&self, position: usize) -> bool {
+        position % self.total == self.index - 1
+    }
+
+    /// This shard's trials, in plan order. The slice depends on the plan only
+    /// (never on skips, filters or the host), so every machine that computes the
+    /// plan from the same scenarios agrees on it.
+    pub fn select(&self, trials: Vec<Trial>) -> Vec<Trial> {
+        trials.into_iter().enumerate().filter(|(i, _)| self.contains(*i)).map(|(_, t)| t).collect()
+    }
+}
+
+/// A plan other machines must share (a CI matrix, a shard) may not depend on
+/// this one: every scenario must name its architectures. Skips may differ from
+/// host to host; they never add or remove a trial.
+pub fn host_independent(scenarios: &[Arc<Scenario>]) -> Result<(), PlanError> {
+    match scenarios.iter().find(|s| !s.arch_given) {
+        Some(s) => Err(PlanError::HostArch(s.path.clone())),
+        None => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,5 +205,77 @@ mod tests {
         let trials = trials(&[Arc::new(s)]);
         assert_eq!(trials.len(), 1);
         assert_eq!(trials[0].skip, None, "its missing firmware is the run's \"could not test\"");
+    }
+
+    fn plan(yamls: &[&str]) -> Vec<Trial> {
+        let scenarios: Vec<_> = yamls
+            .iter()
+            .enumerate()
+            .map(|(i, y)| Arc::new(Scenario::parse(Path::new(&format!("s{i}.yaml")), y).unwrap()))
+            .collect();
+        trials(&scenarios)
+    }
+
+    #[test]
+    fn every_trial_is_in_exactly_one_shard() {
+        let sets: [&[&str]; 4] = [
+            &["iso: a\narch: x86_64\nfirmware: bios\n"],
+            &["iso: a\narch: [x86_64, aarch64]\nfirmware: [bios, uefi]\n"],
+            &["iso: a\narch: [x86_64, aarch64]\nfirmware: [bios, uefi]\n", "iso: b\narch: x86_64\nfirmware: [bios, uefi]\n"],
+            &[
+                "iso: a\narch: x86_64\nfirmware: bios\nimages: [1.iso, 2.iso, 3.iso]\n",
+                "iso: b\narch: [x86_64, aarch64]\nfirmware: uefi\n",
+                "iso: c\narch: aarch64\nfirmware: uefi\n",
+            ],
+        ];
+        for set in sets {
+            let all: Vec<String> = plan(set).iter().map(Trial::name).collect();
+            for total in 1..=5 {
+                let mut seen: Vec<String> = Vec::new();
+                for index in 1..=total {
+                    let shard = Shard { index, total };
+                    let names: Vec<String> = shard.select(plan(set)).iter().map(Trial::name).collect();
+                    // Computed twice, the same slice.
+                    assert_eq!(names, shard.select(plan(set)).iter().map(Trial::name).collect::<Vec<_>>());
+                    assert!(names.len() <= all.len().div_ceil(total), "{shard}: {names:?} is not balanced");
+                    seen.extend(names);
+                }
+                seen.sort();
+                let mut expected = all.clone();
+                expected.sort();
+                assert_eq!(seen, expected, "N = {total}: a trial is missing or in two shards");
+            }
+        }
+    }
+
+    #[test]
+    fn shards_are_round_robin_in_plan_order() {
+        let trials = plan(&["iso: a\narch: [x86_64, aarch64]\nfirmware: [bios, uefi]\n"]);
+        let names: Vec<_> = Shard { index: 1, total: 2 }.select(trials).iter().map(Trial::name).collect();
+        assert_eq!(names, ["s0::x86_64::bios", "s0::aarch64::uefi"]);
+    }
+
+    #[test]
+    fn shard_specs() {
+        assert_eq!("2/4".parse(), Ok(Shard { index: 2, total: 4 }));
+        assert_eq!("1/1".parse(), Ok(Shard { index: 1, total: 1 }));
+        assert_eq!(Shard { index: 3, total: 5 }.to_string(), "3/5");
+        for bad in ["", "2", "2/", "/4", "a/4", "2/b", "+2/4", " 2/4", "2/4/6", "-1/4", "99999999999999999999999/1"] {
+            let e = bad.parse::<Shard>().unwrap_err();
+            assert_eq!(e, PlanError::ShardSyntax(bad.to_owned()), "{bad:?}");
+            assert_eq!(e.to_string(), "expected K/N, two whole numbers with 1 <= K <= N (e.g. 2/4)");
+        }
+        for bad in ["0/4", "5/4", "0/0", "1/0"] {
+            assert_eq!(bad.parse::<Shard>(), Err(PlanError::ShardRange(bad.to_owned())));
+        }
+    }
+
+    #[test]
+    fn a_plan_that_depends_on_the_host_is_refused_for_a_matrix() {
+        let given = Arc::new(Scenario::parse(Path::new("a.yaml"), "iso: a\narch: x86_64\n").unwrap());
+        let host = Arc::new(Scenario::parse(Path::new("b.yaml"), "iso: b\n").unwrap());
+        assert_eq!(host_independent(std::slice::from_ref(&given)), Ok(()));
+        let e = host_independent(&[given, host]).unwrap_err();
+        assert!(e.to_string().starts_with("b.yaml: no `arch:`"), "{e}");
     }
 }

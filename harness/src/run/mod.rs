@@ -19,7 +19,8 @@ use std::time::Instant;
 
 #[derive(Debug, Clone)]
 pub struct RunOptions {
-    pub accel: AccelChoice,
+    /// `--accel`; `None`: the scenario's `accel:`.
+    pub accel: Option<AccelChoice>,
     /// Trial artifacts go to `<artifacts>/<trial>/`.
     pub artifacts: PathBuf,
     /// Test this ISO instead of the scenario's.
@@ -32,8 +33,18 @@ pub struct RunOptions {
 
 impl Default for RunOptions {
     fn default() -> Self {
-        RunOptions { accel: AccelChoice::Auto, artifacts: PathBuf::from("target/isotest"), image: None, flake: None, cpus: 2 }
+        RunOptions { accel: None, artifacts: PathBuf::from("target/isotest"), image: None, flake: None, cpus: 2 }
     }
+}
+
+/// `--accel` if given, else the scenario's `accel:` (auto by default).
+fn accel_choice(options: &RunOptions, scenario: &crate::scenario::Scenario) -> AccelChoice {
+    use crate::scenario::Acceleration;
+    options.accel.unwrap_or(match scenario.accel {
+        Acceleration::Auto => AccelChoice::Auto,
+        Acceleration::Kvm => AccelChoice::Kvm,
+        Acceleration::Tcg => AccelChoice::Tcg,
+    })
 }
 
 /// The serial console argument of a Linux kernel on this architecture.
@@ -217,7 +228,7 @@ fn boot_and_check(
         uefi: uefi.as_ref(),
         vga_to_serial: vga.as_deref(),
     };
-    let decision = qemu::resolve_accel(options.accel, &target).map_err(qemu_error)?;
+    let decision = qemu::resolve_accel(accel_choice(options, scenario), &target).map_err(qemu_error)?;
     if let Some(note) = &decision.note {
         tracing::info!(trial = %trial.name(), "{note}");
     }
@@ -535,5 +546,16 @@ mod tests {
         assert_eq!(report.verdict, Verdict::Skipped { reason: "no UEFI firmware for x86_64 found".into() });
         let json = std::fs::read_to_string(dir.path().join("artifacts/s-x86_64-uefi/report.json")).unwrap();
         assert!(json.contains("\"verdict\": \"skipped\""), "{json}");
+    }
+
+    #[test]
+    fn accel_option_wins_over_the_scenario() {
+        let parse = |yaml: &str| crate::scenario::Scenario::parse(Path::new("s.yaml"), yaml).unwrap();
+        let kvm = parse("iso: s\naccel: kvm\n");
+        let plain = parse("iso: s\n");
+        let given = |accel| RunOptions { accel, ..RunOptions::default() };
+        assert_eq!(accel_choice(&given(None), &kvm), AccelChoice::Kvm);
+        assert_eq!(accel_choice(&given(None), &plain), AccelChoice::Auto);
+        assert_eq!(accel_choice(&given(Some(AccelChoice::Tcg)), &kvm), AccelChoice::Tcg);
     }
 }

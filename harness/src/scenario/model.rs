@@ -10,6 +10,26 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// `accel:`: the accelerator a scenario asks for, as `--accel` names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Acceleration {
+    /// KVM where the ISO really runs under it, else TCG.
+    #[default]
+    Auto,
+    Kvm,
+    Tcg,
+}
+
+impl Acceleration {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Acceleration::Auto => "auto",
+            Acceleration::Kvm => "kvm",
+            Acceleration::Tcg => "tcg",
+        }
+    }
+}
+
 /// A guest CPU architecture.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Arch {
@@ -194,6 +214,13 @@ pub struct Scenario {
     /// UEFI firmware files the scenario names, per architecture: (arch, code, vars).
     pub uefi: Vec<(Arch, PathBuf, PathBuf)>,
     pub memory_mib: u64,
+    /// `accel:`: the accelerator the trial asks for (auto by default); `--accel`
+    /// overrides it. `kvm` also asks CI for a runner with KVM (`isotest matrix`).
+    pub accel: Acceleration,
+    /// Whether `arch:` was written. Without it the architecture is the host's, so
+    /// the trials depend on the machine that computes them: `isotest matrix` and
+    /// `--shard`, whose plan other machines must share, refuse that.
+    pub arch_given: bool,
     /// The whole trial, boot included; every wait inside has its own smaller timeout.
     pub timeout: Duration,
     pub boot: Boot,
@@ -222,6 +249,8 @@ pub(super) struct ScenarioFile {
     uefi: BTreeMap<String, UefiFiles>,
     #[serde(default, deserialize_with = "memory")]
     memory: Option<u64>,
+    #[serde(default, deserialize_with = "accel")]
+    accel: Option<Acceleration>,
     #[serde(default, deserialize_with = "duration")]
     timeout: Option<Duration>,
     #[serde(default)]
@@ -348,6 +377,17 @@ fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Erro
 
 fn memory<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
     scalar(d, "a memory size such as `1G`", parse_memory).map(Some)
+}
+
+/// `accel: auto|kvm|tcg`, as `--accel` takes it.
+fn accel<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Acceleration>, D::Error> {
+    scalar(d, "an accelerator: auto, kvm or tcg", |t| match t {
+        "auto" => Ok(Acceleration::Auto),
+        "kvm" => Ok(Acceleration::Kvm),
+        "tcg" => Ok(Acceleration::Tcg),
+        _ => Err(format!("unknown accelerator `{t}` (known: auto, kvm, tcg)")),
+    })
+    .map(Some)
 }
 
 fn hostname<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
@@ -600,6 +640,7 @@ impl ScenarioFile {
         }
         let source = Source { host: self.iso, flake: self.flake.map(|f| flake_reference(&f, base)), images, image_list };
         let mut arch = self.arch;
+        let arch_given = !arch.is_empty();
         if arch.is_empty() {
             arch.push(Arch::host().ok_or_else(|| invalid("arch", "the host is neither x86_64 nor aarch64; name one".into()))?);
         }
@@ -623,6 +664,8 @@ impl ScenarioFile {
             firmware,
             uefi,
             memory_mib: self.memory.unwrap_or(DEFAULT_MEMORY_MIB),
+            accel: self.accel.unwrap_or_default(),
+            arch_given,
             timeout: self.timeout.unwrap_or(DEFAULT_TIMEOUT),
             boot: Boot { entry: self.boot.entry },
             expect: self.expect.into_expect().map_err(|(field, m)| invalid(&field, m))?,

@@ -318,3 +318,18 @@ fn flake_references() {
     assert_eq!(local_flake_dir("github:o/r"), None);
     assert_eq!(local_flake_dir("nixpkgs"), None);
 }
+
+#[test]
+fn accel_is_auto_unless_named_and_a_wrong_one_is_located() {
+    assert_eq!(parse("iso: rescue\n").unwrap().accel, Acceleration::Auto);
+    assert_eq!(parse("iso: rescue\naccel: kvm\n").unwrap().accel, Acceleration::Kvm);
+    assert_eq!(parse("iso: rescue\naccel: tcg\n").unwrap().accel, Acceleration::Tcg);
+    let e = error("iso: rescue\naccel: hvf\n");
+    assert_eq!(e, "scenarios/demo.yaml:2:8: accel: unknown accelerator `hvf` (known: auto, kvm, tcg)");
+}
+
+#[test]
+fn whether_arch_was_written_is_kept() {
+    assert!(parse("iso: rescue\narch: x86_64\n").unwrap().arch_given);
+    assert!(!parse("iso: rescue\n").unwrap().arch_given);
+}
