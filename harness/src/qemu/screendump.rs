@@ -1,6 +1,6 @@
-//! What the guest's display showed: QMP `screendump` writes PNG on QEMU 8 and
-//! later (when built with libpng) and PPM otherwise; the artifact is always a
-//! PNG, converted with the `image` crate when QEMU wrote PPM.
+//! What the guest's display showed: QMP `screendump` writes PNG where QEMU can
+//! (7.1 and later, built with libpng) and PPM otherwise; the artifact is always
+//! a PNG, converted with the `image` crate when QEMU wrote PPM.
 
 use image::{ImageFormat, RgbImage};
 use std::path::Path;
