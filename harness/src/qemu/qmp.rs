@@ -101,3 +101,62 @@ impl Qmp {
         Ok(DumpFormat::Ppm)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{BufRead, BufReader};
+
+    /// A QMP server that answers each request line with the next of `answers`
+    /// and hands back what it was asked.
+    fn qmp_server(answers: Vec<&'static str>) -> (UnixStream, std::thread::JoinHandle<Vec<serde_json::Value>>) {
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        let server = std::thread::spawn(move || {
+            let mut writer = theirs.try_clone().unwrap();
+            let greeting = r#"{"QMP": {"version": {"qemu": {"micro": 0, "minor": 0, "major": 7}, "package": ""}, "capabilities": ["oob"]}}"#;
+            writeln!(writer, "{greeting}").unwrap();
+            let mut asked = Vec::new();
+            let mut lines = BufReader::new(theirs).lines();
+            for answer in answers {
+                let line = lines.next().unwrap().unwrap();
+                asked.push(serde_json::from_str(&line).unwrap());
+                writeln!(writer, "{answer}").unwrap();
+            }
+            asked
+        });
+        (ours, server)
+    }
+
+    /// QEMU before 7.1 has no `format` argument (and one without libpng
+    /// refuses `png`): the screendump is asked again without it, as PPM, and
+    /// the log keeps both requests and both answers.
+    #[test]
+    fn a_qemu_without_png_gets_asked_for_ppm() {
+        let refusal = r#"{"error": {"class": "GenericError", "desc": "Parameter 'format' is unexpected"}}"#;
+        let (stream, server) = qmp_server(vec![r#"{"return": {}}"#, refusal, r#"{"return": {}}"#]);
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("qmp.log");
+        let mut qmp = Qmp::connect(stream, Some(&log)).unwrap();
+        assert_eq!(qmp.screendump(Path::new("/art/screen.dump")).unwrap(), DumpFormat::Ppm);
+        drop(qmp);
+        let asked = server.join().unwrap();
+        assert_eq!(asked[1]["arguments"], serde_json::json!({"filename": "/art/screen.dump", "format": "png"}));
+        assert_eq!(asked[2]["arguments"], serde_json::json!({"filename": "/art/screen.dump"}));
+        let log = std::fs::read_to_string(log).unwrap();
+        let lines: Vec<&str> = log.lines().map(|l| l.trim_start().split_once(' ').unwrap().1).collect();
+        assert_eq!(lines.len(), 7, "{log}");
+        assert!(lines[0].starts_with(r#"< {"QMP":"#), "{log}");
+        assert_eq!(lines[1], r#"> {"arguments":{},"execute":"qmp_capabilities"}"#);
+        assert_eq!(lines[4], r#"< {"error":{"class":"GenericError","desc":"Parameter 'format' is unexpected"}}"#);
+        assert_eq!(lines[6], r#"< {"return":{}}"#);
+    }
+
+    #[test]
+    fn a_png_capable_qemu_is_asked_once() {
+        let (stream, server) = qmp_server(vec![r#"{"return": {}}"#, r#"{"return": {}}"#]);
+        let mut qmp = Qmp::connect(stream, None).unwrap();
+        assert_eq!(qmp.screendump(Path::new("/art/screen.dump")).unwrap(), DumpFormat::Png);
+        drop(qmp);
+        assert_eq!(server.join().unwrap().len(), 2);
+    }
+}
