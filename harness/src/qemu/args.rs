@@ -148,7 +148,10 @@ fn qmp_args(socket: &Path) -> Vec<OsString> {
 /// No window; the emulated VGA card stays, since boot menus draw on it too and
 /// a failed boot's screendump reads it. `virt` has no display of its own: a
 /// `ramfb` (a framebuffer AAVMF drives with its QemuRamfbDxe, and Linux through
-/// the EFI framebuffer) gives it one to dump.
+/// the EFI framebuffer) gives it one to dump. It cannot be hot-plugged when a
+/// boot fails, so it is always there; its cost: GRUB's gfxterm starts on it, and
+/// the menu reaches serial through the text-mode key (measured: 13 s instead of
+/// 6 s to the menu under TCG).
 fn display_args(arch: Arch) -> Vec<OsString> {
     match arch {
         Arch::X86_64 => os(&["-display", "none"]),
