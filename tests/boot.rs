@@ -30,6 +30,7 @@ fn main() {
     tests.extend(layout_tests());
     tests.push(flake_value_changed());
     tests.extend(menu_layout_tests());
+    tests.push(screendump_without_serial());
     libtest_mimic::run(&args, tests).exit();
 }
 
@@ -392,4 +393,38 @@ fn negative_tests() -> Vec<Test> {
             ensure(r.total_secs < 100.0 + 10.0, &format!("took {:.0} s, over the 100 s timeout", r.total_secs))
         }),
     ]
+}
+
+/// A boot that never says anything on the serial console (`no-serial`: isolinux
+/// on VGA only, no console argument anywhere) times out in the phase it
+/// reached, and leaves what the display showed as a real PNG that is not one
+/// flat colour, named in the report, beside the QEMU command line and the QMP
+/// log that asked for it.
+fn screendump_without_serial() -> Test {
+    Test::test("screens::no_serial", || {
+        // Short: the menu never comes on serial, so the trial waits out its whole timeout.
+        const TIMEOUT: u64 = 60;
+        let trial = rescue_trial(Arch::X86_64, Firmware::Bios, Some(Duration::from_secs(TIMEOUT)));
+        let r = run(&trial, support::fixture("no-serial")?, "screens-no-serial");
+        let result = (|| {
+            let e = r.error.as_ref().ok_or("no error in the report")?;
+            ensure(e.message.contains("timed out") && e.message.contains("the isolinux boot menu"), &format!("not the menu's timeout: {}", e.message))?;
+            ensure(e.phase.as_deref() == Some("power-on (no boot menu yet)"), &format!("wrong phase: {:?}", e.phase))?;
+            ensure(r.total_secs < (TIMEOUT + 15) as f64, &format!("took {:.0} s, over the {TIMEOUT} s timeout", r.total_secs))?;
+            ensure(r.screendump.as_deref() == Some(std::path::Path::new("screen.png")), &format!("the report names no screendump: {:?}", r.screendump))?;
+            let png = r.artifacts.join("screen.png");
+            ensure(std::fs::read(&png).map_err(|e| e.to_string())?.starts_with(b"\x89PNG\r\n\x1a\n"), "screen.png is not a PNG file")?;
+            let screen = isotest::qemu::read_screen(&png).map_err(|e| e.to_string())?;
+            ensure(screen.width() >= 320 && screen.height() >= 200, &format!("a {}x{} screen", screen.width(), screen.height()))?;
+            ensure(!isotest::qemu::is_blank(&screen), "the screendump is one flat colour")?;
+            let qmp_log = std::fs::read_to_string(r.artifacts.join("qmp.log")).map_err(|e| format!("qmp.log: {e}"))?;
+            let lines: Vec<&str> = qmp_log.lines().collect();
+            let asked = lines.iter().rposition(|l| l.contains(" > ") && l.contains(r#""execute":"screendump""#));
+            let answer = asked.and_then(|i| lines[i + 1..].iter().find(|l| l.contains(" < ") && !l.contains(r#""event""#)));
+            ensure(answer.is_some_and(|l| l.contains(r#"{"return":{}}"#)), &format!("no answered screendump in qmp.log:\n{qmp_log}"))?;
+            let cmdline = std::fs::read_to_string(r.artifacts.join("qemu.cmdline")).map_err(|e| format!("qemu.cmdline: {e}"))?;
+            ensure(cmdline.starts_with("# QEMU emulator version ") && cmdline.contains(" -machine q35,accel="), &format!("qemu.cmdline:\n{cmdline}"))
+        })();
+        result.map_err(|e| Failed::from(format!("{e}\n--- the report:\n{}", render_failure(&r))))
+    })
 }

@@ -13,6 +13,10 @@
 //!   their QEMU, so it also shows that older reports still read;
 //! - shard2/minimal-x86_64-uefi: `isotest run scenarios/minimal.yaml --filter
 //!   x86_64::uefi --accel kvm` on a host where KVM fails (could not test).
+//!
+//! tests/data/screens/rescue-x86_64-bios is the `screens::no_serial` trial of
+//! tests/boot.rs as it was written (qemu.pid left out): a boot that said nothing
+//! on serial, with its screendump.
 
 mod support;
 
@@ -262,4 +266,42 @@ fn the_html_page_in_headless_chromium() {
     assert_eq!(std::fs::canonicalize(&target).unwrap(), std::fs::canonicalize(data("reports/shard2/rescue-x86_64-bios/console.log")).unwrap());
     // The console around the failed check, from the transcript.
     assert!(dom.contains(r#"<span class="hit">&gt; cat /proc/sys/kernel/hostname</span>"#), "{dom}");
+}
+
+/// A boot that died shows what the display showed: the page embeds the real
+/// screendump, which Chromium decodes at its size, and the JSON result names it.
+#[test]
+fn a_screendump_in_headless_chromium_and_the_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let (html, json) = (dir.path().join("report.html"), dir.path().join("result.json"));
+    let out = support::isotest_command()
+        .args(["report", "tests/data/screens", "--html", html.to_str().unwrap(), "--json", json.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "a failed trial: {}", text(&out.stderr));
+    let result: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_schema_valid(&result);
+    assert_eq!(result["trials"][0]["screendump"], "screen.png");
+    assert!(result["trials"][0]["files"].as_array().unwrap().iter().any(|f| f == "screen.png"), "{result}");
+
+    let probe = r#"<script>
+window.addEventListener('load', () => {
+  const shots = [...document.querySelectorAll('img.screendump')].map(i => [i.naturalWidth, i.naturalHeight, i.closest('a').href]);
+  const pre = document.createElement('pre');
+  pre.id = 'probe';
+  pre.textContent = JSON.stringify(shots);
+  document.body.appendChild(pre);
+});
+</script>"#;
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(!page.contains(r#"src="screen"#) && !page.contains(r#"src="/"#), "the picture is embedded, not a file beside the page");
+    let probed = dir.path().join("probed.html");
+    std::fs::write(&probed, page.replace("</body>", &format!("{probe}</body>"))).unwrap();
+    let dom = chromium_dom(&probed);
+    let start = dom.find(r#"<pre id="probe">"#).expect("the probe ran") + r#"<pre id="probe">"#.len();
+    let shots: serde_json::Value = serde_json::from_str(&dom[start..start + dom[start..].find("</pre>").unwrap()]).unwrap();
+    assert_eq!(shots[0][0], 720, "Chromium decoded the 720x400 VGA text screen: {shots}");
+    assert_eq!(shots[0][1], 400, "{shots}");
+    let target = PathBuf::from(shots[0][2].as_str().unwrap().strip_prefix("file://").unwrap());
+    assert_eq!(std::fs::canonicalize(target).unwrap(), std::fs::canonicalize(data("screens/rescue-x86_64-bios/screen.png")).unwrap());
 }

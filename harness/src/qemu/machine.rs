@@ -3,7 +3,7 @@
 //! (`kill_all_machines` from the signal handler) and when the harness dies
 //! (`PR_SET_PDEATHSIG`).
 
-use super::{command_line, MachineSpec, Qmp, QemuError};
+use super::{command_line, save_as_png, MachineSpec, Qmp, QemuError};
 use std::collections::HashSet;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::os::unix::process::CommandExt;
@@ -30,6 +30,20 @@ pub fn kill_all_machines() {
 /// How long QEMU may take to start and connect its sockets.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Where a machine's logs go: QEMU's stderr and the QMP conversation.
+#[derive(Debug, Clone)]
+pub struct MachineLogs {
+    pub stderr: PathBuf,
+    pub qmp: PathBuf,
+}
+
+impl MachineLogs {
+    /// `qemu.stderr` and `qmp.log` in a trial's artifacts directory.
+    pub fn in_dir(dir: &Path) -> MachineLogs {
+        MachineLogs { stderr: dir.join("qemu.stderr"), qmp: dir.join("qmp.log") }
+    }
+}
+
 pub struct Machine {
     child: Child,
     serial: Option<UnixStream>,
@@ -39,8 +53,10 @@ pub struct Machine {
 
 impl Machine {
     /// Starts QEMU for `spec`. `binary` is the emulator; QEMU's stderr goes to
-    /// `stderr_path`. The sockets named in `spec` must live in a private directory.
-    pub fn start(binary: &Path, spec: &MachineSpec, stderr_path: &Path) -> Result<Machine, QemuError> {
+    /// `logs.stderr`, the QMP conversation to `logs.qmp`. The sockets named in
+    /// `spec` must live in a private directory.
+    pub fn start(binary: &Path, spec: &MachineSpec, logs: &MachineLogs) -> Result<Machine, QemuError> {
+        let stderr_path = logs.stderr.as_path();
         if !spec.iso.is_file() {
             return Err(QemuError::NoImage(spec.iso.clone()));
         }
@@ -79,7 +95,7 @@ impl Machine {
 
         let serial = starting.accept(&serial_listener, "serial")?;
         let qmp_stream = starting.accept(&qmp_listener, "QMP")?;
-        let qmp = Qmp::connect(qmp_stream)?;
+        let qmp = Qmp::connect(qmp_stream, Some(&logs.qmp))?;
         Ok(Machine { child: starting.child.take().expect("child"), serial: Some(serial), qmp, stderr_path: stderr_path.to_owned() })
     }
 
@@ -90,6 +106,21 @@ impl Machine {
 
     pub fn qmp(&mut self) -> &mut Qmp {
         &mut self.qmp
+    }
+
+    /// Saves what the display shows as the PNG `png`. QEMU writes its dump
+    /// beside it (`<png>.dump`, PNG or PPM), which is converted when it is PPM
+    /// and removed.
+    pub fn screendump(&mut self, png: &Path) -> Result<(), QemuError> {
+        let dump = png.with_extension("dump");
+        let _ = std::fs::remove_file(&dump);
+        let written = self.qmp.screendump(&dump);
+        let saved = written.and_then(|format| {
+            tracing::debug!("QEMU wrote the screendump as {format:?}");
+            save_as_png(&dump, png).map_err(QemuError::Screen)
+        });
+        let _ = std::fs::remove_file(&dump);
+        saved
     }
 
     pub fn pid(&self) -> u32 {

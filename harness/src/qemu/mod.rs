@@ -8,14 +8,16 @@ mod firmware;
 mod machine;
 mod private;
 mod qmp;
+mod screendump;
 
 pub use accel::{resolve_accel, Accel, AccelChoice, AccelDecision, ProbeKey, ProbeTarget};
 pub use args::{command_line, MachineSpec, Pflash, SERCON_TTYS0};
 pub use binary::{find_qemu, version};
 pub use firmware::{FirmwareError, FirmwareSearch, UefiFirmware};
-pub use machine::{kill_all_machines, Machine};
+pub use machine::{kill_all_machines, Machine, MachineLogs};
 pub use private::{remove_private_dirs, PrivateDir};
-pub use qmp::Qmp;
+pub use qmp::{DumpFormat, Qmp};
+pub use screendump::{is_blank, read_screen, save_as_png, ScreenError};
 
 use std::path::PathBuf;
 
@@ -38,4 +40,6 @@ pub enum QemuError {
     Io { context: String, source: std::io::Error },
     #[error("ISO image not found: {0}")]
     NoImage(PathBuf),
+    #[error("{0}")]
+    Screen(ScreenError),
 }

@@ -1,32 +1,162 @@
 //! QMP through the typed `qapi` crate: the handshake, the guest's run state for
-//! failure reports, and a clean `quit`.
+//! failure reports, and a screendump. Every command and its
+//! answer (and the events QEMU sent meanwhile) go to the trial's `qmp.log`.
 
 use super::QemuError;
+use serde::Serialize;
+use std::fs::File;
+use std::io::Write;
 use std::os::unix::net::UnixStream;
-use std::time::Duration;
+use std::path::Path;
+use std::time::{Duration, Instant};
 
 pub struct Qmp {
     stream: UnixStream,
+    log: QmpLog,
 }
 
 const QMP_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// `qmp.log`: one line per message, `>` from isotest and `<` from QEMU, each
+/// with the seconds since QEMU connected. Best effort: a log that cannot be
+/// written must not fail the trial.
+struct QmpLog {
+    file: Option<File>,
+    since: Instant,
+}
+
+impl QmpLog {
+    fn line(&mut self, direction: char, message: &serde_json::Value) {
+        if let Some(file) = self.file.as_mut() {
+            let _ = writeln!(file, "{:8.3} {direction} {message}", self.since.elapsed().as_secs_f64());
+        }
+    }
+}
+
+/// The format QEMU wrote a screendump in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DumpFormat {
+    Png,
+    Ppm,
+}
+
 impl Qmp {
-    /// Reads QEMU's greeting and negotiates capabilities.
-    pub fn connect(stream: UnixStream) -> Result<Qmp, QemuError> {
+    /// Reads QEMU's greeting and negotiates capabilities; logs to `log` if given.
+    pub fn connect(stream: UnixStream, log: Option<&Path>) -> Result<Qmp, QemuError> {
         stream
             .set_read_timeout(Some(QMP_TIMEOUT))
             .map_err(|source| QemuError::Io { context: "QMP socket".into(), source })?;
-        let mut qmp = qapi::Qmp::from_stream(&stream);
-        qmp.handshake().map_err(|e| QemuError::Qmp(format!("handshake: {e}")))?;
-        Ok(Qmp { stream })
+        let file = log.and_then(|path| {
+            File::create(path).map_err(|e| tracing::warn!("cannot write {}: {e}", path.display())).ok()
+        });
+        let mut this = Qmp { stream, log: QmpLog { file, since: Instant::now() } };
+        let mut qmp = qapi::Qmp::from_stream(&this.stream);
+        let greeting = qmp.read_capabilities().map_err(|e| QemuError::Qmp(format!("greeting: {e}")))?;
+        this.log.line('<', &serde_json::json!({ "QMP": greeting }));
+        this.execute(&qapi::qmp::qmp_capabilities { enable: None }).map_err(|e| QemuError::Qmp(format!("handshake: {e}")))?;
+        Ok(this)
+    }
+
+    /// Runs one command, logging it, its answer and the events that came first.
+    fn execute<C>(&mut self, command: &C) -> Result<C::Ok, qapi::ExecuteError>
+    where
+        C: qapi::Command,
+        C::Ok: Serialize,
+    {
+        self.log.line('>', &serde_json::json!({ "execute": C::NAME, "arguments": command }));
+        let mut qmp = qapi::Qmp::from_stream(&self.stream);
+        let answer = qmp.execute(command);
+        for event in qmp.events() {
+            self.log.line('<', &serde_json::to_value(&event).unwrap_or_default());
+        }
+        let logged = match &answer {
+            Ok(ok) => serde_json::json!({ "return": ok }),
+            Err(qapi::ExecuteError::Qapi(e)) => serde_json::json!({ "error": { "class": e.class, "desc": e.desc } }),
+            Err(qapi::ExecuteError::Io(e)) => serde_json::json!({ "io-error": e.to_string() }),
+        };
+        self.log.line('<', &logged);
+        answer
     }
 
     /// The VM's run state as QEMU names it: `running`, `paused`, `shutdown`,
     /// `internal-error`, `guest-panicked`, ...
     pub fn run_state(&mut self) -> Result<String, QemuError> {
-        let mut qmp = qapi::Qmp::from_stream(&self.stream);
-        let status = qmp.execute(&qapi::qmp::query_status {}).map_err(|e| QemuError::Qmp(format!("query-status: {e}")))?;
+        let status = self.execute(&qapi::qmp::query_status {}).map_err(|e| QemuError::Qmp(format!("query-status: {e}")))?;
         Ok(serde_json::to_value(status.status).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default())
+    }
+
+    /// Dumps the primary display to `file`: as PNG where QEMU can (7.1 and
+    /// later, built with libpng), else as PPM, QEMU's only format before 7.1,
+    /// when QEMU refuses the `format` argument or its value. Says which it wrote.
+    pub fn screendump(&mut self, file: &Path) -> Result<DumpFormat, QemuError> {
+        let filename = file.to_string_lossy().into_owned();
+        let png = qapi::qmp::screendump { filename: filename.clone(), device: None, head: None, format: Some(qapi::qmp::ImageFormat::png) };
+        match self.execute(&png) {
+            Ok(_) => return Ok(DumpFormat::Png),
+            Err(qapi::ExecuteError::Qapi(e)) => tracing::debug!("screendump as PNG refused ({}); asking for PPM", e.desc),
+            Err(e) => return Err(QemuError::Qmp(format!("screendump: {e}"))),
+        }
+        let ppm = qapi::qmp::screendump { filename, device: None, head: None, format: None };
+        self.execute(&ppm).map_err(|e| QemuError::Qmp(format!("screendump: {e}")))?;
+        Ok(DumpFormat::Ppm)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{BufRead, BufReader};
+
+    /// A QMP server that answers each request line with the next of `answers`
+    /// and hands back what it was asked.
+    fn qmp_server(answers: Vec<&'static str>) -> (UnixStream, std::thread::JoinHandle<Vec<serde_json::Value>>) {
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        let server = std::thread::spawn(move || {
+            let mut writer = theirs.try_clone().unwrap();
+            let greeting = r#"{"QMP": {"version": {"qemu": {"micro": 0, "minor": 0, "major": 7}, "package": ""}, "capabilities": ["oob"]}}"#;
+            writeln!(writer, "{greeting}").unwrap();
+            let mut asked = Vec::new();
+            let mut lines = BufReader::new(theirs).lines();
+            for answer in answers {
+                let line = lines.next().unwrap().unwrap();
+                asked.push(serde_json::from_str(&line).unwrap());
+                writeln!(writer, "{answer}").unwrap();
+            }
+            asked
+        });
+        (ours, server)
+    }
+
+    /// QEMU before 7.1 has no `format` argument (and one without libpng
+    /// refuses `png`): the screendump is asked again without it, as PPM, and
+    /// the log keeps both requests and both answers.
+    #[test]
+    fn a_qemu_without_png_gets_asked_for_ppm() {
+        let refusal = r#"{"error": {"class": "GenericError", "desc": "Parameter 'format' is unexpected"}}"#;
+        let (stream, server) = qmp_server(vec![r#"{"return": {}}"#, refusal, r#"{"return": {}}"#]);
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("qmp.log");
+        let mut qmp = Qmp::connect(stream, Some(&log)).unwrap();
+        assert_eq!(qmp.screendump(Path::new("/art/screen.dump")).unwrap(), DumpFormat::Ppm);
+        drop(qmp);
+        let asked = server.join().unwrap();
+        assert_eq!(asked[1]["arguments"], serde_json::json!({"filename": "/art/screen.dump", "format": "png"}));
+        assert_eq!(asked[2]["arguments"], serde_json::json!({"filename": "/art/screen.dump"}));
+        let log = std::fs::read_to_string(log).unwrap();
+        let lines: Vec<&str> = log.lines().map(|l| l.trim_start().split_once(' ').unwrap().1).collect();
+        assert_eq!(lines.len(), 7, "{log}");
+        assert!(lines[0].starts_with(r#"< {"QMP":"#), "{log}");
+        assert_eq!(lines[1], r#"> {"arguments":{},"execute":"qmp_capabilities"}"#);
+        assert_eq!(lines[4], r#"< {"error":{"class":"GenericError","desc":"Parameter 'format' is unexpected"}}"#);
+        assert_eq!(lines[6], r#"< {"return":{}}"#);
+    }
+
+    #[test]
+    fn a_png_capable_qemu_is_asked_once() {
+        let (stream, server) = qmp_server(vec![r#"{"return": {}}"#, r#"{"return": {}}"#]);
+        let mut qmp = Qmp::connect(stream, None).unwrap();
+        assert_eq!(qmp.screendump(Path::new("/art/screen.dump")).unwrap(), DumpFormat::Png);
+        drop(qmp);
+        assert_eq!(server.join().unwrap().len(), 2);
     }
 }

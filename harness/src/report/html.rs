@@ -1,7 +1,8 @@
 //! The HTML report: one self-contained page (no external assets) to read a run
 //! with. The matrix (scenario × arch × firmware) coloured by verdict, a
 //! timeline bar per trial, then each failure with expected, actual, evidence,
-//! the console lines around it and a link to the full transcript.
+//! the console lines around it, the screendump of a failed boot (embedded)
+//! and a link to the full transcript.
 
 use super::{TrialReport, Verdict};
 use crate::checks::{CheckResult, Outcome};
@@ -37,6 +38,7 @@ th, td { border: 1px solid #bbb; padding: .35em .6em; text-align: left; vertical
 pre { background: #fafafa; border: 1px solid #ddd; padding: .5em; overflow-x: auto; font-size: 12px; }
 pre .hit { background: #ffecb3; }
 dt { font-weight: 600; } dd { margin: 0 0 .4em 1em; }
+img.screendump { max-width: 100%; border: 1px solid #bbb; }
 "#;
 
 /// The page for these trials. `out_dir` is where the page will be written, so
@@ -227,6 +229,13 @@ fn failure(t: &TrialReport, out_dir: &Path) -> Markup {
                     }
                 }
             }
+            @if let Some(png) = t.screendump_path() {
+                p { "The display when the boot failed:" }
+                @match embedded_png(&png) {
+                    Some(data) => a.screendump href=(link(&png, out_dir)) { img.screendump src=(data) alt={ "screendump of " (t.name) }; },
+                    None => p { a.screendump href=(link(&png, out_dir)) { (png.display()) } " (not readable from here)" },
+                }
+            }
             @if has_transcript(t) {
                 p { a.transcript href=(link(&t.artifacts.join("console.log"), out_dir)) { "full transcript" } }
             } @else {
@@ -245,6 +254,15 @@ fn console(lines: &[String], from: usize, to: usize, hit: Option<usize>) -> Mark
             }
         }
     }
+}
+
+/// A PNG as a `data:` URL, so the page stays one self-contained file (a
+/// screendump is a few tens of KiB). None when the file cannot be read or is
+/// not a PNG.
+fn embedded_png(png: &Path) -> Option<String> {
+    use base64::Engine;
+    let bytes = std::fs::read(png).ok().filter(|b| b.starts_with(b"\x89PNG\r\n\x1a\n"))?;
+    Some(format!("data:image/png;base64,{}", base64::engine::general_purpose::STANDARD.encode(bytes)))
 }
 
 /// Whether the trial left a transcript (a trial that never started QEMU did not).
@@ -346,7 +364,16 @@ mod tests {
         t.error = Some(TrialError { kind: ErrorKind::Failed, message: "no userspace".into(), phase: Some("kernel".into()), evidence: vec![] });
         let console: Vec<String> = (0..30).map(|i| format!("line {i}")).collect();
         std::fs::write(dir.path().join("console.log"), console.join("\n")).unwrap();
+        assert!(!render_html(&[t.clone()], dir.path()).contains("<img"), "no screendump, no picture");
+        t.screendump = Some("screen.png".into());
+        let page = render_html(&[t.clone()], dir.path());
+        assert!(page.contains(r#"<a class="screendump" href="screen.png">"#) && page.contains("/screen.png</a> (not readable from here)"), "{page}");
+        assert!(!page.contains("<img"), "a missing file is not drawn: {page}");
+        let png = b"\x89PNG\r\n\x1a\n(the rest of a PNG)";
+        std::fs::write(dir.path().join("screen.png"), png).unwrap();
         let page = render_html(&[t], dir.path());
+        let data = format!("data:image/png;base64,{}", base64::Engine::encode(&base64::engine::general_purpose::STANDARD, png));
+        assert!(page.contains(&format!(r#"<a class="screendump" href="screen.png"><img class="screendump" src="{data}" alt="screendump of rescue::x86_64::bios"></a>"#)), "{page}");
         assert!(page.contains("<dt>phase reached</dt><dd>kernel</dd>"), "{page}");
         assert!(page.contains("line 29\n") && page.contains("line 10\n") && !page.contains("line 9\n"), "{page}");
     }

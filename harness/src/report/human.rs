@@ -1,6 +1,7 @@
 //! The terminal report: one line per trial, then, for a failure, a block that
 //! reads like a compiler error: what was expected, what the guest said, the
-//! console lines around it, and where the full transcript is.
+//! console lines around it, and where the full transcript (and the screendump
+//! of a failed boot) is.
 
 use super::{Summary, TrialReport, Verdict};
 use crate::checks::Outcome;
@@ -81,6 +82,9 @@ pub fn render_failure(r: &TrialReport) -> String {
     if transcript.exists() {
         let _ = writeln!(out, "  transcript: {}", transcript.display());
     }
+    if let Some(png) = r.screendump_path() {
+        let _ = writeln!(out, "  screendump: {}", png.display());
+    }
     out
 }
 
@@ -96,5 +100,20 @@ fn write_evidence(out: &mut String, title: &str, lines: &[String]) {
     let _ = writeln!(out, "  {title}:");
     for line in lines {
         let _ = writeln!(out, "  | {line}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::tests::sample;
+
+    #[test]
+    fn a_failure_names_its_screendump_when_there_is_one() {
+        let mut r = sample("rescue::x86_64::bios", Verdict::Fail);
+        assert!(!render_failure(&r).contains("screendump"), "{}", render_failure(&r));
+        r.screendump = Some("screen.png".into());
+        let text = render_failure(&r);
+        assert!(text.contains("  screendump: target/isotest/rescue-x86_64-bios/screen.png\n"), "{text}");
     }
 }

@@ -11,7 +11,7 @@
 //! | trial skipped | a suite whose one case, `trial`, is `<skipped>` with the reason |
 //! | could not test | a `could not test` case with an `<error>` |
 //!
-//! The trial's phases, accelerator, QEMU and transcript path are suite
+//! The trial's phases, accelerator, QEMU, transcript and screendump paths are suite
 //! properties; the phases are also the suite's system-out, as a timeline.
 //! Validated against Jenkins' junit-10.xsd in tests/report.rs.
 
@@ -144,6 +144,9 @@ fn error_text(r: &TrialReport, e: &super::TrialError) -> String {
     }
     write_lines(&mut out, "console", &e.evidence);
     let _ = writeln!(out, "transcript: {}", r.artifacts.join("console.log").display());
+    if let Some(png) = r.screendump_path() {
+        let _ = writeln!(out, "screendump: {}", png.display());
+    }
     out
 }
 
@@ -174,6 +177,7 @@ fn properties(r: &TrialReport) -> Vec<Property> {
         ("qemu version", r.qemu.as_ref().and_then(|q| q.version.clone())),
         ("qemu command line", r.qemu.as_ref().map(|q| shell_words(&q.binary.display().to_string(), &q.command_line))),
         ("build seconds", r.build_secs.map(|s| format!("{s:.3}"))),
+        ("screendump", r.screendump_path().map(|p| p.display().to_string())),
     ];
     props.extend(optional.into_iter().filter_map(|(name, value)| value.map(|v| Property::new(name, v))));
     props.extend(r.phases.iter().map(|(phase, t)| Property::new(format!("phase {phase}"), format!("{t:.3}"))));
@@ -299,12 +303,14 @@ mod tests {
             phase: Some("kernel".into()),
             evidence: vec!["Kernel panic - not syncing".into()],
         });
+        died.screendump = Some("screen.png".into());
         let report = round_trip(&[died.clone()]);
         match status_of(&report, 0, "boot") {
             TestCaseStatus::NonSuccess { kind: NonSuccessKind::Failure, message, description, .. } => {
                 assert_eq!(message.as_ref().unwrap().as_str(), "no shell within 300 s");
                 let text = description.as_ref().unwrap().as_str();
                 assert!(text.contains("phase reached: kernel") && text.contains("| Kernel panic"), "{text}");
+                assert!(text.contains("screendump: target/isotest/rescue-x86_64-bios/screen.png"), "{text}");
             }
             other => panic!("boot: {other:?}"),
         }
@@ -329,6 +335,7 @@ mod tests {
         assert!(xml.contains("-machine pc,accel=tcg"), "{xml}");
         let root = xml.lines().find(|l| l.contains("<testsuites")).unwrap();
         assert!(!root.contains("skipped="), "{root}");
+        assert!(!xml.contains("screendump"), "no screendump was taken: {xml}");
         assert!(xml.contains(r#"<testsuite name="rescue::x86_64::bios" tests="4""#), "{xml}");
     }
 

@@ -100,6 +100,13 @@ pub struct QemuRun {
 }
 
 impl QemuRun {
+    /// `qemu.cmdline`: the version, then the command as one line a shell
+    /// splits back into exactly these arguments.
+    pub fn cmdline_file(&self) -> String {
+        let version = self.version.as_deref().unwrap_or("(version unknown: `--version` did not answer)");
+        format!("# {version}\n{}\n", junit::shell_words(&self.binary.display().to_string(), &self.command_line))
+    }
+
     pub fn of(binary: &std::path::Path, version: Option<String>, args: &[std::ffi::OsString]) -> QemuRun {
         let command_line = args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
         QemuRun { binary: binary.to_owned(), version, command_line }
@@ -132,6 +139,10 @@ pub struct TrialReport {
     pub checks: Vec<CheckResult>,
     pub error: Option<TrialError>,
     pub artifacts: PathBuf,
+    /// The display's picture when the boot failed (`screen.png`), a file in
+    /// `artifacts` (absent in reports of older versions).
+    #[serde(default)]
+    pub screendump: Option<PathBuf>,
     #[serde(flatten)]
     pub verdict: Verdict,
 }
@@ -144,6 +155,11 @@ impl TrialReport {
     /// The seconds from power-on to a shell, if it got there.
     pub fn boot_secs(&self) -> Option<f64> {
         self.phases.iter().find(|(p, _)| p == "shell").map(|(_, t)| *t)
+    }
+
+    /// Where the screendump is, if one was taken.
+    pub fn screendump_path(&self) -> Option<PathBuf> {
+        self.screendump.as_ref().map(|file| self.artifacts.join(file))
     }
 
     pub fn check(&self, name: &str) -> Option<&CheckResult> {
@@ -207,6 +223,7 @@ pub(crate) mod tests {
             checks: vec![CheckResult { name: "autologin".into(), ..check(Outcome::Pass) }, hostname, sshd],
             error: None,
             artifacts: format!("target/isotest/{}", name.replace("::", "-")).into(),
+            screendump: None,
             verdict,
         }
     }
@@ -251,6 +268,7 @@ pub(crate) mod tests {
             checks: Vec::new(),
             error: None,
             artifacts: "target/isotest/rescue-x86_64-uefi".into(),
+            screendump: None,
             verdict: Verdict::Skipped { reason: "no UEFI firmware for x86_64 found".into() },
         };
         let json = serde_json::to_value(&report).unwrap();
@@ -258,8 +276,25 @@ pub(crate) mod tests {
         assert_eq!(json["reason"], "no UEFI firmware for x86_64 found");
         let json = serde_json::to_value(TrialReport { verdict: Verdict::CouldNotTest { reason: "x".into() }, ..report.clone() }).unwrap();
         assert_eq!(json["verdict"], "could-not-test");
-        let json = serde_json::to_value(TrialReport { verdict: Verdict::Pass, ..report }).unwrap();
+        let json = serde_json::to_value(TrialReport { verdict: Verdict::Pass, ..report.clone() }).unwrap();
         assert_eq!(json["verdict"], "pass");
         assert!(json.get("reason").is_none());
+        // Reports written before screendumps existed still read.
+        let mut old = serde_json::to_value(&report).unwrap();
+        old.as_object_mut().unwrap().remove("screendump");
+        assert_eq!(serde_json::from_value::<TrialReport>(old).unwrap().screendump, None);
+    }
+
+    #[test]
+    fn qemu_cmdline_holds_the_version_and_a_command_a_shell_splits_back() {
+        let run = QemuRun {
+            binary: "/usr/bin/qemu-system-x86_64".into(),
+            version: Some("QEMU emulator version 10.0.2".into()),
+            command_line: ["-drive", "file=/isos/my rescue.iso,media=cdrom", "-m", "1024M"].map(String::from).to_vec(),
+        };
+        assert_eq!(
+            run.cmdline_file(),
+            "# QEMU emulator version 10.0.2\n/usr/bin/qemu-system-x86_64 -drive 'file=/isos/my rescue.iso,media=cdrom' -m 1024M\n"
+        );
     }
 }

@@ -136,6 +136,7 @@ fn empty_report(trial: &Trial, artifacts: PathBuf) -> TrialReport {
         checks: Vec::new(),
         error: None,
         artifacts,
+        screendump: None,
         // Decided when the trial ends.
         verdict: Verdict::Fail,
     }
@@ -168,7 +169,9 @@ fn qemu_error(e: QemuError) -> TrialError {
         QemuError::Missing { .. } | QemuError::KvmUnusable { .. } | QemuError::Spawn { .. } | QemuError::Io { .. } => {
             could_not_test(e)
         }
-        QemuError::StartFailed { .. } | QemuError::NoConnection { .. } | QemuError::Qmp(_) | QemuError::NoImage(_) => failed(e),
+        QemuError::StartFailed { .. } | QemuError::NoConnection { .. } | QemuError::Qmp(_) | QemuError::NoImage(_) | QemuError::Screen(_) => {
+            failed(e)
+        }
     }
 }
 
@@ -254,7 +257,9 @@ fn boot_and_check(
     tracing::info!(trial = %trial.name(), "booting {} ({})", spec.iso.display(), decision.accel.as_str());
     let started_machine = start_with_free_port(&binary, &mut spec, guest_ssh_port, artifacts);
     // Recorded whether or not QEMU started: a start that failed is when it matters most.
-    report.qemu = Some(QemuRun::of(&binary, qemu::version(&binary), &qemu::command_line(&spec)));
+    let run = QemuRun::of(&binary, qemu::version(&binary), &qemu::command_line(&spec));
+    write_artifact(&artifacts.join("qemu.cmdline"), &run.cmdline_file());
+    report.qemu = Some(run);
     let mut machine = started_machine?;
     let serial = machine.take_serial().expect("a new machine has its serial stream");
     let mut console =
@@ -274,6 +279,12 @@ fn boot_and_check(
         }
         Err(e) => {
             let mut evidence = e.evidence().to_vec();
+            // What the display shows tells what the serial console may not
+            // (a firmware error, a menu or kernel on VGA only, a black screen).
+            match machine.screendump(&artifacts.join(SCREENDUMP)) {
+                Ok(()) => report.screendump = Some(SCREENDUMP.into()),
+                Err(e) => evidence.push(format!("(QEMU: no screendump: {e})")),
+            }
             if let Ok(state) = machine.qmp().run_state() {
                 evidence.push(format!("(QEMU: guest state `{state}`)"));
             }
@@ -406,7 +417,7 @@ fn start_with_free_port(binary: &Path, spec: &mut MachineSpec, guest: u16, artif
         attempts += 1;
         let port = crate::ssh::free_port().map_err(|e| could_not_test(format!("find a free port on 127.0.0.1: {e}")))?;
         spec.forward = Some((port, guest));
-        match Machine::start(binary, spec, &artifacts.join("qemu.stderr")) {
+        match Machine::start(binary, spec, &qemu::MachineLogs::in_dir(artifacts)) {
             Err(QemuError::StartFailed { stderr, .. }) if stderr.contains("hostfwd") => {
                 if attempts == ATTEMPTS {
                     let why = format!("no port on 127.0.0.1 could be forwarded to the guest in {ATTEMPTS} attempts: {stderr}");
@@ -415,6 +426,17 @@ fn start_with_free_port(binary: &Path, spec: &mut MachineSpec, guest: u16, artif
             }
             other => return other.map_err(qemu_error),
         }
+    }
+}
+
+/// The screendump of a failed boot, in the trial's artifacts.
+const SCREENDUMP: &str = "screen.png";
+
+/// Writes an artifact beside the transcript; one that cannot be written is
+/// logged, not a failure of the trial.
+fn write_artifact(path: &Path, text: &str) {
+    if let Err(e) = std::fs::write(path, text) {
+        tracing::warn!("cannot write {}: {e}", path.display());
     }
 }
 
