@@ -2,7 +2,7 @@
 //! reads like a compiler error: what was expected, what the guest said, the
 //! console lines around it, and where the full transcript is.
 
-use super::{Summary, TrialReport, Verdict};
+use super::{Change, Comparison, Summary, TrialReport, Verdict};
 use crate::checks::Outcome;
 use std::fmt::Write;
 
@@ -87,6 +87,37 @@ pub fn render_failure(r: &TrialReport) -> String {
 /// `3 passed, 1 failed, 1 skipped, 0 could not test`.
 pub fn render_summary(s: &Summary) -> String {
     format!("{} passed, {} failed, {} skipped, {} could not test", s.passed, s.failed, s.skipped, s.could_not_test)
+}
+
+/// The comparison with the baseline: a line per trial that was not compared,
+/// per check that changed or still fails, and per phase that got slower; then
+/// the counts. Regressions come first in each trial, in capitals.
+pub fn render_comparison(c: &Comparison) -> String {
+    let mut out = String::from("--- compared with the baseline\n");
+    for t in &c.trials {
+        if let Some(why) = &t.not_compared {
+            let _ = writeln!(out, "{:<28} not compared: {why}", t.name);
+            continue;
+        }
+        for r in t.regressions() {
+            let _ = writeln!(out, "{:<28} REGRESSION     {}: {}", t.name, r.what, r.detail);
+        }
+        for check in t.checks.iter().filter(|c| matches!(c.change, Change::Fixed | Change::StillFailing)) {
+            let _ = writeln!(out, "{:<28} {:<14} {}: {}", t.name, check.change.label(), check.name, check.message);
+        }
+    }
+    let n = c.counts();
+    let _ = writeln!(
+        out,
+        "{} regression{}, {} still failing, {} fixed, {} unchanged{}",
+        n.regressions,
+        if n.regressions == 1 { "" } else { "s" },
+        n.still_failing,
+        n.fixed,
+        n.unchanged,
+        if n.not_compared > 0 { format!(", {} trial(s) not compared", n.not_compared) } else { String::new() }
+    );
+    out
 }
 
 fn write_evidence(out: &mut String, title: &str, lines: &[String]) {

@@ -10,7 +10,7 @@ mod values;
 
 pub use model::{
     permit_root_login_of_bool, permit_root_login_of_str, Acceleration, Arch, Autologin, Boot, Expect, Firmware, HomeManager,
-    MaxSlowdown, Scenario, Source, SshLogin, Sshd, Step, User,
+    MaxSlowdown, Scenario, MAX_SLOWDOWN_FRACTION, MAX_SLOWDOWN_SECONDS, Source, SshLogin, Sshd, Step, User,
 };
 pub use merge::{Origin, Origins};
 pub use values::{
