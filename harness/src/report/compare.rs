@@ -288,9 +288,104 @@ fn phase(name: &str, baseline_secs: f64, now_secs: f64, max: MaxSlowdown) -> Pha
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::report::tests::sample;
+
+    /// A trial's report.json from tests/data: real results of real runs
+    /// (where each came from: tests/report.rs and tests/compare.rs).
+    pub(crate) fn real(path: &str) -> TrialReport {
+        let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data").join(path).join("report.json");
+        let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()))
+    }
+
+    /// The real run of the `rescue` ISO (baseline) and of `wrong-hostname` (now).
+    pub(crate) fn hostname_regression() -> Comparison {
+        let baseline = real("regression/baseline/rescue-x86_64-bios");
+        let now = real("regression/new/rescue-x86_64-bios");
+        Comparison::by_name(&[baseline], &[now], MaxSlowdown::default())
+    }
+
+    /// The change of every check of the first trial, by name.
+    fn changes(c: &Comparison) -> Vec<(&str, Change)> {
+        c.trials[0].checks.iter().map(|c| (c.name.as_str(), c.change)).collect()
+    }
+
+    #[test]
+    fn the_wrong_hostname_iso_regresses_exactly_its_hostname() {
+        let c = hostname_regression();
+        let regressions = c.regressions();
+        assert_eq!(regressions.len(), 1, "{regressions:?}");
+        assert_eq!(regressions[0].what, "hostname");
+        assert_eq!(
+            regressions[0].detail,
+            "passed on the baseline, fails now: hostname mismatch: expected `rescue`, the guest says `wrong-name`"
+        );
+        let changes = changes(&c);
+        assert_eq!(changes[0], ("boot", Change::Unchanged));
+        assert!(changes.iter().filter(|(n, _)| *n != "hostname").all(|(_, ch)| *ch == Change::Unchanged), "{changes:?}");
+        // The same runs the other way round: fixed, and nothing regressed.
+        let back = Comparison::by_name(
+            &[real("regression/new/rescue-x86_64-bios")],
+            &[real("regression/baseline/rescue-x86_64-bios")],
+            MaxSlowdown::default(),
+        );
+        assert!(changes_of(&back).contains(&("hostname".to_owned(), Change::Fixed)));
+        assert!(back.trials[0].checks.iter().all(|c| c.change != Change::Regression));
+        // The `rescue` boot took 22 s (25 %) longer to a shell than the
+        // `wrong-hostname` one, on a busy machine: the other way round, that is
+        // a slowdown beyond the defaults.
+        let slower: Vec<&str> = back.trials[0].phases.iter().filter(|p| p.slower).map(|p| p.name.as_str()).collect();
+        assert_eq!(slower, ["userspace", "to shell"]);
+        let stages: Vec<&str> = c.trials[0].phases.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(stages, ["firmware", "menu", "kernel", "userspace", "checks", "to shell"]);
+    }
+
+    fn changes_of(c: &Comparison) -> Vec<(String, Change)> {
+        changes(c).into_iter().map(|(n, ch)| (n.to_owned(), ch)).collect()
+    }
+
+    #[test]
+    fn a_run_compared_with_itself_changes_nothing() {
+        let pass = real("reports/shard1/minimal-x86_64-bios");
+        let c = Comparison::by_name(std::slice::from_ref(&pass), std::slice::from_ref(&pass), MaxSlowdown::default());
+        assert!(!c.has_regressions());
+        assert!(changes(&c).iter().all(|(_, ch)| *ch == Change::Unchanged));
+        assert_eq!(c.counts().unchanged, pass.checks.len() + 1, "every check and the boot");
+        // A failed run compared with itself: its failures are still failing, not regressions.
+        let fail = real("regression/new/rescue-x86_64-bios");
+        let c = Comparison::by_name(std::slice::from_ref(&fail), std::slice::from_ref(&fail), MaxSlowdown::default());
+        assert!(!c.has_regressions());
+        assert_eq!(c.counts().still_failing, 1, "{:?}", changes(&c));
+    }
+
+    #[test]
+    fn a_slower_kernel_is_a_regression_of_its_stage() {
+        // A "slower" variant, made here: the real baseline with every phase
+        // from `userspace` on 12 s later, i.e. a kernel stage 12 s longer.
+        let baseline = real("regression/baseline/rescue-x86_64-bios");
+        let mut slower = baseline.clone();
+        let from = slower.phases.iter().position(|(p, _)| p == "userspace").expect("the run reached userspace");
+        for (_, at) in &mut slower.phases[from..] {
+            *at += 12.0;
+        }
+        let c = Comparison::by_name(std::slice::from_ref(&baseline), &[slower], MaxSlowdown::default());
+        let what: Vec<String> = c.regressions().into_iter().map(|r| r.what).collect();
+        // The kernel stage (27 s in this run) took 44 % more; the way to a
+        // shell (111 s) only 11 % more: over 5 s, but under 20 %.
+        assert_eq!(what, ["phase kernel"], "the kernel took 12 s more; the rest as long");
+        let kernel = c.trials[0].phases.iter().find(|p| p.name == "kernel").unwrap();
+        assert!((kernel.now_secs - kernel.baseline_secs - 12.0).abs() < 1e-9, "{kernel:?}");
+        assert!(changes(&c).iter().all(|(_, ch)| *ch == Change::Unchanged), "the checks are the same");
+        // Under a threshold above it, not a regression.
+        let lenient = MaxSlowdown { fraction: 0.2, seconds: 13.0 };
+        let mut slower = baseline.clone();
+        for (_, at) in &mut slower.phases[from..] {
+            *at += 12.0;
+        }
+        assert!(!Comparison::by_name(std::slice::from_ref(&baseline), &[slower], lenient).has_regressions());
+    }
 
     #[test]
     fn each_pair_of_outcomes_has_its_change() {

@@ -431,4 +431,16 @@ mod tests {
         let page = render_html(&[t], Path::new("."), None);
         assert!(!page.contains("<script>") && page.contains("&lt;script&gt;"));
     }
+
+    #[test]
+    fn the_comparison_section_marks_the_regression() {
+        let comparison = crate::report::compare::tests::hostname_regression();
+        let trials = [sample("rescue::x86_64::bios", Verdict::Fail)];
+        let page = render_html(&trials, Path::new("."), Some(&comparison));
+        assert!(page.contains("<h2>Compared with the baseline</h2>"), "{page}");
+        assert!(page.contains(r#"<tr class="regression" data-check="hostname"><td>hostname</td><td>pass</td><td>fail</td><td class="change">REGRESSION</td>"#), "{page}");
+        assert!(page.contains(r#"<tr class="unchanged" data-check="sshd">"#), "{page}");
+        assert!(page.contains(r#"<tr class="unchanged" data-phase="kernel">"#), "{page}");
+        assert!(!render_html(&trials, Path::new("."), None).contains("Compared with the baseline"));
+    }
 }

@@ -129,3 +129,21 @@ fn write_evidence(out: &mut String, title: &str, lines: &[String]) {
         let _ = writeln!(out, "  | {line}");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::compare::tests::hostname_regression;
+
+    #[test]
+    fn the_comparison_names_each_regression_and_counts_the_rest() {
+        let text = render_comparison(&hostname_regression());
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "--- compared with the baseline");
+        assert_eq!(
+            lines[1],
+            "rescue::x86_64::bios         REGRESSION     hostname: passed on the baseline, fails now: hostname mismatch: expected `rescue`, the guest says `wrong-name`"
+        );
+        assert!(lines.last().unwrap().starts_with("1 regression, 0 still failing, 0 fixed, "), "{text}");
+    }
+}

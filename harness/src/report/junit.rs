@@ -382,4 +382,20 @@ mod tests {
     fn shell_words_quote_what_a_shell_would_split() {
         assert_eq!(shell_words("qemu", &["-m".into(), "1024M".into(), "a b".into(), "it's".into()]), r"qemu -m 1024M 'a b' 'it'\''s'");
     }
+
+    #[test]
+    fn a_regression_is_a_failed_case_of_the_comparison_suite() {
+        let comparison = crate::report::compare::tests::hostname_regression();
+        let trials = [sample("rescue::x86_64::bios", Verdict::Fail)];
+        let report = Report::deserialize_from_str(&render_junit(&trials, Some(&comparison)).unwrap()).unwrap();
+        let suite = report.test_suites.iter().find(|s| s.name.as_str() == "baseline comparison").expect("the comparison's suite");
+        let failed: Vec<&str> = suite
+            .test_cases
+            .iter()
+            .filter(|c| matches!(c.status, TestCaseStatus::NonSuccess { kind: NonSuccessKind::Failure, .. }))
+            .map(|c| c.name.as_str())
+            .collect();
+        assert_eq!(failed, ["rescue::x86_64::bios check hostname"]);
+        assert!(suite.test_cases.iter().any(|c| c.name.as_str() == "rescue::x86_64::bios phase kernel"), "a case per phase");
+    }
 }
