@@ -7,10 +7,10 @@ use isotest::plan::{self, Shard, Trial};
 use isotest::qemu::{kill_all_machines, remove_private_dirs, AccelChoice};
 use isotest::report::{
     merge, render_comparison, render_failure, render_html, render_junit, render_line, render_summary, write_file, Comparison,
-    RunResult, Summary, TrialReport, EXIT_COULD_NOT_TEST, EXIT_FAIL, EXIT_PASS, EXIT_STATUS_HELP, EXIT_USAGE,
+    RunResult, Summary, EXIT_COULD_NOT_TEST, EXIT_FAIL, EXIT_PASS, EXIT_STATUS_HELP, EXIT_USAGE,
 };
 use isotest::scenario::MaxSlowdown;
-use isotest::run::{run_trials, RunOptions};
+use isotest::run::{run_baselines, run_trials, RunOptions};
 use isotest::scenario::Scenario;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -349,15 +349,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let options = RunOptions { accel, artifacts, image, flake, cpus };
             let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
             let jobs = jobs.unwrap_or((cores / 2).max(1));
-            let baselines = run_baselines(&trials, baseline.as_deref(), &options, jobs);
+            let baselines = run_baselines(&trials, baseline.as_deref(), &options, jobs, &|report| {
+                println!("baseline: {}", render_line(report));
+            });
             let reports = run_trials(&trials, &options, jobs, &|report| {
                 println!("{}", render_line(report));
             });
             explain_failures(&reports);
-            let comparison = (!baselines.is_empty()).then(|| {
-                let pairs = trials.iter().zip(&reports).filter_map(|(trial, now)| {
-                    let base = baselines.iter().find(|(i, _)| std::ptr::eq(&trials[*i], trial))?;
-                    Some((Some(&base.1), Some(now), trial.scenario.max_slowdown))
+            let comparison = baselines.iter().any(Option::is_some).then(|| {
+                let pairs = trials.iter().zip(&baselines).zip(&reports).filter_map(|((trial, base), now)| {
+                    Some((Some(base.as_ref()?), Some(now), trial.scenario.max_slowdown))
                 });
                 Comparison::of_pairs(pairs)
             });
@@ -373,29 +374,6 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::from(status))
         }
     }
-}
-
-/// Runs each trial that has a baseline (`--baseline`, else its scenario's
-/// `baseline:`) on that ISO, with the same expectations, its artifacts under
-/// `<artifacts>/baseline/`. Returns (index of the trial, its baseline report).
-fn run_baselines(trials: &[Trial], given: Option<&std::path::Path>, options: &RunOptions, jobs: usize) -> Vec<(usize, TrialReport)> {
-    let (indices, on_baseline): (Vec<usize>, Vec<Trial>) = trials
-        .iter()
-        .enumerate()
-        .filter_map(|(i, t)| {
-            let iso = given.map(ToOwned::to_owned).or_else(|| t.scenario.baseline.clone())?;
-            Some((i, Trial { image: Some(iso), ..t.clone() }))
-        })
-        .unzip();
-    if on_baseline.is_empty() {
-        return Vec::new();
-    }
-    // The baseline's ISO is the trial's image; `--image` is the new one's only.
-    let options = RunOptions { image: None, artifacts: options.artifacts.join("baseline"), ..options.clone() };
-    let reports = run_trials(&on_baseline, &options, jobs, &|report| {
-        println!("baseline: {}", render_line(report));
-    });
-    indices.into_iter().zip(reports).collect()
 }
 
 /// What went wrong in each failed trial (and each that could not test), on stderr.
