@@ -57,6 +57,7 @@ fn a_check_that_passed_and_fails_now_is_a_regression() {
     let out = compare(&data("baseline"), &data("new"), &["--junit", junit.to_str().unwrap()]);
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.ends_with("\nregressed against the baseline: rescue::x86_64::bios hostname\n"), "{stdout}");
     let regressions: Vec<&str> = stdout.lines().filter(|l| l.contains("REGRESSION")).collect();
     assert_eq!(regressions.len(), 1, "only the hostname regressed: {stdout}");
     assert!(regressions[0].starts_with("rescue::x86_64::bios"), "{stdout}");
@@ -127,6 +128,7 @@ fn a_phase_slower_beyond_the_threshold_is_a_regression() {
     assert!(stdout.contains("REGRESSION     phase userspace: "), "{stdout}");
     assert!(stdout.contains("(+30.0 s, "), "{stdout}");
     assert!(stdout.contains("REGRESSION     phase to shell: "), "{stdout}");
+    assert!(stdout.contains("regressed against the baseline: rescue::x86_64::bios phase userspace, rescue::x86_64::bios phase to shell"), "{stdout}");
     assert!(!stdout.contains("phase kernel"), "the kernel took as long: {stdout}");
     // A threshold above the slowdown lets it pass.
     let out = compare(&data("baseline"), &slower, &["--max-slowdown-secs", "31"]);
@@ -191,6 +193,7 @@ fn a_baseline_run_names_the_hostname_regression() {
     assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
     assert!(stdout.lines().any(|l| l.starts_with("baseline: rescue::x86_64::bios") && l.contains("PASS")), "{stdout}");
     assert!(stdout.contains("REGRESSION     hostname: passed on the baseline, fails now: hostname mismatch"), "{stdout}");
+    assert!(stdout.contains("0 passed, 1 failed, 0 skipped, 0 could not test\nregressed against the baseline: rescue::x86_64::bios hostname"), "{stdout}");
     assert!(artifacts.join("baseline/rescue-x86_64-bios/report.json").is_file());
     // The comparison, decided once, in every report.
     let result: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(file("result.json")).unwrap()).unwrap();

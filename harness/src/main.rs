@@ -6,7 +6,7 @@ use isotest::matrix::{self, Format, RunnerOverride, Runners};
 use isotest::plan::{self, Shard, Trial};
 use isotest::qemu::{kill_all_machines, remove_private_dirs, AccelChoice};
 use isotest::report::{
-    merge, render_comparison, render_failure, render_html, render_junit, render_line, render_summary, write_file, Comparison,
+    merge, render_comparison, render_failure, render_regressions, render_html, render_junit, render_line, render_summary, write_file, Comparison,
     RunResult, Summary, EXIT_COULD_NOT_TEST, EXIT_FAIL, EXIT_PASS, EXIT_STATUS_HELP, EXIT_USAGE,
 };
 use isotest::scenario::MaxSlowdown;
@@ -197,11 +197,13 @@ fn seconds(text: &str) -> Result<f64, String> {
     if (0.0..=max).contains(&s) { Ok(s) } else { Err(format!("{s} is out of bounds: 0 to {max}")) }
 }
 
-/// The exit status of a run compared with a baseline: a regression is a failure.
+/// The exit status of a run compared with a baseline: a regression is a
+/// failure, which outranks "could not test" as a failed trial does.
 fn exit_status(summary: &Summary, comparison: Option<&Comparison>, require_all: bool) -> u8 {
-    match (summary.exit_status(require_all), comparison.is_some_and(Comparison::has_regressions)) {
-        (EXIT_PASS, true) => EXIT_FAIL,
-        (status, _) => status,
+    if comparison.is_some_and(Comparison::has_regressions) {
+        EXIT_FAIL
+    } else {
+        summary.exit_status(require_all)
     }
 }
 
@@ -273,6 +275,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let max = MaxSlowdown { fraction: max_slowdown, seconds: max_slowdown_secs };
             let comparison = Comparison::by_name(&old_run.reports(), &result.reports(), max);
             print!("{}", render_comparison(&comparison));
+            if let Some(line) = render_regressions(&comparison) {
+                println!("\n{line}");
+            }
             let status = if comparison.has_regressions() { EXIT_FAIL } else { EXIT_PASS };
             result.comparison = Some(comparison);
             outputs.write(&result)?;
@@ -367,6 +372,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 println!("\n{}", render_comparison(c).trim_end());
             }
             println!("\n{}", render_summary(&summary));
+            if let Some(line) = comparison.as_ref().and_then(render_regressions) {
+                println!("{line}");
+            }
             let mut result = RunResult::new(reports);
             let status = exit_status(&summary, comparison.as_ref(), require_all);
             result.comparison = comparison;

@@ -120,6 +120,17 @@ pub fn render_comparison(c: &Comparison) -> String {
     out
 }
 
+/// The summary's line about the baseline, when something regressed:
+/// `regressed against the baseline: rescue::x86_64::bios hostname, ...`.
+pub fn render_regressions(c: &Comparison) -> Option<String> {
+    let regressions = c.regressions();
+    if regressions.is_empty() {
+        return None;
+    }
+    let named: Vec<String> = regressions.iter().map(|r| format!("{} {}", r.trial, r.what)).collect();
+    Some(format!("regressed against the baseline: {}", named.join(", ")))
+}
+
 fn write_evidence(out: &mut String, title: &str, lines: &[String]) {
     if lines.is_empty() {
         return;
@@ -145,5 +156,9 @@ mod tests {
             "rescue::x86_64::bios         REGRESSION     hostname: passed on the baseline, fails now: hostname mismatch: expected `rescue`, the guest says `wrong-name`"
         );
         assert!(lines.last().unwrap().starts_with("1 regression, 0 still failing, 0 fixed, "), "{text}");
+        assert_eq!(
+            render_regressions(&hostname_regression()).as_deref(),
+            Some("regressed against the baseline: rescue::x86_64::bios hostname")
+        );
     }
 }
