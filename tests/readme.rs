@@ -21,6 +21,7 @@ const SKIPPED: &[(&str, &str)] = &[
     ("cargo run -p isotest -- run", "boots every trial of scenarios/*.yaml"),
     ("cargo run -p isotest -- run --flake fixtures/flake --iso rescue", "boots (tests/cli.rs runs it)"),
     ("cargo run -p isotest -- run scenarios/rescue.yaml --image last-month.iso", "an ISO of the reader's own, and a boot"),
+    ("cargo run -p isotest -- run scenarios/rescue.yaml --baseline last-month.iso", "an ISO of the reader's own, and boots (tests/compare.rs runs --baseline)"),
 ];
 
 /// How the README spells the binary.

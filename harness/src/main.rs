@@ -6,10 +6,11 @@ use isotest::matrix::{self, Format, RunnerOverride, Runners};
 use isotest::plan::{self, Shard, Trial};
 use isotest::qemu::{kill_all_machines, remove_private_dirs, AccelChoice};
 use isotest::report::{
-    merge, render_failure, render_html, render_junit, render_line, render_summary, write_file, RunResult, Summary,
-    EXIT_COULD_NOT_TEST, EXIT_STATUS_HELP, EXIT_USAGE,
+    merge, render_comparison, render_failure, render_regressions, render_html, render_junit, render_line, render_summary, write_file, Comparison,
+    RunResult, Summary, EXIT_COULD_NOT_TEST, EXIT_FAIL, EXIT_PASS, EXIT_STATUS_HELP, EXIT_USAGE,
 };
-use isotest::run::{run_trials, RunOptions};
+use isotest::scenario::MaxSlowdown;
+use isotest::run::{run_baselines, run_trials, RunOptions};
 use isotest::scenario::Scenario;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -33,6 +34,12 @@ enum Command {
         /// Test this ISO file instead of the one the scenario names.
         #[arg(long)]
         image: Option<PathBuf>,
+        /// Also run every trial on this known-good ISO, against the same
+        /// expectations, and compare (default: the scenario's `baseline:`). A
+        /// check that passed on it and fails now, or a phase slower beyond the
+        /// scenario's `max_slowdown:`, is a regression: exit 1.
+        #[arg(long, value_name = "ISO")]
+        baseline: Option<PathBuf>,
         /// The nix-wire flake of `iso:` hosts (default: the scenario's `flake:`,
         /// $ISOTEST_FLAKE, else the nearest flake.nix up from the scenario).
         #[arg(long)]
@@ -77,6 +84,25 @@ enum Command {
         /// Artifact directories, report.json files or --json results.
         #[arg(required = true)]
         sources: Vec<PathBuf>,
+        #[command(flatten)]
+        outputs: Outputs,
+    },
+    /// Compare two stored runs (--json results, or artifact directories as
+    /// `report` reads them): a check that passed in OLD and fails in NEW, or a
+    /// phase slower beyond the threshold, is a regression. Exits 1 on a
+    /// regression, 0 otherwise, 2 for bad input.
+    Compare {
+        /// The known-good run.
+        old: PathBuf,
+        /// The run to judge.
+        new: PathBuf,
+        /// A phase is a regression when slower by more than this fraction of
+        /// its time in OLD (0.2: 20 %)...
+        #[arg(long, value_name = "FRACTION", default_value_t = MaxSlowdown::default().fraction, value_parser = fraction)]
+        max_slowdown: f64,
+        /// ...and by more than these seconds.
+        #[arg(long, value_name = "SECONDS", default_value_t = MaxSlowdown::default().seconds, value_parser = seconds)]
+        max_slowdown_secs: f64,
         #[command(flatten)]
         outputs: Outputs,
     },
@@ -138,20 +164,46 @@ struct Outputs {
 }
 
 impl Outputs {
-    /// Writes each report asked for.
+    /// Writes each report asked for; the result's comparison with a baseline, if
+    /// it has one, goes into each.
     fn write(&self, result: &RunResult) -> Result<()> {
         let reports = result.reports();
+        let comparison = result.comparison.as_ref();
         if let Some(path) = &self.json {
             result.write(path)?;
         }
         if let Some(path) = &self.junit {
-            write_file(path, &render_junit(&reports)?)?;
+            write_file(path, &render_junit(&reports, comparison)?)?;
         }
         if let Some(path) = &self.html {
             let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-            write_file(path, &render_html(&reports, dir))?;
+            write_file(path, &render_html(&reports, dir, comparison))?;
         }
         Ok(())
+    }
+}
+
+/// `--max-slowdown`: bounded as the scenario's `max_slowdown.fraction` is.
+fn fraction(text: &str) -> Result<f64, String> {
+    let f: f64 = text.parse().map_err(|_| format!("`{text}` is not a number (0.2 is 20 %)"))?;
+    let max = isotest::scenario::MAX_SLOWDOWN_FRACTION;
+    if f > 0.0 && f <= max { Ok(f) } else { Err(format!("{f} is out of bounds: more than 0 and at most {max}")) }
+}
+
+/// `--max-slowdown-secs`: bounded as the scenario's `max_slowdown.seconds` is.
+fn seconds(text: &str) -> Result<f64, String> {
+    let s: f64 = text.parse().map_err(|_| format!("`{text}` is not a number of seconds"))?;
+    let max = isotest::scenario::MAX_SLOWDOWN_SECONDS;
+    if (0.0..=max).contains(&s) { Ok(s) } else { Err(format!("{s} is out of bounds: 0 to {max}")) }
+}
+
+/// The exit status of a run compared with a baseline: a regression is a
+/// failure, which outranks "could not test" as a failed trial does.
+fn exit_status(summary: &Summary, comparison: Option<&Comparison>, require_all: bool) -> u8 {
+    if comparison.is_some_and(Comparison::has_regressions) {
+        EXIT_FAIL
+    } else {
+        summary.exit_status(require_all)
     }
 }
 
@@ -217,6 +269,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
             outputs.write(&result)?;
             Ok(ExitCode::from(summary.exit_status(false)))
         }
+        Command::Compare { old, new, max_slowdown, max_slowdown_secs, outputs } => {
+            let old_run = merge(std::slice::from_ref(&old)).with_context(|| format!("OLD {}", old.display()))?;
+            let mut result = merge(std::slice::from_ref(&new)).with_context(|| format!("NEW {}", new.display()))?;
+            let max = MaxSlowdown { fraction: max_slowdown, seconds: max_slowdown_secs };
+            let comparison = Comparison::by_name(&old_run.reports(), &result.reports(), max);
+            print!("{}", render_comparison(&comparison));
+            if let Some(line) = render_regressions(&comparison) {
+                println!("\n{line}");
+            }
+            let status = if comparison.has_regressions() { EXIT_FAIL } else { EXIT_PASS };
+            result.comparison = Some(comparison);
+            outputs.write(&result)?;
+            Ok(ExitCode::from(status))
+        }
         Command::Matrix { scenarios, format, runners, gitlab_jobs, shard } => {
             let trials = load_shard(&scenarios, &[], shard.shard, true)?;
             let entries = matrix::entries(&trials, &Runners::defaults(format).with(&runners));
@@ -235,6 +301,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Run {
             scenarios,
             image,
+            baseline,
             flake,
             hosts,
             accel,
@@ -253,6 +320,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             // Said once here, not by every trial.
             if let Some(i) = image.as_ref().filter(|i| !i.is_file()) {
                 bail!("--image {}: no such file", i.display());
+            }
+            if let Some(b) = baseline.as_ref().filter(|b| !b.is_file()) {
+                bail!("--baseline {}: no such file", b.display());
             }
             let mut trials = load_shard(&scenarios, &hosts, shard, false)?;
             if let Some(missing) = names.iter().find(|n| !trials.iter().any(|t| t.name() == **n)) {
@@ -284,14 +354,32 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let options = RunOptions { accel, artifacts, image, flake, cpus };
             let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
             let jobs = jobs.unwrap_or((cores / 2).max(1));
+            let baselines = run_baselines(&trials, baseline.as_deref(), &options, jobs, &|report| {
+                println!("baseline: {}", render_line(report));
+            });
             let reports = run_trials(&trials, &options, jobs, &|report| {
                 println!("{}", render_line(report));
             });
             explain_failures(&reports);
+            let comparison = baselines.iter().any(Option::is_some).then(|| {
+                let pairs = trials.iter().zip(&baselines).zip(&reports).filter_map(|((trial, base), now)| {
+                    Some((Some(base.as_ref()?), Some(now), trial.scenario.max_slowdown))
+                });
+                Comparison::of_pairs(pairs)
+            });
             let summary = Summary::of(&reports);
+            if let Some(c) = &comparison {
+                println!("\n{}", render_comparison(c).trim_end());
+            }
             println!("\n{}", render_summary(&summary));
-            outputs.write(&RunResult::new(reports))?;
-            Ok(ExitCode::from(summary.exit_status(require_all)))
+            if let Some(line) = comparison.as_ref().and_then(render_regressions) {
+                println!("{line}");
+            }
+            let mut result = RunResult::new(reports);
+            let status = exit_status(&summary, comparison.as_ref(), require_all);
+            result.comparison = comparison;
+            outputs.write(&result)?;
+            Ok(ExitCode::from(status))
         }
     }
 }

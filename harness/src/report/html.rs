@@ -4,7 +4,7 @@
 //! the console lines around it, the screendump of a failed boot (embedded)
 //! and a link to the full transcript.
 
-use super::{TrialReport, Verdict};
+use super::{Change, CheckComparison, Comparison, PhaseComparison, TrialComparison, TrialReport, Verdict};
 use crate::checks::{CheckResult, Outcome};
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 use std::collections::BTreeSet;
@@ -33,6 +33,7 @@ th, td { border: 1px solid #bbb; padding: .35em .6em; text-align: left; vertical
 .seg.userspace { background: #00897b; } .seg.checks { background: #f9a825; color: #222; }
 .legend span { display: inline-block; padding: 0 .5em; margin-right: .3em; color: #fff; }
 .legend span.checks { color: #222; }
+.regression { background: #ffcdd2; } .still-failing { background: #fff3e0; } .fixed { background: #c8e6c9; }
 .failure { border-left: 4px solid #c62828; padding: .2em 1em; margin: 1em 0; background: #fff6f6; }
 .failure.could-not-test { border-color: #e65100; background: #fff8f0; }
 pre { background: #fafafa; border: 1px solid #ddd; padding: .5em; overflow-x: auto; font-size: 12px; }
@@ -44,7 +45,7 @@ img.screendump { max-width: 100%; border: 1px solid #bbb; }
 /// The page for these trials. `out_dir` is where the page will be written, so
 /// that links to transcripts are relative to it (the page and the artifacts
 /// move together as one CI artifact).
-pub fn render_html(trials: &[TrialReport], out_dir: &Path) -> String {
+pub fn render_html(trials: &[TrialReport], out_dir: &Path, comparison: Option<&Comparison>) -> String {
     let summary = super::Summary::of(trials);
     let page = html! {
         (DOCTYPE)
@@ -59,6 +60,10 @@ pub fn render_html(trials: &[TrialReport], out_dir: &Path) -> String {
                 p #summary { (super::render_summary(&summary)) }
                 h2 { "Matrix" }
                 (matrix(trials))
+                @if let Some(c) = comparison {
+                    h2 { "Compared with the baseline" }
+                    (compared(c))
+                }
                 h2 { "Timeline" }
                 (timeline(trials))
                 @let failures: Vec<&TrialReport> = trials.iter().filter(|t| matches!(t.verdict, Verdict::Fail | Verdict::CouldNotTest { .. })).collect();
@@ -131,6 +136,65 @@ fn cell(t: &TrialReport) -> Markup {
     }
 }
 
+/// The comparison with the baseline: its counts, then a table per compared
+/// trial, a row per check and phase, each row classed by its change (the
+/// regressions red), as the comparison decided it.
+fn compared(c: &Comparison) -> Markup {
+    let n = c.counts();
+    html! {
+        p #comparison-summary {
+            (n.regressions) " regression(s), " (n.still_failing) " still failing, " (n.fixed) " fixed, " (n.unchanged) " unchanged"
+        }
+        @for t in &c.trials { (compared_trial(t)) }
+    }
+}
+
+fn compared_trial(t: &TrialComparison) -> Markup {
+    html! {
+        h3 { (t.name) @if let Some(image) = &t.baseline_image { " (baseline: " (image.display()) ")" } }
+        @if let Some(why) = &t.not_compared {
+            p.not-compared data-trial=(t.name) { "Not compared: " (why) }
+        } @else {
+            table.comparison data-trial=(t.name) {
+                tr { th { "" } th { "baseline" } th { "now" } th { "change" } th { "" } }
+                @for c in &t.checks { (compared_check(c)) }
+                @for p in &t.phases { (compared_phase(p, t)) }
+            }
+        }
+    }
+}
+
+fn change_class(change: Change) -> &'static str {
+    match change {
+        Change::Regression => "regression",
+        Change::StillFailing => "still-failing",
+        Change::Fixed => "fixed",
+        Change::Unchanged => "unchanged",
+    }
+}
+
+fn compared_check(c: &CheckComparison) -> Markup {
+    let outcome = |o: Option<crate::checks::Outcome>| o.map_or_else(|| "absent".to_owned(), super::junit::outcome_name);
+    html! {
+        tr class=(change_class(c.change)) data-check=(c.name) {
+            td { (c.name) } td { (outcome(c.baseline)) } td { (outcome(c.now)) }
+            td.change { (c.change.label()) }
+            td { @if c.change != Change::Unchanged { (c.message) } }
+        }
+    }
+}
+
+fn compared_phase(p: &PhaseComparison, t: &TrialComparison) -> Markup {
+    let change = if p.slower { Change::Regression } else { Change::Unchanged };
+    html! {
+        tr class=(change_class(change)) data-phase=(p.name) {
+            td { "phase " (p.name) } td { (format!("{:.1} s", p.baseline_secs)) } td { (format!("{:.1} s", p.now_secs)) }
+            td.change { @if p.slower { "REGRESSION: slower" } @else { "within bounds" } }
+            td { @if p.slower { (p.describe(&t.max_slowdown)) } }
+        }
+    }
+}
+
 /// A bar per trial: how long each stage of its boot took, then its checks, on
 /// one scale for all trials.
 fn timeline(trials: &[TrialReport]) -> Markup {
@@ -162,16 +226,16 @@ fn timeline(trials: &[TrialReport]) -> Markup {
 
 /// A stretch of a trial's timeline, in seconds from power-on.
 #[derive(Debug, Clone, Copy)]
-struct Stage {
-    name: &'static str,
-    start: f64,
-    len: f64,
+pub(super) struct Stage {
+    pub(super) name: &'static str,
+    pub(super) start: f64,
+    pub(super) len: f64,
 }
 
 /// A stage runs from its phase to the next: the firmware until the boot menu,
 /// the menu until the kernel, the kernel until userspace, userspace until the
 /// shell settled; then the checks, for as long as they took.
-fn stages(t: &TrialReport) -> Vec<Stage> {
+pub(super) fn stages(t: &TrialReport) -> Vec<Stage> {
     let stage_of = |phase: &str| match phase {
         "power-on" => Some("firmware"),
         "boot-menu" => Some("menu"),
@@ -325,7 +389,7 @@ mod tests {
             sample("rescue::x86_64::uefi", Verdict::Pass),
             sample("minimal::aarch64::uefi", Verdict::Skipped { reason: "no AAVMF".into() }),
         ];
-        let page = render_html(&trials, Path::new("target/isotest"));
+        let page = render_html(&trials, Path::new("target/isotest"), None);
         assert!(page.contains(r#"<td class="cell fail" data-trial="rescue::x86_64::bios""#), "{page}");
         assert!(page.contains(r#"<td class="cell pass" data-trial="rescue::x86_64::uefi""#));
         assert!(page.contains(r#"<td class="cell skipped" data-trial="minimal::aarch64::uefi""#));
@@ -345,7 +409,7 @@ mod tests {
         let mut console = console.join("\n");
         console.push_str("\nroot@wrong-name:~# cat /proc/sys/kernel/hostname\nwrong-name\n");
         std::fs::write(t.artifacts.join("console.log"), console).unwrap();
-        let page = render_html(&[t], dir.path());
+        let page = render_html(&[t], dir.path(), None);
         assert!(page.contains(r#"<dd class="expected">rescue</dd>"#), "{page}");
         assert!(page.contains(r#"<dd class="actual">wrong-name</dd>"#));
         assert!(page.contains("<dt>expected (from the scenario)</dt>"));
@@ -364,14 +428,14 @@ mod tests {
         t.error = Some(TrialError { kind: ErrorKind::Failed, message: "no userspace".into(), phase: Some("kernel".into()), evidence: vec![] });
         let console: Vec<String> = (0..30).map(|i| format!("line {i}")).collect();
         std::fs::write(dir.path().join("console.log"), console.join("\n")).unwrap();
-        assert!(!render_html(&[t.clone()], dir.path()).contains("<img"), "no screendump, no picture");
+        assert!(!render_html(&[t.clone()], dir.path(), None).contains("<img"), "no screendump, no picture");
         t.screendump = Some("screen.png".into());
-        let page = render_html(&[t.clone()], dir.path());
+        let page = render_html(&[t.clone()], dir.path(), None);
         assert!(page.contains(r#"<a class="screendump" href="screen.png">"#) && page.contains("/screen.png</a> (not readable from here)"), "{page}");
         assert!(!page.contains("<img"), "a missing file is not drawn: {page}");
         let png = b"\x89PNG\r\n\x1a\n(the rest of a PNG)";
         std::fs::write(dir.path().join("screen.png"), png).unwrap();
-        let page = render_html(&[t], dir.path());
+        let page = render_html(&[t], dir.path(), None);
         let data = format!("data:image/png;base64,{}", base64::Engine::encode(&base64::engine::general_purpose::STANDARD, png));
         assert!(page.contains(&format!(r#"<a class="screendump" href="screen.png"><img class="screendump" src="{data}" alt="screendump of rescue::x86_64::bios"></a>"#)), "{page}");
         assert!(page.contains("<dt>phase reached</dt><dd>kernel</dd>"), "{page}");
@@ -391,7 +455,19 @@ mod tests {
     fn text_from_the_guest_is_escaped() {
         let mut t = sample("rescue::x86_64::bios", Verdict::Fail);
         t.checks[1].actual = "<script>alert(1)</script>".into();
-        let page = render_html(&[t], Path::new("."));
+        let page = render_html(&[t], Path::new("."), None);
         assert!(!page.contains("<script>") && page.contains("&lt;script&gt;"));
+    }
+
+    #[test]
+    fn the_comparison_section_marks_the_regression() {
+        let comparison = crate::report::compare::tests::hostname_regression();
+        let trials = [sample("rescue::x86_64::bios", Verdict::Fail)];
+        let page = render_html(&trials, Path::new("."), Some(&comparison));
+        assert!(page.contains("<h2>Compared with the baseline</h2>"), "{page}");
+        assert!(page.contains(r#"<tr class="regression" data-check="hostname"><td>hostname</td><td>pass</td><td>fail</td><td class="change">REGRESSION</td>"#), "{page}");
+        assert!(page.contains(r#"<tr class="unchanged" data-check="sshd">"#), "{page}");
+        assert!(page.contains(r#"<tr class="unchanged" data-phase="kernel">"#), "{page}");
+        assert!(!render_html(&trials, Path::new("."), None).contains("Compared with the baseline"));
     }
 }

@@ -3,7 +3,7 @@
 //! console lines around it, and where the full transcript (and the screendump
 //! of a failed boot) is.
 
-use super::{Summary, TrialReport, Verdict};
+use super::{Change, Comparison, Summary, TrialReport, Verdict};
 use crate::checks::Outcome;
 use std::fmt::Write;
 
@@ -93,6 +93,48 @@ pub fn render_summary(s: &Summary) -> String {
     format!("{} passed, {} failed, {} skipped, {} could not test", s.passed, s.failed, s.skipped, s.could_not_test)
 }
 
+/// The comparison with the baseline: a line per trial that was not compared,
+/// per check that changed or still fails, and per phase that got slower; then
+/// the counts. Regressions come first in each trial, in capitals.
+pub fn render_comparison(c: &Comparison) -> String {
+    let mut out = String::from("--- compared with the baseline\n");
+    for t in &c.trials {
+        if let Some(why) = &t.not_compared {
+            let _ = writeln!(out, "{:<28} not compared: {why}", t.name);
+            continue;
+        }
+        for r in t.regressions() {
+            let _ = writeln!(out, "{:<28} REGRESSION     {}: {}", t.name, r.what, r.detail);
+        }
+        for check in t.checks.iter().filter(|c| matches!(c.change, Change::Fixed | Change::StillFailing)) {
+            let _ = writeln!(out, "{:<28} {:<14} {}: {}", t.name, check.change.label(), check.name, check.message);
+        }
+    }
+    let n = c.counts();
+    let _ = writeln!(
+        out,
+        "{} regression{}, {} still failing, {} fixed, {} unchanged{}",
+        n.regressions,
+        if n.regressions == 1 { "" } else { "s" },
+        n.still_failing,
+        n.fixed,
+        n.unchanged,
+        if n.not_compared > 0 { format!(", {} trial(s) not compared", n.not_compared) } else { String::new() }
+    );
+    out
+}
+
+/// The summary's line about the baseline, when something regressed:
+/// `regressed against the baseline: rescue::x86_64::bios hostname, ...`.
+pub fn render_regressions(c: &Comparison) -> Option<String> {
+    let regressions = c.regressions();
+    if regressions.is_empty() {
+        return None;
+    }
+    let named: Vec<String> = regressions.iter().map(|r| format!("{} {}", r.trial, r.what)).collect();
+    Some(format!("regressed against the baseline: {}", named.join(", ")))
+}
+
 fn write_evidence(out: &mut String, title: &str, lines: &[String]) {
     if lines.is_empty() {
         return;
@@ -107,6 +149,7 @@ fn write_evidence(out: &mut String, title: &str, lines: &[String]) {
 mod tests {
     use super::*;
     use crate::report::tests::sample;
+    use crate::report::compare::tests::hostname_regression;
 
     #[test]
     fn a_failure_names_its_screendump_when_there_is_one() {
@@ -115,5 +158,21 @@ mod tests {
         r.screendump = Some("screen.png".into());
         let text = render_failure(&r);
         assert!(text.contains("  screendump: target/isotest/rescue-x86_64-bios/screen.png\n"), "{text}");
+    }
+
+    #[test]
+    fn the_comparison_names_each_regression_and_counts_the_rest() {
+        let text = render_comparison(&hostname_regression());
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "--- compared with the baseline");
+        assert_eq!(
+            lines[1],
+            "rescue::x86_64::bios         REGRESSION     hostname: passed on the baseline, fails now: hostname mismatch: expected `rescue`, the guest says `wrong-name`"
+        );
+        assert!(lines.last().unwrap().starts_with("1 regression, 0 still failing, 0 fixed, "), "{text}");
+        assert_eq!(
+            render_regressions(&hostname_regression()).as_deref(),
+            Some("regressed against the baseline: rescue::x86_64::bios hostname")
+        );
     }
 }

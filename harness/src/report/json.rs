@@ -42,6 +42,10 @@ pub struct RunResult {
     /// The verdicts, counted (informative: the trials' verdicts are the truth).
     pub summary: Summary,
     pub trials: Vec<TrialResult>,
+    /// The comparison with a baseline run, when there was one (`--baseline`,
+    /// `baseline:`, `isotest compare`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comparison: Option<super::Comparison>,
 }
 
 /// A trial's report, and the files in its artifact directory.
@@ -59,7 +63,14 @@ impl RunResult {
     pub fn new(reports: Vec<TrialReport>) -> RunResult {
         let summary = Summary::of(&reports);
         let trials = reports.into_iter().map(|report| TrialResult { files: artifact_files(&report.artifacts), report }).collect();
-        RunResult { format: FORMAT.into(), format_version: FORMAT_VERSION, isotest_version: env!("CARGO_PKG_VERSION").into(), summary, trials }
+        RunResult {
+            format: FORMAT.into(),
+            format_version: FORMAT_VERSION,
+            isotest_version: env!("CARGO_PKG_VERSION").into(),
+            summary,
+            trials,
+            comparison: None,
+        }
     }
 
     pub fn reports(&self) -> Vec<TrialReport> {

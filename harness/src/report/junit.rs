@@ -15,19 +15,65 @@
 //! properties; the phases are also the suite's system-out, as a timeline.
 //! Validated against Jenkins' junit-10.xsd in tests/report.rs.
 
-use super::{ErrorKind, ReportError, TrialReport, Verdict};
+use super::{Change, Comparison, ErrorKind, ReportError, TrialReport, Verdict};
 use crate::checks::{CheckResult, Outcome};
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 use std::fmt::Write;
 use std::time::Duration;
 
-/// The JUnit XML of these trials.
-pub fn render_junit(trials: &[TrialReport]) -> Result<String, ReportError> {
+/// The JUnit XML of these trials, and of their comparison with a baseline
+/// when there is one.
+pub fn render_junit(trials: &[TrialReport], comparison: Option<&Comparison>) -> Result<String, ReportError> {
     let mut report = Report::new("isotest");
     report.add_test_suites(trials.iter().map(suite));
+    report.add_test_suites(comparison.map(comparison_suite));
     report.set_time(Duration::from_secs_f64(trials.iter().map(|t| t.total_secs).sum::<f64>().max(0.0)));
     let xml = report.to_string().map_err(|e| ReportError::Junit(e.to_string()))?;
     without_root_skipped(&xml)
+}
+
+/// The suite `baseline comparison`: per compared trial a case per check
+/// (`<trial> check hostname`) and per phase (`<trial> phase kernel`); each
+/// regression is a `<failure>` saying what changed, the rest pass (a check
+/// that still fails is a failure in its trial's own suite already).
+fn comparison_suite(c: &Comparison) -> TestSuite {
+    let mut suite = TestSuite::new("baseline comparison");
+    for t in &c.trials {
+        if let Some(why) = &t.not_compared {
+            let mut status = TestCaseStatus::skipped();
+            status.set_message(why.as_str());
+            suite.add_test_case(comparison_case(&t.name, "trial", status));
+            continue;
+        }
+        for check in &t.checks {
+            let status = match check.change {
+                Change::Regression => regression(format!("passed on the baseline, not now: {}", check.message)),
+                Change::StillFailing | Change::Fixed | Change::Unchanged => TestCaseStatus::success(),
+            };
+            let mut case = comparison_case(&t.name, &format!("check {}", check.name), status);
+            case.set_system_out(check.change.label());
+            suite.add_test_case(case);
+        }
+        for phase in &t.phases {
+            let status = if phase.slower { regression(phase.describe(&t.max_slowdown)) } else { TestCaseStatus::success() };
+            let mut case = comparison_case(&t.name, &format!("phase {}", phase.name), status);
+            case.set_system_out(phase.describe(&t.max_slowdown));
+            suite.add_test_case(case);
+        }
+    }
+    suite
+}
+
+fn comparison_case(trial: &str, name: &str, status: TestCaseStatus) -> TestCase {
+    let mut case = TestCase::new(format!("{trial} {name}"), status);
+    case.set_classname(trial);
+    case
+}
+
+fn regression(message: String) -> TestCaseStatus {
+    let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+    status.set_type("regression").set_message(message);
+    status
 }
 
 /// A trial's suite.
@@ -111,7 +157,7 @@ fn case(r: &TrialReport, name: &str, status: TestCaseStatus) -> TestCase {
 }
 
 /// `fail`, `broken`: the outcome as report.json spells it.
-fn outcome_name(outcome: Outcome) -> String {
+pub(super) fn outcome_name(outcome: Outcome) -> String {
     serde_json::to_value(outcome).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
 }
 
@@ -246,7 +292,7 @@ mod tests {
 
     /// The rendered XML, read back with quick-junit's reader.
     fn round_trip(trials: &[TrialReport]) -> Report {
-        let xml = render_junit(trials).unwrap();
+        let xml = render_junit(trials, None).unwrap();
         Report::deserialize_from_str(&xml).unwrap_or_else(|e| panic!("{e}\n{xml}"))
     }
 
@@ -329,7 +375,7 @@ mod tests {
 
     #[test]
     fn phases_and_qemu_are_properties_and_the_root_has_no_skipped_count() {
-        let xml = render_junit(&[sample("rescue::x86_64::bios", Verdict::Pass)]).unwrap();
+        let xml = render_junit(&[sample("rescue::x86_64::bios", Verdict::Pass)], None).unwrap();
         assert!(xml.contains(r#"<property name="phase kernel" value="8.894"/>"#), "{xml}");
         assert!(xml.contains(r#"<property name="qemu version" value="QEMU emulator version 7.2.19"/>"#), "{xml}");
         assert!(xml.contains("-machine pc,accel=tcg"), "{xml}");
@@ -342,5 +388,21 @@ mod tests {
     #[test]
     fn shell_words_quote_what_a_shell_would_split() {
         assert_eq!(shell_words("qemu", &["-m".into(), "1024M".into(), "a b".into(), "it's".into()]), r"qemu -m 1024M 'a b' 'it'\''s'");
+    }
+
+    #[test]
+    fn a_regression_is_a_failed_case_of_the_comparison_suite() {
+        let comparison = crate::report::compare::tests::hostname_regression();
+        let trials = [sample("rescue::x86_64::bios", Verdict::Fail)];
+        let report = Report::deserialize_from_str(&render_junit(&trials, Some(&comparison)).unwrap()).unwrap();
+        let suite = report.test_suites.iter().find(|s| s.name.as_str() == "baseline comparison").expect("the comparison's suite");
+        let failed: Vec<&str> = suite
+            .test_cases
+            .iter()
+            .filter(|c| matches!(c.status, TestCaseStatus::NonSuccess { kind: NonSuccessKind::Failure, .. }))
+            .map(|c| c.name.as_str())
+            .collect();
+        assert_eq!(failed, ["rescue::x86_64::bios check hostname"]);
+        assert!(suite.test_cases.iter().any(|c| c.name.as_str() == "rescue::x86_64::bios phase kernel"), "a case per phase");
     }
 }

@@ -1,14 +1,16 @@
 //! Results: the model of a trial's outcome, its human rendering, and the JSON
 //! written next to the transcripts.
 
+mod compare;
 mod html;
 mod human;
 mod json;
 mod junit;
 mod summary;
 
+pub use compare::{Change, ChangeCounts, CheckComparison, Comparison, PhaseComparison, Regression, TrialComparison};
 pub use html::render_html;
-pub use human::{render_failure, render_line, render_summary};
+pub use human::{render_comparison, render_failure, render_line, render_regressions, render_summary};
 pub use json::{merge, write_file, ReportError, RunResult, TrialResult, FORMAT_VERSION};
 pub use junit::render_junit;
 pub use summary::{Summary, EXIT_COULD_NOT_TEST, EXIT_FAIL, EXIT_PASS, EXIT_STATUS_HELP, EXIT_USAGE};

@@ -4,7 +4,7 @@
 //! | status | meaning |
 //! |---|---|
 //! | 0 | every trial that ran passed (skipped trials are reported, not failures) |
-//! | 1 | a trial failed: a check failed, was broken or could not run, or the boot died |
+//! | 1 | a trial failed: a check failed, was broken or could not run, or the boot died; or, with a baseline, a regression (report/compare.rs) |
 //! | 2 | usage or scenario error (nothing ran) |
 //! | 3 | could not test: this host lacks QEMU, firmware, memory, disk space or a free port, every trial was skipped, or `--require-all` met a skipped trial |
 //!
@@ -21,7 +21,8 @@ pub const EXIT_COULD_NOT_TEST: u8 = 3;
 pub const EXIT_STATUS_HELP: &str = "\
 Exit status:
   0  every trial that ran passed (skipped trials are reported, not failures)
-  1  a trial failed: a check failed, was broken or could not run, or the boot died
+  1  a trial failed: a check failed, was broken or could not run, or the boot died;
+     or, compared with a baseline (--baseline, `isotest compare`), a regression
   2  usage or scenario error
   3  could not test: no QEMU or firmware, too little memory or disk space, no
      free port; or every trial was skipped; or --require-all met a skipped trial";

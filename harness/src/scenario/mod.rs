@@ -10,7 +10,7 @@ mod values;
 
 pub use model::{
     permit_root_login_of_bool, permit_root_login_of_str, Acceleration, Arch, Autologin, Boot, Expect, Firmware, HomeManager,
-    Scenario, Source, SshLogin, Sshd, Step, User,
+    MaxSlowdown, Scenario, MAX_SLOWDOWN_FRACTION, MAX_SLOWDOWN_SECONDS, Source, SshLogin, Sshd, Step, User,
 };
 pub use merge::{Origin, Origins};
 pub use values::{
@@ -95,6 +95,10 @@ fn check_files(scenario: &Scenario, text: &str) -> Result<(), ScenarioError> {
             let written = as_written(image, &scenario.path);
             return Err(located(images_key, &written, format!("{images_key}: no such file: {}", image.display())));
         }
+    }
+    if let Some(baseline) = scenario.baseline.as_ref().filter(|b| !b.is_file()) {
+        let written = as_written(baseline, &scenario.path);
+        return Err(located("baseline", &written, format!("baseline: no such file: {}", baseline.display())));
     }
     for (arch, code, vars) in &scenario.uefi {
         for file in [code, vars] {

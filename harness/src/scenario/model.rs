@@ -223,10 +223,38 @@ pub struct Scenario {
     pub arch_given: bool,
     /// The whole trial, boot included; every wait inside has its own smaller timeout.
     pub timeout: Duration,
+    /// `baseline:`: a known-good ISO that every trial also runs on, against the
+    /// same expectations, to tell regressions from old faults (`--baseline` wins).
+    pub baseline: Option<PathBuf>,
+    /// `max_slowdown:`: how much slower than on the baseline a phase may be.
+    pub max_slowdown: MaxSlowdown,
     pub boot: Boot,
     pub expect: Expect,
     pub steps: Vec<Step>,
 }
+
+/// How much slower than on the baseline a phase may get before it is a
+/// regression: by more than `fraction` of its baseline time *and* by more than
+/// `seconds`. Both, because one TCG boot varies by about ±10 %, and a short
+/// phase varies by large fractions of little time.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct MaxSlowdown {
+    pub fraction: f64,
+    pub seconds: f64,
+}
+
+impl Default for MaxSlowdown {
+    /// 20 % and 5 s: twice a TCG boot's own spread, and more than a TCG hiccup.
+    fn default() -> Self {
+        MaxSlowdown { fraction: 0.2, seconds: 5.0 }
+    }
+}
+
+/// The largest `max_slowdown.fraction`: a phase ten times as slow is flagged
+/// whatever the scenario says.
+pub const MAX_SLOWDOWN_FRACTION: f64 = 10.0;
+/// The largest `max_slowdown.seconds`: an hour.
+pub const MAX_SLOWDOWN_SECONDS: f64 = 3600.0;
 
 pub const DEFAULT_MEMORY_MIB: u64 = 1024;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
@@ -253,12 +281,24 @@ pub(super) struct ScenarioFile {
     accel: Option<Acceleration>,
     #[serde(default, deserialize_with = "duration")]
     timeout: Option<Duration>,
+    baseline: Option<PathBuf>,
+    max_slowdown: Option<MaxSlowdownFile>,
     #[serde(default)]
     boot: BootFile,
     #[serde(default)]
     expect: ExpectFile,
     #[serde(default)]
     steps: Vec<StepFile>,
+}
+
+/// `max_slowdown: { fraction: 0.2, seconds: 5 }`; either may be left out.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MaxSlowdownFile {
+    #[serde(default, deserialize_with = "slowdown_fraction")]
+    fraction: Option<f64>,
+    #[serde(default, deserialize_with = "slowdown_seconds")]
+    seconds: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -420,6 +460,56 @@ where
         }
     }
     d.deserialize_any(V(expecting, check))
+}
+
+/// A number (integer or not) checked inside the deserializer's visitor, so that
+/// the parser locates the error at the number itself.
+fn bounded_number<'de, D>(d: D, expecting: &'static str, check: fn(f64) -> Result<f64, String>) -> Result<f64, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    struct V(&'static str, fn(f64) -> Result<f64, String>);
+    impl<'de> de::Visitor<'de> for V {
+        type Value = f64;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str(self.0)
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<f64, E> {
+            (self.1)(v).map_err(E::custom)
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<f64, E> {
+            (self.1)(v as f64).map_err(E::custom)
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<f64, E> {
+            (self.1)(v as f64).map_err(E::custom)
+        }
+    }
+    d.deserialize_any(V(expecting, check))
+}
+
+/// `max_slowdown.fraction`: more than 0 (every jitter would be a regression) up
+/// to `MAX_SLOWDOWN_FRACTION`; NaN and infinities are refused by the same test.
+fn slowdown_fraction<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    bounded_number(d, "a fraction of the baseline's time such as 0.2", |f| {
+        if f > 0.0 && f <= MAX_SLOWDOWN_FRACTION {
+            Ok(f)
+        } else {
+            Err(format!("fraction {f} is out of bounds: more than 0 and at most {MAX_SLOWDOWN_FRACTION} (0.2 is 20 %)"))
+        }
+    })
+    .map(Some)
+}
+
+/// `max_slowdown.seconds`: 0 (the fraction alone decides) to an hour.
+fn slowdown_seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    bounded_number(d, "seconds such as 5", |s| {
+        if (0.0..=MAX_SLOWDOWN_SECONDS).contains(&s) {
+            Ok(s)
+        } else {
+            Err(format!("seconds {s} is out of bounds: 0 to {MAX_SLOWDOWN_SECONDS}"))
+        }
+    })
+    .map(Some)
 }
 
 /// TCP ports sshd listens on: 1 to 65535.
@@ -667,6 +757,11 @@ impl ScenarioFile {
             accel: self.accel.unwrap_or_default(),
             arch_given,
             timeout: self.timeout.unwrap_or(DEFAULT_TIMEOUT),
+            baseline: self.baseline.map(|b| base.join(b)),
+            max_slowdown: self.max_slowdown.map_or_else(MaxSlowdown::default, |m| MaxSlowdown {
+                fraction: m.fraction.unwrap_or(MaxSlowdown::default().fraction),
+                seconds: m.seconds.unwrap_or(MaxSlowdown::default().seconds),
+            }),
             boot: Boot { entry: self.boot.entry },
             expect: self.expect.into_expect().map_err(|(field, m)| invalid(&field, m))?,
             steps,

@@ -333,3 +333,45 @@ fn whether_arch_was_written_is_kept() {
     assert!(parse("iso: rescue\narch: x86_64\n").unwrap().arch_given);
     assert!(!parse("iso: rescue\n").unwrap().arch_given);
 }
+
+// ---- baseline: and max_slowdown: --------------------------------------------
+
+#[test]
+fn max_slowdown_defaults_to_20_percent_and_5_seconds() {
+    let s = parse("iso: rescue\n").unwrap();
+    assert_eq!(s.max_slowdown, MaxSlowdown { fraction: 0.2, seconds: 5.0 });
+    assert_eq!(s.baseline, None);
+    let s = parse("iso: rescue\nbaseline: old.iso\nmax_slowdown: { fraction: 0.5 }\n").unwrap();
+    assert_eq!(s.max_slowdown, MaxSlowdown { fraction: 0.5, seconds: 5.0 });
+    assert_eq!(s.baseline, Some(PathBuf::from("scenarios/old.iso")));
+    let s = parse("iso: rescue\nmax_slowdown:\n  fraction: 1\n  seconds: 0.5\n").unwrap();
+    assert_eq!(s.max_slowdown, MaxSlowdown { fraction: 1.0, seconds: 0.5 });
+}
+
+#[test]
+fn max_slowdown_is_bounded_with_located_errors() {
+    let e = error("iso: rescue\nmax_slowdown: { fraction: 0, seconds: 5 }\n");
+    assert!(e.starts_with("scenarios/demo.yaml:2:27: max_slowdown.fraction: fraction 0 is out of bounds"), "{e}");
+    let e = error("iso: rescue\nmax_slowdown:\n  fraction: 0.2\n  seconds: -1\n");
+    assert!(e.starts_with("scenarios/demo.yaml:4:12: max_slowdown.seconds: seconds -1 is out of bounds: 0 to 3600"), "{e}");
+    let e = error("iso: rescue\nmax_slowdown: { fraction: 11 }\n");
+    assert!(e.contains("at most 10"), "{e}");
+    let e = error("iso: rescue\nmax_slowdown: { fraction: .nan }\n");
+    assert!(e.contains("out of bounds"), "{e}");
+    let e = error("iso: rescue\nmax_slowdown: { fraction: 20% }\n");
+    assert!(e.starts_with("scenarios/demo.yaml:2:27: max_slowdown.fraction: invalid type: string \"20%\", expected a fraction"), "{e}");
+    let e = error("iso: rescue\nmax_slowdown: { percent: 20 }\n");
+    assert!(e.contains("unknown field `percent`"), "{e}");
+}
+
+#[test]
+fn a_missing_baseline_is_a_located_scenario_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("new.iso"), "").unwrap();
+    let e = load_in(d, "image: new.iso\nbaseline: old/rescue.iso\n").unwrap_err().to_string();
+    assert_eq!(e, format!("{0}/demo.yaml:2:11: baseline: no such file: {0}/old/rescue.iso", d.display()));
+    std::fs::create_dir(d.join("old")).unwrap();
+    std::fs::write(d.join("old/rescue.iso"), "").unwrap();
+    assert!(load_in(d, "image: new.iso\nbaseline: old/rescue.iso\n").is_ok());
+}
