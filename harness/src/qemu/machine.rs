@@ -101,6 +101,11 @@ impl Machine {
         std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
     }
 
+    /// Blocks until QEMU exits (or is killed, e.g. by the Ctrl-C handler).
+    pub fn wait(&mut self) -> std::io::Result<std::process::ExitStatus> {
+        self.child.wait()
+    }
+
     /// Whether QEMU is still running, and its exit status if not.
     pub fn exit_status(&mut self) -> Option<std::process::ExitStatus> {
         self.child.try_wait().ok().flatten()
