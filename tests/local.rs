@@ -131,7 +131,7 @@ fn keep_on_failure_keeps_the_vm_until_ctrl_c_with_live_phases() {
 
     // The live line: trial, phase, elapsed (indicatif's `{elapsed}`, e.g. `12s`).
     expect(&mut session, r"kept::x86_64::bios  boot menu  \d+s");
-    expect(&mut session, r"kept::x86_64::bios\s+FAIL");
+    expect(&mut session, r"kept::x86_64::bios [^\n]*FAIL");
     let socket = PathBuf::from(capture(&mut session, r"isotest console --attach (\S+)"));
     expect(&mut session, "press Ctrl-C to stop it");
 

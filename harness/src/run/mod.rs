@@ -181,6 +181,11 @@ impl KeptMachine {
     /// handler killed it); the console's transcript keeps growing meanwhile.
     pub fn wait(mut self) {
         let status = self.machine.wait();
+        // Killed by the Ctrl-C/SIGTERM handler: it exits the process; the run
+        // must not race it to a summary and another exit status.
+        while qemu::stopping() {
+            std::thread::park();
+        }
         tracing::info!("the kept QEMU (pid {}) exited: {status:?}", self.machine.pid());
     }
 }
