@@ -281,6 +281,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Console { scenario, image, firmware, arch, accel, flake, artifacts, attach: None } => {
+            // Said before anything boots.
+            if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                bail!("standard input is not a terminal: `isotest console` needs one to type into");
+            }
             let trial = console_trial(scenario.as_deref(), image.as_deref(), arch, firmware)?;
             let options = RunOptions { accel, artifacts, image, flake, ..RunOptions::default() };
             let started = start_for_console(&trial, &options).map_err(|e| anyhow::anyhow!("{}: {}", trial.name(), e.message))?;

@@ -293,10 +293,8 @@ fn boot_and_check(
     let serial = machine.take_serial().expect("a new machine has its serial stream");
     let mut console =
         SerialConsole::attach(serial, artifacts).map_err(|e| could_not_test(format!("attach the serial console: {e}")))?;
-    let result = (|| {
-        let boot = boot_to_shell(&mut console, &choice, Default::default(), scale, deadline, run.on_phase);
-        after_boot(boot, &mut console, &mut machine, trial, report, expect, scale, forward, private.path())
-    })();
+    let boot = boot_to_shell(&mut console, &choice, Default::default(), scale, deadline, run.on_phase);
+    let result = after_boot(boot, &mut console, &mut machine, trial, report, expect, scale, forward, private.path());
     if options.keep_on_failure {
         let kept = KeptMachine::new(machine, private, console);
         *run.kept = kept.map_err(|e| tracing::warn!("cannot serve the kept machine's console: {e}")).ok();
