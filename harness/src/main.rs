@@ -287,7 +287,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             let trial = console_trial(scenario.as_deref(), image.as_deref(), arch, firmware)?;
             let options = RunOptions { accel, artifacts, image, flake, ..RunOptions::default() };
-            let started = start_for_console(&trial, &options).map_err(|e| anyhow::anyhow!("{}: {}", trial.name(), e.message))?;
+            let started = match start_for_console(&trial, &options) {
+                Ok(started) => started,
+                Err(e) => {
+                    // The exit status of a trial that ended so.
+                    eprintln!("error: {}: {}", trial.name(), e.message);
+                    let could_not = e.kind == isotest::report::ErrorKind::CouldNotTest;
+                    return Ok(ExitCode::from(if could_not { EXIT_COULD_NOT_TEST } else { isotest::report::EXIT_FAIL }));
+                }
+            };
             let mut machine = started.machine;
             let serial = machine.take_serial().context("QEMU's serial stream")?;
             eprintln!(
