@@ -22,6 +22,9 @@ const SKIPPED: &[(&str, &str)] = &[
     ("cargo run -p isotest -- run --flake fixtures/flake --iso rescue", "boots (tests/cli.rs runs it)"),
     ("cargo run -p isotest -- run scenarios/rescue.yaml --image last-month.iso", "an ISO of the reader's own, and a boot"),
     ("cargo run -p isotest -- run scenarios/rescue.yaml --baseline last-month.iso", "an ISO of the reader's own, and boots (tests/compare.rs runs --baseline)"),
+    ("cargo run -p isotest -- console --image rescue.iso --firmware bios", "an ISO of the reader's own, and a terminal (tests/local.rs runs it)"),
+    ("cargo run -p isotest -- console scenarios/rescue.yaml --arch x86_64 --firmware uefi", "boots, and needs a terminal"),
+    ("cargo run -p isotest -- run scenarios/rescue.yaml --keep-on-failure", "boots every rescue trial (tests/local.rs keeps a failed one)"),
 ];
 
 /// How the README spells the binary.

@@ -10,6 +10,7 @@ pub mod console;
 pub mod flake;
 pub mod matrix;
 pub mod plan;
+pub mod progress;
 pub mod qemu;
 pub mod report;
 pub mod run;

@@ -9,9 +9,9 @@ use isotest::report::{
     merge, render_comparison, render_failure, render_regressions, render_html, render_junit, render_line, render_summary, write_file, Comparison,
     RunResult, Summary, EXIT_COULD_NOT_TEST, EXIT_FAIL, EXIT_PASS, EXIT_STATUS_HELP, EXIT_USAGE,
 };
-use isotest::scenario::MaxSlowdown;
-use isotest::run::{run_baselines, run_trials, RunOptions};
-use isotest::scenario::Scenario;
+use isotest::console::attach::{attach_terminal, restore_terminal, Detached, ESCAPE_HELP};
+use isotest::run::{run_baselines, run_trials, start_for_console, RunOptions};
+use isotest::scenario::{Arch, Firmware, MaxSlowdown, Scenario};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -74,8 +74,42 @@ enum Command {
         /// test" (exit 3), not a skip; said before anything boots.
         #[arg(long)]
         require_all: bool,
+        /// Leave a failed trial's QEMU running and say how to attach to its
+        /// console; the run waits until QEMU exits or Ctrl-C stops it.
+        #[arg(long)]
+        keep_on_failure: bool,
         #[command(flatten)]
         outputs: Outputs,
+    },
+    /// Boot an ISO as a trial would (same QEMU command line, firmware, KVM
+    /// probe) and put this terminal on its serial console, in raw mode; you
+    /// drive the boot menu. Leave with Ctrl-] then q, which stops QEMU.
+    Console {
+        /// A scenario file: its trial of --arch and --firmware (default: its first).
+        #[arg(required_unless_present_any = ["image", "attach"])]
+        scenario: Option<PathBuf>,
+        /// Boot this ISO file (instead of the scenario's).
+        #[arg(long)]
+        image: Option<PathBuf>,
+        /// bios or uefi (default: the scenario's first; bios for --image on x86_64).
+        #[arg(long)]
+        firmware: Option<Firmware>,
+        /// x86_64 or aarch64 (default: the scenario's first; this host's for --image).
+        #[arg(long)]
+        arch: Option<Arch>,
+        /// KVM if a probe guest runs under it, else TCG (auto); or force one.
+        #[arg(long, value_enum)]
+        accel: Option<AccelChoice>,
+        /// The nix-wire flake of an `iso:` host (as for `run`).
+        #[arg(long)]
+        flake: Option<String>,
+        /// Where QEMU's stderr and command line go.
+        #[arg(long, default_value = "target/isotest", env = "ISOTEST_ARTIFACTS")]
+        artifacts: PathBuf,
+        /// Attach to the console socket of a machine kept by `run
+        /// --keep-on-failure` instead of booting one.
+        #[arg(long, value_name = "SOCKET", conflicts_with_all = ["scenario", "image", "firmware", "arch", "accel", "flake"])]
+        attach: Option<PathBuf>,
     },
     /// Merge the results of runs or shards (artifact directories with their
     /// trials' report.json, or files written by --json) into one report.
@@ -212,15 +246,17 @@ fn main() -> ExitCode {
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("ISOTEST_LOG").unwrap_or_else(|_| "isotest=info".into()),
         )
-        .with_writer(std::io::stderr)
+        .with_writer(isotest::progress::LogWriter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .without_time()
         .init();
-    // Ctrl-C and SIGTERM: no QEMU and no private directory may outlive us.
+    // Ctrl-C and SIGTERM: no QEMU and no private directory may outlive us, and
+    // a terminal left raw by `console` is put back.
     let _ = ctrlc::set_handler(|| {
         kill_all_machines();
         remove_private_dirs();
+        restore_terminal();
         eprintln!("isotest: interrupted; QEMU stopped");
         std::process::exit(130);
     });
@@ -298,6 +334,49 @@ fn run(cli: Cli) -> Result<ExitCode> {
             println!("{}", out.trim_end());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Console { attach: Some(socket), .. } => {
+            let stream = std::os::unix::net::UnixStream::connect(&socket)
+                .with_context(|| format!("connect to {}", socket.display()))?;
+            eprintln!("isotest: attached to {}; leave with {ESCAPE_HELP}\r", socket.display());
+            let detached = attach_terminal(stream)?;
+            eprintln!("\r\nisotest: {}", match detached {
+                Detached::Escape => "detached; the machine keeps running",
+                Detached::Closed => "the console closed (QEMU exited)",
+            });
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Console { scenario, image, firmware, arch, accel, flake, artifacts, attach: None } => {
+            // Said before anything boots.
+            if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                bail!("standard input is not a terminal: `isotest console` needs one to type into");
+            }
+            let trial = console_trial(scenario.as_deref(), image.as_deref(), arch, firmware)?;
+            let options = RunOptions { accel, artifacts, image, flake, ..RunOptions::default() };
+            let started = match start_for_console(&trial, &options) {
+                Ok(started) => started,
+                Err(e) => {
+                    // The exit status of a trial that ended so.
+                    eprintln!("error: {}: {}", trial.name(), e.message);
+                    let could_not = e.kind == isotest::report::ErrorKind::CouldNotTest;
+                    return Ok(ExitCode::from(if could_not { EXIT_COULD_NOT_TEST } else { isotest::report::EXIT_FAIL }));
+                }
+            };
+            let mut machine = started.machine;
+            let serial = machine.take_serial().context("QEMU's serial stream")?;
+            eprintln!(
+                "isotest: {} booting (QEMU pid {}); this terminal is its serial console; leave with {ESCAPE_HELP}",
+                trial.name(),
+                machine.pid()
+            );
+            let detached = attach_terminal(serial)?;
+            drop(machine); // stops QEMU
+            drop(started.private);
+            eprintln!("\r\nisotest: {}", match detached {
+                Detached::Escape => "left the console; QEMU stopped",
+                Detached::Closed => "the console closed (QEMU exited)",
+            });
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Run {
             scenarios,
             image,
@@ -312,6 +391,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             jobs,
             cpus,
             require_all,
+            keep_on_failure,
             outputs,
         } => {
             if !hosts.is_empty() && flake.is_none() && std::env::var_os("ISOTEST_FLAKE").is_none() {
@@ -351,15 +431,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 eprintln!("error: --require-all: could not test every trial; nothing was started");
                 return Ok(ExitCode::from(EXIT_COULD_NOT_TEST));
             }
-            let options = RunOptions { accel, artifacts, image, flake, cpus };
+            let options = RunOptions { accel, artifacts, image, flake, cpus, keep_on_failure };
             let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
             let jobs = jobs.unwrap_or((cores / 2).max(1));
-            let baselines = run_baselines(&trials, baseline.as_deref(), &options, jobs, &|report| {
+            let progress = isotest::progress::for_stdout();
+            let baselines = run_baselines(&trials, baseline.as_deref(), &options, jobs, &|report: &isotest::report::TrialReport| {
                 println!("baseline: {}", render_line(report));
             });
-            let reports = run_trials(&trials, &options, jobs, &|report| {
-                println!("{}", render_line(report));
-            });
+            let reports = run_trials(&trials, &options, jobs, progress.as_ref());
             explain_failures(&reports);
             let comparison = baselines.iter().any(Option::is_some).then(|| {
                 let pairs = trials.iter().zip(&baselines).zip(&reports).filter_map(|((trial, base), now)| {
@@ -382,6 +461,33 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::from(status))
         }
     }
+}
+
+/// The one trial `console` boots: the scenario's of `arch` and `firmware` (its
+/// first by default), or a trial of `image` alone.
+fn console_trial(scenario: Option<&std::path::Path>, image: Option<&std::path::Path>, arch: Option<Arch>, firmware: Option<Firmware>) -> Result<Trial> {
+    let trials = match (scenario, image) {
+        (Some(path), _) => load(&[path.to_owned()], &[])?,
+        (None, Some(image)) => {
+            if !image.is_file() {
+                bail!("--image {}: no such file", image.display());
+            }
+            let arch = arch.map(|a| format!("arch: {a}\n")).unwrap_or_default();
+            let firmware = firmware.map(|f| format!("firmware: {f}\n")).unwrap_or_default();
+            let yaml = format!("image: {}\n{arch}{firmware}", serde_json::to_string(&image.display().to_string())?);
+            plan::trials(&[Arc::new(Scenario::parse(&PathBuf::from("console.yaml"), &yaml)?)])
+        }
+        (None, None) => bail!("give a scenario file or --image ISO"),
+    };
+    let picked = trials.iter().find(|t| arch.is_none_or(|a| t.arch == a) && firmware.is_none_or(|f| t.firmware == f));
+    let Some(trial) = picked else {
+        let names: Vec<String> = trials.iter().map(|t| t.name()).collect();
+        bail!("no trial of that arch and firmware; the trials are: {}", names.join(", "));
+    };
+    if let Some(reason) = &trial.skip {
+        bail!("{} cannot run here: {reason}", trial.name());
+    }
+    Ok(trial.clone())
 }
 
 /// What went wrong in each failed trial (and each that could not test), on stderr.

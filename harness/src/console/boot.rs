@@ -156,19 +156,46 @@ fn budget(own: Duration, scale: u32, deadline: Instant) -> Duration {
     (own * scale).min(deadline.saturating_duration_since(Instant::now()))
 }
 
+/// Told of each phase as the boot reaches it (e.g. a progress display), so that
+/// nobody else needs to watch the console.
+pub type PhaseObserver<'a> = &'a (dyn Fn(Phase) + Sync);
+
+/// The phases reached so far, with when; each one recorded is told to the observer.
+struct Timeline<'a> {
+    phases: Vec<(Phase, Duration)>,
+    observer: PhaseObserver<'a>,
+}
+
+impl Timeline<'_> {
+    fn push(&mut self, reached: (Phase, Duration)) {
+        self.phases.push(reached);
+        (self.observer)(reached.0);
+    }
+}
+
+impl std::ops::Deref for Timeline<'_> {
+    type Target = Vec<(Phase, Duration)>;
+    fn deref(&self) -> &Self::Target {
+        &self.phases
+    }
+}
+
 /// Drives a boot from power-on through the boot menu (isolinux or GRUB) to a
 /// shell on the serial console.
-/// `scale` stretches every wait (TCG); `deadline` ends the whole trial.
+/// `scale` stretches every wait (TCG); `deadline` ends the whole trial;
+/// `on_phase` hears of every phase as it is reached.
 pub fn boot_to_shell(
     console: &mut SerialConsole,
     choice: &BootChoice,
     timeouts: BootTimeouts,
     scale: u32,
     deadline: Instant,
+    on_phase: PhaseObserver<'_>,
 ) -> Result<BootOutcome, BootError> {
     let p = patterns();
     let started = Instant::now();
-    let mut phases = vec![(Phase::PowerOn, Duration::ZERO)];
+    let mut phases = Timeline { phases: Vec::new(), observer: on_phase };
+    phases.push((Phase::PowerOn, Duration::ZERO));
     console.add_fatal("kernel panic", p.panic.clone());
     let reached = |phases: &Vec<(Phase, Duration)>| phases.last().map(|(p, _)| *p).unwrap_or(Phase::PowerOn);
     let fail = |phases: &Vec<(Phase, Duration)>| {
@@ -264,7 +291,7 @@ pub fn boot_to_shell(
     let login_line = console.text_between(login.start, console.position()).lines().next().unwrap_or("").trim().to_owned();
     let autologin_user = autologin_user_of(&login_line);
     let login_evidence = console.lines_around(login.start);
-    Ok(BootOutcome { phases, login_line, autologin_user, login_evidence })
+    Ok(BootOutcome { phases: phases.phases, login_line, autologin_user, login_evidence })
 }
 
 /// Waits until GRUB draws its menu on serial. A menu drawn on the framebuffer
@@ -322,7 +349,7 @@ fn grub_menu_on_serial(
 fn grub_menu_reached(
     pressed: Result<Option<Instant>, ConsoleError>,
     started: Instant,
-    phases: &mut Vec<(Phase, Duration)>,
+    phases: &mut Timeline<'_>,
 ) -> Result<(), ConsoleError> {
     let pressed = pressed?;
     if let Some(at) = pressed {

@@ -1,8 +1,10 @@
 //! The serial console: a transcript-keeping reader with event-driven `expect`
 //! (`serial`), the boot menus (`menu`), the boot sequence from power-on to a shell
-//! (`boot`), and a command runner on that shell (`shell`).
+//! (`boot`), a command runner on that shell (`shell`), and the user's terminal
+//! on the console (`attach`).
 
 mod ansi;
+pub mod attach;
 pub mod boot;
 pub mod grub;
 pub mod menu;
@@ -10,6 +12,6 @@ pub mod screen;
 mod serial;
 pub mod shell;
 
-pub use boot::{boot_to_shell, BootError, BootOutcome, Phase};
+pub use boot::{boot_to_shell, BootError, BootOutcome, Phase, PhaseObserver};
 pub use serial::{ConsoleError, Match, SerialConsole};
 pub use shell::{sh_quote, CommandOutput, Shell, ShellError};

@@ -72,6 +72,31 @@ impl Shared {
     }
 }
 
+/// Feeds one client of `serve` until it leaves or the console closes.
+fn serve_client(shared: &Arc<Shared>, writer: &UnixStream, client: UnixStream) -> std::io::Result<()> {
+    // Keys: the client's bytes to the guest, on their own thread.
+    let (mut from_client, mut to_guest) = (client.try_clone()?, writer.try_clone()?);
+    std::thread::spawn(move || std::io::copy(&mut from_client, &mut to_guest));
+    // Output: a little of what came before, then whatever comes.
+    const REPLAY: usize = 4096;
+    let mut client = client;
+    let mut sent = shared.lock().raw.len().saturating_sub(REPLAY);
+    loop {
+        let chunk = {
+            let mut buffer = shared.lock();
+            while buffer.raw.len() == sent && !buffer.closed {
+                buffer = shared.grew.wait(buffer).unwrap_or_else(|e| e.into_inner());
+            }
+            if buffer.raw.len() == sent {
+                return Ok(()); // closed: QEMU exited
+            }
+            buffer.raw[sent..].to_vec()
+        };
+        sent += chunk.len();
+        client.write_all(&chunk)?;
+    }
+}
+
 /// How many console lines an error shows.
 pub const CONTEXT_LINES: usize = 20;
 
@@ -189,6 +214,27 @@ impl SerialConsole {
             }
             buffer = self.shared.grew.wait_timeout(buffer, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
         }
+    }
+
+    /// Serves the console on a Unix socket at `path` (in a private directory),
+    /// one client at a time: the client gets every byte from now on (after the
+    /// last screenful, so it sees where the guest is) and its keys go to the
+    /// guest. For a machine kept running after its trial; the transcripts go on.
+    pub fn serve(&self, path: &Path) -> std::io::Result<()> {
+        let listener = std::os::unix::net::UnixListener::bind(path)?;
+        let shared = self.shared.clone();
+        let writer = self.writer.try_clone()?;
+        std::thread::Builder::new().name("console-server".into()).spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { break };
+                // A client that leaves (an error writing to it) makes room for the next.
+                let _ = serve_client(&shared, &writer, client);
+                if shared.lock().closed {
+                    break;
+                }
+            }
+        })?;
+        Ok(())
     }
 
     /// How many raw bytes have arrived: a mark for `raw_since`.

@@ -19,8 +19,17 @@ fn live() -> std::sync::MutexGuard<'static, Option<HashSet<u32>>> {
     LIVE.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Set once `kill_all_machines` ran: the process is on its way out.
+static STOPPING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether the Ctrl-C/SIGTERM handler is stopping every QEMU (and will exit).
+pub fn stopping() -> bool {
+    STOPPING.load(std::sync::atomic::Ordering::SeqCst)
+}
+
 /// Kills every QEMU this process started; for Ctrl-C and SIGTERM handlers.
 pub fn kill_all_machines() {
+    STOPPING.store(true, std::sync::atomic::Ordering::SeqCst);
     for pid in live().iter().flatten() {
         // SAFETY: kill(2) on a child PID we registered and have not reaped yet.
         unsafe { libc::kill(*pid as libc::pid_t, libc::SIGKILL) };
@@ -82,6 +91,9 @@ impl Machine {
                 // Die with the harness. PDEATHSIG fires when the spawning *thread*
                 // exits, so a Machine must be started by the thread that owns it.
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                // A process group of its own: a terminal's Ctrl-C reaches the
+                // harness alone, whose handler stops QEMU and cleans up.
+                libc::setpgid(0, 0);
                 if libc::getppid() as u32 != parent {
                     libc::_exit(1); // the harness died before prctl took effect
                 }
@@ -130,6 +142,11 @@ impl Machine {
     /// What QEMU printed on stderr so far (warnings, fatal errors).
     pub fn stderr(&self) -> String {
         std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// Blocks until QEMU exits (or is killed, e.g. by the Ctrl-C handler).
+    pub fn wait(&mut self) -> std::io::Result<std::process::ExitStatus> {
+        self.child.wait()
     }
 
     /// Whether QEMU is still running, and its exit status if not.

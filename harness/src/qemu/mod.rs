@@ -14,7 +14,7 @@ pub use accel::{resolve_accel, Accel, AccelChoice, AccelDecision, ProbeKey, Prob
 pub use args::{command_line, MachineSpec, Pflash, SERCON_TTYS0};
 pub use binary::{find_qemu, version};
 pub use firmware::{FirmwareError, FirmwareSearch, UefiFirmware};
-pub use machine::{kill_all_machines, Machine, MachineLogs};
+pub use machine::{kill_all_machines, stopping, Machine, MachineLogs};
 pub use private::{remove_private_dirs, PrivateDir};
 pub use qmp::{DumpFormat, Qmp};
 pub use screendump::{is_blank, read_screen, save_as_png, ScreenError};

@@ -8,7 +8,7 @@
 
 use crate::checks::{self, CheckResult};
 use crate::console::menu::BootChoice;
-use crate::console::{boot_to_shell, BootError, SerialConsole, Shell};
+use crate::console::{boot_to_shell, BootError, Phase, SerialConsole, Shell};
 use crate::flake::{self, FlakeError};
 use crate::plan::Trial;
 use crate::qemu::{self, AccelChoice, Machine, MachineSpec, PrivateDir, ProbeTarget, QemuError};
@@ -29,11 +29,14 @@ pub struct RunOptions {
     pub flake: Option<String>,
     /// Virtual CPUs per guest.
     pub cpus: u32,
+    /// Leave a failed trial's QEMU running, its console served on a socket
+    /// (`Progress::kept`), until it exits or the run is interrupted.
+    pub keep_on_failure: bool,
 }
 
 impl Default for RunOptions {
     fn default() -> Self {
-        RunOptions { accel: None, artifacts: PathBuf::from("target/isotest"), image: None, flake: None, cpus: 2 }
+        RunOptions { accel: None, artifacts: PathBuf::from("target/isotest"), image: None, flake: None, cpus: 2, keep_on_failure: false }
     }
 }
 
@@ -89,8 +92,35 @@ fn resolve(trial: &Trial, options: &RunOptions, report: &mut TrialReport) -> Res
     Ok(Resolved { image, expect, origins })
 }
 
+/// What a run tells as it goes: a live display on a terminal, plain lines
+/// elsewhere. Called from the trials' threads.
+pub trait Progress: Sync {
+    /// A trial starts (a skipped one too, which ends at once).
+    fn started(&self, _trial: &Trial) {}
+    /// A trial's boot reached `phase`.
+    fn phase(&self, _trial: &Trial, _phase: Phase) {}
+    /// A trial ended.
+    fn done(&self, report: &TrialReport);
+    /// A failed trial's QEMU is kept running (`keep_on_failure`) until it exits
+    /// or the run is interrupted: say how to reach it.
+    fn kept(&self, _report: &TrialReport, _kept: &KeptMachine) {}
+}
+
+/// A closure over finished reports is the simplest progress: a line per trial.
+impl<F: Fn(&TrialReport) + Sync> Progress for F {
+    fn done(&self, report: &TrialReport) {
+        self(report)
+    }
+}
+
 /// Runs one trial; every outcome, including errors and skips, is a report.
 pub fn run_trial(trial: &Trial, options: &RunOptions) -> TrialReport {
+    run_trial_observed(trial, options, &|_: &TrialReport| ()).0
+}
+
+/// `run_trial`, telling `progress` of each phase; with `keep_on_failure`, a
+/// failed trial's QEMU comes back with the report.
+fn run_trial_observed(trial: &Trial, options: &RunOptions, progress: &dyn Progress) -> (TrialReport, Option<KeptMachine>) {
     let started = Instant::now();
     let artifacts = options.artifacts.join(trial.dir_name());
     let mut report = empty_report(trial, artifacts.clone());
@@ -99,15 +129,68 @@ pub fn run_trial(trial: &Trial, options: &RunOptions) -> TrialReport {
         // Fresh artifacts: an earlier run's transcript must not stand beside this report.
         let _ = std::fs::remove_dir_all(&artifacts);
         write_json(&report);
-        return report;
+        return (report, None);
     }
-    if let Err(e) = execute(trial, options, &artifacts, &mut report, started) {
+    let mut kept = None;
+    let on_phase = |phase| progress.phase(trial, phase);
+    let mut run = Run { on_phase: &on_phase, kept: &mut kept };
+    if let Err(e) = execute(trial, options, &artifacts, &mut report, started, &mut run) {
         report.error = Some(e);
     }
     report.total_secs = started.elapsed().as_secs_f64();
     report.verdict = Verdict::judge(report.error.as_ref(), &report.checks);
     write_json(&report);
-    report
+    // Only a failure is worth a look; a machine that passed is stopped as usual.
+    let failed = report.verdict == Verdict::Fail;
+    (report, kept.filter(|_| failed))
+}
+
+/// What a trial's run hands back besides its report.
+struct Run<'a> {
+    on_phase: crate::console::PhaseObserver<'a>,
+    /// The machine, when `keep_on_failure` asks for it.
+    kept: &'a mut Option<KeptMachine>,
+}
+
+/// A failed trial's QEMU left running: its console is served on `socket` to one
+/// client at a time (`isotest console --attach`, socat), and the private
+/// directory stays until the machine is dropped.
+pub struct KeptMachine {
+    machine: Machine,
+    private: PrivateDir,
+    /// Keeps reading: the transcript goes on, and the socket's clients are fed from it.
+    _console: SerialConsole,
+    /// Where the serial console is served.
+    pub socket: PathBuf,
+}
+
+impl KeptMachine {
+    fn new(machine: Machine, private: PrivateDir, console: SerialConsole) -> Result<KeptMachine, std::io::Error> {
+        let socket = private.path().join("console.sock");
+        console.serve(&socket)?;
+        Ok(KeptMachine { machine, private, _console: console, socket })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.machine.pid()
+    }
+
+    /// The private directory (sockets, UEFI variables), removed with the machine.
+    pub fn private_dir(&self) -> &Path {
+        self.private.path()
+    }
+
+    /// Blocks until QEMU exits (the guest powered off, or the user's Ctrl-C
+    /// handler killed it); the console's transcript keeps growing meanwhile.
+    pub fn wait(mut self) {
+        let status = self.machine.wait();
+        // Killed by the Ctrl-C/SIGTERM handler: it exits the process; the run
+        // must not race it to a summary and another exit status.
+        while qemu::stopping() {
+            std::thread::park();
+        }
+        tracing::info!("the kept QEMU (pid {}) exited: {status:?}", self.machine.pid());
+    }
 }
 
 fn write_json(report: &TrialReport) {
@@ -181,13 +264,14 @@ fn execute(
     artifacts: &Path,
     report: &mut TrialReport,
     started: Instant,
+    run: &mut Run<'_>,
 ) -> Result<(), TrialError> {
     // Fresh artifacts: a transcript from an earlier run must not be mistaken for this one's.
     let _ = std::fs::remove_dir_all(artifacts);
     std::fs::create_dir_all(artifacts).map_err(|e| could_not_test(format!("create {}: {e}", artifacts.display())))?;
     let Resolved { image, expect, origins } = resolve(trial, options, report).map_err(flake_error)?;
     report.image = Some(image.clone());
-    let result = boot_and_check(trial, options, artifacts, report, started, image, &expect);
+    let result = boot_and_check(trial, options, artifacts, report, started, image, &expect, run);
     for check in &report.checks {
         if let Some(origin) = origins.of_check(&check.name) {
             report.origins.insert(check.name.clone(), origin);
@@ -196,6 +280,7 @@ fn execute(
     result
 }
 
+#[allow(clippy::too_many_arguments)]
 fn boot_and_check(
     trial: &Trial,
     options: &RunOptions,
@@ -204,9 +289,61 @@ fn boot_and_check(
     started: Instant,
     image: PathBuf,
     expect: &Expect,
+    run: &mut Run<'_>,
 ) -> Result<(), TrialError> {
     let scenario = &trial.scenario;
     let deadline = started + scenario.timeout;
+    let guest_ssh_port = expect.sshd.as_ref().map_or(22, |s| s.ports()[0]);
+    let Started { mut machine, private, choice, scale, forward } =
+        start_machine(trial, options, artifacts, report, image, guest_ssh_port)?;
+    let serial = machine.take_serial().expect("a new machine has its serial stream");
+    let mut console =
+        SerialConsole::attach(serial, artifacts).map_err(|e| could_not_test(format!("attach the serial console: {e}")))?;
+    let boot = boot_to_shell(&mut console, &choice, Default::default(), scale, deadline, run.on_phase);
+    let result = after_boot(boot, &mut console, &mut machine, trial, report, expect, scale, forward, private.path());
+    if options.keep_on_failure {
+        let kept = KeptMachine::new(machine, private, console);
+        *run.kept = kept.map_err(|e| tracing::warn!("cannot serve the kept machine's console: {e}")).ok();
+    }
+    result
+}
+
+/// A trial's QEMU, started and connected.
+pub struct Started {
+    pub machine: Machine,
+    /// Its sockets and UEFI variables; removed when dropped.
+    pub private: PrivateDir,
+    /// How the boot menu is driven, for this ISO and firmware.
+    pub choice: BootChoice,
+    /// How much slower than KVM every wait may be.
+    pub scale: u32,
+    /// The host port forwarded to the guest's SSH port.
+    pub forward: Option<(u16, u16)>,
+}
+
+/// Resolves the trial's ISO and starts QEMU for it as a run does (firmware,
+/// private directory, KVM probe, command line), booting nothing: for
+/// `isotest console`, where the user drives the boot.
+pub fn start_for_console(trial: &Trial, options: &RunOptions) -> Result<Started, TrialError> {
+    let artifacts = options.artifacts.join(trial.dir_name());
+    let _ = std::fs::remove_dir_all(&artifacts);
+    std::fs::create_dir_all(&artifacts).map_err(|e| could_not_test(format!("create {}: {e}", artifacts.display())))?;
+    let mut report = empty_report(trial, artifacts.clone());
+    let Resolved { image, expect, .. } = resolve(trial, options, &mut report).map_err(flake_error)?;
+    let guest_ssh_port = expect.sshd.as_ref().map_or(22, |s| s.ports()[0]);
+    start_machine(trial, options, &artifacts, &mut report, image, guest_ssh_port)
+}
+
+/// Everything up to a running QEMU; records the accelerator and the command line.
+fn start_machine(
+    trial: &Trial,
+    options: &RunOptions,
+    artifacts: &Path,
+    report: &mut TrialReport,
+    image: PathBuf,
+    guest_ssh_port: u16,
+) -> Result<Started, TrialError> {
+    let scenario = &trial.scenario;
     if !image.is_file() {
         return Err(failed(format!("ISO image not found: {}", image.display())));
     }
@@ -239,7 +376,6 @@ fn boot_and_check(
     report.accel_note = decision.note.clone();
     let scale = decision.accel.time_scale();
 
-    let guest_ssh_port = expect.sshd.as_ref().map_or(22, |s| s.ports()[0]);
     let mut spec = MachineSpec {
         arch: trial.arch,
         firmware: trial.firmware,
@@ -260,12 +396,25 @@ fn boot_and_check(
     let run = QemuRun::of(&binary, qemu::version(&binary), &qemu::command_line(&spec));
     write_artifact(&artifacts.join("qemu.cmdline"), &run.cmdline_file());
     report.qemu = Some(run);
-    let mut machine = started_machine?;
-    let serial = machine.take_serial().expect("a new machine has its serial stream");
-    let mut console =
-        SerialConsole::attach(serial, artifacts).map_err(|e| could_not_test(format!("attach the serial console: {e}")))?;
+    let machine = started_machine?;
+    Ok(Started { machine, private, choice, scale, forward: spec.forward })
+}
 
-    let boot = boot_to_shell(&mut console, &choice, Default::default(), scale, deadline);
+/// From the boot's outcome on: the checks on the shell, or the boot's failure
+/// with QEMU's view of it.
+#[allow(clippy::too_many_arguments)]
+fn after_boot(
+    boot: Result<crate::console::BootOutcome, BootError>,
+    console: &mut SerialConsole,
+    machine: &mut Machine,
+    trial: &Trial,
+    report: &mut TrialReport,
+    expect: &Expect,
+    scale: u32,
+    forward: Option<(u16, u16)>,
+    private: &Path,
+) -> Result<(), TrialError> {
+    let scenario = &trial.scenario;
     let boot = match boot {
         Ok(boot) => boot,
         Err(BootError::NoAutologin { login_line, evidence }) => {
@@ -281,7 +430,7 @@ fn boot_and_check(
             let mut evidence = e.evidence().to_vec();
             // What the display shows tells what the serial console may not
             // (a firmware error, a menu or kernel on VGA only, a black screen).
-            match machine.screendump(&artifacts.join(SCREENDUMP)) {
+            match machine.screendump(&report.artifacts.join(SCREENDUMP)) {
                 Ok(()) => report.screendump = Some(SCREENDUMP.into()),
                 Err(e) => evidence.push(format!("(QEMU: no screendump: {e})")),
             }
@@ -296,7 +445,7 @@ fn boot_and_check(
     report.phases = boot.phases.iter().map(|(p, t)| (phase_name(*p), t.as_secs_f64())).collect();
     tracing::info!(trial = %trial.name(), "shell on the serial console after {:.1} s", report.boot_secs().unwrap_or_default());
 
-    let mut shell = Shell::new(&mut console, scale);
+    let mut shell = Shell::new(console, scale);
     let settle_started = Instant::now();
     settle(&mut shell);
     let shell_at = report.boot_secs().unwrap_or_default();
@@ -309,12 +458,12 @@ fn boot_and_check(
     }
     let is_root = shell.run("id -u", checks::COMMAND_TIMEOUT).map(|o| o.output.trim() == "0").unwrap_or(false);
     if let Some(sshd) = &expect.sshd {
-        let port = spec.forward.map(|(host, _)| host).unwrap_or(0);
+        let port = forward.map(|(host, _)| host).unwrap_or(0);
         let reach = checks::SshdReach { port, scale };
         let sshd_check = CheckResult::timed(|| checks::sshd(&mut shell, is_root, sshd, &reach));
         let sshd_ok = sshd_check.passed();
         report.checks.push(sshd_check);
-        let context = SshContext { sshd, port, private: private.path(), scale };
+        let context = SshContext { sshd, port, private, scale };
         report.checks.extend(ssh_logins(&mut shell, is_root, &context, sshd_ok));
     }
     for (name, user) in &expect.users {
@@ -503,14 +652,10 @@ fn phase_name(phase: crate::console::Phase) -> String {
     .to_owned()
 }
 
-/// Runs trials with at most `jobs` at once, calling `done` as each finishes.
-/// Results come back in the trials' order.
-pub fn run_trials(
-    trials: &[Trial],
-    options: &RunOptions,
-    jobs: usize,
-    done: &(dyn Fn(&TrialReport) + Sync),
-) -> Vec<TrialReport> {
+/// Runs trials with at most `jobs` at once, telling `progress` as each starts,
+/// reaches a phase and finishes. Results come back in the trials' order. A kept
+/// machine (`keep_on_failure`) holds its worker until QEMU exits.
+pub fn run_trials(trials: &[Trial], options: &RunOptions, jobs: usize, progress: &dyn Progress) -> Vec<TrialReport> {
     let next = std::sync::atomic::AtomicUsize::new(0);
     let results = std::sync::Mutex::new(vec![None; trials.len()]);
     std::thread::scope(|scope| {
@@ -520,8 +665,13 @@ pub fn run_trials(
                 let Some(trial) = trials.get(i) else { break };
                 // Each worker thread owns its machine from start to end, which
                 // PR_SET_PDEATHSIG requires.
-                let report = run_trial(trial, options);
-                done(&report);
+                progress.started(trial);
+                let (report, kept) = run_trial_observed(trial, options, progress);
+                progress.done(&report);
+                if let Some(kept) = kept {
+                    progress.kept(&report, &kept);
+                    kept.wait();
+                }
                 results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(report);
             });
         }
@@ -539,7 +689,7 @@ pub fn run_baselines(
     given: Option<&Path>,
     options: &RunOptions,
     jobs: usize,
-    done: &(dyn Fn(&TrialReport) + Sync),
+    progress: &dyn Progress,
 ) -> Vec<Option<TrialReport>> {
     let on_baseline: Vec<Option<Trial>> = trials
         .iter()
@@ -561,8 +711,9 @@ pub fn run_baselines(
         return vec![None; trials.len()];
     }
     // The baseline is the trial's image here; `--image` names the new ISO only.
-    let options = RunOptions { image: None, artifacts: options.artifacts.join("baseline"), ..options.clone() };
-    let reports = run_trials(&unique, &options, jobs, done);
+    // A baseline's VM is never kept: the comparison needs only its report.
+    let options = RunOptions { image: None, artifacts: options.artifacts.join("baseline"), keep_on_failure: false, ..options.clone() };
+    let reports = run_trials(&unique, &options, jobs, progress);
     on_baseline
         .iter()
         .map(|t| t.as_ref().and_then(|t| unique.iter().position(|u| same(u, t))).map(|i| reports[i].clone()))
@@ -628,13 +779,13 @@ mod tests {
         let trials = [trial(&with, "a.iso"), trial(&with, "b.iso"), trial(&without, "c.iso")];
         let options = RunOptions { artifacts: dir.path().join("artifacts"), ..RunOptions::default() };
         let ran = std::sync::Mutex::new(Vec::new());
-        let baselines = run_baselines(&trials, None, &options, 1, &|r| ran.lock().unwrap().push(r.name.clone()));
+        let baselines = run_baselines(&trials, None, &options, 1, &|r: &TrialReport| ran.lock().unwrap().push(r.name.clone()));
         assert_eq!(*ran.lock().unwrap(), ["s::x86_64::uefi::old"], "one baseline run for both images");
         assert_eq!(baselines.iter().map(Option::is_some).collect::<Vec<_>>(), [true, true, false]);
         assert!(dir.path().join("artifacts/baseline/s-x86_64-uefi-old/report.json").is_file());
         // --baseline wins over `baseline:`, and gives every trial one.
         let given = dir.path().join("given.iso");
-        let baselines = run_baselines(&trials, Some(&given), &options, 1, &|_| ());
+        let baselines = run_baselines(&trials, Some(&given), &options, 1, &|_: &TrialReport| ());
         assert!(baselines.iter().all(Option::is_some));
         assert!(dir.path().join("artifacts/baseline/t-x86_64-uefi/report.json").is_file());
     }

@@ -1,0 +1,194 @@
+//! Local use: the live progress on a terminal and plain lines elsewhere,
+//! `isotest console` and `run --keep-on-failure`, through a pseudo-terminal as
+//! a user sees them. Two short boots: the `panic` fixture (dies right after its
+//! boot menu) and the rescue fixture up to its isolinux `boot:` prompt.
+
+mod support;
+
+use expectrl::{Regex, Session};
+use nix::sys::termios::{tcgetattr, LocalFlags, Termios};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// `command` on a pseudo-terminal of 120 columns, with a deadline for each expect.
+fn on_a_terminal(command: Command, timeout: Duration) -> Session {
+    let mut session = Session::spawn(command).expect("spawn on a pty");
+    session.get_process_mut().set_window_size(120, 40).unwrap();
+    session.set_expect_timeout(Some(timeout));
+    session
+}
+
+/// The terminal modes isotest sees: those of the pty's slave side (Linux keeps
+/// the master's apart).
+fn modes(session: &Session) -> Termios {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    let master = session.get_process().get_raw_handle().unwrap();
+    let mut name = [0 as libc::c_char; 128];
+    // SAFETY: a valid pty master fd and a buffer of the length given.
+    assert_eq!(unsafe { libc::ptsname_r(master.as_raw_fd(), name.as_mut_ptr(), name.len()) }, 0);
+    // SAFETY: ptsname_r wrote a NUL-terminated name into `name`.
+    let name = unsafe { std::ffi::CStr::from_ptr(name.as_ptr()) }.to_str().unwrap().to_owned();
+    let slave = std::fs::OpenOptions::new().read(true).write(true).custom_flags(libc::O_NOCTTY).open(&name).unwrap();
+    tcgetattr(&slave).unwrap()
+}
+
+fn expect(session: &mut Session, pattern: &str) -> String {
+    match session.expect(Regex(pattern)) {
+        Ok(found) => text(found.get(0).unwrap_or_default()),
+        Err(e) => panic!("waiting for /{pattern}/ on the terminal: {e}"),
+    }
+}
+
+/// The capture group 1 of `pattern`.
+fn capture(session: &mut Session, pattern: &str) -> String {
+    let found = session.expect(Regex(pattern)).unwrap_or_else(|e| panic!("waiting for /{pattern}/: {e}"));
+    text(found.get(1).expect("a group"))
+}
+
+/// The exit code of the session's process, waited for.
+fn exit_code(session: &Session) -> Option<i32> {
+    match session.get_process().wait().unwrap() {
+        expectrl::WaitStatus::Exited(_, code) => Some(code),
+        other => panic!("isotest did not exit normally: {other:?}"),
+    }
+}
+
+fn gone_within(pid: u32, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    while support::process_alive(pid) {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    true
+}
+
+/// A scenario of one BIOS trial of `iso`, named `name`, that expects a hostname.
+fn scenario(dir: &Path, name: &str, iso: &Path) -> PathBuf {
+    let path = dir.join(format!("{name}.yaml"));
+    let yaml = format!("image: {}\narch: x86_64\nfirmware: bios\nexpect:\n  hostname: rescue\n", iso.display());
+    std::fs::write(&path, yaml).unwrap();
+    path
+}
+
+/// Off a terminal (a pipe, as in CI) a run prints one plain line per finished
+/// trial and the summary, nothing drawn; on a terminal the same line arrives.
+/// (A skipped trial: nothing boots.)
+#[test]
+fn off_a_terminal_plain_lines_and_on_one_the_same_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("plain.yaml");
+    // No `firmware:`: UEFI is skipped where there is no OVMF, not asked for.
+    std::fs::write(&path, "image: any.iso\narch: x86_64\nexpect:\n  hostname: rescue\n").unwrap();
+    std::fs::write(dir.path().join("any.iso"), "").unwrap();
+    let artifacts = support::artifacts().join("local-plain");
+    let hide_ovmf = |c: &mut Command| {
+        c.env("ISOTEST_FIRMWARE_DIRS", "").env_remove("ISOTEST_UEFI_CODE_X86_64").env_remove("ISOTEST_UEFI_VARS_X86_64");
+    };
+    let mut command = support::isotest_command();
+    command.arg("run").arg(&path).args(["--filter", "uefi", "--artifacts"]).arg(&artifacts);
+    hide_ovmf(&mut command);
+    let out = command.output().unwrap();
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{stdout}{}", text(&out.stderr));
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(lines[0].starts_with("plain::x86_64::uefi") && lines[0].contains("SKIP  no UEFI firmware"), "{stdout}");
+    assert_eq!(lines[1], "", "{stdout}");
+    assert!(lines[2].contains("0 passed, 0 failed, 1 skipped, 0 could not test"), "{stdout}");
+    assert!(!stdout.contains('\x1b') && !stdout.contains('\r'), "terminal control in a pipe: {stdout:?}");
+
+    let mut command = support::isotest_command();
+    command.arg("run").arg(&path).args(["--filter", "uefi", "--artifacts"]).arg(&artifacts);
+    hide_ovmf(&mut command);
+    let mut session = on_a_terminal(command, Duration::from_secs(30));
+    expect(&mut session, r"plain::x86_64::uefi\s+SKIP  no UEFI firmware");
+    expect(&mut session, "0 passed, 0 failed, 1 skipped, 0 could not test");
+    assert_eq!(exit_code(&session), Some(3));
+}
+
+/// On a terminal, the running trial's line shows its phase and elapsed time.
+/// With --keep-on-failure the failed VM stays up after the report, its console
+/// served on the socket the run names (it replays the panic), until Ctrl-C:
+/// then QEMU and the private directory are gone.
+#[test]
+fn keep_on_failure_keeps_the_vm_until_ctrl_c_with_live_phases() {
+    let iso = support::fixture("panic").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let artifacts = support::artifacts().join("local-keep");
+    let mut command = support::isotest_command();
+    command.arg("run").arg(scenario(dir.path(), "kept", &iso)).arg("--keep-on-failure").arg("--artifacts").arg(&artifacts);
+    command.env("TMPDIR", tmp.path()).env("ISOTEST_LOG", "isotest=warn");
+    let mut session = on_a_terminal(command, Duration::from_secs(300));
+
+    // The live line: trial, phase, elapsed (indicatif's `{elapsed}`, e.g. `12s`).
+    expect(&mut session, r"kept::x86_64::bios  boot menu  \d+s");
+    expect(&mut session, r"kept::x86_64::bios [^\n]*FAIL");
+    let socket = PathBuf::from(capture(&mut session, r"isotest console --attach (\S+)"));
+    expect(&mut session, "press Ctrl-C to stop it");
+
+    let qemu = support::read_pid(&artifacts.join("kept-x86_64-bios/qemu.pid")).expect("QEMU's pidfile");
+    assert!(support::process_alive(qemu), "the failed VM was not kept");
+    let private = socket.parent().unwrap().to_owned();
+    assert!(private.starts_with(tmp.path()) && private.is_dir(), "{}", private.display());
+    // Its console, as a client sees it: the last screenful first.
+    let mut client = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+    client.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut seen = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !text(&seen).contains("Kernel panic") {
+        let n = client.read(&mut chunk).expect("the kept console replays its last output");
+        assert!(n > 0, "the console closed: {}", text(&seen));
+        seen.extend_from_slice(&chunk[..n]);
+    }
+    drop(client);
+    assert!(support::process_alive(qemu), "a client that left stopped the VM");
+
+    session.send([3u8]).unwrap(); // Ctrl-C, through the terminal's line discipline
+    assert_eq!(exit_code(&session), Some(130));
+    assert!(gone_within(qemu, Duration::from_secs(5)), "QEMU {qemu} survived Ctrl-C");
+    assert!(!private.exists(), "the private directory outlived Ctrl-C");
+}
+
+/// `isotest console` puts the terminal on the serial console in raw mode: the
+/// isolinux menu arrives, Esc reaches isolinux (its `boot:` prompt), Ctrl-] q
+/// leaves; QEMU is gone and the terminal's modes are as before.
+#[test]
+fn console_attaches_the_terminal_and_ctrl_bracket_q_stops_qemu() {
+    let iso = support::fixture("rescue").unwrap();
+    let artifacts = support::artifacts().join("local-console");
+    let mut command = support::isotest_command();
+    command.args(["console", "--firmware", "bios", "--arch", "x86_64", "--image"]).arg(&iso).arg("--artifacts").arg(&artifacts);
+    let mut session = on_a_terminal(command, Duration::from_secs(180));
+    let before = modes(&session);
+    // A cooked terminal (expectrl's pty starts with echo off).
+    assert!(before.local_flags.contains(LocalFlags::ICANON | LocalFlags::ISIG), "{:?}", before.local_flags);
+
+    expect(&mut session, r"leave with Ctrl-\] then q");
+    let qemu = support::read_pid(&artifacts.join("console-x86_64-bios/qemu.pid")).expect("QEMU's pidfile");
+    expect(&mut session, r"Press \[Tab\] to edit options|boot: ");
+    let raw = modes(&session);
+    assert!(!raw.local_flags.intersects(LocalFlags::ICANON | LocalFlags::ECHO | LocalFlags::ISIG), "not raw while attached");
+    session.send([0x1bu8]).unwrap();
+    expect(&mut session, "boot: ");
+    assert!(support::process_alive(qemu));
+
+    session.send(b"\x1dq").unwrap();
+    expect(&mut session, "left the console; QEMU stopped");
+    assert_eq!(exit_code(&session), Some(0));
+    assert!(gone_within(qemu, Duration::from_secs(5)), "QEMU {qemu} outlived the console");
+    let after = modes(&session);
+    assert_eq!(
+        (after.local_flags, after.input_flags, after.output_flags, after.control_flags),
+        (before.local_flags, before.input_flags, before.output_flags, before.control_flags),
+        "the terminal's modes were not restored"
+    );
+}
