@@ -150,6 +150,31 @@ pub struct TrialReport {
 }
 
 impl TrialReport {
+    /// The report of a trial before anything happened: nothing recorded yet,
+    /// and a verdict that is decided when the trial ends.
+    pub fn new(name: String, scenario: String, arch: String, firmware: String, artifacts: PathBuf) -> TrialReport {
+        TrialReport {
+            name,
+            scenario,
+            arch,
+            firmware,
+            image: None,
+            flake: None,
+            build_secs: None,
+            origins: Default::default(),
+            accel: None,
+            accel_note: None,
+            qemu: None,
+            phases: Vec::new(),
+            total_secs: 0.0,
+            checks: Vec::new(),
+            error: None,
+            artifacts,
+            screendump: None,
+            verdict: Verdict::Fail,
+        }
+    }
+
     pub fn passed(&self) -> bool {
         self.verdict == Verdict::Pass
     }
@@ -202,17 +227,11 @@ pub(crate) mod tests {
         } else {
             CheckResult::not_run("sshd", "sshd.service active", "no shell")
         };
+        let artifacts = format!("target/isotest/{}", name.replace("::", "-")).into();
         TrialReport {
-            name: name.into(),
-            scenario: parts[0].into(),
-            arch: parts[1].into(),
-            firmware: parts[2].into(),
             image: Some("/isos/rescue.iso".into()),
-            flake: None,
-            build_secs: None,
             origins: [("hostname".to_owned(), Origin::Scenario)].into(),
             accel: Some("tcg".into()),
-            accel_note: None,
             qemu: Some(QemuRun {
                 binary: "/usr/bin/qemu-system-x86_64".into(),
                 version: Some("QEMU emulator version 7.2.19".into()),
@@ -223,10 +242,8 @@ pub(crate) mod tests {
                 .to_vec(),
             total_secs: 50.9,
             checks: vec![CheckResult { name: "autologin".into(), ..check(Outcome::Pass) }, hostname, sshd],
-            error: None,
-            artifacts: format!("target/isotest/{}", name.replace("::", "-")).into(),
-            screendump: None,
             verdict,
+            ..TrialReport::new(name.into(), parts[0].into(), parts[1].into(), parts[2].into(), artifacts)
         }
     }
 
@@ -254,24 +271,14 @@ pub(crate) mod tests {
     #[test]
     fn report_json_carries_the_verdict_and_its_reason() {
         let report = TrialReport {
-            name: "rescue::x86_64::uefi".into(),
-            scenario: "rescue".into(),
-            arch: "x86_64".into(),
-            firmware: "uefi".into(),
-            image: None,
-            flake: None,
-            build_secs: None,
-            origins: Default::default(),
-            accel: None,
-            accel_note: None,
-            qemu: None,
-            phases: Vec::new(),
-            total_secs: 0.0,
-            checks: Vec::new(),
-            error: None,
-            artifacts: "target/isotest/rescue-x86_64-uefi".into(),
-            screendump: None,
             verdict: Verdict::Skipped { reason: "no UEFI firmware for x86_64 found".into() },
+            ..TrialReport::new(
+                "rescue::x86_64::uefi".into(),
+                "rescue".into(),
+                "x86_64".into(),
+                "uefi".into(),
+                "target/isotest/rescue-x86_64-uefi".into(),
+            )
         };
         let json = serde_json::to_value(&report).unwrap();
         assert_eq!(json["verdict"], "skipped");

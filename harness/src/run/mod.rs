@@ -202,27 +202,7 @@ fn write_json(report: &TrialReport) {
 
 /// The report of a trial before anything happened.
 fn empty_report(trial: &Trial, artifacts: PathBuf) -> TrialReport {
-    TrialReport {
-        name: trial.name(),
-        scenario: trial.scenario.name.clone(),
-        arch: trial.arch.to_string(),
-        firmware: trial.firmware.to_string(),
-        image: None,
-        flake: None,
-        build_secs: None,
-        origins: Default::default(),
-        accel: None,
-        accel_note: None,
-        qemu: None,
-        phases: Vec::new(),
-        total_secs: 0.0,
-        checks: Vec::new(),
-        error: None,
-        artifacts,
-        screendump: None,
-        // Decided when the trial ends.
-        verdict: Verdict::Fail,
-    }
+    TrialReport::new(trial.name(), trial.scenario.name.clone(), trial.arch.to_string(), trial.firmware.to_string(), artifacts)
 }
 
 /// An error that is a verdict on the ISO: the trial fails.
