@@ -318,17 +318,6 @@ fn private_dirs(tmp: &std::path::Path) -> Vec<std::path::PathBuf> {
     entries.filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("isotest-"))).collect()
 }
 
-/// Waits for a process to disappear, up to a deadline.
-fn gone_within(pid: u32, limit: Duration) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if !support::process_alive(pid) {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
-}
 
 /// Ctrl-C stops QEMU and removes the trial's private directory, which was
 /// 0700 while it lived although isotest ran with umask 000 (a plain mkdir
@@ -353,7 +342,7 @@ fn ctrl_c_during_boot_stops_qemu_and_removes_the_private_directory() {
     unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130), "isotest should exit 130 on Ctrl-C");
-    assert!(gone_within(qemu, Duration::from_secs(5)), "QEMU {qemu} survived Ctrl-C");
+    assert!(support::gone_within(qemu, Duration::from_secs(5)), "QEMU {qemu} survived Ctrl-C");
     assert_eq!(private_dirs(tmp.path()), Vec::<std::path::PathBuf>::new(), "the private directory outlived Ctrl-C");
 }
 
@@ -362,5 +351,5 @@ fn qemu_dies_with_a_killed_harness() {
     let (mut child, qemu) = start_run("cli-sigkill");
     child.kill().unwrap(); // SIGKILL: no handler runs; PR_SET_PDEATHSIG must act
     child.wait().unwrap();
-    assert!(gone_within(qemu, Duration::from_secs(5)), "QEMU {qemu} survived its harness");
+    assert!(support::gone_within(qemu, Duration::from_secs(5)), "QEMU {qemu} survived its harness");
 }

@@ -10,7 +10,7 @@ use nix::sys::termios::{tcgetattr, LocalFlags, Termios};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
@@ -60,16 +60,6 @@ fn exit_code(session: &Session) -> Option<i32> {
     }
 }
 
-fn gone_within(pid: u32, limit: Duration) -> bool {
-    let deadline = Instant::now() + limit;
-    while support::process_alive(pid) {
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    true
-}
 
 /// A scenario of one BIOS trial of `iso`, named `name`, that expects a hostname.
 fn scenario(dir: &Path, name: &str, iso: &Path) -> PathBuf {
@@ -154,7 +144,7 @@ fn keep_on_failure_keeps_the_vm_until_ctrl_c_with_live_phases() {
 
     session.send([3u8]).unwrap(); // Ctrl-C, through the terminal's line discipline
     assert_eq!(exit_code(&session), Some(130));
-    assert!(gone_within(qemu, Duration::from_secs(5)), "QEMU {qemu} survived Ctrl-C");
+    assert!(support::gone_within(qemu, Duration::from_secs(5)), "QEMU {qemu} survived Ctrl-C");
     assert!(!private.exists(), "the private directory outlived Ctrl-C");
 }
 
@@ -184,7 +174,7 @@ fn console_attaches_the_terminal_and_ctrl_bracket_q_stops_qemu() {
     session.send(b"\x1dq").unwrap();
     expect(&mut session, "left the console; QEMU stopped");
     assert_eq!(exit_code(&session), Some(0));
-    assert!(gone_within(qemu, Duration::from_secs(5)), "QEMU {qemu} outlived the console");
+    assert!(support::gone_within(qemu, Duration::from_secs(5)), "QEMU {qemu} outlived the console");
     let after = modes(&session);
     assert_eq!(
         (after.local_flags, after.input_flags, after.output_flags, after.control_flags),
