@@ -151,7 +151,9 @@ fn a_scenario_error_names_file_line_column_and_field() {
 fn a_missing_scenario_file_is_named() {
     let out = isotest(&["run", "/nonexistent/x.yaml"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("/nonexistent/x.yaml: cannot read scenario"), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.contains("/nonexistent/x.yaml: cannot read scenario"), "{err}");
+    assert_eq!(err.matches("No such file or directory").count(), 1, "the cause said once: {err}");
 }
 
 /// A guest bigger than this host's memory (but within what scenarios allow).

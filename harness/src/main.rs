@@ -263,7 +263,7 @@ fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", explain(&e));
             ExitCode::from(EXIT_USAGE)
         }
     }
@@ -545,4 +545,19 @@ fn default_scenarios() -> Result<Vec<PathBuf>> {
         bail!("no scenario given and no *.yaml in {}", dir.display());
     }
     Ok(found)
+}
+
+/// An error and its causes on one line. The library's errors already name their
+/// cause in their own message (`read FILE: No such file ...`), so a cause the
+/// line already says is not said twice.
+fn explain(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain().map(|c| c.to_string()) {
+        if line.is_empty() {
+            line = cause;
+        } else if !line.contains(&cause) {
+            line = format!("{line}: {cause}");
+        }
+    }
+    line
 }
