@@ -36,26 +36,17 @@ fn help_explains_run_and_list() {
     }
 }
 
-/// A scenario of a prebuilt image (no nix needed) in a temp dir.
-fn plain_scenario(dir: &std::path::Path, yaml: &str) -> String {
-    let path = dir.join("plain.yaml");
-    std::fs::write(&path, format!("image: any.iso\narch: x86_64\n{yaml}expect:\n  hostname: rescue\n")).unwrap();
-    // The scenario's image must exist to load; --image replaces it.
-    std::fs::write(dir.join("any.iso"), "").unwrap();
-    path.to_str().unwrap().to_owned()
-}
-
 /// `isotest` with every installed UEFI firmware hidden.
 fn without_ovmf() -> Command {
     let mut command = support::isotest_command();
-    command.env("ISOTEST_FIRMWARE_DIRS", "").env_remove("ISOTEST_UEFI_CODE_X86_64").env_remove("ISOTEST_UEFI_VARS_X86_64");
+    support::hide_ovmf(&mut command);
     command
 }
 
 #[test]
 fn list_shows_a_trial_that_cannot_run_here_as_skipped_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();
-    let scenario = plain_scenario(dir.path(), "");
+    let scenario = support::plain_scenario(dir.path(), "");
     let out = without_ovmf().args(["list", &scenario]).output().unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
@@ -71,7 +62,7 @@ fn list_shows_a_trial_that_cannot_run_here_as_skipped_with_the_reason() {
 #[test]
 fn a_run_of_skipped_trials_only_could_not_test() {
     let dir = tempfile::tempdir().unwrap();
-    let scenario = plain_scenario(dir.path(), "");
+    let scenario = support::plain_scenario(dir.path(), "");
     let artifacts = support::artifacts().join("cli-all-skipped");
     let out = without_ovmf()
         .args(["run", &scenario, "--image", "Cargo.toml", "--filter", "uefi", "--artifacts"])
@@ -92,7 +83,7 @@ fn a_run_of_skipped_trials_only_could_not_test() {
 #[test]
 fn require_all_turns_a_skipped_trial_into_could_not_test() {
     let dir = tempfile::tempdir().unwrap();
-    let scenario = plain_scenario(dir.path(), "");
+    let scenario = support::plain_scenario(dir.path(), "");
     let artifacts = support::artifacts().join("cli-require-all");
     let _ = std::fs::remove_dir_all(&artifacts);
     let out = without_ovmf()
@@ -111,7 +102,7 @@ fn require_all_turns_a_skipped_trial_into_could_not_test() {
 #[test]
 fn a_missing_firmware_asked_for_by_name_could_not_test() {
     let dir = tempfile::tempdir().unwrap();
-    let scenario = plain_scenario(dir.path(), "firmware: uefi\n");
+    let scenario = support::plain_scenario(dir.path(), "firmware: uefi\n");
     let artifacts = support::artifacts().join("cli-no-ovmf");
     let out = without_ovmf()
         .args(["run", &scenario, "--image", "Cargo.toml", "--artifacts"])
@@ -160,7 +151,7 @@ fn a_missing_scenario_file_is_named() {
 #[test]
 fn a_guest_bigger_than_the_host_could_not_test() {
     let dir = tempfile::tempdir().unwrap();
-    let scenario = plain_scenario(dir.path(), "firmware: bios\nmemory: 1000G\n");
+    let scenario = support::plain_scenario(dir.path(), "firmware: bios\nmemory: 1000G\n");
     let out = support::isotest_command()
         .args(["run", &scenario, "--image", "Cargo.toml", "--artifacts"])
         .arg(support::artifacts().join("cli-no-memory"))
@@ -174,7 +165,7 @@ fn a_guest_bigger_than_the_host_could_not_test() {
 #[test]
 fn a_missing_qemu_says_what_to_install_and_could_not_test() {
     let dir = tempfile::tempdir().unwrap();
-    let scenario = plain_scenario(dir.path(), "firmware: bios\n");
+    let scenario = support::plain_scenario(dir.path(), "firmware: bios\n");
     let out = support::isotest_command()
         .env("PATH", "/nonexistent")
         .env_remove("ISOTEST_QEMU_X86_64")

@@ -75,17 +75,12 @@ fn scenario(dir: &Path, name: &str, iso: &Path) -> PathBuf {
 #[test]
 fn off_a_terminal_plain_lines_and_on_one_the_same_line() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("plain.yaml");
     // No `firmware:`: UEFI is skipped where there is no OVMF, not asked for.
-    std::fs::write(&path, "image: any.iso\narch: x86_64\nexpect:\n  hostname: rescue\n").unwrap();
-    std::fs::write(dir.path().join("any.iso"), "").unwrap();
+    let path = support::plain_scenario(dir.path(), "");
     let artifacts = support::artifacts().join("local-plain");
-    let hide_ovmf = |c: &mut Command| {
-        c.env("ISOTEST_FIRMWARE_DIRS", "").env_remove("ISOTEST_UEFI_CODE_X86_64").env_remove("ISOTEST_UEFI_VARS_X86_64");
-    };
     let mut command = support::isotest_command();
     command.arg("run").arg(&path).args(["--filter", "uefi", "--artifacts"]).arg(&artifacts);
-    hide_ovmf(&mut command);
+    support::hide_ovmf(&mut command);
     let out = command.output().unwrap();
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(3), "{stdout}{}", text(&out.stderr));
@@ -97,7 +92,7 @@ fn off_a_terminal_plain_lines_and_on_one_the_same_line() {
 
     let mut command = support::isotest_command();
     command.arg("run").arg(&path).args(["--filter", "uefi", "--artifacts"]).arg(&artifacts);
-    hide_ovmf(&mut command);
+    support::hide_ovmf(&mut command);
     let mut session = on_a_terminal(command, Duration::from_secs(30));
     expect(&mut session, r"plain::x86_64::uefi\s+SKIP  no UEFI firmware");
     expect(&mut session, "0 passed, 0 failed, 1 skipped, 0 could not test");

@@ -109,14 +109,9 @@ fn junit_is_valid_against_jenkins_junit_10_xsd() {
 fn a_run_writes_all_three_reports() {
     // Hidden OVMF: the UEFI trial is skipped, nothing boots.
     let dir = tempfile::tempdir().unwrap();
-    let scenario = dir.path().join("plain.yaml");
-    std::fs::write(&scenario, "image: any.iso\narch: x86_64\nexpect:\n  hostname: rescue\n").unwrap();
-    std::fs::write(dir.path().join("any.iso"), "").unwrap();
+    let scenario = support::plain_scenario(dir.path(), "");
     let (junit, json, html) = (dir.path().join("out/junit.xml"), dir.path().join("out/result.json"), dir.path().join("out/report.html"));
-    let out = support::isotest_command()
-        .env("ISOTEST_FIRMWARE_DIRS", "")
-        .env_remove("ISOTEST_UEFI_CODE_X86_64")
-        .env_remove("ISOTEST_UEFI_VARS_X86_64")
+    let out = support::hide_ovmf(&mut support::isotest_command())
         .arg("run")
         .arg(&scenario)
         .args(["--image", "Cargo.toml", "--filter", "uefi", "--artifacts"])

@@ -116,3 +116,19 @@ pub fn gone_within(pid: u32, limit: std::time::Duration) -> bool {
     }
     true
 }
+
+/// A scenario of a prebuilt image (no nix needed) in `dir`: `plain.yaml`, with
+/// `yaml` added before its expectations, and the (empty) image it names, which
+/// must exist to load (`--image` replaces it).
+pub fn plain_scenario(dir: &Path, yaml: &str) -> String {
+    let path = dir.join("plain.yaml");
+    std::fs::write(&path, format!("image: any.iso\narch: x86_64\n{yaml}expect:\n  hostname: rescue\n")).unwrap();
+    std::fs::write(dir.join("any.iso"), "").unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+/// Hides every installed UEFI firmware from an `isotest` command, so that a
+/// UEFI trial it did not ask for by name is skipped and nothing boots.
+pub fn hide_ovmf(command: &mut Command) -> &mut Command {
+    command.env("ISOTEST_FIRMWARE_DIRS", "").env_remove("ISOTEST_UEFI_CODE_X86_64").env_remove("ISOTEST_UEFI_VARS_X86_64")
+}
