@@ -224,17 +224,21 @@ fn flake_error(e: FlakeError) -> TrialError {
     }
 }
 
-/// A QEMU error: a missing or unstartable binary, KVM refused under
-/// `--accel kvm`, or a socket that cannot be made is the host's lack; QEMU
-/// dying or not answering once started is a failure.
+/// A QEMU error before the guest ran is the host's: a missing or unstartable
+/// binary, KVM refused under `--accel kvm`, a socket that cannot be made, QEMU
+/// refusing its arguments or a firmware file (it exits at start-up, before the
+/// ISO is read), or a QEMU that never connects. Nothing was learnt about the
+/// ISO: could not test. A missing ISO, or QMP failing under a running guest,
+/// fails the trial.
 fn qemu_error(e: QemuError) -> TrialError {
     match e {
-        QemuError::Missing { .. } | QemuError::KvmUnusable { .. } | QemuError::Spawn { .. } | QemuError::Io { .. } => {
-            could_not_test(e)
-        }
-        QemuError::StartFailed { .. } | QemuError::NoConnection { .. } | QemuError::Qmp(_) | QemuError::NoImage(_) | QemuError::Screen(_) => {
-            failed(e)
-        }
+        QemuError::Missing { .. }
+        | QemuError::KvmUnusable { .. }
+        | QemuError::Spawn { .. }
+        | QemuError::Io { .. }
+        | QemuError::StartFailed { .. }
+        | QemuError::NoConnection { .. } => could_not_test(e),
+        QemuError::Qmp(_) | QemuError::NoImage(_) | QemuError::Screen(_) => failed(e),
     }
 }
 
@@ -405,6 +409,16 @@ fn after_boot(
             let why = "no shell on the serial console (it stopped at a login prompt)";
             not_run_shell_checks(expect, &scenario.steps, &mut report.checks, why);
             return Ok(());
+        }
+        Err(e) if e.console_closed() => {
+            // QEMU is gone, and with it the display: its last QMP events and
+            // exit status say why (a reboot under -no-reboot, a power-off, a
+            // crash or a signal). The guest's doing fails the trial; the host's
+            // means nothing was learnt about the ISO.
+            let exit = machine.why_exited();
+            let message = format!("{e}: {}", exit.describe());
+            let error = if exit.by_guest() { failed(message) } else { could_not_test(message) };
+            return Err(TrialError { phase: Some(e.phase_reached().to_string()), evidence: e.evidence().to_vec(), ..error });
         }
         Err(e) => {
             let mut evidence = e.evidence().to_vec();
@@ -714,11 +728,12 @@ mod tests {
     }
 
     #[test]
-    fn a_host_lack_is_could_not_test_and_a_dying_qemu_a_failure() {
+    fn a_host_lack_or_a_qemu_refusing_to_start_is_could_not_test() {
         let missing = QemuError::Missing { binary: "qemu-system-x86_64".into(), hint: "apt-get install qemu-system-x86".into() };
         assert_eq!(qemu_error(missing).kind, ErrorKind::CouldNotTest);
-        let died = QemuError::StartFailed { status: "exit status: 1".into(), stderr: "boom".into() };
-        assert_eq!(qemu_error(died).kind, ErrorKind::Failed);
+        let refused = QemuError::StartFailed { status: "exit status: 1".into(), stderr: "boom".into() };
+        assert_eq!(qemu_error(refused).kind, ErrorKind::CouldNotTest);
+        assert_eq!(qemu_error(QemuError::NoImage("/no.iso".into())).kind, ErrorKind::Failed);
         assert_eq!(flake_error(FlakeError::NixMissing { purpose: "x".into() }).kind, ErrorKind::CouldNotTest);
         assert_eq!(flake_error(FlakeError::Build { attr: "a".into(), log: "l".into() }).kind, ErrorKind::Failed);
     }
