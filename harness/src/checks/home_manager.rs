@@ -2,8 +2,8 @@ use super::{answer, as_root, broken, run, verdict, CheckResult, NoEvidence};
 use crate::console::{sh_quote, Shell};
 use crate::scenario::HomeManager;
 
-/// Home Manager as a NixOS module: `home-manager-<user>.service` ran this boot
-/// and succeeded, the user's generation link resolves (any layout a Home
+/// Home Manager as a NixOS module: once `home-manager-<user>.service` has no
+/// job queued or running (`settle_units`), it ran this boot and succeeded, the user's generation link resolves (any layout a Home
 /// Manager release makes), each expected program resolves in the user's login
 /// shell, and expected files exist. Every probe answers with explicit lines,
 /// so a probe that could not run (no `su`, no `sudo`, no `readlink`) is a
@@ -23,6 +23,16 @@ pub fn home_manager(shell: &mut Shell<'_>, is_root: bool, user: &str, expected: 
         Ok(true) => {}
         Ok(false) => return CheckResult::not_run(&check, &expected_text, &format!("user `{user}` does not exist")),
         Err(e) => return broken(check, expected_text, (e, Vec::new())),
+    }
+    // Not judged while its activation is queued or running.
+    let limit = super::UNIT_TIMEOUT * shell.scale();
+    match super::settle_units(shell, &[&unit], limit) {
+        Ok(pending) if pending.is_empty() => {}
+        Ok(pending) => {
+            let problem = super::unsettled_problem(&pending, limit);
+            return verdict(check, expected_text, "still starting".into(), vec![problem], String::new(), Vec::new());
+        }
+        Err(e) => return broken(check, expected_text, e),
     }
     let mut problems = Vec::new();
     let mut evidence = Vec::new();

@@ -54,6 +54,13 @@ fn unit_states(show: &str, units: usize) -> Vec<UnitState> {
     states
 }
 
+/// Whether sshd's units have no job queued or running right now (asked once,
+/// without waiting): then the sshd check will not wait for them. A guest that
+/// cannot answer counts as ready: the check itself will say why it is broken.
+pub fn sshd_units_settled(shell: &mut Shell<'_>) -> bool {
+    super::settle_units(shell, &[SERVICE, SOCKET], Duration::ZERO).map_or(true, |pending| pending.is_empty())
+}
+
 /// Where and how the sshd check can reach the guest's sshd from the host.
 pub struct SshdReach {
     /// The host port forwarded to the guest's port 22.
@@ -63,7 +70,8 @@ pub struct SshdReach {
 
 /// The sshd units' states, its listening ports and its effective settings, from
 /// the console: `systemctl show` of `sshd.service` and `sshd.socket`, `ss -ltnH`,
-/// `sshd -T -f /etc/ssh/sshd_config`. Each command must answer (exit status 0),
+/// `sshd -T -f /etc/ssh/sshd_config`, once neither unit has a start job queued
+/// or running (`settle_units`). Each command must answer (exit status 0),
 /// or the check is broken: a guest without `ss` or `systemctl` proves nothing,
 /// not even that sshd is off. A socket-activated sshd is connected to once
 /// before `sshd -T`, as a client would, because NixOS makes missing host keys
@@ -86,6 +94,16 @@ pub fn sshd(shell: &mut Shell<'_>, is_root: bool, expected: &Sshd, reach: &SshdR
     let expected_text = want.join(", ");
     let name = "sshd".to_owned();
 
+    // Not judged while either unit's start job is queued or running.
+    let limit = super::UNIT_TIMEOUT * shell.scale();
+    match super::settle_units(shell, &[SERVICE, SOCKET], limit) {
+        Ok(pending) if pending.is_empty() => {}
+        Ok(pending) => {
+            let problem = super::unsettled_problem(&pending, limit);
+            return verdict(name, expected_text, "still starting".into(), vec![problem], String::new(), Vec::new());
+        }
+        Err(e) => return broken(name, expected_text, e),
+    }
     let show = format!("systemctl show -p LoadState -p ActiveState -p SubState -p Result {SERVICE} {SOCKET}");
     let states = match answer(shell, &show) {
         Ok(out) => unit_states(&out.output, 2),
@@ -256,60 +274,152 @@ pub struct SshTarget<'a> {
     pub scale: u32,
 }
 
-/// A real login over SSH: with a throwaway key installed through the console, or
-/// with the password from the environment variable the scenario names. Then
-/// `id -un` and the hostname over SSH must agree with the console.
-pub fn ssh_login(shell: &mut Shell<'_>, is_root: bool, target: &SshTarget<'_>, login: &SshLogin) -> CheckResult {
+/// A real login over SSH, in three parts so that the network part can run
+/// while the console is busy with other checks: `prepare_ssh_login` (console:
+/// the user exists, a throwaway key is installed, or the password is read from
+/// the environment variable the scenario names), `SshAttempt::run` (network
+/// only: login, then `id -un` and the hostname over SSH must agree with the
+/// console), `finish_ssh_login` (console again, only for the evidence of a
+/// server that never answered).
+pub struct SshAttempt {
+    name: String,
+    expected: String,
+    user: String,
+    method: &'static str,
+    auth: Auth,
+    port: u16,
+    pins: Vec<String>,
+    hostname: String,
+    patience: Duration,
+    /// Time spent on the console so far, counted in the check's time.
+    secs: f64,
+}
+
+/// Where an SSH login stands: ready for its network part, judged, or failed
+/// for a server that sent no banner, whose evidence (the guest's addresses)
+/// needs the console.
+pub enum SshLoginStage {
+    Ready(Box<SshAttempt>),
+    Judged(CheckResult),
+    NoBanner { attempt: Box<SshAttempt>, error: SshError, secs: f64 },
+}
+
+impl SshLoginStage {
+    /// The network part of a login that is ready (no console needed, so it
+    /// may run on another thread); any other stage stays as it is.
+    pub fn run(self) -> SshLoginStage {
+        match self {
+            SshLoginStage::Ready(attempt) => attempt.run(),
+            other => other,
+        }
+    }
+}
+
+/// The console part of an SSH login: judged already when there is nothing to
+/// try (no such user, no key could be installed, no password).
+pub fn prepare_ssh_login(shell: &mut Shell<'_>, is_root: bool, target: &SshTarget<'_>, login: &SshLogin) -> SshLoginStage {
+    let started = std::time::Instant::now();
     let user = &login.user;
     let method = if login.password_env.is_some() { "password" } else { "key" };
     let name = login_check_name(login);
     let expected = format!("{method} login as {user}, host key pinned, `id -un` = {user}, hostname {}", target.hostname);
-    // The guest refused or misbehaved: a failure. The harness could not even try: broken.
-    let fail = |message: String, evidence: Vec<String>| verdict(name.clone(), expected.clone(), String::new(), vec![message], String::new(), evidence);
+    // The harness could not even try: broken.
     let no_evidence = |message: String, evidence: Vec<String>| broken(name.clone(), expected.clone(), (message, evidence));
     match super::user_exists(shell, user) {
         Ok(true) => {}
-        Ok(false) => return CheckResult::not_run(&name, &expected, &format!("user `{user}` does not exist")),
-        Err(e) => return no_evidence(e, Vec::new()),
+        Ok(false) => return SshLoginStage::Judged(CheckResult::not_run(&name, &expected, &format!("user `{user}` does not exist"))),
+        Err(e) => return SshLoginStage::Judged(no_evidence(e, Vec::new())),
     }
     let auth = match &login.password_env {
         Some(var) => match std::env::var(var) {
             Ok(value) => Auth::Password(Secret::new(value)),
-            Err(_) => return no_evidence(format!("environment variable {var} (the password of {user}) is not set"), Vec::new()),
+            Err(_) => {
+                let why = format!("environment variable {var} (the password of {user}) is not set");
+                return SshLoginStage::Judged(no_evidence(why, Vec::new()));
+            }
         },
         None => match install_key(shell, is_root, user, target.private_dir) {
             Ok(private) => Auth::Key(private),
-            Err((message, evidence)) => return no_evidence(message, evidence),
+            Err((message, evidence)) => return SshLoginStage::Judged(no_evidence(message, evidence)),
         },
     };
-    let patience = Duration::from_secs(30) * target.scale;
-    let session = match ssh::login(target.port, target.pins, user, &auth, patience) {
-        Ok(s) => s,
-        Err(e @ SshError::NoBanner { .. }) => {
-            let evidence = run(shell, "ip -brief addr").map(|o| o.output.lines().map(|l| format!("ip addr: {l}")).collect());
-            return fail(e.to_string(), evidence.unwrap_or_default());
+    SshLoginStage::Ready(Box::new(SshAttempt {
+        name,
+        expected,
+        user: user.clone(),
+        method,
+        auth,
+        port: target.port,
+        pins: target.pins.to_vec(),
+        hostname: target.hostname.to_owned(),
+        patience: Duration::from_secs(30) * target.scale,
+        secs: started.elapsed().as_secs_f64(),
+    }))
+}
+
+impl SshAttempt {
+    /// The network part: login, then `id -un` and the hostname over SSH.
+    fn run(self: Box<Self>) -> SshLoginStage {
+        let started = std::time::Instant::now();
+        let secs = |attempt: &SshAttempt| attempt.secs + started.elapsed().as_secs_f64();
+        let session = match ssh::login(self.port, &self.pins, &self.user, &self.auth, self.patience) {
+            Ok(s) => s,
+            Err(error @ SshError::NoBanner { .. }) => {
+                let secs = secs(&self);
+                return SshLoginStage::NoBanner { attempt: self, error, secs };
+            }
+            // The guest refused or misbehaved: a failure.
+            Err(e) => return SshLoginStage::Judged(self.judged(self.fail(e.to_string(), Vec::new()), secs(&self))),
+        };
+        let (out, status) = match session.exec("id -un; cat /proc/sys/kernel/hostname") {
+            Ok(r) => r,
+            Err(e) => {
+                let result = broken(self.name.clone(), self.expected.clone(), (e.to_string(), Vec::new()));
+                return SshLoginStage::Judged(self.judged(result, secs(&self)));
+            }
+        };
+        let mut lines = out.lines().map(str::trim);
+        let (id, host) = (lines.next().unwrap_or(""), lines.next().unwrap_or(""));
+        let evidence = vec![format!("host key {} (pinned)", session.host_key), format!("over SSH: id -un → {id}, hostname → {host}")];
+        let mut problems = Vec::new();
+        if status != 0 {
+            problems.push(format!("the command over SSH exited with {status}"));
         }
-        Err(e) => return fail(e.to_string(), Vec::new()),
-    };
-    let (out, status) = match session.exec("id -un; cat /proc/sys/kernel/hostname") {
-        Ok(r) => r,
-        Err(e) => return no_evidence(e.to_string(), Vec::new()),
-    };
-    let mut lines = out.lines().map(str::trim);
-    let (id, host) = (lines.next().unwrap_or(""), lines.next().unwrap_or(""));
-    let evidence = vec![format!("host key {} (pinned)", session.host_key), format!("over SSH: id -un → {id}, hostname → {host}")];
-    let mut problems = Vec::new();
-    if status != 0 {
-        problems.push(format!("the command over SSH exited with {status}"));
+        if id != self.user {
+            problems.push(format!("over SSH `id -un` says `{id}`, expected `{}`", self.user));
+        }
+        if host != self.hostname {
+            problems.push(format!("over SSH the hostname is `{host}`, the console says `{}`", self.hostname));
+        }
+        let actual = format!("logged in as {id} on {host}");
+        let pass = format!("{} login as {} works", self.method, self.user);
+        let result = verdict(self.name.clone(), self.expected.clone(), actual, problems, pass, evidence);
+        SshLoginStage::Judged(self.judged(result, secs(&self)))
     }
-    if id != user {
-        problems.push(format!("over SSH `id -un` says `{id}`, expected `{user}`"));
+
+    fn fail(&self, message: String, evidence: Vec<String>) -> CheckResult {
+        verdict(self.name.clone(), self.expected.clone(), String::new(), vec![message], String::new(), evidence)
     }
-    if host != target.hostname {
-        problems.push(format!("over SSH the hostname is `{host}`, the console says `{}`", target.hostname));
+
+    fn judged(&self, mut result: CheckResult, secs: f64) -> CheckResult {
+        result.secs = secs;
+        result
     }
-    let actual = format!("logged in as {id} on {host}");
-    verdict(name.clone(), expected.clone(), actual, problems, format!("{method} login as {user} works"), evidence)
+}
+
+/// The verdict of a login; a server that sent no banner fails with the
+/// guest's addresses, from the console, as evidence. (A login still ready
+/// runs its network part here.)
+pub fn finish_ssh_login(shell: &mut Shell<'_>, stage: SshLoginStage) -> CheckResult {
+    match stage.run() {
+        SshLoginStage::Judged(result) => result,
+        // `run` moves a ready login on; kept total rather than assumed.
+        SshLoginStage::Ready(a) => broken(a.name.clone(), a.expected.clone(), ("the login was never tried".into(), Vec::new())),
+        SshLoginStage::NoBanner { attempt, error, secs } => {
+            let evidence = run(shell, "ip -brief addr").map(|o| o.output.lines().map(|l| format!("ip addr: {l}")).collect());
+            attempt.judged(attempt.fail(error.to_string(), evidence.unwrap_or_default()), secs)
+        }
+    }
 }
 
 /// `ssh login root (key)`, `ssh login nixos (password)`.

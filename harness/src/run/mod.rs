@@ -441,35 +441,94 @@ fn after_boot(
 
     let mut shell = Shell::new(console, scale);
     let settle_started = Instant::now();
-    settle(&mut shell);
+    quiet_console(&mut shell);
     let shell_at = report.boot_secs().unwrap_or_default();
     report.phases.push(("settled".into(), shell_at + settle_started.elapsed().as_secs_f64()));
+    run_checks(&mut shell, &boot, report, expect, &scenario.steps, SshPlace { forward, private, scale });
+    Ok(())
+}
+
+/// Where the SSH logins go: the forward to the guest's sshd, the private
+/// directory for their key, and the accelerator's time scale.
+struct SshPlace<'a> {
+    forward: Option<(u16, u16)>,
+    private: &'a Path,
+    scale: u32,
+}
+
+/// Every check on the shell. None waits for the whole system: each waits for
+/// what it looks at (the sshd check for sshd's units, a Home Manager check for
+/// its unit; hostname, autologin and users for nothing). The SSH logins'
+/// network part runs on another thread while the console checks the users and
+/// Home Manager; when sshd is still starting, the users and Home Manager are
+/// checked first instead, while it starts. The scenario's own steps come last,
+/// once the system has finished starting and the logins are done, since a step
+/// may change what they look at. The report lists the checks in one order
+/// whatever order they ran in.
+fn run_checks(
+    shell: &mut Shell<'_>,
+    boot: &crate::console::BootOutcome,
+    report: &mut TrialReport,
+    expect: &Expect,
+    steps: &[crate::scenario::Step],
+    place: SshPlace<'_>,
+) {
     if let Some(expected) = &expect.autologin {
-        report.checks.push(CheckResult::timed(|| checks::autologin(&mut shell, &boot, expected)));
+        report.checks.push(CheckResult::timed(|| checks::autologin(shell, boot, expected)));
     }
     if let Some(expected) = &expect.hostname {
-        report.checks.push(CheckResult::timed(|| checks::hostname(&mut shell, expected)));
+        report.checks.push(CheckResult::timed(|| checks::hostname(shell, expected)));
     }
     let is_root = shell.run("id -u", checks::COMMAND_TIMEOUT).map(|o| o.output.trim() == "0").unwrap_or(false);
-    if let Some(sshd) = &expect.sshd {
-        let port = forward.map(|(host, _)| host).unwrap_or(0);
-        let reach = checks::SshdReach { port, scale };
-        let sshd_check = CheckResult::timed(|| checks::sshd(&mut shell, is_root, sshd, &reach));
-        let sshd_ok = sshd_check.passed();
-        report.checks.push(sshd_check);
-        let context = SshContext { sshd, port, private, scale };
-        report.checks.extend(ssh_logins(&mut shell, is_root, &context, sshd_ok));
+    let mut user_checks = Vec::new();
+    let sshd_starting = expect.sshd.is_some() && !checks::sshd_units_settled(shell);
+    if sshd_starting {
+        user_checks = users_and_home_manager(shell, is_root, expect);
     }
+    let mut sshd_checks = Vec::new();
+    let mut stages = Vec::new();
+    let mut login_names = Vec::new();
+    if let Some(sshd) = &expect.sshd {
+        let port = place.forward.map(|(host, _)| host).unwrap_or(0);
+        let reach = checks::SshdReach { port, scale: place.scale };
+        let sshd_check = CheckResult::timed(|| checks::sshd(shell, is_root, sshd, &reach));
+        let sshd_ok = sshd_check.passed();
+        sshd_checks.push(sshd_check);
+        login_names = sshd.login.iter().map(checks::login_check_name).collect();
+        let context = SshContext { sshd, port, private: place.private, scale: place.scale };
+        stages = prepare_logins(shell, is_root, &context, sshd_ok);
+    }
+    let network = std::thread::scope(|scope| {
+        let network = scope.spawn(move || stages.into_iter().map(checks::SshLoginStage::run).collect::<Vec<_>>());
+        if !sshd_starting {
+            user_checks = users_and_home_manager(shell, is_root, expect);
+        }
+        network.join()
+    });
+    match network {
+        Ok(done) => sshd_checks.extend(done.into_iter().map(|stage| checks::finish_ssh_login(shell, stage))),
+        Err(_) => sshd_checks.extend(login_names.iter().map(|n| CheckResult::broken(n, "", "the SSH login panicked", Vec::new()))),
+    }
+    report.checks.extend(sshd_checks);
+    report.checks.extend(user_checks);
+    if !steps.is_empty() {
+        wait_for_startup(shell);
+    }
+    report.checks.extend(checks::steps(shell, steps));
+}
+
+/// The users' checks, then their Home Manager checks.
+fn users_and_home_manager(shell: &mut Shell<'_>, is_root: bool, expect: &Expect) -> Vec<CheckResult> {
+    let mut results = Vec::new();
     for (name, user) in &expect.users {
-        report.checks.push(CheckResult::timed(|| checks::user(&mut shell, is_root, name, user)));
+        results.push(CheckResult::timed(|| checks::user(shell, is_root, name, user)));
     }
     for (name, user) in &expect.users {
         if let Some(hm) = &user.home_manager {
-            report.checks.push(CheckResult::timed(|| checks::home_manager(&mut shell, is_root, name, hm)));
+            results.push(CheckResult::timed(|| checks::home_manager(shell, is_root, name, hm)));
         }
     }
-    report.checks.extend(checks::steps(&mut shell, &scenario.steps));
-    Ok(())
+    results
 }
 
 /// The trial's UEFI flash: the firmware's code, and a copy of its variable store
@@ -520,19 +579,21 @@ struct SshContext<'a> {
     scale: u32,
 }
 
-/// The real SSH logins. They depend on the sshd check: when it failed, they say
-/// so instead of failing a second time for the same cause.
-fn ssh_logins(shell: &mut Shell<'_>, is_root: bool, ctx: &SshContext<'_>, sshd_ok: bool) -> Vec<CheckResult> {
+/// The console part of the real SSH logins (see `checks::SshAttempt`). They
+/// depend on the sshd check: when it failed, they say so instead of failing a
+/// second time for the same cause. A login with nothing to try is its result.
+fn prepare_logins(shell: &mut Shell<'_>, is_root: bool, ctx: &SshContext<'_>, sshd_ok: bool) -> Vec<checks::SshLoginStage> {
     let name = checks::login_check_name;
+    let all = |result: &dyn Fn(String) -> CheckResult| {
+        ctx.sshd.login.iter().map(|l| checks::SshLoginStage::Judged(result(name(l)))).collect()
+    };
     if !sshd_ok {
-        return ctx.sshd.login.iter().map(|l| CheckResult::not_run(&name(l), "", "the sshd check failed")).collect();
+        return all(&|n| CheckResult::not_run(&n, "", "the sshd check failed"));
     }
     let pins = if ctx.sshd.host_keys.is_empty() {
         match checks::host_key_fingerprints(shell) {
             Ok(p) => p,
-            Err((e, evidence)) => {
-                return ctx.sshd.login.iter().map(|l| CheckResult::broken(&name(l), "", &e, evidence.clone())).collect()
-            }
+            Err((e, evidence)) => return all(&|n| CheckResult::broken(&n, "", &e, evidence.clone())),
         }
     } else {
         ctx.sshd.host_keys.clone()
@@ -542,12 +603,12 @@ fn ssh_logins(shell: &mut Shell<'_>, is_root: bool, ctx: &SshContext<'_>, sshd_o
         Ok(o) if o.status == 0 => o.output.trim().to_owned(),
         Ok(o) => {
             let why = format!("`cat /proc/sys/kernel/hostname` failed with exit status {}", o.status);
-            return ctx.sshd.login.iter().map(|l| CheckResult::broken(&name(l), "", &why, Vec::new())).collect();
+            return all(&|n| CheckResult::broken(&n, "", &why, Vec::new()));
         }
-        Err(e) => return ctx.sshd.login.iter().map(|l| CheckResult::broken(&name(l), "", &e.to_string(), Vec::new())).collect(),
+        Err(e) => return all(&|n| CheckResult::broken(&n, "", &e.to_string(), Vec::new())),
     };
     let target = checks::SshTarget { port: ctx.port, pins: &pins, private_dir: ctx.private, hostname: &hostname, scale: ctx.scale };
-    ctx.sshd.login.iter().map(|login| CheckResult::timed(|| checks::ssh_login(shell, is_root, &target, login))).collect()
+    ctx.sshd.login.iter().map(|login| checks::prepare_ssh_login(shell, is_root, &target, login)).collect()
 }
 
 /// Starts QEMU with the guest's SSH port forwarded from a free port on 127.0.0.1.
@@ -601,15 +662,34 @@ fn enough_memory(guest_mib: u64, host_mib: Option<u64>) -> Result<(), String> {
     }
 }
 
-/// Quiets the console before commands run: kernel messages off it, and the end
-/// of start-up awaited so systemd's status lines do not interleave with output
-/// and services (sshd, Home Manager) have had their chance to start. The report
-/// shows when this was done as the phase `settled`.
-/// Best effort: a non-root shell or a system without systemd skips what it cannot.
-fn settle(shell: &mut Shell<'_>) {
-    let command = "dmesg -n 1 2>/dev/null; timeout 60 systemctl is-system-running --wait 2>/dev/null; true";
-    if let Err(e) = shell.run(command, std::time::Duration::from_secs(70)) {
-        tracing::warn!("settling the console: {e}");
+/// Quiets the console before commands run: kernel messages off it (`dmesg -n
+/// 1`), and systemd's status lines too, which it prints while the system is
+/// still starting (the checks no longer wait for that): SIGRTMIN+21 to PID 1
+/// turns them off (systemd(1); 55 with glibc's SIGRTMIN of 34: dash knows no
+/// `RTMIN+n` names). A non-root shell asks `sudo -n`. Best effort: a shell
+/// that can do neither, or a system without systemd, skips what it cannot.
+/// The report shows when this was done as the phase `settled`.
+fn quiet_console(shell: &mut Shell<'_>) {
+    let quiet = "dmesg -n 1 && kill -55 1";
+    let command = format!("{{ {quiet}; }} 2>/dev/null || sudo -n sh -c '{quiet}' 2>/dev/null; true");
+    if let Err(e) = shell.run(&command, checks::COMMAND_TIMEOUT) {
+        tracing::warn!("quieting the console: {e}");
+    }
+}
+
+/// Before the scenario's own steps: the end of start-up, which a step may
+/// rely on (a service it talks to), awaited as before the checks were made to
+/// wait for their own units. By then the system is usually up and this costs
+/// one command. Best effort, as a step's own verdict is what counts: a
+/// start-up that does not finish is logged with the jobs still running.
+fn wait_for_startup(shell: &mut Shell<'_>) {
+    let command = "timeout 60 systemctl is-system-running --wait >/dev/null 2>&1 || systemctl list-jobs --no-legend 2>/dev/null; true";
+    match shell.run(command, std::time::Duration::from_secs(70)) {
+        Ok(out) if !out.output.trim().is_empty() => {
+            tracing::warn!("the system did not finish starting before the steps; jobs still running: {}", out.output.trim())
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!("waiting for the end of start-up: {e}"),
     }
 }
 

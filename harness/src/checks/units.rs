@@ -1,0 +1,168 @@
+//! Waiting for the systemd units a check is about, instead of for the whole
+//! system: a check of sshd must not judge sshd while its start job is still
+//! queued or running, but need not wait for units it does not look at.
+
+use super::NoEvidence;
+use crate::console::{sh_quote, Shell};
+use std::time::Duration;
+
+/// How long a check waits for its units' jobs on KVM (stretched under TCG):
+/// systemd's own default start timeout is 90 s.
+pub const UNIT_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// A unit that still had a job queued or running when the wait ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unsettled {
+    /// The unit as the check named it.
+    pub unit: String,
+    /// systemd's job id.
+    pub job: String,
+}
+
+/// Waits until none of `units` has a job in systemd's queue (a start that has
+/// not begun, or one still running), at most `limit` (already stretched for
+/// the accelerator). A unit without a job has done what this boot asked of it:
+/// it is active, failed, or was never asked to start. systemd has no command
+/// that waits for one unit's job (`systemctl is-system-running --wait` waits
+/// for all of them), so the guest polls `systemctl show -p Job`, which prints
+/// `Job=<id>` while there is one. Returns the units that still have a job when
+/// the limit passed (a zero limit asks once); the last `systemctl show` must
+/// answer, or there is no evidence either way.
+pub fn settle_units(shell: &mut Shell<'_>, units: &[&str], limit: Duration) -> Result<Vec<Unsettled>, NoEvidence> {
+    let names: Vec<String> = units.iter().map(|u| sh_quote(u)).collect();
+    let show = format!("systemctl show -p Job {}", names.join(" "));
+    // The pause between polls is a retry interval; what ends the wait is the job queue.
+    let command = format!(
+        "end=$(( $(date +%s) + {} )); while {show} | grep -q '^Job=[0-9]' && [ \"$(date +%s)\" -lt \"$end\" ]; do sleep 0.2; done; {show}",
+        limit.as_secs()
+    );
+    // The shell stretches its own timeout; the guest's loop ends first.
+    let timeout = limit / shell.scale().max(1) + super::COMMAND_TIMEOUT;
+    let out = answer_within(shell, &command, timeout)?;
+    Ok(pending_jobs(&out, units))
+}
+
+/// `answer` with a longer timeout than a single command's: only exit status 0 is an answer.
+fn answer_within(shell: &mut Shell<'_>, command: &str, timeout: Duration) -> Result<String, NoEvidence> {
+    match shell.run(command, timeout) {
+        Ok(out) if out.status == 0 => Ok(out.output),
+        Ok(out) => Err(super::no_answer(command, &out)),
+        Err(e) => Err((e.to_string(), e.source.lines().to_vec())),
+    }
+}
+
+/// The units with a job in `systemctl show -p Job` output: one block per unit,
+/// in the order asked, separated by blank lines; a block without `Job=<digits>`
+/// has none.
+fn pending_jobs(show: &str, units: &[&str]) -> Vec<Unsettled> {
+    let blocks: Vec<&str> = show.split("\n\n").collect();
+    units
+        .iter()
+        .enumerate()
+        .filter_map(|(i, unit)| {
+            let block = blocks.get(i).copied().unwrap_or("");
+            let job = block.lines().find_map(|l| l.trim().strip_prefix("Job="))?.trim();
+            (!job.is_empty() && job.chars().all(|c| c.is_ascii_digit()))
+                .then(|| Unsettled { unit: (*unit).to_owned(), job: job.to_owned() })
+        })
+        .collect()
+}
+
+/// The problem a check reports for units that never settled: it names them.
+pub fn unsettled_problem(pending: &[Unsettled], limit: Duration) -> String {
+    let named: Vec<String> = pending.iter().map(|p| format!("{} (job {})", p.unit, p.job)).collect();
+    format!("{} still starting after {} s: its start job never finished", named.join(", "), limit.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jobs_from_systemctl_show() {
+        // systemctl prints `Job=` for a unit without a job when the property is asked for.
+        let show = "Job=\n\nJob=1234\n";
+        let pending = pending_jobs(show, &["sshd.service", "sshd.socket"]);
+        assert_eq!(pending, vec![Unsettled { unit: "sshd.socket".into(), job: "1234".into() }]);
+        // Older systemctl prints nothing for no job: an empty block.
+        assert!(pending_jobs("\n\n", &["a.service", "b.service"]).is_empty());
+        assert!(pending_jobs("", &["a.service"]).is_empty());
+    }
+
+    /// The guest's loop against a fake `systemctl` on a local /bin/sh, through
+    /// the same console and framing as a guest's shell: a job that finishes
+    /// ends the wait early; one that never does ends it at the limit, named.
+    #[test]
+    fn the_wait_ends_when_the_job_does_or_names_the_unit_at_the_limit() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let bin = dir.path().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        // Pending for the first 3 polls of `slow.service`; `stuck.service` forever.
+        let fake = format!(
+            "#!/bin/sh\nn=$(cat {d}/polls 2>/dev/null || echo 0); n=$((n+1)); echo $n > {d}/polls\n\
+             for u in \"$@\"; do case $u in show|-p|Job) continue;; esac\n\
+             [ -n \"$first\" ] && echo; first=1\n\
+             case $u in slow.service) [ $n -le 3 ] && echo Job=7 || echo Job=;; stuck.service) echo Job=9;; *) echo Job=;; esac\n\
+             done\n",
+            d = dir.path().display()
+        );
+        let systemctl = bin.join("systemctl");
+        std::fs::write(&systemctl, fake).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&systemctl, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+        let (mut child, mut console) = local_shell(dir.path(), &bin);
+        let mut shell = Shell::new(&mut console, 1);
+        let started = std::time::Instant::now();
+        let pending = settle_units(&mut shell, &["slow.service", "other.service"], Duration::from_secs(20)).expect("an answer");
+        assert!(pending.is_empty(), "{pending:?}");
+        assert!(started.elapsed() < Duration::from_secs(10), "the wait did not end with the job");
+
+        let started = std::time::Instant::now();
+        let limit = Duration::from_secs(2);
+        let pending = settle_units(&mut shell, &["other.service", "stuck.service"], limit).expect("an answer");
+        assert_eq!(pending, vec![Unsettled { unit: "stuck.service".into(), job: "9".into() }]);
+        assert!(started.elapsed() >= Duration::from_secs(1), "gave up before the limit");
+        assert_eq!(unsettled_problem(&pending, limit), "stuck.service (job 9) still starting after 2 s: its start job never finished");
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    /// A systemctl that cannot answer (as without a system bus): no
+    /// evidence, never "settled".
+    #[test]
+    fn a_systemctl_without_answer_is_no_evidence() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let bin = dir.path().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        let systemctl = bin.join("systemctl");
+        std::fs::write(&systemctl, "#!/bin/sh\necho 'Failed to connect to bus: No such file or directory' >&2\nexit 1\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&systemctl, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let (mut child, mut console) = local_shell(dir.path(), &bin);
+        let mut shell = Shell::new(&mut console, 1);
+        let e = settle_units(&mut shell, &["sshd.service"], Duration::from_secs(2)).expect_err("no answer");
+        assert!(e.0.contains("failed with exit status 1: Failed to connect to bus"), "{}", e.0);
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    /// A /bin/sh whose PATH is `bin` (then the usual tools), on a socket pair.
+    fn local_shell(dir: &std::path::Path, bin: &std::path::Path) -> (std::process::Child, crate::console::SerialConsole) {
+        use std::os::fd::OwnedFd;
+        use std::os::unix::net::UnixStream;
+        use std::process::{Command, Stdio};
+        let (ours, theirs) = UnixStream::pair().expect("socketpair");
+        let fd = |s: &UnixStream| Stdio::from(OwnedFd::from(s.try_clone().expect("dup")));
+        let path = format!("{}:/usr/bin:/bin", bin.display());
+        let child = Command::new("/bin/sh")
+            .env("PATH", path)
+            .stdin(fd(&theirs))
+            .stdout(fd(&theirs))
+            .stderr(fd(&theirs))
+            .spawn()
+            .expect("/bin/sh");
+        drop(theirs);
+        (child, crate::console::SerialConsole::attach(ours, dir).expect("attach"))
+    }
+}
