@@ -1,44 +1,102 @@
 #!/usr/bin/env python3
-"""Harness overhead, as a ratio from one run on one machine.
+"""Harness overhead and throughput, as ratios from one run on one machine.
 
-Boots the rescue fixture ISO twice, one after the other, with the same QEMU
-machine (q35, TCG, -cpu qemu64, 1 GiB, 2 vCPUs):
-  bare:    QEMU driven by this script alone: Esc at the isolinux menu, type
-           `boot-serial`, wait for the autologin shell to answer a probe.
-  isotest: `isotest run scenarios/rescue.yaml` on the same ISO (KVM probe,
-           boot, settle, checks, steps, report).
-Prints boot-to-shell and time-to-verdict of isotest relative to the bare boot,
-and appends a line to bench/RESULTS.md. Absolute times vary from machine to
-machine; the ratios are what to compare.
+Everything boots the rescue fixture ISO (fixtures/build-iso rescue) with the
+same QEMU machine (q35, `--accel tcg`, -cpu qemu64, 1 GiB, 2 vCPUs, the ISO as
+a CD-ROM, a virtio NIC on user networking, -no-reboot), side by side:
+
+  bare:       QEMU driven by this script alone: Esc at the isolinux menu, type
+              `boot-serial`, wait for the autologin shell to answer a probe.
+  bare-wait:  QEMU driven by nobody: the menu's timeout runs out (10 s) and
+              isolinux loads its default entry; measured to isolinux's
+              `Loading /boot/bzImage` on the serial console (the default entry
+              has no serial console, so nothing of the kernel follows there).
+  isotest:    `isotest run scenarios/rescue.yaml --trial TRIAL --image ISO
+              --accel tcg` (default trial rescue::x86_64::bios: the scenario
+              expands to three trials, the bench measures one).
+
+Each pair is one boot of each kind, in alternating order (so that a machine
+getting busier or quieter favours neither), and each ratio is the median of
+the pairs, with its spread (lowest and highest). Reported:
+
+  shell    isotest boot-to-shell / bare boot-to-shell (target <= 1.03). Both
+           from QEMU connecting its serial console to the shell answering.
+  verdict  isotest time-to-verdict (report.json's total_secs: the flake's
+           expectations, QEMU, boot, every check, SSH logins, steps, report)
+           / bare boot-to-shell (target <= 1.10).
+  menu     isotest to `Loading /boot/bzImage` (it picks the serial entry at
+           once) / bare-wait to the same line (target < 1: faster). isotest's
+           time is read off its console.log as it grows, from when the file
+           appears (when isotest attaches the console).
+  rss      the harness's own peak resident memory per trial (VmHWM of the
+           isotest process, not of QEMU; target <= 50 MiB).
+  throughput  4 trials of the same ISO (an `images:` scenario) with every
+           `--jobs` x `--cpus` combination: wall time of each, and the default
+           settings' time over the best (target <= 1.05).
+
+Options: --pairs N (default 7), --only LIST (shell,verdict,menu,rss,throughput;
+shell, verdict, rss share the same isotest runs), --trial NAME, --jobs 1,2,4,
+--cpus 1,2, --throughput-rounds N (default: 1; each round runs every
+combination once, in alternating order), --no-record (do not append to
+bench/RESULTS.md; use it for smoke runs). Absolute times vary from machine to
+machine; the ratios are what to compare. Prints one line per boot as it goes,
+then the results, and appends them to bench/RESULTS.md.
+
+Time: a pair is about 2.5 boots (bare, bare-wait's 15 s, isotest), about 2.5
+minutes under TCG on 2 cores; throughput is 6 combinations x 4 trials per round.
 """
-import json, os, select, socket, subprocess, sys, tempfile, time
+import argparse
+import itertools
+import json
+import os
+import re
+import select
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
 
 repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ISOTEST = os.path.join(repo, "target", "release", "isotest")
+LOADING = b"Loading /boot/bzImage"
 
 
-def bare_boot(iso):
+def qemu_command(iso, sock):
+    """The bare machine: isotest's command line for this trial, without QMP and pidfile."""
+    return ["qemu-system-x86_64", "-machine", "q35,accel=tcg", "-cpu", "qemu64", "-m", "1024M", "-smp", "2",
+            "-drive", f"file={iso},media=cdrom,readonly=on,format=raw",
+            "-chardev", f"socket,id=s0,path={sock}", "-serial", "chardev:s0",
+            "-display", "none", "-netdev", "user,id=net0", "-device", "virtio-net-pci,netdev=net0,romfile=",
+            "-no-reboot"]
+
+
+def bare(iso, choose):
+    """Seconds from QEMU connecting its serial port to: the shell's answer
+    (choose=True), or isolinux loading the default entry (choose=False)."""
     with tempfile.TemporaryDirectory(prefix="isotest-bench-") as d:
         sock = os.path.join(d, "serial.sock")
         listener = socket.socket(socket.AF_UNIX)
         listener.bind(sock)
         listener.listen(1)
-        qemu = subprocess.Popen([
-            "qemu-system-x86_64", "-machine", "q35,accel=tcg", "-cpu", "qemu64", "-m", "1024M", "-smp", "2",
-            "-drive", f"file={iso},media=cdrom,readonly=on,format=raw",
-            "-chardev", f"socket,id=s0,path={sock}", "-serial", "chardev:s0",
-            "-display", "none", "-netdev", "user,id=net0", "-device", "virtio-net-pci,netdev=net0,romfile=",
-            "-no-reboot"])
+        qemu = subprocess.Popen(qemu_command(iso, sock), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
         try:
+            listener.settimeout(60)
             conn, _ = listener.accept()
             start = time.monotonic()
-            buf, state = b"", "menu"
+            buf, state = b"", "menu" if choose else "wait"
             while time.monotonic() - start < 600:
                 ready, _, _ = select.select([conn], [], [], 5)
                 if ready:
                     data = conn.recv(4096)
                     if not data:
-                        raise SystemExit("QEMU closed the console")
+                        raise SystemExit("bare boot: QEMU closed the console")
                     buf += data
+                if state == "wait" and LOADING in buf:
+                    return time.monotonic() - start
                 if state == "menu" and b"Press [Tab]" in buf:
                     conn.sendall(b"\x1b"); state = "prompt"; buf = b""
                 elif state == "prompt" and b"boot:" in buf:
@@ -48,38 +106,186 @@ def bare_boot(iso):
                 elif state == "shell":
                     if b"BENCH_42" in buf:
                         return time.monotonic() - start
-                    if not ready:
+                    if not ready:  # the probe was lost in getty's hand-over: again
                         conn.sendall(b"echo BENCH_$((6*7))\r")
-            raise SystemExit("bare boot: no shell within 600 s")
+            raise SystemExit("bare boot: not done within 600 s")
         finally:
             qemu.kill(); qemu.wait()
 
 
-def isotest_boot(iso):
-    subprocess.run(["cargo", "build", "-q", "--release", "-p", "isotest"], cwd=repo, check=True)
+def watch_console(path, done, seen):
+    """When `path` appears, and when LOADING first shows in it (monotonic times)."""
+    while not done.is_set():
+        try:
+            with open(path, "rb") as f:
+                seen.setdefault("attached", time.monotonic())
+                if LOADING in f.read():
+                    seen["loading"] = time.monotonic()
+                    return
+        except FileNotFoundError:
+            pass
+        time.sleep(0.05)
+
+
+def peak_rss_kib(pid):
+    """VmHWM: the process's own peak resident set (children not included)."""
+    try:
+        for line in open(f"/proc/{pid}/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def isotest(args, artifacts, env, console_log=None):
+    """Runs isotest; returns (wall seconds, peak RSS in KiB, console watch)."""
+    done, seen = threading.Event(), {}
+    watcher = None
+    if console_log:
+        watcher = threading.Thread(target=watch_console, args=(console_log, done, seen), daemon=True)
+        watcher.start()
+    start = time.monotonic()
+    proc = subprocess.Popen([ISOTEST, "run", *args, "--artifacts", artifacts, "--accel", "tcg"], cwd=repo, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    rss = None
+    stderr = b""
+    while proc.poll() is None:
+        rss = peak_rss_kib(proc.pid) or rss
+        time.sleep(0.2)
+    stderr = proc.stderr.read()
+    wall = time.monotonic() - start
+    done.set()
+    if watcher:
+        watcher.join()
+    if proc.returncode not in (0,):
+        raise SystemExit(f"isotest exited with {proc.returncode}:\n{stderr.decode(errors='replace')[-2000:]}")
+    return wall, rss, seen
+
+
+def isotest_trial(iso, trial, env):
     with tempfile.TemporaryDirectory(prefix="isotest-bench-") as d:
-        start = time.monotonic()
-        subprocess.run([os.path.join(repo, "target/release/isotest"), "run", "scenarios/rescue.yaml",
-                        "--image", iso, "--artifacts", d, "--accel", "tcg"], cwd=repo, check=True,
-                       env=dict(os.environ, RESCUE_PASSWORD="nixos-rescue"),
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wall = time.monotonic() - start
-        report = json.load(open(os.path.join(d, "rescue-x86_64-bios", "report.json")))
+        trial_dir = os.path.join(d, trial.replace("::", "-"))
+        wall, rss, seen = isotest(["scenarios/rescue.yaml", "--trial", trial, "--image", iso], d, env,
+                                  os.path.join(trial_dir, "console.log"))
+        report = json.load(open(os.path.join(trial_dir, "report.json")))
         phases = dict(report["phases"])
-        return phases["shell"], report["total_secs"], wall
+        loading = seen["loading"] - seen["attached"] if "loading" in seen and "attached" in seen else None
+        return {"shell": phases["shell"], "verdict": report["total_secs"], "wall": wall, "rss": rss, "loading": loading,
+                "phases": report["phases"]}
+
+
+def throughput_scenario(iso, d, trials):
+    """rescue.yaml on x86_64 BIOS, with `trials` prebuilt images (links to the same ISO)."""
+    images = []
+    for i in range(trials):
+        link = os.path.join(d, f"t{i + 1}.iso")
+        os.symlink(iso, link)
+        images.append(link)
+    text = open(os.path.join(repo, "scenarios", "rescue.yaml")).read()
+    text = re.sub(r"(?m)^flake:.*$", f"flake: path:{os.path.join(repo, 'fixtures', 'flake')}", text)
+    text = re.sub(r"(?m)^arch:.*$", "arch: x86_64\nfirmware: bios\nimages: [" + ", ".join(images) + "]", text)
+    path = os.path.join(d, "throughput.yaml")
+    open(path, "w").write(text)
+    return path
+
+
+def spread(values, fmt="{:.2f}"):
+    return f"{fmt.format(statistics.median(values))} ({fmt.format(min(values))}-{fmt.format(max(values))}, n={len(values)})"
 
 
 def main():
-    iso = subprocess.run([os.path.join(repo, "fixtures/build-iso"), "rescue"], check=True,
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--pairs", type=int, default=7)
+    parser.add_argument("--only", default="shell,verdict,menu,rss,throughput")
+    parser.add_argument("--trial", default="rescue::x86_64::bios")
+    parser.add_argument("--jobs", default="1,2,4")
+    parser.add_argument("--cpus", default="1,2")
+    parser.add_argument("--throughput-rounds", type=int, default=1)
+    parser.add_argument("--throughput-trials", type=int, default=4)
+    parser.add_argument("--no-record", action="store_true")
+    a = parser.parse_args()
+    only = set(a.only.split(","))
+    unknown = only - {"shell", "verdict", "menu", "rss", "throughput"}
+    if unknown or a.pairs < 1 or a.throughput_rounds < 1:
+        parser.error(f"bad --only {sorted(unknown)} or a count below 1")
+    if a.trial != "rescue::x86_64::bios" and only & {"shell", "verdict", "menu"}:
+        parser.error("the bare boots are of x86_64 with BIOS: shell, verdict and menu need --trial rescue::x86_64::bios")
+
+    env = dict(os.environ, RESCUE_PASSWORD="nixos-rescue")
+    env.setdefault("NIX_CONFIG", open(os.path.join(repo, "fixtures", "nix.conf")).read())
+    subprocess.run(["cargo", "build", "-q", "--release", "-p", "isotest"], cwd=repo, check=True)
+    iso = subprocess.run([os.path.join(repo, "fixtures/build-iso"), "rescue"], check=True, env=env,
                          capture_output=True, text=True).stdout.strip()
-    bare = bare_boot(iso)
-    shell, verdict, wall = isotest_boot(iso)
-    line = (f"{time.strftime('%Y-%m-%d')} {os.uname().nodename} {os.cpu_count()} cores, TCG: "
-            f"bare boot-to-shell {bare:.1f} s; isotest boot-to-shell {shell / bare:.2f}x, "
-            f"time-to-verdict {verdict / bare:.2f}x, process wall {wall / bare:.2f}x")
-    print(line)
-    with open(os.path.join(repo, "bench", "RESULTS.md"), "a") as f:
-        f.write(f"- {line}\n")
+    log = lambda text: print(text, file=sys.stderr, flush=True)
+    results = []
+
+    if only & {"shell", "verdict", "menu", "rss"}:
+        rows = []
+        for pair in range(a.pairs):
+            kinds = ["bare", "bare-wait", "isotest"] if "menu" in only else ["bare", "isotest"]
+            if not only & {"shell", "verdict"}:
+                kinds.remove("bare")
+            row = {}
+            for kind in (kinds if pair % 2 == 0 else kinds[::-1]):
+                if kind == "bare":
+                    row["bare"] = bare(iso, choose=True)
+                    log(f"pair {pair + 1}: bare boot-to-shell {row['bare']:.1f} s")
+                elif kind == "bare-wait":
+                    row["bare_wait"] = bare(iso, choose=False)
+                    log(f"pair {pair + 1}: bare waiting out the menu, to `Loading /boot/bzImage`: {row['bare_wait']:.1f} s")
+                else:
+                    row["isotest"] = isotest_trial(iso, a.trial, env)
+                    r = row["isotest"]
+                    loading = f"{r['loading']:.1f} s" if r["loading"] is not None else "not seen"
+                    log(f"pair {pair + 1}: isotest shell {r['shell']:.1f} s, verdict {r['verdict']:.1f} s, "
+                        f"wall {r['wall']:.1f} s, to `Loading /boot/bzImage` {loading}, peak RSS {r['rss']} KiB; "
+                        f"phases {[(p, round(t, 1)) for p, t in r['phases']]}")
+            rows.append(row)
+        if "bare" in rows[0]:
+            results.append(f"bare boot-to-shell {spread([r['bare'] for r in rows], '{:.1f}')} s")
+        if "shell" in only:
+            results.append(f"isotest boot-to-shell {spread([r['isotest']['shell'] / r['bare'] for r in rows])}x (target <= 1.03)")
+        if "verdict" in only:
+            results.append(f"time-to-verdict {spread([r['isotest']['verdict'] / r['bare'] for r in rows])}x (target <= 1.10)")
+            results.append(f"process wall {spread([r['isotest']['wall'] / r['bare'] for r in rows])}x")
+        if "menu" in only:
+            pairs = [r for r in rows if r["isotest"]["loading"] is not None]
+            if pairs:
+                results.append(f"to the kernel, serial entry at once vs waiting out the menu {spread([r['isotest']['loading'] / r['bare_wait'] for r in pairs])}x "
+                               f"({spread([r['isotest']['loading'] for r in pairs], '{:.1f}')} s vs {spread([r['bare_wait'] for r in pairs], '{:.1f}')} s; target < 1)")
+            else:
+                results.append("menu: isotest's console never showed `Loading /boot/bzImage`")
+        if "rss" in only:
+            rss = [r["isotest"]["rss"] / 1024 for r in rows if r["isotest"]["rss"]]
+            results.append(f"harness peak RSS per trial {spread(rss, '{:.1f}')} MiB (target <= 50)")
+
+    if "throughput" in only:
+        combos = list(itertools.product([int(j) for j in a.jobs.split(",")], [int(c) for c in a.cpus.split(",")]))
+        walls = {c: [] for c in combos}
+        with tempfile.TemporaryDirectory(prefix="isotest-bench-") as d:
+            scenario = throughput_scenario(iso, d, a.throughput_trials)
+            for round_ in range(a.throughput_rounds):
+                for jobs, cpus in (combos if round_ % 2 == 0 else combos[::-1]):
+                    with tempfile.TemporaryDirectory(prefix="isotest-bench-") as art:
+                        wall, _, _ = isotest([scenario, "--jobs", str(jobs), "--cpus", str(cpus)], art, env)
+                    walls[(jobs, cpus)].append(wall)
+                    log(f"throughput round {round_ + 1}: {a.throughput_trials} trials, --jobs {jobs} --cpus {cpus}: {wall:.1f} s")
+        medians = {c: statistics.median(w) for c, w in walls.items()}
+        best = min(medians, key=medians.get)
+        default = (max(1, (os.cpu_count() or 1) // 2), 2)
+        table = ", ".join(f"jobs {j} cpus {c} {spread(walls[(j, c)], '{:.0f}')} s" for j, c in combos)
+        verdict = f"default (jobs {default[0]}, cpus {default[1]}) / best (jobs {best[0]}, cpus {best[1]}) "
+        verdict += f"{medians[default] / medians[best]:.2f}x (target <= 1.05)" if default in medians else "n/a (default not measured)"
+        results.append(f"throughput {a.throughput_trials} trials: {table}; {verdict}")
+
+    header = (f"{time.strftime('%Y-%m-%d')} {os.cpu_count()} cores, TCG, {a.pairs} pair(s), trial {a.trial}")
+    print(header)
+    for line in results:
+        print(f"  {line}")
+    if not a.no_record:
+        with open(os.path.join(repo, "bench", "RESULTS.md"), "a") as f:
+            f.write(f"- {header}: " + "; ".join(results) + "\n")
 
 
 if __name__ == "__main__":
