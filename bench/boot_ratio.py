@@ -171,8 +171,9 @@ def isotest_trial(iso, trial, env):
         report = json.load(open(os.path.join(trial_dir, "report.json")))
         phases = dict(report["phases"])
         loading = seen["loading"] - seen["attached"] if "loading" in seen and "attached" in seen else None
+        checks = [(c["name"], round(c["secs"], 1)) for c in report["checks"]]
         return {"shell": phases["shell"], "verdict": report["total_secs"], "wall": wall, "rss": rss, "loading": loading,
-                "phases": report["phases"]}
+                "phases": report["phases"], "checks": checks}
 
 
 def throughput_scenario(iso, d, trials):
@@ -240,7 +241,7 @@ def main():
                     loading = f"{r['loading']:.1f} s" if r["loading"] is not None else "not seen"
                     log(f"pair {pair + 1}: isotest shell {r['shell']:.1f} s, verdict {r['verdict']:.1f} s, "
                         f"wall {r['wall']:.1f} s, to `Loading /boot/bzImage` {loading}, peak RSS {r['rss']} KiB; "
-                        f"phases {[(p, round(t, 1)) for p, t in r['phases']]}")
+                        f"phases {[(p, round(t, 1)) for p, t in r['phases']]}; checks (s) {r['checks']}")
             rows.append(row)
         if "bare" in rows[0]:
             results.append(f"bare boot-to-shell {spread([r['bare'] for r in rows], '{:.1f}')} s")
