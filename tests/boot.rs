@@ -31,6 +31,7 @@ fn main() {
     tests.push(flake_value_changed());
     tests.extend(menu_layout_tests());
     tests.push(screendump_without_serial());
+    tests.extend(noise_tests());
     libtest_mimic::run(&args, tests).exit();
 }
 
@@ -427,4 +428,50 @@ fn screendump_without_serial() -> Test {
         })();
         result.map_err(|e| Failed::from(format!("{e}\n--- the report:\n{}", render_failure(&r))))
     })
+}
+
+/// Noisy consoles (fixtures/build-iso, write_noise): the whole rescue scenario,
+/// steps included, passes with every command's output and status exact (the
+/// steps match them anchored), while the noise is really there during the checks.
+fn noise_tests() -> Vec<Test> {
+    vec![
+        // The kernel's lines land in the middle of the shell's output.
+        noise("kmsg", "noise-kmsg", |raw| {
+            let records = regex::bytes::Regex::new(r"\[ *[0-9]+\.[0-9]{6}\] kmsg-flood: line").expect("regex");
+            let n = records.find_iter(raw).count();
+            ensure(n >= 100, &format!("{n} kernel lines of the flood during the checks"))
+        }),
+        // NixOS's prompt in bold red with the xterm title, and bracketed paste.
+        noise("prompt", "noise-prompt", |raw| {
+            ensure(contains(raw, b"\x1b[1;31m[\x1b]0;root@rescue: ~\x07root@rescue:~]#\x1b[0m "), "no NixOS prompt")?;
+            ensure(contains(raw, b"\x1b[?2004h") && contains(raw, b"\x1b[?2004l"), "no bracketed paste")
+        }),
+        // Commands typed ahead while the shell sleeps before its prompt: the
+        // tty echoes them first, readline again after the prompt.
+        noise("slow", "noise-slow", |raw| {
+            let text = String::from_utf8_lossy(raw);
+            let echoes = text.matches("exit_with() { return $1; }; exit_with 3").count();
+            ensure(echoes >= 2, &format!("the last step was echoed {echoes} times, not late"))
+        }),
+    ]
+}
+
+/// The rescue scenario on `variant`; `noisy` gets the raw console from the
+/// first command on and says whether the noise was there.
+fn noise(name: &str, variant: &'static str, noisy: fn(&[u8]) -> Result<(), String>) -> Test {
+    Test::test(format!("noise::{name}"), move || {
+        let image = support::fixture(variant)?;
+        let report = run(&scenario_trial("rescue.yaml"), image, &format!("noise-{variant}"));
+        let result = ensure(report.passed(), "the trial did not pass").and_then(|()| {
+            let raw = std::fs::read(report.artifacts.join("console.raw")).map_err(|e| format!("console.raw: {e}"))?;
+            let first = raw.windows(8).position(|w| w == b"ISOTEST_").ok_or("no command on the console")?;
+            noisy(&raw[first..])?;
+            secret_kept(&report).map_err(|e| format!("{e:?}"))
+        });
+        result.map_err(|e| Failed::from(format!("{e}\n--- the report:\n{}", render_failure(&report))))
+    })
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
 }

@@ -7,6 +7,7 @@ mod ansi;
 pub mod attach;
 pub mod boot;
 pub mod grub;
+mod kmsg;
 pub mod menu;
 pub mod screen;
 mod serial;
