@@ -59,6 +59,13 @@ impl AnsiStripper {
                     self.row = Some(row);
                     State::Text
                 }
+                // No sequence a guest prints ends in `[`: this is text that cut
+                // the sequence short (a kernel line, `[  12.3...] `, printed by
+                // the kernel between the tty's chunks), kept as text.
+                (State::Csi, b'[') => {
+                    out.push(b'[');
+                    State::Text
+                }
                 (State::Csi, 0x40..=0x7e) => State::Text,
                 (State::Csi, b) => {
                     self.params.push(b);
@@ -107,6 +114,35 @@ mod tests {
         assert_eq!(strip(&[raw]), "*NixOS 24.05 isotest Installer \n Options");
         // A split sequence and a row reached again after a newline.
         assert_eq!(strip(&[b"a\x1b[2;", b"1Hb\n\x1b[2;1Hc"]), "a\nb\nc");
+    }
+
+    /// NixOS's bash prompt (programs.bash.promptInit) with readline's
+    /// bracketed paste around it, and the `\e[?2004l\r` after a line.
+    #[test]
+    fn nixos_prompt_and_bracketed_paste() {
+        let raw = b"\x1b[?2004h\x1b[1;31m[\x1b]0;root@rescue: ~\x07root@rescue:~]#\x1b[0m echo hi\r\n\x1b[?2004l\rhi\r\n";
+        assert_eq!(strip(&[raw]), "[root@rescue:~]# echo hi\nhi\n");
+        // Split at every byte.
+        let chunks: Vec<&[u8]> = raw.chunks(1).collect();
+        assert_eq!(strip(&chunks), "[root@rescue:~]# echo hi\nhi\n");
+    }
+
+    /// A kernel line printed in the middle of an escape sequence keeps its
+    /// opening bracket (and so stays recognisable as a kernel line).
+    #[test]
+    fn a_kernel_line_inside_a_sequence_stays_whole() {
+        assert_eq!(strip(&[b"$ \x1b[?20", b"[   12.345678] kmsg\r\n04l"]), "$ [   12.345678] kmsg\n04l");
+    }
+
+    /// Arbitrary bytes, escape junk and bytes that are not UTF-8 never panic.
+    #[test]
+    fn junk_never_panics() {
+        let mut s = AnsiStripper::default();
+        let mut out = Vec::new();
+        let junk: Vec<u8> = (0..=255u8).cycle().take(8192).collect();
+        s.feed(&junk, &mut out);
+        s.feed(b"\x1b[;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;H\x1b]\x1b\x1b(\xff\x1b[\x80\xc3", &mut out);
+        let _ = String::from_utf8_lossy(&out);
     }
 
     #[test]
