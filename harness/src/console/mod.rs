@@ -1,5 +1,5 @@
 //! The serial console: a transcript-keeping reader with event-driven `expect`
-//! (`serial`), the boot menus (`menu`), the boot sequence from power-on to a shell
+//! (`serial`, with `ansi` and `kmsg` making its text plain), the boot menus (`menu`), the boot sequence from power-on to a shell
 //! (`boot`), a command runner on that shell (`shell`), and the user's terminal
 //! on the console (`attach`).
 

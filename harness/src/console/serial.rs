@@ -1,7 +1,8 @@
 //! A serial console with a transcript and event-driven `expect`.
 //!
 //! A reader thread owns the socket's read side: it writes every byte to the raw
-//! transcript, the plain text to the readable transcript, appends the plain text to
+//! transcript, the plain text (escapes gone, kernel lines moved out of the lines
+//! they cut: `ansi`, `kmsg`) to the readable transcript, appends the plain text to
 //! a shared buffer and wakes waiters. `expect` sleeps on a condition variable until
 //! new text arrives or its deadline passes, so waiting costs no CPU (which matters
 //! when TCG guests need every core). expectrl was considered; its `expect` polls
@@ -26,9 +27,9 @@ pub enum ConsoleError {
     Fatal { reason: String, context: Vec<String> },
     #[error("the console closed (QEMU exited) while waiting for {waiting_for}")]
     Closed { waiting_for: String, last_lines: Vec<String> },
-    /// What came back on the console is not whole (noise the harness cannot
-    /// take apart from it).
-    #[error("{waiting_for} came back garbled on the console: {detail}")]
+    /// What came back on the console is not whole (noise that could not be
+    /// told apart from it, or the guest could not list it).
+    #[error("{waiting_for} could not be read back from the console: {detail}")]
     Garbled { waiting_for: String, detail: String, lines: Vec<String> },
     #[error("console I/O: {0}")]
     Io(#[from] std::io::Error),

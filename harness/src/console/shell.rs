@@ -24,7 +24,7 @@
 //! can look like a command's output (`dmesg` prints the same lines). Hex lines
 //! cannot: whatever is not one is noise, and each line's offset, with the total
 //! on the last one, proves that none went missing, so the output is exact or
-//! the command fails with the console's garbled lines, never a wrong answer.
+//! the command fails with the console's lines, never a wrong answer.
 //! The status's marker ends in `_`, so a status cut short by a kernel line
 //! (`E7:1` of `E7:127`) never matches.
 use super::ansi::AnsiStripper;
@@ -120,7 +120,7 @@ fn decode_od(dump: &str) -> Result<Vec<u8>, String> {
             _ => {}
         }
     }
-    let total = total.ok_or("no od listing (the output file could not be written or read?)")?;
+    let total = total.ok_or("no `od` listing (is `od` missing, or `/tmp` not writable?)")?;
     let mut out = Vec::new();
     for (offset, bytes) in rows {
         if offset != out.len() as u64 {
@@ -283,7 +283,7 @@ mod tests {
         // A missing row, a short total, no listing at all (od failed): errors.
         assert!(decode_od("0000016 71\n0000017\n").unwrap_err().contains("bytes 0..16"));
         assert!(decode_od("0000000 61 62\n0000003\n").unwrap_err().contains("2 of 3 bytes"));
-        assert!(decode_od("od: /tmp/x: No such file or directory\n").unwrap_err().contains("no od listing"));
+        assert!(decode_od("od: /tmp/x: No such file or directory\n").unwrap_err().contains("no `od` listing"));
         // Junk never panics.
         for junk in ["99999999999999999999999 ff\n0\n", "0000000 fff 0g\n", "\u{fffd}\u{fffd} 00\n", "0 00 00\n1\n"] {
             let _ = decode_od(junk);
