@@ -200,6 +200,30 @@ fn write_json(report: &TrialReport) {
     }
 }
 
+/// What a trial's artifacts need at most: transcripts of a long boot, the
+/// screendump, QEMU's logs. Checked before QEMU starts, because a full disk
+/// otherwise shows as QEMU failing to write its pid file, or as a transcript
+/// cut short.
+const ARTIFACTS_SPACE_MIB: u64 = 16;
+
+/// Room for a trial's artifacts in `dir`, or why not.
+fn enough_space(dir: &Path) -> Result<(), String> {
+    let c_dir = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).map_err(|e| e.to_string())?;
+    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a NUL-terminated path and a statvfs to fill.
+    if unsafe { libc::statvfs(c_dir.as_ptr(), &mut stat) } != 0 {
+        return Err(format!("cannot see the free space in {}: {}", dir.display(), std::io::Error::last_os_error()));
+    }
+    let free_mib = (stat.f_bavail as u64).saturating_mul(stat.f_frsize as u64) / (1024 * 1024);
+    if free_mib < ARTIFACTS_SPACE_MIB {
+        return Err(format!(
+            "no disk space for artifacts: {} has {free_mib} MiB free, a trial needs {ARTIFACTS_SPACE_MIB} MiB (transcripts, screendump, QEMU's logs)",
+            dir.display()
+        ));
+    }
+    Ok(())
+}
+
 /// The report of a trial before anything happened.
 fn empty_report(trial: &Trial, artifacts: PathBuf) -> TrialReport {
     TrialReport::new(trial.name(), trial.scenario.name.clone(), trial.arch.to_string(), trial.firmware.to_string(), artifacts)
@@ -253,6 +277,7 @@ fn execute(
     // Fresh artifacts: a transcript from an earlier run must not be mistaken for this one's.
     let _ = std::fs::remove_dir_all(artifacts);
     std::fs::create_dir_all(artifacts).map_err(|e| could_not_test(format!("create {}: {e}", artifacts.display())))?;
+    enough_space(artifacts).map_err(could_not_test)?;
     let Resolved { image, expect, origins } = resolve(trial, options, report).map_err(flake_error)?;
     report.image = Some(image.clone());
     let result = boot_and_check(trial, options, artifacts, report, started, image, &expect, run);
@@ -558,7 +583,8 @@ fn start_with_free_port(binary: &Path, spec: &mut MachineSpec, guest: u16, artif
     let mut attempts = 0;
     loop {
         attempts += 1;
-        let port = crate::ssh::free_port().map_err(|e| could_not_test(format!("find a free port on 127.0.0.1: {e}")))?;
+        let port = crate::ssh::free_port()
+            .map_err(|e| could_not_test(format!("no free TCP port on 127.0.0.1 for the guest's SSH forward: {e}")))?;
         spec.forward = Some((port, guest));
         match Machine::start(binary, spec, &qemu::MachineLogs::in_dir(artifacts)) {
             Err(QemuError::StartFailed { stderr, .. }) if stderr.contains("hostfwd") => {
