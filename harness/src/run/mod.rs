@@ -494,6 +494,15 @@ fn after_boot(
         }
     }
     report.checks.extend(checks::steps(&mut shell, &scenario.steps));
+    // A guest that rebooted or a QEMU that died under the checks leaves them
+    // broken ("the console closed"); the trial says why once. A check that
+    // failed before the host's fault still fails the trial.
+    if machine.exit_status().is_some() {
+        let exit = machine.why_exited();
+        let message = format!("QEMU exited during the checks: {}", exit.describe());
+        let a_check_failed = report.checks.iter().any(|c| c.outcome == checks::Outcome::Fail);
+        return Err(if exit.by_guest() || a_check_failed { failed(message) } else { could_not_test(message) });
+    }
     Ok(())
 }
 
