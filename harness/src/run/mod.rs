@@ -40,6 +40,16 @@ impl Default for RunOptions {
     }
 }
 
+/// Virtual CPUs per guest when `--cpus` is not given: 2, unless `jobs` guests
+/// at once would then ask for more virtual CPUs than the host has cores. A
+/// TCG guest whose virtual CPUs wait for a host core sees its timers fire late:
+/// measured here with 2 cores and 3 or 4 two-CPU guests at once, boots died of
+/// `IO-APIC + timer doesn't work!` panics and of RCU stalls ending in a reset,
+/// failures of the host's making that a regression harness must not report.
+pub fn guest_cpus(cores: usize, jobs: usize) -> u32 {
+    (cores / jobs.max(1)).clamp(1, 2) as u32
+}
+
 /// `--accel` if given, else the scenario's `accel:` (auto by default).
 fn accel_choice(options: &RunOptions, scenario: &crate::scenario::Scenario) -> AccelChoice {
     use crate::scenario::Acceleration;
@@ -497,7 +507,7 @@ fn after_boot(
     // A guest that rebooted or a QEMU that died under the checks leaves them
     // broken ("the console closed"); the trial says why once. A check that
     // failed before the host's fault still fails the trial.
-    if machine.exit_status().is_some() {
+    if console.closed() || machine.exit_status().is_some() {
         let exit = machine.why_exited();
         let message = format!("QEMU exited during the checks: {}", exit.describe());
         let a_check_failed = report.checks.iter().any(|c| c.outcome == checks::Outcome::Fail);
@@ -818,6 +828,16 @@ mod tests {
         let baselines = run_baselines(&trials, Some(&given), &options, 1, &|_: &TrialReport| ());
         assert!(baselines.iter().all(Option::is_some));
         assert!(dir.path().join("artifacts/baseline/t-x86_64-uefi/report.json").is_file());
+    }
+
+    #[test]
+    fn guests_get_two_cpus_unless_the_cores_run_out() {
+        assert_eq!(guest_cpus(2, 1), 2);
+        assert_eq!(guest_cpus(2, 2), 1);
+        assert_eq!(guest_cpus(2, 4), 1);
+        assert_eq!(guest_cpus(16, 4), 2);
+        assert_eq!(guest_cpus(1, 1), 1);
+        assert_eq!(guest_cpus(8, 0), 2);
     }
 
     #[test]
