@@ -25,6 +25,8 @@ fn main() {
     std::env::set_var("NIX_CONFIG", support::nix_config());
     let _ = ctrlc_kill_guests();
     let args = Arguments::from_args();
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let _ = GUEST_CPUS.set(isotest::run::guest_cpus(cores, args.test_threads.unwrap_or(cores)));
     let mut tests = scenario_tests();
     tests.extend(negative_tests());
     tests.extend(layout_tests());
@@ -32,6 +34,7 @@ fn main() {
     tests.extend(menu_layout_tests());
     tests.push(screendump_without_serial());
     tests.extend(noise_tests());
+    tests.push(reboot_during_the_checks());
     libtest_mimic::run(&args, tests).exit();
 }
 
@@ -46,8 +49,12 @@ fn ctrlc_kill_guests() -> Result<(), ctrlc::Error> {
 }
 
 fn options(name: &str) -> RunOptions {
-    RunOptions { artifacts: support::artifacts().join(name), ..RunOptions::default() }
+    RunOptions { artifacts: support::artifacts().join(name), cpus: *GUEST_CPUS.get().unwrap_or(&1), ..RunOptions::default() }
 }
+
+/// Virtual CPUs per guest: as `isotest run` chooses them for as many guests
+/// at once as there are test threads.
+static GUEST_CPUS: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
 
 /// Runs a trial on `image` and turns a failure into the report's explanation.
 fn run(trial: &Trial, image: PathBuf, artifacts: &str) -> TrialReport {
@@ -483,4 +490,36 @@ fn noise(name: &str, variant: &'static str, noisy: fn(&[u8]) -> Result<(), Strin
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// A guest that reboots under the checks (here a last step forces it, as a
+/// crashing service with `FailureAction=reboot` would): QEMU runs with
+/// `-no-reboot`, so it exits, and the trial says why from QEMU's SHUTDOWN event,
+/// once, after the checks that ran before it.
+fn reboot_during_the_checks() -> Test {
+    Test::test("faults::reboot_during_the_checks", || {
+        let mut trial = rescue_trial(Arch::X86_64, Firmware::Bios, None);
+        let mut scenario = (*trial.scenario).clone();
+        scenario.steps.push(isotest::scenario::Step::Run {
+            command: "systemctl reboot --force --force".into(),
+            expect: None,
+            exit: 0,
+            timeout: Duration::from_secs(30),
+        });
+        trial.scenario = Arc::new(scenario);
+        let r = run(&trial, support::fixture("rescue")?, "faults-reboot-during-the-checks");
+        let result = (|| {
+            let e = r.error.as_ref().ok_or("no error in the report")?;
+            let expected = "QEMU exited during the checks: the guest rebooted (QEMU's SHUTDOWN event says guest-reset";
+            ensure(e.message.starts_with(expected), &format!("wrong message: {}", e.message))?;
+            ensure(r.verdict == Verdict::Fail, &format!("a guest's reboot is the ISO's failure, not {:?}", r.verdict))?;
+            // Every built-in check ran and passed before the step rebooted the guest.
+            let (step, checks) = r.checks.split_last().ok_or("no checks")?;
+            ensure(checks.len() >= 7 && checks.iter().all(|c| c.outcome == Outcome::Pass), "a check before the reboot did not pass")?;
+            ensure(step.outcome != Outcome::Pass && step.message.contains("the console closed"), &format!("the rebooting step: {:?} {}", step.outcome, step.message))?;
+            let qmp_log = std::fs::read_to_string(r.artifacts.join("qmp.log")).map_err(|e| format!("qmp.log: {e}"))?;
+            ensure(qmp_log.contains(r#""reason":"guest-reset""#), &format!("no SHUTDOWN event in qmp.log:\n{qmp_log}"))
+        })();
+        result.map_err(|e| Failed::from(format!("{e}\n--- the report:\n{}", render_failure(&r))))
+    })
 }
