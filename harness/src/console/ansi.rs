@@ -11,6 +11,9 @@ pub struct AnsiStripper {
     params: Vec<u8>,
     /// The row the last cursor jump went to, while no newline came since.
     row: Option<Vec<u8>>,
+    /// Whether text came out since the last newline. Kept here, not read off
+    /// the output, because each read is fed into a buffer of its own.
+    mid_line: bool,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -32,15 +35,15 @@ impl AnsiStripper {
         for &b in input {
             self.state = match (self.state, b) {
                 (State::Text, 0x1b) => State::Escape,
-                (State::Text, b'\n' | b'\t') => {
-                    if b == b'\n' {
-                        self.row = None;
-                    }
+                (State::Text, b'\n') => {
+                    self.row = None;
+                    self.mid_line = false;
                     out.push(b);
                     State::Text
                 }
-                (State::Text, b) if b < 0x20 || b == 0x7f => State::Text,
+                (State::Text, b) if (b < 0x20 && b != b'\t') || b == 0x7f => State::Text,
                 (State::Text, b) => {
+                    self.mid_line = true;
                     out.push(b);
                     State::Text
                 }
@@ -53,7 +56,8 @@ impl AnsiStripper {
                 (State::Escape, _) | (State::Charset, _) => State::Text,
                 (State::Csi, b'H' | b'f') => {
                     let row = self.params.split(|&c| c == b';').next().unwrap_or_default().to_vec();
-                    if self.row.as_ref() != Some(&row) && out.last().is_some_and(|&c| c != b'\n') {
+                    if self.row.as_ref() != Some(&row) && self.mid_line {
+                        self.mid_line = false;
                         out.push(b'\n');
                     }
                     self.row = Some(row);
@@ -107,6 +111,17 @@ mod tests {
         assert_eq!(strip(&[raw]), "*NixOS 24.05 isotest Installer \n Options");
         // A split sequence and a row reached again after a newline.
         assert_eq!(strip(&[b"a\x1b[2;", b"1Hb\n\x1b[2;1Hc"]), "a\nb\nc");
+    }
+
+    /// Whether a jump breaks the line does not depend on where one read ended:
+    /// the console feeds each read into a buffer of its own.
+    #[test]
+    fn a_jump_at_the_start_of_a_read_breaks_the_line() {
+        let mut s = AnsiStripper::default();
+        let (mut first, mut second) = (Vec::new(), Vec::new());
+        s.feed(b"a", &mut first);
+        s.feed(b"\x1b[2;1Hb", &mut second);
+        assert_eq!((first, second), (b"a".to_vec(), b"\nb".to_vec()));
     }
 
     #[test]
