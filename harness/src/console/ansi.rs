@@ -3,6 +3,10 @@
 //! use instead of newlines) become line breaks, unless they stay on the row the
 //! previous jump went to (SeaBIOS's VGA-to-serial mirror repositions the cursor
 //! inside a line of text). Stateful, because a sequence can be split across reads.
+//! CAN and SUB cancel any sequence in progress, as terminals do (Linux's own
+//! console: `case 24: case 26:` back to the normal state in `do_con_trol`,
+//! drivers/tty/vt/vt.c): the command framing (`shell`) starts each marker with
+//! CAN, so that output cut inside a sequence cannot swallow the marker.
 
 #[derive(Debug, Default)]
 pub struct AnsiStripper {
@@ -15,6 +19,10 @@ pub struct AnsiStripper {
     /// the output, because each read is fed into a buffer of its own.
     mid_line: bool,
 }
+
+/// Cancel and Substitute: end any sequence in progress, printing nothing.
+const CAN: u8 = 0x18;
+const SUB: u8 = 0x1a;
 
 #[derive(Debug, Default, Clone, Copy)]
 enum State {
@@ -34,6 +42,7 @@ impl AnsiStripper {
     pub fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) {
         for &b in input {
             self.state = match (self.state, b) {
+                (_, CAN | SUB) => State::Text,
                 (State::Text, 0x1b) => State::Escape,
                 (State::Text, b'\n') => {
                     self.row = None;
@@ -122,6 +131,15 @@ mod tests {
         s.feed(b"a", &mut first);
         s.feed(b"\x1b[2;1Hb", &mut second);
         assert_eq!((first, second), (b"a".to_vec(), b"\nb".to_vec()));
+    }
+
+    /// Cut-short sequences of every kind end at CAN, and the text after it stays.
+    #[test]
+    fn cancel_ends_any_sequence() {
+        for cut in [&b"\x1b"[..], b"\x1b[0;3", b"\x1b]0;title", b"\x1b("] {
+            assert_eq!(strip(&[b"a", cut, b"\x18\nB"]), "a\nB", "after {cut:?}");
+            assert_eq!(strip(&[b"a", cut, b"\x1a\nB"]), "a\nB", "after {cut:?}");
+        }
     }
 
     #[test]

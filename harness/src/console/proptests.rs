@@ -199,6 +199,7 @@ mod framing {
             1 => cursor_jump().prop_map(Piece::Bytes),
             1 => line_end().prop_map(|e| Piece::Bytes(e.to_vec())),
             // Invalid UTF-8: lone continuation bytes, a cut multi-byte character.
+            1 => cut_escape().prop_map(Piece::Bytes),
             1 => prop_oneof![Just(vec![0x80u8]), Just(vec![0xff]), Just(vec![0xe2, 0x94])].prop_map(Piece::Bytes),
             1 => (0usize..40).prop_map(|keep| Piece::CutEnd { keep }),
             1 => (0usize..40).prop_map(|keep| Piece::CutBegin { keep }),
@@ -259,38 +260,97 @@ mod framing {
         }
     }
 
-    /// Reads one framed command off the console and returns it with its marks.
-    fn read_command(stream: &mut UnixStream) -> (Vec<u8>, Marks) {
-        let shape = regex::bytes::Regex::new(r"^printf '%s_%s\\n' (ISOTEST_[0-9a-f]{16}) B([0-9]+); \{\n").unwrap();
-        let mut command = Vec::new();
-        let mut byte = [0u8];
-        while !command.ends_with(b"\"$?\"\n") {
-            stream.read_exact(&mut byte).expect("the command");
-            command.push(byte[0]);
-        }
-        let caps = shape.captures(&command).expect("a framed command");
-        let tag = String::from_utf8(caps[1].to_vec()).unwrap();
-        let id = std::str::from_utf8(&caps[2]).unwrap().parse().unwrap();
-        (command, Marks { tag, id })
+    /// One framed command as the guest's shell sees it: its marks and the two
+    /// `printf` formats that print its markers.
+    struct Framed {
+        typed: Vec<u8>,
+        marks: Marks,
+        begin_format: String,
+        end_format: String,
     }
 
-    /// The guest: for each command it reads, what `exchange` says, written in
-    /// the pieces it says. Returns the output bytes of each command.
+    /// Reads one framed command off the console.
+    fn read_command(stream: &mut UnixStream) -> Framed {
+        let shape = regex::bytes::Regex::new(
+            r#"(?s)^printf '([^']*)' (ISOTEST_[0-9a-f]{16}) B([0-9]+); \{\n.*\n\} </dev/null; printf '([^']*)' ISOTEST_[0-9a-f]{16} E[0-9]+ "\$\?"\n$"#,
+        )
+        .unwrap();
+        let mut typed = Vec::new();
+        let mut byte = [0u8];
+        while !typed.ends_with(b"\"$?\"\n") {
+            stream.read_exact(&mut byte).expect("the command");
+            typed.push(byte[0]);
+        }
+        let caps = shape.captures(&typed).expect("a framed command");
+        let text = |i: usize| String::from_utf8(caps[i].to_vec()).unwrap();
+        let marks = Marks { tag: text(2), id: text(3).parse().unwrap() };
+        let (begin_format, end_format) = (text(1), text(4));
+        Framed { typed, marks, begin_format, end_format }
+    }
+
+    /// What `printf FORMAT ARGS...` prints, for the formats the framing uses:
+    /// `%s`, `\n`, `\\` and octal `\NNN`.
+    fn printf(format: &str, args: &[&str]) -> Vec<u8> {
+        let (mut out, mut args) = (Vec::new(), args.iter());
+        let mut bytes = format.bytes().peekable();
+        while let Some(b) = bytes.next() {
+            match (b, bytes.peek().copied()) {
+                (b'%', Some(b's')) => {
+                    bytes.next();
+                    out.extend_from_slice(args.next().expect("an argument").as_bytes());
+                }
+                (b'\\', Some(b'n')) => {
+                    bytes.next();
+                    out.push(b'\n');
+                }
+                (b'\\', Some(b'0'..=b'7')) => {
+                    let mut value = 0u32;
+                    for _ in 0..3 {
+                        match bytes.peek() {
+                            Some(&d @ b'0'..=b'7') => {
+                                value = value * 8 + u32::from(d - b'0');
+                                bytes.next();
+                            }
+                            _ => break,
+                        }
+                    }
+                    out.push(value as u8); // printf keeps the low byte of `\\400` and up
+                }
+                (b'\\', Some(b'\\')) => {
+                    bytes.next();
+                    out.push(b'\\');
+                }
+                _ => out.push(b),
+            }
+        }
+        out
+    }
+
+    /// A terminal's output processing: each newline goes out as `line_end`.
+    fn with_line_ends(bytes: &[u8], line_end: &[u8]) -> Vec<u8> {
+        bytes.split(|&b| b == b'\n').collect::<Vec<_>>().join(line_end)
+    }
+
+    /// The guest: for each command it reads, what `exchange` says around the
+    /// markers its `printf`s print, written in the pieces it says.
     fn guest(mut stream: UnixStream, exchanges: Vec<Exchange>) -> std::thread::JoinHandle<()> {
         std::thread::spawn(move || {
             let mut seen: Vec<Marks> = Vec::new();
             for x in exchanges {
-                let (command, now) = read_command(&mut stream);
+                let framed = read_command(&mut stream);
+                let now = framed.marks.clone();
                 let render = |pieces: &[Piece]| -> Vec<u8> { pieces.iter().flat_map(|p| p.render(&now, x.status, &seen)).collect() };
-                let nl = x.line_end;
+                let status = x.status.to_string();
                 let mut bytes = Vec::new();
                 if x.echo {
-                    bytes.extend(command.split(|&b| b == b'\n').collect::<Vec<_>>().join(nl));
+                    bytes.extend(with_line_ends(&framed.typed, x.line_end));
                 }
                 bytes.extend(render(&x.before));
-                bytes.extend([format!("{}_B{}", now.tag, now.id).as_bytes(), nl].concat());
+                let begin = printf(&framed.begin_format, &[&now.tag, &format!("B{}", now.id)]);
+                bytes.extend(with_line_ends(&begin, x.line_end));
                 bytes.extend(render(&x.output));
-                bytes.extend([nl, format!("{}_E{}:{}", now.tag, now.id, x.status).as_bytes(), nl].concat());
+                let end = printf(&framed.end_format, &[&now.tag, &format!("E{}", now.id), &status]);
+                bytes.extend(with_line_ends(&end, x.line_end));
                 bytes.extend(render(&x.after));
                 let mut cuts: Vec<usize> = x.cuts.iter().map(|c| c % (bytes.len() + 1)).collect();
                 cuts.sort_unstable();

@@ -3,9 +3,9 @@
 //! Each command is sent as one compound command framed by markers:
 //!
 //! ```text
-//! printf '%s_%s\n' ISOTEST_3f9c0e51a7d2b864 B7; {
+//! printf '\030%s_%s\n' ISOTEST_3f9c0e51a7d2b864 B7; {
 //! <command>
-//! } </dev/null; printf '\n%s_%s:%s\n' ISOTEST_3f9c0e51a7d2b864 E7 "$?"
+//! } </dev/null; printf '\030\n%s_%s:%s\n' ISOTEST_3f9c0e51a7d2b864 E7 "$?"
 //! ```
 //!
 //! The shell parses all three lines before it runs any (the `{` group is open
@@ -16,7 +16,9 @@
 //! Each command's markers carry a fresh random nonce, drawn after the command
 //! was written: its output cannot contain its own markers, and markers of
 //! other commands (an earlier one's in a transcript printed again, a guessed
-//! `ISOTEST_E8`) never match.
+//! `ISOTEST_E8`) never match. Each marker starts with CAN (`\030`), which
+//! ends any escape sequence a command's output (or the console's noise) left
+//! open: output such as `printf '\033['` cannot swallow the marker after it.
 
 use super::serial::{ConsoleError, SerialConsole};
 use regex::bytes::Regex;
@@ -65,7 +67,7 @@ impl<'c> Shell<'c> {
         self.next_id += 1;
         let tag = format!("ISOTEST_{:016x}", nonce());
         let framed = format!(
-            "printf '%s_%s\\n' {tag} B{id}; {{\n{command}\n}} </dev/null; printf '\\n%s_%s:%s\\n' {tag} E{id} \"$?\"\n"
+            "printf '\\030%s_%s\\n' {tag} B{id}; {{\n{command}\n}} </dev/null; printf '\\030\\n%s_%s:%s\\n' {tag} E{id} \"$?\"\n"
         );
         let begin = Regex::new(&format!("{tag}_B{id}\n")).expect("marker regex");
         let end = Regex::new(&format!("\n{tag}_E{id}:(-?[0-9]+)\n")).expect("marker regex");
