@@ -308,10 +308,11 @@ impl OpenEntry {
 }
 
 /// One line of grub.cfg as GRUB's shell reads it (GRUB manual, "Shell-like
-/// scripting", "Quoting"): single quotes keep every character; double quotes
-/// keep all but a backslash before `$`, `"` or `\`; outside quotes a backslash
-/// keeps the next character; adjacent quoted and plain parts are one word; a
-/// `#` that starts a word starts a comment.
+/// scripting"): words end at spaces, tabs and the metacharacters `{ } | & ; < >`;
+/// single quotes keep every character; double quotes keep all but a backslash
+/// before `$`, `"` or `\`; outside quotes a backslash keeps the next character;
+/// adjacent quoted and plain parts are one word; a `#` that starts a word starts
+/// a comment.
 #[derive(Debug, Default)]
 struct Line {
     /// The words, quotes and escapes resolved.
@@ -331,8 +332,14 @@ impl Line {
         let blank = |code: &mut String, c: char| code.extend(std::iter::repeat_n('_', c.len_utf8()));
         while let Some(c) = chars.next() {
             match (quote, c) {
-                (None, c) if c.is_whitespace() => {
+                (None, ' ' | '\t') => {
                     read.words.extend(word.take());
+                    read.code.push(c);
+                }
+                // Metacharacters end a word and are one of their own.
+                (None, '{' | '}' | '|' | '&' | ';' | '<' | '>') => {
+                    read.words.extend(word.take());
+                    read.words.push(c.to_string());
                     read.code.push(c);
                 }
                 (None, '#') if word.is_none() => break,
@@ -612,6 +619,8 @@ menuentry 'Shutdown' --class shutdown {
         let cfg = "menuentry \"say \\\"hi\\\" for \\$5\" {\n}\nmenuentry It\\'s' a '\"test\" {\n}\nmenuentry 'C:\\x' {\n}\n";
         let titles: Vec<_> = GrubMenu::parse(cfg).items.iter().map(|i| i.title().to_owned()).collect();
         assert_eq!(titles, ["say \"hi\" for $5", "It's a test", "C:\\x"]);
+        // A brace ends a plain word.
+        assert_eq!(GrubMenu::parse("menuentry Plain{\n}\n").items[0].title(), "Plain");
     }
 
     /// A brace in a body's comment or quoted string does not keep the entry open.
