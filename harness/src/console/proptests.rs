@@ -793,3 +793,39 @@ mod menus {
         }
     }
 }
+
+/// The screen model that reads GRUB's menu off the console when the ISO holds
+/// no grub.cfg: any bytes, GRUB's words among them, never panic.
+mod screen {
+    use super::*;
+    use crate::console::screen::Screen;
+
+    fn grub_screen_bytes() -> impl Strategy<Value = Vec<u8>> {
+        let token = prop_oneof![
+            Just(b"GNU GRUB  version 2.12".to_vec()),
+            Just(b"Use the ^ and v keys".to_vec()),
+            Just(b"Minimum Emacs-like screen editing".to_vec()),
+            Just("|│*".as_bytes().to_vec()),
+            Just(b"    linux /boot/bzImage".to_vec()),
+            Just(b"\r\n".to_vec()),
+            cursor_jump(),
+            invisible_escape(),
+            cut_escape(),
+            proptest::collection::vec(any::<u8>(), 0..8),
+        ];
+        proptest::collection::vec(token, 0..60).prop_map(|t| t.concat())
+    }
+
+    proptest! {
+        #![proptest_config(cases(256))]
+
+        #[test]
+        fn any_bytes_never_panic(bytes in prop_oneof![proptest::collection::vec(any::<u8>(), 0..400), grub_screen_bytes()]) {
+            let screen = Screen::from_bytes(&bytes);
+            if let Some(menu) = screen.grub_menu() {
+                prop_assert!(menu.highlighted < menu.items.len().max(1), "{menu:?}");
+            }
+            let _ = screen.grub_editor_linux_line();
+        }
+    }
+}
