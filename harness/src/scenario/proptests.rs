@@ -262,3 +262,73 @@ proptest! {
         }
     }
 }
+
+/// A scenario of valid values only, as YAML, and what it must parse to.
+#[derive(Debug, Clone)]
+struct Valid {
+    iso: String,
+    arch: Vec<&'static str>,
+    /// As written, and in MiB.
+    memory: (String, u64),
+    /// As written, and in seconds.
+    timeout: (&'static str, u64),
+    accel: &'static str,
+    hostname: String,
+    exits: Vec<u8>,
+}
+
+fn valid() -> impl Strategy<Value = Valid> {
+    let memory = prop_oneof![
+        (128u64..=1_048_576).prop_map(|n| (format!("{n}M"), n)),
+        (1u64..=1024).prop_map(|n| (format!("{n}G"), n * 1024)),
+        (1u64..=1024).prop_map(|n| (format!("{n}GiB"), n * 1024)),
+        Just(("1T".to_owned(), 1_048_576)),
+    ];
+    let timeout = prop::sample::select(&[("90s", 90), ("5m", 300), ("1m 30s", 90), ("24h", 86_400), ("1s", 1)][..]);
+    let arch = prop::sample::subsequence(&["x86_64", "aarch64"][..], 1..=2);
+    let hostname = "[a-z0-9]([a-z0-9_-]{0,10}[a-z0-9])?(\\.[a-z0-9]{1,8}){0,2}";
+    (
+        "[a-z0-9][a-z0-9._+@-]{0,12}",
+        arch,
+        memory,
+        timeout,
+        prop::sample::select(&["auto", "kvm", "tcg"][..]),
+        hostname,
+        proptest::collection::vec(any::<u8>(), 0..4),
+    )
+        .prop_map(|(iso, arch, memory, timeout, accel, hostname, exits)| Valid { iso, arch, memory, timeout, accel, hostname, exits })
+}
+
+impl Valid {
+    fn text(&self) -> String {
+        let steps: String = self.exits.iter().map(|e| format!("  - run: exit {e}\n    exit: {e}\n")).collect();
+        format!(
+            "iso: {}\narch: [{}]\nmemory: {}\ntimeout: {}\naccel: {}\nexpect:\n  hostname: {}\nsteps:\n{steps}",
+            self.iso,
+            self.arch.join(", "),
+            self.memory.0,
+            self.timeout.0,
+            self.accel,
+            self.hostname,
+        )
+    }
+}
+
+proptest! {
+    #![proptest_config(cases(256))]
+
+    /// A document of valid values is a scenario, with those values.
+    #[test]
+    fn valid_values_give_that_scenario(v in valid()) {
+        let text = v.text();
+        let s = Scenario::parse(Path::new(PATH), &text).map_err(|e| TestCaseError::fail(format!("{e}\n{text}")))?;
+        prop_assert_eq!(s.source.host.as_deref(), Some(v.iso.as_str()));
+        prop_assert_eq!(s.arch.iter().map(|a| a.as_str()).collect::<Vec<_>>(), v.arch);
+        prop_assert_eq!(s.memory_mib, v.memory.1);
+        prop_assert_eq!(s.timeout.as_secs(), v.timeout.1);
+        prop_assert_eq!(s.accel.as_str(), v.accel);
+        prop_assert_eq!(s.expect.hostname.as_deref(), Some(v.hostname.as_str()));
+        let exits: Vec<i32> = s.steps.iter().map(|step| match step { super::Step::Run { exit, .. } => *exit, _ => -1 }).collect();
+        prop_assert_eq!(exits, v.exits.iter().map(|&e| i32::from(e)).collect::<Vec<_>>());
+    }
+}
