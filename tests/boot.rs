@@ -31,6 +31,7 @@ fn main() {
     tests.push(flake_value_changed());
     tests.extend(menu_layout_tests());
     tests.push(screendump_without_serial());
+    tests.push(four_trials_at_once());
     libtest_mimic::run(&args, tests).exit();
 }
 
@@ -426,5 +427,39 @@ fn screendump_without_serial() -> Test {
             ensure(cmdline.starts_with("# QEMU emulator version ") && cmdline.contains(" -machine q35,accel="), &format!("qemu.cmdline:\n{cmdline}"))
         })();
         result.map_err(|e| Failed::from(format!("{e}\n--- the report:\n{}", render_failure(&r))))
+    })
+}
+
+/// Four real trials at once, as `isotest run --jobs 4` runs them (run_trials):
+/// the minimal fixture's scenario with four names for its ISO (`images:`), so
+/// four x86_64 BIOS trials with their own artifacts boot side by side. Each
+/// passes, and no QEMU outlives the run.
+fn four_trials_at_once() -> Test {
+    Test::test("parallel::four_trials_with_jobs_4", || {
+        let iso = support::fixture("minimal")?;
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let names = ["one", "two", "three", "four"];
+        for name in names {
+            std::os::unix::fs::symlink(&iso, dir.path().join(format!("{name}.iso"))).map_err(|e| e.to_string())?;
+        }
+        let yaml = std::fs::read_to_string(support::repo().join("scenarios/minimal.yaml")).map_err(|e| e.to_string())?;
+        let flake = format!("flake: {}\n", support::fixture_flake());
+        let yaml = yaml.replace("flake: path:../fixtures/flake\n", &flake) + "firmware: bios\nimages: [one.iso, two.iso, three.iso, four.iso]\n";
+        let path = dir.path().join("minimal.yaml");
+        std::fs::write(&path, yaml).map_err(|e| e.to_string())?;
+        let scenario = Scenario::load(&path).map_err(|e| e.to_string())?;
+        let trials = plan::trials(&[Arc::new(scenario)]);
+        ensure(trials.len() == 4, &format!("{} trials, not 4", trials.len()))?;
+        let started = std::time::Instant::now();
+        let reports = isotest::run::run_trials(&trials, &options("parallel-jobs-4"), 4, &|r: &TrialReport| {
+            eprintln!("{}", isotest::report::render_line(r));
+        });
+        eprintln!("4 trials with --jobs 4: {:.0} s", started.elapsed().as_secs_f64());
+        for r in &reports {
+            let pid = support::read_pid(&r.artifacts.join("qemu.pid")).ok_or(format!("{}: no qemu.pid", r.name))?;
+            ensure(!support::process_alive(pid), &format!("{}: QEMU {pid} outlived the run", r.name))?;
+        }
+        let failed: Vec<String> = reports.iter().filter(|r| r.verdict != Verdict::Pass).map(render_failure).collect();
+        ensure(failed.is_empty(), &failed.join("\n")).map_err(Failed::from)
     })
 }
