@@ -430,12 +430,23 @@ fn screendump_without_serial() -> Test {
     })
 }
 
-/// Four real trials at once, as `isotest run --jobs 4` runs them (run_trials):
-/// the minimal fixture's scenario with four names for its ISO (`images:`), so
-/// four x86_64 BIOS trials with their own artifacts boot side by side. Each
-/// passes, and no QEMU outlives the run.
+/// Four real trials at once, as `isotest run --jobs 4 --cpus 1` runs them
+/// (run_trials): the minimal fixture's scenario with four names for its ISO
+/// (`images:`), so four x86_64 BIOS trials with their own artifacts boot side
+/// by side. Each passes, and no QEMU outlives the run. One vCPU each: four
+/// guests on a two-core host are already four busy threads.
+///
+/// Ignored, with the reason, on a host of fewer than 8 cores unless
+/// ISOTEST_PARALLEL is set: there it takes minutes, and starved TCG guests are
+/// what it measures less than the load around it.
 fn four_trials_at_once() -> Test {
-    Test::test("parallel::four_trials_with_jobs_4", || {
+    Test::ignorable_test("parallel::four_trials_with_jobs_4", || {
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        if cores < 8 && std::env::var_os("ISOTEST_PARALLEL").is_none() {
+            return Ok(Completion::ignored_with(format!(
+                "four TCG guests at once on {cores} cores take minutes; ISOTEST_PARALLEL=1 runs it"
+            )));
+        }
         let iso = support::fixture("minimal")?;
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let names = ["one", "two", "three", "four"];
@@ -451,15 +462,17 @@ fn four_trials_at_once() -> Test {
         let trials = plan::trials(&[Arc::new(scenario)]);
         ensure(trials.len() == 4, &format!("{} trials, not 4", trials.len()))?;
         let started = std::time::Instant::now();
-        let reports = isotest::run::run_trials(&trials, &options("parallel-jobs-4"), 4, &|r: &TrialReport| {
+        let options = RunOptions { cpus: 1, ..options("parallel-jobs-4") };
+        let reports = isotest::run::run_trials(&trials, &options, 4, &|r: &TrialReport| {
             eprintln!("{}", isotest::report::render_line(r));
         });
-        eprintln!("4 trials with --jobs 4: {:.0} s", started.elapsed().as_secs_f64());
+        eprintln!("4 trials with --jobs 4 --cpus 1: {:.0} s", started.elapsed().as_secs_f64());
         for r in &reports {
             let pid = support::read_pid(&r.artifacts.join("qemu.pid")).ok_or(format!("{}: no qemu.pid", r.name))?;
             ensure(!support::process_alive(pid), &format!("{}: QEMU {pid} outlived the run", r.name))?;
         }
         let failed: Vec<String> = reports.iter().filter(|r| r.verdict != Verdict::Pass).map(render_failure).collect();
-        ensure(failed.is_empty(), &failed.join("\n")).map_err(Failed::from)
+        ensure(failed.is_empty(), &failed.join("\n"))?;
+        Ok(Completion::Completed)
     })
 }
