@@ -40,6 +40,16 @@ impl Default for RunOptions {
     }
 }
 
+/// Virtual CPUs per guest when `--cpus` is not given: 2, unless `jobs` guests
+/// at once would then ask for more virtual CPUs than the host has cores. A
+/// TCG guest whose virtual CPUs wait for a host core sees its timers fire late:
+/// measured here with 2 cores and 3 or 4 two-CPU guests at once, boots died of
+/// `IO-APIC + timer doesn't work!` panics and of RCU stalls ending in a reset,
+/// failures of the host's making that a regression harness must not report.
+pub fn guest_cpus(cores: usize, jobs: usize) -> u32 {
+    (cores / jobs.max(1)).clamp(1, 2) as u32
+}
+
 /// `--accel` if given, else the scenario's `accel:` (auto by default).
 fn accel_choice(options: &RunOptions, scenario: &crate::scenario::Scenario) -> AccelChoice {
     use crate::scenario::Acceleration;
@@ -200,6 +210,30 @@ fn write_json(report: &TrialReport) {
     }
 }
 
+/// What a trial's artifacts need at most: transcripts of a long boot, the
+/// screendump, QEMU's logs. Checked before QEMU starts, because a full disk
+/// otherwise shows as QEMU failing to write its pid file, or as a transcript
+/// cut short.
+const ARTIFACTS_SPACE_MIB: u64 = 16;
+
+/// Room for a trial's artifacts in `dir`, or why not.
+fn enough_space(dir: &Path) -> Result<(), String> {
+    let c_dir = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).map_err(|e| e.to_string())?;
+    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a NUL-terminated path and a statvfs to fill.
+    if unsafe { libc::statvfs(c_dir.as_ptr(), &mut stat) } != 0 {
+        return Err(format!("cannot see the free space in {}: {}", dir.display(), std::io::Error::last_os_error()));
+    }
+    let free_mib = (stat.f_bavail as u64).saturating_mul(stat.f_frsize as u64) / (1024 * 1024);
+    if free_mib < ARTIFACTS_SPACE_MIB {
+        return Err(format!(
+            "no disk space for artifacts: {} has {free_mib} MiB free, a trial needs {ARTIFACTS_SPACE_MIB} MiB (transcripts, screendump, QEMU's logs)",
+            dir.display()
+        ));
+    }
+    Ok(())
+}
+
 /// The report of a trial before anything happened.
 fn empty_report(trial: &Trial, artifacts: PathBuf) -> TrialReport {
     TrialReport::new(trial.name(), trial.scenario.name.clone(), trial.arch.to_string(), trial.firmware.to_string(), artifacts)
@@ -224,17 +258,21 @@ fn flake_error(e: FlakeError) -> TrialError {
     }
 }
 
-/// A QEMU error: a missing or unstartable binary, KVM refused under
-/// `--accel kvm`, or a socket that cannot be made is the host's lack; QEMU
-/// dying or not answering once started is a failure.
+/// A QEMU error before the guest ran is the host's: a missing or unstartable
+/// binary, KVM refused under `--accel kvm`, a socket that cannot be made, QEMU
+/// refusing its arguments or a firmware file (it exits at start-up, before the
+/// ISO is read), or a QEMU that never connects. Nothing was learnt about the
+/// ISO: could not test. A missing ISO, or QMP failing under a running guest,
+/// fails the trial.
 fn qemu_error(e: QemuError) -> TrialError {
     match e {
-        QemuError::Missing { .. } | QemuError::KvmUnusable { .. } | QemuError::Spawn { .. } | QemuError::Io { .. } => {
-            could_not_test(e)
-        }
-        QemuError::StartFailed { .. } | QemuError::NoConnection { .. } | QemuError::Qmp(_) | QemuError::NoImage(_) | QemuError::Screen(_) => {
-            failed(e)
-        }
+        QemuError::Missing { .. }
+        | QemuError::KvmUnusable { .. }
+        | QemuError::Spawn { .. }
+        | QemuError::Io { .. }
+        | QemuError::StartFailed { .. }
+        | QemuError::NoConnection { .. } => could_not_test(e),
+        QemuError::Qmp(_) | QemuError::NoImage(_) | QemuError::Screen(_) => failed(e),
     }
 }
 
@@ -249,6 +287,7 @@ fn execute(
     // Fresh artifacts: a transcript from an earlier run must not be mistaken for this one's.
     let _ = std::fs::remove_dir_all(artifacts);
     std::fs::create_dir_all(artifacts).map_err(|e| could_not_test(format!("create {}: {e}", artifacts.display())))?;
+    enough_space(artifacts).map_err(could_not_test)?;
     let Resolved { image, expect, origins } = resolve(trial, options, report).map_err(flake_error)?;
     report.image = Some(image.clone());
     let result = boot_and_check(trial, options, artifacts, report, started, image, &expect, run);
@@ -369,6 +408,7 @@ fn start_machine(
         pidfile: artifacts.join("qemu.pid"),
         forward: None,
         vga_to_serial: vga,
+        paused: false,
     };
     tracing::info!(trial = %trial.name(), "booting {} ({})", spec.iso.display(), decision.accel.as_str());
     let started_machine = start_with_free_port(&binary, &mut spec, guest_ssh_port, artifacts);
@@ -405,6 +445,16 @@ fn after_boot(
             let why = "no shell on the serial console (it stopped at a login prompt)";
             not_run_shell_checks(expect, &scenario.steps, &mut report.checks, why);
             return Ok(());
+        }
+        Err(e) if e.console_closed() => {
+            // QEMU is gone, and with it the display: its last QMP events and
+            // exit status say why (a reboot under -no-reboot, a power-off, a
+            // crash or a signal). The guest's doing fails the trial; the host's
+            // means nothing was learnt about the ISO.
+            let exit = machine.why_exited();
+            let message = format!("{e}: {}", exit.describe());
+            let error = if exit.by_guest() { failed(message) } else { could_not_test(message) };
+            return Err(TrialError { phase: Some(e.phase_reached().to_string()), evidence: e.evidence().to_vec(), ..error });
         }
         Err(e) => {
             let mut evidence = e.evidence().to_vec();
@@ -455,6 +505,15 @@ fn after_boot(
         }
     }
     report.checks.extend(checks::steps(&mut shell, &scenario.steps));
+    // A guest that rebooted or a QEMU that died under the checks leaves them
+    // broken ("the console closed"); the trial says why once. A check that
+    // failed before the host's fault still fails the trial.
+    if console.closed() || machine.exit_status().is_some() {
+        let exit = machine.why_exited();
+        let message = format!("QEMU exited during the checks: {}", exit.describe());
+        let a_check_failed = report.checks.iter().any(|c| c.outcome == checks::Outcome::Fail);
+        return Err(if exit.by_guest() || a_check_failed { failed(message) } else { could_not_test(message) });
+    }
     Ok(())
 }
 
@@ -539,12 +598,14 @@ fn ssh_logins(shell: &mut Shell<'_>, is_root: bool, ctx: &SshContext<'_>, sshd_o
 /// Starts QEMU with the guest's SSH port forwarded from a free port on 127.0.0.1.
 /// Another process can take the port between the probe and QEMU's bind; then
 /// QEMU fails to start and another port is tried. No free port: could not test.
-fn start_with_free_port(binary: &Path, spec: &mut MachineSpec, guest: u16, artifacts: &Path) -> Result<Machine, TrialError> {
+/// Public for the tests that start many machines at once.
+pub fn start_with_free_port(binary: &Path, spec: &mut MachineSpec, guest: u16, artifacts: &Path) -> Result<Machine, TrialError> {
     const ATTEMPTS: u32 = 3;
     let mut attempts = 0;
     loop {
         attempts += 1;
-        let port = crate::ssh::free_port().map_err(|e| could_not_test(format!("find a free port on 127.0.0.1: {e}")))?;
+        let port = crate::ssh::free_port()
+            .map_err(|e| could_not_test(format!("no free TCP port on 127.0.0.1 for the guest's SSH forward: {e}")))?;
         spec.forward = Some((port, guest));
         match Machine::start(binary, spec, &qemu::MachineLogs::in_dir(artifacts)) {
             Err(QemuError::StartFailed { stderr, .. }) if stderr.contains("hostfwd") => {
@@ -714,11 +775,12 @@ mod tests {
     }
 
     #[test]
-    fn a_host_lack_is_could_not_test_and_a_dying_qemu_a_failure() {
+    fn a_host_lack_or_a_qemu_refusing_to_start_is_could_not_test() {
         let missing = QemuError::Missing { binary: "qemu-system-x86_64".into(), hint: "apt-get install qemu-system-x86".into() };
         assert_eq!(qemu_error(missing).kind, ErrorKind::CouldNotTest);
-        let died = QemuError::StartFailed { status: "exit status: 1".into(), stderr: "boom".into() };
-        assert_eq!(qemu_error(died).kind, ErrorKind::Failed);
+        let refused = QemuError::StartFailed { status: "exit status: 1".into(), stderr: "boom".into() };
+        assert_eq!(qemu_error(refused).kind, ErrorKind::CouldNotTest);
+        assert_eq!(qemu_error(QemuError::NoImage("/no.iso".into())).kind, ErrorKind::Failed);
         assert_eq!(flake_error(FlakeError::NixMissing { purpose: "x".into() }).kind, ErrorKind::CouldNotTest);
         assert_eq!(flake_error(FlakeError::Build { attr: "a".into(), log: "l".into() }).kind, ErrorKind::Failed);
     }
@@ -768,6 +830,16 @@ mod tests {
         let baselines = run_baselines(&trials, Some(&given), &options, 1, &|_: &TrialReport| ());
         assert!(baselines.iter().all(Option::is_some));
         assert!(dir.path().join("artifacts/baseline/t-x86_64-uefi/report.json").is_file());
+    }
+
+    #[test]
+    fn guests_get_two_cpus_unless_the_cores_run_out() {
+        assert_eq!(guest_cpus(2, 1), 2);
+        assert_eq!(guest_cpus(2, 2), 1);
+        assert_eq!(guest_cpus(2, 4), 1);
+        assert_eq!(guest_cpus(16, 4), 2);
+        assert_eq!(guest_cpus(1, 1), 1);
+        assert_eq!(guest_cpus(8, 0), 2);
     }
 
     #[test]
