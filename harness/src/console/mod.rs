@@ -16,3 +16,6 @@ pub mod shell;
 pub use boot::{boot_to_shell, BootError, BootOutcome, Phase, PhaseObserver};
 pub use serial::{ConsoleError, Match, SerialConsole};
 pub use shell::{sh_quote, CommandOutput, Shell, ShellError};
+
+#[cfg(test)]
+mod proptests;

@@ -3,9 +3,9 @@
 //! Each command is sent as one compound command framed by markers:
 //!
 //! ```text
-//! printf '%s_%s\n' ISOTEST_3f9c0e51a7d2b864 B7; {
+//! printf '\030%s_%s\n' ISOTEST_3f9c0e51a7d2b864 B7; {
 //! <command>
-//! } </dev/null >/tmp/ISOTEST_3f9c0e51a7d2b864 2>&1; isotest_status=$?; od -A d -v -t x1 /tmp/ISOTEST_3f9c0e51a7d2b864; rm -f ...; printf '%s_%s:%s_\n' ISOTEST_3f9c0e51a7d2b864 E7 "$isotest_status"
+//! } </dev/null >/tmp/ISOTEST_3f9c0e51a7d2b864 2>&1; isotest_status=$?; od -A d -v -t x1 /tmp/ISOTEST_3f9c0e51a7d2b864; rm -f ...; printf '\030%s_%s:%s_\n' ISOTEST_3f9c0e51a7d2b864 E7 "$isotest_status"
 //! ```
 //!
 //! The shell parses all three lines before it runs any (the `{` group is open
@@ -16,7 +16,9 @@
 //! Each command's markers carry a fresh random nonce, drawn after the command
 //! was written: its output cannot contain its own markers, and markers of
 //! other commands (an earlier one's in a transcript printed again, a guessed
-//! `ISOTEST_E8`) never match.
+//! `ISOTEST_E8`) never match. Each marker starts with CAN (`\030`), which
+//! ends any escape sequence the console's noise left open, so that it cannot
+//! swallow the marker after it.
 //!
 //! The output (stdout and stderr, in the order written) goes to a file and
 //! comes back as `od`'s numbered hex lines: the kernel prints its own lines on
@@ -24,7 +26,8 @@
 //! can look like a command's output (`dmesg` prints the same lines). Hex lines
 //! cannot: whatever is not one is noise, and each line's offset, with the total
 //! on the last one, proves that none went missing, so the output is exact or
-//! the command fails with the console's lines, never a wrong answer.
+//! the command fails with the console's lines, never a wrong answer. No escape
+//! a command prints reaches the console either.
 //! The status's marker ends in `_`, so a status cut short by a kernel line
 //! (`E7:1` of `E7:127`) never matches.
 use super::ansi::AnsiStripper;
@@ -76,8 +79,8 @@ impl<'c> Shell<'c> {
         let tag = format!("ISOTEST_{:016x}", nonce());
         let file = format!("/tmp/{tag}");
         let framed = format!(
-            "printf '%s_%s\\n' {tag} B{id}; {{\n{command}\n}} </dev/null >{file} 2>&1; isotest_status=$?; \
-             od -A d -v -t x1 {file}; rm -f {file}; printf '%s_%s:%s_\\n' {tag} E{id} \"$isotest_status\"\n"
+            "printf '\\030%s_%s\\n' {tag} B{id}; {{\n{command}\n}} </dev/null >{file} 2>&1; isotest_status=$?; \
+             od -A d -v -t x1 {file}; rm -f {file}; printf '\\030%s_%s:%s_\\n' {tag} E{id} \"$isotest_status\"\n"
         );
         let begin = Regex::new(&format!("{tag}_B{id}\n")).expect("marker regex");
         let end = Regex::new(&format!("\n{tag}_E{id}:(-?[0-9]+)_\n")).expect("marker regex");

@@ -408,6 +408,7 @@ fn start_machine(
         pidfile: artifacts.join("qemu.pid"),
         forward: None,
         vga_to_serial: vga,
+        paused: false,
     };
     tracing::info!(trial = %trial.name(), "booting {} ({})", spec.iso.display(), decision.accel.as_str());
     let started_machine = start_with_free_port(&binary, &mut spec, guest_ssh_port, artifacts);
@@ -597,7 +598,8 @@ fn ssh_logins(shell: &mut Shell<'_>, is_root: bool, ctx: &SshContext<'_>, sshd_o
 /// Starts QEMU with the guest's SSH port forwarded from a free port on 127.0.0.1.
 /// Another process can take the port between the probe and QEMU's bind; then
 /// QEMU fails to start and another port is tried. No free port: could not test.
-fn start_with_free_port(binary: &Path, spec: &mut MachineSpec, guest: u16, artifacts: &Path) -> Result<Machine, TrialError> {
+/// Public for the tests that start many machines at once.
+pub fn start_with_free_port(binary: &Path, spec: &mut MachineSpec, guest: u16, artifacts: &Path) -> Result<Machine, TrialError> {
     const ATTEMPTS: u32 = 3;
     let mut attempts = 0;
     loop {
