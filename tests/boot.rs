@@ -383,6 +383,23 @@ fn negative_tests() -> Vec<Test> {
                 .and_then(|()| ensure(!r.passed(), "a trial with a broken check passed"));
             result.map_err(|e| Failed::from(format!("{e}\n--- the report:\n{}", render_failure(&r))))
         }),
+        // A required mount whose disk is missing: emergency mode, with the
+        // lines that led there.
+        negative("emergency", "emergency", None, |r| {
+            died(r, "emergency mode: systemd could not reach its default target", "userspace (init started)", &["You are in emergency mode"], 150.0)?;
+            let e = r.error.as_ref().ok_or("no error in the report")?;
+            ensure(
+                e.evidence.iter().any(|l| l.contains("Dependency failed for") || l.contains("Timed out waiting for device")),
+                "the failed mount is not in the evidence",
+            )
+        }),
+        negative("no_kernel", "no-kernel", None, |r| {
+            died(r, "the boot loader found no kernel", "boot menu", &["Could not find kernel image: /boot/bzImage"], 60.0)
+        }),
+        // GRUB's rescue prompt, drawn on VGA and mirrored to serial by SeaBIOS.
+        negative("grub_rescue", "grub-rescue", None, |r| {
+            died(r, "GRUB rescue prompt: GRUB could not load its normal mode", "power-on (no boot menu yet)", &["grub rescue>", "normal.mod' not found"], 60.0)
+        }),
         negative("hang", "hang", Some(Duration::from_secs(100)), |r| {
             let e = r.error.as_ref().ok_or("no error in the report")?;
             ensure(e.message.contains("timed out"), &format!("not a timeout: {}", e.message))?;
@@ -393,6 +410,22 @@ fn negative_tests() -> Vec<Test> {
             ensure(r.total_secs < 100.0 + 10.0, &format!("took {:.0} s, over the 100 s timeout", r.total_secs))
         }),
     ]
+}
+
+/// The boot died of `message` (the start of the error), in `phase`, with
+/// `lines` in the evidence, and no check ran; within `secs` of the start, less
+/// than the wait it ended would have lasted (under TCG: the menu 80 s, the login
+/// prompt 240 s): recognised on the console, not timed out.
+fn died(r: &TrialReport, message: &str, phase: &str, lines: &[&str], secs: f64) -> Result<(), String> {
+    let e = r.error.as_ref().ok_or("no error in the report")?;
+    ensure(e.message.starts_with(message), &format!("wrong message: {}", e.message))?;
+    ensure(e.phase.as_deref() == Some(phase), &format!("wrong phase: {:?}", e.phase))?;
+    for line in lines {
+        ensure(e.evidence.iter().any(|l| l.contains(line)), &format!("`{line}` is not in the evidence"))?;
+    }
+    ensure(r.verdict == Verdict::Fail, &format!("verdict {:?}, expected a failure", r.verdict))?;
+    ensure(r.checks.is_empty(), "checks ran after the boot died")?;
+    ensure(r.total_secs < secs, &format!("took {:.0} s, more than {secs} s", r.total_secs))
 }
 
 /// A boot that never says anything on the serial console (`no-serial`: isolinux

@@ -120,6 +120,9 @@ struct Patterns {
     login: Regex,
     password: Regex,
     panic: Regex,
+    emergency: Regex,
+    no_kernel: Regex,
+    grub_rescue: Regex,
 }
 
 fn patterns() -> &'static Patterns {
@@ -148,7 +151,26 @@ fn patterns() -> &'static Patterns {
         // second `login:` prompt: the motd's "Last login: ..." looks like one.)
         password: re(r"(?m)^Password: ?|Login incorrect"),
         panic: re(r"Kernel panic - not syncing[^\n]*"),
+        // systemd-sulogin-shell's greeting when emergency.target is reached (a
+        // required mount or unit failed), "You are in %s mode" in Debian 12's
+        // binary; printed before sulogin asks for anything.
+        emergency: re(r"You are in emergency mode[^\n]*"),
+        // isolinux, then back at its `boot:` prompt; GRUB after a `linux` that
+        // failed (its `boot` has nothing to start).
+        no_kernel: re(r"Could not find kernel image: [^\n]*|error: you need to load the kernel first[^\n]*"),
+        // GRUB without its normal mode (normal.mod or its prefix not found).
+        grub_rescue: re(r"grub rescue> "),
     })
+}
+
+/// What ends a boot at once, whatever phase it is in: each has its own words on
+/// the console, so the trial names the cause instead of waiting out a timeout.
+fn fatal_signs(console: &mut SerialConsole) {
+    let p = patterns();
+    console.add_fatal("kernel panic", p.panic.clone());
+    console.add_fatal("emergency mode: systemd could not reach its default target", p.emergency.clone());
+    console.add_fatal("the boot loader found no kernel", p.no_kernel.clone());
+    console.add_fatal("GRUB rescue prompt: GRUB could not load its normal mode", p.grub_rescue.clone());
 }
 
 /// The deadline of one wait: its own budget, cut to the trial's deadline.
@@ -196,7 +218,7 @@ pub fn boot_to_shell(
     let started = Instant::now();
     let mut phases = Timeline { phases: Vec::new(), observer: on_phase };
     phases.push((Phase::PowerOn, Duration::ZERO));
-    console.add_fatal("kernel panic", p.panic.clone());
+    fatal_signs(console);
     let reached = |phases: &Vec<(Phase, Duration)>| phases.last().map(|(p, _)| *p).unwrap_or(Phase::PowerOn);
     let fail = |phases: &Vec<(Phase, Duration)>| {
         let reached = reached(phases);
@@ -448,6 +470,20 @@ mod tests {
         assert!(p.password.is_match(b"\nLogin incorrect\n"));
         // A read that ends right after the motd's "Last login: " is not a prompt.
         assert!(!p.password.is_match(b"root (automatic login)\nLinux rescue 6.1\nLast login: "));
+    }
+
+    #[test]
+    fn fatal_signs_are_recognised_in_what_the_guest_prints() {
+        let p = patterns();
+        // Debian 12 (systemd 252), as the emergency fixture prints it.
+        let emergency = b"[  OK  ] Reached target Local File Systems.\r\nYou are in emergency mode. After logging in, type \"journalctl -xb\"\r\n";
+        assert!(p.emergency.is_match(emergency));
+        assert!(p.no_kernel.is_match(b"boot: boot-serial console=ttyS0\r\nCould not find kernel image: /boot/bzImage\r\nboot: "));
+        assert!(p.no_kernel.is_match(b"error: file `/boot/bzImage' not found.\r\nerror: you need to load the kernel first.\r\n"));
+        // A font GRUB could not load is no reason to stop.
+        assert!(!p.no_kernel.is_match(b"error: file `/EFI/boot/unicode.pf2' not found.\r\n"));
+        assert!(p.grub_rescue.is_match(b"Entering rescue mode...\r\ngrub rescue> "));
+        assert!(!p.grub_rescue.is_match(b"grub> "));
     }
 
     #[test]
