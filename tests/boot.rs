@@ -394,7 +394,7 @@ fn negative_tests() -> Vec<Test> {
             )
         }),
         negative("no_kernel", "no-kernel", None, |r| {
-            died(r, "the boot loader found no kernel", "boot menu", &["Could not find kernel image: /boot/bzImage"], 60.0)
+            died(r, "the boot loader found no kernel", "boot menu", &["Loading /boot/bzImage... failed: No such file or directory"], 60.0)
         }),
         // GRUB's rescue prompt, drawn on VGA and mirrored to serial by SeaBIOS.
         negative("grub_rescue", "grub-rescue", None, |r| {

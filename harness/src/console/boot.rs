@@ -154,10 +154,14 @@ fn patterns() -> &'static Patterns {
         // systemd-sulogin-shell's greeting when emergency.target is reached (a
         // required mount or unit failed), "You are in %s mode" in Debian 12's
         // binary; printed before sulogin asks for anything.
-        emergency: re(r"You are in emergency mode[^\n]*"),
-        // isolinux, then back at its `boot:` prompt; GRUB after a `linux` that
-        // failed (its `boot` has nothing to start).
-        no_kernel: re(r"Could not find kernel image: [^\n]*|error: you need to load the kernel first[^\n]*"),
+        emergency: re(r"You are in emergency mode[^\n]*\n"),
+        // Whole lines, so that the evidence has their end. isolinux 6.04
+        // (Debian 12; older ones: "Could not find kernel image"),
+        // then back at its `boot:` prompt; GRUB after a `linux` that failed (its
+        // `boot` has nothing to start).
+        no_kernel: re(
+            r"Loading \S+\.\.\. failed: [^\n]*\n|Could not find kernel image: [^\n]*\n|error: you need to load the kernel first",
+        ),
         // GRUB without its normal mode (normal.mod or its prefix not found).
         grub_rescue: re(r"grub rescue> "),
     })
@@ -478,7 +482,10 @@ mod tests {
         // Debian 12 (systemd 252), as the emergency fixture prints it.
         let emergency = b"[  OK  ] Reached target Local File Systems.\r\nYou are in emergency mode. After logging in, type \"journalctl -xb\"\r\n";
         assert!(p.emergency.is_match(emergency));
-        assert!(p.no_kernel.is_match(b"boot: boot-serial console=ttyS0\r\nCould not find kernel image: /boot/bzImage\r\nboot: "));
+        // As the no-kernel fixture's isolinux prints it; not before the line is whole.
+        assert!(!p.no_kernel.is_match(b"Loading /boot/bzImage... failed:"));
+        assert!(p.no_kernel.is_match(b"boot: boot-serial\r\nLoading /boot/bzImage... failed: No such file or directory\r\nboot: "));
+        assert!(p.no_kernel.is_match(b"Could not find kernel image: /boot/bzImage\r\n"));
         assert!(p.no_kernel.is_match(b"error: file `/boot/bzImage' not found.\r\nerror: you need to load the kernel first.\r\n"));
         // A font GRUB could not load is no reason to stop.
         assert!(!p.no_kernel.is_match(b"error: file `/EFI/boot/unicode.pf2' not found.\r\n"));
