@@ -386,12 +386,36 @@ fn negative_tests() -> Vec<Test> {
         // A required mount whose disk is missing: emergency mode, with the
         // lines that led there.
         negative("emergency", "emergency", None, |r| {
-            died(r, "emergency mode: systemd could not reach its default target", "userspace (init started)", &["You are in emergency mode"], 150.0)?;
+            died(r, "emergency mode: systemd could not reach its default target", "userspace (init started)", &["You are in emergency mode"], 240.0)?;
             let e = r.error.as_ref().ok_or("no error in the report")?;
             ensure(
                 e.evidence.iter().any(|l| l.contains("Dependency failed for") || l.contains("Timed out waiting for device")),
                 "the failed mount is not in the evidence",
             )
+        }),
+        // A unit that fails while the system comes up fails no check that does
+        // not need it: the trial passes, and every report names the unit with
+        // the end of its journal.
+        Test::test("negative::unit_failed", || {
+            let r = run(&rescue_trial(Arch::X86_64, Firmware::Bios, None), support::fixture("unit-failed")?, "negative-unit-failed");
+            let result = (|| {
+                ensure(r.passed(), "the trial did not pass")?;
+                let [unit] = r.failed_units.as_slice() else {
+                    return Err(format!("expected one failed unit, the report has {:?}", r.failed_units));
+                };
+                ensure(unit.unit == "rescue-mirror.service", &format!("wrong unit: {}", unit.unit))?;
+                let said = "rescue-mirror: cannot resolve mirror.invalid";
+                ensure(unit.journal.iter().any(|l| l.contains(said)), &format!("its error is not in the journal: {:?}", unit.journal))?;
+                let line = isotest::report::render_line(&r);
+                ensure(line.ends_with("failed units: rescue-mirror.service"), &format!("the line does not name it: {line}"))?;
+                let block = isotest::report::render_failed_units(&r);
+                ensure(block.contains("unit rescue-mirror.service failed at boot") && block.contains(said), &format!("the human report:\n{block}"))?;
+                let json = std::fs::read_to_string(r.artifacts.join("report.json")).map_err(|e| e.to_string())?;
+                let json: serde_json::Value = serde_json::from_str(&json).map_err(|e| e.to_string())?;
+                let units = &json["failed_units"];
+                ensure(units[0]["unit"] == "rescue-mirror.service" && units.as_array().is_some_and(|a| a.len() == 1), &format!("report.json: {units}"))
+            })();
+            result.map_err(|e| Failed::from(format!("{e}\n--- the report:\n{}{}", render_failure(&r), isotest::report::render_failed_units(&r))))
         }),
         negative("no_kernel", "no-kernel", None, |r| {
             died(r, "the boot loader found no kernel", "boot menu", &["Loading /boot/bzImage... failed: No such file or directory"], 60.0)

@@ -218,6 +218,39 @@ pub fn boot_to_shell(
     deadline: Instant,
     on_phase: PhaseObserver<'_>,
 ) -> Result<BootOutcome, BootError> {
+    drive_boot(console, choice, timeouts, scale, deadline, on_phase).map_err(|e| with_what_led_there(console, e))
+}
+
+/// How many of systemd's failure lines a boot that died shows.
+const FAILURE_LINES: usize = 10;
+
+/// A boot that died of a sign on the console (emergency mode, say) is explained
+/// by what failed before it, which may be far above the sign: systemd's
+/// `[FAILED]`, `[DEPEND]` and `[ TIME ]` status lines, put before the lines
+/// around the sign.
+fn with_what_led_there(console: &SerialConsole, e: BootError) -> BootError {
+    let BootError::Console { reached, source: ConsoleError::Fatal { reason, context } } = e else { return e };
+    let text = console.text_between(0, usize::MAX);
+    let failures: Vec<String> = failure_lines(&text).into_iter().filter(|l| !context.contains(l)).collect();
+    let context = failures[failures.len().saturating_sub(FAILURE_LINES)..].iter().cloned().chain(context).collect();
+    BootError::Console { reached, source: ConsoleError::Fatal { reason, context } }
+}
+
+/// systemd's status lines of units that failed, timed out or lost a dependency.
+fn failure_lines(text: &str) -> Vec<String> {
+    static FAILED: OnceLock<regex::Regex> = OnceLock::new();
+    let failed = FAILED.get_or_init(|| regex::Regex::new(r"^\[(FAILED|DEPEND| TIME )\] ").expect("static pattern"));
+    text.lines().map(str::trim_end).filter(|l| failed.is_match(l)).map(str::to_owned).collect()
+}
+
+fn drive_boot(
+    console: &mut SerialConsole,
+    choice: &BootChoice,
+    timeouts: BootTimeouts,
+    scale: u32,
+    deadline: Instant,
+    on_phase: PhaseObserver<'_>,
+) -> Result<BootOutcome, BootError> {
     let p = patterns();
     let started = Instant::now();
     let mut phases = Timeline { phases: Vec::new(), observer: on_phase };
@@ -491,6 +524,20 @@ mod tests {
         assert!(!p.no_kernel.is_match(b"error: file `/EFI/boot/unicode.pf2' not found.\r\n"));
         assert!(p.grub_rescue.is_match(b"Entering rescue mode...\r\ngrub rescue> "));
         assert!(!p.grub_rescue.is_match(b"grub> "));
+    }
+
+    #[test]
+    fn what_led_to_emergency_mode_is_systemds_failure_lines() {
+        // From the emergency fixture's console.
+        let text = "[  OK  ] Reached target Swaps.\n[ TIME ] Timed out waiting for device ev/disk/by-label/isotest-data.\n\
+                    [DEPEND] Dependency failed for mnt-data.mount - /mnt/data.\n[  OK  ] Started emergency.service.\n";
+        assert_eq!(
+            failure_lines(text),
+            [
+                "[ TIME ] Timed out waiting for device ev/disk/by-label/isotest-data.",
+                "[DEPEND] Dependency failed for mnt-data.mount - /mnt/data."
+            ]
+        );
     }
 
     #[test]

@@ -430,13 +430,14 @@ fn after_boot(
     settle(&mut shell);
     let shell_at = report.boot_secs().unwrap_or_default();
     report.phases.push(("settled".into(), shell_at + settle_started.elapsed().as_secs_f64()));
+    let is_root = shell.run("id -u", checks::COMMAND_TIMEOUT).map(|o| o.output.trim() == "0").unwrap_or(false);
+    report.failed_units = failed_units(&mut shell, is_root);
     if let Some(expected) = &expect.autologin {
         report.checks.push(CheckResult::timed(|| checks::autologin(&mut shell, &boot, expected)));
     }
     if let Some(expected) = &expect.hostname {
         report.checks.push(CheckResult::timed(|| checks::hostname(&mut shell, expected)));
     }
-    let is_root = shell.run("id -u", checks::COMMAND_TIMEOUT).map(|o| o.output.trim() == "0").unwrap_or(false);
     if let Some(sshd) = &expect.sshd {
         let port = forward.map(|(host, _)| host).unwrap_or(0);
         let reach = checks::SshdReach { port, scale };
@@ -597,6 +598,42 @@ fn settle(shell: &mut Shell<'_>) {
     if let Err(e) = shell.run(command, std::time::Duration::from_secs(70)) {
         tracing::warn!("settling the console: {e}");
     }
+}
+
+/// How many journal lines a failed unit's report shows.
+const UNIT_JOURNAL_LINES: usize = 10;
+
+/// The units that failed during the boot (once it has settled), each with the
+/// end of its journal (as root: a user's journalctl sees only its own). Best
+/// effort: a guest without systemd, or a shell that cannot answer, has none.
+fn failed_units(shell: &mut Shell<'_>, is_root: bool) -> Vec<crate::report::FailedUnit> {
+    let list = "systemctl list-units --state=failed --plain --no-legend --no-pager 2>/dev/null";
+    let units = match shell.run(list, checks::COMMAND_TIMEOUT) {
+        Ok(o) if o.status == 0 => unit_names(&o.output),
+        Ok(_) => return Vec::new(),
+        Err(e) => {
+            tracing::warn!("listing the failed units: {e}");
+            return Vec::new();
+        }
+    };
+    units
+        .into_iter()
+        .map(|unit| {
+            let q = crate::console::sh_quote(&unit);
+            let command = checks::as_root(is_root, &format!("journalctl -u {q} -b --no-pager 2>&1 | tail -n {UNIT_JOURNAL_LINES}"));
+            let journal = match shell.run(&command, checks::COMMAND_TIMEOUT) {
+                Ok(o) => o.output.lines().map(str::to_owned).collect(),
+                Err(e) => vec![format!("(no journal: {e})")],
+            };
+            crate::report::FailedUnit { unit, journal }
+        })
+        .collect()
+}
+
+/// The unit names in `systemctl list-units --plain --no-legend`: the first word
+/// of each line.
+fn unit_names(listing: &str) -> Vec<String> {
+    listing.lines().filter_map(|l| l.split_whitespace().next()).map(str::to_owned).collect()
 }
 
 /// Every check that needs the console shell, reported as not run: a report must
@@ -768,6 +805,13 @@ mod tests {
         let baselines = run_baselines(&trials, Some(&given), &options, 1, &|_: &TrialReport| ());
         assert!(baselines.iter().all(Option::is_some));
         assert!(dir.path().join("artifacts/baseline/t-x86_64-uefi/report.json").is_file());
+    }
+
+    #[test]
+    fn failed_units_are_the_first_words_of_the_listing() {
+        let listing = "rescue-mirror.service loaded failed failed Fetch the rescue tools index\nhome-manager-nixos.service loaded failed failed Home Manager environment for nixos\n";
+        assert_eq!(unit_names(listing), ["rescue-mirror.service", "home-manager-nixos.service"]);
+        assert!(unit_names("").is_empty());
     }
 
     #[test]
