@@ -31,6 +31,7 @@ fn main() {
     tests.push(flake_value_changed());
     tests.extend(menu_layout_tests());
     tests.push(screendump_without_serial());
+    tests.push(qemu_refuses_its_arguments());
     libtest_mimic::run(&args, tests).exit();
 }
 
@@ -450,6 +451,50 @@ fn died(r: &TrialReport, message: &str, phase: &str, lines: &[&str], secs: f64) 
     ensure(r.verdict == Verdict::Fail, &format!("verdict {:?}, expected a failure", r.verdict))?;
     ensure(r.checks.is_empty(), "checks ran after the boot died")?;
     ensure(r.total_secs < secs, &format!("took {:.0} s, more than {secs} s", r.total_secs))
+}
+
+/// A QEMU that exits during start-up (here a wrapper on PATH that adds `-m 1x`)
+/// teaches nothing about the ISO: "could not test", exit status 3, with QEMU's
+/// exit status and its stderr in the message. Nothing boots.
+fn qemu_refuses_its_arguments() -> Test {
+    Test::test("faults::qemu_refuses_its_arguments", || {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let real = which("qemu-system-x86_64").ok_or("no qemu-system-x86_64 on PATH")?;
+        let wrapper = dir.path().join("bin/qemu-system-x86_64");
+        std::fs::create_dir_all(wrapper.parent().unwrap()).map_err(|e| e.to_string())?;
+        // `--version` is left alone: it names the QEMU in the report.
+        let script = format!("#!/bin/sh\ncase \"$1\" in --version) exec '{0}' \"$@\" ;; esac\nexec '{0}' \"$@\" -m 1x\n", real.display());
+        std::fs::write(&wrapper, script).map_err(|e| e.to_string())?;
+        std::fs::set_permissions(&wrapper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).map_err(|e| e.to_string())?;
+        let path = std::env::join_paths(std::iter::once(wrapper.parent().unwrap().to_owned()).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())))
+            .map_err(|e| e.to_string())?;
+        let scenario = support::plain_scenario(dir.path(), "firmware: bios\n");
+        let image = support::fixture("rescue")?;
+        let started = std::time::Instant::now();
+        let out = support::isotest_command()
+            .env("PATH", path)
+            .env_remove("ISOTEST_QEMU_X86_64")
+            .args(["run", &scenario, "--accel", "tcg", "--image"])
+            .arg(&image)
+            .arg("--artifacts")
+            .arg(dir.path().join("artifacts"))
+            .output()
+            .map_err(|e| e.to_string())?;
+        let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let result = (|| {
+            ensure(out.status.code() == Some(3), &format!("exit status {:?}, expected 3 (could not test)", out.status.code()))?;
+            ensure(said.contains("COULD NOT TEST"), "the trial's line does not say COULD NOT TEST")?;
+            ensure(said.contains("exit status: 1"), "QEMU's exit status is not in the message")?;
+            ensure(said.contains("-m 1x: Parameter 'size' expects a non-negative number"), "QEMU's stderr is not in the message")?;
+            ensure(started.elapsed() < Duration::from_secs(30), &format!("took {:?}", started.elapsed()))
+        })();
+        result.map_err(|e| Failed::from(format!("{e}\n--- isotest said:\n{said}")))
+    })
+}
+
+/// The first `name` on PATH.
+fn which(name: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?).map(|d| d.join(name)).find(|p| p.is_file())
 }
 
 /// A boot that never says anything on the serial console (`no-serial`: isolinux
