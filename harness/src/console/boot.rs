@@ -81,6 +81,11 @@ impl BootError {
         }
     }
 
+    /// Whether the serial console closed under the boot: QEMU exited.
+    pub fn console_closed(&self) -> bool {
+        matches!(self, BootError::Console { source: super::serial::ConsoleError::Closed { .. }, .. })
+    }
+
     /// Console lines that show what went wrong.
     pub fn evidence(&self) -> &[String] {
         match self {

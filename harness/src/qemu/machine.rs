@@ -3,7 +3,7 @@
 //! (`kill_all_machines` from the signal handler) and when the harness dies
 //! (`PR_SET_PDEATHSIG`).
 
-use super::{command_line, save_as_png, MachineSpec, Qmp, QemuError};
+use super::{command_line, save_as_png, MachineSpec, QemuError, QemuExit, Qmp};
 use std::collections::HashSet;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::os::unix::process::CommandExt;
@@ -147,6 +147,23 @@ impl Machine {
     /// Blocks until QEMU exits (or is killed, e.g. by the Ctrl-C handler).
     pub fn wait(&mut self) -> std::io::Result<std::process::ExitStatus> {
         self.child.wait()
+    }
+
+    /// Why QEMU went away, once its serial console closed: the QMP events it
+    /// sent last and its exit status, waiting a few seconds for both (a QEMU
+    /// that closed its console is on its way out).
+    pub fn why_exited(&mut self) -> QemuExit {
+        const WITHIN: Duration = Duration::from_secs(5);
+        let messages = self.qmp.remaining_messages(WITHIN);
+        let deadline = Instant::now() + WITHIN;
+        let status = loop {
+            match self.child.try_wait() {
+                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+                Ok(status) => break status,
+                Err(_) => break None,
+            }
+        };
+        QemuExit::new(&messages, status, &self.stderr())
     }
 
     /// Whether QEMU is still running, and its exit status if not.

@@ -4,6 +4,7 @@
 mod accel;
 mod args;
 mod binary;
+mod exit;
 mod firmware;
 mod machine;
 mod private;
@@ -13,6 +14,7 @@ mod screendump;
 pub use accel::{resolve_accel, Accel, AccelChoice, AccelDecision, ProbeKey, ProbeTarget};
 pub use args::{command_line, MachineSpec, Pflash, SERCON_TTYS0};
 pub use binary::{find_qemu, version};
+pub use exit::QemuExit;
 pub use firmware::{FirmwareError, FirmwareSearch, UefiFirmware};
 pub use machine::{kill_all_machines, stopping, Machine, MachineLogs};
 pub use private::{remove_private_dirs, PrivateDir};

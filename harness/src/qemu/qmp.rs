@@ -85,6 +85,24 @@ impl Qmp {
         Ok(serde_json::to_value(status.status).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default())
     }
 
+    /// The messages QEMU sent that no command read (events such as SHUTDOWN),
+    /// up to the end of the stream or until `within` passes without one: for
+    /// a QEMU that is exiting, whose last words say why. Each is logged.
+    pub fn remaining_messages(&mut self, within: Duration) -> Vec<serde_json::Value> {
+        use std::io::BufRead;
+        let _ = self.stream.set_read_timeout(Some(within));
+        let mut messages = Vec::new();
+        for line in std::io::BufReader::new(&self.stream).lines() {
+            // A timeout, a reset connection or the end of the stream all end the reading.
+            let Ok(line) = line else { break };
+            let Ok(message) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
+            self.log.line('<', &message);
+            messages.push(message);
+        }
+        let _ = self.stream.set_read_timeout(Some(QMP_TIMEOUT));
+        messages
+    }
+
     /// Dumps the primary display to `file`: as PNG where QEMU can (7.1 and
     /// later, built with libpng), else as PPM, QEMU's only format before 7.1,
     /// when QEMU refuses the `format` argument or its value. Says which it wrote.
@@ -149,6 +167,32 @@ mod tests {
         assert_eq!(lines[1], r#"> {"arguments":{},"execute":"qmp_capabilities"}"#);
         assert_eq!(lines[4], r#"< {"error":{"class":"GenericError","desc":"Parameter 'format' is unexpected"}}"#);
         assert_eq!(lines[6], r#"< {"return":{}}"#);
+    }
+
+    #[test]
+    fn the_last_words_of_an_exiting_qemu_are_read_and_logged() {
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        let mut writer = theirs.try_clone().unwrap();
+        let (connected, wait_connected) = std::sync::mpsc::channel::<()>();
+        let server = std::thread::spawn(move || {
+            let greeting = r#"{"QMP": {"version": {"qemu": {"micro": 0, "minor": 0, "major": 7}, "package": ""}, "capabilities": ["oob"]}}"#;
+            writeln!(writer, "{greeting}").unwrap();
+            let mut lines = BufReader::new(theirs).lines();
+            lines.next().unwrap().unwrap();
+            writeln!(writer, r#"{{"return": {{}}}}"#).unwrap();
+            // Later, as when the guest resets long after the handshake:
+            wait_connected.recv().unwrap();
+            writeln!(writer, r#"{{"event": "SHUTDOWN", "data": {{"guest": true, "reason": "guest-reset"}}}}"#).unwrap();
+            // QEMU exits: the stream ends.
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("qmp.log");
+        let mut qmp = Qmp::connect(ours, Some(&log)).unwrap();
+        connected.send(()).unwrap();
+        server.join().unwrap();
+        let messages = qmp.remaining_messages(Duration::from_secs(10));
+        assert_eq!(messages, vec![serde_json::json!({"event": "SHUTDOWN", "data": {"guest": true, "reason": "guest-reset"}})]);
+        assert!(std::fs::read_to_string(log).unwrap().contains("guest-reset"));
     }
 
     #[test]

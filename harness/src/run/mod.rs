@@ -200,6 +200,30 @@ fn write_json(report: &TrialReport) {
     }
 }
 
+/// What a trial's artifacts need at most: transcripts of a long boot, the
+/// screendump, QEMU's logs. Checked before QEMU starts, because a full disk
+/// otherwise shows as QEMU failing to write its pid file, or as a transcript
+/// cut short.
+const ARTIFACTS_SPACE_MIB: u64 = 16;
+
+/// Room for a trial's artifacts in `dir`, or why not.
+fn enough_space(dir: &Path) -> Result<(), String> {
+    let c_dir = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).map_err(|e| e.to_string())?;
+    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a NUL-terminated path and a statvfs to fill.
+    if unsafe { libc::statvfs(c_dir.as_ptr(), &mut stat) } != 0 {
+        return Err(format!("cannot see the free space in {}: {}", dir.display(), std::io::Error::last_os_error()));
+    }
+    let free_mib = (stat.f_bavail as u64).saturating_mul(stat.f_frsize as u64) / (1024 * 1024);
+    if free_mib < ARTIFACTS_SPACE_MIB {
+        return Err(format!(
+            "no disk space for artifacts: {} has {free_mib} MiB free, a trial needs {ARTIFACTS_SPACE_MIB} MiB (transcripts, screendump, QEMU's logs)",
+            dir.display()
+        ));
+    }
+    Ok(())
+}
+
 /// The report of a trial before anything happened.
 fn empty_report(trial: &Trial, artifacts: PathBuf) -> TrialReport {
     TrialReport::new(trial.name(), trial.scenario.name.clone(), trial.arch.to_string(), trial.firmware.to_string(), artifacts)
@@ -224,17 +248,21 @@ fn flake_error(e: FlakeError) -> TrialError {
     }
 }
 
-/// A QEMU error: a missing or unstartable binary, KVM refused under
-/// `--accel kvm`, or a socket that cannot be made is the host's lack; QEMU
-/// dying or not answering once started is a failure.
+/// A QEMU error before the guest ran is the host's: a missing or unstartable
+/// binary, KVM refused under `--accel kvm`, a socket that cannot be made, QEMU
+/// refusing its arguments or a firmware file (it exits at start-up, before the
+/// ISO is read), or a QEMU that never connects. Nothing was learnt about the
+/// ISO: could not test. A missing ISO, or QMP failing under a running guest,
+/// fails the trial.
 fn qemu_error(e: QemuError) -> TrialError {
     match e {
-        QemuError::Missing { .. } | QemuError::KvmUnusable { .. } | QemuError::Spawn { .. } | QemuError::Io { .. } => {
-            could_not_test(e)
-        }
-        QemuError::StartFailed { .. } | QemuError::NoConnection { .. } | QemuError::Qmp(_) | QemuError::NoImage(_) | QemuError::Screen(_) => {
-            failed(e)
-        }
+        QemuError::Missing { .. }
+        | QemuError::KvmUnusable { .. }
+        | QemuError::Spawn { .. }
+        | QemuError::Io { .. }
+        | QemuError::StartFailed { .. }
+        | QemuError::NoConnection { .. } => could_not_test(e),
+        QemuError::Qmp(_) | QemuError::NoImage(_) | QemuError::Screen(_) => failed(e),
     }
 }
 
@@ -249,6 +277,7 @@ fn execute(
     // Fresh artifacts: a transcript from an earlier run must not be mistaken for this one's.
     let _ = std::fs::remove_dir_all(artifacts);
     std::fs::create_dir_all(artifacts).map_err(|e| could_not_test(format!("create {}: {e}", artifacts.display())))?;
+    enough_space(artifacts).map_err(could_not_test)?;
     let Resolved { image, expect, origins } = resolve(trial, options, report).map_err(flake_error)?;
     report.image = Some(image.clone());
     let result = boot_and_check(trial, options, artifacts, report, started, image, &expect, run);
@@ -406,6 +435,16 @@ fn after_boot(
             not_run_shell_checks(expect, &scenario.steps, &mut report.checks, why);
             return Ok(());
         }
+        Err(e) if e.console_closed() => {
+            // QEMU is gone, and with it the display: its last QMP events and
+            // exit status say why (a reboot under -no-reboot, a power-off, a
+            // crash or a signal). The guest's doing fails the trial; the host's
+            // means nothing was learnt about the ISO.
+            let exit = machine.why_exited();
+            let message = format!("{e}: {}", exit.describe());
+            let error = if exit.by_guest() { failed(message) } else { could_not_test(message) };
+            return Err(TrialError { phase: Some(e.phase_reached().to_string()), evidence: e.evidence().to_vec(), ..error });
+        }
         Err(e) => {
             let mut evidence = e.evidence().to_vec();
             // What the display shows tells what the serial console may not
@@ -545,7 +584,8 @@ fn start_with_free_port(binary: &Path, spec: &mut MachineSpec, guest: u16, artif
     let mut attempts = 0;
     loop {
         attempts += 1;
-        let port = crate::ssh::free_port().map_err(|e| could_not_test(format!("find a free port on 127.0.0.1: {e}")))?;
+        let port = crate::ssh::free_port()
+            .map_err(|e| could_not_test(format!("no free TCP port on 127.0.0.1 for the guest's SSH forward: {e}")))?;
         spec.forward = Some((port, guest));
         match Machine::start(binary, spec, &qemu::MachineLogs::in_dir(artifacts)) {
             Err(QemuError::StartFailed { stderr, .. }) if stderr.contains("hostfwd") => {
@@ -751,11 +791,12 @@ mod tests {
     }
 
     #[test]
-    fn a_host_lack_is_could_not_test_and_a_dying_qemu_a_failure() {
+    fn a_host_lack_or_a_qemu_refusing_to_start_is_could_not_test() {
         let missing = QemuError::Missing { binary: "qemu-system-x86_64".into(), hint: "apt-get install qemu-system-x86".into() };
         assert_eq!(qemu_error(missing).kind, ErrorKind::CouldNotTest);
-        let died = QemuError::StartFailed { status: "exit status: 1".into(), stderr: "boom".into() };
-        assert_eq!(qemu_error(died).kind, ErrorKind::Failed);
+        let refused = QemuError::StartFailed { status: "exit status: 1".into(), stderr: "boom".into() };
+        assert_eq!(qemu_error(refused).kind, ErrorKind::CouldNotTest);
+        assert_eq!(qemu_error(QemuError::NoImage("/no.iso".into())).kind, ErrorKind::Failed);
         assert_eq!(flake_error(FlakeError::NixMissing { purpose: "x".into() }).kind, ErrorKind::CouldNotTest);
         assert_eq!(flake_error(FlakeError::Build { attr: "a".into(), log: "l".into() }).kind, ErrorKind::Failed);
     }
