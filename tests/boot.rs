@@ -418,6 +418,18 @@ fn negative_tests() -> Vec<Test> {
             })();
             result.map_err(|e| Failed::from(format!("{e}\n--- the report:\n{}{}", render_failure(&r), isotest::report::render_failed_units(&r))))
         }),
+        // A unit resets the machine early in every boot; QEMU runs with
+        // -no-reboot, so it exits, and the trial says the guest rebooted.
+        negative("reboot_loop", "reboot-loop", None, |r| {
+            let e = r.error.as_ref().ok_or("no error in the report")?;
+            ensure(e.message.contains("the guest rebooted"), &format!("wrong message: {}", e.message))?;
+            ensure(r.verdict == Verdict::Fail, &format!("verdict {:?}, expected a failure", r.verdict))?;
+            ensure(e.phase.as_deref() == Some("userspace (init started)"), &format!("wrong phase: {:?}", e.phase))?;
+            ensure(e.evidence.iter().any(|l| l.contains("reboot: Restarting system")), "the kernel's restart is not in the evidence")?;
+            ensure(r.checks.is_empty(), "checks ran after the boot died")?;
+            // At the reset, not after the login prompt's wait (240 s under TCG).
+            ensure(r.total_secs < 200.0, &format!("took {:.0} s", r.total_secs))
+        }),
         negative("no_kernel", "no-kernel", None, |r| {
             died(r, "the boot loader found no kernel", "boot menu", &["Loading /boot/bzImage... failed: No such file or directory"], 60.0)
         }),
@@ -470,8 +482,9 @@ fn qemu_refuses_its_arguments() -> Test {
             .map_err(|e| e.to_string())?;
         let scenario = support::plain_scenario(dir.path(), "firmware: bios\n");
         let image = support::fixture("rescue")?;
+        let mut command = support::isotest_command(); // builds isotest first, outside the time taken
         let started = std::time::Instant::now();
-        let out = support::isotest_command()
+        let out = command
             .env("PATH", path)
             .env_remove("ISOTEST_QEMU_X86_64")
             .args(["run", &scenario, "--accel", "tcg", "--image"])
