@@ -430,6 +430,12 @@ fn negative_tests() -> Vec<Test> {
             // At the reset, not after the login prompt's wait (240 s under TCG).
             ensure(r.total_secs < 200.0, &format!("took {:.0} s", r.total_secs))
         }),
+        // Nothing for SeaBIOS to boot: it resets at once, QEMU exits, and its
+        // log (firmware.log) says why.
+        negative("no_boot_record", "no-boot-record", None, |r| {
+            let firmware = ["(firmware) Boot failed: Could not read from CDROM", "(firmware) No bootable device."];
+            died(r, "no bootable device: the firmware found nothing to boot on the ISO", "power-on (no boot menu yet)", &firmware, 30.0)
+        }),
         negative("no_kernel", "no-kernel", None, |r| {
             died(r, "the boot loader found no kernel", "boot menu", &["Loading /boot/bzImage... failed: No such file or directory"], 60.0)
         }),

@@ -441,9 +441,15 @@ fn after_boot(
             // crash or a signal). The guest's doing fails the trial; the host's
             // means nothing was learnt about the ISO.
             let exit = machine.why_exited();
-            let message = format!("{e}: {}", exit.describe());
+            let mut message = format!("{e}: {}", exit.describe());
+            let mut evidence = e.evidence().to_vec();
+            // SeaBIOS resets at once when nothing boots (qemu/args.rs); its log says so.
+            if let Some(lines) = nothing_to_boot(&report.artifacts.join(qemu::FIRMWARE_LOG)) {
+                message = format!("no bootable device: the firmware found nothing to boot on the ISO; {message}");
+                evidence.extend(lines.into_iter().map(|l| format!("(firmware) {l}")));
+            }
             let error = if exit.by_guest() { failed(message) } else { could_not_test(message) };
-            return Err(TrialError { phase: Some(e.phase_reached().to_string()), evidence: e.evidence().to_vec(), ..error });
+            return Err(TrialError { phase: Some(e.phase_reached().to_string()), evidence, ..error });
         }
         Err(e) => {
             let mut evidence = e.evidence().to_vec();
@@ -638,6 +644,15 @@ fn settle(shell: &mut Shell<'_>) {
     if let Err(e) = shell.run(command, std::time::Duration::from_secs(70)) {
         tracing::warn!("settling the console: {e}");
     }
+}
+
+/// SeaBIOS's lines about what it tried to boot, if its log (`firmware.log`)
+/// says it found nothing bootable.
+fn nothing_to_boot(log: &Path) -> Option<Vec<String>> {
+    let text = String::from_utf8_lossy(&std::fs::read(log).ok()?).into_owned();
+    let boot_lines = |l: &&str| ["Booting from", "Boot failed", "No bootable device"].iter().any(|p| l.starts_with(p));
+    let lines: Vec<String> = text.lines().map(str::trim).filter(boot_lines).map(str::to_owned).collect();
+    lines.iter().any(|l| l.starts_with("No bootable device")).then_some(lines)
 }
 
 /// How many journal lines a failed unit's report shows.
@@ -846,6 +861,21 @@ mod tests {
         let baselines = run_baselines(&trials, Some(&given), &options, 1, &|_: &TrialReport| ());
         assert!(baselines.iter().all(Option::is_some));
         assert!(dir.path().join("artifacts/baseline/t-x86_64-uefi/report.json").is_file());
+    }
+
+    #[test]
+    fn a_firmware_log_without_a_bootable_device_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("firmware.log");
+        // SeaBIOS 1.16 (Debian 12) on the no-boot-record fixture, shortened.
+        std::fs::write(&log, "Searching bootorder for: /pci@i0cf8/*@1f,2/drive@0/disk@0\nBooting from DVD/CD...\nBoot failed: Could not read from CDROM (code 0004)\nenter handle_18:\n  NULL\nNo bootable device.  Retrying in 0 seconds.\nRebooting.\n").unwrap();
+        assert_eq!(
+            nothing_to_boot(&log).unwrap(),
+            ["Booting from DVD/CD...", "Boot failed: Could not read from CDROM (code 0004)", "No bootable device.  Retrying in 0 seconds."]
+        );
+        std::fs::write(&log, "Booting from DVD/CD...\nBooting from 0000:7c00\n").unwrap();
+        assert_eq!(nothing_to_boot(&log), None);
+        assert_eq!(nothing_to_boot(&dir.path().join("none.log")), None);
     }
 
     #[test]
