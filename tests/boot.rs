@@ -439,14 +439,16 @@ fn negative_tests() -> Vec<Test> {
         negative("no_kernel", "no-kernel", None, |r| {
             died(r, "the boot loader found no kernel", "boot menu", &["Loading /boot/bzImage... failed: No such file or directory"], 60.0)
         }),
-        // GRUB's rescue prompt, drawn on VGA and mirrored to serial by SeaBIOS.
+        // GRUB's rescue prompt, drawn on VGA and mirrored to serial by SeaBIOS
+        // (which wraps lines at 80 columns, so only the start of GRUB's error).
         negative("grub_rescue", "grub-rescue", None, |r| {
-            died(r, "GRUB rescue prompt: GRUB could not load its normal mode", "power-on (no boot menu yet)", &["grub rescue>", "normal.mod' not found"], 60.0)
+            died(r, "GRUB rescue prompt: GRUB could not load its normal mode", "power-on (no boot menu yet)", &["grub rescue>", "error: file `/boot/grub/i386-pc/normal.mod'"], 60.0)
         }),
         negative("hang", "hang", Some(Duration::from_secs(100)), |r| {
             let e = r.error.as_ref().ok_or("no error in the report")?;
             ensure(e.message.contains("timed out"), &format!("not a timeout: {}", e.message))?;
             ensure(e.message.contains("waiting for a login prompt on the serial console"), &format!("wrong wait: {}", e.message))?;
+            ensure(e.message.contains("last phase reached: userspace (init started)"), &format!("the message names no phase: {}", e.message))?;
             ensure(e.phase.as_deref() == Some("userspace (init started)"), &format!("wrong phase: {:?}", e.phase))?;
             ensure(e.evidence.iter().any(|l| l.contains("wait-forever")), "the hanging job is not in the last lines")?;
             // Within the scenario's timeout (plus QEMU teardown), not later.
