@@ -149,6 +149,11 @@ impl SerialConsole {
     }
 
     /// The readable transcript's path.
+    /// Whether the console has closed: QEMU exited (or is exiting).
+    pub fn closed(&self) -> bool {
+        self.shared.lock().closed
+    }
+
     pub fn transcript(&self) -> &Path {
         &self.transcript
     }

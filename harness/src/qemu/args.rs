@@ -27,6 +27,9 @@ pub struct MachineSpec {
     /// BIOS boot loaders that draw on VGA only (GRUB without isolinux): the file
     /// that tells SeaBIOS which serial port to mirror VGA text to.
     pub vga_to_serial: Option<PathBuf>,
+    /// Start with the CPUs stopped (`-S`): everything is set up (sockets, ports,
+    /// devices) and no guest code runs, so many machines cost next to no CPU.
+    pub paused: bool,
 }
 
 /// UEFI as two flash units: the code (never written) and a variable store the
@@ -52,7 +55,7 @@ pub fn command_line(spec: &MachineSpec) -> Vec<OsString> {
         qmp_args(&spec.qmp_socket),
         display_args(spec.arch),
         network_args(spec.forward),
-        lifecycle_args(&spec.pidfile),
+        lifecycle_args(&spec.pidfile, spec.paused),
     ]
     .concat()
 }
@@ -195,9 +198,14 @@ fn network_args(forward: Option<(u16, u16)>) -> Vec<OsString> {
 }
 
 /// A guest that reboots has failed (e.g. a panic with `panic=N`): exit instead.
-/// The pidfile lets tests and users find the process.
-fn lifecycle_args(pidfile: &Path) -> Vec<OsString> {
-    os(&["-no-reboot", "-pidfile", &escape(pidfile)])
+/// The pidfile lets tests and users find the process. A paused machine waits
+/// for QMP `cont`.
+fn lifecycle_args(pidfile: &Path, paused: bool) -> Vec<OsString> {
+    let mut args = os(&["-no-reboot", "-pidfile", &escape(pidfile)]);
+    if paused {
+        args.push("-S".into());
+    }
+    args
 }
 
 #[cfg(test)]
@@ -218,6 +226,7 @@ mod tests {
             pidfile: "/art/qemu.pid".into(),
             forward: Some((40022, 22)),
             vga_to_serial: None,
+            paused: false,
         }
     }
 
@@ -264,6 +273,13 @@ mod tests {
         let line = joined(&MachineSpec { vga_to_serial: Some("/run/t/sercon,port".into()), ..spec() });
         assert!(line.contains("-fw_cfg name=etc/sercon-port,file=/run/t/sercon,,port "), "{line}");
         assert_eq!(SERCON_TTYS0, [0xf8, 0x03]);
+    }
+
+    #[test]
+    fn a_paused_machine_starts_with_its_cpus_stopped() {
+        assert!(!joined(&spec()).split(' ').any(|a| a == "-S"));
+        let line = joined(&MachineSpec { paused: true, ..spec() });
+        assert!(line.ends_with("-no-reboot -pidfile /art/qemu.pid -S"), "{line}");
     }
 
     #[test]

@@ -40,6 +40,16 @@ impl Default for RunOptions {
     }
 }
 
+/// Virtual CPUs per guest when `--cpus` is not given: 2, unless `jobs` guests
+/// at once would then ask for more virtual CPUs than the host has cores. A
+/// TCG guest whose virtual CPUs wait for a host core sees its timers fire late:
+/// measured here with 2 cores and 3 or 4 two-CPU guests at once, boots died of
+/// `IO-APIC + timer doesn't work!` panics and of RCU stalls ending in a reset,
+/// failures of the host's making that a regression harness must not report.
+pub fn guest_cpus(cores: usize, jobs: usize) -> u32 {
+    (cores / jobs.max(1)).clamp(1, 2) as u32
+}
+
 /// `--accel` if given, else the scenario's `accel:` (auto by default).
 fn accel_choice(options: &RunOptions, scenario: &crate::scenario::Scenario) -> AccelChoice {
     use crate::scenario::Acceleration;
@@ -398,6 +408,7 @@ fn start_machine(
         pidfile: artifacts.join("qemu.pid"),
         forward: None,
         vga_to_serial: vga,
+        paused: false,
     };
     tracing::info!(trial = %trial.name(), "booting {} ({})", spec.iso.display(), decision.accel.as_str());
     let started_machine = start_with_free_port(&binary, &mut spec, guest_ssh_port, artifacts);
@@ -501,6 +512,15 @@ fn after_boot(
         }
     }
     report.checks.extend(checks::steps(&mut shell, &scenario.steps));
+    // A guest that rebooted or a QEMU that died under the checks leaves them
+    // broken ("the console closed"); the trial says why once. A check that
+    // failed before the host's fault still fails the trial.
+    if console.closed() || machine.exit_status().is_some() {
+        let exit = machine.why_exited();
+        let message = format!("QEMU exited during the checks: {}", exit.describe());
+        let a_check_failed = report.checks.iter().any(|c| c.outcome == checks::Outcome::Fail);
+        return Err(if exit.by_guest() || a_check_failed { failed(message) } else { could_not_test(message) });
+    }
     Ok(())
 }
 
@@ -585,7 +605,8 @@ fn ssh_logins(shell: &mut Shell<'_>, is_root: bool, ctx: &SshContext<'_>, sshd_o
 /// Starts QEMU with the guest's SSH port forwarded from a free port on 127.0.0.1.
 /// Another process can take the port between the probe and QEMU's bind; then
 /// QEMU fails to start and another port is tried. No free port: could not test.
-fn start_with_free_port(binary: &Path, spec: &mut MachineSpec, guest: u16, artifacts: &Path) -> Result<Machine, TrialError> {
+/// Public for the tests that start many machines at once.
+pub fn start_with_free_port(binary: &Path, spec: &mut MachineSpec, guest: u16, artifacts: &Path) -> Result<Machine, TrialError> {
     const ATTEMPTS: u32 = 3;
     let mut attempts = 0;
     loop {
@@ -883,6 +904,16 @@ mod tests {
         let listing = "rescue-mirror.service loaded failed failed Fetch the rescue tools index\nhome-manager-nixos.service loaded failed failed Home Manager environment for nixos\n";
         assert_eq!(unit_names(listing), ["rescue-mirror.service", "home-manager-nixos.service"]);
         assert!(unit_names("").is_empty());
+    }
+
+    #[test]
+    fn guests_get_two_cpus_unless_the_cores_run_out() {
+        assert_eq!(guest_cpus(2, 1), 2);
+        assert_eq!(guest_cpus(2, 2), 1);
+        assert_eq!(guest_cpus(2, 4), 1);
+        assert_eq!(guest_cpus(16, 4), 2);
+        assert_eq!(guest_cpus(1, 1), 1);
+        assert_eq!(guest_cpus(8, 0), 2);
     }
 
     #[test]
