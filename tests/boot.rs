@@ -33,6 +33,7 @@ fn main() {
     tests.push(flake_value_changed());
     tests.extend(menu_layout_tests());
     tests.push(screendump_without_serial());
+    tests.push(qemu_refuses_its_arguments());
     tests.extend(noise_tests());
     tests.push(reboot_during_the_checks());
     tests.push(four_trials_at_once());
@@ -392,16 +393,141 @@ fn negative_tests() -> Vec<Test> {
                 .and_then(|()| ensure(!r.passed(), "a trial with a broken check passed"));
             result.map_err(|e| Failed::from(format!("{e}\n--- the report:\n{}", render_failure(&r))))
         }),
+        // A required mount whose disk is missing: emergency mode, with the
+        // lines that led there.
+        negative("emergency", "emergency", None, |r| {
+            died(r, "emergency mode: systemd could not reach its default target", "userspace (init started)", &["You are in emergency mode"], 240.0)?;
+            let e = r.error.as_ref().ok_or("no error in the report")?;
+            ensure(
+                e.evidence.iter().any(|l| l.contains("Dependency failed for") || l.contains("Timed out waiting for device")),
+                "the failed mount is not in the evidence",
+            )
+        }),
+        // A unit that fails while the system comes up fails no check that does
+        // not need it: the trial passes, and every report names the unit with
+        // the end of its journal.
+        Test::test("negative::unit_failed", || {
+            let r = run(&rescue_trial(Arch::X86_64, Firmware::Bios, None), support::fixture("unit-failed")?, "negative-unit-failed");
+            let result = (|| {
+                ensure(r.passed(), "the trial did not pass")?;
+                let [unit] = r.failed_units.as_slice() else {
+                    return Err(format!("expected one failed unit, the report has {:?}", r.failed_units));
+                };
+                ensure(unit.unit == "rescue-mirror.service", &format!("wrong unit: {}", unit.unit))?;
+                let said = "rescue-mirror: cannot resolve mirror.invalid";
+                ensure(unit.journal.iter().any(|l| l.contains(said)), &format!("its error is not in the journal: {:?}", unit.journal))?;
+                let line = isotest::report::render_line(&r);
+                ensure(line.ends_with("failed units: rescue-mirror.service"), &format!("the line does not name it: {line}"))?;
+                let block = isotest::report::render_failed_units(&r);
+                ensure(block.contains("unit rescue-mirror.service failed at boot") && block.contains(said), &format!("the human report:\n{block}"))?;
+                let json = std::fs::read_to_string(r.artifacts.join("report.json")).map_err(|e| e.to_string())?;
+                let json: serde_json::Value = serde_json::from_str(&json).map_err(|e| e.to_string())?;
+                let units = &json["failed_units"];
+                ensure(units[0]["unit"] == "rescue-mirror.service" && units.as_array().is_some_and(|a| a.len() == 1), &format!("report.json: {units}"))
+            })();
+            result.map_err(|e| Failed::from(format!("{e}\n--- the report:\n{}{}", render_failure(&r), isotest::report::render_failed_units(&r))))
+        }),
+        // A unit resets the machine early in every boot; QEMU runs with
+        // -no-reboot, so it exits, and the trial says the guest rebooted.
+        negative("reboot_loop", "reboot-loop", None, |r| {
+            let e = r.error.as_ref().ok_or("no error in the report")?;
+            ensure(e.message.contains("the guest rebooted"), &format!("wrong message: {}", e.message))?;
+            ensure(r.verdict == Verdict::Fail, &format!("verdict {:?}, expected a failure", r.verdict))?;
+            ensure(e.phase.as_deref() == Some("userspace (init started)"), &format!("wrong phase: {:?}", e.phase))?;
+            ensure(e.evidence.iter().any(|l| l.contains("reboot: Restarting system")), "the kernel's restart is not in the evidence")?;
+            ensure(r.checks.is_empty(), "checks ran after the boot died")?;
+            // At the reset, not after the login prompt's wait (240 s under TCG).
+            ensure(r.total_secs < 200.0, &format!("took {:.0} s", r.total_secs))
+        }),
+        // Nothing for SeaBIOS to boot: it resets at once, QEMU exits, and its
+        // log (firmware.log) says why.
+        negative("no_boot_record", "no-boot-record", None, |r| {
+            let firmware = ["(firmware) Boot failed: Could not read from CDROM", "(firmware) No bootable device."];
+            died(r, "no bootable device: the firmware found nothing to boot on the ISO", "power-on (no boot menu yet)", &firmware, 30.0)
+        }),
+        negative("no_kernel", "no-kernel", None, |r| {
+            died(r, "the boot loader found no kernel", "boot menu", &["Loading /boot/bzImage... failed: No such file or directory"], 60.0)
+        }),
+        // GRUB's rescue prompt, drawn on VGA and mirrored to serial by SeaBIOS
+        // (which wraps its lines, not always at the same place: the evidence is
+        // searched as one text for GRUB's error).
+        negative("grub_rescue", "grub-rescue", None, |r| {
+            died(r, "GRUB rescue prompt: GRUB could not load its normal mode", "power-on (no boot menu yet)", &["grub rescue>"], 60.0)?;
+            let joined = r.error.as_ref().map(|e| e.evidence.concat()).unwrap_or_default();
+            ensure(joined.contains("error: file `/boot/grub/i386-pc/normal.mod' not found."), "GRUB's error is not in the evidence")
+        }),
         negative("hang", "hang", Some(Duration::from_secs(100)), |r| {
             let e = r.error.as_ref().ok_or("no error in the report")?;
             ensure(e.message.contains("timed out"), &format!("not a timeout: {}", e.message))?;
             ensure(e.message.contains("waiting for a login prompt on the serial console"), &format!("wrong wait: {}", e.message))?;
+            ensure(e.message.contains("last phase reached: userspace (init started)"), &format!("the message names no phase: {}", e.message))?;
             ensure(e.phase.as_deref() == Some("userspace (init started)"), &format!("wrong phase: {:?}", e.phase))?;
             ensure(e.evidence.iter().any(|l| l.contains("wait-forever")), "the hanging job is not in the last lines")?;
             // Within the scenario's timeout (plus QEMU teardown), not later.
             ensure(r.total_secs < 100.0 + 10.0, &format!("took {:.0} s, over the 100 s timeout", r.total_secs))
         }),
     ]
+}
+
+/// The boot died of `message` (the start of the error), in `phase`, with
+/// `lines` in the evidence, and no check ran; within `secs` of the start, less
+/// than the wait it ended would have lasted (under TCG: the menu 80 s, the login
+/// prompt 240 s): recognised on the console, not timed out.
+fn died(r: &TrialReport, message: &str, phase: &str, lines: &[&str], secs: f64) -> Result<(), String> {
+    let e = r.error.as_ref().ok_or("no error in the report")?;
+    ensure(e.message.starts_with(message), &format!("wrong message: {}", e.message))?;
+    ensure(e.phase.as_deref() == Some(phase), &format!("wrong phase: {:?}", e.phase))?;
+    for line in lines {
+        ensure(e.evidence.iter().any(|l| l.contains(line)), &format!("`{line}` is not in the evidence"))?;
+    }
+    ensure(r.verdict == Verdict::Fail, &format!("verdict {:?}, expected a failure", r.verdict))?;
+    ensure(r.checks.is_empty(), "checks ran after the boot died")?;
+    ensure(r.total_secs < secs, &format!("took {:.0} s, more than {secs} s", r.total_secs))
+}
+
+/// A QEMU that exits during start-up (here a wrapper on PATH that adds `-m 1x`)
+/// teaches nothing about the ISO: "could not test", exit status 3, with QEMU's
+/// exit status and its stderr in the message. Nothing boots.
+fn qemu_refuses_its_arguments() -> Test {
+    Test::test("faults::qemu_refuses_its_arguments", || {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let real = which("qemu-system-x86_64").ok_or("no qemu-system-x86_64 on PATH")?;
+        let wrapper = dir.path().join("bin/qemu-system-x86_64");
+        std::fs::create_dir_all(wrapper.parent().unwrap()).map_err(|e| e.to_string())?;
+        // `--version` is left alone: it names the QEMU in the report.
+        let script = format!("#!/bin/sh\ncase \"$1\" in --version) exec '{0}' \"$@\" ;; esac\nexec '{0}' \"$@\" -m 1x\n", real.display());
+        std::fs::write(&wrapper, script).map_err(|e| e.to_string())?;
+        std::fs::set_permissions(&wrapper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).map_err(|e| e.to_string())?;
+        let path = std::env::join_paths(std::iter::once(wrapper.parent().unwrap().to_owned()).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())))
+            .map_err(|e| e.to_string())?;
+        let scenario = support::plain_scenario(dir.path(), "firmware: bios\n");
+        let image = support::fixture("rescue")?;
+        let mut command = support::isotest_command(); // builds isotest first, outside the time taken
+        let started = std::time::Instant::now();
+        let out = command
+            .env("PATH", path)
+            .env_remove("ISOTEST_QEMU_X86_64")
+            .args(["run", &scenario, "--accel", "tcg", "--image"])
+            .arg(&image)
+            .arg("--artifacts")
+            .arg(dir.path().join("artifacts"))
+            .output()
+            .map_err(|e| e.to_string())?;
+        let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let result = (|| {
+            ensure(out.status.code() == Some(3), &format!("exit status {:?}, expected 3 (could not test)", out.status.code()))?;
+            ensure(said.contains("COULD NOT TEST"), "the trial's line does not say COULD NOT TEST")?;
+            ensure(said.contains("exit status: 1"), "QEMU's exit status is not in the message")?;
+            ensure(said.contains("-m 1x: Parameter 'size' expects a non-negative number"), "QEMU's stderr is not in the message")?;
+            ensure(started.elapsed() < Duration::from_secs(30), &format!("took {:?}", started.elapsed()))
+        })();
+        result.map_err(|e| Failed::from(format!("{e}\n--- isotest said:\n{said}")))
+    })
+}
+
+/// The first `name` on PATH.
+fn which(name: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?).map(|d| d.join(name)).find(|p| p.is_file())
 }
 
 /// A boot that never says anything on the serial console (`no-serial`: isolinux

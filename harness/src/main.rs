@@ -492,10 +492,11 @@ fn console_trial(scenario: Option<&std::path::Path>, image: Option<&std::path::P
     Ok(trial.clone())
 }
 
-/// What went wrong in each failed trial (and each that could not test), on stderr.
+/// What went wrong in each failed trial (and each that could not test), and
+/// the units that failed at boot in any trial, on stderr.
 fn explain_failures(reports: &[isotest::report::TrialReport]) {
     for report in reports {
-        let explanation = render_failure(report);
+        let explanation = render_failure(report) + &isotest::report::render_failed_units(report);
         if !explanation.is_empty() {
             eprint!("\n{explanation}");
         }

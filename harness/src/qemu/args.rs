@@ -48,6 +48,7 @@ pub fn command_line(spec: &MachineSpec) -> Vec<OsString> {
         cpu_args(spec.arch, spec.accel),
         memory_args(spec.memory_mib, spec.cpus),
         firmware_args(spec.uefi.as_ref()),
+        bios_log_args(spec.arch, spec.uefi.is_some(), &spec.pidfile),
         sercon_args(spec.vga_to_serial.as_deref()),
         cdrom_args(spec.arch, &spec.iso),
         serial_args(&spec.serial_socket),
@@ -107,6 +108,29 @@ pub(super) fn firmware_args(uefi: Option<&Pflash>) -> Vec<OsString> {
         &format!("if=pflash,unit=1,format={},file={}", p.format, escape(&p.vars)),
     ])
 }
+
+/// SeaBIOS's own log (its debug port 0x402), beside the pidfile in the trial's
+/// artifacts: it says what the firmware tried to boot, which the serial port
+/// never shows. And a SeaBIOS that finds nothing to boot resets at once instead
+/// of waiting forever, so that QEMU (under -no-reboot) exits and the boot ends
+/// now, explained by this log ("No bootable device.").
+pub(super) fn bios_log_args(arch: Arch, uefi: bool, pidfile: &Path) -> Vec<OsString> {
+    if arch != Arch::X86_64 || uefi {
+        return Vec::new();
+    }
+    let log = pidfile.with_file_name(FIRMWARE_LOG);
+    os(&[
+        "-boot",
+        "reboot-timeout=0",
+        "-chardev",
+        &format!("file,id=firmware,path={}", escape(&log)),
+        "-device",
+        "isa-debugcon,iobase=0x402,chardev=firmware",
+    ])
+}
+
+/// SeaBIOS's log, in the trial's artifacts (see `bios_log_args`).
+pub const FIRMWARE_LOG: &str = "firmware.log";
 
 /// SeaBIOS mirrors VGA text (and takes keys) on the serial port named in its
 /// `etc/sercon-port` fw_cfg file: the I/O port as a 2-byte little-endian number
@@ -220,6 +244,8 @@ mod tests {
         assert!(line.contains("-display none"), "{line}");
         assert!(line.contains("-netdev user,id=net0,hostfwd=tcp:127.0.0.1:40022-:22 -device virtio-net-pci"), "{line}");
         assert!(line.ends_with("-no-reboot -pidfile /art/qemu.pid"), "{line}");
+        let log = "-boot reboot-timeout=0 -chardev file,id=firmware,path=/art/firmware.log -device isa-debugcon,iobase=0x402,chardev=firmware";
+        assert!(line.contains(log), "{line}");
     }
 
     #[test]
@@ -228,11 +254,13 @@ mod tests {
         let line = joined(&MachineSpec { firmware: Firmware::Uefi, uefi: Some(uefi), ..spec() });
         assert!(line.contains("-drive if=pflash,unit=0,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd"), "{line}");
         assert!(line.contains("-drive if=pflash,unit=1,format=raw,file=/run/t/vars.fd "), "{line}");
+        assert!(!line.contains("isa-debugcon"), "OVMF is not SeaBIOS: {line}");
     }
 
     #[test]
     fn aarch64_is_a_virt_board_with_a_scsi_cdrom() {
         let line = joined(&MachineSpec { arch: Arch::Aarch64, ..spec() });
+        assert!(!line.contains("isa-debugcon") && !line.contains("reboot-timeout"), "{line}");
         assert!(line.starts_with("-machine virt,accel=tcg -cpu max "), "{line}");
         assert!(line.contains("-device virtio-scsi-pci,id=scsi0 -device scsi-cd,drive=cd0,bus=scsi0.0"), "{line}");
         assert!(line.contains("-display none -device ramfb "), "a display for screendumps: {line}");

@@ -452,9 +452,15 @@ fn after_boot(
             // crash or a signal). The guest's doing fails the trial; the host's
             // means nothing was learnt about the ISO.
             let exit = machine.why_exited();
-            let message = format!("{e}: {}", exit.describe());
+            let mut message = format!("{e}: {}", exit.describe());
+            let mut evidence = e.evidence().to_vec();
+            // SeaBIOS resets at once when nothing boots (qemu/args.rs); its log says so.
+            if let Some(lines) = nothing_to_boot(&report.artifacts.join(qemu::FIRMWARE_LOG)) {
+                message = format!("no bootable device: the firmware found nothing to boot on the ISO; {message}");
+                evidence.extend(lines.into_iter().map(|l| format!("(firmware) {l}")));
+            }
             let error = if exit.by_guest() { failed(message) } else { could_not_test(message) };
-            return Err(TrialError { phase: Some(e.phase_reached().to_string()), evidence: e.evidence().to_vec(), ..error });
+            return Err(TrialError { phase: Some(e.phase_reached().to_string()), evidence, ..error });
         }
         Err(e) => {
             let mut evidence = e.evidence().to_vec();
@@ -480,13 +486,14 @@ fn after_boot(
     settle(&mut shell);
     let shell_at = report.boot_secs().unwrap_or_default();
     report.phases.push(("settled".into(), shell_at + settle_started.elapsed().as_secs_f64()));
+    let is_root = shell.run("id -u", checks::COMMAND_TIMEOUT).map(|o| o.output.trim() == "0").unwrap_or(false);
+    report.failed_units = failed_units(&mut shell, is_root);
     if let Some(expected) = &expect.autologin {
         report.checks.push(CheckResult::timed(|| checks::autologin(&mut shell, &boot, expected)));
     }
     if let Some(expected) = &expect.hostname {
         report.checks.push(CheckResult::timed(|| checks::hostname(&mut shell, expected)));
     }
-    let is_root = shell.run("id -u", checks::COMMAND_TIMEOUT).map(|o| o.output.trim() == "0").unwrap_or(false);
     if let Some(sshd) = &expect.sshd {
         let port = forward.map(|(host, _)| host).unwrap_or(0);
         let reach = checks::SshdReach { port, scale };
@@ -660,6 +667,51 @@ fn settle(shell: &mut Shell<'_>) {
     }
 }
 
+/// SeaBIOS's lines about what it tried to boot, if its log (`firmware.log`)
+/// says it found nothing bootable.
+fn nothing_to_boot(log: &Path) -> Option<Vec<String>> {
+    let text = String::from_utf8_lossy(&std::fs::read(log).ok()?).into_owned();
+    let boot_lines = |l: &&str| ["Booting from", "Boot failed", "No bootable device"].iter().any(|p| l.starts_with(p));
+    let lines: Vec<String> = text.lines().map(str::trim).filter(boot_lines).map(str::to_owned).collect();
+    lines.iter().any(|l| l.starts_with("No bootable device")).then_some(lines)
+}
+
+/// How many journal lines a failed unit's report shows.
+const UNIT_JOURNAL_LINES: usize = 10;
+
+/// The units that failed during the boot (once it has settled), each with the
+/// end of its journal (as root: a user's journalctl sees only its own). Best
+/// effort: a guest without systemd, or a shell that cannot answer, has none.
+fn failed_units(shell: &mut Shell<'_>, is_root: bool) -> Vec<crate::report::FailedUnit> {
+    let list = "systemctl list-units --state=failed --plain --no-legend --no-pager 2>/dev/null";
+    let units = match shell.run(list, checks::COMMAND_TIMEOUT) {
+        Ok(o) if o.status == 0 => unit_names(&o.output),
+        Ok(_) => return Vec::new(),
+        Err(e) => {
+            tracing::warn!("listing the failed units: {e}");
+            return Vec::new();
+        }
+    };
+    units
+        .into_iter()
+        .map(|unit| {
+            let q = crate::console::sh_quote(&unit);
+            let command = checks::as_root(is_root, &format!("journalctl -u {q} -b --no-pager 2>&1 | tail -n {UNIT_JOURNAL_LINES}"));
+            let journal = match shell.run(&command, checks::COMMAND_TIMEOUT) {
+                Ok(o) => o.output.lines().map(str::to_owned).collect(),
+                Err(e) => vec![format!("(no journal: {e})")],
+            };
+            crate::report::FailedUnit { unit, journal }
+        })
+        .collect()
+}
+
+/// The unit names in `systemctl list-units --plain --no-legend`: the first word
+/// of each line.
+fn unit_names(listing: &str) -> Vec<String> {
+    listing.lines().filter_map(|l| l.split_whitespace().next()).map(str::to_owned).collect()
+}
+
 /// Every check that needs the console shell, reported as not run: a report must
 /// not be silent about an expectation it could not verify.
 fn not_run_shell_checks(expect: &Expect, steps: &[crate::scenario::Step], out: &mut Vec<CheckResult>, why: &str) {
@@ -830,6 +882,28 @@ mod tests {
         let baselines = run_baselines(&trials, Some(&given), &options, 1, &|_: &TrialReport| ());
         assert!(baselines.iter().all(Option::is_some));
         assert!(dir.path().join("artifacts/baseline/t-x86_64-uefi/report.json").is_file());
+    }
+
+    #[test]
+    fn a_firmware_log_without_a_bootable_device_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("firmware.log");
+        // SeaBIOS 1.16 (Debian 12) on the no-boot-record fixture, shortened.
+        std::fs::write(&log, "Searching bootorder for: /pci@i0cf8/*@1f,2/drive@0/disk@0\nBooting from DVD/CD...\nBoot failed: Could not read from CDROM (code 0004)\nenter handle_18:\n  NULL\nNo bootable device.  Retrying in 0 seconds.\nRebooting.\n").unwrap();
+        assert_eq!(
+            nothing_to_boot(&log).unwrap(),
+            ["Booting from DVD/CD...", "Boot failed: Could not read from CDROM (code 0004)", "No bootable device.  Retrying in 0 seconds."]
+        );
+        std::fs::write(&log, "Booting from DVD/CD...\nBooting from 0000:7c00\n").unwrap();
+        assert_eq!(nothing_to_boot(&log), None);
+        assert_eq!(nothing_to_boot(&dir.path().join("none.log")), None);
+    }
+
+    #[test]
+    fn failed_units_are_the_first_words_of_the_listing() {
+        let listing = "rescue-mirror.service loaded failed failed Fetch the rescue tools index\nhome-manager-nixos.service loaded failed failed Home Manager environment for nixos\n";
+        assert_eq!(unit_names(listing), ["rescue-mirror.service", "home-manager-nixos.service"]);
+        assert!(unit_names("").is_empty());
     }
 
     #[test]
