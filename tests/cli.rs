@@ -279,17 +279,17 @@ fn a_wrong_host_key_pin_fails_the_logins_and_leaves_no_qemu() {
     assert!(!support::process_alive(pid), "QEMU {pid} outlived isotest");
 }
 
-/// Starts `isotest run` on the rescue fixture and returns it once QEMU runs.
-fn start_run(name: &str) -> (std::process::Child, u32) {
-    start_run_with(name, run_rescue(&support::fixture("rescue").unwrap(), name))
-}
+/// How soon no QEMU of a run may be left after the run ended or was killed.
+const NO_QEMU_WITHIN: Duration = Duration::from_secs(2);
 
-/// The caller signals the child and waits for it.
+/// Spawns `command` (its output discarded unless the caller routed it) and
+/// returns it once QEMU runs, with QEMU's pid. The caller signals the child and
+/// waits for it.
 #[allow(clippy::zombie_processes)]
 fn start_run_with(name: &str, mut command: Command) -> (std::process::Child, u32) {
     let pidfile = support::artifacts().join(name).join("rescue-x86_64-bios/qemu.pid");
     let _ = std::fs::remove_file(&pidfile);
-    let mut child = command.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let mut child = command.stdin(Stdio::null()).spawn().unwrap();
     // QEMU writes its pidfile as it starts; poll for that file with a deadline.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -305,12 +305,18 @@ fn start_run_with(name: &str, mut command: Command) -> (std::process::Child, u32
     }
 }
 
+/// The rescue run of `name` with its private directories in `tmp`, output discarded.
+fn run_rescue_in(tmp: &std::path::Path, name: &str) -> Command {
+    let mut command = run_rescue(&support::fixture("rescue").unwrap(), name);
+    command.env("TMPDIR", tmp).stdout(Stdio::null()).stderr(Stdio::null());
+    command
+}
+
 /// The private directories (`isotest-*`) in `tmp`.
 fn private_dirs(tmp: &std::path::Path) -> Vec<std::path::PathBuf> {
     let entries = std::fs::read_dir(tmp).unwrap().filter_map(|e| e.ok().map(|e| e.path()));
     entries.filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("isotest-"))).collect()
 }
-
 
 /// Ctrl-C stops QEMU and removes the trial's private directory, which was
 /// 0700 while it lived although isotest ran with umask 000 (a plain mkdir
@@ -321,28 +327,89 @@ fn ctrl_c_during_boot_stops_qemu_and_removes_the_private_directory() {
     use std::os::unix::process::CommandExt;
     let tmp = tempfile::tempdir().unwrap();
     let name = "cli-ctrl-c";
-    let mut command = run_rescue(&support::fixture("rescue").unwrap(), name);
-    command.env("TMPDIR", tmp.path());
+    let mut command = run_rescue_in(tmp.path(), name);
     // SAFETY: umask(2) is async-signal-safe and cannot fail.
     unsafe { command.pre_exec(|| { libc::umask(0); Ok(()) }) };
-    let (mut child, qemu) = start_run_with(name, command);
-    assert!(support::process_alive(qemu));
+    let (child, qemu) = start_run_with(name, command);
     let private = private_dirs(tmp.path());
     assert_eq!(private.len(), 1, "one trial, one private directory: {private:?}");
     let mode = private[0].metadata().unwrap().permissions().mode() & 0o7777;
     assert_eq!(mode, 0o700, "{} is {mode:o}", private[0].display());
-    // SAFETY: signalling the child we spawned.
-    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(130), "isotest should exit 130 on Ctrl-C");
-    assert!(support::gone_within(qemu, Duration::from_secs(5)), "QEMU {qemu} survived Ctrl-C");
-    assert_eq!(private_dirs(tmp.path()), Vec::<std::path::PathBuf>::new(), "the private directory outlived Ctrl-C");
+    interrupt_mid_boot(child, qemu, libc::SIGINT, tmp.path());
 }
 
+/// SIGTERM (a service manager, `timeout`, a CI runner cancelling a job) is
+/// handled as Ctrl-C is.
 #[test]
-fn qemu_dies_with_a_killed_harness() {
-    let (mut child, qemu) = start_run("cli-sigkill");
-    child.kill().unwrap(); // SIGKILL: no handler runs; PR_SET_PDEATHSIG must act
+fn sigterm_during_boot_stops_qemu_and_removes_the_private_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let name = "cli-sigterm";
+    let (child, qemu) = start_run_with(name, run_rescue_in(tmp.path(), name));
+    interrupt_mid_boot(child, qemu, libc::SIGTERM, tmp.path());
+}
+
+/// Sends `signal` to a run whose QEMU `qemu` boots: the run exits 130, QEMU is
+/// gone within NO_QEMU_WITHIN, and no private directory is left in `tmp`.
+fn interrupt_mid_boot(mut child: std::process::Child, qemu: u32, signal: libc::c_int, tmp: &std::path::Path) {
+    assert!(support::process_alive(qemu));
+    // SAFETY: signalling the child we spawned.
+    unsafe { libc::kill(child.id() as libc::pid_t, signal) };
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "isotest should exit 130 on signal {signal}");
+    assert!(support::gone_within(qemu, NO_QEMU_WITHIN), "QEMU {qemu} survived signal {signal}");
+    assert_eq!(private_dirs(tmp), Vec::<std::path::PathBuf>::new(), "the private directory outlived signal {signal}");
+}
+
+/// SIGKILL runs no handler: QEMU dies by PR_SET_PDEATHSIG, the private
+/// directory stays, and the next run that makes a private directory removes
+/// it (here one that stops right after, finding no QEMU: nothing boots).
+#[test]
+fn qemu_dies_with_a_killed_harness_and_the_next_run_sweeps_its_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let name = "cli-sigkill";
+    let (mut child, qemu) = start_run_with(name, run_rescue_in(tmp.path(), name));
+    child.kill().unwrap();
     child.wait().unwrap();
-    assert!(support::gone_within(qemu, Duration::from_secs(5)), "QEMU {qemu} survived its harness");
+    assert!(support::gone_within(qemu, NO_QEMU_WITHIN), "QEMU {qemu} survived its harness");
+    let left = private_dirs(tmp.path());
+    assert_eq!(left.len(), 1, "the killed run's private directory: {left:?}");
+    let record = std::fs::read_to_string(left[0].join("owner")).unwrap();
+    assert!(record.contains(&format!("\npid {}\n", child.id())), "{record}");
+
+    let scenario_dir = tempfile::tempdir().unwrap();
+    let scenario = support::plain_scenario(scenario_dir.path(), "firmware: bios\n");
+    let out = support::isotest_command()
+        .env("TMPDIR", tmp.path())
+        .env("ISOTEST_LOG", "isotest=debug")
+        .env("PATH", "/nonexistent")
+        .env_remove("ISOTEST_QEMU_X86_64")
+        .args(["run", &scenario, "--image", "Cargo.toml", "--artifacts"])
+        .arg(support::artifacts().join("cli-sweep"))
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert!(!left[0].exists(), "the next run left {} in place: {stderr}", left[0].display());
+    assert!(stderr.contains(&format!("removed {}, left by a killed isotest", left[0].display())), "{stderr}");
+    assert!(stderr.contains("qemu-system-x86_64 not found on PATH"), "the sweeping run got further: {stderr}");
+    assert_eq!(private_dirs(tmp.path()), Vec::<std::path::PathBuf>::new(), "the sweeping run left its own");
+}
+
+/// A check that panics (a bug in isotest, injected: src/fault.rs) unwinds
+/// through the trial: its QEMU is killed and its private directory removed as
+/// the machine and the directory are dropped, before isotest exits.
+#[test]
+fn a_panic_inside_a_check_leaves_no_qemu_and_no_private_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let name = "cli-panic";
+    let stderr = tmp.path().join("stderr");
+    let mut command = run_rescue_in(tmp.path(), name);
+    command.env("ISOTEST_FAULT", "panic-in-check:hostname").env("RESCUE_PASSWORD", SECRET);
+    command.stderr(std::fs::File::create(&stderr).unwrap());
+    let (mut child, qemu) = start_run_with(name, command);
+    let status = child.wait().unwrap();
+    let said = std::fs::read_to_string(&stderr).unwrap();
+    assert!(said.contains("injected fault: the check `hostname` panics"), "no panic in the hostname check: {said}");
+    assert_eq!(status.code(), Some(101), "a panic is Rust's exit status 101: {said}");
+    assert!(support::gone_within(qemu, NO_QEMU_WITHIN), "QEMU {qemu} survived a panic: {said}");
+    assert_eq!(private_dirs(tmp.path()), Vec::<std::path::PathBuf>::new(), "the private directory outlived a panic");
 }

@@ -7,6 +7,7 @@
 
 pub mod checks;
 pub mod console;
+mod fault;
 pub mod flake;
 pub mod matrix;
 pub mod plan;

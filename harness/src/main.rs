@@ -67,9 +67,10 @@ enum Command {
         /// Trials at once (default: one per two host cores).
         #[arg(long)]
         jobs: Option<usize>,
-        /// Virtual CPUs per guest (1 to 256).
-        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=256))]
-        cpus: u32,
+        /// Virtual CPUs per guest, 1 to 256 (default: 2, or 1 when the jobs
+        /// would otherwise ask for more virtual CPUs than the host has cores).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=256))]
+        cpus: Option<u32>,
         /// A trial that cannot run here (skipped, e.g. no OVMF) is "could not
         /// test" (exit 3), not a skip; said before anything boots.
         #[arg(long)]
@@ -431,9 +432,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 eprintln!("error: --require-all: could not test every trial; nothing was started");
                 return Ok(ExitCode::from(EXIT_COULD_NOT_TEST));
             }
-            let options = RunOptions { accel, artifacts, image, flake, cpus, keep_on_failure };
             let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
             let jobs = jobs.unwrap_or((cores / 2).max(1));
+            let cpus = cpus.unwrap_or_else(|| isotest::run::guest_cpus(cores, jobs));
+            let options = RunOptions { accel, artifacts, image, flake, cpus, keep_on_failure };
             let progress = isotest::progress::for_stdout();
             let baselines = run_baselines(&trials, baseline.as_deref(), &options, jobs, &|report: &isotest::report::TrialReport| {
                 println!("baseline: {}", render_line(report));
@@ -490,10 +492,11 @@ fn console_trial(scenario: Option<&std::path::Path>, image: Option<&std::path::P
     Ok(trial.clone())
 }
 
-/// What went wrong in each failed trial (and each that could not test), on stderr.
+/// What went wrong in each failed trial (and each that could not test), and
+/// the units that failed at boot in any trial, on stderr.
 fn explain_failures(reports: &[isotest::report::TrialReport]) {
     for report in reports {
-        let explanation = render_failure(report);
+        let explanation = render_failure(report) + &isotest::report::render_failed_units(report);
         if !explanation.is_empty() {
             eprint!("\n{explanation}");
         }

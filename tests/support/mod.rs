@@ -47,14 +47,16 @@ pub fn fixture_for(arch: &str, variant: &str) -> Result<PathBuf, String> {
     Ok(build_fixtures(arch, &[variant])?.remove(variant).expect("built"))
 }
 
-/// The `isotest` binary, built by cargo with the profile of these tests.
+/// The `isotest` binary, built by cargo with the profile of these tests, and
+/// with its fault-injection hooks (src/fault.rs), which act only when a test
+/// sets `ISOTEST_FAULT`.
 pub fn isotest_bin() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let out = Command::new(cargo)
             .current_dir(repo())
-            .args(["build", "-q", "-p", "isotest", "--bin", "isotest", "--message-format=json"])
+            .args(["build", "-q", "-p", "isotest", "--bin", "isotest", "--features", "fault-injection", "--message-format=json"])
             .output()
             .expect("run cargo build");
         assert!(out.status.success(), "cargo build -p isotest failed: {}", String::from_utf8_lossy(&out.stderr));

@@ -3,6 +3,7 @@ use crate::console::Shell;
 
 /// The kernel's hostname (what `hostname` prints) equals the expected name.
 pub fn hostname(shell: &mut Shell<'_>, expected: &str) -> CheckResult {
+    crate::fault::check_starts("hostname");
     let command = "cat /proc/sys/kernel/hostname";
     let (outcome, actual, message, evidence) = match shell.run(command, COMMAND_TIMEOUT) {
         Ok(out) if out.status == 0 => {

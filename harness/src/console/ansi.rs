@@ -3,6 +3,10 @@
 //! use instead of newlines) become line breaks, unless they stay on the row the
 //! previous jump went to (SeaBIOS's VGA-to-serial mirror repositions the cursor
 //! inside a line of text). Stateful, because a sequence can be split across reads.
+//! CAN and SUB cancel any sequence in progress, as terminals do (Linux's own
+//! console: `case 24: case 26:` back to the normal state in `do_con_trol`,
+//! drivers/tty/vt/vt.c): the command framing (`shell`) starts each marker with
+//! CAN, so that output cut inside a sequence cannot swallow the marker.
 
 #[derive(Debug, Default)]
 pub struct AnsiStripper {
@@ -11,7 +15,14 @@ pub struct AnsiStripper {
     params: Vec<u8>,
     /// The row the last cursor jump went to, while no newline came since.
     row: Option<Vec<u8>>,
+    /// Whether text came out since the last newline. Kept here, not read off
+    /// the output, because each read is fed into a buffer of its own.
+    mid_line: bool,
 }
+
+/// Cancel and Substitute: end any sequence in progress, printing nothing.
+const CAN: u8 = 0x18;
+const SUB: u8 = 0x1a;
 
 #[derive(Debug, Default, Clone, Copy)]
 enum State {
@@ -31,16 +42,17 @@ impl AnsiStripper {
     pub fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) {
         for &b in input {
             self.state = match (self.state, b) {
+                (_, CAN | SUB) => State::Text,
                 (State::Text, 0x1b) => State::Escape,
-                (State::Text, b'\n' | b'\t') => {
-                    if b == b'\n' {
-                        self.row = None;
-                    }
+                (State::Text, b'\n') => {
+                    self.row = None;
+                    self.mid_line = false;
                     out.push(b);
                     State::Text
                 }
-                (State::Text, b) if b < 0x20 || b == 0x7f => State::Text,
+                (State::Text, b) if (b < 0x20 && b != b'\t') || b == 0x7f => State::Text,
                 (State::Text, b) => {
+                    self.mid_line = true;
                     out.push(b);
                     State::Text
                 }
@@ -53,7 +65,8 @@ impl AnsiStripper {
                 (State::Escape, _) | (State::Charset, _) => State::Text,
                 (State::Csi, b'H' | b'f') => {
                     let row = self.params.split(|&c| c == b';').next().unwrap_or_default().to_vec();
-                    if self.row.as_ref() != Some(&row) && out.last().is_some_and(|&c| c != b'\n') {
+                    if self.row.as_ref() != Some(&row) && self.mid_line {
+                        self.mid_line = false;
                         out.push(b'\n');
                     }
                     self.row = Some(row);
@@ -107,6 +120,48 @@ mod tests {
         assert_eq!(strip(&[raw]), "*NixOS 24.05 isotest Installer \n Options");
         // A split sequence and a row reached again after a newline.
         assert_eq!(strip(&[b"a\x1b[2;", b"1Hb\n\x1b[2;1Hc"]), "a\nb\nc");
+    }
+
+    /// NixOS's bash prompt (programs.bash.promptInit) with readline's
+    /// bracketed paste around it, and the `\e[?2004l\r` after a line.
+    #[test]
+    fn nixos_prompt_and_bracketed_paste() {
+        let raw = b"\x1b[?2004h\x1b[1;31m[\x1b]0;root@rescue: ~\x07root@rescue:~]#\x1b[0m echo hi\r\n\x1b[?2004l\rhi\r\n";
+        assert_eq!(strip(&[raw]), "[root@rescue:~]# echo hi\nhi\n");
+        // Split at every byte.
+        let chunks: Vec<&[u8]> = raw.chunks(1).collect();
+        assert_eq!(strip(&chunks), "[root@rescue:~]# echo hi\nhi\n");
+    }
+
+    /// Arbitrary bytes, escape junk and bytes that are not UTF-8 never panic.
+    #[test]
+    fn junk_never_panics() {
+        let mut s = AnsiStripper::default();
+        let mut out = Vec::new();
+        let junk: Vec<u8> = (0..=255u8).cycle().take(8192).collect();
+        s.feed(&junk, &mut out);
+        s.feed(b"\x1b[;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;H\x1b]\x1b\x1b(\xff\x1b[\x80\xc3", &mut out);
+        let _ = String::from_utf8_lossy(&out);
+    }
+
+    /// Whether a jump breaks the line does not depend on where one read ended:
+    /// the console feeds each read into a buffer of its own.
+    #[test]
+    fn a_jump_at_the_start_of_a_read_breaks_the_line() {
+        let mut s = AnsiStripper::default();
+        let (mut first, mut second) = (Vec::new(), Vec::new());
+        s.feed(b"a", &mut first);
+        s.feed(b"\x1b[2;1Hb", &mut second);
+        assert_eq!((first, second), (b"a".to_vec(), b"\nb".to_vec()));
+    }
+
+    /// Cut-short sequences of every kind end at CAN, and the text after it stays.
+    #[test]
+    fn cancel_ends_any_sequence() {
+        for cut in [&b"\x1b"[..], b"\x1b[0;3", b"\x1b]0;title", b"\x1b("] {
+            assert_eq!(strip(&[b"a", cut, b"\x18\nB"]), "a\nB", "after {cut:?}");
+            assert_eq!(strip(&[b"a", cut, b"\x1a\nB"]), "a\nB", "after {cut:?}");
+        }
     }
 
     #[test]

@@ -125,6 +125,9 @@ struct Patterns {
     login: Regex,
     password: Regex,
     panic: Regex,
+    emergency: Regex,
+    no_kernel: Regex,
+    grub_rescue: Regex,
 }
 
 fn patterns() -> &'static Patterns {
@@ -153,7 +156,30 @@ fn patterns() -> &'static Patterns {
         // second `login:` prompt: the motd's "Last login: ..." looks like one.)
         password: re(r"(?m)^Password: ?|Login incorrect"),
         panic: re(r"Kernel panic - not syncing[^\n]*"),
+        // systemd-sulogin-shell's greeting when emergency.target is reached (a
+        // required mount or unit failed), "You are in %s mode" in Debian 12's
+        // binary; printed before sulogin asks for anything.
+        emergency: re(r"You are in emergency mode[^\n]*\n"),
+        // Whole lines, so that the evidence has their end. isolinux 6.04
+        // (Debian 12; older ones: "Could not find kernel image"),
+        // then back at its `boot:` prompt; GRUB after a `linux` that failed (its
+        // `boot` has nothing to start).
+        no_kernel: re(
+            r"Loading \S+\.\.\. failed: [^\n]*\n|Could not find kernel image: [^\n]*\n|error: you need to load the kernel first",
+        ),
+        // GRUB without its normal mode (normal.mod or its prefix not found).
+        grub_rescue: re(r"grub rescue> "),
     })
+}
+
+/// What ends a boot at once, whatever phase it is in: each has its own words on
+/// the console, so the trial names the cause instead of waiting out a timeout.
+fn fatal_signs(console: &mut SerialConsole) {
+    let p = patterns();
+    console.add_fatal("kernel panic", p.panic.clone());
+    console.add_fatal("emergency mode: systemd could not reach its default target", p.emergency.clone());
+    console.add_fatal("the boot loader found no kernel", p.no_kernel.clone());
+    console.add_fatal("GRUB rescue prompt: GRUB could not load its normal mode", p.grub_rescue.clone());
 }
 
 /// The deadline of one wait: its own budget, cut to the trial's deadline.
@@ -197,11 +223,44 @@ pub fn boot_to_shell(
     deadline: Instant,
     on_phase: PhaseObserver<'_>,
 ) -> Result<BootOutcome, BootError> {
+    drive_boot(console, choice, timeouts, scale, deadline, on_phase).map_err(|e| with_what_led_there(console, e))
+}
+
+/// How many of systemd's failure lines a boot that died shows.
+const FAILURE_LINES: usize = 10;
+
+/// A boot that died of a sign on the console (emergency mode, say) is explained
+/// by what failed before it, which may be far above the sign: systemd's
+/// `[FAILED]`, `[DEPEND]` and `[ TIME ]` status lines, put before the lines
+/// around the sign.
+fn with_what_led_there(console: &SerialConsole, e: BootError) -> BootError {
+    let BootError::Console { reached, source: ConsoleError::Fatal { reason, context } } = e else { return e };
+    let text = console.text_between(0, usize::MAX);
+    let failures: Vec<String> = failure_lines(&text).into_iter().filter(|l| !context.contains(l)).collect();
+    let context = failures[failures.len().saturating_sub(FAILURE_LINES)..].iter().cloned().chain(context).collect();
+    BootError::Console { reached, source: ConsoleError::Fatal { reason, context } }
+}
+
+/// systemd's status lines of units that failed, timed out or lost a dependency.
+fn failure_lines(text: &str) -> Vec<String> {
+    static FAILED: OnceLock<regex::Regex> = OnceLock::new();
+    let failed = FAILED.get_or_init(|| regex::Regex::new(r"^\[(FAILED|DEPEND| TIME )\] ").expect("static pattern"));
+    text.lines().map(str::trim_end).filter(|l| failed.is_match(l)).map(str::to_owned).collect()
+}
+
+fn drive_boot(
+    console: &mut SerialConsole,
+    choice: &BootChoice,
+    timeouts: BootTimeouts,
+    scale: u32,
+    deadline: Instant,
+    on_phase: PhaseObserver<'_>,
+) -> Result<BootOutcome, BootError> {
     let p = patterns();
     let started = Instant::now();
     let mut phases = Timeline { phases: Vec::new(), observer: on_phase };
     phases.push((Phase::PowerOn, Duration::ZERO));
-    console.add_fatal("kernel panic", p.panic.clone());
+    fatal_signs(console);
     let reached = |phases: &Vec<(Phase, Duration)>| phases.last().map(|(p, _)| *p).unwrap_or(Phase::PowerOn);
     let fail = |phases: &Vec<(Phase, Duration)>| {
         let reached = reached(phases);
@@ -453,6 +512,37 @@ mod tests {
         assert!(p.password.is_match(b"\nLogin incorrect\n"));
         // A read that ends right after the motd's "Last login: " is not a prompt.
         assert!(!p.password.is_match(b"root (automatic login)\nLinux rescue 6.1\nLast login: "));
+    }
+
+    #[test]
+    fn fatal_signs_are_recognised_in_what_the_guest_prints() {
+        let p = patterns();
+        // Debian 12 (systemd 252), as the emergency fixture prints it.
+        let emergency = b"[  OK  ] Reached target Local File Systems.\r\nYou are in emergency mode. After logging in, type \"journalctl -xb\"\r\n";
+        assert!(p.emergency.is_match(emergency));
+        // As the no-kernel fixture's isolinux prints it; not before the line is whole.
+        assert!(!p.no_kernel.is_match(b"Loading /boot/bzImage... failed:"));
+        assert!(p.no_kernel.is_match(b"boot: boot-serial\r\nLoading /boot/bzImage... failed: No such file or directory\r\nboot: "));
+        assert!(p.no_kernel.is_match(b"Could not find kernel image: /boot/bzImage\r\n"));
+        assert!(p.no_kernel.is_match(b"error: file `/boot/bzImage' not found.\r\nerror: you need to load the kernel first.\r\n"));
+        // A font GRUB could not load is no reason to stop.
+        assert!(!p.no_kernel.is_match(b"error: file `/EFI/boot/unicode.pf2' not found.\r\n"));
+        assert!(p.grub_rescue.is_match(b"Entering rescue mode...\r\ngrub rescue> "));
+        assert!(!p.grub_rescue.is_match(b"grub> "));
+    }
+
+    #[test]
+    fn what_led_to_emergency_mode_is_systemds_failure_lines() {
+        // From the emergency fixture's console.
+        let text = "[  OK  ] Reached target Swaps.\n[ TIME ] Timed out waiting for device ev/disk/by-label/isotest-data.\n\
+                    [DEPEND] Dependency failed for mnt-data.mount - /mnt/data.\n[  OK  ] Started emergency.service.\n";
+        assert_eq!(
+            failure_lines(text),
+            [
+                "[ TIME ] Timed out waiting for device ev/disk/by-label/isotest-data.",
+                "[DEPEND] Dependency failed for mnt-data.mount - /mnt/data."
+            ]
+        );
     }
 
     #[test]

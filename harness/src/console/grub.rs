@@ -115,6 +115,8 @@ impl GrubMenu {
 
     /// Parses `menuentry`/`submenu`/`hiddenentry` blocks (and a numeric `set
     /// default`). Items inside `if` blocks count as shown: on UEFI they usually are.
+    /// Lines are read as GRUB's shell reads them (`Line`): a brace or `;` inside
+    /// quotes or a comment is text, not syntax.
     pub fn parse(cfg: &str) -> GrubMenu {
         // A stack of open levels: (title of the submenu, its items); the root is first.
         let mut stack: Vec<(String, Vec<GrubItem>)> = vec![(String::new(), Vec::new())];
@@ -123,47 +125,48 @@ impl GrubMenu {
         let mut text_mode_key = None;
         for raw in cfg.lines() {
             let line = raw.trim();
+            let read = Line::read(line);
+            let code = read.code.trim_end();
             if let Some(open) = entry.as_mut() {
-                if line == "}" && open.depth == 0 {
+                if code == "}" && open.depth == 0 {
                     let open = entry.take().expect("checked");
                     text_mode_key = text_mode_key.or(open.text_mode_key());
                     if !open.hidden {
                         stack.last_mut().expect("root").1.push(GrubItem::Entry { title: open.title, body: open.body });
                     }
                 } else {
-                    open.depth += line.matches('{').count();
-                    open.depth -= line.matches('}').count().min(open.depth);
+                    open.depth += code.matches('{').count();
+                    open.depth -= code.matches('}').count().min(open.depth);
                     open.body.push(line.to_owned());
                 }
                 continue;
             }
-            let keyword = line.split_whitespace().next().unwrap_or("");
-            let one_line = line.ends_with('}') && line.contains('{');
+            let keyword = read.words.first().map_or("", String::as_str);
+            let one_line = code.ends_with('}') && code.contains('{');
             match keyword {
-                "menuentry" | "hiddenentry" if line.ends_with('{') => entry = Some(OpenEntry::new(line)),
+                "menuentry" | "hiddenentry" if code.ends_with('{') => entry = Some(OpenEntry::new(&read)),
                 // `menuentry "T" { linux ... ; initrd ... }` on one line.
                 "menuentry" | "hiddenentry" if one_line => {
-                    let inner = &line[line.find('{').expect("checked") + 1..line.len() - 1];
-                    let mut open = OpenEntry::new(line);
-                    open.body = inner.split(';').map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect();
+                    let mut open = OpenEntry::new(&read);
+                    open.body = read.block_commands(line);
                     text_mode_key = text_mode_key.or(open.text_mode_key());
                     if !open.hidden {
                         stack.last_mut().expect("root").1.push(GrubItem::Entry { title: open.title, body: open.body });
                     }
                 }
-                "submenu" if line.ends_with('{') => stack.push((title_of(line), Vec::new())),
+                "submenu" if code.ends_with('{') => stack.push((read.title(), Vec::new())),
                 // `submenu "" {return}`: a separator GRUB draws as an empty line
                 // and counts when the arrow keys move.
                 "submenu" if one_line => {
-                    stack.last_mut().expect("root").1.push(GrubItem::Submenu { title: title_of(line), items: Vec::new() })
+                    stack.last_mut().expect("root").1.push(GrubItem::Submenu { title: read.title(), items: Vec::new() })
                 }
-                _ if line == "}" && stack.len() > 1 => {
+                _ if code == "}" && stack.len() > 1 => {
                     let (title, items) = stack.pop().expect("checked");
                     stack.last_mut().expect("root").1.push(GrubItem::Submenu { title, items });
                 }
                 "set" if stack.len() == 1 => {
-                    if let Some(value) = line.strip_prefix("set default=") {
-                        default = value.trim_matches(|c| c == '"' || c == '\'').parse().unwrap_or(0);
+                    if let Some(value) = read.words.get(1).and_then(|w| w.strip_prefix("default=")) {
+                        default = value.parse().unwrap_or(0);
                     }
                 }
                 _ => {}
@@ -284,13 +287,13 @@ struct OpenEntry {
 }
 
 impl OpenEntry {
-    fn new(line: &str) -> OpenEntry {
+    fn new(line: &Line) -> OpenEntry {
         OpenEntry {
-            title: title_of(line),
+            title: line.title(),
             body: Vec::new(),
             depth: 0,
-            hidden: line.starts_with("hiddenentry"),
-            hotkey: hotkey_of(line),
+            hidden: line.words.first().is_some_and(|w| w == "hiddenentry"),
+            hotkey: line.hotkey(),
         }
     }
 
@@ -304,21 +307,103 @@ impl OpenEntry {
     }
 }
 
-/// `--hotkey 't'`, `--hotkey=t` → `t` (GRUB also names keys like `backspace`;
-/// only single characters can be typed here).
-fn hotkey_of(line: &str) -> Option<char> {
-    let rest = line.split_once("--hotkey")?.1.trim_start_matches(['=', ' ']);
-    let value = rest.split_whitespace().next()?.trim_matches(|c| c == '"' || c == '\'');
-    let mut chars = value.chars();
-    chars.next().filter(|_| chars.next().is_none())
+/// One line of grub.cfg as GRUB's shell reads it (GRUB manual, "Shell-like
+/// scripting"): words end at spaces, tabs and the metacharacters `{ } | & ; < >`;
+/// single quotes keep every character; double quotes keep all but a backslash
+/// before `$`, `"` or `\`; outside quotes a backslash keeps the next character;
+/// adjacent quoted and plain parts are one word; a `#` that starts a word starts
+/// a comment.
+#[derive(Debug, Default)]
+struct Line {
+    /// The words, quotes and escapes resolved.
+    words: Vec<String>,
+    /// The line with each quoted or escaped character blanked to `_` (as many
+    /// bytes as it had, so offsets stay the line's) and the comment cut off:
+    /// where braces and `;` are syntax.
+    code: String,
 }
 
-/// `menuentry "Title" --class x {` → `Title`.
-fn title_of(line: &str) -> String {
-    let rest = line.split_once(char::is_whitespace).map_or("", |(_, r)| r).trim_start();
-    match rest.chars().next() {
-        Some(q @ ('"' | '\'')) => rest[1..].split(q).next().unwrap_or("").to_owned(),
-        _ => rest.split_whitespace().next().unwrap_or("").to_owned(),
+impl Line {
+    fn read(line: &str) -> Line {
+        let mut read = Line::default();
+        let mut word: Option<String> = None;
+        let mut quote: Option<char> = None;
+        let mut chars = line.chars().peekable();
+        let blank = |code: &mut String, c: char| code.extend(std::iter::repeat_n('_', c.len_utf8()));
+        while let Some(c) = chars.next() {
+            match (quote, c) {
+                (None, ' ' | '\t') => {
+                    read.words.extend(word.take());
+                    read.code.push(c);
+                }
+                // Metacharacters end a word and are one of their own.
+                (None, '{' | '}' | '|' | '&' | ';' | '<' | '>') => {
+                    read.words.extend(word.take());
+                    read.words.push(c.to_string());
+                    read.code.push(c);
+                }
+                (None, '#') if word.is_none() => break,
+                (None, '\'') | (None, '"') => {
+                    quote = Some(c);
+                    word.get_or_insert_default();
+                    read.code.push(c);
+                }
+                (None, '\\') | (Some('"'), '\\') if quote.is_none() || matches!(chars.peek(), Some('$' | '"' | '\\')) => {
+                    read.code.push('_');
+                    let word = word.get_or_insert_default();
+                    if let Some(next) = chars.next() {
+                        word.push(next);
+                        blank(&mut read.code, next);
+                    }
+                }
+                (None, c) => {
+                    word.get_or_insert_default().push(c);
+                    read.code.push(c);
+                }
+                (Some(q), c) if c == q => {
+                    quote = None;
+                    read.code.push(c);
+                }
+                (Some(_), c) => {
+                    word.get_or_insert_default().push(c);
+                    blank(&mut read.code, c);
+                }
+            }
+        }
+        read.words.extend(word);
+        read
+    }
+
+    /// `menuentry "Title" --class x {` → `Title`.
+    fn title(&self) -> String {
+        self.words.get(1).cloned().unwrap_or_default()
+    }
+
+    /// `--hotkey 't'`, `--hotkey=t` → `t` (GRUB also names keys like `backspace`;
+    /// only single characters can be typed here).
+    fn hotkey(&self) -> Option<char> {
+        let at = self.words.iter().skip(2).position(|w| w == "--hotkey" || w.starts_with("--hotkey="))? + 2;
+        let value = match self.words[at].strip_prefix("--hotkey=") {
+            Some(value) => value,
+            None => self.words.get(at + 1)?,
+        };
+        let mut chars = value.chars();
+        chars.next().filter(|_| chars.next().is_none())
+    }
+
+    /// The commands inside a one-line block (`{ linux ... ; initrd ... }`) of
+    /// `line` (the text this was read from): between its first and last brace,
+    /// split at each `;` outside quotes.
+    fn block_commands(&self, line: &str) -> Vec<String> {
+        let (Some(open), Some(close)) = (self.code.find('{'), self.code.rfind('}')) else { return Vec::new() };
+        let mut commands = Vec::new();
+        let mut from = open + 1;
+        for (at, _) in self.code[..close].match_indices(';').filter(|(at, _)| *at > open) {
+            commands.push(&line[from..at]);
+            from = at + 1;
+        }
+        commands.push(&line[from.min(close)..close]);
+        commands.into_iter().map(str::trim).filter(|c| !c.is_empty()).map(str::to_owned).collect()
     }
 }
 
@@ -509,8 +594,51 @@ menuentry 'Shutdown' --class shutdown {
         let m = GrubMenu::parse(cfg);
         assert_eq!(m.text_mode_key, Some('t'));
         assert_eq!(m.items.len(), 1, "a visible entry with a hotkey is drawn and counted");
-        assert_eq!(hotkey_of("menuentry 'x' --hotkey backspace {"), None);
+        assert_eq!(Line::read("menuentry 'x' --hotkey backspace {").hotkey(), None);
         assert_eq!(GrubMenu::parse(NIXOS_LIKE).text_mode_key, None);
+    }
+
+    /// Braces, `;` and `#` inside quotes are text: a one-line entry whose title
+    /// holds a brace keeps its body, and a quoted `;` does not split a command.
+    #[test]
+    fn quoted_braces_and_semicolons_are_text() {
+        let m = GrubMenu::parse("menuentry 'a{b' { linux /k x=\"1;2\" ; initrd /i }\nmenuentry \"}#\" { linux /k }\n");
+        assert_eq!(
+            m.items,
+            [
+                GrubItem::Entry { title: "a{b".into(), body: vec!["linux /k x=\"1;2\"".into(), "initrd /i".into()] },
+                GrubItem::Entry { title: "}#".into(), body: vec!["linux /k".into()] },
+            ]
+        );
+    }
+
+    /// GRUB's quoting: escapes in double quotes and outside them, adjacent parts
+    /// joined into one word.
+    #[test]
+    fn titles_are_read_with_grubs_quoting() {
+        let cfg = "menuentry \"say \\\"hi\\\" for \\$5\" {\n}\nmenuentry It\\'s' a '\"test\" {\n}\nmenuentry 'C:\\x' {\n}\n";
+        let titles: Vec<_> = GrubMenu::parse(cfg).items.iter().map(|i| i.title().to_owned()).collect();
+        assert_eq!(titles, ["say \"hi\" for $5", "It's a test", "C:\\x"]);
+        // A brace ends a plain word.
+        assert_eq!(GrubMenu::parse("menuentry Plain{\n}\n").items[0].title(), "Plain");
+    }
+
+    /// A brace in a body's comment or quoted string does not keep the entry open.
+    #[test]
+    fn braces_in_comments_and_strings_of_a_body_are_text() {
+        let cfg = "menuentry A {\n  # the { of old\n  echo \"{\"\n  linux /k ${isoboot}\n}\nmenuentry B {\n}\n";
+        let m = GrubMenu::parse(cfg);
+        let titles: Vec<_> = m.items.iter().map(GrubItem::title).collect();
+        assert_eq!(titles, ["A", "B"]);
+        assert_eq!(linux_line(match &m.items[0] { GrubItem::Entry { body, .. } => body, _ => panic!("not an entry") }), Some(2));
+    }
+
+    /// `--hotkey` inside a title is text, not the option.
+    #[test]
+    fn a_hotkey_in_the_title_is_text() {
+        assert_eq!(Line::read("menuentry 'use --hotkey x' {").hotkey(), None);
+        assert_eq!(Line::read("hiddenentry 'T' --class c --hotkey \"t\" {").hotkey(), Some('t'));
+        assert_eq!(Line::read("hiddenentry T --hotkey=g {").hotkey(), Some('g'));
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The serial console: a transcript-keeping reader with event-driven `expect`
-//! (`serial`), the boot menus (`menu`), the boot sequence from power-on to a shell
+//! (`serial`, with `ansi` and `kmsg` making its text plain), the boot menus (`menu`), the boot sequence from power-on to a shell
 //! (`boot`), a command runner on that shell (`shell`), and the user's terminal
 //! on the console (`attach`).
 
@@ -7,6 +7,7 @@ mod ansi;
 pub mod attach;
 pub mod boot;
 pub mod grub;
+mod kmsg;
 pub mod menu;
 pub mod screen;
 mod serial;
@@ -15,3 +16,6 @@ pub mod shell;
 pub use boot::{boot_to_shell, BootError, BootOutcome, Phase, PhaseObserver};
 pub use serial::{ConsoleError, Match, SerialConsole};
 pub use shell::{sh_quote, CommandOutput, Shell, ShellError};
+
+#[cfg(test)]
+mod proptests;

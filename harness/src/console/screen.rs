@@ -66,7 +66,9 @@ impl Screen {
         let highlighted = lines.iter().position(|l| Self::text_of(l, column).trim_start().starts_with('*'))?;
         let mark = lines[highlighted].find('*')?;
         let mut items: Vec<String> = lines.iter().map(|l| Self::text_of(l, mark + 1).trim().to_owned()).collect();
-        while items.last().is_some_and(String::is_empty) {
+        // Blank rows after the last item are the box's empty space, but the
+        // highlighted row is an item even when it is blank (a separator).
+        while items.len() > highlighted + 1 && items.last().is_some_and(String::is_empty) {
             items.pop();
         }
         Some(DrawnMenu { items, highlighted })
@@ -88,6 +90,15 @@ mod tests {
     const OVMF: &[u8] = include_bytes!("testdata/ovmf-grub-gfxterm-t.raw");
     /// AAVMF without a display: the same menu, 80 columns wide, `/` corners.
     const AAVMF: &[u8] = include_bytes!("testdata/aavmf-grub-gfxterm.raw");
+
+    /// A highlighted blank row (a separator) stays an item: the highlight is
+    /// where the arrow keys start from.
+    #[test]
+    fn a_highlighted_blank_row_is_an_item() {
+        let raw = b"\x1b[1;1HGNU GRUB\x1b[4;2H|*\x1b[7;1HUse the ^ and v keys";
+        let menu = Screen::from_bytes(raw).grub_menu().expect("a menu");
+        assert_eq!(menu, DrawnMenu { items: vec![String::new()], highlighted: 0 });
+    }
 
     #[test]
     fn reads_the_menu_of_each_console() {

@@ -1,16 +1,18 @@
 //! A serial console with a transcript and event-driven `expect`.
 //!
 //! A reader thread owns the socket's read side: it writes every byte to the raw
-//! transcript, the plain text to the readable transcript, appends the plain text to
+//! transcript, the plain text (escapes gone, kernel lines moved out of the lines
+//! they cut: `ansi`, `kmsg`) to the readable transcript, appends the plain text to
 //! a shared buffer and wakes waiters. `expect` sleeps on a condition variable until
 //! new text arrives or its deadline passes, so waiting costs no CPU (which matters
 //! when TCG guests need every core). expectrl was considered; its `expect` polls
 //! a non-blocking read in a tight loop.
 
 use super::ansi::AnsiStripper;
+use super::kmsg::KernelLines;
 use regex::bytes::Regex;
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -25,6 +27,10 @@ pub enum ConsoleError {
     Fatal { reason: String, context: Vec<String> },
     #[error("the console closed (QEMU exited) while waiting for {waiting_for}")]
     Closed { waiting_for: String, last_lines: Vec<String> },
+    /// What came back on the console is not whole (noise that could not be
+    /// told apart from it, or the guest could not list it).
+    #[error("{waiting_for} could not be read back from the console: {detail}")]
+    Garbled { waiting_for: String, detail: String, lines: Vec<String> },
     #[error("console I/O: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -35,6 +41,7 @@ impl ConsoleError {
         match self {
             ConsoleError::Timeout { last_lines, .. } | ConsoleError::Closed { last_lines, .. } => last_lines,
             ConsoleError::Fatal { context, .. } => context,
+            ConsoleError::Garbled { lines, .. } => lines,
             ConsoleError::Io(_) => &[],
         }
     }
@@ -97,6 +104,10 @@ fn serve_client(shared: &Arc<Shared>, writer: &UnixStream, client: UnixStream) -
     }
 }
 
+/// A console quiet for this long is idle: kernel lines held back in the middle
+/// of an unfinished line are shown (see `kmsg`).
+const IDLE: Duration = Duration::from_millis(50);
+
 /// How many console lines an error shows.
 pub const CONTEXT_LINES: usize = 20;
 
@@ -120,18 +131,32 @@ impl SerialConsole {
         let writer = stream.try_clone()?;
         let shared = Arc::new(Shared { buffer: Mutex::new(Buffer::default()), grew: Condvar::new() });
         let reader_shared = shared.clone();
+        // Reads time out when the console is quiet, for `KernelLines::idle`.
+        stream.set_read_timeout(Some(IDLE))?;
         std::thread::Builder::new().name("serial-reader".into()).spawn(move || {
             let mut stream = stream;
             let mut stripper = AnsiStripper::default();
+            let mut kernel = KernelLines::default();
             let mut chunk = [0u8; 4096];
-            let mut text = Vec::new();
+            let (mut plain_chunk, mut text) = (Vec::new(), Vec::new());
             loop {
-                let n = match stream.read(&mut chunk) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => n,
-                };
                 text.clear();
-                stripper.feed(&chunk[..n], &mut text);
+                let n = match stream.read(&mut chunk) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                        kernel.idle(&mut text);
+                        0
+                    }
+                    Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                    Err(_) => break,
+                };
+                plain_chunk.clear();
+                stripper.feed(&chunk[..n], &mut plain_chunk);
+                kernel.feed(&plain_chunk, &mut text);
+                if n == 0 && text.is_empty() {
+                    continue;
+                }
                 // Transcripts are best effort: a full disk must not stop the trial.
                 let _ = raw.write_all(&chunk[..n]);
                 let _ = plain.write_all(&text);
@@ -142,13 +167,25 @@ impl SerialConsole {
                 }
                 reader_shared.grew.notify_all();
             }
-            reader_shared.lock().closed = true;
+            // What was held back is the console's last word.
+            text.clear();
+            kernel.idle(&mut text);
+            let _ = plain.write_all(&text);
+            let mut buffer = reader_shared.lock();
+            buffer.text.extend_from_slice(&text);
+            buffer.closed = true;
+            drop(buffer);
             reader_shared.grew.notify_all();
         })?;
         Ok(SerialConsole { shared, writer, cursor: 0, fatal: Vec::new(), transcript })
     }
 
     /// The readable transcript's path.
+    /// Whether the console has closed: QEMU exited (or is exiting).
+    pub fn closed(&self) -> bool {
+        self.shared.lock().closed
+    }
+
     pub fn transcript(&self) -> &Path {
         &self.transcript
     }

@@ -3,9 +3,9 @@
 //! Each command is sent as one compound command framed by markers:
 //!
 //! ```text
-//! printf '%s_%s\n' ISOTEST_3f9c0e51a7d2b864 B7; {
+//! printf '\030%s_%s\n' ISOTEST_3f9c0e51a7d2b864 B7; {
 //! <command>
-//! } </dev/null; printf '\n%s_%s:%s\n' ISOTEST_3f9c0e51a7d2b864 E7 "$?"
+//! } </dev/null >/tmp/ISOTEST_3f9c0e51a7d2b864 2>&1; isotest_status=$?; od -A d -v -t x1 /tmp/ISOTEST_3f9c0e51a7d2b864; rm -f ...; printf '\030%s_%s:%s_\n' ISOTEST_3f9c0e51a7d2b864 E7 "$isotest_status"
 //! ```
 //!
 //! The shell parses all three lines before it runs any (the `{` group is open
@@ -16,8 +16,21 @@
 //! Each command's markers carry a fresh random nonce, drawn after the command
 //! was written: its output cannot contain its own markers, and markers of
 //! other commands (an earlier one's in a transcript printed again, a guessed
-//! `ISOTEST_E8`) never match.
-
+//! `ISOTEST_E8`) never match. Each marker starts with CAN (`\030`), which
+//! ends any escape sequence the console's noise left open, so that it cannot
+//! swallow the marker after it.
+//!
+//! The output (stdout and stderr, in the order written) goes to a file and
+//! comes back as `od`'s numbered hex lines: the kernel prints its own lines on
+//! the console in the middle of whatever the shell prints, and a kernel line
+//! can look like a command's output (`dmesg` prints the same lines). Hex lines
+//! cannot: whatever is not one is noise, and each line's offset, with the total
+//! on the last one, proves that none went missing, so the output is exact or
+//! the command fails with the console's lines, never a wrong answer. No escape
+//! a command prints reaches the console either.
+//! The status's marker ends in `_`, so a status cut short by a kernel line
+//! (`E7:1` of `E7:127`) never matches.
+use super::ansi::AnsiStripper;
 use super::serial::{ConsoleError, SerialConsole};
 use regex::bytes::Regex;
 use std::time::Duration;
@@ -64,22 +77,72 @@ impl<'c> Shell<'c> {
         let id = self.next_id;
         self.next_id += 1;
         let tag = format!("ISOTEST_{:016x}", nonce());
+        let file = format!("/tmp/{tag}");
         let framed = format!(
-            "printf '%s_%s\\n' {tag} B{id}; {{\n{command}\n}} </dev/null; printf '\\n%s_%s:%s\\n' {tag} E{id} \"$?\"\n"
+            "printf '\\030%s_%s\\n' {tag} B{id}; {{\n{command}\n}} </dev/null >{file} 2>&1; isotest_status=$?; \
+             od -A d -v -t x1 {file}; rm -f {file}; printf '\\030%s_%s:%s_\\n' {tag} E{id} \"$isotest_status\"\n"
         );
         let begin = Regex::new(&format!("{tag}_B{id}\n")).expect("marker regex");
-        let end = Regex::new(&format!("\n{tag}_E{id}:(-?[0-9]+)\n")).expect("marker regex");
+        let end = Regex::new(&format!("\n{tag}_E{id}:(-?[0-9]+)_\n")).expect("marker regex");
         let timeout = timeout * self.scale;
         let err = |source| ShellError { command: command.to_owned(), source };
         self.console.send(framed.as_bytes()).map_err(err)?;
         self.console.expect(&[&begin], timeout, &format!("the start of `{command}`")).map_err(err)?;
         let from = self.console.position();
         let m = self.console.expect(&[&end], timeout, &format!("the end of `{command}`")).map_err(err)?;
-        let output = self.console.text_between(from, m.start);
-        let status = m.text.trim().rsplit(':').next().and_then(|s| s.parse().ok()).unwrap_or(-1);
+        // The end marker's leading newline ends od's last line.
+        let dump = self.console.text_between(from, m.start + 1);
+        let bytes = decode_od(&dump).map_err(|detail| {
+            err(ConsoleError::Garbled { waiting_for: format!("the output of `{command}`"), detail, lines: self.console.lines_around(from) })
+        })?;
+        let status = m.text.trim().trim_end_matches('_').rsplit(':').next().and_then(|s| s.parse().ok()).unwrap_or(-1);
         tracing::debug!(command, status, "console command");
-        Ok(CommandOutput { output, status })
+        Ok(CommandOutput { output: plain_text(&bytes), status })
     }
+}
+
+/// The bytes that `od -A d -v -t x1` printed, from its lines on the console:
+/// `0000016 6c 6f 0a` (an offset, then up to 16 bytes), the total alone on the
+/// last line. Lines that are not od's are noise (kernel lines); a line written
+/// twice (a kernel line cut it, see `kmsg`) counts once, the later whole one.
+/// Every byte up to the total must be there, once.
+fn decode_od(dump: &str) -> Result<Vec<u8>, String> {
+    let mut rows = std::collections::BTreeMap::new();
+    let mut total = None;
+    for line in dump.lines() {
+        let mut words = line.split_ascii_whitespace();
+        let Some(offset) = words.next().filter(|w| w.bytes().all(|b| b.is_ascii_digit())).and_then(|w| w.parse::<u64>().ok()) else {
+            continue;
+        };
+        let bytes: Option<Vec<u8>> = words.map(|w| (w.len() == 2).then(|| u8::from_str_radix(w, 16).ok()).flatten()).collect();
+        match bytes {
+            Some(bytes) if bytes.is_empty() => total = Some(offset),
+            Some(bytes) if bytes.len() <= 16 => {
+                rows.insert(offset, bytes);
+            }
+            _ => {}
+        }
+    }
+    let total = total.ok_or("no `od` listing (is `od` missing, or `/tmp` not writable?)")?;
+    let mut out = Vec::new();
+    for (offset, bytes) in rows {
+        if offset != out.len() as u64 {
+            return Err(format!("bytes {}..{offset} of the output are missing from the console", out.len()));
+        }
+        out.extend(bytes);
+    }
+    if out.len() as u64 != total {
+        return Err(format!("{} of {total} bytes of the output reached the console", out.len()));
+    }
+    Ok(out)
+}
+
+/// Output bytes as the terminal would show them: plain text with `\n` line
+/// ends (colours, carriage returns and other escapes gone).
+fn plain_text(bytes: &[u8]) -> String {
+    let mut text = Vec::new();
+    AnsiStripper::default().feed(bytes, &mut text);
+    String::from_utf8_lossy(&text).into_owned()
 }
 
 /// 64 unpredictable bits: std's `RandomState` keys SipHash with random keys
@@ -131,7 +194,7 @@ mod tests {
         let seen = shell.console().text_between(0, end);
         let previous: Vec<&str> = seen.lines().filter(|l| l.starts_with("ISOTEST_")).collect();
         assert_eq!(previous.len(), 2, "begin and end markers of the first command in {seen:?}");
-        assert!(previous[1].ends_with("_E1:0"), "{previous:?}");
+        assert!(previous[1].ends_with("_E1:0_"), "{previous:?}");
         let previous_tag = previous[0].rsplit_once('_').expect("tag_B1").0;
         let lies = [
             previous[0].to_owned(),
@@ -154,6 +217,80 @@ mod tests {
         assert_eq!(after, CommandOutput { output: "x".into(), status: 0 });
         let _ = child.kill();
         let _ = child.wait();
+    }
+
+    /// Copies the shell's output to the console with a kernel line (or the
+    /// kernel's "dropped" notice and a line) after every few bytes, at every
+    /// offset in turn, as the kernel prints on a serial console in the middle
+    /// of the tty's output. Keys go through unchanged.
+    fn kernel_noise(shell_side: UnixStream) -> UnixStream {
+        let (ours, theirs) = UnixStream::pair().expect("socketpair");
+        let (mut keys_in, mut keys_out) = (theirs.try_clone().expect("dup"), shell_side.try_clone().expect("dup"));
+        std::thread::spawn(move || std::io::copy(&mut keys_in, &mut keys_out));
+        std::thread::spawn(move || {
+            let (mut from_shell, mut to_console) = (shell_side, theirs);
+            let (mut every, mut n, mut buf) = (1usize, 0u64, [0u8; 64]);
+            loop {
+                let got = match std::io::Read::read(&mut from_shell, &mut buf[..every]) {
+                    Ok(0) | Err(_) => return,
+                    Ok(got) => got,
+                };
+                let notice = if n % 5 == 4 { "** 2 printk messages dropped **\r\n" } else { "" };
+                let record = format!("{notice}[{:5}.{:06}] kmsg-flood: line {n} of the console noise\r\n", 12 + n / 100, n % 1_000_000);
+                let chunk = [&buf[..got], record.as_bytes()].concat();
+                if std::io::Write::write_all(&mut to_console, &chunk).is_err() {
+                    return;
+                }
+                (every, n) = (every % 23 + 1, n + 1);
+            }
+        });
+        ours
+    }
+
+    /// Kernel lines cut into the echo, the markers and the output at every
+    /// offset; output that looks like kernel lines (dmesg's), escapes and
+    /// bytes that are not UTF-8 come back exactly, with their status.
+    #[test]
+    fn output_is_exact_among_kernel_lines() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (ours, theirs) = UnixStream::pair().expect("socketpair");
+        let fd = |s: &UnixStream| Stdio::from(OwnedFd::from(s.try_clone().expect("dup")));
+        let mut child = Command::new("/bin/sh").stdin(fd(&theirs)).stdout(fd(&theirs)).stderr(fd(&theirs)).spawn().expect("/bin/sh");
+        drop(theirs);
+        let mut console = SerialConsole::attach(kernel_noise(ours), dir.path()).expect("attach");
+        let mut shell = Shell::new(&mut console, 1);
+        let wait = Duration::from_secs(20);
+        let dmesg = "[    1.000000] Linux version 6.1\n[   12.345678] kmsg-flood: line 3 of the console noise\n** 1 printk messages dropped **\n";
+        let out = shell.run(&format!("printf '{}'; echo err >&2; (exit 7)", dmesg.replace('\n', "\\n")), wait).expect("dmesg-like output");
+        assert_eq!(out, CommandOutput { output: format!("{dmesg}err\n"), status: 7 });
+        let long: String = (0..300).map(|i| format!("line {i}\n")).collect();
+        let out = shell.run("i=0; while [ $i -lt 300 ]; do echo \"line $i\"; i=$((i + 1)); done", wait).expect("long output");
+        assert_eq!(out, CommandOutput { output: long, status: 0 });
+        let out = shell.run("printf '\\033[1;31mred\\033[0m \\377\\300 no newline'", wait).expect("escapes");
+        assert_eq!(out, CommandOutput { output: "red \u{fffd}\u{fffd} no newline".into(), status: 0 });
+        let out = shell.run("true", wait).expect("no output");
+        assert_eq!(out, CommandOutput { output: String::new(), status: 0 });
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    #[test]
+    fn od_listings() {
+        use super::decode_od;
+        assert_eq!(decode_od("0000000 68 69 0a\n0000003\n").unwrap(), b"hi\n");
+        assert_eq!(decode_od("0000000\n").unwrap(), b"");
+        // Noise lines, and a row written again whole after a kernel line cut it.
+        let dump = "[    1.000000] k\n0000000 61 62 63 64 65 66 67 68 69 6a 6b 6c 6d 6e 6f 70\n0000016 71\n\
+                    [    2.000000] k\n0000016 71 72\n0000018\n";
+        assert_eq!(decode_od(dump).unwrap(), b"abcdefghijklmnopqr");
+        // A missing row, a short total, no listing at all (od failed): errors.
+        assert!(decode_od("0000016 71\n0000017\n").unwrap_err().contains("bytes 0..16"));
+        assert!(decode_od("0000000 61 62\n0000003\n").unwrap_err().contains("2 of 3 bytes"));
+        assert!(decode_od("od: /tmp/x: No such file or directory\n").unwrap_err().contains("no `od` listing"));
+        // Junk never panics.
+        for junk in ["99999999999999999999999 ff\n0\n", "0000000 fff 0g\n", "\u{fffd}\u{fffd} 00\n", "0 00 00\n1\n"] {
+            let _ = decode_od(junk);
+        }
     }
 
     #[test]

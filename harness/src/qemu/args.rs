@@ -27,6 +27,9 @@ pub struct MachineSpec {
     /// BIOS boot loaders that draw on VGA only (GRUB without isolinux): the file
     /// that tells SeaBIOS which serial port to mirror VGA text to.
     pub vga_to_serial: Option<PathBuf>,
+    /// Start with the CPUs stopped (`-S`): everything is set up (sockets, ports,
+    /// devices) and no guest code runs, so many machines cost next to no CPU.
+    pub paused: bool,
 }
 
 /// UEFI as two flash units: the code (never written) and a variable store the
@@ -45,13 +48,14 @@ pub fn command_line(spec: &MachineSpec) -> Vec<OsString> {
         cpu_args(spec.arch, spec.accel),
         memory_args(spec.memory_mib, spec.cpus),
         firmware_args(spec.uefi.as_ref()),
+        bios_log_args(spec.arch, spec.uefi.is_some(), &spec.pidfile),
         sercon_args(spec.vga_to_serial.as_deref()),
         cdrom_args(spec.arch, &spec.iso),
         serial_args(&spec.serial_socket),
         qmp_args(&spec.qmp_socket),
         display_args(spec.arch),
         network_args(spec.forward),
-        lifecycle_args(&spec.pidfile),
+        lifecycle_args(&spec.pidfile, spec.paused),
     ]
     .concat()
 }
@@ -104,6 +108,29 @@ pub(super) fn firmware_args(uefi: Option<&Pflash>) -> Vec<OsString> {
         &format!("if=pflash,unit=1,format={},file={}", p.format, escape(&p.vars)),
     ])
 }
+
+/// SeaBIOS's own log (its debug port 0x402), beside the pidfile in the trial's
+/// artifacts: it says what the firmware tried to boot, which the serial port
+/// never shows. And a SeaBIOS that finds nothing to boot resets at once instead
+/// of waiting forever, so that QEMU (under -no-reboot) exits and the boot ends
+/// now, explained by this log ("No bootable device.").
+pub(super) fn bios_log_args(arch: Arch, uefi: bool, pidfile: &Path) -> Vec<OsString> {
+    if arch != Arch::X86_64 || uefi {
+        return Vec::new();
+    }
+    let log = pidfile.with_file_name(FIRMWARE_LOG);
+    os(&[
+        "-boot",
+        "reboot-timeout=0",
+        "-chardev",
+        &format!("file,id=firmware,path={}", escape(&log)),
+        "-device",
+        "isa-debugcon,iobase=0x402,chardev=firmware",
+    ])
+}
+
+/// SeaBIOS's log, in the trial's artifacts (see `bios_log_args`).
+pub const FIRMWARE_LOG: &str = "firmware.log";
 
 /// SeaBIOS mirrors VGA text (and takes keys) on the serial port named in its
 /// `etc/sercon-port` fw_cfg file: the I/O port as a 2-byte little-endian number
@@ -171,9 +198,14 @@ fn network_args(forward: Option<(u16, u16)>) -> Vec<OsString> {
 }
 
 /// A guest that reboots has failed (e.g. a panic with `panic=N`): exit instead.
-/// The pidfile lets tests and users find the process.
-fn lifecycle_args(pidfile: &Path) -> Vec<OsString> {
-    os(&["-no-reboot", "-pidfile", &escape(pidfile)])
+/// The pidfile lets tests and users find the process. A paused machine waits
+/// for QMP `cont`.
+fn lifecycle_args(pidfile: &Path, paused: bool) -> Vec<OsString> {
+    let mut args = os(&["-no-reboot", "-pidfile", &escape(pidfile)]);
+    if paused {
+        args.push("-S".into());
+    }
+    args
 }
 
 #[cfg(test)]
@@ -194,6 +226,7 @@ mod tests {
             pidfile: "/art/qemu.pid".into(),
             forward: Some((40022, 22)),
             vga_to_serial: None,
+            paused: false,
         }
     }
 
@@ -211,6 +244,8 @@ mod tests {
         assert!(line.contains("-display none"), "{line}");
         assert!(line.contains("-netdev user,id=net0,hostfwd=tcp:127.0.0.1:40022-:22 -device virtio-net-pci"), "{line}");
         assert!(line.ends_with("-no-reboot -pidfile /art/qemu.pid"), "{line}");
+        let log = "-boot reboot-timeout=0 -chardev file,id=firmware,path=/art/firmware.log -device isa-debugcon,iobase=0x402,chardev=firmware";
+        assert!(line.contains(log), "{line}");
     }
 
     #[test]
@@ -219,11 +254,13 @@ mod tests {
         let line = joined(&MachineSpec { firmware: Firmware::Uefi, uefi: Some(uefi), ..spec() });
         assert!(line.contains("-drive if=pflash,unit=0,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd"), "{line}");
         assert!(line.contains("-drive if=pflash,unit=1,format=raw,file=/run/t/vars.fd "), "{line}");
+        assert!(!line.contains("isa-debugcon"), "OVMF is not SeaBIOS: {line}");
     }
 
     #[test]
     fn aarch64_is_a_virt_board_with_a_scsi_cdrom() {
         let line = joined(&MachineSpec { arch: Arch::Aarch64, ..spec() });
+        assert!(!line.contains("isa-debugcon") && !line.contains("reboot-timeout"), "{line}");
         assert!(line.starts_with("-machine virt,accel=tcg -cpu max "), "{line}");
         assert!(line.contains("-device virtio-scsi-pci,id=scsi0 -device scsi-cd,drive=cd0,bus=scsi0.0"), "{line}");
         assert!(line.contains("-display none -device ramfb "), "a display for screendumps: {line}");
@@ -236,6 +273,13 @@ mod tests {
         let line = joined(&MachineSpec { vga_to_serial: Some("/run/t/sercon,port".into()), ..spec() });
         assert!(line.contains("-fw_cfg name=etc/sercon-port,file=/run/t/sercon,,port "), "{line}");
         assert_eq!(SERCON_TTYS0, [0xf8, 0x03]);
+    }
+
+    #[test]
+    fn a_paused_machine_starts_with_its_cpus_stopped() {
+        assert!(!joined(&spec()).split(' ').any(|a| a == "-S"));
+        let line = joined(&MachineSpec { paused: true, ..spec() });
+        assert!(line.ends_with("-no-reboot -pidfile /art/qemu.pid -S"), "{line}");
     }
 
     #[test]

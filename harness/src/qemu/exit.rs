@@ -28,7 +28,7 @@ impl QemuExit {
     /// console closed, `status` is `None` when QEMU has not exited (yet).
     pub fn new(events: &[serde_json::Value], status: Option<ExitStatus>, stderr: &str) -> QemuExit {
         let named = |name: &'static str| events.iter().filter(move |e| e["event"] == name);
-        let shutdown = named("SHUTDOWN").last().map(|e| e["data"]["reason"].as_str().unwrap_or("unknown").to_owned());
+        let shutdown = named("SHUTDOWN").next_back().map(|e| e["data"]["reason"].as_str().unwrap_or("unknown").to_owned());
         QemuExit {
             shutdown,
             panicked: named("GUEST_PANICKED").next().is_some(),

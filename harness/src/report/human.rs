@@ -37,8 +37,10 @@ pub fn render_line(r: &TrialReport) -> String {
         }
     }
     checks.extend(kinds.iter().map(|(kind, passed, all)| format!("{kind}({passed}/{all})")));
+    let units: Vec<&str> = r.failed_units.iter().map(|u| u.unit.as_str()).collect();
+    let units = if units.is_empty() { String::new() } else { format!("  failed units: {}", units.join(" ")) };
     format!(
-        "{:<28} {:<4} {:<11}  verdict {:>5.1}s  {}  {}",
+        "{:<28} {:<4} {:<11}  verdict {:>5.1}s  {}  {}{units}",
         r.name,
         r.accel.as_deref().unwrap_or("-"),
         boot,
@@ -46,6 +48,17 @@ pub fn render_line(r: &TrialReport) -> String {
         verdict,
         checks.join(" ")
     )
+}
+
+/// The units that failed at boot, each with the end of its journal: after a
+/// trial's line, whatever its verdict; empty when none failed.
+pub fn render_failed_units(r: &TrialReport) -> String {
+    let mut out = String::new();
+    for u in &r.failed_units {
+        let _ = writeln!(out, "--- {}: unit {} failed at boot", r.name, u.unit);
+        write_evidence(&mut out, "journal", &u.journal);
+    }
+    out
 }
 
 /// The explanation of a failed trial, or of one that could not test; empty for

@@ -10,7 +10,7 @@ mod summary;
 
 pub use compare::{Change, ChangeCounts, CheckComparison, Comparison, PhaseComparison, Regression, TrialComparison};
 pub use html::render_html;
-pub use human::{render_comparison, render_failure, render_line, render_regressions, render_summary};
+pub use human::{render_comparison, render_failed_units, render_failure, render_line, render_regressions, render_summary};
 pub use json::{merge, write_file, ReportError, RunResult, TrialResult, FORMAT_VERSION};
 pub use junit::render_junit;
 pub use summary::{Summary, EXIT_COULD_NOT_TEST, EXIT_FAIL, EXIT_PASS, EXIT_STATUS_HELP, EXIT_USAGE};
@@ -145,8 +145,22 @@ pub struct TrialReport {
     /// `artifacts` (absent in reports of older versions).
     #[serde(default)]
     pub screendump: Option<PathBuf>,
+    /// Units that had failed when the boot was done (`systemctl --failed`),
+    /// each with the end of its journal. Reported, not judged: a check that
+    /// needs one fails by itself (absent in reports of older versions).
+    #[serde(default)]
+    pub failed_units: Vec<FailedUnit>,
     #[serde(flatten)]
     pub verdict: Verdict,
+}
+
+/// A systemd unit that failed during the boot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailedUnit {
+    /// e.g. `rescue-mirror.service`.
+    pub unit: String,
+    /// The last lines of `journalctl -u <unit> -b`.
+    pub journal: Vec<String>,
 }
 
 impl TrialReport {
@@ -171,6 +185,7 @@ impl TrialReport {
             error: None,
             artifacts,
             screendump: None,
+            failed_units: Vec::new(),
             verdict: Verdict::Fail,
         }
     }

@@ -40,6 +40,16 @@ impl Default for RunOptions {
     }
 }
 
+/// Virtual CPUs per guest when `--cpus` is not given: 2, unless `jobs` guests
+/// at once would then ask for more virtual CPUs than the host has cores. A
+/// TCG guest whose virtual CPUs wait for a host core sees its timers fire late:
+/// measured here with 2 cores and 3 or 4 two-CPU guests at once, boots died of
+/// `IO-APIC + timer doesn't work!` panics and of RCU stalls ending in a reset,
+/// failures of the host's making that a regression harness must not report.
+pub fn guest_cpus(cores: usize, jobs: usize) -> u32 {
+    (cores / jobs.max(1)).clamp(1, 2) as u32
+}
+
 /// `--accel` if given, else the scenario's `accel:` (auto by default).
 fn accel_choice(options: &RunOptions, scenario: &crate::scenario::Scenario) -> AccelChoice {
     use crate::scenario::Acceleration;
@@ -200,6 +210,30 @@ fn write_json(report: &TrialReport) {
     }
 }
 
+/// What a trial's artifacts need at most: transcripts of a long boot, the
+/// screendump, QEMU's logs. Checked before QEMU starts, because a full disk
+/// otherwise shows as QEMU failing to write its pid file, or as a transcript
+/// cut short.
+const ARTIFACTS_SPACE_MIB: u64 = 16;
+
+/// Room for a trial's artifacts in `dir`, or why not.
+fn enough_space(dir: &Path) -> Result<(), String> {
+    let c_dir = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).map_err(|e| e.to_string())?;
+    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a NUL-terminated path and a statvfs to fill.
+    if unsafe { libc::statvfs(c_dir.as_ptr(), &mut stat) } != 0 {
+        return Err(format!("cannot see the free space in {}: {}", dir.display(), std::io::Error::last_os_error()));
+    }
+    let free_mib = (stat.f_bavail as u64).saturating_mul(stat.f_frsize as u64) / (1024 * 1024);
+    if free_mib < ARTIFACTS_SPACE_MIB {
+        return Err(format!(
+            "no disk space for artifacts: {} has {free_mib} MiB free, a trial needs {ARTIFACTS_SPACE_MIB} MiB (transcripts, screendump, QEMU's logs)",
+            dir.display()
+        ));
+    }
+    Ok(())
+}
+
 /// The report of a trial before anything happened.
 fn empty_report(trial: &Trial, artifacts: PathBuf) -> TrialReport {
     TrialReport::new(trial.name(), trial.scenario.name.clone(), trial.arch.to_string(), trial.firmware.to_string(), artifacts)
@@ -253,6 +287,7 @@ fn execute(
     // Fresh artifacts: a transcript from an earlier run must not be mistaken for this one's.
     let _ = std::fs::remove_dir_all(artifacts);
     std::fs::create_dir_all(artifacts).map_err(|e| could_not_test(format!("create {}: {e}", artifacts.display())))?;
+    enough_space(artifacts).map_err(could_not_test)?;
     let Resolved { image, expect, origins } = resolve(trial, options, report).map_err(flake_error)?;
     report.image = Some(image.clone());
     let result = boot_and_check(trial, options, artifacts, report, started, image, &expect, run);
@@ -373,6 +408,7 @@ fn start_machine(
         pidfile: artifacts.join("qemu.pid"),
         forward: None,
         vga_to_serial: vga,
+        paused: false,
     };
     tracing::info!(trial = %trial.name(), "booting {} ({})", spec.iso.display(), decision.accel.as_str());
     let started_machine = start_with_free_port(&binary, &mut spec, guest_ssh_port, artifacts);
@@ -416,9 +452,15 @@ fn after_boot(
             // crash or a signal). The guest's doing fails the trial; the host's
             // means nothing was learnt about the ISO.
             let exit = machine.why_exited();
-            let message = format!("{e}: {}", exit.describe());
+            let mut message = format!("{e}: {}", exit.describe());
+            let mut evidence = e.evidence().to_vec();
+            // SeaBIOS resets at once when nothing boots (qemu/args.rs); its log says so.
+            if let Some(lines) = nothing_to_boot(&report.artifacts.join(qemu::FIRMWARE_LOG)) {
+                message = format!("no bootable device: the firmware found nothing to boot on the ISO; {message}");
+                evidence.extend(lines.into_iter().map(|l| format!("(firmware) {l}")));
+            }
             let error = if exit.by_guest() { failed(message) } else { could_not_test(message) };
-            return Err(TrialError { phase: Some(e.phase_reached().to_string()), evidence: e.evidence().to_vec(), ..error });
+            return Err(TrialError { phase: Some(e.phase_reached().to_string()), evidence, ..error });
         }
         Err(e) => {
             let mut evidence = e.evidence().to_vec();
@@ -445,6 +487,15 @@ fn after_boot(
     let shell_at = report.boot_secs().unwrap_or_default();
     report.phases.push(("settled".into(), shell_at + settle_started.elapsed().as_secs_f64()));
     run_checks(&mut shell, &boot, report, expect, &scenario.steps, SshPlace { forward, private, scale });
+    // A guest that rebooted or a QEMU that died under the checks leaves them
+    // broken ("the console closed"); the trial says why once. A check that
+    // failed before the host's fault still fails the trial.
+    if console.closed() || machine.exit_status().is_some() {
+        let exit = machine.why_exited();
+        let message = format!("QEMU exited during the checks: {}", exit.describe());
+        let a_check_failed = report.checks.iter().any(|c| c.outcome == checks::Outcome::Fail);
+        return Err(if exit.by_guest() || a_check_failed { failed(message) } else { could_not_test(message) });
+    }
     Ok(())
 }
 
@@ -461,10 +512,11 @@ struct SshPlace<'a> {
 /// its unit; hostname, autologin and users for nothing). The SSH logins'
 /// network part runs on another thread while the console checks the users and
 /// Home Manager; when sshd is still starting, the users and Home Manager are
-/// checked first instead, while it starts. The scenario's own steps come last,
-/// once the system has finished starting and the logins are done, since a step
-/// may change what they look at. The report lists the checks in one order
-/// whatever order they ran in.
+/// checked first instead, while it starts. Then, once the system has finished
+/// starting, the units that failed during the boot are listed, and the
+/// scenario's own steps run, after the logins since a step may change what
+/// they look at. The report lists the checks in one order whatever order they
+/// ran in.
 fn run_checks(
     shell: &mut Shell<'_>,
     boot: &crate::console::BootOutcome,
@@ -511,9 +563,9 @@ fn run_checks(
     }
     report.checks.extend(sshd_checks);
     report.checks.extend(user_checks);
-    if !steps.is_empty() {
-        wait_for_startup(shell);
-    }
+    // Units may fail until start-up is over: they are listed after it.
+    wait_for_startup(shell);
+    report.failed_units = failed_units(shell, is_root);
     report.checks.extend(checks::steps(shell, steps));
 }
 
@@ -614,12 +666,14 @@ fn prepare_logins(shell: &mut Shell<'_>, is_root: bool, ctx: &SshContext<'_>, ss
 /// Starts QEMU with the guest's SSH port forwarded from a free port on 127.0.0.1.
 /// Another process can take the port between the probe and QEMU's bind; then
 /// QEMU fails to start and another port is tried. No free port: could not test.
-fn start_with_free_port(binary: &Path, spec: &mut MachineSpec, guest: u16, artifacts: &Path) -> Result<Machine, TrialError> {
+/// Public for the tests that start many machines at once.
+pub fn start_with_free_port(binary: &Path, spec: &mut MachineSpec, guest: u16, artifacts: &Path) -> Result<Machine, TrialError> {
     const ATTEMPTS: u32 = 3;
     let mut attempts = 0;
     loop {
         attempts += 1;
-        let port = crate::ssh::free_port().map_err(|e| could_not_test(format!("find a free port on 127.0.0.1: {e}")))?;
+        let port = crate::ssh::free_port()
+            .map_err(|e| could_not_test(format!("no free TCP port on 127.0.0.1 for the guest's SSH forward: {e}")))?;
         spec.forward = Some((port, guest));
         match Machine::start(binary, spec, &qemu::MachineLogs::in_dir(artifacts)) {
             Err(QemuError::StartFailed { stderr, .. }) if stderr.contains("hostfwd") => {
@@ -677,11 +731,11 @@ fn quiet_console(shell: &mut Shell<'_>) {
     }
 }
 
-/// Before the scenario's own steps: the end of start-up, which a step may
-/// rely on (a service it talks to), awaited as before the checks were made to
-/// wait for their own units. By then the system is usually up and this costs
-/// one command. Best effort, as a step's own verdict is what counts: a
-/// start-up that does not finish is logged with the jobs still running.
+/// After the checks: the end of start-up, before the failed units are listed
+/// (a unit may fail until then) and the scenario's own steps run (a step may
+/// rely on any service). By then the system is usually up and this costs one
+/// command. Best effort: a start-up that does not finish within 60 s is
+/// logged with the jobs still running, and what failed so far is listed.
 fn wait_for_startup(shell: &mut Shell<'_>) {
     let command = "timeout 60 systemctl is-system-running --wait >/dev/null 2>&1 || systemctl list-jobs --no-legend 2>/dev/null; true";
     match shell.run(command, std::time::Duration::from_secs(70)) {
@@ -691,6 +745,51 @@ fn wait_for_startup(shell: &mut Shell<'_>) {
         Ok(_) => {}
         Err(e) => tracing::warn!("waiting for the end of start-up: {e}"),
     }
+}
+
+/// SeaBIOS's lines about what it tried to boot, if its log (`firmware.log`)
+/// says it found nothing bootable.
+fn nothing_to_boot(log: &Path) -> Option<Vec<String>> {
+    let text = String::from_utf8_lossy(&std::fs::read(log).ok()?).into_owned();
+    let boot_lines = |l: &&str| ["Booting from", "Boot failed", "No bootable device"].iter().any(|p| l.starts_with(p));
+    let lines: Vec<String> = text.lines().map(str::trim).filter(boot_lines).map(str::to_owned).collect();
+    lines.iter().any(|l| l.starts_with("No bootable device")).then_some(lines)
+}
+
+/// How many journal lines a failed unit's report shows.
+const UNIT_JOURNAL_LINES: usize = 10;
+
+/// The units that failed during the boot (once start-up is over), each with the
+/// end of its journal (as root: a user's journalctl sees only its own). Best
+/// effort: a guest without systemd, or a shell that cannot answer, has none.
+fn failed_units(shell: &mut Shell<'_>, is_root: bool) -> Vec<crate::report::FailedUnit> {
+    let list = "systemctl list-units --state=failed --plain --no-legend --no-pager 2>/dev/null";
+    let units = match shell.run(list, checks::COMMAND_TIMEOUT) {
+        Ok(o) if o.status == 0 => unit_names(&o.output),
+        Ok(_) => return Vec::new(),
+        Err(e) => {
+            tracing::warn!("listing the failed units: {e}");
+            return Vec::new();
+        }
+    };
+    units
+        .into_iter()
+        .map(|unit| {
+            let q = crate::console::sh_quote(&unit);
+            let command = checks::as_root(is_root, &format!("journalctl -u {q} -b --no-pager 2>&1 | tail -n {UNIT_JOURNAL_LINES}"));
+            let journal = match shell.run(&command, checks::COMMAND_TIMEOUT) {
+                Ok(o) => o.output.lines().map(str::to_owned).collect(),
+                Err(e) => vec![format!("(no journal: {e})")],
+            };
+            crate::report::FailedUnit { unit, journal }
+        })
+        .collect()
+}
+
+/// The unit names in `systemctl list-units --plain --no-legend`: the first word
+/// of each line.
+fn unit_names(listing: &str) -> Vec<String> {
+    listing.lines().filter_map(|l| l.split_whitespace().next()).map(str::to_owned).collect()
 }
 
 /// Every check that needs the console shell, reported as not run: a report must
@@ -863,6 +962,38 @@ mod tests {
         let baselines = run_baselines(&trials, Some(&given), &options, 1, &|_: &TrialReport| ());
         assert!(baselines.iter().all(Option::is_some));
         assert!(dir.path().join("artifacts/baseline/t-x86_64-uefi/report.json").is_file());
+    }
+
+    #[test]
+    fn a_firmware_log_without_a_bootable_device_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("firmware.log");
+        // SeaBIOS 1.16 (Debian 12) on the no-boot-record fixture, shortened.
+        std::fs::write(&log, "Searching bootorder for: /pci@i0cf8/*@1f,2/drive@0/disk@0\nBooting from DVD/CD...\nBoot failed: Could not read from CDROM (code 0004)\nenter handle_18:\n  NULL\nNo bootable device.  Retrying in 0 seconds.\nRebooting.\n").unwrap();
+        assert_eq!(
+            nothing_to_boot(&log).unwrap(),
+            ["Booting from DVD/CD...", "Boot failed: Could not read from CDROM (code 0004)", "No bootable device.  Retrying in 0 seconds."]
+        );
+        std::fs::write(&log, "Booting from DVD/CD...\nBooting from 0000:7c00\n").unwrap();
+        assert_eq!(nothing_to_boot(&log), None);
+        assert_eq!(nothing_to_boot(&dir.path().join("none.log")), None);
+    }
+
+    #[test]
+    fn failed_units_are_the_first_words_of_the_listing() {
+        let listing = "rescue-mirror.service loaded failed failed Fetch the rescue tools index\nhome-manager-nixos.service loaded failed failed Home Manager environment for nixos\n";
+        assert_eq!(unit_names(listing), ["rescue-mirror.service", "home-manager-nixos.service"]);
+        assert!(unit_names("").is_empty());
+    }
+
+    #[test]
+    fn guests_get_two_cpus_unless_the_cores_run_out() {
+        assert_eq!(guest_cpus(2, 1), 2);
+        assert_eq!(guest_cpus(2, 2), 1);
+        assert_eq!(guest_cpus(2, 4), 1);
+        assert_eq!(guest_cpus(16, 4), 2);
+        assert_eq!(guest_cpus(1, 1), 1);
+        assert_eq!(guest_cpus(8, 0), 2);
     }
 
     #[test]

@@ -155,3 +155,5 @@ fn strip_location(message: &str) -> String {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod proptests;
