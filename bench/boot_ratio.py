@@ -274,7 +274,11 @@ def main():
                     log(f"throughput round {round_ + 1}: {a.throughput_trials} trials, --jobs {jobs} --cpus {cpus}: {wall:.1f} s")
         medians = {c: statistics.median(w) for c, w in walls.items()}
         best = min(medians, key=medians.get)
-        default = (max(1, (os.cpu_count() or 1) // 2), 2)
+        # isotest's defaults (harness/src/main.rs, run::guest_cpus): a trial per two
+        # cores, and 2 vCPUs unless that asks for more vCPUs than the host has cores.
+        cores = os.cpu_count() or 1
+        default_jobs = max(1, cores // 2)
+        default = (default_jobs, min(2, max(1, cores // default_jobs)))
         table = ", ".join(f"jobs {j} cpus {c} {spread(walls[(j, c)], '{:.0f}')} s" for j, c in combos)
         verdict = f"default (jobs {default[0]}, cpus {default[1]}) / best (jobs {best[0]}, cpus {best[1]}) "
         verdict += f"{medians[default] / medians[best]:.2f}x (target <= 1.05)" if default in medians else "n/a (default not measured)"
