@@ -130,14 +130,24 @@ struct Patterns {
     grub_rescue: Regex,
 }
 
+/// A pattern for `text` that allows white space (line breaks included)
+/// between any two of its characters, and for its spaces.
+fn spaced(text: &str) -> String {
+    let chars: Vec<String> = text.chars().filter(|c| *c != ' ').map(|c| regex::escape(&c.to_string())).collect();
+    chars.join(r"\s*")
+}
+
 fn patterns() -> &'static Patterns {
     static P: OnceLock<Patterns> = OnceLock::new();
     P.get_or_init(|| Patterns {
         // vesamenu draws this last; keys sent earlier are lost or boot the default.
         menu_ready: re(r"Press \[Tab\] to edit options|(?m)^boot: $"),
         // GRUB's hint under every menu it draws (wrapped where the terminal is
-        // narrow), and the help of its editor.
-        grub_ready: re(r"`c' for\s+a\s+command-line"),
+        // narrow), and the help of its editor. A menu mirrored from VGA by
+        // SeaBIOS comes as cells painted in pieces, and a cursor jump between
+        // two pieces is a line break in the text, even inside a word
+        // ("`c' for a comm" / "and-line."): a break may fall anywhere.
+        grub_ready: re(&spaced("`c' for a command-line")),
         // What nixpkgs' grub.cfg echoes on the UEFI console before it switches
         // to gfxterm (NixOS/nixpkgs nixos/modules/installer/cd-dvd/iso-image.nix).
         grub_text_hint: re(r"Press '(.)' to use the text boot menu on this console"),
@@ -502,6 +512,19 @@ fn autologin_user_of(login_line: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// GRUB's hint as it came once from a menu mirrored by SeaBIOS (a soak run
+    /// of `menus::grub_unified::x86_64::bios`): broken inside a word.
+    #[test]
+    fn the_grub_hint_is_found_however_the_mirror_broke_it() {
+        let p = patterns();
+        let broken = "      Press enter to boot the selected OS, `e' to edit the commands       \n      before booting or `c' for a comm\nand-line.                           \n";
+        assert!(p.grub_ready.is_match(broken.as_bytes()));
+        assert!(p.grub_ready.is_match(b"`c' for a command-line."));
+        assert!(p.grub_ready.is_match(b"`c' for\n      a command-line."));
+        assert!(!p.grub_ready.is_match(b"`c' for a command"));
+        assert!(!p.grub_ready.is_match(b"`e' to edit the commands"));
+    }
 
     #[test]
     fn login_pattern_takes_the_whole_getty_line() {
