@@ -1,8 +1,16 @@
 //! Turns a terminal byte stream into plain text for matching and transcripts:
 //! escape sequences go, carriage returns go, and cursor jumps (which boot menus
 //! use instead of newlines) become line breaks, unless they stay on the row the
-//! previous jump went to (SeaBIOS's VGA-to-serial mirror repositions the cursor
-//! inside a line of text). Stateful, because a sequence can be split across reads.
+//! cursor is on: SeaBIOS's VGA-to-serial mirror repositions the cursor inside a
+//! line of text, in the middle of a word or a prompt (its lazy output,
+//! `sercon_lazy_cursor_sync` in seabios src/sercon.c, sends `ESC [ row ; col H`
+//! for a move along a row and `\r\n` for a move down to column 0). So the row
+//! is followed through newlines and jumps, as long as it is known: after a
+//! jump or a reset (`ESC c`), until something moves the cursor in a way not
+//! followed here (a saved position restored, a line longer than a terminal's
+//! 80 columns that may have wrapped); then the next jump breaks the line, as
+//! it always may without harm. Stateful, because a sequence can be split
+//! across reads.
 //! CAN and SUB cancel any sequence in progress, as terminals do (Linux's own
 //! console: `case 24: case 26:` back to the normal state in `do_con_trol`,
 //! drivers/tty/vt/vt.c): the command framing (`shell`) starts each marker with
@@ -13,12 +21,20 @@ pub struct AnsiStripper {
     state: State,
     /// The parameter bytes of the CSI sequence being read.
     params: Vec<u8>,
-    /// The row the last cursor jump went to, while no newline came since.
-    row: Option<Vec<u8>>,
+    /// The cursor's row (1 at the top), while it is known.
+    row: Option<u32>,
+    /// Columns written since the cursor last went to a known column (a jump,
+    /// a carriage return, a newline): past 80, a terminal may have wrapped
+    /// the line, and the row is no longer known.
+    col: u32,
     /// Whether text came out since the last newline. Kept here, not read off
     /// the output, because each read is fed into a buffer of its own.
     mid_line: bool,
 }
+
+/// The narrowest terminal a boot loader draws for (VGA text, GRUB's serial
+/// terminal): a line longer than this may have wrapped to the next row.
+const COLUMNS: u32 = 80;
 
 /// Cancel and Substitute: end any sequence in progress, printing nothing.
 const CAN: u8 = 0x18;
@@ -45,14 +61,32 @@ impl AnsiStripper {
                 (_, CAN | SUB) => State::Text,
                 (State::Text, 0x1b) => State::Escape,
                 (State::Text, b'\n') => {
-                    self.row = None;
+                    self.row = self.row.map(|r| r + 1);
+                    self.col = 0;
                     self.mid_line = false;
                     out.push(b);
+                    State::Text
+                }
+                (State::Text, b'\r') => {
+                    self.col = 0;
+                    State::Text
+                }
+                // Vertical tab and form feed move down as a newline does, in ways terminals differ on.
+                (State::Text, 0x0b | 0x0c) => {
+                    self.row = None;
+                    State::Text
+                }
+                (State::Text, 0x08) => {
+                    self.col = self.col.saturating_sub(1);
                     State::Text
                 }
                 (State::Text, b) if (b < 0x20 && b != b'\t') || b == 0x7f => State::Text,
                 (State::Text, b) => {
                     self.mid_line = true;
+                    // A UTF-8 continuation byte is part of the cell before it.
+                    if !(0x80..0xc0).contains(&b) {
+                        self.written(if b == b'\t' { 8 } else { 1 });
+                    }
                     out.push(b);
                     State::Text
                 }
@@ -62,17 +96,23 @@ impl AnsiStripper {
                 }
                 (State::Escape, b']') => State::Osc,
                 (State::Escape, b'(' | b')' | b'%') => State::Charset,
-                (State::Escape, _) | (State::Charset, _) => State::Text,
-                (State::Csi, b'H' | b'f') => {
-                    let row = self.params.split(|&c| c == b';').next().unwrap_or_default().to_vec();
-                    if self.row.as_ref() != Some(&row) && self.mid_line {
-                        self.mid_line = false;
-                        out.push(b'\n');
-                    }
-                    self.row = Some(row);
+                // A reset: the screen is cleared and the cursor is at the top.
+                (State::Escape, b'c') => {
+                    self.row = None;
+                    self.jump(1, out);
                     State::Text
                 }
-                (State::Csi, 0x40..=0x7e) => State::Text,
+                // A saved position restored, index, next line, reverse index:
+                // moves not followed here.
+                (State::Escape, b'8' | b'D' | b'E' | b'M') => {
+                    self.row = None;
+                    State::Text
+                }
+                (State::Escape, _) | (State::Charset, _) => State::Text,
+                (State::Csi, 0x40..=0x7e) => {
+                    self.csi(b, out);
+                    State::Text
+                }
                 (State::Csi, b) => {
                     self.params.push(b);
                     State::Csi
@@ -82,6 +122,55 @@ impl AnsiStripper {
                 (State::Osc, _) => State::Osc,
             }
         }
+    }
+
+    /// `cells` more columns written on the cursor's row.
+    fn written(&mut self, cells: u32) {
+        self.col = self.col.saturating_add(cells);
+        if self.col > COLUMNS {
+            self.row = None;
+        }
+    }
+
+    /// A CSI sequence's effect on the cursor (`params` hold its parameters).
+    fn csi(&mut self, last: u8, out: &mut Vec<u8>) {
+        let mut numbers = self.params.split(|&c| c == b';').map(|p| std::str::from_utf8(p).ok().and_then(|p| p.parse::<u32>().ok()));
+        // A parameter left out, or 0, means 1.
+        let first = numbers.next().flatten().unwrap_or(1).max(1);
+        let second = numbers.next().flatten().unwrap_or(1).max(1);
+        let private = self.params.first().is_some_and(|c| !c.is_ascii_digit() && *c != b';');
+        match last {
+            _ if private => {}
+            b'H' | b'f' => {
+                self.jump(first, out);
+                self.col = second - 1;
+            }
+            b'A' | b'F' => self.row = self.row.map(|r| r.saturating_sub(first).max(1)),
+            b'B' | b'E' => self.row = self.row.map(|r| r.saturating_add(first)),
+            b'd' => self.row = Some(first),
+            // Save/restore the position, a scrolling region (which homes the cursor).
+            b's' | b'u' | b'r' => self.row = None,
+            _ => {}
+        }
+        match last {
+            _ if private => {}
+            b'E' | b'F' => self.col = 0,
+            b'G' | b'`' => self.col = first - 1,
+            b'C' => self.written(first),
+            b'D' => self.col = self.col.saturating_sub(first),
+            _ => {}
+        }
+    }
+
+    /// The cursor goes to the start of `row`: a line break when text came out
+    /// since the last one and the row is not known to be the same.
+    fn jump(&mut self, row: u32, out: &mut Vec<u8>) {
+        if self.row != Some(row) && self.mid_line {
+            self.mid_line = false;
+            out.push(b'\n');
+        }
+        self.row = Some(row);
+        self.col = 0;
     }
 }
 
@@ -120,6 +209,41 @@ mod tests {
         assert_eq!(strip(&[raw]), "*NixOS 24.05 isotest Installer \n Options");
         // A split sequence and a row reached again after a newline.
         assert_eq!(strip(&[b"a\x1b[2;", b"1Hb\n\x1b[2;1Hc"]), "a\nb\nc");
+    }
+
+    /// SeaBIOS 1.16.3 (Debian bookworm-backports) mirroring GRUB's rescue
+    /// prompt (grub-rescue fixture, BIOS): rows reached by `\r\n` after the
+    /// reset, then jumps along the prompt's row.
+    #[test]
+    fn jumps_along_a_row_reached_by_newlines_join_its_text() {
+        let raw = b"\x1bc\x1b[?7l\x1b[2J\x1b[0mSeaBIOS (version 1.16.3-debian-1.16.3-2~bpo12+1)\r\nBooting from Hard Disk...\r\n\
+                    Boot failed: could not read the boot disk\r\n\nBooting from DVD/CD...\r\n\x1b[0;30;47mWelcome to GRUB!\r\n\n\
+                    \x1b[0merror: file `/boot/grub/i386-pc/normal.mod' not found.\r\ngrub rescue>\x1b[09;12H\x1b[09;13H t";
+        let text = strip(&[raw]);
+        assert!(text.ends_with("not found.\ngrub rescue> t"), "{text:?}");
+        // The same, a byte at a time.
+        assert_eq!(strip(&raw.chunks(1).collect::<Vec<_>>()), text);
+        // GRUB's menu, then its hint lines below the box (grub-unified fixture).
+        let raw = b"\x1b[06;03H\x1b[0m Opt\x1b[06;06H\x1b[06;07Hions   \x1b[20;02H     Use the keys.   \r\n      Press enter to boot the selected OS, `e' to edit the commands       \r\n      before booting or `c' for a comm\x1b[22;38H\x1b[22;39Hand-line.     \x1b[05;80H ";
+        assert_eq!(
+            strip(&[raw]),
+            " Options   \n     Use the keys.   \n      Press enter to boot the selected OS, `e' to edit the commands       \n      before booting or `c' for a command-line.     \n "
+        );
+    }
+
+    /// Where the row is not known, a jump breaks the line: after a line
+    /// longer than 80 columns (it may have wrapped), or a restored position.
+    #[test]
+    fn a_row_not_known_breaks_the_line() {
+        let long = "x".repeat(81);
+        let raw = format!("\x1b[03;01H{long}\x1b[03;05Hy");
+        assert_eq!(strip(&[raw.as_bytes()]), format!("{long}\ny"));
+        assert_eq!(strip(&[b"\x1b[03;01Ha\x1b8b\x1b[03;05Hc"]), "ab\nc");
+        // Moves that are followed: down a row, and back up to it.
+        assert_eq!(strip(&[b"\x1b[03;01Ha\x1b[Bb\x1b[A\x1b[03;05Hc"]), "abc");
+        assert_eq!(strip(&[b"\x1b[03;01Ha\x1b[Bb\x1b[03;05Hc"]), "ab\nc");
+        // A reset breaks the line: the screen was cleared.
+        assert_eq!(strip(&[b"\x1b[01;01Ha\x1bcb"]), "a\nb");
     }
 
     /// NixOS's bash prompt (programs.bash.promptInit) with readline's

@@ -62,14 +62,16 @@ fn invisible_escape() -> impl Strategy<Value = Vec<u8>> {
     let osc = (title, prop_oneof![Just(&b"\x07"[..]), Just(&b"\x1b\\"[..])])
         .prop_map(|(t, end)| [&b"\x1b]0;"[..], &t, end].concat());
     let charset = (prop::sample::select(&b"()%"[..]), prop::sample::select(&b"0AB@G"[..])).prop_map(|(k, c)| vec![0x1b, k, c]);
-    let two_byte = prop::sample::select(&b"78=>Mc"[..]).prop_map(|c| vec![0x1b, c]);
+    let two_byte = prop::sample::select(&b"78=>DEM"[..]).prop_map(|c| vec![0x1b, c]);
     let control = prop::sample::select(&[0x00u8, 0x07, 0x0d, 0x0e, 0x0f, 0x7f][..]).prop_map(|c| vec![c]);
     prop_oneof![4 => csi, 1 => osc, 1 => charset, 1 => two_byte, 2 => control]
 }
 
-/// A cursor jump (`ESC [ row ; col H`): the stripper may turn it into a newline.
+/// A cursor jump (`ESC [ row ; col H`) or a reset (`ESC c`): the stripper may
+/// turn it into a newline.
 fn cursor_jump() -> impl Strategy<Value = Vec<u8>> {
-    (0u8..30, 0u8..80, prop::sample::select(&b"Hf"[..])).prop_map(|(r, c, f)| format!("\x1b[{r};{c}{}", f as char).into_bytes())
+    let jump = (0u8..30, 0u8..80, prop::sample::select(&b"Hf"[..])).prop_map(|(r, c, f)| format!("\x1b[{r};{c}{}", f as char).into_bytes());
+    prop_oneof![8 => jump, 1 => Just(b"\x1bc".to_vec())]
 }
 
 /// Escape junk: the start of a sequence cut short (a lone ESC, a CSI without
@@ -147,6 +149,30 @@ mod ansi {
                                              escapes in proptest::collection::vec((any::<usize>(), prop_oneof![invisible_escape(), cursor_jump()]), 0..8)) {
             let out = String::from_utf8(strip(&interleave(&text, &escapes))).unwrap();
             prop_assert_eq!(out.replace('\n', ""), text.replace('\n', ""));
+        }
+
+        /// A screen painted as SeaBIOS mirrors VGA text: after a reset, lines
+        /// that each fit the screen's width, ended by `\r\n`, with jumps to
+        /// the row the cursor is on anywhere inside them, never so far right
+        /// that the rest of the line passes column 80 (the row is followed
+        /// through the newlines): the text of the lines, no line broken.
+        #[test]
+        fn jumps_along_the_row_reached_by_newlines_break_nothing(
+            lines in proptest::collection::vec(proptest::collection::vec(proptest::char::range('!', '~'), 1..40), 1..8),
+            jumps in proptest::collection::vec((any::<usize>(), any::<usize>(), 0u8..=40), 0..12),
+            cuts in proptest::collection::vec(any::<usize>(), 0..4)) {
+            let mut input = b"\x1bc\x1b[?7l\x1b[2J".to_vec();
+            for (row, line) in lines.iter().enumerate() {
+                let here: Vec<(usize, Vec<u8>)> = jumps
+                    .iter()
+                    .filter(|(r, _, _)| r % lines.len() == row)
+                    .map(|(_, at, col)| (*at, format!("\x1b[{:02};{:02}H", row + 1, col).into_bytes()))
+                    .collect();
+                input.extend(interleave(&line.iter().collect::<String>(), &here));
+                input.extend_from_slice(b"\r\n");
+            }
+            let want: String = lines.iter().map(|l| format!("{}\n", l.iter().collect::<String>())).collect();
+            prop_assert_eq!(String::from_utf8(strip_in_pieces(&input, &cuts)).unwrap(), want);
         }
 
         /// Cursor jumps give the same text however the bytes were cut into reads.
