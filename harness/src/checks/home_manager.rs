@@ -26,20 +26,17 @@ pub fn home_manager(shell: &mut Shell<'_>, is_root: bool, user: &str, expected: 
     }
     // Not judged while its activation is queued or running.
     let limit = super::UNIT_TIMEOUT * shell.scale();
-    match super::settle_units(shell, &[&unit], limit) {
-        Ok(pending) if pending.is_empty() => {}
-        Ok(pending) => {
-            let problem = super::unsettled_problem(&pending, limit);
+    let show = match super::settle_units(shell, &[&unit], &UNIT_PROPS, limit) {
+        Ok(settled) if settled.pending.is_empty() => settled.show,
+        Ok(settled) => {
+            let problem = super::unsettled_problem(&settled.pending, limit);
             return verdict(check, expected_text, "still starting".into(), vec![problem], String::new(), Vec::new());
         }
         Err(e) => return broken(check, expected_text, e),
-    }
+    };
     let mut problems = Vec::new();
     let mut evidence = Vec::new();
-    let state = match unit_verdict(shell, is_root, &unit, &mut problems, &mut evidence) {
-        Ok(state) => state,
-        Err(e) => return broken(check, expected_text, e),
-    };
+    let state = unit_verdict(shell, is_root, &unit, &show, &mut problems, &mut evidence);
     if let Err(e) = generation(shell, is_root, user, &mut problems, &mut evidence) {
         return broken(check, expected_text, e);
     }
@@ -72,15 +69,16 @@ pub fn unit_name(user: &str) -> String {
     format!("home-manager-{escaped}.service")
 }
 
-/// The unit's verdict. Before Home Manager release-25.05 it was a oneshot with
+/// What the unit's verdict reads in `systemctl show`.
+const UNIT_PROPS: [&str; 8] =
+    ["LoadState", "ActiveState", "SubState", "Result", "ExecMainStatus", "ExecMainStartTimestamp", "ExecMainExitTimestamp", "RemainAfterExit"];
+
+/// The unit's verdict from its `systemctl show` (`UNIT_PROPS`). Before Home Manager release-25.05 it was a oneshot with
 /// `RemainAfterExit=yes` (active after success); from release-25.05 (PR #5780,
 /// issue #7166) it has no RemainAfterExit and is `inactive` after success. So
 /// success is `Result=success` with exit status 0, and a start and exit
 /// timestamp: systemd's are of this boot, so the activation ran now.
-fn unit_verdict(shell: &mut Shell<'_>, is_root: bool, unit: &str, problems: &mut Vec<String>, evidence: &mut Vec<String>) -> Result<String, NoEvidence> {
-    let props = "LoadState ActiveState SubState Result ExecMainStatus ExecMainStartTimestamp ExecMainExitTimestamp RemainAfterExit";
-    let flags: String = props.split(' ').map(|p| format!(" -p {p}")).collect();
-    let show = answer(shell, &format!("systemctl show{flags} {}", sh_quote(unit)))?.output;
+fn unit_verdict(shell: &mut Shell<'_>, is_root: bool, unit: &str, show: &str, problems: &mut Vec<String>, evidence: &mut Vec<String>) -> String {
     let prop = |key: &str| show.lines().find_map(|l| l.trim().strip_prefix(key)?.strip_prefix('=')).unwrap_or("").trim().to_owned();
     let (load, active, result, status) = (prop("LoadState"), prop("ActiveState"), prop("Result"), prop("ExecMainStatus"));
     let (started, exited, remain) = (prop("ExecMainStartTimestamp"), prop("ExecMainExitTimestamp"), prop("RemainAfterExit"));
@@ -104,7 +102,7 @@ fn unit_verdict(shell: &mut Shell<'_>, is_root: bool, unit: &str, problems: &mut
     } else if started.is_empty() || exited.is_empty() {
         problems.push(format!("{unit} has not run this boot (no start or exit time)"));
     }
-    Ok(format!("{active}/{result}, exit status {status}"))
+    format!("{active}/{result}, exit status {status}")
 }
 
 fn or_never(timestamp: &str) -> &str {

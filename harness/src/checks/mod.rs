@@ -13,9 +13,9 @@ mod users;
 pub use autologin::{at_login_prompt, autologin};
 pub use home_manager::home_manager;
 pub use hostname::hostname;
-pub use sshd::{finish_ssh_login, host_key_fingerprints, login_check_name, prepare_ssh_login, sshd, sshd_units_settled, SshAttempt, SshLoginStage, SshTarget, SshdReach};
+pub use sshd::{finish_ssh_login, host_key_fingerprints, login_check_name, prepare_ssh_login, sshd, sshd_units, SshAttempt, SshLoginStage, SshTarget, SshdReach, SshdUnits};
 pub use steps::{steps, steps_not_run};
-pub use units::{settle_units, unsettled_problem, Unsettled, UNIT_TIMEOUT};
+pub use units::{settle_units, unsettled_problem, Settled, Unsettled, UNIT_TIMEOUT};
 pub use users::{user, user_exists};
 
 use crate::console::Shell;

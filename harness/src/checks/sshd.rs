@@ -54,11 +54,25 @@ fn unit_states(show: &str, units: usize) -> Vec<UnitState> {
     states
 }
 
-/// Whether sshd's units have no job queued or running right now (asked once,
-/// without waiting): then the sshd check will not wait for them. A guest that
-/// cannot answer counts as ready: the check itself will say why it is broken.
-pub fn sshd_units_settled(shell: &mut Shell<'_>) -> bool {
-    super::settle_units(shell, &[SERVICE, SOCKET], Duration::ZERO).map_or(true, |pending| pending.is_empty())
+/// What the sshd check reads of its units in `systemctl show`.
+const UNIT_PROPS: [&str; 4] = ["LoadState", "ActiveState", "SubState", "Result"];
+
+/// sshd's units as seen once, without waiting (`sshd_units`): whether they
+/// are still starting, and what the sshd check reads when they are not.
+pub struct SshdUnits(Result<super::Settled, super::NoEvidence>);
+
+impl SshdUnits {
+    /// Whether a start job of sshd's units is queued or running. A guest that
+    /// cannot answer is not "starting": the check will say why it is broken.
+    pub fn starting(&self) -> bool {
+        self.0.as_ref().is_ok_and(|settled| !settled.pending.is_empty())
+    }
+}
+
+/// Looks once at sshd's units: the sshd check takes what it saw when they
+/// have settled, so that it needs no second look.
+pub fn sshd_units(shell: &mut Shell<'_>) -> SshdUnits {
+    SshdUnits(super::settle_units(shell, &[SERVICE, SOCKET], &UNIT_PROPS, Duration::ZERO))
 }
 
 /// Where and how the sshd check can reach the guest's sshd from the host.
@@ -75,8 +89,9 @@ pub struct SshdReach {
 /// or the check is broken: a guest without `ss` or `systemctl` proves nothing,
 /// not even that sshd is off. A socket-activated sshd is connected to once
 /// before `sshd -T`, as a client would, because NixOS makes missing host keys
-/// when the first connection starts `sshd@.service`.
-pub fn sshd(shell: &mut Shell<'_>, is_root: bool, expected: &Sshd, reach: &SshdReach) -> CheckResult {
+/// when the first connection starts `sshd@.service`. `seen`: the units as
+/// `sshd_units` saw them; when they had settled, they are not asked again.
+pub fn sshd(shell: &mut Shell<'_>, is_root: bool, expected: &Sshd, reach: &SshdReach, seen: Option<SshdUnits>) -> CheckResult {
     let mut want = vec![if expected.must_run() {
         format!("{SERVICE} active, or {SOCKET} listening (socket activation)")
     } else {
@@ -96,23 +111,22 @@ pub fn sshd(shell: &mut Shell<'_>, is_root: bool, expected: &Sshd, reach: &SshdR
 
     // Not judged while either unit's start job is queued or running.
     let limit = super::UNIT_TIMEOUT * shell.scale();
-    match super::settle_units(shell, &[SERVICE, SOCKET], limit) {
-        Ok(pending) if pending.is_empty() => {}
-        Ok(pending) => {
-            let problem = super::unsettled_problem(&pending, limit);
+    let settled = match seen.filter(|units| !units.starting()) {
+        Some(SshdUnits(settled)) => settled,
+        None => super::settle_units(shell, &[SERVICE, SOCKET], &UNIT_PROPS, limit),
+    };
+    let show = match settled {
+        Ok(settled) if settled.pending.is_empty() => settled.show,
+        Ok(settled) => {
+            let problem = super::unsettled_problem(&settled.pending, limit);
             return verdict(name, expected_text, "still starting".into(), vec![problem], String::new(), Vec::new());
         }
         Err(e) => return broken(name, expected_text, e),
-    }
-    let show = format!("systemctl show -p LoadState -p ActiveState -p SubState -p Result {SERVICE} {SOCKET}");
-    let states = match answer(shell, &show) {
-        Ok(out) => unit_states(&out.output, 2),
-        Err(e) => return broken(name, expected_text, e),
     };
-    let [service, socket] = match <[UnitState; 2]>::try_from(states) {
+    let [service, socket] = match <[UnitState; 2]>::try_from(unit_states(&show, 2)) {
         Ok(pair) => pair,
         Err(got) => {
-            let message = format!("`{show}` did not describe both units (got {})", got.len());
+            let message = format!("`systemctl show` did not describe both {SERVICE} and {SOCKET} (got {})", got.len());
             return broken(name, expected_text, (message, Vec::new()));
         }
     };

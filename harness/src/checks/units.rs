@@ -19,27 +19,45 @@ pub struct Unsettled {
     pub job: String,
 }
 
+/// What `settle_units` saw last: the units still with a job, and the whole
+/// `systemctl show` of the units, with the properties the check asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settled {
+    pub pending: Vec<Unsettled>,
+    /// One block of `KEY=value` lines per unit, in the order asked,
+    /// separated by blank lines (`Job` and the asked properties).
+    pub show: String,
+}
+
 /// Waits until none of `units` has a job in systemd's queue (a start that has
 /// not begun, or one still running), at most `limit` (already stretched for
-/// the accelerator). A unit without a job has done what this boot asked of it:
-/// it is active, failed, or was never asked to start. systemd has no command
-/// that waits for one unit's job (`systemctl is-system-running --wait` waits
-/// for all of them), so the guest polls `systemctl show -p Job`, which prints
-/// `Job=<id>` while there is one. Returns the units that still have a job when
-/// the limit passed (a zero limit asks once); the last `systemctl show` must
-/// answer, or there is no evidence either way.
-pub fn settle_units(shell: &mut Shell<'_>, units: &[&str], limit: Duration) -> Result<Vec<Unsettled>, NoEvidence> {
+/// the accelerator), and returns the last `systemctl show` of them with
+/// `props`, so that the check needs no second look. A unit without a job has
+/// done what this boot asked of it: it is active, failed, or was never asked
+/// to start. systemd has no command that waits for one unit's job
+/// (`systemctl is-system-running --wait` waits for all of them), so the guest
+/// polls `systemctl show -p Job`, which prints `Job=<id>` while there is one:
+/// one `systemctl` when nothing is pending (the clock is read only while
+/// something is), a pause between polls otherwise. The units that still have
+/// a job when the limit passed are named (a zero limit asks once); the last
+/// `systemctl show` must answer, or there is no evidence either way. The
+/// loop's variables are `isotest_`-prefixed: it runs in the console's own shell.
+pub fn settle_units(shell: &mut Shell<'_>, units: &[&str], props: &[&str], limit: Duration) -> Result<Settled, NoEvidence> {
     let names: Vec<String> = units.iter().map(|u| sh_quote(u)).collect();
-    let show = format!("systemctl show -p Job {}", names.join(" "));
+    let flags: String = std::iter::once("Job").chain(props.iter().copied()).map(|p| format!(" -p {p}")).collect();
+    let show = format!("systemctl show{flags} {}", names.join(" "));
     // The pause between polls is a retry interval; what ends the wait is the job queue.
     let command = format!(
-        "end=$(( $(date +%s) + {} )); while {show} | grep -q '^Job=[0-9]' && [ \"$(date +%s)\" -lt \"$end\" ]; do sleep 0.2; done; {show}",
+        "isotest_e=; while :; do isotest_s=$({show}); isotest_r=$?; case $isotest_r$isotest_s in 0*Job=[0-9]*) \
+         [ -n \"$isotest_e\" ] || isotest_e=$(( $(date +%s) + {} )); \
+         if [ \"$(date +%s)\" -lt \"$isotest_e\" ]; then sleep 0.2; continue; fi;; esac; break; done; \
+         printf '%s\\n' \"$isotest_s\"; case $isotest_r in 0) ;; *) (exit $isotest_r);; esac",
         limit.as_secs()
     );
     // The shell stretches its own timeout; the guest's loop ends first.
     let timeout = limit / shell.scale().max(1) + super::COMMAND_TIMEOUT;
     let out = answer_within(shell, &command, timeout)?;
-    Ok(pending_jobs(&out, units))
+    Ok(Settled { pending: pending_jobs(&out, units), show: out })
 }
 
 /// `answer` with a longer timeout than a single command's: only exit status 0 is an answer.
@@ -100,9 +118,10 @@ mod tests {
         // Pending for the first 3 polls of `slow.service`; `stuck.service` forever.
         let fake = format!(
             "#!/bin/sh\nn=$(cat {d}/polls 2>/dev/null || echo 0); n=$((n+1)); echo $n > {d}/polls\n\
-             for u in \"$@\"; do case $u in show|-p|Job) continue;; esac\n\
+             for u in \"$@\"; do case $u in *.service) ;; *) continue;; esac\n\
              [ -n \"$first\" ] && echo; first=1\n\
              case $u in slow.service) [ $n -le 3 ] && echo Job=7 || echo Job=;; stuck.service) echo Job=9;; *) echo Job=;; esac\n\
+             case \" $* \" in *\" ActiveState \"*) echo ActiveState=active;; esac\n\
              done\n",
             d = dir.path().display()
         );
@@ -114,16 +133,25 @@ mod tests {
         let (mut child, mut console) = local_shell(dir.path(), &bin);
         let mut shell = Shell::new(&mut console, 1);
         let started = std::time::Instant::now();
-        let pending = settle_units(&mut shell, &["slow.service", "other.service"], Duration::from_secs(20)).expect("an answer");
-        assert!(pending.is_empty(), "{pending:?}");
+        let settled = settle_units(&mut shell, &["slow.service", "other.service"], &[], Duration::from_secs(20)).expect("an answer");
+        assert!(settled.pending.is_empty(), "{settled:?}");
+        assert_eq!(settled.show, "Job=\n\nJob=\n");
         assert!(started.elapsed() < Duration::from_secs(10), "the wait did not end with the job");
+
+        // Nothing pending: one look, with the properties asked for.
+        let polls = || std::fs::read_to_string(dir.path().join("polls")).unwrap().trim().parse::<u32>().unwrap();
+        let before = polls();
+        let settled = settle_units(&mut shell, &["other.service"], &["ActiveState"], Duration::from_secs(20)).expect("an answer");
+        assert_eq!((settled.pending.len(), settled.show.as_str()), (0, "Job=\nActiveState=active\n"));
+        assert_eq!(polls(), before + 1, "more than one systemctl for a unit without a job");
 
         let started = std::time::Instant::now();
         let limit = Duration::from_secs(2);
-        let pending = settle_units(&mut shell, &["other.service", "stuck.service"], limit).expect("an answer");
+        let pending = settle_units(&mut shell, &["other.service", "stuck.service"], &[], limit).expect("an answer").pending;
         assert_eq!(pending, vec![Unsettled { unit: "stuck.service".into(), job: "9".into() }]);
         assert!(started.elapsed() >= Duration::from_secs(1), "gave up before the limit");
         assert_eq!(unsettled_problem(&pending, limit), "stuck.service (job 9) still starting after 2 s: its start job never finished");
+        shell.remove_files();
         let _ = child.kill();
         let _ = child.wait();
     }
@@ -141,8 +169,14 @@ mod tests {
         std::fs::set_permissions(&systemctl, std::fs::Permissions::from_mode(0o755)).unwrap();
         let (mut child, mut console) = local_shell(dir.path(), &bin);
         let mut shell = Shell::new(&mut console, 1);
-        let e = settle_units(&mut shell, &["sshd.service"], Duration::from_secs(2)).expect_err("no answer");
+        let e = settle_units(&mut shell, &["sshd.service"], &[], Duration::from_secs(2)).expect_err("no answer");
         assert!(e.0.contains("failed with exit status 1: Failed to connect to bus"), "{}", e.0);
+        // The loop keeps systemctl's status: 127 (as from a shell that finds
+        // no systemctl) is a missing tool, not a failure.
+        std::fs::write(&systemctl, "#!/bin/sh\nexit 127\n").unwrap();
+        let e = settle_units(&mut shell, &["sshd.service"], &[], Duration::from_secs(2)).expect_err("no answer");
+        assert!(e.0.contains("a tool is missing on the guest (exit status 127)"), "{}", e.0);
+        shell.remove_files();
         let _ = child.kill();
         let _ = child.wait();
     }

@@ -298,7 +298,7 @@ mod framing {
     /// Reads one framed command off the console.
     fn read_command(stream: &mut UnixStream) -> Framed {
         let shape = regex::bytes::Regex::new(
-            r#"(?s)^printf '([^']*)' (ISOTEST_[0-9a-f]{16}) B([0-9]+); \{\n.*\n\} </dev/null >/tmp/ISOTEST_[0-9a-f]{16} 2>&1; isotest_status=\$\?; od -A d -v -t x1 /tmp/ISOTEST_[0-9a-f]{16}; rm -f /tmp/ISOTEST_[0-9a-f]{16}; printf '([^']*)' ISOTEST_[0-9a-f]{16} E[0-9]+ "\$isotest_status"\n$"#,
+            r#"(?s)^printf '([^']*)' (ISOTEST_[0-9a-f]{16}) B([0-9]+); \{\n.*\n\} </dev/null >/tmp/ISOTEST_[0-9a-f]{16} 2>&1; isotest_status=\$\?; od -A d -v -t x1 /tmp/ISOTEST_[0-9a-f]{16}; printf '([^']*)' ISOTEST_[0-9a-f]{16} E[0-9]+ "\$isotest_status"\n$"#,
         )
         .unwrap();
         let mut typed = Vec::new();

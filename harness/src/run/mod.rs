@@ -533,7 +533,8 @@ fn run_checks(
     }
     let is_root = shell.run("id -u", checks::COMMAND_TIMEOUT).map(|o| o.output.trim() == "0").unwrap_or(false);
     let mut user_checks = Vec::new();
-    let sshd_starting = expect.sshd.is_some() && !checks::sshd_units_settled(shell);
+    let seen = expect.sshd.as_ref().map(|_| checks::sshd_units(shell));
+    let sshd_starting = seen.as_ref().is_some_and(checks::SshdUnits::starting);
     if sshd_starting {
         user_checks = users_and_home_manager(shell, is_root, expect);
     }
@@ -543,7 +544,7 @@ fn run_checks(
     if let Some(sshd) = &expect.sshd {
         let port = place.forward.map(|(host, _)| host).unwrap_or(0);
         let reach = checks::SshdReach { port, scale: place.scale };
-        let sshd_check = CheckResult::timed(|| checks::sshd(shell, is_root, sshd, &reach));
+        let sshd_check = CheckResult::timed(|| checks::sshd(shell, is_root, sshd, &reach, seen));
         let sshd_ok = sshd_check.passed();
         sshd_checks.push(sshd_check);
         login_names = sshd.login.iter().map(checks::login_check_name).collect();
@@ -567,6 +568,7 @@ fn run_checks(
     wait_for_startup(shell);
     report.failed_units = failed_units(shell, is_root);
     report.checks.extend(checks::steps(shell, steps));
+    shell.remove_files();
 }
 
 /// The users' checks, then their Home Manager checks.
