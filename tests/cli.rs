@@ -394,22 +394,47 @@ fn qemu_dies_with_a_killed_harness_and_the_next_run_sweeps_its_directory() {
     assert_eq!(private_dirs(tmp.path()), Vec::<std::path::PathBuf>::new(), "the sweeping run left its own");
 }
 
-/// A check that panics (a bug in isotest, injected: src/fault.rs) unwinds
-/// through the trial: its QEMU is killed and its private directory removed as
-/// the machine and the directory are dropped, before isotest exits.
+/// A check that panics (a bug in isotest, injected: src/fault.rs) ends its
+/// trial, not the run: the trial's QEMU is killed and its private directory
+/// removed as they are dropped, its report says "could not test" with the
+/// panic's message and the checks done before it, and the next trial runs
+/// (two trials on one worker, `--jobs 1`: a panic that ended the worker
+/// would leave the second one unrun).
 #[test]
-fn a_panic_inside_a_check_leaves_no_qemu_and_no_private_directory() {
+fn a_panic_inside_a_check_ends_its_trial_and_leaves_no_qemu_and_no_private_directory() {
     let tmp = tempfile::tempdir().unwrap();
     let name = "cli-panic";
+    let rescue = support::fixture("rescue").unwrap();
+    for image in ["a.iso", "b.iso"] {
+        std::os::unix::fs::symlink(&rescue, tmp.path().join(image)).unwrap();
+    }
+    let yaml = std::fs::read_to_string(support::repo().join("scenarios/rescue.yaml")).unwrap();
+    let yaml = yaml.replace("flake: path:../", &format!("flake: path:{}/", support::repo().display()));
+    let yaml = yaml.replace("arch: [x86_64, aarch64]", "arch: x86_64\nfirmware: bios\nimages: [a.iso, b.iso]");
+    std::fs::write(tmp.path().join("rescue.yaml"), yaml).unwrap();
+    let artifacts = support::artifacts().join(name);
     let stderr = tmp.path().join("stderr");
-    let mut command = run_rescue_in(tmp.path(), name);
-    command.env("ISOTEST_FAULT", "panic-in-check:hostname").env("RESCUE_PASSWORD", SECRET);
-    command.stderr(std::fs::File::create(&stderr).unwrap());
-    let (mut child, qemu) = start_run_with(name, command);
-    let status = child.wait().unwrap();
-    let said = std::fs::read_to_string(&stderr).unwrap();
+    let mut command = support::isotest_command();
+    command.arg("run").arg(tmp.path().join("rescue.yaml")).args(["--jobs", "1", "--artifacts"]).arg(&artifacts);
+    command.env("TMPDIR", tmp.path()).env("ISOTEST_FAULT", "panic-in-check:hostname").env("RESCUE_PASSWORD", SECRET);
+    command.stdout(Stdio::piped()).stderr(std::fs::File::create(&stderr).unwrap());
+    let child = command.stdin(Stdio::null()).spawn().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let (stdout, said) = (text(&out.stdout), std::fs::read_to_string(&stderr).unwrap());
     assert!(said.contains("injected fault: the check `hostname` panics"), "no panic in the hostname check: {said}");
-    assert_eq!(status.code(), Some(101), "a panic is Rust's exit status 101: {said}");
-    assert!(support::gone_within(qemu, NO_QEMU_WITHIN), "QEMU {qemu} survived a panic: {said}");
-    assert_eq!(private_dirs(tmp.path()), Vec::<std::path::PathBuf>::new(), "the private directory outlived a panic");
+    assert_eq!(out.status.code(), Some(3), "a panic, with no check failed before it, is could not test: {stdout}{said}");
+    for trial in ["a", "b"] {
+        let dir = artifacts.join(format!("rescue-x86_64-bios-{trial}"));
+        let qemu = support::read_pid(&dir.join("qemu.pid")).expect("the trial started QEMU");
+        assert!(support::gone_within(qemu, NO_QEMU_WITHIN), "QEMU {qemu} of trial {trial} survived a panic: {said}");
+        let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+        assert_eq!(report["verdict"], "could-not-test", "{report}");
+        let reason = report["reason"].as_str().unwrap();
+        assert!(reason.starts_with("isotest panicked during this trial (a bug in isotest, not a verdict on the ISO): injected fault"), "{reason}");
+        let checks: Vec<(&str, &str)> =
+            report["checks"].as_array().unwrap().iter().map(|c| (c["name"].as_str().unwrap(), c["outcome"].as_str().unwrap())).collect();
+        assert_eq!(checks, [("autologin", "pass")], "the checks before the panic are reported");
+        assert!(stdout.contains(&format!("rescue::x86_64::bios::{trial}")) && stdout.contains("COULD NOT TEST"), "{stdout}");
+    }
+    assert_eq!(private_dirs(tmp.path()), Vec::<std::path::PathBuf>::new(), "a private directory outlived a panic");
 }

@@ -108,6 +108,9 @@ fn serve_client(shared: &Arc<Shared>, writer: &UnixStream, client: UnixStream) -
 /// of an unfinished line are shown (see `kmsg`).
 const IDLE: Duration = Duration::from_millis(50);
 
+/// The shell's commands and their decoded output, beside the transcripts.
+pub const COMMAND_LOG: &str = "commands.log";
+
 /// How many console lines an error shows.
 pub const CONTEXT_LINES: usize = 20;
 
@@ -119,12 +122,19 @@ pub struct SerialConsole {
     /// Patterns that end any wait with an error, e.g. a kernel panic.
     fatal: Vec<(String, Regex)>,
     transcript: PathBuf,
+    /// `commands.log`: the shell's commands with their output as it was
+    /// decoded (the transcript shows it as `od` listings, see `shell`).
+    commands: Option<File>,
+    attached: Instant,
 }
 
 impl SerialConsole {
     /// Starts reading `stream`; transcripts go to `<dir>/console.log` (plain
-    /// text) and `<dir>/console.raw` (every byte).
+    /// text) and `<dir>/console.raw` (every byte), and the shell's commands
+    /// to `<dir>/commands.log`.
     pub fn attach(stream: UnixStream, dir: &Path) -> std::io::Result<SerialConsole> {
+        let attached = Instant::now();
+        let commands = Some(File::create(dir.join(COMMAND_LOG))?);
         let transcript = dir.join("console.log");
         let mut plain = File::create(&transcript)?;
         let mut raw = File::create(dir.join("console.raw"))?;
@@ -177,7 +187,22 @@ impl SerialConsole {
             drop(buffer);
             reader_shared.grew.notify_all();
         })?;
-        Ok(SerialConsole { shared, writer, cursor: 0, fatal: Vec::new(), transcript })
+        Ok(SerialConsole { shared, writer, cursor: 0, fatal: Vec::new(), transcript, commands, attached })
+    }
+
+    /// How long ago the console was attached (about when QEMU started).
+    pub fn since_attached(&self) -> Duration {
+        self.attached.elapsed()
+    }
+
+    /// Appends `entry` to `commands.log`. Best effort, as the transcripts: a
+    /// full disk stops the log, not the trial.
+    pub fn log_command(&mut self, entry: &str) {
+        if let Some(file) = &mut self.commands {
+            if file.write_all(entry.as_bytes()).is_err() {
+                self.commands = None;
+            }
+        }
     }
 
     /// The readable transcript's path.

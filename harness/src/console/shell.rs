@@ -102,8 +102,18 @@ impl<'c> Shell<'c> {
     }
 
     /// Runs `command` framed by its markers; with files to `remove`, they
-    /// and this command's own go once its output is listed.
+    /// and this command's own go once its output is listed. Each exchange
+    /// goes to the console's `commands.log` as a terminal would show it.
     fn framed(&mut self, command: &str, timeout: Duration, remove: &[String]) -> Result<CommandOutput, ShellError> {
+        let at = self.console.since_attached();
+        let result = self.exchange(command, timeout, remove);
+        let took = self.console.since_attached().saturating_sub(at);
+        let shown = if remove.is_empty() { command.to_owned() } else { format!("rm -f  # the output files of {} commands", remove.len() + 1) };
+        self.console.log_command(&log_entry(&shown, at, took, &result));
+        result
+    }
+
+    fn exchange(&mut self, command: &str, timeout: Duration, remove: &[String]) -> Result<CommandOutput, ShellError> {
         let id = self.next_id;
         self.next_id += 1;
         let tag = format!("ISOTEST_{:016x}", nonce());
@@ -133,6 +143,30 @@ impl<'c> Shell<'c> {
         tracing::debug!(command, status, "console command");
         Ok(CommandOutput { output: plain_text(&bytes), status })
     }
+}
+
+/// One exchange as `commands.log` shows it: the command after `$ ` (its
+/// further lines after `> `), its output, and a line with its exit status
+/// and when it ran (seconds since the console was attached).
+fn log_entry(command: &str, at: Duration, took: Duration, result: &Result<CommandOutput, ShellError>) -> String {
+    let mut entry = String::new();
+    for (i, line) in command.lines().enumerate() {
+        entry.push_str(if i == 0 { "$ " } else { "> " });
+        entry.push_str(line);
+        entry.push('\n');
+    }
+    let when = format!("at {:.2} s, took {:.2} s", at.as_secs_f64(), took.as_secs_f64());
+    match result {
+        Ok(out) => {
+            entry.push_str(&out.output);
+            if !out.output.is_empty() && !out.output.ends_with('\n') {
+                entry.push('\n');
+            }
+            entry.push_str(&format!("# exit status {}, {when}\n", out.status));
+        }
+        Err(e) => entry.push_str(&format!("# no answer: {}, {when}\n", e.source)),
+    }
+    entry
 }
 
 /// The bytes that `od -A d -v -t x1` printed, from its lines on the console:
@@ -250,6 +284,32 @@ mod tests {
         let after = shell.run("printf 'x'", wait).expect("third command");
         assert_eq!(after, CommandOutput { output: "x".into(), status: 0 });
         shell.remove_files();
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    /// `commands.log` shows each exchange as a terminal would: the command,
+    /// its decoded output (not the `od` listing that came over the console),
+    /// its status and when it ran.
+    #[test]
+    fn commands_log_shows_what_each_command_said() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (mut child, mut console) = local_shell(dir.path());
+        let mut shell = Shell::new(&mut console, 1);
+        let wait = Duration::from_secs(20);
+        shell.run("echo hi", wait).unwrap();
+        shell.run("printf 'no newline'; (exit 3)", wait).unwrap();
+        shell.run("a=1\necho \"a is $a\"", wait).unwrap();
+        shell.remove_files();
+        let log = std::fs::read_to_string(dir.path().join(crate::console::serial::COMMAND_LOG)).unwrap();
+        let times = regex::Regex::new(r"at [0-9]+\.[0-9]{2} s, took [0-9]+\.[0-9]{2} s").unwrap();
+        assert_eq!(
+            times.replace_all(&log, "at T"),
+            "$ echo hi\nhi\n# exit status 0, at T\n\
+             $ printf 'no newline'; (exit 3)\nno newline\n# exit status 3, at T\n\
+             $ a=1\n> echo \"a is $a\"\na is 1\n# exit status 0, at T\n\
+             $ rm -f  # the output files of 4 commands\n# exit status 0, at T\n"
+        );
         let _ = child.kill();
         let _ = child.wait();
     }

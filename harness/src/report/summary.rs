@@ -22,12 +22,13 @@ pub const EXIT_STATUS_HELP: &str = "\
 Exit status:
   0  every trial that ran passed (skipped trials are reported, not failures)
   1  a trial failed: a check failed, was broken or could not run, or the boot died
-     (a panic, a timeout, the guest rebooting or powering off); or, compared
+     (a kernel panic, a timeout, the guest rebooting or powering off); or, compared
      with a baseline (--baseline, `isotest compare`), a regression
   2  usage or scenario error
   3  could not test: no QEMU or firmware, QEMU refusing its arguments or dying of
-     a signal or a crash, too little memory or disk space, no free port; or every
-     trial was skipped; or --require-all met a skipped trial";
+     a signal or a crash, too little memory or disk space, no free port, a bug in
+     isotest (a panic during a trial); or every trial was skipped; or
+     --require-all met a skipped trial";
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Summary {

@@ -144,8 +144,15 @@ fn run_trial_observed(trial: &Trial, options: &RunOptions, progress: &dyn Progre
     let mut kept = None;
     let on_phase = |phase| progress.phase(trial, phase);
     let mut run = Run { on_phase: &on_phase, kept: &mut kept };
-    if let Err(e) = execute(trial, options, &artifacts, &mut report, started, &mut run) {
-        report.error = Some(e);
+    // A panic (a bug in isotest) ends this trial, not the run: its machine is
+    // dropped as it unwinds, and the report says what was done before it.
+    let executed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        execute(trial, options, &artifacts, &mut report, started, &mut run)
+    }));
+    match executed {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => report.error = Some(e),
+        Err(payload) => report.error = Some(panicked(payload.as_ref(), &report.checks)),
     }
     report.total_secs = started.elapsed().as_secs_f64();
     report.verdict = Verdict::judge(report.error.as_ref(), &report.checks);
@@ -153,6 +160,23 @@ fn run_trial_observed(trial: &Trial, options: &RunOptions, progress: &dyn Progre
     // Only a failure is worth a look; a machine that passed is stopped as usual.
     let failed = report.verdict == Verdict::Fail;
     (report, kept.filter(|_| failed))
+}
+
+/// The error of a trial in which isotest panicked: nothing more was learnt
+/// about the ISO ("could not test"), unless a check had already failed.
+fn panicked(payload: &(dyn std::any::Any + Send), checks: &[CheckResult]) -> TrialError {
+    let what = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".into());
+    let message = format!("isotest panicked during this trial (a bug in isotest, not a verdict on the ISO): {what}");
+    let a_check_failed = checks.iter().any(|c| c.outcome == checks::Outcome::Fail);
+    if a_check_failed {
+        failed(message)
+    } else {
+        could_not_test(message)
+    }
 }
 
 /// What a trial's run hands back besides its report.
@@ -986,6 +1010,18 @@ mod tests {
         let listing = "rescue-mirror.service loaded failed failed Fetch the rescue tools index\nhome-manager-nixos.service loaded failed failed Home Manager environment for nixos\n";
         assert_eq!(unit_names(listing), ["rescue-mirror.service", "home-manager-nixos.service"]);
         assert!(unit_names("").is_empty());
+    }
+
+    #[test]
+    fn a_panic_is_could_not_test_unless_a_check_had_failed() {
+        let payload: Box<dyn std::any::Any + Send> = Box::new(String::from("index out of bounds"));
+        let e = panicked(payload.as_ref(), &[CheckResult::not_run("sshd", "", "x")]);
+        assert_eq!(e.kind, ErrorKind::CouldNotTest);
+        assert_eq!(e.message, "isotest panicked during this trial (a bug in isotest, not a verdict on the ISO): index out of bounds");
+        let failing = CheckResult { outcome: checks::Outcome::Fail, ..CheckResult::not_run("hostname", "rescue", "x") };
+        let payload: Box<dyn std::any::Any + Send> = Box::new("static message");
+        let e = panicked(payload.as_ref(), &[failing]);
+        assert_eq!((e.kind, e.message.ends_with(": static message")), (ErrorKind::Failed, true));
     }
 
     #[test]
