@@ -64,11 +64,13 @@ enum Command {
         trials: Vec<String>,
         #[command(flatten)]
         shard: ShardArg,
-        /// Trials at once (default: one per two host cores).
+        /// Trials at once (default: one per host core, as many as three
+        /// quarters of the host's memory holds).
         #[arg(long)]
         jobs: Option<usize>,
         /// Virtual CPUs per guest, 1 to 256 (default: 2, or 1 when the jobs
-        /// would otherwise ask for more virtual CPUs than the host has cores).
+        /// would otherwise ask for more virtual CPUs than the host has cores,
+        /// as with the default jobs).
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..=256))]
         cpus: Option<u32>,
         /// A trial that cannot run here (skipped, e.g. no OVMF) is "could not
@@ -433,7 +435,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 return Ok(ExitCode::from(EXIT_COULD_NOT_TEST));
             }
             let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-            let jobs = jobs.unwrap_or((cores / 2).max(1));
+            let largest = trials.iter().map(|t| t.scenario.memory_mib).max().unwrap_or(0);
+            let jobs = jobs.unwrap_or_else(|| isotest::run::default_jobs(cores, isotest::run::host_memory_mib(), largest));
             let cpus = cpus.unwrap_or_else(|| isotest::run::guest_cpus(cores, jobs));
             let options = RunOptions { accel, artifacts, image, flake, cpus, keep_on_failure };
             let progress = isotest::progress::for_stdout();

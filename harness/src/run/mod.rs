@@ -50,6 +50,17 @@ pub fn guest_cpus(cores: usize, jobs: usize) -> u32 {
     (cores / jobs.max(1)).clamp(1, 2) as u32
 }
 
+/// Trials at once when `--jobs` is not given: one per host core, each guest
+/// with one virtual CPU (`guest_cpus`), as many as three quarters of the
+/// host's memory holds (`guest_mib`: the largest trial's). One-CPU guests
+/// side by side use the cores better than fewer guests with two: 4 rescue
+/// trials on 2 cores under TCG took 79.5 s with 2 at a time (1 CPU each),
+/// 101 s one at a time (2 CPUs), 89.5 s 4 at a time (bench/RESULTS.md).
+pub fn default_jobs(cores: usize, host_mib: Option<u64>, guest_mib: u64) -> usize {
+    let fit = host_mib.map_or(usize::MAX, |host| (host / 4 * 3 / guest_mib.max(1)) as usize);
+    cores.min(fit).max(1)
+}
+
 /// `--accel` if given, else the scenario's `accel:` (auto by default).
 fn accel_choice(options: &RunOptions, scenario: &crate::scenario::Scenario) -> AccelChoice {
     use crate::scenario::Acceleration;
@@ -725,7 +736,7 @@ fn write_artifact(path: &Path, text: &str) {
 }
 
 /// This host's memory in MiB (`MemTotal` in /proc/meminfo), if it can be read.
-fn host_memory_mib() -> Option<u64> {
+pub fn host_memory_mib() -> Option<u64> {
     let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
     let line = meminfo.lines().find_map(|l| l.strip_prefix("MemTotal:"))?;
     Some(line.trim().strip_suffix("kB")?.trim().parse::<u64>().ok()? / 1024)
@@ -1022,6 +1033,16 @@ mod tests {
         let payload: Box<dyn std::any::Any + Send> = Box::new("static message");
         let e = panicked(payload.as_ref(), &[failing]);
         assert_eq!((e.kind, e.message.ends_with(": static message")), (ErrorKind::Failed, true));
+    }
+
+    #[test]
+    fn a_trial_per_core_as_far_as_the_memory_goes() {
+        assert_eq!(default_jobs(2, Some(24 * 1024), 1024), 2);
+        assert_eq!(default_jobs(16, Some(8 * 1024), 1024), 6, "three quarters of 8 GiB");
+        assert_eq!(default_jobs(16, None, 1024), 16);
+        assert_eq!(default_jobs(4, Some(1024), 4096), 1, "always one");
+        assert_eq!(default_jobs(0, Some(1024), 0), 1);
+        assert_eq!(guest_cpus(2, default_jobs(2, Some(24 * 1024), 1024)), 1);
     }
 
     #[test]
