@@ -95,6 +95,7 @@ pub fn unsettled_problem(pending: &[Unsettled], limit: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::console::local::LocalShell;
 
     #[test]
     fn jobs_from_systemctl_show() {
@@ -130,8 +131,8 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&systemctl, std::fs::Permissions::from_mode(0o755)).unwrap();
 
-        let (mut child, mut console) = local_shell(dir.path(), &bin);
-        let mut shell = Shell::new(&mut console, 1);
+        let mut local = LocalShell::start(Some(&bin), |console_side| console_side);
+        let mut shell = local.shell();
         let started = std::time::Instant::now();
         let settled = settle_units(&mut shell, &["slow.service", "other.service"], &[], Duration::from_secs(20)).expect("an answer");
         assert!(settled.pending.is_empty(), "{settled:?}");
@@ -151,9 +152,6 @@ mod tests {
         assert_eq!(pending, vec![Unsettled { unit: "stuck.service".into(), job: "9".into() }]);
         assert!(started.elapsed() >= Duration::from_secs(1), "gave up before the limit");
         assert_eq!(unsettled_problem(&pending, limit), "stuck.service (job 9) still starting after 2 s: its start job never finished");
-        shell.remove_files();
-        let _ = child.kill();
-        let _ = child.wait();
     }
 
     /// A systemctl that cannot answer (as without a system bus): no
@@ -167,8 +165,8 @@ mod tests {
         std::fs::write(&systemctl, "#!/bin/sh\necho 'Failed to connect to bus: No such file or directory' >&2\nexit 1\n").unwrap();
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&systemctl, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let (mut child, mut console) = local_shell(dir.path(), &bin);
-        let mut shell = Shell::new(&mut console, 1);
+        let mut local = LocalShell::start(Some(&bin), |console_side| console_side);
+        let mut shell = local.shell();
         let e = settle_units(&mut shell, &["sshd.service"], &[], Duration::from_secs(2)).expect_err("no answer");
         assert!(e.0.contains("failed with exit status 1: Failed to connect to bus"), "{}", e.0);
         // The loop keeps systemctl's status: 127 (as from a shell that finds
@@ -176,27 +174,5 @@ mod tests {
         std::fs::write(&systemctl, "#!/bin/sh\nexit 127\n").unwrap();
         let e = settle_units(&mut shell, &["sshd.service"], &[], Duration::from_secs(2)).expect_err("no answer");
         assert!(e.0.contains("a tool is missing on the guest (exit status 127)"), "{}", e.0);
-        shell.remove_files();
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-
-    /// A /bin/sh whose PATH is `bin` (then the usual tools), on a socket pair.
-    fn local_shell(dir: &std::path::Path, bin: &std::path::Path) -> (std::process::Child, crate::console::SerialConsole) {
-        use std::os::fd::OwnedFd;
-        use std::os::unix::net::UnixStream;
-        use std::process::{Command, Stdio};
-        let (ours, theirs) = UnixStream::pair().expect("socketpair");
-        let fd = |s: &UnixStream| Stdio::from(OwnedFd::from(s.try_clone().expect("dup")));
-        let path = format!("{}:/usr/bin:/bin", bin.display());
-        let child = Command::new("/bin/sh")
-            .env("PATH", path)
-            .stdin(fd(&theirs))
-            .stdout(fd(&theirs))
-            .stderr(fd(&theirs))
-            .spawn()
-            .expect("/bin/sh");
-        drop(theirs);
-        (child, crate::console::SerialConsole::attach(ours, dir).expect("attach"))
     }
 }

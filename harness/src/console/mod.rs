@@ -8,6 +8,8 @@ pub mod attach;
 pub mod boot;
 pub mod grub;
 mod kmsg;
+#[cfg(test)]
+pub(crate) mod local;
 pub mod menu;
 pub mod screen;
 mod serial;

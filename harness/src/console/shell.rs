@@ -64,7 +64,7 @@ pub struct Shell<'c> {
     scale: u32,
     /// The files of the commands run so far, not yet removed.
     files: Vec<String>,
-    /// The guest's directory for them (another in tests, whose guest is this host).
+    /// The guest's directory for them (`with_scratch` in tests).
     scratch: String,
 }
 
@@ -81,6 +81,13 @@ impl<'c> Shell<'c> {
 
     pub fn console(&mut self) -> &mut SerialConsole {
         self.console
+    }
+
+    /// Commands' output files in `dir` instead of /tmp (the tests' guest is this host).
+    #[cfg(test)]
+    pub(crate) fn with_scratch(mut self, dir: &std::path::Path) -> Self {
+        self.scratch = dir.display().to_string();
+        self
     }
 
     /// Runs `command` and returns its output and exit status.
@@ -228,31 +235,18 @@ pub fn sh_quote(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{sh_quote, CommandOutput, Shell};
-    use crate::console::serial::SerialConsole;
-    use std::os::fd::OwnedFd;
+    use super::{sh_quote, CommandOutput};
+    use crate::console::local::LocalShell;
     use std::os::unix::net::UnixStream;
-    use std::process::{Command, Stdio};
     use std::time::Duration;
-
-    /// A real /bin/sh on the other end of a socket pair, driven through the same
-    /// framing and console reader as a guest's shell.
-    fn local_shell(dir: &std::path::Path) -> (std::process::Child, SerialConsole) {
-        let (ours, theirs) = UnixStream::pair().expect("socketpair");
-        let fd = |s: &UnixStream| Stdio::from(OwnedFd::from(s.try_clone().expect("dup")));
-        let child = Command::new("/bin/sh").stdin(fd(&theirs)).stdout(fd(&theirs)).stderr(fd(&theirs)).spawn().expect("/bin/sh");
-        drop(theirs);
-        (child, SerialConsole::attach(ours, dir).expect("attach"))
-    }
 
     /// Output that holds the markers of the command before, guesses of this
     /// command's and the next one's (the old numbered form, and the previous
     /// nonce with this command's number) comes back exactly, with its status.
     #[test]
     fn framing_survives_marker_text_in_the_output() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let (mut child, mut console) = local_shell(dir.path());
-        let mut shell = Shell::new(&mut console, 1);
+        let mut local = LocalShell::new();
+        let mut shell = local.shell();
         let wait = Duration::from_secs(20);
         let first = shell.run("echo hello", wait).expect("first command");
         assert_eq!(first, CommandOutput { output: "hello\n".into(), status: 0 });
@@ -283,9 +277,6 @@ mod tests {
         // Still in step with the shell afterwards.
         let after = shell.run("printf 'x'", wait).expect("third command");
         assert_eq!(after, CommandOutput { output: "x".into(), status: 0 });
-        shell.remove_files();
-        let _ = child.kill();
-        let _ = child.wait();
     }
 
     /// `commands.log` shows each exchange as a terminal would: the command,
@@ -293,15 +284,15 @@ mod tests {
     /// its status and when it ran.
     #[test]
     fn commands_log_shows_what_each_command_said() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let (mut child, mut console) = local_shell(dir.path());
-        let mut shell = Shell::new(&mut console, 1);
+        let mut local = LocalShell::new();
+        let log = local.dir().join(crate::console::serial::COMMAND_LOG);
+        let mut shell = local.shell();
         let wait = Duration::from_secs(20);
         shell.run("echo hi", wait).unwrap();
         shell.run("printf 'no newline'; (exit 3)", wait).unwrap();
         shell.run("a=1\necho \"a is $a\"", wait).unwrap();
         shell.remove_files();
-        let log = std::fs::read_to_string(dir.path().join(crate::console::serial::COMMAND_LOG)).unwrap();
+        let log = std::fs::read_to_string(log).unwrap();
         let times = regex::Regex::new(r"at [0-9]+\.[0-9]{2} s, took [0-9]+\.[0-9]{2} s").unwrap();
         assert_eq!(
             times.replace_all(&log, "at T"),
@@ -310,20 +301,15 @@ mod tests {
              $ a=1\n> echo \"a is $a\"\na is 1\n# exit status 0, at T\n\
              $ rm -f  # the output files of 4 commands\n# exit status 0, at T\n"
         );
-        let _ = child.kill();
-        let _ = child.wait();
     }
 
     /// Each command's output has a file of its own, kept until
     /// `remove_files` removes them all, its own command's too.
     #[test]
     fn the_commands_files_are_removed_together() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let (mut child, mut console) = local_shell(dir.path());
-        let mut shell = Shell::new(&mut console, 1);
-        let scratch = dir.path().join("tmp");
-        std::fs::create_dir(&scratch).unwrap();
-        shell.scratch = scratch.display().to_string();
+        let mut local = LocalShell::new();
+        let scratch = local.scratch();
+        let mut shell = local.shell();
         let wait = Duration::from_secs(20);
         for word in ["one", "two", "three"] {
             assert_eq!(shell.run(&format!("echo {word}"), wait).expect("a command").output, format!("{word}\n"));
@@ -345,9 +331,6 @@ mod tests {
         assert_eq!(shell.run("echo after", wait).expect("still in step").output, "after\n");
         shell.remove_files();
         assert_eq!(std::fs::read_dir(&scratch).unwrap().count(), 0);
-        shell.remove_files();
-        let _ = child.kill();
-        let _ = child.wait();
     }
 
     /// Copies the shell's output to the console with a kernel line (or the
@@ -383,13 +366,8 @@ mod tests {
     /// bytes that are not UTF-8 come back exactly, with their status.
     #[test]
     fn output_is_exact_among_kernel_lines() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let (ours, theirs) = UnixStream::pair().expect("socketpair");
-        let fd = |s: &UnixStream| Stdio::from(OwnedFd::from(s.try_clone().expect("dup")));
-        let mut child = Command::new("/bin/sh").stdin(fd(&theirs)).stdout(fd(&theirs)).stderr(fd(&theirs)).spawn().expect("/bin/sh");
-        drop(theirs);
-        let mut console = SerialConsole::attach(kernel_noise(ours), dir.path()).expect("attach");
-        let mut shell = Shell::new(&mut console, 1);
+        let mut local = LocalShell::start(None, kernel_noise);
+        let mut shell = local.shell();
         let wait = Duration::from_secs(20);
         let dmesg = "[    1.000000] Linux version 6.1\n[   12.345678] kmsg-flood: line 3 of the console noise\n** 1 printk messages dropped **\n";
         let out = shell.run(&format!("printf '{}'; echo err >&2; (exit 7)", dmesg.replace('\n', "\\n")), wait).expect("dmesg-like output");
@@ -401,9 +379,6 @@ mod tests {
         assert_eq!(out, CommandOutput { output: "red \u{fffd}\u{fffd} no newline".into(), status: 0 });
         let out = shell.run("true", wait).expect("no output");
         assert_eq!(out, CommandOutput { output: String::new(), status: 0 });
-        shell.remove_files();
-        let _ = child.kill();
-        let _ = child.wait();
     }
 
     #[test]
