@@ -228,6 +228,11 @@ fn zero_config_rescue_from_the_flake_passes() {
     assert_eq!(report["origins"]["hostname"], "flake", "{report}");
     assert!(report["flake"].as_str().unwrap().ends_with("#packages.x86_64-linux.rescue"), "{report}");
     assert!(report["image"].as_str().unwrap().starts_with("/nix/store/"), "{report}");
+    // A trial alone gets the vCPUs of a guest alone, whatever the default jobs.
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let cmdline = std::fs::read_to_string(artifacts.join("rescue-x86_64-bios/qemu.cmdline")).unwrap();
+    let smp = format!(" -smp {} ", isotest::run::guest_cpus(cores, 1));
+    assert!(cmdline.contains(&smp), "no `{smp}` in {cmdline}");
 }
 
 /// `isotest run scenarios/rescue.yaml --image IMAGE --artifacts <tests>/NAME`.

@@ -68,9 +68,9 @@ enum Command {
         /// quarters of the host's memory holds).
         #[arg(long)]
         jobs: Option<usize>,
-        /// Virtual CPUs per guest, 1 to 256 (default: 2, or 1 when the jobs
-        /// would otherwise ask for more virtual CPUs than the host has cores,
-        /// as with the default jobs).
+        /// Virtual CPUs per guest, 1 to 256 (default: 2, or 1 when the guests
+        /// booting at once would otherwise ask for more virtual CPUs than the
+        /// host has cores, as two or more trials with the default jobs do).
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..=256))]
         cpus: Option<u32>,
         /// A trial that cannot run here (skipped, e.g. no OVMF) is "could not
@@ -437,7 +437,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
             let largest = trials.iter().map(|t| t.scenario.memory_mib).max().unwrap_or(0);
             let jobs = jobs.unwrap_or_else(|| isotest::run::default_jobs(cores, isotest::run::host_memory_mib(), largest));
-            let cpus = cpus.unwrap_or_else(|| isotest::run::guest_cpus(cores, jobs));
+            // The guests that boot at once: no more than the trials that boot.
+            let at_once = jobs.min(trials.iter().filter(|t| t.skip.is_none()).count()).max(1);
+            let cpus = cpus.unwrap_or_else(|| isotest::run::guest_cpus(cores, at_once));
             let options = RunOptions { accel, artifacts, image, flake, cpus, keep_on_failure };
             let progress = isotest::progress::for_stdout();
             let baselines = run_baselines(&trials, baseline.as_deref(), &options, jobs, &|report: &isotest::report::TrialReport| {

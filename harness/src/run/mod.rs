@@ -41,7 +41,8 @@ impl Default for RunOptions {
 }
 
 /// Virtual CPUs per guest when `--cpus` is not given: 2, unless `jobs` guests
-/// at once would then ask for more virtual CPUs than the host has cores. A
+/// at once (no more than the trials that boot) would then ask for more
+/// virtual CPUs than the host has cores. A
 /// TCG guest whose virtual CPUs wait for a host core sees its timers fire late:
 /// measured here with 2 cores and 3 or 4 two-CPU guests at once, boots died of
 /// `IO-APIC + timer doesn't work!` panics and of RCU stalls ending in a reset,
@@ -182,12 +183,17 @@ fn panicked(payload: &(dyn std::any::Any + Send), checks: &[CheckResult]) -> Tri
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "(no message)".into());
     let message = format!("isotest panicked during this trial (a bug in isotest, not a verdict on the ISO): {what}");
-    let a_check_failed = checks.iter().any(|c| c.outcome == checks::Outcome::Fail);
-    if a_check_failed {
+    if a_check_failed(checks) {
         failed(message)
     } else {
         could_not_test(message)
     }
+}
+
+/// Whether a check failed: a failure that the host's fault or isotest's, met
+/// later, does not turn into "could not test".
+fn a_check_failed(checks: &[CheckResult]) -> bool {
+    checks.iter().any(|c| c.outcome == checks::Outcome::Fail)
 }
 
 /// What a trial's run hands back besides its report.
@@ -528,8 +534,7 @@ fn after_boot(
     if console.closed() || machine.exit_status().is_some() {
         let exit = machine.why_exited();
         let message = format!("QEMU exited during the checks: {}", exit.describe());
-        let a_check_failed = report.checks.iter().any(|c| c.outcome == checks::Outcome::Fail);
-        return Err(if exit.by_guest() || a_check_failed { failed(message) } else { could_not_test(message) });
+        return Err(if exit.by_guest() || a_check_failed(&report.checks) { failed(message) } else { could_not_test(message) });
     }
     Ok(())
 }
