@@ -331,7 +331,8 @@ def main():
         verdict += f"{medians[default] / medians[best]:.2f}x (target <= 1.05)" if default in medians else "n/a (default not measured)"
         results.append(f"throughput {a.throughput_trials} trials: {table}; {verdict}")
 
-    header = (f"{time.strftime('%Y-%m-%d')} {os.cpu_count()} cores, TCG, {a.pairs} pair(s), trial {a.trial}")
+    pairs = f", {a.pairs} pair(s)" if only & {"shell", "verdict", "menu", "rss"} else ""
+    header = f"{time.strftime('%Y-%m-%d')} {os.cpu_count()} cores, TCG{pairs}, trial {a.trial}"
     print(header)
     for line in results:
         print(f"  {line}")
