@@ -423,7 +423,18 @@ fn a_panic_inside_a_check_ends_its_trial_and_leaves_no_qemu_and_no_private_direc
     command.arg("run").arg(tmp.path().join("rescue.yaml")).args(["--jobs", "1", "--artifacts"]).arg(&artifacts);
     command.env("TMPDIR", tmp.path()).env("ISOTEST_FAULT", "panic-in-check:hostname").env("RESCUE_PASSWORD", SECRET);
     command.stdout(Stdio::piped()).stderr(std::fs::File::create(&stderr).unwrap());
-    let child = command.stdin(Stdio::null()).spawn().unwrap();
+    let _ = std::fs::remove_dir_all(&artifacts);
+    let mut child = command.stdin(Stdio::null()).spawn().unwrap();
+    // While the second trial runs, the first one's QEMU is already gone (not
+    // only once isotest has exited, which would kill it anyway).
+    let pid_of = |trial: &str| support::read_pid(&artifacts.join(format!("rescue-x86_64-bios-{trial}/qemu.pid")));
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while pid_of("b").is_none() && child.try_wait().unwrap().is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let first = pid_of("a").expect("the first trial started QEMU");
+    assert!(pid_of("b").is_some() && child.try_wait().unwrap().is_none(), "the second trial never started QEMU");
+    assert!(support::gone_within(first, NO_QEMU_WITHIN), "QEMU {first} of the first trial outlived its panic");
     let out = child.wait_with_output().unwrap();
     let (stdout, said) = (text(&out.stdout), std::fs::read_to_string(&stderr).unwrap());
     assert!(said.contains("injected fault: the check `hostname` panics"), "no panic in the hostname check: {said}");

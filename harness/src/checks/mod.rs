@@ -90,6 +90,23 @@ impl CheckResult {
     }
 }
 
+/// Where a check stands in a report, by its name: autologin, hostname, sshd,
+/// the SSH logins, users, Home Manager, then the steps, whatever order they
+/// ran in (the logins run beside the users' checks, and when sshd is still
+/// starting the users are checked first). A stable sort by it keeps each
+/// kind's own order.
+pub fn report_order(name: &str) -> u8 {
+    match name {
+        "autologin" => 0,
+        "hostname" => 1,
+        "sshd" => 2,
+        _ if name.starts_with("ssh login ") => 3,
+        _ if name.starts_with("user ") => 4,
+        _ if name.starts_with("home-manager ") => 5,
+        _ => 6,
+    }
+}
+
 /// How long one check's command may take on KVM (scaled under TCG by the shell).
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -149,4 +166,18 @@ fn verdict(name: String, expected: String, actual: String, problems: Vec<String>
 /// A check that could not finish because a console command gave no answer.
 fn broken(name: String, expected: String, (message, evidence): NoEvidence) -> CheckResult {
     CheckResult::broken(&name, &expected, &message, evidence)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn checks_are_reported_in_one_order_whatever_order_they_ran_in() {
+        let ran = ["autologin", "hostname", "user nixos", "home-manager nixos", "sshd", "ssh login root (key)", "user root", "step 1: run `true`", "ssh login nixos (password)"];
+        let mut names = ran.to_vec();
+        names.sort_by_key(|n| super::report_order(n));
+        assert_eq!(
+            names,
+            ["autologin", "hostname", "sshd", "ssh login root (key)", "ssh login nixos (password)", "user nixos", "user root", "home-manager nixos", "step 1: run `true`"]
+        );
+    }
 }

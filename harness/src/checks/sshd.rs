@@ -111,9 +111,11 @@ pub fn sshd(shell: &mut Shell<'_>, is_root: bool, expected: &Sshd, reach: &SshdR
 
     // Not judged while either unit's start job is queued or running.
     let limit = super::UNIT_TIMEOUT * shell.scale();
-    let settled = match seen.filter(|units| !units.starting()) {
-        Some(SshdUnits(settled)) => settled,
-        None => super::settle_units(shell, &[SERVICE, SOCKET], &UNIT_PROPS, limit),
+    // The first look is taken when it found nothing pending; one that did, or
+    // that got no answer, is asked again (with the wait).
+    let settled = match seen {
+        Some(SshdUnits(Ok(settled))) if settled.pending.is_empty() => Ok(settled),
+        _ => super::settle_units(shell, &[SERVICE, SOCKET], &UNIT_PROPS, limit),
     };
     let show = match settled {
         Ok(settled) if settled.pending.is_empty() => settled.show,

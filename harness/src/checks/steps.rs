@@ -2,10 +2,10 @@ use super::{CheckResult, Outcome};
 use crate::console::Shell;
 use crate::scenario::Step;
 
-/// Runs the scenario's own steps in order; each is a check named after it. After
-/// a failed step the console is in an unknown state, so the rest do not run.
-pub fn steps(shell: &mut Shell<'_>, steps: &[Step]) -> Vec<CheckResult> {
-    let mut results = Vec::new();
+/// Runs the scenario's own steps in order; each is a check named after it,
+/// added to `results` as it ends. After a failed step the console is in an
+/// unknown state, so the rest do not run.
+pub fn steps(shell: &mut Shell<'_>, steps: &[Step], results: &mut Vec<CheckResult>) {
     let mut failed = false;
     for (i, step) in steps.iter().enumerate() {
         let name = step_name(i, step);
@@ -17,7 +17,6 @@ pub fn steps(shell: &mut Shell<'_>, steps: &[Step]) -> Vec<CheckResult> {
         failed = !result.passed();
         results.push(result);
     }
-    results
 }
 
 /// Every step reported as not run, e.g. when there is no shell.

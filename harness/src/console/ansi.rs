@@ -1,16 +1,19 @@
 //! Turns a terminal byte stream into plain text for matching and transcripts:
-//! escape sequences go, carriage returns go, and cursor jumps (which boot menus
-//! use instead of newlines) become line breaks, unless they stay on the row the
-//! cursor is on: SeaBIOS's VGA-to-serial mirror repositions the cursor inside a
-//! line of text, in the middle of a word or a prompt (its lazy output,
+//! escape sequences go, carriage returns go, and moves to another row (cursor
+//! jumps, which boot menus use instead of newlines, and moves up or down)
+//! become line breaks, unless they stay on the row the cursor is on:
+//! SeaBIOS's VGA-to-serial mirror repositions the cursor inside a line of
+//! text, in the middle of a word or a prompt (its lazy output,
 //! `sercon_lazy_cursor_sync` in seabios src/sercon.c, sends `ESC [ row ; col H`
 //! for a move along a row and `\r\n` for a move down to column 0). So the row
-//! is followed through newlines and jumps, as long as it is known: after a
-//! jump or a reset (`ESC c`), until something moves the cursor in a way not
-//! followed here (a saved position restored, a line longer than a terminal's
-//! 80 columns that may have wrapped); then the next jump breaks the line, as
-//! it always may without harm. Stateful, because a sequence can be split
-//! across reads.
+//! is followed through newlines, jumps and moves, as long as it is known: after
+//! a jump or a reset (`ESC c`), until something moves the cursor in a way not
+//! followed here (a saved position restored, the alternate screen, a line
+//! longer than a terminal's 80 columns that may have wrapped); then the next
+//! jump breaks the line, as it always may without harm. (A screen scrolled by
+//! newlines at its bottom row keeps its row while the count goes on: jumps
+//! then break lines too.) Stateful, because a sequence can be split across
+//! reads.
 //! CAN and SUB cancel any sequence in progress, as terminals do (Linux's own
 //! console: `case 24: case 26:` back to the normal state in `do_con_trol`,
 //! drivers/tty/vt/vt.c): the command framing (`shell`) starts each marker with
@@ -60,20 +63,16 @@ impl AnsiStripper {
             self.state = match (self.state, b) {
                 (_, CAN | SUB) => State::Text,
                 (State::Text, 0x1b) => State::Escape,
-                (State::Text, b'\n') => {
-                    self.row = self.row.map(|r| r + 1);
+                // Vertical tab and form feed move down as a newline does.
+                (State::Text, b'\n' | 0x0b | 0x0c) => {
+                    self.row = self.row.map(|r| r.saturating_add(1));
                     self.col = 0;
                     self.mid_line = false;
-                    out.push(b);
+                    out.push(b'\n');
                     State::Text
                 }
                 (State::Text, b'\r') => {
                     self.col = 0;
-                    State::Text
-                }
-                // Vertical tab and form feed move down as a newline does, in ways terminals differ on.
-                (State::Text, 0x0b | 0x0c) => {
-                    self.row = None;
                     State::Text
                 }
                 (State::Text, 0x08) => {
@@ -102,9 +101,14 @@ impl AnsiStripper {
                     self.jump(1, out);
                     State::Text
                 }
-                // A saved position restored, index, next line, reverse index:
-                // moves not followed here.
-                (State::Escape, b'8' | b'D' | b'E' | b'M') => {
+                // Index, next line, reverse index: another row (or a scroll).
+                (State::Escape, b'D' | b'E' | b'M') => {
+                    self.row = None;
+                    self.break_line(out);
+                    State::Text
+                }
+                // A saved position restored: a move not followed here.
+                (State::Escape, b'8') => {
                     self.row = None;
                     State::Text
                 }
@@ -133,27 +137,45 @@ impl AnsiStripper {
     }
 
     /// A CSI sequence's effect on the cursor (`params` hold its parameters).
+    /// A move to another row breaks the line, as a jump does.
     fn csi(&mut self, last: u8, out: &mut Vec<u8>) {
-        let mut numbers = self.params.split(|&c| c == b';').map(|p| std::str::from_utf8(p).ok().and_then(|p| p.parse::<u32>().ok()));
-        // A parameter left out, or 0, means 1.
-        let first = numbers.next().flatten().unwrap_or(1).max(1);
-        let second = numbers.next().flatten().unwrap_or(1).max(1);
-        let private = self.params.first().is_some_and(|c| !c.is_ascii_digit() && *c != b';');
+        // A parameter left out, or 0, means 1; at most 9999 (no screen is
+        // bigger), so that no count overflows.
+        let mut numbers = self.params.split(|&c| c == b';').map(|p| {
+            let digits = !p.is_empty() && p.iter().all(u8::is_ascii_digit);
+            let n = if digits { p.iter().fold(0u32, |n, d| (n * 10 + u32::from(d - b'0')).min(9999)) } else { 1 };
+            n.max(1)
+        });
+        let first = numbers.next().unwrap_or(1);
+        let second = numbers.next().unwrap_or(1);
+        if self.params.first().is_some_and(|c| !c.is_ascii_digit() && *c != b';') {
+            // Private modes: the alternate screen (`?1049`, `?47`) and origin
+            // mode (`?6`) move the cursor in ways not followed here.
+            if matches!(last, b'h' | b'l') {
+                self.row = None;
+            }
+            return;
+        }
         match last {
-            _ if private => {}
             b'H' | b'f' => {
                 self.jump(first, out);
                 self.col = second - 1;
             }
-            b'A' | b'F' => self.row = self.row.map(|r| r.saturating_sub(first).max(1)),
-            b'B' | b'E' => self.row = self.row.map(|r| r.saturating_add(first)),
-            b'd' => self.row = Some(first),
+            b'd' => {
+                self.jump(first, out);
+            }
+            // Up or down: another row, wherever the cursor was.
+            b'A' | b'B' | b'E' | b'F' => {
+                let row = self.row.map(|r| if matches!(last, b'A' | b'F') { r.saturating_sub(first).max(1) } else { r.saturating_add(first) });
+                self.row = None;
+                self.break_line(out);
+                self.row = row;
+            }
             // Save/restore the position, a scrolling region (which homes the cursor).
             b's' | b'u' | b'r' => self.row = None,
             _ => {}
         }
         match last {
-            _ if private => {}
             b'E' | b'F' => self.col = 0,
             b'G' | b'`' => self.col = first - 1,
             b'C' => self.written(first),
@@ -162,12 +184,19 @@ impl AnsiStripper {
         }
     }
 
+    /// A line break, when text came out since the last one.
+    fn break_line(&mut self, out: &mut Vec<u8>) {
+        if self.mid_line {
+            self.mid_line = false;
+            out.push(b'\n');
+        }
+    }
+
     /// The cursor goes to the start of `row`: a line break when text came out
     /// since the last one and the row is not known to be the same.
     fn jump(&mut self, row: u32, out: &mut Vec<u8>) {
-        if self.row != Some(row) && self.mid_line {
-            self.mid_line = false;
-            out.push(b'\n');
+        if self.row != Some(row) {
+            self.break_line(out);
         }
         self.row = Some(row);
         self.col = 0;
@@ -239,9 +268,20 @@ mod tests {
         let raw = format!("\x1b[03;01H{long}\x1b[03;05Hy");
         assert_eq!(strip(&[raw.as_bytes()]), format!("{long}\ny"));
         assert_eq!(strip(&[b"\x1b[03;01Ha\x1b8b\x1b[03;05Hc"]), "ab\nc");
-        // Moves that are followed: down a row, and back up to it.
-        assert_eq!(strip(&[b"\x1b[03;01Ha\x1b[Bb\x1b[A\x1b[03;05Hc"]), "abc");
-        assert_eq!(strip(&[b"\x1b[03;01Ha\x1b[Bb\x1b[03;05Hc"]), "ab\nc");
+        // Moves to another row break the line, and are followed: down a
+        // row, and back up to it; vertical tab and form feed as newlines.
+        assert_eq!(strip(&[b"\x1b[03;01Ha\x1b[Bb\x1b[A\x1b[03;05Hc"]), "a\nb\nc");
+        assert_eq!(strip(&[b"\x1b[03;01Ha\x1b[Bb\x1b[04;05Hc"]), "a\nbc");
+        assert_eq!(strip(&[b"\x1b[03;01Ha\x0bb\x0cc\x1b[05;05Hd"]), "a\nb\ncd");
+        assert_eq!(strip(&[b"\x1b[03;01Ha\x1bMb\x1b[7dc"]), "a\nb\nc");
+        // The alternate screen: the row is not known after it.
+        assert_eq!(strip(&[b"\x1b[03;01Ha\x1b[?1049l\x1b[03;05Hb"]), "a\nb");
+        // Parameters too big for any screen neither wrap nor panic.
+        assert_eq!(strip(&[b"\x1b[4294967295;1Ha\n\x1b[99999999999Bb\n\x1b[4294967296Hc"]), "a\nb\nc");
+        let mut deep = b"\x1b[9999;1H".to_vec();
+        deep.extend(std::iter::repeat_n(b'\n', 100));
+        deep.extend(b"\x1b[9999Bx");
+        assert_eq!(strip(&[&deep]).matches('\n').count(), 100);
         // A reset breaks the line: the screen was cleared.
         assert_eq!(strip(&[b"\x1b[01;01Ha\x1bcb"]), "a\nb");
     }

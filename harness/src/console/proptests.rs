@@ -56,22 +56,24 @@ fn plain_text() -> impl Strategy<Value = String> {
 /// character sets, carriage returns and other invisible control characters.
 fn invisible_escape() -> impl Strategy<Value = Vec<u8>> {
     let params = proptest::collection::vec(prop_oneof![Just(b';'), Just(b'?'), b'0'..=b'9'], 0..6);
-    let csi_final = (0x40u8..=0x7e).prop_filter("not a cursor jump", |b| !matches!(b, b'H' | b'f'));
+    let csi_final = (0x40u8..=0x7e).prop_filter("not a move to another row", |b| !matches!(b, b'H' | b'f' | b'A' | b'B' | b'E' | b'F' | b'd'));
     let csi = (params, csi_final).prop_map(|(p, f)| [&b"\x1b["[..], &p, &[f]].concat());
     let title = proptest::collection::vec(0x20u8..0x7f, 0..12);
     let osc = (title, prop_oneof![Just(&b"\x07"[..]), Just(&b"\x1b\\"[..])])
         .prop_map(|(t, end)| [&b"\x1b]0;"[..], &t, end].concat());
     let charset = (prop::sample::select(&b"()%"[..]), prop::sample::select(&b"0AB@G"[..])).prop_map(|(k, c)| vec![0x1b, k, c]);
-    let two_byte = prop::sample::select(&b"78=>DEM"[..]).prop_map(|c| vec![0x1b, c]);
+    let two_byte = prop::sample::select(&b"78=>"[..]).prop_map(|c| vec![0x1b, c]);
     let control = prop::sample::select(&[0x00u8, 0x07, 0x0d, 0x0e, 0x0f, 0x7f][..]).prop_map(|c| vec![c]);
     prop_oneof![4 => csi, 1 => osc, 1 => charset, 1 => two_byte, 2 => control]
 }
 
-/// A cursor jump (`ESC [ row ; col H`) or a reset (`ESC c`): the stripper may
-/// turn it into a newline.
+/// A cursor jump (`ESC [ row ; col H`), a move up or down, or a reset (`ESC
+/// c`): the stripper may turn it into a newline.
 fn cursor_jump() -> impl Strategy<Value = Vec<u8>> {
     let jump = (0u8..30, 0u8..80, prop::sample::select(&b"Hf"[..])).prop_map(|(r, c, f)| format!("\x1b[{r};{c}{}", f as char).into_bytes());
-    prop_oneof![8 => jump, 1 => Just(b"\x1bc".to_vec())]
+    let vertical = (0u8..5, prop::sample::select(&b"ABEFd"[..])).prop_map(|(n, f)| format!("\x1b[{n}{}", f as char).into_bytes());
+    let two_byte = prop::sample::select(&b"cDEM"[..]).prop_map(|c| vec![0x1b, c]);
+    prop_oneof![6 => jump, 2 => vertical, 1 => two_byte]
 }
 
 /// Escape junk: the start of a sequence cut short (a lone ESC, a CSI without

@@ -158,13 +158,20 @@ fn run_trial_observed(trial: &Trial, options: &RunOptions, progress: &dyn Progre
     let mut run = Run { on_phase: &on_phase, kept: &mut kept };
     // A panic (a bug in isotest) ends this trial, not the run: its machine is
     // dropped as it unwinds, and the report says what was done before it.
+    let mut origins = Origins::default();
     let executed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        execute(trial, options, &artifacts, &mut report, started, &mut run)
+        execute(trial, options, &artifacts, &mut report, &mut origins, started, &mut run)
     }));
     match executed {
         Ok(Ok(())) => {}
         Ok(Err(e)) => report.error = Some(e),
         Err(payload) => report.error = Some(panicked(payload.as_ref(), &report.checks)),
+    }
+    report.checks.sort_by_key(|c| checks::report_order(&c.name));
+    for check in &report.checks {
+        if let Some(origin) = origins.of_check(&check.name) {
+            report.origins.insert(check.name.clone(), origin);
+        }
     }
     report.total_secs = started.elapsed().as_secs_f64();
     report.verdict = Verdict::judge(report.error.as_ref(), &report.checks);
@@ -317,11 +324,13 @@ fn qemu_error(e: QemuError) -> TrialError {
     }
 }
 
+/// The trial up to its verdict; `origins` gets where each expectation came from.
 fn execute(
     trial: &Trial,
     options: &RunOptions,
     artifacts: &Path,
     report: &mut TrialReport,
+    origins: &mut Origins,
     started: Instant,
     run: &mut Run<'_>,
 ) -> Result<(), TrialError> {
@@ -329,15 +338,10 @@ fn execute(
     let _ = std::fs::remove_dir_all(artifacts);
     std::fs::create_dir_all(artifacts).map_err(|e| could_not_test(format!("create {}: {e}", artifacts.display())))?;
     enough_space(artifacts).map_err(could_not_test)?;
-    let Resolved { image, expect, origins } = resolve(trial, options, report).map_err(flake_error)?;
-    report.image = Some(image.clone());
-    let result = boot_and_check(trial, options, artifacts, report, started, image, &expect, run);
-    for check in &report.checks {
-        if let Some(origin) = origins.of_check(&check.name) {
-            report.origins.insert(check.name.clone(), origin);
-        }
-    }
-    result
+    let resolved = resolve(trial, options, report).map_err(flake_error)?;
+    *origins = resolved.origins;
+    report.image = Some(resolved.image.clone());
+    boot_and_check(trial, options, artifacts, report, started, resolved.image, &resolved.expect, run)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -555,8 +559,9 @@ struct SshPlace<'a> {
 /// checked first instead, while it starts. Then, once the system has finished
 /// starting, the units that failed during the boot are listed, and the
 /// scenario's own steps run, after the logins since a step may change what
-/// they look at. The report lists the checks in one order whatever order they
-/// ran in.
+/// they look at. Each result goes into the report as it ends (so that a panic
+/// loses none); the report lists them in one order whatever order they ran
+/// in (`checks::report_order`, once the trial is over).
 fn run_checks(
     shell: &mut Shell<'_>,
     boot: &crate::console::BootOutcome,
@@ -572,13 +577,11 @@ fn run_checks(
         report.checks.push(CheckResult::timed(|| checks::hostname(shell, expected)));
     }
     let is_root = shell.run("id -u", checks::COMMAND_TIMEOUT).map(|o| o.output.trim() == "0").unwrap_or(false);
-    let mut user_checks = Vec::new();
     let seen = expect.sshd.as_ref().map(|_| checks::sshd_units(shell));
     let sshd_starting = seen.as_ref().is_some_and(checks::SshdUnits::starting);
     if sshd_starting {
-        user_checks = users_and_home_manager(shell, is_root, expect);
+        users_and_home_manager(shell, is_root, expect, &mut report.checks);
     }
-    let mut sshd_checks = Vec::new();
     let mut stages = Vec::new();
     let mut login_names = Vec::new();
     if let Some(sshd) = &expect.sshd {
@@ -586,7 +589,7 @@ fn run_checks(
         let reach = checks::SshdReach { port, scale: place.scale };
         let sshd_check = CheckResult::timed(|| checks::sshd(shell, is_root, sshd, &reach, seen));
         let sshd_ok = sshd_check.passed();
-        sshd_checks.push(sshd_check);
+        report.checks.push(sshd_check);
         login_names = sshd.login.iter().map(checks::login_check_name).collect();
         let context = SshContext { sshd, port, private: place.private, scale: place.scale };
         stages = prepare_logins(shell, is_root, &context, sshd_ok);
@@ -594,26 +597,24 @@ fn run_checks(
     let network = std::thread::scope(|scope| {
         let network = scope.spawn(move || stages.into_iter().map(checks::SshLoginStage::run).collect::<Vec<_>>());
         if !sshd_starting {
-            user_checks = users_and_home_manager(shell, is_root, expect);
+            users_and_home_manager(shell, is_root, expect, &mut report.checks);
         }
         network.join()
     });
     match network {
-        Ok(done) => sshd_checks.extend(done.into_iter().map(|stage| checks::finish_ssh_login(shell, stage))),
-        Err(_) => sshd_checks.extend(login_names.iter().map(|n| CheckResult::broken(n, "", "the SSH login panicked", Vec::new()))),
+        Ok(done) => report.checks.extend(done.into_iter().map(|stage| checks::finish_ssh_login(shell, stage))),
+        Err(_) => report.checks.extend(login_names.iter().map(|n| CheckResult::broken(n, "", "the SSH login panicked", Vec::new()))),
     }
-    report.checks.extend(sshd_checks);
-    report.checks.extend(user_checks);
     // Units may fail until start-up is over: they are listed after it.
     wait_for_startup(shell);
     report.failed_units = failed_units(shell, is_root);
-    report.checks.extend(checks::steps(shell, steps));
+    checks::steps(shell, steps, &mut report.checks);
     shell.remove_files();
 }
 
-/// The users' checks, then their Home Manager checks.
-fn users_and_home_manager(shell: &mut Shell<'_>, is_root: bool, expect: &Expect) -> Vec<CheckResult> {
-    let mut results = Vec::new();
+/// The users' checks, then their Home Manager checks, each added to `results`
+/// as it ends.
+fn users_and_home_manager(shell: &mut Shell<'_>, is_root: bool, expect: &Expect, results: &mut Vec<CheckResult>) {
     for (name, user) in &expect.users {
         results.push(CheckResult::timed(|| checks::user(shell, is_root, name, user)));
     }
@@ -622,7 +623,6 @@ fn users_and_home_manager(shell: &mut Shell<'_>, is_root: bool, expect: &Expect)
             results.push(CheckResult::timed(|| checks::home_manager(shell, is_root, name, hm)));
         }
     }
-    results
 }
 
 /// The trial's UEFI flash: the firmware's code, and a copy of its variable store
