@@ -148,12 +148,18 @@ impl AnsiStripper {
         });
         let first = numbers.next().unwrap_or(1);
         let second = numbers.next().unwrap_or(1);
-        if self.params.first().is_some_and(|c| !c.is_ascii_digit() && *c != b';') {
-            // Private modes: the alternate screen (`?1049`, `?47`) and origin
-            // mode (`?6`) move the cursor in ways not followed here.
-            if matches!(last, b'h' | b'l') {
+        if let Some(private) = self.params.strip_prefix(b"?") {
+            // DEC modes: the alternate screen (`?47`, `?1047`, `?1049`), the
+            // cursor saved or restored with it (`?1048`) and origin mode (`?6`)
+            // move the cursor in ways not followed here; others (autowrap,
+            // bracketed paste, the cursor's visibility) move nothing.
+            let moves = private.split(|&c| c == b';').any(|m| matches!(m, b"6" | b"47" | b"1047" | b"1048" | b"1049"));
+            if moves && matches!(last, b'h' | b'l') {
                 self.row = None;
             }
+            return;
+        }
+        if self.params.first().is_some_and(|c| !c.is_ascii_digit() && *c != b';') {
             return;
         }
         match last {
