@@ -182,7 +182,8 @@ fn run_trial_observed(trial: &Trial, options: &RunOptions, progress: &dyn Progre
 }
 
 /// The error of a trial in which isotest panicked: nothing more was learnt
-/// about the ISO ("could not test"), unless a check had already failed.
+/// about the ISO ("could not test"), unless a check had already failed or
+/// broken (a guest that did not answer is a finding, as in `Verdict::judge`).
 fn panicked(payload: &(dyn std::any::Any + Send), checks: &[CheckResult]) -> TrialError {
     let what = payload
         .downcast_ref::<&str>()
@@ -190,7 +191,7 @@ fn panicked(payload: &(dyn std::any::Any + Send), checks: &[CheckResult]) -> Tri
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "(no message)".into());
     let message = format!("isotest panicked during this trial (a bug in isotest, not a verdict on the ISO): {what}");
-    if a_check_failed(checks) {
+    if a_check_failed(checks) || checks.iter().any(|c| c.outcome == checks::Outcome::Broken) {
         failed(message)
     } else {
         could_not_test(message)
@@ -198,7 +199,8 @@ fn panicked(payload: &(dyn std::any::Any + Send), checks: &[CheckResult]) -> Tri
 }
 
 /// Whether a check failed: a failure that the host's fault or isotest's, met
-/// later, does not turn into "could not test".
+/// later, does not turn into "could not test". (A broken check is left out:
+/// when QEMU dies, the checks it interrupted break because of it.)
 fn a_check_failed(checks: &[CheckResult]) -> bool {
     checks.iter().any(|c| c.outcome == checks::Outcome::Fail)
 }
@@ -583,14 +585,12 @@ fn run_checks(
         users_and_home_manager(shell, is_root, expect, &mut report.checks);
     }
     let mut stages = Vec::new();
-    let mut login_names = Vec::new();
     if let Some(sshd) = &expect.sshd {
         let port = place.forward.map(|(host, _)| host).unwrap_or(0);
         let reach = checks::SshdReach { port, scale: place.scale };
         let sshd_check = CheckResult::timed(|| checks::sshd(shell, is_root, sshd, &reach, seen));
         let sshd_ok = sshd_check.passed();
         report.checks.push(sshd_check);
-        login_names = sshd.login.iter().map(checks::login_check_name).collect();
         let context = SshContext { sshd, port, private: place.private, scale: place.scale };
         stages = prepare_logins(shell, is_root, &context, sshd_ok);
     }
@@ -603,7 +603,9 @@ fn run_checks(
     });
     match network {
         Ok(done) => report.checks.extend(done.into_iter().map(|stage| checks::finish_ssh_login(shell, stage))),
-        Err(_) => report.checks.extend(login_names.iter().map(|n| CheckResult::broken(n, "", "the SSH login panicked", Vec::new()))),
+        // A bug in isotest, not a finding about the ISO: the trial's own
+        // catch_unwind classifies it as any other panic.
+        Err(payload) => std::panic::resume_unwind(payload),
     }
     // Units may fail until start-up is over: they are listed after it.
     wait_for_startup(shell);
@@ -927,7 +929,7 @@ pub fn run_baselines(
     }
     // The baseline is the trial's image here; `--image` names the new ISO only.
     // A baseline's VM is never kept: the comparison needs only its report.
-    let options = RunOptions { image: None, artifacts: options.artifacts.join("baseline"), keep_on_failure: false, ..options.clone() };
+    let options = RunOptions { image: None, artifacts: options.artifacts.join(crate::report::BASELINE_DIR), keep_on_failure: false, ..options.clone() };
     let reports = run_trials(&unique, &options, jobs, progress);
     on_baseline
         .iter()
@@ -1038,6 +1040,9 @@ mod tests {
         let payload: Box<dyn std::any::Any + Send> = Box::new("static message");
         let e = panicked(payload.as_ref(), &[failing]);
         assert_eq!((e.kind, e.message.ends_with(": static message")), (ErrorKind::Failed, true));
+        let payload: Box<dyn std::any::Any + Send> = Box::new("static message");
+        let e = panicked(payload.as_ref(), &[CheckResult::broken("sshd", "running", "no answer", vec![])]);
+        assert_eq!(e.kind, ErrorKind::Failed, "a broken check fails the trial as a failed one does");
     }
 
     #[test]
