@@ -70,7 +70,7 @@ enum Command {
         jobs: Option<usize>,
         /// Virtual CPUs per guest, 1 to 256 (default: 2, or 1 when the guests
         /// booting at once would otherwise ask for more virtual CPUs than the
-        /// host has cores, as two or more trials with the default jobs do).
+        /// host has cores, e.g. two or more trials at once on 2 cores).
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..=256))]
         cpus: Option<u32>,
         /// A trial that cannot run here (skipped, e.g. no OVMF) is "could not
