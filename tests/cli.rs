@@ -47,8 +47,19 @@ fn without_ovmf() -> Command {
 fn list_shows_a_trial_that_cannot_run_here_as_skipped_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();
     let scenario = support::plain_scenario(dir.path(), "");
-    let out = without_ovmf().args(["list", &scenario]).output().unwrap();
+    // A private directory abandoned on another boot: a `run` would sweep it,
+    // `list` makes none and changes nothing.
+    let tmp = tempfile::tempdir().unwrap();
+    let abandoned = tmp.path().join("isotest-abandoned");
+    std::fs::create_dir(&abandoned).unwrap();
+    std::fs::set_permissions(&abandoned, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let record = "isotest private directory; owner:\npid 1\nstart 1\nboot 00000000-0000-0000-0000-000000000000\n";
+    std::fs::write(abandoned.join("owner"), record).unwrap();
+    let out = without_ovmf().args(["list", &scenario]).env("TMPDIR", tmp.path()).output().unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
+    let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left, ["isotest-abandoned"], "list swept or made a directory");
+    assert!(abandoned.join("owner").is_file());
     let stdout = text(&out.stdout);
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 2, "{stdout}");
@@ -63,10 +74,11 @@ fn list_shows_a_trial_that_cannot_run_here_as_skipped_with_the_reason() {
 fn a_run_of_skipped_trials_only_could_not_test() {
     let dir = tempfile::tempdir().unwrap();
     let scenario = support::plain_scenario(dir.path(), "");
+    // The artifacts directory from $ISOTEST_ARTIFACTS, as README says.
     let artifacts = support::artifacts().join("cli-all-skipped");
     let out = without_ovmf()
-        .args(["run", &scenario, "--image", "Cargo.toml", "--filter", "uefi", "--artifacts"])
-        .arg(&artifacts)
+        .args(["run", &scenario, "--image", "Cargo.toml", "--filter", "uefi"])
+        .env("ISOTEST_ARTIFACTS", &artifacts)
         .output()
         .unwrap();
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
@@ -77,6 +89,16 @@ fn a_run_of_skipped_trials_only_could_not_test() {
         serde_json::from_str(&std::fs::read_to_string(artifacts.join("plain-x86_64-uefi/report.json")).unwrap()).unwrap();
     assert_eq!(report["verdict"], "skipped", "{report}");
     assert!(report["reason"].as_str().unwrap().contains("apt-get install ovmf"), "{report}");
+}
+
+/// `--cpus` is 1 to 256: anything else is a usage error before anything boots.
+#[test]
+fn cpus_out_of_bounds_is_a_usage_error() {
+    for cpus in ["0", "257", "two"] {
+        let out = isotest(&["run", "scenarios/minimal.yaml", "--cpus", cpus]);
+        assert_eq!(out.status.code(), Some(2), "--cpus {cpus}: {}", text(&out.stderr));
+        assert!(text(&out.stderr).contains("--cpus"), "--cpus {cpus}: {}", text(&out.stderr));
+    }
 }
 
 /// `--require-all` refuses a plan with a skipped trial before anything boots.

@@ -205,8 +205,16 @@ fn a_baseline_run_names_the_hostname_regression() {
     assert!(xml.contains(r#"<testcase name="rescue::x86_64::bios check hostname" classname="rescue::x86_64::bios">"#), "{xml}");
     let html = std::fs::read_to_string(file("report.html")).unwrap();
     assert!(html.contains(r#"<tr class="regression" data-check="hostname">"#), "{html}");
+    // The run's artifacts directory, its baseline/ inside, merged: its own trial
+    // alone; its --json result merged: the regression too.
+    let merged = support::isotest_command().arg("report").arg(&artifacts).output().unwrap();
+    let lines = text(&merged.stdout);
+    assert_eq!(merged.status.code(), Some(1), "{lines}{}", text(&merged.stderr));
+    assert_eq!(lines.lines().filter(|l| l.starts_with("rescue::x86_64::bios")).count(), 1, "{lines}");
+    let merged = support::isotest_command().arg("report").arg(file("result.json")).output().unwrap();
+    assert!(text(&merged.stdout).contains("regressed against the baseline: rescue::x86_64::bios hostname"), "{}", text(&merged.stdout));
     // The same two runs stored and compared later say the same.
-    let later = compare(&artifacts.join("baseline"), &artifacts.join("rescue-x86_64-bios"), &[]);
+    let later = compare(&artifacts.join("baseline"), &artifacts, &[]);
     assert_eq!(later.status.code(), Some(1), "{}", text(&later.stdout));
     assert!(text(&later.stdout).contains("REGRESSION     hostname"), "{}", text(&later.stdout));
 }

@@ -1,7 +1,7 @@
 //! Local use: the live progress on a terminal and plain lines elsewhere,
 //! `isotest console` and `run --keep-on-failure`, through a pseudo-terminal as
-//! a user sees them. Two short boots: the `panic` fixture (dies right after its
-//! boot menu) and the rescue fixture up to its isolinux `boot:` prompt.
+//! a user sees them. Short boots: the `panic` fixture (dies right after its
+//! boot menu) and, three times, the rescue fixture up to its isolinux menu.
 
 mod support;
 
@@ -124,18 +124,22 @@ fn keep_on_failure_keeps_the_vm_until_ctrl_c_with_live_phases() {
     assert!(support::process_alive(qemu), "the failed VM was not kept");
     let private = socket.parent().unwrap().to_owned();
     assert!(private.starts_with(tmp.path()) && private.is_dir(), "{}", private.display());
-    // Its console, as a client sees it: the last screenful first.
-    let mut client = std::os::unix::net::UnixStream::connect(&socket).unwrap();
-    client.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut seen = Vec::new();
-    let mut chunk = [0u8; 4096];
-    while !text(&seen).contains("Kernel panic") {
-        let n = client.read(&mut chunk).expect("the kept console replays its last output");
-        assert!(n > 0, "the console closed: {}", text(&seen));
-        seen.extend_from_slice(&chunk[..n]);
+    // Its console, as a client sees it: the last screenful first. The guest
+    // says nothing more after its panic, and a second client, after the
+    // first left, is served the same.
+    for client in ["first", "second"] {
+        let mut stream = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut seen = Vec::new();
+        let mut chunk = [0u8; 4096];
+        while !text(&seen).contains("Kernel panic") {
+            let n = stream.read(&mut chunk).unwrap_or_else(|e| panic!("the kept console replays its last output to the {client} client: {e}"));
+            assert!(n > 0, "the console closed: {}", text(&seen));
+            seen.extend_from_slice(&chunk[..n]);
+        }
+        drop(stream);
+        assert!(support::process_alive(qemu), "a client that left stopped the VM");
     }
-    drop(client);
-    assert!(support::process_alive(qemu), "a client that left stopped the VM");
 
     session.send([3u8]).unwrap(); // Ctrl-C, through the terminal's line discipline
     assert_eq!(exit_code(&session), Some(130));
@@ -148,8 +152,43 @@ fn keep_on_failure_keeps_the_vm_until_ctrl_c_with_live_phases() {
 /// leaves; QEMU is gone and the terminal's modes are as before.
 #[test]
 fn console_attaches_the_terminal_and_ctrl_bracket_q_stops_qemu() {
+    let (mut session, before, qemu) = attached_console("local-console");
+    session.send([0x1bu8]).unwrap();
+    expect(&mut session, "boot: ");
+    assert!(support::process_alive(qemu));
+
+    session.send(b"\x1dq").unwrap();
+    expect(&mut session, "left the console; QEMU stopped");
+    assert_eq!(exit_code(&session), Some(0));
+    assert!(support::gone_within(qemu, Duration::from_secs(5)), "QEMU {qemu} outlived the console");
+    assert_restored(&session, &before);
+}
+
+/// The other ways `isotest console` ends give the terminal back too: SIGTERM
+/// to isotest (exit 130, QEMU stopped), and QEMU exiting under it (killed
+/// here; the user's leaving is not an error: exit 0).
+#[test]
+fn console_gives_the_terminal_back_on_sigterm_and_when_qemu_exits() {
+    let (session, before, qemu) = attached_console("local-console-sigterm");
+    let isotest = nix::unistd::Pid::from_raw(session.get_process().pid().as_raw());
+    nix::sys::signal::kill(isotest, nix::sys::signal::Signal::SIGTERM).unwrap();
+    assert_eq!(exit_code(&session), Some(130));
+    assert!(support::gone_within(qemu, Duration::from_secs(5)), "QEMU {qemu} outlived SIGTERM");
+    assert_restored(&session, &before);
+
+    let (mut session, before, qemu) = attached_console("local-console-qemu-exit");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(qemu as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
+    expect(&mut session, r"the console closed \(QEMU exited\)");
+    assert_eq!(exit_code(&session), Some(0));
+    assert_restored(&session, &before);
+}
+
+/// `isotest console` of the rescue fixture (BIOS) on a terminal, attached and
+/// in raw mode at isolinux's menu: the session, the terminal's modes before,
+/// and QEMU's PID.
+fn attached_console(name: &str) -> (Session, Termios, u32) {
     let iso = support::fixture("rescue").unwrap();
-    let artifacts = support::artifacts().join("local-console");
+    let artifacts = support::artifacts().join(name);
     let mut command = support::isotest_command();
     command.args(["console", "--firmware", "bios", "--arch", "x86_64", "--image"]).arg(&iso).arg("--artifacts").arg(&artifacts);
     let mut session = on_a_terminal(command, Duration::from_secs(180));
@@ -162,15 +201,12 @@ fn console_attaches_the_terminal_and_ctrl_bracket_q_stops_qemu() {
     expect(&mut session, r"Press \[Tab\] to edit options|boot: ");
     let raw = modes(&session);
     assert!(!raw.local_flags.intersects(LocalFlags::ICANON | LocalFlags::ECHO | LocalFlags::ISIG), "not raw while attached");
-    session.send([0x1bu8]).unwrap();
-    expect(&mut session, "boot: ");
-    assert!(support::process_alive(qemu));
+    (session, before, qemu)
+}
 
-    session.send(b"\x1dq").unwrap();
-    expect(&mut session, "left the console; QEMU stopped");
-    assert_eq!(exit_code(&session), Some(0));
-    assert!(support::gone_within(qemu, Duration::from_secs(5)), "QEMU {qemu} outlived the console");
-    let after = modes(&session);
+/// The terminal's modes are those it had before isotest.
+fn assert_restored(session: &Session, before: &Termios) {
+    let after = modes(session);
     assert_eq!(
         (after.local_flags, after.input_flags, after.output_flags, after.control_flags),
         (before.local_flags, before.input_flags, before.output_flags, before.control_flags),

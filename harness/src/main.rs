@@ -6,7 +6,7 @@ use isotest::matrix::{self, Format, RunnerOverride, Runners};
 use isotest::plan::{self, Shard, Trial};
 use isotest::qemu::{kill_all_machines, remove_private_dirs, AccelChoice};
 use isotest::report::{
-    merge, render_comparison, render_failure, render_regressions, render_html, render_junit, render_line, render_summary, write_file, Comparison,
+    exit_status, merge, render_comparison, render_failure, render_regressions, render_html, render_junit, render_line, render_summary, write_file, Comparison,
     RunResult, Summary, EXIT_COULD_NOT_TEST, EXIT_FAIL, EXIT_PASS, EXIT_STATUS_HELP, EXIT_USAGE,
 };
 use isotest::console::attach::{attach_terminal, restore_terminal, Detached, ESCAPE_HELP};
@@ -70,7 +70,7 @@ enum Command {
         jobs: Option<usize>,
         /// Virtual CPUs per guest, 1 to 256 (default: 2, or 1 when the guests
         /// booting at once would otherwise ask for more virtual CPUs than the
-        /// host has cores, as two or more trials with the default jobs do).
+        /// host has cores, e.g. two or more trials at once on 2 cores).
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..=256))]
         cpus: Option<u32>,
         /// A trial that cannot run here (skipped, e.g. no OVMF) is "could not
@@ -234,16 +234,6 @@ fn seconds(text: &str) -> Result<f64, String> {
     if (0.0..=max).contains(&s) { Ok(s) } else { Err(format!("{s} is out of bounds: 0 to {max}")) }
 }
 
-/// The exit status of a run compared with a baseline: a regression is a
-/// failure, which outranks "could not test" as a failed trial does.
-fn exit_status(summary: &Summary, comparison: Option<&Comparison>, require_all: bool) -> u8 {
-    if comparison.is_some_and(Comparison::has_regressions) {
-        EXIT_FAIL
-    } else {
-        summary.exit_status(require_all)
-    }
-}
-
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -305,8 +295,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             explain_failures(&reports);
             let summary = Summary::of(&reports);
             println!("\n{}", render_summary(&summary));
+            // A run's regressions, carried by its --json result, count as the run counted them.
+            if let Some(line) = result.comparison.as_ref().and_then(render_regressions) {
+                println!("{line}");
+            }
             outputs.write(&result)?;
-            Ok(ExitCode::from(summary.exit_status(false)))
+            Ok(ExitCode::from(exit_status(&summary, result.comparison.as_ref(), false)))
         }
         Command::Compare { old, new, max_slowdown, max_slowdown_secs, outputs } => {
             let old_run = merge(std::slice::from_ref(&old)).with_context(|| format!("OLD {}", old.display()))?;

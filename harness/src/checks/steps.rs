@@ -54,8 +54,9 @@ fn run_step(shell: &mut Shell<'_>, step: &Step, name: String) -> CheckResult {
             };
             match shell.run(command, *timeout) {
                 Ok(out) => {
-                    // Compared without the final newline, so `^x86_64$` means the whole output.
-                    let text = out.output.trim_end_matches('\n');
+                    // Compared without the final newline (one: an empty last line
+                    // stays), so `^x86_64$` means the whole output.
+                    let text = out.output.strip_suffix('\n').unwrap_or(&out.output);
                     let evidence = std::iter::once(format!("$ {command}")).chain(text.lines().map(str::to_owned)).collect();
                     let actual = format!("exit status {}, output {:?}", out.status, text);
                     if out.status != *exit {
@@ -86,5 +87,35 @@ fn run_step(shell: &mut Shell<'_>, step: &Step, name: String) -> CheckResult {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::console::local::LocalShell;
+    use std::time::Duration;
+
+    fn run(command: &str, expect: &str, exit: i32) -> Vec<CheckResult> {
+        let mut local = LocalShell::new();
+        let step = Step::Run { command: command.into(), expect: Some(regex::Regex::new(expect).unwrap()), exit, timeout: Duration::from_secs(10) };
+        let mut results = Vec::new();
+        steps(&mut local.shell(), &[step.clone(), step], &mut results);
+        results
+    }
+
+    #[test]
+    fn a_step_matches_its_output_without_the_final_newline_only() {
+        let passed = run("uname -s", "^Linux$", 0);
+        assert!(passed.iter().all(CheckResult::passed), "{passed:?}");
+        assert_eq!(passed[0].name, "step 1: run `uname -s`");
+        // One final newline is dropped, not every trailing one: an empty last line stays.
+        assert!(run("printf 'a\\n\\n'", "^a\n$", 0)[0].passed());
+        let failed = run("printf 'a\\n\\n'", "^a$", 0);
+        assert_eq!((failed[0].outcome, failed[0].message.as_str()), (Outcome::Fail, "output does not match /^a$/"));
+        assert_eq!(failed[0].actual, r#"exit status 0, output "a\n""#);
+        assert_eq!((failed[1].outcome, failed[1].message.as_str()), (Outcome::NotRun, "not run: an earlier step failed"));
+        let failed = run("false", "", 0);
+        assert_eq!(failed[0].message, "exit status 1 instead of 0");
     }
 }

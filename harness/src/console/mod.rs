@@ -16,7 +16,7 @@ mod serial;
 pub mod shell;
 
 pub use boot::{boot_to_shell, BootError, BootOutcome, Phase, PhaseObserver};
-pub use serial::{ConsoleError, Match, SerialConsole};
+pub use serial::{ConsoleError, Match, SerialConsole, COMMAND_LOG};
 pub use shell::{sh_quote, CommandOutput, Shell, ShellError};
 
 #[cfg(test)]

@@ -81,9 +81,20 @@ impl Shared {
 
 /// Feeds one client of `serve` until it leaves or the console closes.
 fn serve_client(shared: &Arc<Shared>, writer: &UnixStream, client: UnixStream) -> std::io::Result<()> {
-    // Keys: the client's bytes to the guest, on their own thread.
+    // Keys: the client's bytes to the guest, on their own thread. Its end of
+    // input is the client leaving: the wait below hears of it at once, so the
+    // next client is served even while the guest prints nothing (a panicked
+    // kernel, an idle shell), when no failed write would tell.
+    let left = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let (mut from_client, mut to_guest) = (client.try_clone()?, writer.try_clone()?);
-    std::thread::spawn(move || std::io::copy(&mut from_client, &mut to_guest));
+    let (keys_shared, keys_left) = (shared.clone(), left.clone());
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut from_client, &mut to_guest);
+        let _buffer = keys_shared.lock(); // so that the waiter cannot miss the news
+        keys_left.store(true, std::sync::atomic::Ordering::SeqCst);
+        keys_shared.grew.notify_all();
+    });
+    let gone = || left.load(std::sync::atomic::Ordering::SeqCst);
     // Output: a little of what came before, then whatever comes.
     const REPLAY: usize = 4096;
     let mut client = client;
@@ -91,11 +102,11 @@ fn serve_client(shared: &Arc<Shared>, writer: &UnixStream, client: UnixStream) -
     loop {
         let chunk = {
             let mut buffer = shared.lock();
-            while buffer.raw.len() == sent && !buffer.closed {
+            while buffer.raw.len() == sent && !buffer.closed && !gone() {
                 buffer = shared.grew.wait(buffer).unwrap_or_else(|e| e.into_inner());
             }
-            if buffer.raw.len() == sent {
-                return Ok(()); // closed: QEMU exited
+            if gone() || buffer.raw.len() == sent {
+                return Ok(()); // the client left, or the console closed: QEMU exited
             }
             buffer.raw[sent..].to_vec()
         };
@@ -289,7 +300,7 @@ impl SerialConsole {
         std::thread::Builder::new().name("console-server".into()).spawn(move || {
             for client in listener.incoming() {
                 let Ok(client) = client else { break };
-                // A client that leaves (an error writing to it) makes room for the next.
+                // A client that leaves makes room for the next.
                 let _ = serve_client(&shared, &writer, client);
                 if shared.lock().closed {
                     break;
@@ -381,4 +392,42 @@ fn around(text: &[u8], offset: usize) -> Vec<String> {
     }
     out.extend(after.into_iter().take(CONTEXT_LINES / 2));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reads `client` until `wanted` has come, or fails after a few seconds.
+    fn read_until(client: &mut UnixStream, wanted: &str, who: &str) {
+        client.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let (mut seen, mut chunk) = (Vec::new(), [0u8; 1024]);
+        while !String::from_utf8_lossy(&seen).contains(wanted) {
+            match client.read(&mut chunk) {
+                Ok(n) if n > 0 => seen.extend_from_slice(&chunk[..n]),
+                other => panic!("the {who} client got {:?} and then {other:?}", String::from_utf8_lossy(&seen)),
+            }
+        }
+    }
+
+    #[test]
+    fn a_silent_guest_serves_each_client_in_turn() {
+        let (mut guest, host) = UnixStream::pair().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut console = SerialConsole::attach(host, dir.path()).unwrap();
+        guest.write_all(b"Kernel panic - not syncing\r\n").unwrap();
+        console.expect(&[&Regex::new("not syncing").unwrap()], Duration::from_secs(5), "the panic").unwrap();
+        let socket = dir.path().join("console.sock");
+        console.serve(&socket).unwrap();
+        // The guest says nothing more: the first client's leaving alone must
+        // make room for the second.
+        read_until(&mut UnixStream::connect(&socket).unwrap(), "not syncing", "first");
+        let mut second = UnixStream::connect(&socket).unwrap();
+        read_until(&mut second, "not syncing", "second");
+        second.write_all(b"r").unwrap();
+        guest.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut key = [0u8; 1];
+        guest.read_exact(&mut key).expect("the second client's key reaches the guest");
+        assert_eq!(&key, b"r");
+    }
 }

@@ -10,6 +10,7 @@
 //! only for a key whose probe passed.
 
 use super::args::{cdrom_args, cpu_args, firmware_args, machine_args, machine_type, os, sercon_args};
+use super::machine::OwnedQemu;
 use super::{Pflash, PrivateDir, QemuError};
 use crate::scenario::{Arch, Firmware};
 use std::collections::HashMap;
@@ -183,13 +184,11 @@ fn kvm_failure(stderr_line: &str) -> bool {
 /// KVM error on stderr, an exit, or silence until `timeout` is not.
 fn run_probe(qemu: &Path, args: &[OsString], timeout: Duration) -> Result<(), String> {
     tracing::debug!(qemu = %qemu.display(), ?args, "KVM probe");
-    let mut child = Command::new(qemu)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot start {}: {e}", qemu.display()))?;
+    // Owned as a machine's QEMU is: Ctrl-C, SIGTERM or the harness's death
+    // during the probe's wait stops it too.
+    let mut command = Command::new(qemu);
+    command.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = OwnedQemu::spawn(&mut command).map_err(|e| format!("cannot start {}: {e}", qemu.display()))?;
 
     // Three witnesses race: the first serial byte (it ran), stderr (QEMU reports
     // KVM failures there, then idles with the guest stopped), and the exit status.
@@ -234,8 +233,7 @@ fn run_probe(qemu: &Path, args: &[OsString], timeout: Duration) -> Result<(), St
             }
         }
     };
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child); // killed and reaped
     verdict
 }
 
@@ -343,10 +341,37 @@ mod tests {
         let (qemu, args) = real_qemu(&["-m", "1x"]);
         let e = run_probe(&qemu, &args, timeout).unwrap_err();
         assert!(e.starts_with("QEMU exited under KVM: ") && e.contains("-m 1x"), "{e}");
-        // A guest that never prints (stopped at power-on).
-        let (qemu, args) = real_qemu(&["-S"]);
+        // A guest that never prints (stopped at power-on). While the probe
+        // waits, its QEMU is one of ours: in a process group of its own and
+        // known to `kill_all_machines`; once it returns, gone.
+        let name = format!("isotest-probe-{}", std::process::id());
+        let (qemu, args) = real_qemu(&["-S", "-name", &name]);
+        let watcher = std::thread::spawn(move || {
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            loop {
+                if let Some(pid) = process_with_arg(&name) {
+                    // SAFETY: getpgid(2) only reads.
+                    let group = unsafe { libc::getpgid(pid as libc::pid_t) };
+                    return (pid, group == pid as libc::pid_t, crate::qemu::machine::is_live(pid));
+                }
+                assert!(std::time::Instant::now() < deadline, "the probe's QEMU never showed up");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
         let e = run_probe(&qemu, &args, Duration::from_millis(1500)).unwrap_err();
         assert!(e.starts_with("the ISO printed nothing on serial"), "{e}");
+        let (pid, own_group, known) = watcher.join().unwrap();
+        assert!(own_group && known, "pid {pid}: a process group of its own {own_group}, known to kill_all_machines {known}");
+        assert!(!Path::new(&format!("/proc/{pid}")).exists() && !crate::qemu::machine::is_live(pid), "the probe's QEMU outlived it");
+    }
+
+    /// The PID of a process with `arg` among its arguments.
+    fn process_with_arg(arg: &str) -> Option<u32> {
+        std::fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+            cmdline.split(|b| *b == 0).any(|a| a == arg.as_bytes()).then_some(pid)
+        })
     }
 
     #[test]

@@ -54,7 +54,9 @@ impl MachineLogs {
 }
 
 pub struct Machine {
-    child: Child,
+    /// Dropped first (fields drop in order): QEMU is gone before its sockets
+    /// close, so it never sees them close.
+    child: OwnedQemu,
     serial: Option<UnixStream>,
     qmp: Qmp,
     stderr_path: PathBuf,
@@ -83,26 +85,8 @@ impl Machine {
 
         let mut command = Command::new(binary);
         command.args(command_line(spec)).stdin(Stdio::null()).stdout(Stdio::null()).stderr(stderr);
-        let parent = std::process::id();
-        // SAFETY: the closure runs between fork and exec and only makes
-        // async-signal-safe calls (prctl, getppid, _exit).
-        unsafe {
-            command.pre_exec(move || {
-                // Die with the harness. PDEATHSIG fires when the spawning *thread*
-                // exits, so a Machine must be started by the thread that owns it.
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                // A process group of its own: a terminal's Ctrl-C reaches the
-                // harness alone, whose handler stops QEMU and cleans up.
-                libc::setpgid(0, 0);
-                if libc::getppid() as u32 != parent {
-                    libc::_exit(1); // the harness died before prctl took effect
-                }
-                Ok(())
-            });
-        }
         tracing::debug!(binary = %binary.display(), args = ?command.get_args().collect::<Vec<_>>(), "starting QEMU");
-        let child = command.spawn().map_err(|source| QemuError::Spawn { binary: binary.display().to_string(), source })?;
-        live().get_or_insert_with(HashSet::new).insert(child.id());
+        let child = OwnedQemu::spawn(&mut command).map_err(|source| QemuError::Spawn { binary: binary.display().to_string(), source })?;
         let mut starting = Starting { child: Some(child), stderr_path };
 
         let serial = starting.accept(&serial_listener, "serial")?;
@@ -172,23 +156,68 @@ impl Machine {
     }
 }
 
-impl Drop for Machine {
+/// A QEMU process of ours, the machine's or the KVM probe's: it dies with the
+/// harness, `kill_all_machines` knows it, and dropping it kills and reaps it.
+pub(super) struct OwnedQemu(Child);
+
+impl OwnedQemu {
+    pub(super) fn spawn(command: &mut Command) -> std::io::Result<OwnedQemu> {
+        let parent = std::process::id();
+        // SAFETY: the closure runs between fork and exec and only makes
+        // async-signal-safe calls (prctl, setpgid, getppid, _exit).
+        unsafe {
+            command.pre_exec(move || {
+                // Die with the harness. PDEATHSIG fires when the spawning *thread*
+                // exits, so a QEMU must be started by the thread that owns it.
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                // A process group of its own: a terminal's Ctrl-C reaches the
+                // harness alone, whose handler stops QEMU and cleans up.
+                libc::setpgid(0, 0);
+                if libc::getppid() as u32 != parent {
+                    libc::_exit(1); // the harness died before prctl took effect
+                }
+                Ok(())
+            });
+        }
+        let child = command.spawn()?;
+        live().get_or_insert_with(HashSet::new).insert(child.id());
+        Ok(OwnedQemu(child))
+    }
+}
+
+impl std::ops::Deref for OwnedQemu {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for OwnedQemu {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for OwnedQemu {
     fn drop(&mut self) {
-        kill_and_reap(&mut self.child);
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+        if let Some(set) = live().as_mut() {
+            set.remove(&self.0.id());
+        }
     }
 }
 
-fn kill_and_reap(child: &mut Child) {
-    let _ = child.kill();
-    let _ = child.wait();
-    if let Some(set) = live().as_mut() {
-        set.remove(&child.id());
-    }
+/// Whether `pid` is a QEMU of ours that is still running.
+#[cfg(test)]
+pub(super) fn is_live(pid: u32) -> bool {
+    live().iter().flatten().any(|p| *p == pid)
 }
 
-/// A QEMU between spawn and a working QMP handshake: killed if start-up fails.
+/// A QEMU between spawn and a working QMP handshake: killed if start-up fails
+/// (the child is dropped with it).
 struct Starting<'a> {
-    child: Option<Child>,
+    child: Option<OwnedQemu>,
     stderr_path: &'a Path,
 }
 
@@ -220,10 +249,3 @@ impl Starting<'_> {
     }
 }
 
-impl Drop for Starting<'_> {
-    fn drop(&mut self) {
-        if let Some(child) = self.child.as_mut() {
-            kill_and_reap(child);
-        }
-    }
-}

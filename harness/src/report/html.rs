@@ -6,6 +6,7 @@
 
 use super::{Change, CheckComparison, Comparison, PhaseComparison, TrialComparison, TrialReport, Verdict};
 use crate::checks::{CheckResult, Outcome};
+use crate::console::COMMAND_LOG;
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -301,7 +302,12 @@ fn failure(t: &TrialReport, out_dir: &Path) -> Markup {
                 }
             }
             @if has_transcript(t) {
-                p { a.transcript href=(link(&t.artifacts.join("console.log"), out_dir)) { "full transcript" } }
+                p {
+                    a.transcript href=(link(&t.artifacts.join("console.log"), out_dir)) { "full transcript" }
+                    @if has_command_log(t) {
+                        ", " a.commands href=(link(&t.artifacts.join(COMMAND_LOG), out_dir)) { "each console command with its output" }
+                    }
+                }
             } @else {
                 p { "No transcript: the guest's console never opened." }
             }
@@ -334,6 +340,11 @@ fn has_transcript(t: &TrialReport) -> bool {
     t.artifacts.join("console.log").is_file()
 }
 
+/// Whether the trial left `commands.log` (one that reached the shell did).
+fn has_command_log(t: &TrialReport) -> bool {
+    t.artifacts.join(COMMAND_LOG).is_file()
+}
+
 /// The transcript's lines, if it is there to read.
 fn read_transcript(t: &TrialReport) -> Option<Vec<String>> {
     let text = std::fs::read(t.artifacts.join("console.log")).ok()?;
@@ -362,7 +373,10 @@ fn trial_table(trials: &[TrialReport], out_dir: &Path) -> Markup {
                     td title=[t.qemu.as_ref().map(|q| super::junit::shell_words(&q.binary.display().to_string(), &q.command_line))] {
                         (t.qemu.as_ref().and_then(|q| q.version.as_deref()).unwrap_or("-"))
                     }
-                    td { @if has_transcript(t) { a href=(link(&t.artifacts.join("console.log"), out_dir)) { "console.log" } } }
+                    td {
+                        @if has_transcript(t) { a href=(link(&t.artifacts.join("console.log"), out_dir)) { "console.log" } }
+                        @if has_command_log(t) { " " a href=(link(&t.artifacts.join(COMMAND_LOG), out_dir)) { (COMMAND_LOG) } }
+                    }
                 }
             }
         }
@@ -409,13 +423,18 @@ mod tests {
         let mut console = console.join("\n");
         console.push_str("\nroot@wrong-name:~# cat /proc/sys/kernel/hostname\nwrong-name\n");
         std::fs::write(t.artifacts.join("console.log"), console).unwrap();
-        let page = render_html(&[t], dir.path(), None);
+        let page = render_html(&[t.clone()], dir.path(), None);
         assert!(page.contains(r#"<dd class="expected">rescue</dd>"#), "{page}");
         assert!(page.contains(r#"<dd class="actual">wrong-name</dd>"#));
         assert!(page.contains("<dt>expected (from the scenario)</dt>"));
         assert!(page.contains(r#"<span class="hit">root@wrong-name:~# cat /proc/sys/kernel/hostname</span>"#), "{page}");
         assert!(page.contains("line 19\n") && !page.contains("line 15\n"), "four lines of context: {page}");
         assert!(page.contains(r#"href="rescue-x86_64-bios/console.log""#), "a relative link: {page}");
+        assert!(!page.contains("commands.log"), "no commands.log, no link: {page}");
+        std::fs::write(t.artifacts.join(COMMAND_LOG), "$ hostname\nwrong-name\n").unwrap();
+        let page = render_html(&[t], dir.path(), None);
+        assert!(page.contains(r#"<a class="commands" href="rescue-x86_64-bios/commands.log">each console command with its output</a>"#), "{page}");
+        assert!(page.contains(r#"<a href="rescue-x86_64-bios/commands.log">commands.log</a>"#), "in the table of trials: {page}");
     }
 
     #[test]

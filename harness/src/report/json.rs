@@ -115,8 +115,15 @@ fn artifact_files(dir: &Path) -> Vec<String> {
 /// trial found twice is an error, not a silent choice between two verdicts.
 pub fn merge(sources: &[PathBuf]) -> Result<RunResult, ReportError> {
     let mut found: Vec<(TrialResult, PathBuf)> = Vec::new();
+    let mut comparisons: Vec<super::TrialComparison> = Vec::new();
+    let mut compared = false;
     for source in sources {
-        for trial in load(source)? {
+        let (trials, comparison) = load(source)?;
+        if let Some(c) = comparison {
+            compared = true;
+            comparisons.extend(c.trials);
+        }
+        for trial in trials {
             if let Some((_, first)) = found.iter().find(|(t, _)| t.report.name == trial.report.name) {
                 return Err(ReportError::Duplicate { name: trial.report.name, first: first.clone(), second: source.clone() });
             }
@@ -129,11 +136,13 @@ pub fn merge(sources: &[PathBuf]) -> Result<RunResult, ReportError> {
         key(a).cmp(&key(b))
     });
     let reports: Vec<TrialReport> = trials.iter().map(|t| t.report.clone()).collect();
-    Ok(RunResult { summary: Summary::of(&reports), trials, ..RunResult::new(Vec::new()) })
+    let comparison = compared.then_some(super::Comparison { trials: comparisons });
+    Ok(RunResult { summary: Summary::of(&reports), trials, comparison, ..RunResult::new(Vec::new()) })
 }
 
-/// The trials of one source.
-fn load(source: &Path) -> Result<Vec<TrialResult>, ReportError> {
+/// The trials of one source, and the comparison with a baseline a `--json`
+/// result carries (a directory's report.json files carry none).
+fn load(source: &Path) -> Result<(Vec<TrialResult>, Option<super::Comparison>), ReportError> {
     if source.is_dir() {
         let mut paths = Vec::new();
         find_reports(source, &mut paths).map_err(|e| ReportError::Read { path: source.to_owned(), source: e })?;
@@ -141,19 +150,20 @@ fn load(source: &Path) -> Result<Vec<TrialResult>, ReportError> {
             return Err(ReportError::NoReports { path: source.to_owned() });
         }
         paths.sort();
-        return paths.iter().map(|p| load_trial_report(p)).collect();
+        let trials = paths.iter().map(|p| load_trial_report(p)).collect::<Result<_, _>>()?;
+        return Ok((trials, None));
     }
     let text = std::fs::read_to_string(source).map_err(|e| ReportError::Read { path: source.to_owned(), source: e })?;
     let value: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| ReportError::Parse { path: source.to_owned(), source: e })?;
     if value.get("format_version").is_none() {
-        return Ok(vec![load_trial_report(source)?]);
+        return Ok((vec![load_trial_report(source)?], None));
     }
     let result: RunResult = serde_json::from_value(value).map_err(|e| ReportError::Parse { path: source.to_owned(), source: e })?;
     if result.format_version > FORMAT_VERSION {
         return Err(ReportError::NewerFormat { path: source.to_owned(), found: result.format_version });
     }
-    Ok(result.trials)
+    Ok((result.trials, result.comparison))
 }
 
 /// A trial's report.json. Its artifacts are where the file is now (a CI
@@ -167,13 +177,20 @@ fn load_trial_report(path: &Path) -> Result<TrialResult, ReportError> {
     Ok(TrialResult { files: artifact_files(&report.artifacts), report })
 }
 
-/// Every `report.json` in `dir` or below it.
+/// A run's baseline trials, below its artifacts directory (`run --baseline`):
+/// they bear the same names as the run's own, so they are not the run's.
+pub const BASELINE_DIR: &str = "baseline";
+
+/// Every `report.json` in `dir` or below it, but not in a run's `baseline/`
+/// (given as a source itself, that directory is read as any other).
 fn find_reports(dir: &Path, found: &mut Vec<PathBuf>) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         let path = entry.path();
         if entry.file_type()?.is_dir() {
-            find_reports(&path, found)?;
+            if entry.file_name() != BASELINE_DIR {
+                find_reports(&path, found)?;
+            }
         } else if entry.file_name() == "report.json" {
             found.push(path);
         }
@@ -231,6 +248,35 @@ mod tests {
         write_trial(run.path(), &sample("rescue::x86_64::bios", Verdict::Pass));
         let e = merge(&[run.path().to_owned(), run.path().to_owned()]).unwrap_err();
         assert!(matches!(e, ReportError::Duplicate { .. }), "{e}");
+    }
+
+    #[test]
+    fn a_runs_baseline_is_not_one_of_its_trials() {
+        // `run --baseline` leaves the baseline's trial, of the same name, below the run's.
+        let run = tempfile::tempdir().unwrap();
+        write_trial(run.path(), &sample("rescue::x86_64::bios", Verdict::Fail));
+        write_trial(&run.path().join(BASELINE_DIR), &sample("rescue::x86_64::bios", Verdict::Pass));
+        let merged = merge(&[run.path().to_owned()]).unwrap();
+        let verdicts: Vec<&Verdict> = merged.trials.iter().map(|t| &t.report.verdict).collect();
+        assert_eq!(verdicts, [&Verdict::Fail], "the run's trial alone");
+        let baseline = merge(&[run.path().join(BASELINE_DIR)]).unwrap();
+        assert_eq!(baseline.trials[0].report.verdict, Verdict::Pass, "given itself, the baseline reads as any run");
+    }
+
+    #[test]
+    fn the_comparisons_of_merged_results_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let regression = crate::report::compare::tests::hostname_regression();
+        let mut compared = RunResult::new(vec![sample("rescue::x86_64::bios", Verdict::Pass)]);
+        compared.comparison = Some(regression.clone());
+        compared.write(&dir.path().join("compared.json")).unwrap();
+        RunResult::new(vec![sample("minimal::x86_64::bios", Verdict::Pass)]).write(&dir.path().join("plain.json")).unwrap();
+        let merged = merge(&[dir.path().join("plain.json"), dir.path().join("compared.json")]).unwrap();
+        let kept = merged.comparison.expect("the comparison of compared.json");
+        let names = |c: &crate::report::Comparison| c.trials.iter().map(|t| t.name.clone()).collect::<Vec<_>>();
+        assert_eq!((names(&kept), kept.has_regressions()), (names(&regression), true));
+        let plain = merge(&[dir.path().join("plain.json")]).unwrap();
+        assert!(plain.comparison.is_none(), "no baseline, no comparison");
     }
 
     #[test]

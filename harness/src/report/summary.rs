@@ -10,7 +10,7 @@
 //!
 //! A failure outranks "could not test": something was learned about the ISO.
 
-use super::{TrialReport, Verdict};
+use super::{Comparison, TrialReport, Verdict};
 
 pub const EXIT_PASS: u8 = 0;
 pub const EXIT_FAIL: u8 = 1;
@@ -27,7 +27,7 @@ Exit status:
   2  usage or scenario error
   3  could not test: no QEMU or firmware, QEMU refusing its arguments or dying of
      a signal or a crash, too little memory or disk space, no free port, a bug in
-     isotest (a panic during a trial, unless a check had failed: 1); or every
+     isotest (a panic during a trial, unless a check had failed or broken: 1); or every
      trial was skipped; or --require-all met a skipped trial";
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -64,6 +64,17 @@ impl Summary {
     }
 }
 
+/// The exit status of a run, or of runs merged by `isotest report`: a
+/// regression against the baseline is a failure, which outranks "could not
+/// test" as a failed trial does, and makes a run of passing trials exit 1.
+pub fn exit_status(summary: &Summary, comparison: Option<&Comparison>, require_all: bool) -> u8 {
+    if comparison.is_some_and(Comparison::has_regressions) {
+        EXIT_FAIL
+    } else {
+        summary.exit_status(require_all)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,5 +91,16 @@ mod tests {
         assert_eq!(summary(2, 1, 1, 1).exit_status(true), EXIT_FAIL, "a failure outranks the rest");
         assert_eq!(summary(2, 0, 0, 1).exit_status(false), EXIT_COULD_NOT_TEST);
         assert_eq!(summary(0, 0, 2, 0).exit_status(false), EXIT_COULD_NOT_TEST, "nothing ran, nothing learned");
+    }
+
+    #[test]
+    fn a_regression_fails_a_run_of_passing_trials() {
+        let regression = crate::report::compare::tests::hostname_regression();
+        assert!(regression.has_regressions());
+        assert_eq!(exit_status(&summary(3, 0, 0, 0), Some(&regression), false), EXIT_FAIL);
+        assert_eq!(exit_status(&summary(2, 0, 0, 1), Some(&regression), false), EXIT_FAIL, "it outranks could not test");
+        assert_eq!(exit_status(&summary(3, 0, 0, 0), None, false), EXIT_PASS);
+        let unchanged = Comparison { trials: Vec::new() };
+        assert_eq!(exit_status(&summary(2, 0, 0, 1), Some(&unchanged), false), EXIT_COULD_NOT_TEST, "no regression: the table");
     }
 }

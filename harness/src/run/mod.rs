@@ -182,7 +182,8 @@ fn run_trial_observed(trial: &Trial, options: &RunOptions, progress: &dyn Progre
 }
 
 /// The error of a trial in which isotest panicked: nothing more was learnt
-/// about the ISO ("could not test"), unless a check had already failed.
+/// about the ISO ("could not test"), unless a check had already failed or
+/// broken (a guest that did not answer is a finding, as in `Verdict::judge`).
 fn panicked(payload: &(dyn std::any::Any + Send), checks: &[CheckResult]) -> TrialError {
     let what = payload
         .downcast_ref::<&str>()
@@ -190,7 +191,7 @@ fn panicked(payload: &(dyn std::any::Any + Send), checks: &[CheckResult]) -> Tri
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "(no message)".into());
     let message = format!("isotest panicked during this trial (a bug in isotest, not a verdict on the ISO): {what}");
-    if a_check_failed(checks) {
+    if a_check_failed(checks) || checks.iter().any(|c| c.outcome == checks::Outcome::Broken) {
         failed(message)
     } else {
         could_not_test(message)
@@ -198,7 +199,8 @@ fn panicked(payload: &(dyn std::any::Any + Send), checks: &[CheckResult]) -> Tri
 }
 
 /// Whether a check failed: a failure that the host's fault or isotest's, met
-/// later, does not turn into "could not test".
+/// later, does not turn into "could not test". (A broken check is left out:
+/// when QEMU dies, the checks it interrupted break because of it.)
 fn a_check_failed(checks: &[CheckResult]) -> bool {
     checks.iter().any(|c| c.outcome == checks::Outcome::Fail)
 }
@@ -583,14 +585,12 @@ fn run_checks(
         users_and_home_manager(shell, is_root, expect, &mut report.checks);
     }
     let mut stages = Vec::new();
-    let mut login_names = Vec::new();
     if let Some(sshd) = &expect.sshd {
         let port = place.forward.map(|(host, _)| host).unwrap_or(0);
         let reach = checks::SshdReach { port, scale: place.scale };
         let sshd_check = CheckResult::timed(|| checks::sshd(shell, is_root, sshd, &reach, seen));
         let sshd_ok = sshd_check.passed();
         report.checks.push(sshd_check);
-        login_names = sshd.login.iter().map(checks::login_check_name).collect();
         let context = SshContext { sshd, port, private: place.private, scale: place.scale };
         stages = prepare_logins(shell, is_root, &context, sshd_ok);
     }
@@ -603,7 +603,9 @@ fn run_checks(
     });
     match network {
         Ok(done) => report.checks.extend(done.into_iter().map(|stage| checks::finish_ssh_login(shell, stage))),
-        Err(_) => report.checks.extend(login_names.iter().map(|n| CheckResult::broken(n, "", "the SSH login panicked", Vec::new()))),
+        // A bug in isotest, not a finding about the ISO: the trial's own
+        // catch_unwind classifies it as any other panic.
+        Err(payload) => std::panic::resume_unwind(payload),
     }
     // Units may fail until start-up is over: they are listed after it.
     wait_for_startup(shell);
@@ -625,9 +627,6 @@ fn users_and_home_manager(shell: &mut Shell<'_>, is_root: bool, expect: &Expect,
     }
 }
 
-/// The trial's UEFI flash: the firmware's code, and a copy of its variable store
-/// in the trial's private directory. QEMU's `virt` board wants 64 MiB flash
-/// images; smaller ones (some distributions ship 2 MiB) are padded in the copy.
 /// SeaBIOS's VGA-to-serial file, in the trial's private dir, when the boot
 /// loader draws on VGA only (see `BootChoice::draws_on_vga_only`).
 fn vga_to_serial(choice: &BootChoice, firmware: Firmware, private: &Path) -> Result<Option<PathBuf>, TrialError> {
@@ -639,8 +638,11 @@ fn vga_to_serial(choice: &BootChoice, firmware: Firmware, private: &Path) -> Res
     Ok(Some(file))
 }
 
-/// A missing firmware (named in `firmware:`, so not skipped) or a failed copy:
-/// could not test.
+/// The trial's UEFI flash: the firmware's code, and a copy of its variable store
+/// in the trial's private directory. QEMU's `virt` board wants 64 MiB flash
+/// images; smaller raw ones (some distributions ship 2 MiB) are padded in a
+/// copy. A missing firmware (named in `firmware:`, so not skipped) or a failed
+/// copy: could not test.
 fn uefi_flash(trial: &Trial, private: &Path) -> Result<Option<qemu::Pflash>, TrialError> {
     if trial.firmware != Firmware::Uefi {
         return Ok(None);
@@ -648,22 +650,28 @@ fn uefi_flash(trial: &Trial, private: &Path) -> Result<Option<qemu::Pflash>, Tri
     let found =
         qemu::FirmwareSearch::system().find(trial.arch, trial.scenario.uefi_files(trial.arch)).map_err(could_not_test)?;
     tracing::debug!(trial = %trial.name(), "UEFI firmware {} (from {})", found.code.display(), found.found_by);
-    const VIRT_FLASH: u64 = 64 << 20;
-    let pad = trial.arch == Arch::Aarch64 && found.format == "raw";
-    let copy = |from: &Path, name: &str| -> Result<PathBuf, String> {
-        let to = private.join(name);
-        std::fs::copy(from, &to).map_err(|e| format!("copy {} to {}: {e}", from.display(), to.display()))?;
-        let file = std::fs::OpenOptions::new().write(true).open(&to).map_err(|e| format!("open {}: {e}", to.display()))?;
-        let len = file.metadata().map_err(|e| e.to_string())?.len();
-        if pad && len < VIRT_FLASH {
-            file.set_len(VIRT_FLASH).map_err(|e| format!("pad {}: {e}", to.display()))?;
-        }
-        Ok(to)
-    };
-    let vars = copy(&found.vars, "uefi-vars.fd").map_err(could_not_test)?;
+    let pad = (trial.arch == Arch::Aarch64 && found.format == "raw").then_some(VIRT_FLASH);
+    let vars = flash_copy(&found.vars, &private.join("uefi-vars.fd"), pad).map_err(could_not_test)?;
     let code_len = std::fs::metadata(&found.code).map_err(|e| could_not_test(format!("{}: {e}", found.code.display())))?.len();
-    let code = if pad && code_len < VIRT_FLASH { copy(&found.code, "uefi-code.fd").map_err(could_not_test)? } else { found.code.clone() };
+    let code = match pad {
+        Some(size) if code_len < size => flash_copy(&found.code, &private.join("uefi-code.fd"), pad).map_err(could_not_test)?,
+        _ => found.code.clone(),
+    };
     Ok(Some(qemu::Pflash { code, vars, format: found.format }))
+}
+
+/// The size of a flash image on QEMU's `virt` board.
+const VIRT_FLASH: u64 = 64 << 20;
+
+/// Copies `from` to `to`, padded with zeros to `pad` bytes if it is shorter.
+fn flash_copy(from: &Path, to: &Path, pad: Option<u64>) -> Result<PathBuf, String> {
+    std::fs::copy(from, to).map_err(|e| format!("copy {} to {}: {e}", from.display(), to.display()))?;
+    let file = std::fs::OpenOptions::new().write(true).open(to).map_err(|e| format!("open {}: {e}", to.display()))?;
+    let len = file.metadata().map_err(|e| e.to_string())?.len();
+    if let Some(size) = pad.filter(|&size| len < size) {
+        file.set_len(size).map_err(|e| format!("pad {}: {e}", to.display()))?;
+    }
+    Ok(to.to_owned())
 }
 
 struct SshContext<'a> {
@@ -927,7 +935,7 @@ pub fn run_baselines(
     }
     // The baseline is the trial's image here; `--image` names the new ISO only.
     // A baseline's VM is never kept: the comparison needs only its report.
-    let options = RunOptions { image: None, artifacts: options.artifacts.join("baseline"), keep_on_failure: false, ..options.clone() };
+    let options = RunOptions { image: None, artifacts: options.artifacts.join(crate::report::BASELINE_DIR), keep_on_failure: false, ..options.clone() };
     let reports = run_trials(&unique, &options, jobs, progress);
     on_baseline
         .iter()
@@ -1038,6 +1046,25 @@ mod tests {
         let payload: Box<dyn std::any::Any + Send> = Box::new("static message");
         let e = panicked(payload.as_ref(), &[failing]);
         assert_eq!((e.kind, e.message.ends_with(": static message")), (ErrorKind::Failed, true));
+        let payload: Box<dyn std::any::Any + Send> = Box::new("static message");
+        let e = panicked(payload.as_ref(), &[CheckResult::broken("sshd", "running", "no answer", vec![])]);
+        assert_eq!(e.kind, ErrorKind::Failed, "a broken check fails the trial as a failed one does");
+    }
+
+    #[test]
+    fn a_short_flash_image_is_padded_in_its_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let small = dir.path().join("AAVMF_VARS.fd");
+        std::fs::write(&small, vec![0xa5u8; 2 << 20]).unwrap();
+        let copy = flash_copy(&small, &dir.path().join("vars.fd"), Some(VIRT_FLASH)).unwrap();
+        let bytes = std::fs::read(&copy).unwrap();
+        assert_eq!(bytes.len() as u64, VIRT_FLASH);
+        assert!(bytes[..2 << 20].iter().all(|&b| b == 0xa5) && bytes[2 << 20..].iter().all(|&b| b == 0), "the content, then zeros");
+        assert_eq!(std::fs::metadata(&small).unwrap().len(), 2 << 20, "the original is left as it was");
+        let unpadded = flash_copy(&small, &dir.path().join("x86-vars.fd"), None).unwrap();
+        assert_eq!(std::fs::metadata(unpadded).unwrap().len(), 2 << 20);
+        let e = flash_copy(&dir.path().join("missing.fd"), &dir.path().join("m.fd"), None).unwrap_err();
+        assert!(e.starts_with("copy ") && e.contains("missing.fd"), "{e}");
     }
 
     #[test]
