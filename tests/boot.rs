@@ -40,8 +40,9 @@ fn main() {
     libtest_mimic::run(&args, tests).exit();
 }
 
-/// Ctrl-C during `cargo test` must not leave guests behind. (QEMU also gets the
-/// terminal's SIGINT itself, and dies with us through PR_SET_PDEATHSIG.)
+/// Ctrl-C during `cargo test` must not leave guests behind. (QEMU, in a process
+/// group of its own, does not get the terminal's SIGINT; it also dies with us
+/// through PR_SET_PDEATHSIG.)
 fn ctrlc_kill_guests() -> Result<(), ctrlc::Error> {
     ctrlc::set_handler(|| {
         isotest::qemu::kill_all_machines();

@@ -365,7 +365,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 trial.name(),
                 machine.pid()
             );
-            let detached = attach_terminal(serial)?;
+            let detached = attach_terminal(serial);
+            // A SIGTERM's handler killed QEMU (the console closed): it says so and exits 130.
+            isotest::qemu::wait_if_stopping();
+            let detached = detached?;
             drop(machine); // stops QEMU
             drop(started.private);
             eprintln!("\r\nisotest: {}", match detached {
@@ -440,6 +443,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 println!("baseline: {}", render_line(report));
             });
             let reports = run_trials(&trials, &options, jobs, progress.as_ref());
+            // Trials cut short by Ctrl-C/SIGTERM: the handler's exit status, not a summary.
+            isotest::qemu::wait_if_stopping();
             explain_failures(&reports);
             let comparison = baselines.iter().any(Option::is_some).then(|| {
                 let pairs = trials.iter().zip(&baselines).zip(&reports).filter_map(|((trial, base), now)| {

@@ -79,25 +79,50 @@ impl Shared {
     }
 }
 
-/// Feeds one client of `serve` until it leaves or the console closes.
+/// Feeds one client of `serve` until it leaves or the console closes; then
+/// shuts its socket, so that it sees the end (QEMU exited) at once.
 fn serve_client(shared: &Arc<Shared>, writer: &UnixStream, client: UnixStream) -> std::io::Result<()> {
-    // Keys: the client's bytes to the guest, on their own thread. Its end of
-    // input is the client leaving: the wait below hears of it at once, so the
+    // Keys: the client's bytes to the guest, on their own thread. The client
+    // hanging up is its leaving: the wait below hears of it at once, so the
     // next client is served even while the guest prints nothing (a panicked
-    // kernel, an idle shell), when no failed write would tell.
+    // kernel, an idle shell), when no failed write would tell. The end of its
+    // input alone is not: `echo poweroff | socat - UNIX-CONNECT:...` still reads.
     let left = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let (mut from_client, mut to_guest) = (client.try_clone()?, writer.try_clone()?);
     let (keys_shared, keys_left) = (shared.clone(), left.clone());
     std::thread::spawn(move || {
         let _ = std::io::copy(&mut from_client, &mut to_guest);
+        wait_for_hangup(&from_client);
         let _buffer = keys_shared.lock(); // so that the waiter cannot miss the news
         keys_left.store(true, std::sync::atomic::Ordering::SeqCst);
         keys_shared.grew.notify_all();
     });
-    let gone = || left.load(std::sync::atomic::Ordering::SeqCst);
-    // Output: a little of what came before, then whatever comes.
+    let fed = feed_client(shared, &client, &|| left.load(std::sync::atomic::Ordering::SeqCst));
+    // Also wakes the keys thread when the console closed under a client still there.
+    let _ = client.shutdown(std::net::Shutdown::Both);
+    fed
+}
+
+/// Blocks until `socket` hangs up: its peer closed it, or it was shut down here.
+/// (Linux reports a hang-up on a Unix socket only when both directions are
+/// shut, so a client's half-close is not one.)
+fn wait_for_hangup(socket: &UnixStream) {
+    let fd = std::os::fd::AsRawFd::as_raw_fd(socket);
+    loop {
+        // No events asked for: poll reports POLLHUP and POLLERR regardless.
+        let mut pfd = libc::pollfd { fd, events: 0, revents: 0 };
+        // SAFETY: one valid pollfd for the duration of the call.
+        let ready = unsafe { libc::poll(&mut pfd, 1, -1) };
+        if ready > 0 || (ready < 0 && std::io::Error::last_os_error().kind() != ErrorKind::Interrupted) {
+            return;
+        }
+    }
+}
+
+/// The console's output to a client: a little of what came before, then
+/// whatever comes, until `gone()` or the console closes.
+fn feed_client(shared: &Shared, mut client: &UnixStream, gone: &dyn Fn() -> bool) -> std::io::Result<()> {
     const REPLAY: usize = 4096;
-    let mut client = client;
     let mut sent = shared.lock().raw.len().saturating_sub(REPLAY);
     loop {
         let chunk = {
@@ -408,6 +433,30 @@ mod tests {
                 other => panic!("the {who} client got {:?} and then {other:?}", String::from_utf8_lossy(&seen)),
             }
         }
+    }
+
+    #[test]
+    fn a_client_that_stops_typing_still_reads_and_sees_the_console_close() {
+        let (mut guest, host) = UnixStream::pair().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let console = SerialConsole::attach(host, dir.path()).unwrap();
+        let socket = dir.path().join("console.sock");
+        console.serve(&socket).unwrap();
+        // `echo poweroff | socat - UNIX-CONNECT:...`: its keys, then the end of its input.
+        let mut client = UnixStream::connect(&socket).unwrap();
+        client.write_all(b"poweroff\r").unwrap();
+        client.shutdown(std::net::Shutdown::Write).unwrap();
+        guest.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut keys = [0u8; 9];
+        guest.read_exact(&mut keys).unwrap();
+        assert_eq!(&keys, b"poweroff\r");
+        guest.write_all(b"reboot: Power down\r\n").unwrap();
+        read_until(&mut client, "Power down", "half-closed");
+        // QEMU exits: the client sees the end, not a socket that stays open.
+        drop(guest);
+        let mut rest = Vec::new();
+        client.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        client.read_to_end(&mut rest).expect("the end of the console, not a timeout");
     }
 
     #[test]

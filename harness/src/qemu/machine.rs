@@ -27,6 +27,16 @@ pub fn stopping() -> bool {
     STOPPING.load(std::sync::atomic::Ordering::SeqCst)
 }
 
+/// When the Ctrl-C/SIGTERM handler is stopping every QEMU, parks this thread
+/// for good: the handler exits the process (130), and a thread that saw its
+/// QEMU die of it must not race the handler to a summary and another exit
+/// status. Returns at once otherwise.
+pub fn wait_if_stopping() {
+    while stopping() {
+        std::thread::park();
+    }
+}
+
 /// Kills every QEMU this process started; for Ctrl-C and SIGTERM handlers.
 pub fn kill_all_machines() {
     STOPPING.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -157,10 +167,13 @@ impl Machine {
 }
 
 /// A QEMU process of ours, the machine's or the KVM probe's: it dies with the
-/// harness, `kill_all_machines` knows it, and dropping it kills and reaps it.
+/// harness, `kill_all_machines` knows it until it is reaped, and dropping it
+/// kills and reaps it.
 pub(super) struct OwnedQemu(Child);
 
 impl OwnedQemu {
+    /// Spawns `command`; refused once the Ctrl-C/SIGTERM handler is stopping
+    /// every QEMU (it may have run before this one was known to it).
     pub(super) fn spawn(command: &mut Command) -> std::io::Result<OwnedQemu> {
         let parent = std::process::id();
         // SAFETY: the closure runs between fork and exec and only makes
@@ -181,30 +194,58 @@ impl OwnedQemu {
         }
         let child = command.spawn()?;
         live().get_or_insert_with(HashSet::new).insert(child.id());
-        Ok(OwnedQemu(child))
+        let owned = OwnedQemu(child);
+        // The handler sets STOPPING before it goes through the PIDs: either it
+        // saw this one, or this sees STOPPING.
+        if stopping() {
+            return Err(std::io::Error::other("isotest is stopping (Ctrl-C or SIGTERM)")); // killed as it drops
+        }
+        Ok(owned)
     }
-}
 
-impl std::ops::Deref for OwnedQemu {
-    type Target = Child;
-    fn deref(&self) -> &Child {
-        &self.0
+    pub(super) fn id(&self) -> u32 {
+        self.0.id()
     }
-}
 
-impl std::ops::DerefMut for OwnedQemu {
-    fn deref_mut(&mut self) -> &mut Child {
-        &mut self.0
+    /// Its exit status, if it exited; once reaped, its PID (which the system
+    /// may give to another process) is no longer ours to kill.
+    pub(super) fn try_wait(&mut self) -> std::io::Result<Option<std::process::ExitStatus>> {
+        let mut live = live(); // held: the handler must not kill a PID reaped here
+        let status = self.0.try_wait();
+        if let (Ok(Some(_)), Some(set)) = (&status, live.as_mut()) {
+            set.remove(&self.0.id());
+        }
+        status
+    }
+
+    /// Waits for it to exit; the handler can still kill it meanwhile.
+    pub(super) fn wait(&mut self) -> std::io::Result<std::process::ExitStatus> {
+        let status = self.0.wait();
+        forget(self.0.id());
+        status
+    }
+
+    pub(super) fn take_stdout(&mut self) -> Option<std::process::ChildStdout> {
+        self.0.stdout.take()
+    }
+
+    pub(super) fn take_stderr(&mut self) -> Option<std::process::ChildStderr> {
+        self.0.stderr.take()
     }
 }
 
 impl Drop for OwnedQemu {
     fn drop(&mut self) {
+        // Forgotten first: from here on only this kills it, and reaps it.
+        forget(self.0.id());
         let _ = self.0.kill();
         let _ = self.0.wait();
-        if let Some(set) = live().as_mut() {
-            set.remove(&self.0.id());
-        }
+    }
+}
+
+fn forget(pid: u32) {
+    if let Some(set) = live().as_mut() {
+        set.remove(&pid);
     }
 }
 

@@ -16,7 +16,7 @@ pub use args::{command_line, MachineSpec, Pflash, FIRMWARE_LOG, SERCON_TTYS0};
 pub use binary::{find_qemu, version};
 pub use exit::QemuExit;
 pub use firmware::{FirmwareError, FirmwareSearch, UefiFirmware};
-pub use machine::{kill_all_machines, stopping, Machine, MachineLogs};
+pub use machine::{kill_all_machines, stopping, wait_if_stopping, Machine, MachineLogs};
 pub use private::{remove_private_dirs, PrivateDir};
 pub use qmp::{DumpFormat, Qmp};
 pub use screendump::{is_blank, read_screen, save_as_png, ScreenError};

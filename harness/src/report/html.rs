@@ -340,9 +340,10 @@ fn has_transcript(t: &TrialReport) -> bool {
     t.artifacts.join("console.log").is_file()
 }
 
-/// Whether the trial left `commands.log` (one that reached the shell did).
+/// Whether the trial's `commands.log` has something in it: the console makes
+/// it, empty, as it opens; commands come only once a shell answers.
 fn has_command_log(t: &TrialReport) -> bool {
-    t.artifacts.join(COMMAND_LOG).is_file()
+    std::fs::metadata(t.artifacts.join(COMMAND_LOG)).is_ok_and(|m| m.is_file() && m.len() > 0)
 }
 
 /// The transcript's lines, if it is there to read.
@@ -431,6 +432,8 @@ mod tests {
         assert!(page.contains("line 19\n") && !page.contains("line 15\n"), "four lines of context: {page}");
         assert!(page.contains(r#"href="rescue-x86_64-bios/console.log""#), "a relative link: {page}");
         assert!(!page.contains("commands.log"), "no commands.log, no link: {page}");
+        std::fs::write(t.artifacts.join(COMMAND_LOG), "").unwrap();
+        assert!(!render_html(&[t.clone()], dir.path(), None).contains("commands.log"), "no command ran, no link");
         std::fs::write(t.artifacts.join(COMMAND_LOG), "$ hostname\nwrong-name\n").unwrap();
         let page = render_html(&[t], dir.path(), None);
         assert!(page.contains(r#"<a class="commands" href="rescue-x86_64-bios/commands.log">each console command with its output</a>"#), "{page}");

@@ -27,7 +27,7 @@ Exit status:
   2  usage or scenario error
   3  could not test: no QEMU or firmware, QEMU refusing its arguments or dying of
      a signal or a crash, too little memory or disk space, no free port, a bug in
-     isotest (a panic during a trial, unless a check had failed or broken: 1); or every
+     isotest (a panic during a trial, unless a check had failed: 1); or every
      trial was skipped; or --require-all met a skipped trial";
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

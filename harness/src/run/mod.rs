@@ -182,8 +182,7 @@ fn run_trial_observed(trial: &Trial, options: &RunOptions, progress: &dyn Progre
 }
 
 /// The error of a trial in which isotest panicked: nothing more was learnt
-/// about the ISO ("could not test"), unless a check had already failed or
-/// broken (a guest that did not answer is a finding, as in `Verdict::judge`).
+/// about the ISO ("could not test"), unless a check had already failed.
 fn panicked(payload: &(dyn std::any::Any + Send), checks: &[CheckResult]) -> TrialError {
     let what = payload
         .downcast_ref::<&str>()
@@ -191,7 +190,7 @@ fn panicked(payload: &(dyn std::any::Any + Send), checks: &[CheckResult]) -> Tri
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "(no message)".into());
     let message = format!("isotest panicked during this trial (a bug in isotest, not a verdict on the ISO): {what}");
-    if a_check_failed(checks) || checks.iter().any(|c| c.outcome == checks::Outcome::Broken) {
+    if a_check_failed(checks) {
         failed(message)
     } else {
         could_not_test(message)
@@ -199,8 +198,9 @@ fn panicked(payload: &(dyn std::any::Any + Send), checks: &[CheckResult]) -> Tri
 }
 
 /// Whether a check failed: a failure that the host's fault or isotest's, met
-/// later, does not turn into "could not test". (A broken check is left out:
-/// when QEMU dies, the checks it interrupted break because of it.)
+/// later, does not turn into "could not test". A broken check is left out: it
+/// may be that same fault's doing (when QEMU dies, the checks it interrupted
+/// break; a panic may follow them), so it proves nothing about the ISO there.
 fn a_check_failed(checks: &[CheckResult]) -> bool {
     checks.iter().any(|c| c.outcome == checks::Outcome::Fail)
 }
@@ -244,11 +244,7 @@ impl KeptMachine {
     /// handler killed it); the console's transcript keeps growing meanwhile.
     pub fn wait(mut self) {
         let status = self.machine.wait();
-        // Killed by the Ctrl-C/SIGTERM handler: it exits the process; the run
-        // must not race it to a summary and another exit status.
-        while qemu::stopping() {
-            std::thread::park();
-        }
+        qemu::wait_if_stopping();
         tracing::info!("the kept QEMU (pid {}) exited: {status:?}", self.machine.pid());
     }
 }
@@ -1047,8 +1043,8 @@ mod tests {
         let e = panicked(payload.as_ref(), &[failing]);
         assert_eq!((e.kind, e.message.ends_with(": static message")), (ErrorKind::Failed, true));
         let payload: Box<dyn std::any::Any + Send> = Box::new("static message");
-        let e = panicked(payload.as_ref(), &[CheckResult::broken("sshd", "running", "no answer", vec![])]);
-        assert_eq!(e.kind, ErrorKind::Failed, "a broken check fails the trial as a failed one does");
+        let e = panicked(payload.as_ref(), &[CheckResult::broken("sshd", "running", "the console closed", vec![])]);
+        assert_eq!(e.kind, ErrorKind::CouldNotTest, "a broken check may be the same fault's doing");
     }
 
     #[test]
