@@ -167,15 +167,11 @@ impl AnsiStripper {
                 self.jump(first, out);
                 self.col = second - 1;
             }
-            b'd' => {
-                self.jump(first, out);
-            }
+            b'd' => self.jump(first, out),
             // Up or down: another row, wherever the cursor was.
             b'A' | b'B' | b'E' | b'F' => {
-                let row = self.row.map(|r| if matches!(last, b'A' | b'F') { r.saturating_sub(first).max(1) } else { r.saturating_add(first) });
-                self.row = None;
+                self.row = self.row.map(|r| if matches!(last, b'A' | b'F') { r.saturating_sub(first).max(1) } else { r.saturating_add(first) });
                 self.break_line(out);
-                self.row = row;
             }
             // Save/restore the position, a scrolling region (which homes the cursor).
             b's' | b'u' | b'r' => self.row = None,
