@@ -162,6 +162,23 @@ fn a_scenario_error_names_file_line_column_and_field() {
 }
 
 #[test]
+fn two_scenarios_of_one_name_are_a_usage_error() {
+    // They would share one artifact directory: `run` is refused before anything boots.
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let scenarios = [&a, &b].map(|d| {
+        std::fs::create_dir(d).unwrap();
+        support::plain_scenario(d, "firmware: bios\n")
+    });
+    for command in ["list", "run"] {
+        let out = isotest(&[command, &scenarios[0], &scenarios[1]]);
+        assert_eq!(out.status.code(), Some(2), "{command}");
+        let err = text(&out.stderr);
+        assert!(err.contains(&format!("{} and {} both make trial `plain::x86_64::bios`", scenarios[0], scenarios[1])), "{err}");
+    }
+}
+
+#[test]
 fn a_missing_scenario_file_is_named() {
     let out = isotest(&["run", "/nonexistent/x.yaml"]);
     assert_eq!(out.status.code(), Some(2));

@@ -25,7 +25,8 @@ struct Seen {
     pid: u32,
     port: u16,
     private: PathBuf,
-    sockets: [PathBuf; 2],
+    /// The unix sockets QEMU was told to connect to, read off its command line.
+    sockets: Vec<PathBuf>,
 }
 
 /// Starts a paused machine as a trial does (private directory, free port,
@@ -59,8 +60,21 @@ fn start(binary: &Path, iso: &Path, artifacts: &Path) -> Result<(Machine, Privat
         return Err(format!("{} holds {written:?}, not QEMU's pid {pid}", spec.pidfile.display()));
     }
     let port = spec.forward.ok_or("no port forwarded")?.0;
-    let seen = Seen { pid, port, private: private.path().to_owned(), sockets: [spec.serial_socket, spec.qmp_socket] };
+    let seen = Seen { pid, port, private: private.path().to_owned(), sockets: qemu_sockets(pid) };
     Ok((machine, private, seen))
+}
+
+/// The `path=` of each `-chardev socket,...` in QEMU `pid`'s command line as
+/// the kernel holds it (/proc/PID/cmdline), up to the next comma: what this
+/// QEMU connects to, whatever the spec said.
+fn qemu_sockets(pid: u32) -> Vec<PathBuf> {
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    cmdline
+        .split(|&b| b == 0)
+        .filter_map(|arg| std::str::from_utf8(arg).ok()?.strip_prefix("socket,"))
+        .filter_map(|options| options.split(',').find_map(|o| o.strip_prefix("path=")))
+        .map(PathBuf::from)
+        .collect()
 }
 
 /// The inodes of the TCP sockets listening on 127.0.0.1:`port` (/proc/net/tcp:
@@ -93,7 +107,6 @@ fn collisions(seen: &[Seen]) -> Vec<String> {
             problems.push(format!("{what} shared: {values:?}"));
         }
     };
-    distinct("pids", seen.iter().map(|s| s.pid.to_string()).collect(), &mut problems);
     distinct("ports", seen.iter().map(|s| s.port.to_string()).collect(), &mut problems);
     distinct("private directories", seen.iter().map(|s| s.private.display().to_string()).collect(), &mut problems);
     distinct("sockets", seen.iter().flat_map(|s| s.sockets.iter().map(|p| p.display().to_string())).collect(), &mut problems);
@@ -107,8 +120,9 @@ fn collisions(seen: &[Seen]) -> Vec<String> {
         if mode.as_ref().ok() != Some(&0o700) {
             problems.push(format!("{} is {mode:?}, not 0700", s.private.display()));
         }
-        if !s.sockets.iter().all(|p| p.starts_with(&s.private)) {
-            problems.push(format!("sockets outside {}: {:?}", s.private.display(), s.sockets));
+        // Serial and QMP, each a socket the harness listens on in this machine's own directory.
+        if s.sockets.len() != 2 || !s.sockets.iter().all(|p| p.starts_with(&s.private) && p.exists()) {
+            problems.push(format!("QEMU {}'s sockets are not its own two in {}: {:?}", s.pid, s.private.display(), s.sockets));
         }
     }
     problems

@@ -185,10 +185,15 @@ fn console_gives_the_terminal_back_on_sigterm_and_when_qemu_exits() {
 
 /// `isotest console` of the rescue fixture (BIOS) on a terminal, attached and
 /// in raw mode at isolinux's menu: the session, the terminal's modes before,
-/// and QEMU's PID.
+/// and QEMU's PID. The artifacts hold a run's of that trial, which the
+/// console leaves as they were.
 fn attached_console(name: &str) -> (Session, Termios, u32) {
     let iso = support::fixture("rescue").unwrap();
     let artifacts = support::artifacts().join(name);
+    let _ = std::fs::remove_dir_all(&artifacts);
+    let run = artifacts.join("console-x86_64-bios/console.log");
+    std::fs::create_dir_all(run.parent().unwrap()).unwrap();
+    std::fs::write(&run, "the run being looked into\n").unwrap();
     let mut command = support::isotest_command();
     command.args(["console", "--firmware", "bios", "--arch", "x86_64", "--image"]).arg(&iso).arg("--artifacts").arg(&artifacts);
     let mut session = on_a_terminal(command, Duration::from_secs(180));
@@ -197,7 +202,8 @@ fn attached_console(name: &str) -> (Session, Termios, u32) {
     assert!(before.local_flags.contains(LocalFlags::ICANON | LocalFlags::ISIG), "{:?}", before.local_flags);
 
     expect(&mut session, r"leave with Ctrl-\] then q");
-    let qemu = support::read_pid(&artifacts.join("console-x86_64-bios/qemu.pid")).expect("QEMU's pidfile");
+    let qemu = support::read_pid(&artifacts.join("console/console-x86_64-bios/qemu.pid")).expect("QEMU's pidfile");
+    assert_eq!(std::fs::read_to_string(&run).ok().as_deref(), Some("the run being looked into\n"), "the run's transcript");
     expect(&mut session, r"Press \[Tab\] to edit options|boot: ");
     let raw = modes(&session);
     assert!(!raw.local_flags.intersects(LocalFlags::ICANON | LocalFlags::ECHO | LocalFlags::ISIG), "not raw while attached");

@@ -72,6 +72,34 @@ fn bad_sources_are_usage_errors() {
     assert_eq!(out.status.code(), Some(2), "a source is required");
 }
 
+/// A report that cannot be written (its directory would be below a plain
+/// file) is said, the other reports are still written, and the verdicts keep
+/// their exit status: a pass becomes "could not test", a failure stays 1.
+#[test]
+fn a_report_that_cannot_be_written_is_said_and_the_others_are_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("plain-file");
+    std::fs::write(&file, "").unwrap();
+    // --json is written first: the JUnit XML after it must still be.
+    let unwritable = file.join("result.json");
+    for (sources, status) in [(&["tests/data/reports/shard1"][..], 3), (&["tests/data/reports/shard1", "tests/data/reports/shard2"][..], 1)] {
+        let junit = dir.path().join(format!("junit-{status}.xml"));
+        let out = support::isotest_command()
+            .arg("report")
+            .args(sources)
+            .arg("--json")
+            .arg(&unwritable)
+            .arg("--junit")
+            .arg(&junit)
+            .output()
+            .unwrap();
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(status), "{sources:?}: {stderr}");
+        assert!(stderr.contains(&format!("error: write {}:", unwritable.display())), "{stderr}");
+        assert!(junit.is_file(), "the JUnit XML is still written");
+    }
+}
+
 /// xmllint's verdict on `xml` against junit-10.xsd.
 fn xmllint(xml: &Path) -> Output {
     Command::new(tool("xmllint", "libxml2-utils"))
@@ -154,7 +182,7 @@ fn the_json_result_follows_its_schema_and_merges_back() {
     report_of_shards(&["--json", json.to_str().unwrap()]);
     let result: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_schema_valid(&result);
-    assert_eq!(result["format_version"], 1);
+    assert_eq!(result["format_version"], 2);
     let trials = result["trials"].as_array().unwrap();
     assert_eq!(trials.len(), 3);
     assert_eq!(trials[0]["qemu"]["command_line"][0], "-machine");
@@ -173,6 +201,38 @@ fn the_json_result_follows_its_schema_and_merges_back() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let again: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&again).unwrap()).unwrap();
     assert_eq!(again["trials"], result["trials"]);
+}
+
+/// The nightly workflow's recipe: each shard writes `--artifacts
+/// results/artifacts --json results/result.json` and uploads results/; the
+/// report job merges the copies it downloaded under shards/. The merged reports
+/// must still find each trial's files there.
+#[test]
+fn a_json_result_moved_with_its_artifacts_still_finds_them() {
+    let dir = tempfile::tempdir().unwrap();
+    // A failed trial, with its transcript.
+    let trial = dir.path().join("results/artifacts/rescue-x86_64-bios");
+    std::fs::create_dir_all(&trial).unwrap();
+    for file in ["report.json", "console.log"] {
+        std::fs::copy(data("reports/shard2/rescue-x86_64-bios").join(file), trial.join(file)).unwrap();
+    }
+    let isotest = |args: &[&str]| {
+        let out = Command::new(support::isotest_bin()).current_dir(dir.path()).args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "the failed trial: exit 1\n{}", text(&out.stderr));
+    };
+    isotest(&["report", "results/artifacts", "--json", "results/result.json"]);
+    std::fs::create_dir(dir.path().join("shards")).unwrap();
+    std::fs::rename(dir.path().join("results"), dir.path().join("shards/results-1")).unwrap();
+    isotest(&["report", "shards/results-1/result.json", "--html", "report/index.html", "--junit", "report/junit.xml"]);
+
+    let page = std::fs::read_to_string(dir.path().join("report/index.html")).unwrap();
+    let transcript = "../shards/results-1/artifacts/rescue-x86_64-bios/console.log";
+    assert!(page.contains(&format!(r#"href="{transcript}""#)), "the failure links its transcript: {page}");
+    assert!(dir.path().join("report").join(transcript).is_file());
+    assert!(!page.contains("No transcript"), "{page}");
+    let junit = std::fs::read_to_string(dir.path().join("report/junit.xml")).unwrap();
+    let moved = "transcript: shards/results-1/artifacts/rescue-x86_64-bios/console.log";
+    assert!(junit.contains(moved), "JUnit names the transcript where it is now: {junit}");
 }
 
 /// Reads, in the page as Chromium laid it out, each matrix cell's colour and

@@ -106,7 +106,8 @@ enum Command {
         /// The nix-wire flake of an `iso:` host (as for `run`).
         #[arg(long)]
         flake: Option<String>,
-        /// Where QEMU's stderr and command line go.
+        /// Below this, in console/<trial>, go QEMU's stderr and command line
+        /// (a run's artifacts of the trial are left as they are).
         #[arg(long, default_value = "target/isotest", env = "ISOTEST_ARTIFACTS")]
         artifacts: PathBuf,
         /// Attach to the console socket of a machine kept by `run
@@ -201,22 +202,31 @@ struct Outputs {
 }
 
 impl Outputs {
-    /// Writes each report asked for; the result's comparison with a baseline, if
-    /// it has one, goes into each.
-    fn write(&self, result: &RunResult) -> Result<()> {
+    /// Writes each report asked for, with the result's comparison with a
+    /// baseline if it has one, and gives the exit status. A report that cannot
+    /// be written does not stop the others (each error is said) and does not
+    /// hide the verdicts: `status` stays, unless it was a pass, which becomes
+    /// "could not test" (CI would find no report of it).
+    fn write(&self, result: &RunResult, status: u8) -> u8 {
         let reports = result.reports();
         let comparison = result.comparison.as_ref();
+        let mut outcomes = Vec::new();
         if let Some(path) = &self.json {
-            result.write(path)?;
+            outcomes.push(result.write(path));
         }
         if let Some(path) = &self.junit {
-            write_file(path, &render_junit(&reports, comparison)?)?;
+            outcomes.push(render_junit(&reports, comparison).and_then(|xml| write_file(path, &xml)));
         }
         if let Some(path) = &self.html {
             let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-            write_file(path, &render_html(&reports, dir, comparison))?;
+            outcomes.push(write_file(path, &render_html(&reports, dir, comparison)));
         }
-        Ok(())
+        let mut all_written = true;
+        for e in outcomes.into_iter().filter_map(Result::err) {
+            eprintln!("error: {e}");
+            all_written = false;
+        }
+        if all_written || status != EXIT_PASS { status } else { EXIT_COULD_NOT_TEST }
     }
 }
 
@@ -299,8 +309,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             if let Some(line) = result.comparison.as_ref().and_then(render_regressions) {
                 println!("{line}");
             }
-            outputs.write(&result)?;
-            Ok(ExitCode::from(exit_status(&summary, result.comparison.as_ref(), false)))
+            let status = exit_status(&summary, result.comparison.as_ref(), false);
+            Ok(ExitCode::from(outputs.write(&result, status)))
         }
         Command::Compare { old, new, max_slowdown, max_slowdown_secs, outputs } => {
             let old_run = merge(std::slice::from_ref(&old)).with_context(|| format!("OLD {}", old.display()))?;
@@ -313,8 +323,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             let status = if comparison.has_regressions() { EXIT_FAIL } else { EXIT_PASS };
             result.comparison = Some(comparison);
-            outputs.write(&result)?;
-            Ok(ExitCode::from(status))
+            Ok(ExitCode::from(outputs.write(&result, status)))
         }
         Command::Matrix { scenarios, format, runners, gitlab_jobs, shard } => {
             let trials = load_shard(&scenarios, &[], shard.shard, true)?;
@@ -463,8 +472,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let mut result = RunResult::new(reports);
             let status = exit_status(&summary, comparison.as_ref(), require_all);
             result.comparison = comparison;
-            outputs.write(&result)?;
-            Ok(ExitCode::from(status))
+            Ok(ExitCode::from(outputs.write(&result, status)))
         }
     }
 }
@@ -537,7 +545,9 @@ fn load(paths: &[PathBuf], hosts: &[String]) -> Result<Vec<Trial>> {
         // A zero-config scenario: `iso: HOST` and nothing else.
         scenarios.push(Arc::new(Scenario::parse(&PathBuf::from(format!("{host}.yaml")), &format!("iso: {host}\n"))?));
     }
-    Ok(plan::trials(&scenarios))
+    let trials = plan::trials(&scenarios);
+    plan::distinct_names(&trials)?;
+    Ok(trials)
 }
 
 fn default_scenarios() -> Result<Vec<PathBuf>> {

@@ -105,6 +105,11 @@ pub enum PlanError {
          a matrix or a shard must be the same on every machine: name its architectures (e.g. `arch: x86_64`)"
     )]
     HostArch(PathBuf),
+    #[error(
+        "{first} and {second} both make trial `{name}`: a trial is named after its scenario file's stem \
+         (and, with `images:`, the image's), and two of one name would share an artifact directory; rename one"
+    )]
+    SameName { name: String, first: String, second: String },
 }
 
 impl FromStr for Shard {
@@ -142,6 +147,21 @@ impl Shard {
     pub fn select(&self, trials: Vec<Trial>) -> Vec<Trial> {
         trials.into_iter().enumerate().filter(|(i, _)| self.contains(*i)).map(|(_, t)| t).collect()
     }
+}
+
+/// Every trial's name, and so its artifact directory, is its own (two scenario
+/// files of one stem in different directories, or two images of one stem).
+pub fn distinct_names(trials: &[Trial]) -> Result<(), PlanError> {
+    let origin = |t: &Trial| match (&t.image, t.scenario.source.image_list) {
+        (Some(image), true) => format!("{} (image {})", t.scenario.path.display(), image.display()),
+        _ => t.scenario.path.display().to_string(),
+    };
+    for (i, trial) in trials.iter().enumerate() {
+        if let Some(first) = trials[..i].iter().find(|t| t.dir_name() == trial.dir_name()) {
+            return Err(PlanError::SameName { name: trial.name(), first: origin(first), second: origin(trial) });
+        }
+    }
+    Ok(())
 }
 
 /// A plan other machines must share (a CI matrix, a shard) may not depend on
@@ -205,6 +225,19 @@ mod tests {
         let trials = trials(&[Arc::new(s)]);
         assert_eq!(trials.len(), 1);
         assert_eq!(trials[0].skip, None, "its missing firmware is the run's \"could not test\"");
+    }
+
+    #[test]
+    fn two_trials_of_one_name_are_an_error() {
+        let parse = |path: &str, yaml: &str| Arc::new(Scenario::parse(Path::new(path), yaml).unwrap());
+        let images = parse("s/rescue.yaml", "iso: rescue\narch: x86_64\nfirmware: bios\nimages: [2026-09/rescue.iso, 2026-10/rescue.iso]\n");
+        let e = distinct_names(&trials(&[images])).unwrap_err().to_string();
+        assert!(e.starts_with("s/rescue.yaml (image s/2026-09/rescue.iso) and s/rescue.yaml (image s/2026-10/rescue.iso) both make trial `rescue::x86_64::bios::rescue`"), "{e}");
+        let one = "iso: rescue\narch: x86_64\nfirmware: bios\n";
+        let e = distinct_names(&trials(&[parse("a/rescue.yaml", one), parse("b/rescue.yaml", one)])).unwrap_err().to_string();
+        assert!(e.starts_with("a/rescue.yaml and b/rescue.yaml both make trial `rescue::x86_64::bios`"), "{e}");
+        assert!(e.ends_with("rename one"), "{e}");
+        assert_eq!(distinct_names(&trials(&[parse("a/rescue.yaml", one), parse("a/minimal.yaml", one)])), Ok(()));
     }
 
     fn plan(yamls: &[&str]) -> Vec<Trial> {

@@ -386,7 +386,7 @@ fn trial_table(trials: &[TrialReport], out_dir: &Path) -> Markup {
 
 /// `target` as a link from a page in `out_dir`: relative when it can be.
 fn link(target: &Path, out_dir: &Path) -> String {
-    let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_owned());
+    use super::json::absolute;
     let relative: PathBuf = pathdiff::diff_paths(absolute(target), absolute(out_dir)).unwrap_or_else(|| absolute(target));
     relative.to_string_lossy().into_owned()
 }

@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// Bumped when a field changes meaning or goes away; new optional fields keep it.
-pub const FORMAT_VERSION: u32 = 1;
+/// 2: a trial's `artifacts` below the result's own directory is written relative
+/// to it, so that the file and the artifacts can move together (a CI artifact).
+pub const FORMAT_VERSION: u32 = 2;
 
 /// What `format` says, so that a reader can tell this file from other JSON.
 const FORMAT: &str = "isotest-result";
@@ -81,8 +83,18 @@ impl RunResult {
         serde_json::to_string_pretty(self).expect("a RunResult always serializes")
     }
 
+    /// Writes the result to `path`, each trial's artifacts below the file's
+    /// directory relative to it (read back by `merge`, wherever both moved),
+    /// any other absolute (a path relative to this working directory would
+    /// mean nothing to a reader elsewhere).
     pub fn write(&self, path: &Path) -> Result<(), ReportError> {
-        write_file(path, &self.to_json())
+        let mut moved = self.clone();
+        let dir = absolute(path.parent().unwrap_or(Path::new("")));
+        for trial in &mut moved.trials {
+            let artifacts = absolute(&trial.report.artifacts);
+            trial.report.artifacts = artifacts.strip_prefix(&dir).map(Path::to_owned).unwrap_or(artifacts);
+        }
+        write_file(path, &moved.to_json())
     }
 }
 
@@ -95,6 +107,11 @@ pub fn write_file(path: &Path, text: &str) -> Result<(), ReportError> {
         std::fs::write(path, text)
     };
     write().map_err(|source| ReportError::Write { path: path.to_owned(), source })
+}
+
+/// `path` from the root, as far as the working directory tells (`..` kept).
+pub(crate) fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
 }
 
 /// The files a trial left, by name, sorted; none if its directory is gone.
@@ -163,7 +180,16 @@ fn load(source: &Path) -> Result<(Vec<TrialResult>, Option<super::Comparison>), 
     if result.format_version > FORMAT_VERSION {
         return Err(ReportError::NewerFormat { path: source.to_owned(), found: result.format_version });
     }
-    Ok((result.trials, result.comparison))
+    let mut trials = result.trials;
+    // Version 1 wrote the paths as the run was given them, relative to its
+    // working directory: those are read as written.
+    if result.format_version >= 2 {
+        let dir = source.parent().unwrap_or(Path::new(""));
+        for trial in &mut trials {
+            trial.report.artifacts = dir.join(&trial.report.artifacts);
+        }
+    }
+    Ok((trials, result.comparison))
 }
 
 /// A trial's report.json. Its artifacts are where the file is now (a CI
@@ -240,6 +266,41 @@ mod tests {
         let uefi = &merged.trials[1];
         assert_eq!(uefi.report.artifacts, shard1.path().join("rescue-x86_64-uefi"));
         assert_eq!(uefi.files, ["console.log", "report.json"]);
+    }
+
+    #[test]
+    fn a_result_and_its_artifacts_move_together() {
+        // CI uploads results/ (result.json, artifacts/) and merges it downloaded elsewhere.
+        let old = tempfile::tempdir().unwrap();
+        let mut below = sample("rescue::x86_64::bios", Verdict::Fail);
+        below.artifacts = old.path().join("artifacts/rescue-x86_64-bios");
+        let mut apart = sample("rescue::x86_64::uefi", Verdict::Pass);
+        apart.artifacts = PathBuf::from("/var/lib/isotest/rescue-x86_64-uefi");
+        let mut here = sample("rescue::aarch64::uefi", Verdict::Pass);
+        here.artifacts = PathBuf::from("target/isotest/rescue-aarch64-uefi");
+        RunResult::new(vec![below, apart, here]).write(&old.path().join("result.json")).unwrap();
+        let written: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(old.path().join("result.json")).unwrap()).unwrap();
+        assert_eq!(written["trials"][0]["artifacts"], "artifacts/rescue-x86_64-bios");
+        assert_eq!(written["trials"][1]["artifacts"], "/var/lib/isotest/rescue-x86_64-uefi", "not below: as it was");
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(written["trials"][2]["artifacts"], cwd.join("target/isotest/rescue-aarch64-uefi").to_str().unwrap(), "absolute");
+
+        let new = tempfile::tempdir().unwrap();
+        std::fs::rename(old.path().join("result.json"), new.path().join("result.json")).unwrap();
+        let merged = merge(&[new.path().join("result.json")]).unwrap();
+        let found = |name: &str| merged.trials.iter().find(|t| t.report.name == name).unwrap().report.artifacts.clone();
+        assert_eq!(found("rescue::x86_64::bios"), new.path().join("artifacts/rescue-x86_64-bios"));
+        assert_eq!(found("rescue::x86_64::uefi"), PathBuf::from("/var/lib/isotest/rescue-x86_64-uefi"));
+        assert_eq!(found("rescue::aarch64::uefi"), cwd.join("target/isotest/rescue-aarch64-uefi"));
+
+        // Version 1 wrote paths relative to the run's working directory: read as written.
+        let mut v1 = written.clone();
+        v1["format_version"] = 1.into();
+        std::fs::write(new.path().join("v1.json"), v1.to_string()).unwrap();
+        let merged = merge(&[new.path().join("v1.json")]).unwrap();
+        let bios = merged.trials.iter().find(|t| t.report.name == "rescue::x86_64::bios").unwrap();
+        assert_eq!(bios.report.artifacts, PathBuf::from("artifacts/rescue-x86_64-bios"));
     }
 
     #[test]

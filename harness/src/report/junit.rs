@@ -27,7 +27,7 @@ pub fn render_junit(trials: &[TrialReport], comparison: Option<&Comparison>) -> 
     let mut report = Report::new("isotest");
     report.add_test_suites(trials.iter().map(suite));
     report.add_test_suites(comparison.map(comparison_suite));
-    report.set_time(Duration::from_secs_f64(trials.iter().map(|t| t.total_secs).sum::<f64>().max(0.0)));
+    report.set_time(secs(trials.iter().map(|t| t.total_secs).sum()));
     let xml = report.to_string().map_err(|e| ReportError::Junit(e.to_string()))?;
     without_root_skipped(&xml)
 }
@@ -254,6 +254,8 @@ pub(crate) fn shell_words(binary: &str, args: &[String]) -> String {
     std::iter::once(binary).chain(args.iter().map(String::as_str)).map(quote).collect::<Vec<_>>().join(" ")
 }
 
+/// A time from a report, which may have been edited or merged from anywhere:
+/// one that no `Duration` holds (negative, NaN, 1e20 s) is 0, never a panic.
 fn secs(s: f64) -> Duration {
     Duration::try_from_secs_f64(s).unwrap_or_default()
 }
@@ -299,6 +301,17 @@ mod tests {
     fn status_of<'a>(report: &'a Report, suite: usize, case: &str) -> &'a TestCaseStatus {
         let suite = &report.test_suites[suite];
         &suite.test_cases.iter().find(|c| c.name.as_str() == case).unwrap_or_else(|| panic!("no case {case}")).status
+    }
+
+    #[test]
+    fn times_out_of_range_are_zero_not_a_panic() {
+        // report.json files are read from disk: `isotest report` must render any.
+        let mut huge = sample("rescue::x86_64::bios", Verdict::Pass);
+        huge.total_secs = 1e20;
+        let mut negative = sample("rescue::x86_64::uefi", Verdict::Pass);
+        negative.total_secs = -5.0;
+        let report = round_trip(&[huge, negative]);
+        assert_eq!(report.time, Some(Duration::ZERO));
     }
 
     #[test]

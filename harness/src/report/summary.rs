@@ -6,7 +6,7 @@
 //! | 0 | every trial that ran passed (skipped trials are reported, not failures) |
 //! | 1 | a trial failed: a check failed, was broken or could not run, or the boot died; or, with a baseline, a regression (report/compare.rs) |
 //! | 2 | usage or scenario error (nothing ran) |
-//! | 3 | could not test: this host lacks QEMU, firmware, memory, disk space or a free port, every trial was skipped, or `--require-all` met a skipped trial |
+//! | 3 | could not test: this host lacks QEMU, firmware, memory, disk space or a free port, a report cannot be written (when nothing failed), every trial was skipped, or `--require-all` met a skipped trial |
 //!
 //! A failure outranks "could not test": something was learned about the ISO.
 
@@ -27,8 +27,9 @@ Exit status:
   2  usage or scenario error
   3  could not test: no QEMU or firmware, QEMU refusing its arguments or dying of
      a signal or a crash, too little memory or disk space, no free port, a bug in
-     isotest (a panic during a trial, unless a check had failed: 1); or every
-     trial was skipped; or --require-all met a skipped trial";
+     isotest (a panic during a trial, unless a check had failed: 1), a report
+     that cannot be written (unless a trial failed: 1); or every trial was
+     skipped; or --require-all met a skipped trial";
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Summary {

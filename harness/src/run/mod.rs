@@ -383,11 +383,15 @@ pub struct Started {
     pub forward: Option<(u16, u16)>,
 }
 
+/// Below the artifacts directory, where `isotest console` puts its trial's.
+pub const CONSOLE_DIR: &str = "console";
+
 /// Resolves the trial's ISO and starts QEMU for it as a run does (firmware,
 /// private directory, KVM probe, command line), booting nothing: for
 /// `isotest console`, where the user drives the boot.
 pub fn start_for_console(trial: &Trial, options: &RunOptions) -> Result<Started, TrialError> {
-    let artifacts = options.artifacts.join(trial.dir_name());
+    // Not the trial's own directory: that holds the run being looked into.
+    let artifacts = options.artifacts.join(CONSOLE_DIR).join(trial.dir_name());
     let _ = std::fs::remove_dir_all(&artifacts);
     std::fs::create_dir_all(&artifacts).map_err(|e| could_not_test(format!("create {}: {e}", artifacts.display())))?;
     let mut report = empty_report(trial, artifacts.clone());
