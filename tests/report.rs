@@ -216,11 +216,19 @@ fn a_json_result_moved_with_its_artifacts_still_finds_them() {
     for file in ["report.json", "console.log"] {
         std::fs::copy(data("reports/shard2/rescue-x86_64-bios").join(file), trial.join(file)).unwrap();
     }
-    let isotest = |args: &[&str]| {
-        let out = Command::new(support::isotest_bin()).current_dir(dir.path()).args(args).output().unwrap();
+    let isotest_in = |cwd: &Path, args: &[&str]| {
+        let out = Command::new(support::isotest_bin()).current_dir(cwd).args(args).output().unwrap();
         assert_eq!(out.status.code(), Some(1), "the failed trial: exit 1\n{}", text(&out.stderr));
     };
+    let isotest = |args: &[&str]| isotest_in(dir.path(), args);
+    let written = || -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("results/result.json")).unwrap()).unwrap()
+    };
+    // Written as a bare file name, in the directory it names (its parent is the empty path).
+    isotest_in(&dir.path().join("results"), &["report", "artifacts", "--json", "result.json"]);
+    assert_eq!(written()["trials"][0]["artifacts"], "artifacts/rescue-x86_64-bios", "relative to result.json");
     isotest(&["report", "results/artifacts", "--json", "results/result.json"]);
+    assert_eq!(written()["trials"][0]["artifacts"], "artifacts/rescue-x86_64-bios", "relative to result.json");
     std::fs::create_dir(dir.path().join("shards")).unwrap();
     std::fs::rename(dir.path().join("results"), dir.path().join("shards/results-1")).unwrap();
     isotest(&["report", "shards/results-1/result.json", "--html", "report/index.html", "--junit", "report/junit.xml"]);

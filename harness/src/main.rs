@@ -6,7 +6,7 @@ use isotest::matrix::{self, Format, RunnerOverride, Runners};
 use isotest::plan::{self, Shard, Trial};
 use isotest::qemu::{kill_all_machines, remove_private_dirs, AccelChoice};
 use isotest::report::{
-    exit_status, merge, render_comparison, render_failure, render_regressions, render_html, render_junit, render_line, render_summary, write_file, Comparison,
+    exit_status, merge, render_comparison, render_failure, render_regressions, render_html, render_junit, render_line, render_summary, parent_dir, write_file, Comparison,
     RunResult, Summary, EXIT_COULD_NOT_TEST, EXIT_FAIL, EXIT_PASS, EXIT_STATUS_HELP, EXIT_USAGE,
 };
 use isotest::console::attach::{attach_terminal, restore_terminal, Detached, ESCAPE_HELP};
@@ -218,8 +218,7 @@ impl Outputs {
             outcomes.push(render_junit(&reports, comparison).and_then(|xml| write_file(path, &xml)));
         }
         if let Some(path) = &self.html {
-            let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-            outcomes.push(write_file(path, &render_html(&reports, dir, comparison)));
+            outcomes.push(write_file(path, &render_html(&reports, parent_dir(path), comparison)));
         }
         let mut all_written = true;
         for e in outcomes.into_iter().filter_map(Result::err) {

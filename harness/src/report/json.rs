@@ -89,7 +89,7 @@ impl RunResult {
     /// mean nothing to a reader elsewhere).
     pub fn write(&self, path: &Path) -> Result<(), ReportError> {
         let mut moved = self.clone();
-        let dir = absolute(path.parent().unwrap_or(Path::new("")));
+        let dir = absolute(parent_dir(path));
         for trial in &mut moved.trials {
             let artifacts = absolute(&trial.report.artifacts);
             trial.report.artifacts = artifacts.strip_prefix(&dir).map(Path::to_owned).unwrap_or(artifacts);
@@ -101,12 +101,17 @@ impl RunResult {
 /// Writes a rendered report, creating its directory.
 pub fn write_file(path: &Path, text: &str) -> Result<(), ReportError> {
     let write = || -> std::io::Result<()> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)?;
-        }
+        std::fs::create_dir_all(parent_dir(path))?;
         std::fs::write(path, text)
     };
     write().map_err(|source| ReportError::Write { path: path.to_owned(), source })
+}
+
+/// The directory a file given as `path` is in: `.` for a bare file name, whose
+/// `parent()` is the empty path (which no `absolute` or `strip_prefix` takes
+/// for the working directory).
+pub fn parent_dir(path: &Path) -> &Path {
+    path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."))
 }
 
 /// `path` from the root, as far as the working directory tells (`..` kept).

@@ -11,7 +11,7 @@ mod summary;
 pub use compare::{Change, ChangeCounts, CheckComparison, Comparison, PhaseComparison, Regression, TrialComparison};
 pub use html::render_html;
 pub use human::{render_comparison, render_failed_units, render_failure, render_line, render_regressions, render_summary};
-pub use json::{merge, write_file, BASELINE_DIR, ReportError, RunResult, TrialResult, FORMAT_VERSION};
+pub use json::{merge, parent_dir, write_file, BASELINE_DIR, ReportError, RunResult, TrialResult, FORMAT_VERSION};
 pub use junit::render_junit;
 pub use summary::{exit_status, Summary, EXIT_COULD_NOT_TEST, EXIT_FAIL, EXIT_PASS, EXIT_STATUS_HELP, EXIT_USAGE};
 
