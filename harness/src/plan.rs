@@ -156,8 +156,9 @@ pub fn distinct_names(trials: &[Trial]) -> Result<(), PlanError> {
         (Some(image), true) => format!("{} (image {})", t.scenario.path.display(), image.display()),
         _ => t.scenario.path.display().to_string(),
     };
-    for (i, trial) in trials.iter().enumerate() {
-        if let Some(first) = trials[..i].iter().find(|t| t.dir_name() == trial.dir_name()) {
+    let mut seen = std::collections::HashMap::new();
+    for trial in trials {
+        if let Some(first) = seen.insert(trial.dir_name(), trial) {
             return Err(PlanError::SameName { name: trial.name(), first: origin(first), second: origin(trial) });
         }
     }
