@@ -23,6 +23,9 @@ pub fn autologin(shell: &mut Shell<'_>, boot: &BootOutcome, expected: &Autologin
         Err(e) => return result(Outcome::Broken, String::new(), e.to_string(), e.source.lines().to_vec()),
     };
     evidence.push(format!("$ id -un → {id}"));
+    if let Some(program) = &boot.logged_in.login_shell {
+        evidence.push(format!("login shell: {program} (isotest's checks run in a /bin/sh started from it)"));
+    }
     let actual = match &boot.autologin_user {
         Some(user) => format!("{user} (automatic login; shell user {id})"),
         None => format!("a shell as {id}, without getty's automatic-login line"),
@@ -65,5 +68,56 @@ fn describe(expected: &Autologin) -> String {
     match expected {
         Autologin::User(user) => format!("{user} logged in automatically on the serial console"),
         Autologin::Disabled => "a login prompt on the serial console".into(),
+    }
+}
+
+/// `console login <user>`: the scenario's credentials logged in at the prompt.
+pub fn console_login_name(user: &str) -> String {
+    format!("console login {user}")
+}
+
+/// isotest logged in at the console's prompt with the scenario's credentials:
+/// the shell must be that user's. Evidence: `id -un` and the login shell.
+pub fn console_login(shell: &mut Shell<'_>, user: &str, boot: &BootOutcome) -> CheckResult {
+    let mut result = CheckResult {
+        name: console_login_name(user),
+        outcome: Outcome::Fail,
+        expected: format!("a shell as {user} after logging in at the console's prompt"),
+        actual: String::new(),
+        message: String::new(),
+        evidence: boot.login_evidence.clone(),
+        secs: 0.0,
+    };
+    if let Some(program) = &boot.logged_in.login_shell {
+        result.evidence.push(format!("login shell: {program} (isotest's checks run in a /bin/sh started from it)"));
+    }
+    match shell.run("id -un", COMMAND_TIMEOUT) {
+        Ok(out) if out.status == 0 => {
+            let id = first_line(&out.output);
+            result.evidence.push(format!("$ id -un → {id}"));
+            result.actual = format!("a shell as {id}");
+            (result.outcome, result.message) = if id == user {
+                (Outcome::Pass, format!("logged in as {user} at the console's login prompt"))
+            } else {
+                (Outcome::Fail, format!("logged in at the console's prompt as `{user}`, but the shell is `{id}`'s"))
+            };
+        }
+        Ok(out) => (result.outcome, result.message) = (Outcome::Broken, format!("`id -un` failed with status {}", out.status)),
+        Err(e) => (result.outcome, result.message) = (Outcome::Broken, e.to_string()),
+    }
+    result
+}
+
+/// The console login that login(1) refused: its answer is the evidence (the
+/// password itself is never echoed).
+pub fn console_login_failed(user: &str, answer: &str, evidence: Vec<String>) -> CheckResult {
+    CheckResult {
+        name: console_login_name(user),
+        outcome: Outcome::Fail,
+        expected: format!("a shell as {user} after logging in at the console's prompt"),
+        actual: answer.to_owned(),
+        message: format!("console login as `{user}` failed: {answer}"),
+        evidence,
+        secs: 0.0,
     }
 }

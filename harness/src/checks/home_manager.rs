@@ -1,4 +1,4 @@
-use super::{answer, as_root, broken, run, verdict, CheckResult, NoEvidence};
+use super::{answer, as_root, as_user, broken, run, verdict, CheckResult, NoEvidence};
 use crate::console::{sh_quote, Shell};
 use crate::scenario::HomeManager;
 
@@ -162,7 +162,7 @@ fn programs(shell: &mut Shell<'_>, is_root: bool, user: &str, packages: &[String
         "for p in {}; do if command -v \"$p\" >/dev/null 2>&1; then echo \"FOUND $p $(command -v \"$p\")\"; else echo \"MISSING $p\"; fi; done",
         names.join(" ")
     );
-    let out = answer(shell, &as_root(is_root, &format!("su - {} -c {}", sh_quote(user), sh_quote(&probe))))?.output;
+    let out = answer(shell, &as_user(is_root, user, &probe))?.output;
     let answers: Vec<&str> = out.lines().map(str::trim).filter(|l| l.starts_with("FOUND ") || l.starts_with("MISSING ")).collect();
     if answers.len() != packages.len() {
         return Err((format!("could not look up programs in {user}'s login shell: {}", out.trim()), Vec::new()));

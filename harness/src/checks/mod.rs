@@ -10,7 +10,7 @@ mod steps;
 mod units;
 mod users;
 
-pub use autologin::{at_login_prompt, autologin};
+pub use autologin::{at_login_prompt, autologin, console_login, console_login_failed, console_login_name};
 pub use home_manager::home_manager;
 pub use hostname::hostname;
 pub use sshd::{finish_ssh_login, host_key_fingerprints, login_check_name, prepare_ssh_login, sshd, sshd_units, SshAttempt, SshLoginStage, SshTarget, SshdReach, SshdUnits};
@@ -98,6 +98,7 @@ impl CheckResult {
 pub fn report_order(name: &str) -> u8 {
     match name {
         "autologin" => 0,
+        _ if name.starts_with("console login ") => 0,
         "hostname" => 1,
         "sshd" => 2,
         _ if name.starts_with("ssh login ") => 3,
@@ -123,6 +124,16 @@ pub fn as_root(is_root: bool, command: &str) -> String {
     } else {
         format!("sudo -n sh -c {}", crate::console::sh_quote(command))
     }
+}
+
+/// `command` as `user`, in a POSIX login shell of theirs: `su -s /bin/sh -`
+/// reads /etc/profile and ~/.profile as any login does, so PATH is the
+/// user's, but the command is not given to their own login shell (fish,
+/// elvish or nushell would not parse it). Through `as_root`: only root may
+/// choose the shell of a user whose shell is not in /etc/shells.
+pub fn as_user(is_root: bool, user: &str, command: &str) -> String {
+    use crate::console::sh_quote;
+    as_root(is_root, &format!("su -s /bin/sh - {} -c {}", sh_quote(user), sh_quote(command)))
 }
 
 /// Why a check has no evidence: the message and the console lines behind it.

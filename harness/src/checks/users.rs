@@ -1,4 +1,4 @@
-use super::{answer, as_root, broken, no_answer, run, verdict, CheckResult};
+use super::{answer, as_user, broken, no_answer, run, verdict, CheckResult};
 use crate::console::{sh_quote, Shell};
 use crate::scenario::User;
 
@@ -55,7 +55,7 @@ pub fn user(shell: &mut Shell<'_>, is_root: bool, name: &str, expected: &User) -
         problems.push(format!("`{name}` is not in group(s) {}", missing.join(", ")));
     }
     if expected.sudo_nopasswd {
-        let command = as_root(is_root, &format!("su - {q} -c 'sudo -n true' 2>&1"));
+        let command = format!("{} 2>&1", as_user(is_root, name, "sudo -n true"));
         match run(shell, &command) {
             Ok(out) if out.status == 0 => evidence.push(format!("$ sudo -n true (as {name}) → ok")),
             // su or sudo is not there: nothing was learned about the user's rights.

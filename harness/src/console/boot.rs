@@ -3,6 +3,7 @@
 //! with its own timeout, and every failure names the last phase reached.
 
 use super::grub::{GrubEdit, GrubPlan, GrubStep};
+use super::login::{Credentials, LoggedIn, LoginError};
 use super::menu::{BootChoice, DrawnChoice};
 use super::screen::Screen;
 use super::serial::{ConsoleError, SerialConsole};
@@ -71,13 +72,23 @@ pub enum BootError {
     Console { reached: Phase, source: ConsoleError },
     #[error("login prompt on the serial console, no autologin: `{login_line}` asked for a password when the harness typed")]
     NoAutologin { login_line: String, evidence: Vec<String> },
+    /// Something logged in, but the line that starts isotest's /bin/sh got no
+    /// answer: the login shell could not run it, or nothing reads the console.
+    #[error(
+        "the serial console logged in, but isotest could not start /bin/sh from the login shell: \\
+         no answer to `/bin/sh -c ...` typed {tries} time(s) in {waited} s (the console's last lines show what the login shell said)"
+    )]
+    NoPosixShell { tries: u32, waited: u64, lines: Vec<String> },
+    /// The scenario's console credentials did not log in.
+    #[error("console login as `{user}` failed: {answer}")]
+    LoginFailed { user: String, answer: String, login_line: String, evidence: Vec<String> },
 }
 
 impl BootError {
     pub fn phase_reached(&self) -> Phase {
         match self {
             BootError::Console { reached, .. } => *reached,
-            BootError::NoAutologin { .. } => Phase::LoginPrompt,
+            BootError::NoAutologin { .. } | BootError::NoPosixShell { .. } | BootError::LoginFailed { .. } => Phase::LoginPrompt,
         }
     }
 
@@ -91,6 +102,8 @@ impl BootError {
         match self {
             BootError::Console { source, .. } => source.lines(),
             BootError::NoAutologin { evidence, .. } => evidence,
+            BootError::NoPosixShell { lines, .. } => lines,
+            BootError::LoginFailed { evidence, .. } => evidence,
         }
     }
 }
@@ -106,6 +119,9 @@ pub struct BootOutcome {
     pub autologin_user: Option<String>,
     /// Console lines around the login prompt.
     pub login_evidence: Vec<String>,
+    /// Who logged in (isotest with the scenario's credentials, or getty) and
+    /// into which login shell.
+    pub logged_in: LoggedIn,
 }
 
 fn re(pattern: &str) -> Regex {
@@ -123,7 +139,6 @@ struct Patterns {
     kernel: Regex,
     userspace: Regex,
     login: Regex,
-    password: Regex,
     panic: Regex,
     emergency: Regex,
     no_kernel: Regex,
@@ -154,9 +169,6 @@ fn patterns() -> &'static Patterns {
         kernel: re(r"Loading, please wait|<<< NixOS Stage 1 >>>|Run /init as init process|Linux version \d"),
         userspace: re(r"Welcome to |<<< NixOS Stage 2 >>>|systemd\[1\]: "),
         login: re(r"(?m)^[^\n]*login: "),
-        // What login(1) answers when the probe was typed at a real prompt. (Not a
-        // second `login:` prompt: the motd's "Last login: ..." looks like one.)
-        password: re(r"(?m)^Password: ?|Login incorrect"),
         panic: re(r"Kernel panic - not syncing[^\n]*"),
         // systemd-sulogin-shell's greeting when emergency.target is reached (a
         // required mount or unit failed), "You are in %s mode" in Debian 12's
@@ -223,12 +235,13 @@ impl std::ops::Deref for Timeline<'_> {
 pub fn boot_to_shell(
     console: &mut SerialConsole,
     choice: &BootChoice,
+    credentials: Option<&Credentials>,
     timeouts: BootTimeouts,
     scale: u32,
     deadline: Instant,
     on_phase: PhaseObserver<'_>,
 ) -> Result<BootOutcome, BootError> {
-    drive_boot(console, choice, timeouts, scale, deadline, on_phase).map_err(|e| with_what_led_there(console, e))
+    drive_boot(console, choice, credentials, timeouts, scale, deadline, on_phase).map_err(|e| with_what_led_there(console, e))
 }
 
 /// How many of systemd's failure lines a boot that died shows.
@@ -256,6 +269,7 @@ fn failure_lines(text: &str) -> Vec<String> {
 fn drive_boot(
     console: &mut SerialConsole,
     choice: &BootChoice,
+    credentials: Option<&Credentials>,
     timeouts: BootTimeouts,
     scale: u32,
     deadline: Instant,
@@ -336,31 +350,30 @@ fn drive_boot(
     };
     let login_line = format!("{}{}", login.text, login.rest_of_line).trim().to_owned();
 
-    // The shell: a probe command whose answer only a shell can compute. At a real
-    // login prompt the probe is taken as a user name and login asks for a password.
-    let nonce = std::process::id() ^ started.elapsed().subsec_nanos();
-    let answer = re(&format!("ISOTEST_READY_{}", u64::from(nonce) * 7));
-    let shell_deadline = Instant::now() + budget(timeouts.shell, scale, deadline);
-    loop {
-        console.send(format!("echo ISOTEST_READY_$(({nonce} * 7))\r").as_bytes()).map_err(fail(&phases))?;
-        // Retry now and then: characters typed while getty hands over to the shell
-        // can be flushed away.
-        let wait = (Duration::from_secs(5) * scale).min(shell_deadline.saturating_duration_since(Instant::now()));
-        match console.expect(&[&answer, &p.password], wait, "a shell on the serial console") {
-            Ok(m) if m.index == 0 => break,
-            Ok(m) => {
-                return Err(BootError::NoAutologin { login_line, evidence: console.lines_around(m.start) });
-            }
-            Err(ConsoleError::Timeout { .. }) if Instant::now() < shell_deadline => continue,
-            Err(e) => return Err(fail(&phases)(e)),
+    // The shell: a /bin/sh of isotest's own, from whatever logged in (`login`).
+    let patience = budget(timeouts.shell, scale, deadline);
+    let logged_in = match super::login::reach_shell(console, &login.rest_of_line, credentials, scale, patience) {
+        Ok(logged_in) => logged_in,
+        Err(LoginError::PasswordAsked { at }) => {
+            return Err(BootError::NoAutologin { login_line, evidence: console.lines_around(at) });
         }
-    }
+        Err(LoginError::Refused { user, evidence }) => {
+            let answer = "login refused the password (`Login incorrect`)".into();
+            return Err(BootError::LoginFailed { user, answer, login_line, evidence });
+        }
+        Err(LoginError::NoPasswordPrompt { user, evidence }) => {
+            let answer = "login did not ask for a password after the user name".into();
+            return Err(BootError::LoginFailed { user, answer, login_line, evidence });
+        }
+        Err(LoginError::NoPosixShell { tries, waited, lines }) => return Err(BootError::NoPosixShell { tries, waited, lines }),
+        Err(LoginError::Console(e)) => return Err(fail(&phases)(e)),
+    };
     phases.push((Phase::Shell, started.elapsed()));
     // getty's line is complete now (it may have come in pieces around the prompt).
     let login_line = console.text_between(login.start, console.position()).lines().next().unwrap_or("").trim().to_owned();
     let autologin_user = autologin_user_of(&login_line);
     let login_evidence = console.lines_around(login.start);
-    Ok(BootOutcome { phases: phases.phases, login_line, autologin_user, login_evidence })
+    Ok(BootOutcome { phases: phases.phases, login_line, autologin_user, login_evidence, logged_in })
 }
 
 /// Waits until GRUB draws its menu on serial. A menu drawn on the framebuffer
@@ -529,10 +542,6 @@ mod tests {
         let p = patterns();
         let m = p.login.find(b"\nrescue login: root (automatic login)\n").unwrap();
         assert_eq!(m.as_bytes(), b"rescue login: ");
-        assert!(p.password.is_match(b"\nPassword: "));
-        assert!(p.password.is_match(b"\nLogin incorrect\n"));
-        // A read that ends right after the motd's "Last login: " is not a prompt.
-        assert!(!p.password.is_match(b"root (automatic login)\nLinux rescue 6.1\nLast login: "));
     }
 
     #[test]

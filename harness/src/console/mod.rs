@@ -10,12 +10,14 @@ pub mod grub;
 mod kmsg;
 #[cfg(test)]
 pub(crate) mod local;
+pub mod login;
 pub mod menu;
 pub mod screen;
 mod serial;
 pub mod shell;
 
 pub use boot::{boot_to_shell, BootError, BootOutcome, Phase, PhaseObserver};
+pub use login::{Credentials, LoggedIn};
 pub use serial::{ConsoleError, Match, SerialConsole, COMMAND_LOG};
 pub use shell::{sh_quote, CommandOutput, Shell, ShellError};
 

@@ -262,6 +262,13 @@ impl SerialConsole {
         Ok(())
     }
 
+    /// `send` for a password: never traced or logged.
+    pub fn send_secret(&mut self, bytes: &[u8]) -> Result<(), ConsoleError> {
+        tracing::trace!(bytes = bytes.len(), "console send (a secret)");
+        self.writer.write_all(bytes)?;
+        Ok(())
+    }
+
     /// Waits until one of `patterns` matches text that arrived after the previous
     /// match, and moves past it. `waiting_for` describes the wait in errors.
     pub fn expect(&mut self, patterns: &[&Regex], timeout: Duration, waiting_for: &str) -> Result<Match, ConsoleError> {

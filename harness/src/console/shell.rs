@@ -223,7 +223,7 @@ fn plain_text(bytes: &[u8]) -> String {
 /// 64 unpredictable bits: std's `RandomState` keys SipHash with random keys
 /// from the operating system (a new key per instance), so hashing nothing
 /// gives a value no guest program can know in advance.
-fn nonce() -> u64 {
+pub(crate) fn nonce() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     std::collections::hash_map::RandomState::new().build_hasher().finish()
 }

@@ -355,19 +355,33 @@ fn boot_and_check(
 ) -> Result<(), TrialError> {
     let scenario = &trial.scenario;
     let deadline = started + scenario.timeout;
+    let credentials = console_credentials(scenario.boot.login.as_ref()).map_err(could_not_test)?;
     let guest_ssh_port = expect.sshd.as_ref().map_or(22, |s| s.ports()[0]);
     let Started { mut machine, private, choice, scale, forward } =
         start_machine(trial, options, artifacts, report, image, guest_ssh_port)?;
     let serial = machine.take_serial().expect("a new machine has its serial stream");
     let mut console =
         SerialConsole::attach(serial, artifacts).map_err(|e| could_not_test(format!("attach the serial console: {e}")))?;
-    let boot = boot_to_shell(&mut console, &choice, Default::default(), scale, deadline, run.on_phase);
+    let boot = boot_to_shell(&mut console, &choice, credentials.as_ref(), Default::default(), scale, deadline, run.on_phase);
     let result = after_boot(boot, &mut console, &mut machine, trial, report, expect, scale, forward, private.path());
     if options.keep_on_failure {
         let kept = KeptMachine::new(machine, private, console);
         *run.kept = kept.map_err(|e| tracing::warn!("cannot serve the kept machine's console: {e}")).ok();
     }
     result
+}
+
+/// The scenario's `boot.login`, its password read from the environment.
+fn console_credentials(login: Option<&crate::scenario::SshLogin>) -> Result<Option<crate::console::Credentials>, String> {
+    let Some(login) = login else { return Ok(None) };
+    let password = match &login.password_env {
+        Some(var) => match std::env::var(var) {
+            Ok(value) => Some(crate::ssh::Secret::new(value)),
+            Err(_) => return Err(format!("environment variable {var} (the console password of {}) is not set", login.user)),
+        },
+        None => None,
+    };
+    Ok(Some(crate::console::Credentials { user: login.user.clone(), password }))
 }
 
 /// A trial's QEMU, started and connected.
@@ -493,6 +507,17 @@ fn after_boot(
             not_run_shell_checks(expect, &scenario.steps, &mut report.checks, why);
             return Ok(());
         }
+        Err(BootError::LoginFailed { user, answer, login_line, evidence }) => {
+            // No autologin (or the scenario would not have logged in), and the
+            // scenario's credentials did not work: two verdicts, no shell.
+            if let Some(expected) = &expect.autologin {
+                report.checks.push(checks::at_login_prompt(expected, &login_line, evidence.clone()));
+            }
+            report.checks.push(checks::console_login_failed(&user, &answer, evidence));
+            let why = "no shell on the serial console (the console login failed)";
+            not_run_shell_checks(expect, &scenario.steps, &mut report.checks, why);
+            return Ok(());
+        }
         Err(e) if e.console_closed() => {
             // QEMU is gone, and with it the display: its last QMP events and
             // exit status say why (a reboot under -no-reboot, a power-off, a
@@ -573,7 +598,14 @@ fn run_checks(
     place: SshPlace<'_>,
 ) {
     if let Some(expected) = &expect.autologin {
-        report.checks.push(CheckResult::timed(|| checks::autologin(shell, boot, expected)));
+        report.checks.push(match &boot.logged_in.by_isotest {
+            None => CheckResult::timed(|| checks::autologin(shell, boot, expected)),
+            // isotest logged in at a prompt: that prompt is the verdict.
+            Some(_) => checks::at_login_prompt(expected, &boot.login_line, boot.login_evidence.clone()),
+        });
+    }
+    if let Some(user) = &boot.logged_in.by_isotest {
+        report.checks.push(CheckResult::timed(|| checks::console_login(shell, user, boot)));
     }
     if let Some(expected) = &expect.hostname {
         report.checks.push(CheckResult::timed(|| checks::hostname(shell, expected)));

@@ -188,6 +188,9 @@ pub struct Boot {
     /// Picks the menu entry (label or menu text); `None`: the entry with a serial
     /// console, else the default entry with a serial console added.
     pub entry: Option<Regex>,
+    /// `login:`: credentials for a console that stops at a login prompt
+    /// (no autologin); the same form as `expect.sshd.login`'s entries.
+    pub login: Option<SshLogin>,
 }
 
 /// One step of the scenario's own script on the serial console.
@@ -313,6 +316,7 @@ struct UefiFiles {
 struct BootFile {
     #[serde(default, deserialize_with = "regex")]
     entry: Option<Regex>,
+    login: Option<SshLoginFile>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -355,6 +359,21 @@ enum SshLoginFile {
 struct SshLoginFull {
     user: String,
     password_env: Option<String>,
+}
+
+impl SshLoginFile {
+    /// The login, its user and variable names checked.
+    fn into_login(self) -> Result<SshLogin, String> {
+        let login = match self {
+            SshLoginFile::User(user) => SshLogin { user, password_env: None },
+            SshLoginFile::Full(full) => SshLogin { user: full.user, password_env: full.password_env },
+        };
+        check_name("user", &login.user)?;
+        if let Some(var) = &login.password_env {
+            check_env_name(var)?;
+        }
+        Ok(login)
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -762,7 +781,7 @@ impl ScenarioFile {
                 fraction: m.fraction.unwrap_or(MaxSlowdown::default().fraction),
                 seconds: m.seconds.unwrap_or(MaxSlowdown::default().seconds),
             }),
-            boot: Boot { entry: self.boot.entry },
+            boot: Boot { entry: self.boot.entry, login: self.boot.login.map(SshLoginFile::into_login).transpose().map_err(|m| invalid("boot.login", m))? },
             expect: self.expect.into_expect().map_err(|(field, m)| invalid(&field, m))?,
             steps,
         })
@@ -777,17 +796,9 @@ impl ExpectFile {
                 let login: Vec<SshLogin> = f
                     .login
                     .into_iter()
-                    .map(|l| match l {
-                        SshLoginFile::User(user) => SshLogin { user, password_env: None },
-                        SshLoginFile::Full(full) => SshLogin { user: full.user, password_env: full.password_env },
-                    })
-                    .collect();
-                for l in &login {
-                    check_name("user", &l.user).map_err(|m| ("expect.sshd.login".to_owned(), m))?;
-                    if let Some(var) = &l.password_env {
-                        check_env_name(var).map_err(|m| ("expect.sshd.login".to_owned(), m))?;
-                    }
-                }
+                    .map(SshLoginFile::into_login)
+                    .collect::<Result<_, _>>()
+                    .map_err(|m| ("expect.sshd.login".to_owned(), m))?;
                 if f.running == Some(false) && !login.is_empty() {
                     return Err(("expect.sshd".into(), "`login:` needs `running: true`".into()));
                 }

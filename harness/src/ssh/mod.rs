@@ -168,11 +168,12 @@ fn handshake(port: u16, timeout: Duration) -> Result<Session, SshError> {
 }
 
 impl SshSession {
-    /// Runs a command; returns its stdout and exit status.
+    /// Runs a POSIX shell command, whatever the user's login shell is;
+    /// returns its stdout and exit status.
     pub fn exec(&self, command: &str) -> Result<(String, i32), SshError> {
         let fail = |e: ssh2::Error| SshError::Exec { command: command.into(), detail: e.to_string() };
         let mut channel = self.session.channel_session().map_err(fail)?;
-        channel.exec(command).map_err(fail)?;
+        channel.exec(&through_any_shell(command)).map_err(fail)?;
         let mut out = String::new();
         channel
             .read_to_string(&mut out)
@@ -180,6 +181,23 @@ impl SshSession {
         channel.wait_close().map_err(fail)?;
         Ok((out, channel.exit_status().map_err(fail)?))
     }
+}
+
+/// sshd runs a remote command as `<login shell> -c <command>`, so the login
+/// shell parses it first: fish, elvish, nushell or tcsh would not take POSIX
+/// syntax. What every one of them parses alike is `exec`, an external command
+/// and one single-quoted argument free of `'`, `\\` and `!` (fish and tcsh give
+/// those a meaning even inside single quotes); any other command travels
+/// base64-encoded inside such an argument. `exec`, so that the exit status is
+/// /bin/sh's own (elvish turns a failed command into its own status 2).
+fn through_any_shell(command: &str) -> String {
+    let plain = command.chars().all(|c| c != '\'' && c != '\\' && c != '!' && c != '\n');
+    if plain {
+        return format!("exec /bin/sh -c '{command}'");
+    }
+    use base64::Engine;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(command);
+    format!("exec /bin/sh -c 'eval \"$(echo {encoded} | base64 -d)\"'")
 }
 
 /// Makes a throwaway ed25519 client key in `dir` (with ssh-keygen); returns the
@@ -211,6 +229,23 @@ mod tests {
     fn secrets_never_print() {
         let s = Secret::new("hunter2".into());
         assert_eq!(format!("{s} {s:?} {:?}", Auth::Password(s.clone())), "*** *** Password(***)");
+    }
+
+    /// Each shell a NixOS user may log in with runs the wrapped command, plain
+    /// or encoded, as /bin/sh would (those of them this host has).
+    #[test]
+    fn commands_run_whatever_the_login_shell() {
+        let commands = ["id -un; echo \"a b\" $((6 * 7))", "printf '%s\\n' \"it's\" '!x'; (exit 3)"];
+        for command in commands {
+            let want = std::process::Command::new("/bin/sh").args(["-c", command]).output().expect("/bin/sh");
+            for shell in ["sh", "bash", "zsh", "fish", "elvish", "tcsh", "mksh"] {
+                let Some(path) = ["/bin", "/usr/bin"].iter().map(|d| std::path::Path::new(d).join(shell)).find(|p| p.exists()) else {
+                    continue;
+                };
+                let got = std::process::Command::new(&path).args(["-c", &super::through_any_shell(command)]).output().expect("a shell");
+                assert_eq!((got.stdout.clone(), got.status.code()), (want.stdout.clone(), want.status.code()), "{shell}: {command}: {}", String::from_utf8_lossy(&got.stderr));
+            }
+        }
     }
 
     #[test]

@@ -1,0 +1,238 @@
+//! From the login prompt to a POSIX shell of isotest's own: past getty's
+//! automatic login or, with credentials, through login(1), then out of
+//! whatever login shell the user has (bash, zsh, fish, elvish, nushell,
+//! tcsh...) into a `/bin/sh` that every check and step runs in.
+
+use super::serial::{ConsoleError, SerialConsole};
+use crate::ssh::Secret;
+use regex::bytes::Regex;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// A user and password to type at a console login prompt.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub user: String,
+    /// None: a user that login(1) lets in without a password.
+    pub password: Option<Secret>,
+}
+
+/// How the console was logged into.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggedIn {
+    /// The user isotest logged in with its credentials (None: getty's
+    /// automatic login, or a shell that was there already).
+    pub by_isotest: Option<String>,
+    /// The login shell's program (`/proc/PID/exe`, e.g. `/usr/bin/fish`), when
+    /// the guest could say.
+    pub login_shell: Option<String>,
+}
+
+#[derive(Debug)]
+pub enum LoginError {
+    /// Typed at a real login prompt, the probe was taken as a user name:
+    /// login asked for a password (no autologin, no credentials).
+    PasswordAsked { at: usize },
+    /// login(1) refused the credentials ("Login incorrect"); the console's
+    /// lines around its answer (the password is never echoed).
+    Refused { user: String, evidence: Vec<String> },
+    /// No password prompt after the user name, though a password was given.
+    NoPasswordPrompt { user: String, evidence: Vec<String> },
+    /// The line that starts isotest's /bin/sh got no answer.
+    NoPosixShell { tries: u32, waited: u64, lines: Vec<String> },
+    Console(ConsoleError),
+}
+
+impl From<ConsoleError> for LoginError {
+    fn from(e: ConsoleError) -> Self {
+        LoginError::Console(e)
+    }
+}
+
+struct Patterns {
+    automatic: Regex,
+    password_prompt: Regex,
+    refused: Regex,
+    asked: Regex,
+}
+
+fn patterns() -> &'static Patterns {
+    static P: OnceLock<Patterns> = OnceLock::new();
+    P.get_or_init(|| {
+        let re = |p: &str| Regex::new(p).expect("static pattern");
+        Patterns {
+            // agetty's line after an automatic login: `rescue login: root (automatic login)`.
+            automatic: re(r"\(automatic login\)"),
+            password_prompt: re(r"(?m)^[^\n]*[Pp]assword: ?$"),
+            // login(1) (util-linux, shadow) after a wrong password.
+            refused: re(r"Login incorrect[^\n]*"),
+            // What login(1) answers when the probe was typed at a real prompt. (Not a
+            // second `login:` prompt: the motd's "Last login: ..." looks like one.)
+            asked: re(r"(?m)^Password: ?|Login incorrect"),
+        }
+    })
+}
+
+/// How long getty may take to follow its `login: ` with the automatically
+/// logged-in user's name (it writes them in separate reads at times).
+const AUTOMATIC_LINE: Duration = Duration::from_secs(2);
+/// How long login(1) may take to ask for the password.
+const PASSWORD_PROMPT: Duration = Duration::from_secs(20);
+
+/// From a login prompt (`rest_of_line`: what followed `login: ` on its line)
+/// to isotest's /bin/sh. With `credentials` and no automatic login, logs in
+/// with them first. `scale` stretches the waits (TCG); `patience` bounds the
+/// wait for the shell.
+pub fn reach_shell(
+    console: &mut SerialConsole,
+    rest_of_line: &str,
+    credentials: Option<&Credentials>,
+    scale: u32,
+    patience: Duration,
+) -> Result<LoggedIn, LoginError> {
+    let p = patterns();
+    let mut by_isotest = None;
+    if let Some(credentials) = credentials {
+        let automatic = p.automatic.is_match(rest_of_line.as_bytes())
+            || console.expect(&[&p.automatic], AUTOMATIC_LINE * scale, "getty's automatic login").is_ok();
+        if !automatic {
+            log_in(console, credentials, scale)?;
+            by_isotest = Some(credentials.user.clone());
+        }
+    }
+    let login_shell = start_posix_shell(console, nonce(), scale, patience, by_isotest.as_deref())?;
+    Ok(LoggedIn { by_isotest, login_shell })
+}
+
+/// Types the user name and, when login(1) asks, the password. Whether they
+/// were right shows when the shell answers (`start_posix_shell`).
+fn log_in(console: &mut SerialConsole, credentials: &Credentials, scale: u32) -> Result<(), LoginError> {
+    let p = patterns();
+    console.send(format!("{}\r", credentials.user).as_bytes())?;
+    let Some(password) = &credentials.password else { return Ok(()) };
+    match console.expect(&[&p.password_prompt], PASSWORD_PROMPT * scale, "login's password prompt") {
+        Ok(_) => {}
+        Err(ConsoleError::Timeout { last_lines, .. }) => {
+            return Err(LoginError::NoPasswordPrompt { user: credentials.user.clone(), evidence: last_lines })
+        }
+        Err(e) => return Err(e.into()),
+    }
+    // Never traced or logged: only the guest sees it, and login does not echo it.
+    console.send_secret(format!("{}\r", password.expose()).as_bytes())?;
+    Ok(())
+}
+
+/// Types `probe_line` until the /bin/sh it starts answers; returns the login
+/// shell's program. After a console login, login(1)'s refusal ends it.
+fn start_posix_shell(
+    console: &mut SerialConsole,
+    nonce: u32,
+    scale: u32,
+    patience: Duration,
+    logging_in: Option<&str>,
+) -> Result<Option<String>, LoginError> {
+    let p = patterns();
+    let answer = Regex::new(&format!("ISOTEST_READY_{}:([^\r\n]*)\r?\n", u64::from(nonce) * 7)).expect("answer pattern");
+    let started = Instant::now();
+    let deadline = started + patience;
+    let mut tries = 0;
+    loop {
+        console.send(format!("{}\r", probe_line(nonce)).as_bytes())?;
+        tries += 1;
+        // Retry now and then: characters typed while getty hands over to the shell
+        // can be flushed away. (A second line that reaches the POSIX shell
+        // only starts another one in its place.)
+        let wait = (Duration::from_secs(5) * scale).min(deadline.saturating_duration_since(Instant::now()));
+        let unwanted = if logging_in.is_some() { &p.refused } else { &p.asked };
+        match console.expect(&[&answer, unwanted], wait, "a shell on the serial console") {
+            Ok(m) if m.index == 0 => return Ok(login_shell_of(&m.text)),
+            Ok(m) => {
+                return Err(match logging_in {
+                    Some(user) => LoginError::Refused { user: user.to_owned(), evidence: console.lines_around(m.start) },
+                    None => LoginError::PasswordAsked { at: m.start },
+                })
+            }
+            Err(ConsoleError::Timeout { .. }) if Instant::now() < deadline => continue,
+            Err(ConsoleError::Timeout { last_lines, .. }) => {
+                return Err(LoginError::NoPosixShell { tries, waited: started.elapsed().as_secs(), lines: last_lines })
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// The line typed at the login shell to get a POSIX shell of isotest's own:
+/// one external command with one single-quoted argument, which bash, zsh,
+/// fish, elvish, xonsh, nushell, tcsh and mksh all parse the same way (no
+/// `\`, `'` or `!` inside: fish and tcsh give those a meaning even there).
+/// The child /bin/sh prints the answer, which only it can compute, with the
+/// login shell's program (its parent), then becomes the interactive shell
+/// that every check runs in. `$ENV` stays: an interactive sh reads it, as
+/// the owner configured.
+pub(crate) fn probe_line(nonce: u32) -> String {
+    format!("/bin/sh -c 'echo ISOTEST_READY_$(({nonce} * 7)):$(readlink /proc/$PPID/exe); exec /bin/sh'")
+}
+
+/// `ISOTEST_READY_123:/usr/bin/fish` → `/usr/bin/fish`; unknown when
+/// `readlink` said nothing.
+fn login_shell_of(answer: &str) -> Option<String> {
+    let program = answer.trim_end().split_once(':')?.1.trim();
+    (!program.is_empty()).then(|| program.to_owned())
+}
+
+/// 32 bits no guest program knows in advance (see `shell::nonce`).
+fn nonce() -> u32 {
+    super::shell::nonce() as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::console::local::LocalShell;
+
+    /// Each login shell NixOS packages that this host has, on a terminal as
+    /// on a console: the probe line starts /bin/sh from it, the answer names
+    /// the login shell, and commands then run in /bin/sh with exact output.
+    #[test]
+    fn a_posix_shell_from_any_login_shell() {
+        let mut tried = Vec::new();
+        for name in ["bash", "zsh", "fish", "elvish", "tcsh", "mksh", "dash"] {
+            let Some(program) = ["/usr/bin", "/bin"].iter().map(|d| std::path::Path::new(d).join(name)).find(|p| p.exists()) else {
+                continue;
+            };
+            let mut local = LocalShell::on_terminal(&program);
+            let got = reach_shell(local.console(), "", None, 1, Duration::from_secs(20));
+            let want = std::fs::canonicalize(&program).expect("canonical path");
+            let login = got.unwrap_or_else(|e| panic!("{name}: {e:?}"));
+            assert_eq!(login, LoggedIn { by_isotest: None, login_shell: Some(want.display().to_string()) }, "{name}");
+            let mut shell = local.shell();
+            let out = shell.run("echo $((6 * 7)) \"$0\"; test \"$(readlink /proc/$$/exe)\" = \"$(readlink -f /bin/sh)\"", Duration::from_secs(20));
+            let out = out.unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!((out.output.split_whitespace().next(), out.status), (Some("42"), 0), "{name}: {out:?}");
+            tried.push(name);
+        }
+        assert!(tried.contains(&"bash"), "no shell tried: {tried:?}");
+        eprintln!("login shells tried: {tried:?}");
+    }
+
+    #[test]
+    fn what_login_says() {
+        let p = patterns();
+        assert!(p.asked.is_match(b"\nPassword: "));
+        assert!(p.asked.is_match(b"\nLogin incorrect\n"));
+        // A read that ends right after the motd's "Last login: " is not a prompt.
+        assert!(!p.asked.is_match(b"root (automatic login)\nLinux rescue 6.1\nLast login: "));
+        assert!(p.password_prompt.is_match(b"root\r\nPassword: "));
+        assert!(!p.password_prompt.is_match(b"Password: wrong\r\n"));
+        assert!(p.refused.is_match(b"\r\nLogin incorrect\r\nrescue login: "));
+        assert!(p.automatic.is_match(b"root (automatic login)"));
+    }
+
+    #[test]
+    fn the_login_shell_is_read_from_the_answer() {
+        assert_eq!(login_shell_of("ISOTEST_READY_21:/usr/bin/fish\r\n").as_deref(), Some("/usr/bin/fish"));
+        assert_eq!(login_shell_of("ISOTEST_READY_21:\r\n"), None);
+        let line = probe_line(3);
+        assert!(!line.contains('\\') && !line.contains('!') && line.matches('\'').count() == 2, "{line}");
+    }
+}
