@@ -18,10 +18,16 @@ use std::time::Duration;
 /// The fixture's password of `nixos`, which scenarios/rescue.yaml reads from
 /// RESCUE_PASSWORD for its password login.
 const RESCUE_PASSWORD: &str = "nixos-rescue";
+/// The `console-login` fixture's root password (no autologin there), which the
+/// console login tests read from ROOT_PASSWORD; WRONG_ROOT_PASSWORD is not it.
+const ROOT_PASSWORD: &str = "rescue-root";
+const WRONG_ROOT_PASSWORD: &str = "not-rescue-root";
 
 fn main() {
     // Set before any test thread starts.
     std::env::set_var("RESCUE_PASSWORD", RESCUE_PASSWORD);
+    std::env::set_var("ROOT_PASSWORD", ROOT_PASSWORD);
+    std::env::set_var("WRONG_ROOT_PASSWORD", WRONG_ROOT_PASSWORD);
     std::env::set_var("NIX_CONFIG", support::nix_config());
     let _ = ctrlc_kill_guests();
     let args = Arguments::from_args();
@@ -30,6 +36,8 @@ fn main() {
     let mut tests = scenario_tests();
     tests.extend(negative_tests());
     tests.extend(layout_tests());
+    tests.extend(login_shell_tests());
+    tests.extend(console_login_tests());
     tests.push(flake_value_changed());
     tests.extend(menu_layout_tests());
     tests.push(screendump_without_serial());
@@ -100,16 +108,19 @@ fn scenario_tests() -> Vec<Test> {
         .collect()
 }
 
-/// A password used for a login must not appear in any artifact or in the report.
+/// A password used for a login (SSH or console, right or wrong) must not
+/// appear in any artifact or in the report.
 fn secret_kept(report: &TrialReport) -> Result<(), Failed> {
     let mut texts = vec![render_failure(report), isotest::report::render_line(report)];
     for entry in std::fs::read_dir(&report.artifacts).map_err(|e| e.to_string())? {
         texts.push(String::from_utf8_lossy(&std::fs::read(entry.map_err(|e| e.to_string())?.path()).unwrap_or_default()).into_owned());
     }
-    match texts.iter().any(|t| t.contains(RESCUE_PASSWORD)) {
-        true => Err("the password appears in the report or the artifacts".into()),
-        false => Ok(()),
+    for password in [RESCUE_PASSWORD, ROOT_PASSWORD, WRONG_ROOT_PASSWORD] {
+        if texts.iter().any(|t| t.contains(password)) {
+            return Err(format!("the password `{password}` appears in the report or the artifacts").into());
+        }
     }
+    Ok(())
 }
 
 /// The rescue scenario's trial on `arch`/`firmware`, to boot a broken variant of
@@ -126,9 +137,14 @@ fn rescue_trial(arch: Arch, firmware: Firmware, timeout: Option<Duration>) -> Tr
 
 /// A scenario's x86_64 BIOS trial as the file has it, steps included.
 fn scenario_trial(file: &str) -> Trial {
+    scenario_trial_on(file, Arch::X86_64, Firmware::Bios)
+}
+
+/// A scenario's trial on `arch`/`firmware` as the file has it, steps included.
+fn scenario_trial_on(file: &str, arch: Arch, firmware: Firmware) -> Trial {
     let scenario = Scenario::load(&support::repo().join("scenarios").join(file)).unwrap_or_else(|e| panic!("{e}"));
     let trials = plan::trials(&[Arc::new(scenario)]);
-    trials.into_iter().find(|t| t.arch == Arch::X86_64 && t.firmware == Firmware::Bios).expect("an x86_64 BIOS trial")
+    trials.into_iter().find(|t| t.arch == arch && t.firmware == firmware).expect("the scenario has this trial")
 }
 
 /// A broken variant, booted on x86_64 with BIOS.
@@ -205,15 +221,33 @@ fn layout(name: &str, variant: &'static str, evidence: &'static [(&'static str, 
 
 /// `layout`, with another autologin user expected than the flake's.
 fn layout_with(name: &str, variant: &'static str, autologin: Option<&'static str>, evidence: &'static [(&'static str, &'static str)]) -> Test {
-    Test::test(format!("layouts::{name}"), move || {
-        let image = support::fixture(variant)?;
-        let mut trial = scenario_trial("rescue.yaml");
-        if let Some(user) = autologin {
-            let mut scenario = (*trial.scenario).clone();
-            scenario.expect.autologin = Some(isotest::scenario::Autologin::User(user.into()));
-            trial.scenario = Arc::new(scenario);
+    let tweak: Tweak = match autologin {
+        Some("nixos") => |s| s.expect.autologin = Some(isotest::scenario::Autologin::User("nixos".into())),
+        Some(other) => panic!("no tweak for autologin {other}"),
+        None => |_| {},
+    };
+    layout_on(&format!("layouts::{name}"), variant, Arch::X86_64, Firmware::Bios, tweak, evidence)
+}
+
+/// What a variant's configuration says differently from the rescue host's, as
+/// its flake would (a shell, credentials): applied to the rescue scenario.
+type Tweak = fn(&mut Scenario);
+
+/// The whole rescue scenario, steps included, with `tweak`, on `variant` booted
+/// on `arch`/`firmware`: it passes, shows `evidence` (substrings) in the named
+/// checks, and no password reaches an artifact.
+fn layout_on(test: &str, variant: &'static str, arch: Arch, firmware: Firmware, tweak: Tweak, evidence: &'static [(&'static str, &'static str)]) -> Test {
+    let artifacts = format!("layout-{variant}-{arch}-{firmware}");
+    Test::ignorable_test(test.to_owned(), move || {
+        let mut trial = scenario_trial_on("rescue.yaml", arch, firmware);
+        if let Some(reason) = &trial.skip {
+            return Ok(Completion::ignored_with(reason));
         }
-        let report = run(&trial, image, &format!("layout-{variant}"));
+        let image = support::fixture_for(arch.as_str(), variant)?;
+        let mut scenario = (*trial.scenario).clone();
+        tweak(&mut scenario);
+        trial.scenario = Arc::new(scenario);
+        let report = run(&trial, image, &artifacts);
         let result = ensure(report.passed(), "the trial did not pass").and_then(|()| {
             for (name, text) in evidence {
                 let c = check(&report, name)?;
@@ -222,8 +256,78 @@ fn layout_with(name: &str, variant: &'static str, autologin: Option<&'static str
             }
             secret_kept(&report).map_err(|e| format!("{e:?}"))
         });
-        result.map_err(|e| Failed::from(format!("{e}\n--- the report:\n{}", render_failure(&report))))
+        result.map(|()| Completion::Completed).map_err(|e| Failed::from(format!("{e}\n--- the report:\n{}", render_failure(&report))))
     })
+}
+
+/// Login shells an owner may choose (fixtures/build-iso, shell-*): the rescue
+/// scenario passes with the console's user (root) and the SSH password user
+/// (nixos) logging into fish, elvish or zsh with a right-hand prompt, the
+/// users' expected shells being what the variant configures; the autologin
+/// check names the login shell isotest started its /bin/sh from.
+fn login_shell_tests() -> Vec<Test> {
+    fn fish(s: &mut Scenario) {
+        shells(s, "fish", "fish")
+    }
+    fn elvish(s: &mut Scenario) {
+        shells(s, "elvish", "elvish")
+    }
+    fn zsh(s: &mut Scenario) {
+        shells(s, "zsh", "zsh")
+    }
+    fn shells(s: &mut Scenario, root: &str, nixos: &str) {
+        for (user, shell) in [("root", root), ("nixos", nixos)] {
+            s.expect.users.entry(user.into()).or_default().shell = Some(shell.into());
+        }
+    }
+    let fish_evidence: &[(&str, &str)] = &[("autologin", "login shell: /usr/bin/fish"), ("ssh login nixos (password)", "id -un → nixos")];
+    vec![
+        layout_on("shells::fish", "shell-fish", Arch::X86_64, Firmware::Bios, fish, fish_evidence),
+        layout_on("shells::fish::x86_64::uefi", "shell-fish", Arch::X86_64, Firmware::Uefi, fish, fish_evidence),
+        layout_on("shells::elvish", "shell-elvish", Arch::X86_64, Firmware::Bios, elvish, &[("autologin", "login shell: /usr/bin/elvish")]),
+        layout_on("shells::zsh_right_prompt", "shell-zsh", Arch::X86_64, Firmware::Bios, zsh, &[("autologin", "login shell: /usr/bin/zsh")]),
+    ]
+}
+
+/// A console without autologin (`console-login`: root has a password):
+/// with the scenario's credentials (`boot.login`) isotest logs in at the
+/// prompt and every check runs; with a wrong password the console login
+/// fails with login's answer and nothing else runs. Neither password reaches
+/// an artifact.
+fn console_login_tests() -> Vec<Test> {
+    fn credentials(s: &mut Scenario, var: &str) {
+        s.expect.autologin = Some(isotest::scenario::Autologin::Disabled);
+        s.boot.login = Some(isotest::scenario::SshLogin { user: "root".into(), password_env: Some(var.into()) });
+    }
+    let right: Tweak = |s| credentials(s, "ROOT_PASSWORD");
+    vec![
+        layout_on(
+            "login::console_password",
+            "console-login",
+            Arch::X86_64,
+            Firmware::Bios,
+            right,
+            &[("autologin", "a login prompt"), ("console login root", "logged in as root at the console's login prompt"), ("console login root", "login shell: /usr/bin/bash")],
+        ),
+        Test::test("login::wrong_console_password", || {
+            let mut trial = rescue_trial(Arch::X86_64, Firmware::Bios, None);
+            let mut scenario = (*trial.scenario).clone();
+            credentials(&mut scenario, "WRONG_ROOT_PASSWORD");
+            trial.scenario = Arc::new(scenario);
+            let r = run(&trial, support::fixture("console-login")?, "login-wrong-console-password");
+            let ran = ["autologin", "console login root", "ssh login nixos (password)"];
+            let not_run: Vec<String> = r.checks.iter().map(|c| c.name.clone()).filter(|n| !ran.contains(&n.as_str())).collect();
+            let not_run: Vec<&str> = not_run.iter().map(String::as_str).collect();
+            let result = only(&r, "console login root", "console login as `root` failed: login refused the password (`Login incorrect`)", &not_run)
+                .and_then(|()| ensure(not_run.len() >= 6, &format!("the checks that need a shell are missing: {not_run:?}")))
+                .and_then(|()| {
+                    let c = check(&r, "console login root")?;
+                    ensure(c.evidence.iter().any(|l| l.contains("Login incorrect")), "login's answer is not in the evidence")
+                })
+                .and_then(|()| secret_kept(&r).map_err(|e| format!("{e:?}")));
+            result.map_err(|e| Failed::from(format!("{e}\n--- the report:\n{}", render_failure(&r))))
+        }),
+    ]
 }
 
 /// Home Manager's layouts and socket-activated sshd, each booted with the
@@ -337,9 +441,14 @@ fn negative_tests() -> Vec<Test> {
             ensure(c.message == "login prompt on the serial console, no autologin", &format!("wrong message: {}", c.message))?;
             ensure(c.evidence.iter().any(|l| l.contains("rescue login:")), "no login prompt in the evidence")?;
             ensure(check(r, "hostname")?.outcome == Outcome::NotRun, "hostname cannot run without a shell")?;
-            let others = r.checks.iter().filter(|c| c.name != "autologin");
-            ensure(others.clone().count() >= 7, "the checks that need a shell are missing from the report")?;
-            ensure(others.into_iter().all(|c| c.outcome == Outcome::NotRun), "a check ran without a shell")
+            // A password login needs no console: it runs, its host key unpinned.
+            let ssh = check(r, "ssh login nixos (password)")?;
+            ensure(ssh.outcome == Outcome::Pass, &format!("the password login did not pass: {}", ssh.message))?;
+            ensure(ssh.evidence.iter().any(|l| l.contains("not pinned")), "the unpinned host key is not in the evidence")?;
+            let others = r.checks.iter().filter(|c| c.name != "autologin" && c.name != "ssh login nixos (password)");
+            ensure(others.clone().count() >= 6, "the checks that need a shell are missing from the report")?;
+            ensure(others.into_iter().all(|c| c.outcome == Outcome::NotRun), "a check ran without a shell")?;
+            secret_kept(r).map_err(|e| format!("{e:?}"))
         }),
         negative("panic", "panic", None, |r| {
             let e = r.error.as_ref().ok_or("no error in the report")?;

@@ -13,7 +13,7 @@ mod users;
 pub use autologin::{at_login_prompt, autologin, console_login, console_login_failed, console_login_name};
 pub use home_manager::home_manager;
 pub use hostname::hostname;
-pub use sshd::{finish_ssh_login, host_key_fingerprints, login_check_name, prepare_ssh_login, sshd, sshd_units, SshAttempt, SshLoginStage, SshTarget, SshdReach, SshdUnits};
+pub use sshd::{finish_ssh_login, host_key_fingerprints, login_check_name, prepare_ssh_login, ssh_login_without_console, sshd, sshd_units, SshAttempt, SshLoginStage, SshTarget, SshdReach, SshdUnits};
 pub use steps::{steps, steps_not_run};
 pub use units::{settle_units, unsettled_problem, Settled, Unsettled, UNIT_TIMEOUT};
 pub use users::{user, user_exists};

@@ -304,8 +304,10 @@ pub struct SshAttempt {
     method: &'static str,
     auth: Auth,
     port: u16,
-    pins: Vec<String>,
-    hostname: String,
+    /// None: no console shell could show the host keys; the key is recorded.
+    pins: Option<Vec<String>>,
+    /// What the hostname over SSH must be, and who says so.
+    hostname: Option<(String, &'static str)>,
     patience: Duration,
     /// Time spent on the console so far, counted in the check's time.
     secs: f64,
@@ -366,8 +368,8 @@ pub fn prepare_ssh_login(shell: &mut Shell<'_>, is_root: bool, target: &SshTarge
         method,
         auth,
         port: target.port,
-        pins: target.pins.to_vec(),
-        hostname: target.hostname.to_owned(),
+        pins: Some(target.pins.to_vec()),
+        hostname: Some((target.hostname.to_owned(), "the console says")),
         patience: Duration::from_secs(30) * target.scale,
         secs: started.elapsed().as_secs_f64(),
     }))
@@ -378,7 +380,7 @@ impl SshAttempt {
     fn run(self: Box<Self>) -> SshLoginStage {
         let started = std::time::Instant::now();
         let secs = |attempt: &SshAttempt| attempt.secs + started.elapsed().as_secs_f64();
-        let session = match ssh::login(self.port, &self.pins, &self.user, &self.auth, self.patience) {
+        let session = match ssh::login(self.port, self.pins.as_deref(), &self.user, &self.auth, self.patience) {
             Ok(s) => s,
             Err(error @ SshError::NoBanner { .. }) => {
                 let secs = secs(&self);
@@ -396,7 +398,8 @@ impl SshAttempt {
         };
         let mut lines = out.lines().map(str::trim);
         let (id, host) = (lines.next().unwrap_or(""), lines.next().unwrap_or(""));
-        let evidence = vec![format!("host key {} (pinned)", session.host_key), format!("over SSH: id -un → {id}, hostname → {host}")];
+        let pinned = if self.pins.is_some() { "pinned" } else { "not pinned: no console shell showed the host keys" };
+        let evidence = vec![format!("host key {} ({pinned})", session.host_key), format!("over SSH: id -un → {id}, hostname → {host}")];
         let mut problems = Vec::new();
         if status != 0 {
             problems.push(format!("the command over SSH exited with {status}"));
@@ -404,8 +407,10 @@ impl SshAttempt {
         if id != self.user {
             problems.push(format!("over SSH `id -un` says `{id}`, expected `{}`", self.user));
         }
-        if host != self.hostname {
-            problems.push(format!("over SSH the hostname is `{host}`, the console says `{}`", self.hostname));
+        if let Some((hostname, who)) = &self.hostname {
+            if host != hostname {
+                problems.push(format!("over SSH the hostname is `{host}`, {who} `{hostname}`"));
+            }
         }
         let actual = format!("logged in as {id} on {host}");
         let pass = format!("{} login as {} works", self.method, self.user);
@@ -435,6 +440,43 @@ pub fn finish_ssh_login(shell: &mut Shell<'_>, stage: SshLoginStage) -> CheckRes
             let evidence = run(shell, "ip -brief addr").map(|o| o.output.lines().map(|l| format!("ip addr: {l}")).collect());
             attempt.judged(attempt.fail(error.to_string(), evidence.unwrap_or_default()), secs)
         }
+    }
+}
+
+/// An SSH login when the console has no shell (a login prompt, a console
+/// login that failed): a password login needs none, so it runs, unpinned,
+/// its hostname compared with the scenario's if it has one; a key login
+/// needs the console to install its key, so it is not run.
+pub fn ssh_login_without_console(login: &SshLogin, port: u16, hostname: Option<&str>, scale: u32, why: &str) -> CheckResult {
+    let name = login_check_name(login);
+    let user = &login.user;
+    let Some(var) = &login.password_env else {
+        return CheckResult::not_run(&name, "", &format!("{why}; a key login needs the console shell to install its key"));
+    };
+    let expected = match hostname {
+        Some(h) => format!("password login as {user}, `id -un` = {user}, hostname {h}"),
+        None => format!("password login as {user}, `id -un` = {user}"),
+    };
+    let Ok(password) = std::env::var(var) else {
+        let why = format!("environment variable {var} (the password of {user}) is not set");
+        return broken(name, expected, (why, Vec::new()));
+    };
+    let attempt = SshAttempt {
+        name,
+        expected,
+        user: user.clone(),
+        method: "password",
+        auth: Auth::Password(Secret::new(password)),
+        port,
+        pins: None,
+        hostname: hostname.map(|h| (h.to_owned(), "the scenario expects")),
+        patience: Duration::from_secs(30) * scale,
+        secs: 0.0,
+    };
+    match Box::new(attempt).run() {
+        SshLoginStage::Judged(result) => result,
+        SshLoginStage::NoBanner { attempt, error, secs } => attempt.judged(attempt.fail(error.to_string(), Vec::new()), secs),
+        SshLoginStage::Ready(a) => broken(a.name.clone(), a.expected.clone(), ("the login was never tried".into(), Vec::new())),
     }
 }
 

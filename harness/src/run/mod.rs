@@ -504,7 +504,7 @@ fn after_boot(
                 report.checks.push(checks::at_login_prompt(expected, &login_line, evidence));
             }
             let why = "no shell on the serial console (it stopped at a login prompt)";
-            not_run_shell_checks(expect, &scenario.steps, &mut report.checks, why);
+            without_console_shell(expect, &scenario.steps, forward.map(|(host, _)| host), scale, &mut report.checks, why);
             return Ok(());
         }
         Err(BootError::LoginFailed { user, answer, login_line, evidence }) => {
@@ -515,8 +515,15 @@ fn after_boot(
             }
             report.checks.push(checks::console_login_failed(&user, &answer, evidence));
             let why = "no shell on the serial console (the console login failed)";
-            not_run_shell_checks(expect, &scenario.steps, &mut report.checks, why);
+            without_console_shell(expect, &scenario.steps, forward.map(|(host, _)| host), scale, &mut report.checks, why);
             return Ok(());
+        }
+        Err(e @ BootError::NoPosixShell { .. }) => {
+            // Something logged in, but gave isotest no shell: the trial fails
+            // with the console's last lines, and the SSH logins still run.
+            let why = "no shell on the serial console (isotest could not start /bin/sh there)";
+            without_console_shell(expect, &scenario.steps, forward.map(|(host, _)| host), scale, &mut report.checks, why);
+            return Err(TrialError { phase: Some(e.phase_reached().to_string()), evidence: e.evidence().to_vec(), ..failed(e) });
         }
         Err(e) if e.console_closed() => {
             // QEMU is gone, and with it the display: its last QMP events and
@@ -874,15 +881,22 @@ fn unit_names(listing: &str) -> Vec<String> {
     listing.lines().filter_map(|l| l.split_whitespace().next()).map(str::to_owned).collect()
 }
 
-/// Every check that needs the console shell, reported as not run: a report must
-/// not be silent about an expectation it could not verify.
-fn not_run_shell_checks(expect: &Expect, steps: &[crate::scenario::Step], out: &mut Vec<CheckResult>, why: &str) {
+/// Without a console shell: every check that needs one, reported as not run
+/// (a report must not be silent about an expectation it could not verify),
+/// and the SSH password logins, which need none (`ssh_port`: the host's end
+/// of the forward).
+fn without_console_shell(expect: &Expect, steps: &[crate::scenario::Step], ssh_port: Option<u16>, scale: u32, out: &mut Vec<CheckResult>, why: &str) {
     if let Some(hostname) = &expect.hostname {
         out.push(CheckResult::not_run("hostname", hostname, why));
     }
     if let Some(sshd) = &expect.sshd {
         out.push(CheckResult::not_run("sshd", "", why));
-        out.extend(sshd.login.iter().map(|l| CheckResult::not_run(&checks::login_check_name(l), "", why)));
+        for login in &sshd.login {
+            out.push(match ssh_port {
+                Some(port) => CheckResult::timed(|| checks::ssh_login_without_console(login, port, expect.hostname.as_deref(), scale, why)),
+                None => CheckResult::not_run(&checks::login_check_name(login), "", why),
+            });
+        }
     }
     for (name, user) in &expect.users {
         out.push(CheckResult::not_run(&format!("user {name}"), "", why));

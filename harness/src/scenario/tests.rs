@@ -180,6 +180,21 @@ fn sshd_and_user_values_are_validated() {
     assert!(e.contains("`login:` needs `running: true`"), "{e}");
 }
 
+#[test]
+fn console_credentials() {
+    let s = parse("iso: r\nboot:\n  login: {user: root, password_env: ROOT_PW}\nexpect:\n  autologin: false\n").unwrap();
+    assert_eq!(s.boot.login, Some(SshLogin { user: "root".into(), password_env: Some("ROOT_PW".into()) }));
+    let s = parse("iso: r\nboot:\n  login: nixos\n").unwrap();
+    assert_eq!(s.boot.login, Some(SshLogin { user: "nixos".into(), password_env: None }));
+    assert_eq!(parse("iso: r\n").unwrap().boot.login, None);
+    let e = error("iso: r\nboot:\n  login: {user: root, password_env: 'A=B'}\n");
+    assert_eq!(e, "scenarios/demo.yaml: boot.login: `A=B` is not an environment variable name (letters, digits and `_`)");
+    let e = error("iso: r\nboot:\n  login: {user: root, password: hunter2}\n");
+    assert!(e.starts_with("scenarios/demo.yaml:3:3: boot"), "{e}");
+    let e = error("iso: r\nboot:\n  login: 'root; reboot'\n");
+    assert!(e.contains("boot.login: `root; reboot` is not a valid user name"), "{e}");
+}
+
 // ---- bounds: no value may overflow the harness's arithmetic -----------------
 
 #[test]
