@@ -38,6 +38,7 @@ fn main() {
     tests.extend(layout_tests());
     tests.extend(login_shell_tests());
     tests.extend(console_login_tests());
+    tests.extend(nixos_boot_tests());
     tests.push(flake_value_changed());
     tests.extend(menu_layout_tests());
     tests.push(screendump_without_serial());
@@ -280,7 +281,11 @@ fn login_shell_tests() -> Vec<Test> {
             s.expect.users.entry(user.into()).or_default().shell = Some(shell.into());
         }
     }
-    let fish_evidence: &[(&str, &str)] = &[("autologin", "login shell: /usr/bin/fish"), ("ssh login nixos (password)", "id -un → nixos")];
+    let fish_evidence: &[(&str, &str)] = &[
+        ("autologin", "login shell: /usr/bin/fish"),
+        ("user root", "the serial console's login shell: /usr/bin/fish"),
+        ("ssh login nixos (password)", "id -un → nixos"),
+    ];
     vec![
         layout_on("shells::fish", "shell-fish", Arch::X86_64, Firmware::Bios, fish, fish_evidence),
         layout_on("shells::fish::x86_64::uefi", "shell-fish", Arch::X86_64, Firmware::Uefi, fish, fish_evidence),
@@ -326,6 +331,40 @@ fn console_login_tests() -> Vec<Test> {
                 })
                 .and_then(|()| secret_kept(&r).map_err(|e| format!("{e:?}")));
             result.map_err(|e| Failed::from(format!("{e}\n--- the report:\n{}", render_failure(&r))))
+        }),
+    ]
+}
+
+/// NixOS's own boot text (fixtures/build-iso, write_nixos_initrd): the whole
+/// rescue scenario passes, with the same phases in the report as on the
+/// Debian fixtures, read off NixOS's lines (Debian's initramfs and live-boot
+/// are quiet there); and a stage 1 that cannot find the ISO is named at its
+/// prompt, not waited out.
+fn nixos_boot_tests() -> Vec<Test> {
+    fn text(name: &str, variant: &'static str, lines: &'static [&'static str]) -> Test {
+        Test::test(format!("nixos::{name}"), move || {
+            let r = run(&scenario_trial("rescue.yaml"), support::fixture(variant)?, &format!("nixos-{variant}"));
+            let result = (|| {
+                ensure(r.passed(), "the trial did not pass")?;
+                let phases: Vec<&str> = r.phases.iter().map(|(p, _)| p.as_str()).collect();
+                let debian = ["power-on", "boot-menu", "kernel", "userspace", "login-prompt", "shell", "settled"];
+                ensure(phases == debian, &format!("phases {phases:?}, not {debian:?}"))?;
+                let console = std::fs::read_to_string(r.artifacts.join("console.log")).map_err(|e| format!("console.log: {e}"))?;
+                for line in lines {
+                    ensure(console.contains(line), &format!("`{line}` is not on the console"))?;
+                }
+                ensure(!console.contains("Loading, please wait"), "Debian's initramfs spoke: the phases may be read off its lines")
+            })();
+            result.map_err(|e| Failed::from(format!("{e}\n--- the report:\n{}", render_failure(&r))))
+        })
+    }
+    vec![
+        text("scripted_stages", "nixos-stage-1", &["<<< NixOS Stage 1 >>>", "loading module sr_mod...", "<<< NixOS Stage 2 >>>", "Welcome to NixOS"]),
+        text("systemd_initrd", "nixos-systemd-initrd", &["(isotest) (Initrd)!", "Starting Switch Root...", "Welcome to NixOS"]),
+        negative("stage_1_failure", "stage-1-fail", None, |r| {
+            let lines = ["An error occurred in stage 1 of the boot process", "Timed out waiting for device /dev/root, trying to mount anyway."];
+            // 20 s of waiting for the device, as NixOS waits, then the prompt at once.
+            died(r, "NixOS stage 1 failed: it could not mount the root file system or start stage 2", "kernel and initrd", &lines, 150.0)
         }),
     ]
 }

@@ -75,7 +75,7 @@ pub enum BootError {
     /// Something logged in, but the line that starts isotest's /bin/sh got no
     /// answer: the login shell could not run it, or nothing reads the console.
     #[error(
-        "the serial console logged in, but isotest could not start /bin/sh from the login shell: \\
+        "the serial console logged in, but isotest could not start /bin/sh from the login shell: \
          no answer to `/bin/sh -c ...` typed {tries} time(s) in {waited} s (the console's last lines show what the login shell said)"
     )]
     NoPosixShell { tries: u32, waited: u64, lines: Vec<String> },
@@ -141,6 +141,7 @@ struct Patterns {
     login: Regex,
     panic: Regex,
     emergency: Regex,
+    stage_1_failed: Regex,
     no_kernel: Regex,
     grub_rescue: Regex,
 }
@@ -165,15 +166,24 @@ fn patterns() -> &'static Patterns {
         // What GRUB prints when it runs an entry (a submenu draws a menu instead).
         grub_booting: re(r"Booting `"),
         boot_prompt: re(r"boot: "),
-        // Debian's initramfs, NixOS stage 1, or the kernel itself at a verbose loglevel.
-        kernel: re(r"Loading, please wait|<<< NixOS Stage 1 >>>|Run /init as init process|Linux version \d"),
-        userspace: re(r"Welcome to |<<< NixOS Stage 2 >>>|systemd\[1\]: "),
+        // Debian's initramfs, NixOS's scripted stage 1 (stage-1-init.sh) or
+        // systemd in its initrd, whose greeting names the initrd's release
+        // ("<PRETTY_NAME> (Initrd)", nixos/modules/misc/version.nix), or the
+        // kernel itself at a verbose loglevel.
+        kernel: re(r"Loading, please wait|<<< NixOS Stage 1 >>>|Welcome to [^\n]*\(Initrd\)!|Run /init as init process|Linux version \d"),
+        // systemd's greeting (whole: the initrd's, read first as the kernel's
+        // phase, ends in "(Initrd)!"), NixOS's stage 2 (stage-2-init.sh).
+        userspace: re(r"Welcome to [^\n]*!|<<< NixOS Stage 2 >>>|systemd\[1\]: "),
         login: re(r"(?m)^[^\n]*login: "),
         panic: re(r"Kernel panic - not syncing[^\n]*"),
         // systemd-sulogin-shell's greeting when emergency.target is reached (a
         // required mount or unit failed), "You are in %s mode" in Debian 12's
         // binary; printed before sulogin asks for anything.
         emergency: re(r"You are in emergency mode[^\n]*\n"),
+        // NixOS's scripted stage 1 when it cannot mount the root file system
+        // or start stage 2: fail() prints this and waits for a key
+        // (nixos/modules/system/boot/stage-1-init.sh).
+        stage_1_failed: re(r"An error occurred in stage 1 of the boot process[^\n]*\n"),
         // Whole lines, so that the evidence has their end. isolinux 6.04
         // (Debian 12; older ones: "Could not find kernel image"),
         // then back at its `boot:` prompt; GRUB after a `linux` that failed (its
@@ -195,6 +205,7 @@ fn fatal_signs(console: &mut SerialConsole) {
     let p = patterns();
     console.add_fatal("kernel panic", p.panic.clone());
     console.add_fatal("emergency mode: systemd could not reach its default target", p.emergency.clone());
+    console.add_fatal("NixOS stage 1 failed: it could not mount the root file system or start stage 2", p.stage_1_failed.clone());
     console.add_fatal("the boot loader found no kernel", p.no_kernel.clone());
     console.add_fatal("GRUB rescue prompt: GRUB could not load its normal mode", p.grub_rescue.clone());
 }
@@ -352,7 +363,7 @@ fn drive_boot(
 
     // The shell: a /bin/sh of isotest's own, from whatever logged in (`login`).
     let patience = budget(timeouts.shell, scale, deadline);
-    let logged_in = match super::login::reach_shell(console, &login.rest_of_line, credentials, scale, patience) {
+    let logged_in = match super::login::reach_shell(console, &login.text, &login.rest_of_line, credentials, scale, patience) {
         Ok(logged_in) => logged_in,
         Err(LoginError::PasswordAsked { at }) => {
             return Err(BootError::NoAutologin { login_line, evidence: console.lines_around(at) });
@@ -561,6 +572,34 @@ mod tests {
         // SeaBIOS 1.16.3's mirror, before a key: the prompt's space held back.
         assert!(p.grub_rescue.is_match(b"not found.\ngrub rescue>"));
         assert!(!p.grub_rescue.is_match(b"grub> "));
+    }
+
+    /// NixOS's stage 1 failure, as stage-1-init.sh's fail() prints it.
+    #[test]
+    fn nixos_stage_1_failure_is_a_fatal_sign() {
+        let p = patterns();
+        let text = b"Timed out waiting for device /dev/root, trying to mount anyway.\r\n\r\nAn error occurred in stage 1 of the boot process, which must mount the\r\nroot filesystem";
+        assert!(p.stage_1_failed.is_match(text));
+        assert!(!p.stage_1_failed.is_match(b"An error occurred in stage 1 of the boot"));
+    }
+
+    /// The milestones NixOS prints, in the order they come: the scripted
+    /// stage 1 and 2, or systemd's initrd greeting (the kernel's phase, not
+    /// userspace, though it starts like systemd's own) and then its own.
+    #[test]
+    fn nixos_milestones_are_the_same_phases() {
+        let p = patterns();
+        let milestones = [(Phase::Kernel, &p.kernel), (Phase::Userspace, &p.userspace)];
+        let first = |text: &[u8]| {
+            milestones.iter().filter_map(|(phase, re)| re.find(text).map(|m| (m.start(), *phase))).min_by_key(|(at, _)| *at).map(|(_, phase)| phase)
+        };
+        assert_eq!(first(b"\r\n<<< NixOS Stage 1 >>>\r\n\r\nloading module ahci...\r\n"), Some(Phase::Kernel));
+        assert_eq!(first(b"mounting /dev/root on /iso...\r\n\r\n<<< NixOS Stage 2 >>>\r\n"), Some(Phase::Userspace));
+        assert_eq!(first(b"\r\nWelcome to NixOS 25.05 (Warbler) (Initrd)!\r\n"), Some(Phase::Kernel));
+        // Not yet whole: neither (a partial greeting is no userspace).
+        assert_eq!(first(b"\r\nWelcome to NixOS 25.05 (Warbler) (Ini"), None);
+        assert_eq!(first(b"\r\nWelcome to NixOS 25.05 (Warbler)!\r\n"), Some(Phase::Userspace));
+        assert_eq!(first(b"Welcome to Debian GNU/Linux 12 (bookworm)!\r\n"), Some(Phase::Userspace));
     }
 
     #[test]

@@ -79,12 +79,13 @@ const AUTOMATIC_LINE: Duration = Duration::from_secs(2);
 /// How long login(1) may take to ask for the password.
 const PASSWORD_PROMPT: Duration = Duration::from_secs(20);
 
-/// From a login prompt (`rest_of_line`: what followed `login: ` on its line)
-/// to isotest's /bin/sh. With `credentials` and no automatic login, logs in
-/// with them first. `scale` stretches the waits (TCG); `patience` bounds the
-/// wait for the shell.
+/// From a login prompt (`prompt`: getty's `<host> login: `; `rest_of_line`:
+/// what followed it on its line) to isotest's /bin/sh. With `credentials` and
+/// no automatic login, logs in with them first. `scale` stretches the waits
+/// (TCG); `patience` bounds the wait for the shell.
 pub fn reach_shell(
     console: &mut SerialConsole,
+    prompt: &str,
     rest_of_line: &str,
     credentials: Option<&Credentials>,
     scale: u32,
@@ -100,7 +101,7 @@ pub fn reach_shell(
             by_isotest = Some(credentials.user.clone());
         }
     }
-    let login_shell = start_posix_shell(console, nonce(), scale, patience, by_isotest.as_deref())?;
+    let login_shell = start_posix_shell(console, prompt, nonce(), scale, patience, by_isotest.as_deref())?;
     Ok(LoggedIn { by_isotest, login_shell })
 }
 
@@ -123,9 +124,12 @@ fn log_in(console: &mut SerialConsole, credentials: &Credentials, scale: u32) ->
 }
 
 /// Types `probe_line` until the /bin/sh it starts answers; returns the login
-/// shell's program. After a console login, login(1)'s refusal ends it.
+/// shell's program. At a real prompt (`prompt`), the line is a user name:
+/// login asks for its password, or getty refuses the name and prompts again
+/// (agetty does, silently). After a console login, login(1)'s refusal ends it.
 fn start_posix_shell(
     console: &mut SerialConsole,
+    prompt: &str,
     nonce: u32,
     scale: u32,
     patience: Duration,
@@ -133,6 +137,10 @@ fn start_posix_shell(
 ) -> Result<Option<String>, LoginError> {
     let p = patterns();
     let answer = Regex::new(&format!("ISOTEST_READY_{}:([^\r\n]*)\r?\n", u64::from(nonce) * 7)).expect("answer pattern");
+    // The prompt again, as getty writes it: at the start of a line and
+    // whole (the motd's "Last login: ..." is not it).
+    let prompt = prompt.trim();
+    let prompt_again = (!prompt.is_empty()).then(|| Regex::new(&format!("(?m)^{} ", regex::escape(prompt))).expect("prompt pattern"));
     let started = Instant::now();
     let deadline = started + patience;
     let mut tries = 0;
@@ -144,7 +152,9 @@ fn start_posix_shell(
         // only starts another one in its place.)
         let wait = (Duration::from_secs(5) * scale).min(deadline.saturating_duration_since(Instant::now()));
         let unwanted = if logging_in.is_some() { &p.refused } else { &p.asked };
-        match console.expect(&[&answer, unwanted], wait, "a shell on the serial console") {
+        let mut patterns = vec![&answer, unwanted];
+        patterns.extend(prompt_again.as_ref());
+        match console.expect(&patterns, wait, "a shell on the serial console") {
             Ok(m) if m.index == 0 => return Ok(login_shell_of(&m.text)),
             Ok(m) => {
                 return Err(match logging_in {
@@ -201,7 +211,7 @@ mod tests {
                 continue;
             };
             let mut local = LocalShell::on_terminal(&program);
-            let got = reach_shell(local.console(), "", None, 1, Duration::from_secs(20));
+            let got = reach_shell(local.console(), "", "", None, 1, Duration::from_secs(20));
             let want = std::fs::canonicalize(&program).expect("canonical path");
             let login = got.unwrap_or_else(|e| panic!("{name}: {e:?}"));
             assert_eq!(login, LoggedIn { by_isotest: None, login_shell: Some(want.display().to_string()) }, "{name}");
@@ -213,6 +223,62 @@ mod tests {
         }
         assert!(tried.contains(&"bash"), "no shell tried: {tried:?}");
         eprintln!("login shells tried: {tried:?}");
+    }
+
+    /// A getty and login(1) as a script on a terminal: the prompt, then a
+    /// password (with echo off before its prompt, as PAM's conversation
+    /// does) for any name, or only for `root` when `refuse` (agetty refuses
+    /// some names silently, prompting again), then a shell for the right
+    /// password and login's refusal for a wrong one.
+    fn getty(refuse: bool) -> (LocalShell, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let script = dir.path().join("getty");
+        let refused = if refuse { "[ \"$n\" = root ] || continue" } else { ":" };
+        let text = format!(
+            "#!/bin/bash\nwhile :; do\n  printf '\\nrescue login: '\n  read -r n\n  {refused}\n  stty -echo; printf 'Password: '\n  read -r p; stty echo\n  \
+             echo\n  if [ \"$n:$p\" = root:secret ]; then exec /bin/bash; fi\n  sleep 0.2; echo 'Login incorrect'\ndone\n"
+        );
+        std::fs::write(&script, text).expect("script");
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+        (LocalShell::on_terminal(&script), dir)
+    }
+
+    fn credentials(password: &str) -> Credentials {
+        Credentials { user: "root".into(), password: Some(Secret::new(password.into())) }
+    }
+
+    /// At a real prompt, without credentials: the probe becomes a user name,
+    /// and both a password prompt and getty's silent refusal say so.
+    #[test]
+    fn a_real_prompt_without_credentials_is_no_autologin() {
+        for refuse in [false, true] {
+            let (mut local, _dir) = getty(refuse);
+            let prompt = local.console().expect(&[&Regex::new("login: ").unwrap()], Duration::from_secs(10), "the prompt").expect("prompt");
+            let got = reach_shell(local.console(), &format!("rescue {}", prompt.text), "", None, 1, Duration::from_secs(20));
+            assert!(matches!(got, Err(LoginError::PasswordAsked { .. })), "refuse {refuse}: {got:?}");
+        }
+    }
+
+    /// With credentials: the right password reaches a shell (and the login
+    /// shell is named), a wrong one is login's refusal with its answer.
+    #[test]
+    fn credentials_log_in_at_the_prompt() {
+        let (mut local, _dir) = getty(false);
+        local.console().expect(&[&Regex::new("login: ").unwrap()], Duration::from_secs(10), "the prompt").expect("prompt");
+        let got = reach_shell(local.console(), "rescue login: ", "", Some(&credentials("secret")), 1, Duration::from_secs(20));
+        let bash = std::fs::canonicalize("/bin/bash").unwrap().display().to_string();
+        assert_eq!(got.expect("logged in"), LoggedIn { by_isotest: Some("root".into()), login_shell: Some(bash) });
+
+        let (mut local, _dir) = getty(false);
+        local.console().expect(&[&Regex::new("login: ").unwrap()], Duration::from_secs(10), "the prompt").expect("prompt");
+        match reach_shell(local.console(), "rescue login: ", "", Some(&credentials("wrong")), 1, Duration::from_secs(20)) {
+            Err(LoginError::Refused { user, evidence }) => {
+                assert_eq!(user, "root");
+                assert!(evidence.iter().any(|l| l.contains("Login incorrect")), "{evidence:?}");
+                assert!(!evidence.iter().any(|l| l.contains("wrong")), "the password was echoed: {evidence:?}");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -646,6 +646,13 @@ fn run_checks(
         // catch_unwind classifies it as any other panic.
         Err(payload) => std::panic::resume_unwind(payload),
     }
+    // The login shell the console reached is evidence for its user's `shell`.
+    let console_user = boot.logged_in.by_isotest.as_ref().or(boot.autologin_user.as_ref());
+    if let (Some(program), Some(user)) = (&boot.logged_in.login_shell, console_user) {
+        if let Some(check) = report.checks.iter_mut().find(|c| c.name == format!("user {user}")) {
+            check.evidence.push(format!("the serial console's login shell: {program}"));
+        }
+    }
     // Units may fail until start-up is over: they are listed after it.
     wait_for_startup(shell);
     report.failed_units = failed_units(shell, is_root);
