@@ -281,6 +281,24 @@ mod tests {
         }
     }
 
+    /// A login shell that runs no program (a restricted shell): no answer,
+    /// and the error carries what that shell said, not a bare timeout.
+    #[test]
+    fn a_shell_that_runs_nothing_is_named_by_its_words() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let script = dir.path().join("rsh");
+        std::fs::write(&script, "#!/bin/bash\nwhile read -r line; do echo \"rsh: ${line%% *}: restricted\"; done\n").expect("script");
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+        let mut local = LocalShell::on_terminal(&script);
+        match reach_shell(local.console(), "", "", None, 1, Duration::from_secs(3)) {
+            Err(LoginError::NoPosixShell { tries, lines, .. }) => {
+                assert!(tries >= 1);
+                assert!(lines.iter().any(|l| l.contains("rsh: /bin/sh: restricted")), "{lines:?}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn what_login_says() {
         let p = patterns();
