@@ -78,7 +78,7 @@ fn a_run_of_skipped_trials_only_could_not_test() {
     let artifacts = support::artifacts().join("cli-all-skipped");
     let _ = std::fs::remove_dir_all(&artifacts); // an earlier run's report must not pass for this one's
     let out = without_ovmf()
-        .args(["run", &scenario, "--image", "Cargo.toml", "--filter", "uefi"])
+        .args(["run", &scenario, "--image", &support::any_iso(&scenario), "--filter", "uefi"])
         .env("ISOTEST_ARTIFACTS", &artifacts)
         .output()
         .unwrap();
@@ -110,7 +110,7 @@ fn require_all_turns_a_skipped_trial_into_could_not_test() {
     let artifacts = support::artifacts().join("cli-require-all");
     let _ = std::fs::remove_dir_all(&artifacts);
     let out = without_ovmf()
-        .args(["run", &scenario, "--image", "Cargo.toml", "--require-all", "--artifacts"])
+        .args(["run", &scenario, "--image", &support::any_iso(&scenario), "--require-all", "--artifacts"])
         .arg(&artifacts)
         .output()
         .unwrap();
@@ -128,7 +128,7 @@ fn a_missing_firmware_asked_for_by_name_could_not_test() {
     let scenario = support::plain_scenario(dir.path(), "firmware: uefi\n");
     let artifacts = support::artifacts().join("cli-no-ovmf");
     let out = without_ovmf()
-        .args(["run", &scenario, "--image", "Cargo.toml", "--artifacts"])
+        .args(["run", &scenario, "--image", &support::any_iso(&scenario), "--artifacts"])
         .arg(&artifacts)
         .output()
         .unwrap();
@@ -193,7 +193,7 @@ fn a_guest_bigger_than_the_host_could_not_test() {
     let dir = tempfile::tempdir().unwrap();
     let scenario = support::plain_scenario(dir.path(), "firmware: bios\nmemory: 1000G\n");
     let out = support::isotest_command()
-        .args(["run", &scenario, "--image", "Cargo.toml", "--artifacts"])
+        .args(["run", &scenario, "--image", &support::any_iso(&scenario), "--artifacts"])
         .arg(support::artifacts().join("cli-no-memory"))
         .output()
         .unwrap();
@@ -209,7 +209,7 @@ fn a_missing_qemu_says_what_to_install_and_could_not_test() {
     let out = support::isotest_command()
         .env("PATH", "/nonexistent")
         .env_remove("ISOTEST_QEMU_X86_64")
-        .args(["run", &scenario, "--image", "Cargo.toml", "--artifacts"])
+        .args(["run", &scenario, "--image", &support::any_iso(&scenario), "--artifacts"])
         .arg(support::artifacts().join("cli-no-qemu"))
         .output()
         .unwrap();
@@ -428,7 +428,7 @@ fn qemu_dies_with_a_killed_harness_and_the_next_run_sweeps_its_directory() {
         .env("ISOTEST_LOG", "isotest=debug")
         .env("PATH", "/nonexistent")
         .env_remove("ISOTEST_QEMU_X86_64")
-        .args(["run", &scenario, "--image", "Cargo.toml", "--artifacts"])
+        .args(["run", &scenario, "--image", &support::any_iso(&scenario), "--artifacts"])
         .arg(support::artifacts().join("cli-sweep"))
         .output()
         .unwrap();
