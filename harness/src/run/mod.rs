@@ -413,6 +413,10 @@ fn start_machine(
     if !image.is_file() {
         return Err(failed(format!("ISO image not found: {}", image.display())));
     }
+    // An image no firmware could boot from a CD-ROM (a flake's build; the CLI
+    // refuses one it is given) fails before QEMU starts, not after a boot timeout.
+    let iso = crate::iso::inspect(&image).map_err(failed)?;
+    tracing::debug!(trial = %trial.name(), "{}: El Torito boot entries for {}", image.display(), iso.platforms_text());
     // What this host must have, before anything is started. Sockets, the UEFI
     // vars copy and the SSH key live in a private (0700) directory that
     // disappears with the trial.
@@ -503,7 +507,7 @@ fn after_boot(
             let mut evidence = e.evidence().to_vec();
             // SeaBIOS resets at once when nothing boots (qemu/args.rs); its log says so.
             if let Some(lines) = nothing_to_boot(&report.artifacts.join(qemu::FIRMWARE_LOG)) {
-                message = format!("no bootable device: the firmware found nothing to boot on the ISO; {message}");
+                message = format!("{}; {message}", crate::console::NO_BOOTABLE_DEVICE);
                 evidence.extend(lines.into_iter().map(|l| format!("(firmware) {l}")));
             }
             let error = if exit.by_guest() { failed(message) } else { could_not_test(message) };
