@@ -352,6 +352,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Console { scenario, image, firmware, arch, accel, flake, artifacts, attach: None } => {
             // Said before anything boots.
+            check_image("--image", image.as_deref())?;
             if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
                 bail!("standard input is not a terminal: `isotest console` needs one to type into");
             }
@@ -476,7 +477,6 @@ fn run(cli: Cli) -> Result<ExitCode> {
 /// The one trial `console` boots: the scenario's of `arch` and `firmware` (its
 /// first by default), or a trial of `image` alone.
 fn console_trial(scenario: Option<&std::path::Path>, image: Option<&std::path::Path>, arch: Option<Arch>, firmware: Option<Firmware>) -> Result<Trial> {
-    check_image("--image", image)?;
     let trials = match (scenario, image) {
         (Some(path), _) => load(&[path.to_owned()], &[])?,
         (None, Some(image)) => {
