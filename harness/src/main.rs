@@ -357,6 +357,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 bail!("standard input is not a terminal: `isotest console` needs one to type into");
             }
             let trial = console_trial(scenario.as_deref(), image.as_deref(), arch, firmware)?;
+            isotest::flake::check_hosts(std::iter::once(trial.scenario.as_ref()), flake.as_deref())?;
             let options = RunOptions { accel, artifacts, image, flake, ..RunOptions::default() };
             let started = match start_for_console(&trial, &options) {
                 Ok(started) => started,
