@@ -1022,7 +1022,8 @@ mod tests {
     fn a_firmware_log_without_a_bootable_device_says_so() {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("firmware.log");
-        // SeaBIOS 1.16 (Debian 12) on an ISO with nothing for BIOS (the efi-only-boot-record fixture), shortened.
+        // SeaBIOS 1.16 (Debian 12) on an ISO without an El Torito boot record, shortened (the
+        // efi-only-boot-record fixture gives code 0009, then tries the hard disk and floppy too).
         std::fs::write(&log, "Searching bootorder for: /pci@i0cf8/*@1f,2/drive@0/disk@0\nBooting from DVD/CD...\nBoot failed: Could not read from CDROM (code 0004)\nenter handle_18:\n  NULL\nNo bootable device.  Retrying in 0 seconds.\nRebooting.\n").unwrap();
         assert_eq!(
             nothing_to_boot(&log).unwrap(),
