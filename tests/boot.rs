@@ -588,11 +588,42 @@ fn negative_tests() -> Vec<Test> {
             // At the reset, not after the login prompt's wait (240 s under TCG).
             ensure(r.total_secs < 200.0, &format!("took {:.0} s", r.total_secs))
         }),
-        // Nothing for SeaBIOS to boot: it resets at once, QEMU exits, and its
-        // log (firmware.log) says why.
+        // No El Torito boot record at all: no firmware could boot it, which
+        // the ISO's own sectors say (src/iso.rs); the trial fails before QEMU starts.
         negative("no_boot_record", "no-boot-record", None, |r| {
+            let e = r.error.as_ref().ok_or("no error in the report")?;
+            ensure(e.message.contains(".iso is an ISO 9660 image without an El Torito boot record: no firmware can boot it"), &format!("wrong message: {}", e.message))?;
+            ensure(r.verdict == Verdict::Fail, &format!("verdict {:?}, expected a failure", r.verdict))?;
+            ensure(r.qemu.is_none(), "QEMU was started")?;
+            ensure(r.checks.is_empty(), "checks ran")?;
+            ensure(r.total_secs < 5.0, &format!("took {:.1} s", r.total_secs))
+        }),
+        // Nothing for SeaBIOS to boot (the catalog's one entry is for UEFI): it
+        // resets at once, QEMU exits, and its log (firmware.log) says why.
+        negative("efi_only_boot_record", "efi-only-boot-record", None, |r| {
             let firmware = ["(firmware) Boot failed: Could not read from CDROM", "(firmware) No bootable device."];
             died(r, "no bootable device: the firmware found nothing to boot on the ISO", "power-on (no boot menu yet)", &firmware, 30.0)
+        }),
+        // Nothing for OVMF to boot (the catalog's one entry is for BIOS): it
+        // fails to load the CD-ROM's boot option, the only one it was given
+        // (qemu/args.rs), and starts its EFI shell; the console says so, and
+        // the trial ends then, not at the menu's timeout (80 s under TCG).
+        negative_on("bios_only_boot_record", Arch::X86_64, Firmware::Uefi, "bios-only-boot-record", None, |r| {
+            let ovmf = [r#"BdsDxe: failed to load Boot0001 "UEFI QEMU DVD-ROM"#, r#""EFI Internal Shell""#];
+            died(r, "no bootable device: the firmware found nothing to boot on the ISO", "power-on (no boot menu yet)", &ovmf, 60.0)?;
+            let e = r.error.as_ref().ok_or("no error in the report")?;
+            ensure(!e.evidence.iter().any(|l| l.contains(">>Start PXE") || l.contains(">>Start HTTP")), "network boot was tried")?;
+            // From QEMU's start (its pidfile) to the verdict, teardown included:
+            // 10 s on a host with a core per busy thread. Nearly all of it is
+            // OVMF starting under TCG, which the host's load stretches: measured
+            // 4.6 s on 2 idle cores, 7-12 s at load averages of 5-8 on 2 cores
+            // (OVMF alone, without isotest: 7.4-10.5 s then). So the bound
+            // grows with the load per core; a boot that waited for a menu
+            // instead would take 80 s under TCG.
+            let pidfile = std::fs::metadata(r.artifacts.join("qemu.pid")).and_then(|m| m.modified()).map_err(|e| format!("qemu.pid: {e}"))?;
+            let after_start = pidfile.elapsed().map_err(|e| e.to_string())?.as_secs_f64();
+            let bound = 10.0 * load_per_core().max(1.0);
+            ensure(after_start < bound, &format!("{after_start:.1} s after QEMU started, more than {bound:.1} s"))
         }),
         negative("no_kernel", "no-kernel", None, |r| {
             died(r, "the boot loader found no kernel", "boot menu", &["Loading /boot/bzImage... failed: No such file or directory"], 60.0)
@@ -616,6 +647,13 @@ fn negative_tests() -> Vec<Test> {
             ensure(r.total_secs < 100.0 + 10.0, &format!("took {:.0} s, over the 100 s timeout", r.total_secs))
         }),
     ]
+}
+
+/// The host's load average over the last minute per core (/proc/loadavg).
+fn load_per_core() -> f64 {
+    let load = std::fs::read_to_string("/proc/loadavg").ok().and_then(|l| l.split_whitespace().next()?.parse::<f64>().ok());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    load.unwrap_or(0.0) / cores
 }
 
 /// The boot died of `message` (the start of the error), in `phase`, with

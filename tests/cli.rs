@@ -78,7 +78,7 @@ fn a_run_of_skipped_trials_only_could_not_test() {
     let artifacts = support::artifacts().join("cli-all-skipped");
     let _ = std::fs::remove_dir_all(&artifacts); // an earlier run's report must not pass for this one's
     let out = without_ovmf()
-        .args(["run", &scenario, "--image", "Cargo.toml", "--filter", "uefi"])
+        .args(["run", &scenario, "--image", &support::any_iso(&scenario), "--filter", "uefi"])
         .env("ISOTEST_ARTIFACTS", &artifacts)
         .output()
         .unwrap();
@@ -102,6 +102,77 @@ fn cpus_out_of_bounds_is_a_usage_error() {
     }
 }
 
+/// `--jobs` is 1 to 1024, refused like `--cpus` otherwise.
+#[test]
+fn jobs_out_of_bounds_is_a_usage_error() {
+    for jobs in ["0", "1025", "two"] {
+        let out = isotest(&["run", "scenarios/minimal.yaml", "--jobs", jobs]);
+        assert_eq!(out.status.code(), Some(2), "--jobs {jobs}: {}", text(&out.stderr));
+        assert!(text(&out.stderr).contains("--jobs"), "--jobs {jobs}: {}", text(&out.stderr));
+    }
+}
+
+/// A file that is no bootable ISO, given as `--image` or as a scenario's
+/// `image:`, is a usage error said at once, naming the file and what it
+/// lacks: nothing boots, no trial directory is made.
+#[test]
+fn an_image_that_is_no_bootable_iso_is_a_usage_error_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let text_file = dir.path().join("hostname");
+    std::fs::write(&text_file, "rescue\n").unwrap();
+    let scenario = support::plain_scenario(dir.path(), "firmware: uefi\n");
+    let own = dir.path().join("own.yaml");
+    std::fs::write(&own, "image: hostname\narch: x86_64\nfirmware: uefi\n").unwrap();
+    let artifacts = support::artifacts().join("cli-not-an-iso");
+    let _ = std::fs::remove_dir_all(&artifacts);
+    let not_iso = format!("{} is not an ISO 9660 image: 7 bytes, too short for the volume descriptors", text_file.display());
+    let runs: [(Vec<&str>, String); 3] = [
+        (vec!["run", &scenario, "--image", text_file.to_str().unwrap()], format!("error: --image: {not_iso}")),
+        (vec!["run", own.to_str().unwrap()], format!("error: {}:1:8: image: {not_iso}", own.display())),
+        (vec!["console", "--image", text_file.to_str().unwrap()], format!("error: --image: {not_iso}")),
+    ];
+    for (args, said) in runs {
+        let started = Instant::now();
+        let out = support::isotest_command().args(&args).arg("--artifacts").arg(&artifacts).stdin(Stdio::null()).output().unwrap();
+        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stdout}{stderr}");
+        assert!(stderr.starts_with(&said), "{args:?}: expected `{said}` in: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "said once: {stderr}");
+        assert!(stdout.is_empty(), "a trial ran: {stdout}");
+        assert!(started.elapsed() < Duration::from_secs(5), "{args:?} took {:?}", started.elapsed());
+        assert!(!artifacts.exists(), "{args:?} made {}", artifacts.display());
+    }
+}
+
+/// An ISO of the fixture's files without an El Torito boot record: a data
+/// disc, which no firmware boots from a CD-ROM: refused as a text file is.
+#[test]
+fn an_iso_without_a_boot_record_is_a_usage_error() {
+    let iso = support::fixture("no-boot-record").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = support::plain_scenario(dir.path(), "firmware: bios\n");
+    let out = isotest(&["run", &scenario, "--image", iso.to_str().unwrap()]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let said = format!("error: --image: {} is an ISO 9660 image without an El Torito boot record: no firmware can boot it", iso.display());
+    assert!(stderr.starts_with(&said), "{stderr}");
+}
+
+/// `--iso HOST` that the flake lacks: one usage error before any trial runs,
+/// with the hosts it has, not a failed trial per firmware.
+#[test]
+fn an_iso_host_the_flake_lacks_is_one_usage_error() {
+    let artifacts = support::artifacts().join("cli-no-such-host");
+    let _ = std::fs::remove_dir_all(&artifacts);
+    let out = isotest(&["run", "--flake", "fixtures/flake", "--iso", "nosuch", "--artifacts", artifacts.to_str().unwrap()]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    let flake = support::repo().join("fixtures/flake").canonicalize().unwrap();
+    assert_eq!(stderr.trim_end(), format!("error: no ISO host `nosuch` in {}: hosts/iso has minimal, rescue", flake.display()));
+    assert!(stdout.is_empty(), "a trial ran: {stdout}");
+    assert!(!artifacts.exists(), "a trial made {}", artifacts.display());
+}
+
 /// `--require-all` refuses a plan with a skipped trial before anything boots.
 #[test]
 fn require_all_turns_a_skipped_trial_into_could_not_test() {
@@ -110,7 +181,7 @@ fn require_all_turns_a_skipped_trial_into_could_not_test() {
     let artifacts = support::artifacts().join("cli-require-all");
     let _ = std::fs::remove_dir_all(&artifacts);
     let out = without_ovmf()
-        .args(["run", &scenario, "--image", "Cargo.toml", "--require-all", "--artifacts"])
+        .args(["run", &scenario, "--image", &support::any_iso(&scenario), "--require-all", "--artifacts"])
         .arg(&artifacts)
         .output()
         .unwrap();
@@ -128,7 +199,7 @@ fn a_missing_firmware_asked_for_by_name_could_not_test() {
     let scenario = support::plain_scenario(dir.path(), "firmware: uefi\n");
     let artifacts = support::artifacts().join("cli-no-ovmf");
     let out = without_ovmf()
-        .args(["run", &scenario, "--image", "Cargo.toml", "--artifacts"])
+        .args(["run", &scenario, "--image", &support::any_iso(&scenario), "--artifacts"])
         .arg(&artifacts)
         .output()
         .unwrap();
@@ -193,7 +264,7 @@ fn a_guest_bigger_than_the_host_could_not_test() {
     let dir = tempfile::tempdir().unwrap();
     let scenario = support::plain_scenario(dir.path(), "firmware: bios\nmemory: 1000G\n");
     let out = support::isotest_command()
-        .args(["run", &scenario, "--image", "Cargo.toml", "--artifacts"])
+        .args(["run", &scenario, "--image", &support::any_iso(&scenario), "--artifacts"])
         .arg(support::artifacts().join("cli-no-memory"))
         .output()
         .unwrap();
@@ -209,7 +280,7 @@ fn a_missing_qemu_says_what_to_install_and_could_not_test() {
     let out = support::isotest_command()
         .env("PATH", "/nonexistent")
         .env_remove("ISOTEST_QEMU_X86_64")
-        .args(["run", &scenario, "--image", "Cargo.toml", "--artifacts"])
+        .args(["run", &scenario, "--image", &support::any_iso(&scenario), "--artifacts"])
         .arg(support::artifacts().join("cli-no-qemu"))
         .output()
         .unwrap();
@@ -428,7 +499,7 @@ fn qemu_dies_with_a_killed_harness_and_the_next_run_sweeps_its_directory() {
         .env("ISOTEST_LOG", "isotest=debug")
         .env("PATH", "/nonexistent")
         .env_remove("ISOTEST_QEMU_X86_64")
-        .args(["run", &scenario, "--image", "Cargo.toml", "--artifacts"])
+        .args(["run", &scenario, "--image", &support::any_iso(&scenario), "--artifacts"])
         .arg(support::artifacts().join("cli-sweep"))
         .output()
         .unwrap();

@@ -32,8 +32,9 @@ fn no_disk_space_for_artifacts_could_not_test() {
     // A 64 KiB tmpfs, filled: the trial's directory can be made, nothing more.
     let script = format!(
         "mkdir -p {art} && mount -t tmpfs -o size=64k tmpfs {art} && (dd if=/dev/zero of={art}/fill bs=4k 2>/dev/null || true)
-         \"$ISOTEST\" run {scenario} --image Cargo.toml --accel tcg --artifacts {art}/run",
-        art = dir.path().join("art").display()
+         \"$ISOTEST\" run {scenario} --image {iso} --accel tcg --artifacts {art}/run",
+        art = dir.path().join("art").display(),
+        iso = support::any_iso(&scenario),
     );
     let out = in_namespaces(&["--mount"], &script);
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));

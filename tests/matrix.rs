@@ -37,7 +37,7 @@ fn scenario_sets() -> (tempfile::TempDir, Vec<(PathBuf, Vec<String>)>) {
     let one = write("one.yaml", "iso: one\narch: x86_64\nfirmware: bios\n");
     let four = write("four.yaml", "iso: four\narch: [x86_64, aarch64]\nfirmware: uefi\nmemory: 512M\n");
     for iso in ["a", "b", "c"] {
-        std::fs::write(dir.path().join(format!("{iso}.iso")), b"").unwrap();
+        support::tiny_iso(&dir.path().join(format!("{iso}.iso")));
     }
     let images = write("images.yaml", "iso: images\narch: [x86_64, aarch64]\nimages: [a.iso, b.iso, c.iso]\n");
     let sets = vec![

@@ -142,7 +142,7 @@ fn a_run_writes_all_three_reports() {
     let out = support::hide_ovmf(&mut support::isotest_command())
         .arg("run")
         .arg(&scenario)
-        .args(["--image", "Cargo.toml", "--filter", "uefi", "--artifacts"])
+        .args(["--image", &support::any_iso(&scenario), "--filter", "uefi", "--artifacts"])
         .arg(dir.path().join("artifacts"))
         .arg("--junit")
         .arg(&junit)

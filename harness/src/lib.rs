@@ -9,6 +9,7 @@ pub mod checks;
 pub mod console;
 mod fault;
 pub mod flake;
+pub mod iso;
 pub mod matrix;
 pub mod plan;
 pub mod progress;

@@ -64,10 +64,10 @@ enum Command {
         trials: Vec<String>,
         #[command(flatten)]
         shard: ShardArg,
-        /// Trials at once (default: one per host core, as many as three
-        /// quarters of the host's memory holds).
-        #[arg(long)]
-        jobs: Option<usize>,
+        /// Trials at once, 1 to 1024 (default: one per host core, as many as
+        /// three quarters of the host's memory holds).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1024))]
+        jobs: Option<u32>,
         /// Virtual CPUs per guest, 1 to 256 (default: 2, or 1 when the guests
         /// booting at once would otherwise ask for more virtual CPUs than the
         /// host has cores, e.g. two or more trials at once on 2 cores).
@@ -352,10 +352,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Console { scenario, image, firmware, arch, accel, flake, artifacts, attach: None } => {
             // Said before anything boots.
+            check_image("--image", image.as_deref())?;
             if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
                 bail!("standard input is not a terminal: `isotest console` needs one to type into");
             }
             let trial = console_trial(scenario.as_deref(), image.as_deref(), arch, firmware)?;
+            isotest::flake::check_hosts(std::iter::once(trial.scenario.as_ref()), flake.as_deref())?;
             let options = RunOptions { accel, artifacts, image, flake, ..RunOptions::default() };
             let started = match start_for_console(&trial, &options) {
                 Ok(started) => started,
@@ -406,12 +408,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 bail!("--iso {} needs --flake REF (or ISOTEST_FLAKE)", hosts[0]);
             }
             // Said once here, not by every trial.
-            if let Some(i) = image.as_ref().filter(|i| !i.is_file()) {
-                bail!("--image {}: no such file", i.display());
-            }
-            if let Some(b) = baseline.as_ref().filter(|b| !b.is_file()) {
-                bail!("--baseline {}: no such file", b.display());
-            }
+            check_image("--image", image.as_deref())?;
+            check_image("--baseline", baseline.as_deref())?;
             let mut trials = load_shard(&scenarios, &hosts, shard, false)?;
             if let Some(missing) = names.iter().find(|n| !trials.iter().any(|t| t.name() == **n)) {
                 bail!("--trial {missing}: no such trial in the plan{}", shard.map(|s| format!(" (shard {s})")).unwrap_or_default());
@@ -428,6 +426,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 return Ok(ExitCode::SUCCESS);
             }
             isotest::flake::check_flakes(trials.iter().map(|t| t.scenario.as_ref()), flake.as_deref())?;
+            isotest::flake::check_hosts(trials.iter().map(|t| t.scenario.as_ref()), flake.as_deref())?;
             if trials.is_empty() {
                 bail!("no trial to run{}", filter.map(|f| format!(" matches --filter {f}")).unwrap_or_default());
             }
@@ -441,7 +440,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
             let largest = trials.iter().map(|t| t.scenario.memory_mib).max().unwrap_or(0);
-            let jobs = jobs.unwrap_or_else(|| isotest::run::default_jobs(cores, isotest::run::host_memory_mib(), largest));
+            let jobs = jobs.map_or_else(|| isotest::run::default_jobs(cores, isotest::run::host_memory_mib(), largest), |j| j as usize);
             // The guests that boot at once: no more than the trials that boot.
             let at_once = jobs.min(trials.iter().filter(|t| t.skip.is_none()).count()).max(1);
             let cpus = cpus.unwrap_or_else(|| isotest::run::guest_cpus(cores, at_once));
@@ -482,9 +481,6 @@ fn console_trial(scenario: Option<&std::path::Path>, image: Option<&std::path::P
     let trials = match (scenario, image) {
         (Some(path), _) => load(&[path.to_owned()], &[])?,
         (None, Some(image)) => {
-            if !image.is_file() {
-                bail!("--image {}: no such file", image.display());
-            }
             let arch = arch.map(|a| format!("arch: {a}\n")).unwrap_or_default();
             let firmware = firmware.map(|f| format!("firmware: {f}\n")).unwrap_or_default();
             let yaml = format!("image: {}\n{arch}{firmware}", serde_json::to_string(&image.display().to_string())?);
@@ -501,6 +497,18 @@ fn console_trial(scenario: Option<&std::path::Path>, image: Option<&std::path::P
         bail!("{} cannot run here: {reason}", trial.name());
     }
     Ok(trial.clone())
+}
+
+/// An ISO given on the command line exists and a firmware could try to boot it
+/// from a CD-ROM (an ISO 9660 image with an El Torito boot record): anything
+/// else is the user's error, said before QEMU starts.
+fn check_image(option: &str, image: Option<&std::path::Path>) -> Result<()> {
+    let Some(image) = image else { return Ok(()) };
+    if !image.is_file() {
+        bail!("{option} {}: no such file", image.display());
+    }
+    isotest::iso::inspect(image).with_context(|| option.to_owned())?;
+    Ok(())
 }
 
 /// What went wrong in each failed trial (and each that could not test), and

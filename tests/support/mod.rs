@@ -120,13 +120,35 @@ pub fn gone_within(pid: u32, limit: std::time::Duration) -> bool {
 }
 
 /// A scenario of a prebuilt image (no nix needed) in `dir`: `plain.yaml`, with
-/// `yaml` added before its expectations, and the (empty) image it names, which
-/// must exist to load (`--image` replaces it).
+/// `yaml` added before its expectations, and the image it names, `any.iso`,
+/// which must exist to load (`--image` replaces it): a tiny ISO that boots
+/// nothing (see [`tiny_iso`]).
 pub fn plain_scenario(dir: &Path, yaml: &str) -> String {
     let path = dir.join("plain.yaml");
     std::fs::write(&path, format!("image: any.iso\narch: x86_64\n{yaml}expect:\n  hostname: rescue\n")).unwrap();
-    std::fs::write(dir.join("any.iso"), "").unwrap();
+    tiny_iso(&dir.join("any.iso"));
     path.to_str().unwrap().to_owned()
+}
+
+/// The `any.iso` beside a scenario of [`plain_scenario`].
+pub fn any_iso(scenario: &str) -> String {
+    Path::new(scenario).with_file_name("any.iso").to_str().unwrap().to_owned()
+}
+
+/// Writes a real ISO 9660 image of a few sectors at `path` (xorriso), with an
+/// El Torito boot record for BIOS whose boot image is zeros: it passes the
+/// check before QEMU starts (an ISO a firmware could try), and boots nothing.
+pub fn tiny_iso(path: &Path) {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("boot.img"), [0u8; 2048]).unwrap();
+    let made = Command::new("xorriso")
+        .args(["-as", "mkisofs", "-quiet", "-o"])
+        .arg(path)
+        .args(["-b", "boot.img", "-no-emul-boot", "-boot-load-size", "4"])
+        .arg(root.path())
+        .output()
+        .expect("xorriso is installed (ci/install-deps)");
+    assert!(made.status.success(), "xorriso: {}", String::from_utf8_lossy(&made.stderr));
 }
 
 /// Hides every installed UEFI firmware from an `isotest` command, so that a

@@ -144,6 +144,7 @@ struct Patterns {
     stage_1_failed: Regex,
     no_kernel: Regex,
     grub_rescue: Regex,
+    uefi_gave_up: Regex,
 }
 
 fn patterns() -> &'static Patterns {
@@ -196,8 +197,25 @@ fn patterns() -> &'static Patterns {
         // it was given until the next one comes (`sercon_lazy_putchar`,
         // seabios src/sercon.c), and a prompt waits for a key.
         grub_rescue: re(r"grub rescue>"),
+        // edk2's boot manager (OVMF, AAVMF) after every boot option failed: it
+        // starts what it has left, its own EFI shell (Debian's builds), or says
+        // it found nothing (builds without a shell), or tries network boot
+        // (when the NIC's boot options were kept). MdeModulePkg/Universal/BdsDxe
+        // (BdsEntry.c: "BdsDxe: loading/starting/failed to load Boot####") and
+        // OvmfPkg's PlatformBootManagerLib; measured with Debian's ovmf 2022.11.
+        uefi_gave_up: re(
+            r#"BdsDxe: (?:loading|starting) Boot[0-9A-Fa-f]{4} "EFI Internal Shell"|BdsDxe: No bootable option or device was found|>>Start (?:PXE|HTTP Boot) over IPv[46]"#,
+        ),
     })
 }
+
+/// How a boot that found nothing to boot is named, by SeaBIOS's log or by
+/// edk2's lines on the console.
+pub const NO_BOOTABLE_DEVICE: &str = "no bootable device: the firmware found nothing to boot on the ISO";
+
+/// The same end, when a boot option of the ISO did start (its boot loader)
+/// and came back to the firmware.
+const LOADER_RETURNED: &str = "the ISO's boot loader returned to the firmware, which found nothing else to boot";
 
 /// What ends a boot at once, whatever phase it is in: each has its own words on
 /// the console, so the trial names the cause instead of waiting out a timeout.
@@ -208,6 +226,7 @@ fn fatal_signs(console: &mut SerialConsole) {
     console.add_fatal("NixOS stage 1 failed: it could not mount the root file system or start stage 2", p.stage_1_failed.clone());
     console.add_fatal("the boot loader found no kernel", p.no_kernel.clone());
     console.add_fatal("GRUB rescue prompt: GRUB could not load its normal mode", p.grub_rescue.clone());
+    console.add_fatal(NO_BOOTABLE_DEVICE, p.uefi_gave_up.clone());
 }
 
 /// The deadline of one wait: its own budget, cut to the trial's deadline.
@@ -265,9 +284,29 @@ const FAILURE_LINES: usize = 10;
 fn with_what_led_there(console: &SerialConsole, e: BootError) -> BootError {
     let BootError::Console { reached, source: ConsoleError::Fatal { reason, context } } = e else { return e };
     let text = console.text_between(0, usize::MAX);
+    if reason == NO_BOOTABLE_DEVICE {
+        let (reason, context) = uefi_boot_lines(&text, context);
+        return BootError::Console { reached, source: ConsoleError::Fatal { reason, context } };
+    }
     let failures: Vec<String> = failure_lines(&text).into_iter().filter(|l| !context.contains(l)).collect();
     let context = failures[failures.len().saturating_sub(FAILURE_LINES)..].iter().cloned().chain(context).collect();
     BootError::Console { reached, source: ConsoleError::Fatal { reason, context } }
+}
+
+/// edk2's boot manager gave up: its lines about each boot option (which it
+/// failed to load, and why) go before the lines around the end. When one of the
+/// ISO's options did start, its boot loader came back: not "nothing to boot".
+fn uefi_boot_lines(text: &str, context: Vec<String>) -> (String, Vec<String>) {
+    let options: Vec<String> = text
+        .lines()
+        .map(|l| l.trim_end_matches('\r'))
+        .filter_map(|l| l.find("BdsDxe: ").map(|at| l[at..].to_owned()))
+        .filter(|l| !context.iter().any(|c| c.contains(l.as_str())))
+        .collect();
+    let shell = "\"EFI Internal Shell\"";
+    let started = options.iter().any(|l| l.starts_with("BdsDxe: starting Boot") && !l.contains(shell));
+    let reason = if started { LOADER_RETURNED } else { NO_BOOTABLE_DEVICE };
+    (reason.to_owned(), options.into_iter().chain(context).collect())
 }
 
 /// systemd's status lines of units that failed, timed out or lost a dependency.
@@ -773,6 +812,56 @@ mod tests {
         let choice = DrawnChoice { pattern: None, console_arg: "console=ttyS0,115200n8".into(), text_mode_key: 't' };
         assert_eq!(drive_drawn_grub(&mut console, &choice, Duration::from_secs(10), Duration::from_millis(200)).unwrap(), None);
         assert_eq!(guest.join().unwrap().0, [b"e".as_slice(), edit].concat());
+    }
+
+    /// OVMF (Debian's 2022.11) with an ISO whose El Torito catalog has no UEFI
+    /// entry, the CD-ROM the one boot device (qemu/args.rs): it fails to load
+    /// that option and starts its EFI shell.
+    const OVMF_NOTHING_TO_BOOT: &[u8] = include_bytes!("testdata/ovmf-nothing-to-boot.raw");
+
+    #[test]
+    fn uefi_with_nothing_to_boot_ends_the_boot_at_once() {
+        let (mut console, _guest, _dir) = play_guest(OVMF_NOTHING_TO_BOOT, b"", Duration::from_secs(30));
+        let choice = BootChoice::GrubDrawn(DrawnChoice { pattern: None, console_arg: "console=ttyS0".into(), text_mode_key: 't' });
+        let started = Instant::now();
+        let deadline = started + Duration::from_secs(60);
+        let e = boot_to_shell(&mut console, &choice, None, BootTimeouts::default(), 4, deadline, &|_| {}).unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(5), "waited for a menu: {:?}", started.elapsed());
+        assert_eq!(e.phase_reached(), Phase::PowerOn);
+        assert_eq!(e.to_string(), format!("{NO_BOOTABLE_DEVICE}; last phase reached: power-on (no boot menu yet)"));
+        let failed = r#"BdsDxe: failed to load Boot0001 "UEFI QEMU DVD-ROM QM00001 " from PciRoot(0x0)/Pci(0x1F,0x2)/Sata(0x0,0xFFFF,0x0): Not Found"#;
+        assert_eq!(e.evidence()[0], failed, "{:?}", e.evidence());
+        assert!(e.evidence().iter().any(|l| l.contains(r#"BdsDxe: loading Boot0002 "EFI Internal Shell""#)), "{:?}", e.evidence());
+    }
+
+    #[test]
+    fn the_ways_edk2_gives_up() {
+        let p = patterns();
+        for line in [
+            r#"BdsDxe: loading Boot0002 "EFI Internal Shell" from Fv(7CB8BDC9-F8EB-4F34-AAEA-3EE4AF6516A1)"#,
+            "BdsDxe: No bootable option or device was found.",
+            ">>Start PXE over IPv4.",
+            ">>Start HTTP Boot over IPv6.....",
+        ] {
+            assert!(p.uefi_gave_up.is_match(line.as_bytes()), "{line}");
+        }
+        for line in [r#"BdsDxe: loading Boot0001 "UEFI QEMU DVD-ROM QM00001 " from PciRoot(0x0)"#, "BdsDxe: starting Boot0001"] {
+            assert!(!p.uefi_gave_up.is_match(line.as_bytes()), "{line}");
+        }
+    }
+
+    #[test]
+    fn a_boot_loader_that_came_back_is_not_nothing_to_boot() {
+        let text = "BdsDxe: loading Boot0001 \"UEFI QEMU DVD-ROM QM00001 \" from PciRoot(0x0)\r\n\
+                    BdsDxe: starting Boot0001 \"UEFI QEMU DVD-ROM QM00001 \" from PciRoot(0x0)\r\n\
+                    Welcome to GRUB!\r\n\
+                    BdsDxe: loading Boot0002 \"EFI Internal Shell\" from Fv(7CB8BDC9)\r\n";
+        let context = vec!["BdsDxe: loading Boot0002 \"EFI Internal Shell\" from Fv(7CB8BDC9)".to_owned()];
+        let (reason, lines) = uefi_boot_lines(text, context);
+        assert_eq!(reason, LOADER_RETURNED);
+        assert_eq!(lines.len(), 3, "each line once: {lines:?}");
+        let (reason, _) = uefi_boot_lines("BdsDxe: failed to load Boot0001 \"UEFI QEMU DVD-ROM\": Not Found\r\nBdsDxe: No bootable option or device was found.\r\n", vec![]);
+        assert_eq!(reason, NO_BOOTABLE_DEVICE);
     }
 
     #[test]

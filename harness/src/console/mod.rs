@@ -16,7 +16,7 @@ pub mod screen;
 mod serial;
 pub mod shell;
 
-pub use boot::{boot_to_shell, BootError, BootOutcome, Phase, PhaseObserver};
+pub use boot::{boot_to_shell, BootError, BootOutcome, Phase, PhaseObserver, NO_BOOTABLE_DEVICE};
 pub use login::{Credentials, LoggedIn};
 pub use serial::{ConsoleError, Match, SerialConsole, COMMAND_LOG};
 pub use shell::{sh_quote, CommandOutput, Shell, ShellError};

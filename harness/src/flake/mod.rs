@@ -130,6 +130,29 @@ pub fn check_flakes<'a>(scenarios: impl IntoIterator<Item = &'a Scenario>, cli: 
     Ok(())
 }
 
+/// Before any trial runs: every `iso:` host of a local flake is one of its
+/// hosts (`hosts/iso/*`), so that a typo (`--iso nosuch`) is one usage error
+/// naming the hosts there are, not a failed trial per firmware. Remote flakes
+/// are fetched by the trials (their errors are the trials'), and so is
+/// anything else that goes wrong listing a flake's hosts here (no `nix`, say):
+/// only a host that is surely missing is refused.
+pub fn check_hosts<'a>(scenarios: impl IntoIterator<Item = &'a Scenario>, cli: Option<&str>) -> Result<(), FlakeError> {
+    let mut checked = std::collections::HashSet::new();
+    for scenario in scenarios {
+        let Some(host) = &scenario.source.host else { continue };
+        let Some(reference) = choose_flake(cli, scenario.source.flake.as_deref(), &scenario.path) else { continue };
+        if crate::scenario::local_flake_dir(&reference).is_none() || !checked.insert((reference.clone(), host.clone())) {
+            continue;
+        }
+        match hosts::require_host(&reference, host, &format!("checking `iso: {host}`")) {
+            Err(e @ FlakeError::NoHost { .. }) => return Err(e),
+            Err(e) => tracing::debug!("not checking `iso: {host}` before the trials: {e}"),
+            Ok(()) => {}
+        }
+    }
+    Ok(())
+}
+
 /// A local flake that is not there gets a clear error before `nix` runs.
 fn check_local(reference: &str) -> Result<(), FlakeError> {
     crate::scenario::check_local_flake(reference)

@@ -302,7 +302,7 @@ mod tests {
     #[test]
     fn the_bios_probe_boots_the_iso_on_the_trials_machine() {
         let line = joined(&probe_command_line(&target(Arch::X86_64, Firmware::Bios, None), None));
-        assert!(line.starts_with("-machine q35,accel=kvm -cpu host -m 512M -drive file=/isos/a,,b.iso,media=cdrom,readonly=on,format=raw "), "{line}");
+        assert!(line.starts_with("-machine q35,accel=kvm -cpu host -m 512M -drive if=none,id=cd0,file=/isos/a,,b.iso,media=cdrom,readonly=on,format=raw -device ide-cd,drive=cd0,bus=ide.0,bootindex=0 "), "{line}");
         assert!(line.ends_with("-serial stdio"), "{line}");
         assert!(!line.contains("pflash"), "{line}");
     }

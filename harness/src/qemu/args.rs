@@ -146,16 +146,25 @@ pub const SERCON_TTYS0: [u8; 2] = 0x3f8u16.to_le_bytes();
 
 /// The ISO as a read-only CD-ROM, the way a user boots a rescue disk: on the PC's
 /// AHCI controller, or on virtio-scsi for `virt`, which has no IDE/AHCI.
+/// `bootindex=0` makes it the only boot device the firmware is told of
+/// (QEMU's fw_cfg `bootorder`): OVMF and AAVMF then drop every other boot
+/// option they made (the NIC's PXE and HTTP boot, q35's empty default CD-ROM;
+/// edk2's OvmfPkg/Library/QemuBootOrderLib, `SetBootOrderFromQemu`), keeping
+/// only their own (the EFI shell), so an ISO with nothing for UEFI ends in
+/// seconds instead of waiting out network boot. Measured with Debian's ovmf
+/// 2022.11: without it, PXE over IPv4 and IPv6 and HTTP boot follow, minutes;
+/// with it, the EFI shell 4.4 s after power-on under TCG.
 pub(super) fn cdrom_args(arch: Arch, iso: &Path) -> Vec<OsString> {
+    let drive = format!("if=none,id=cd0,file={},media=cdrom,readonly=on,format=raw", escape(iso));
     match arch {
-        Arch::X86_64 => os(&["-drive", &format!("file={},media=cdrom,readonly=on,format=raw", escape(iso))]),
+        Arch::X86_64 => os(&["-drive", &drive, "-device", "ide-cd,drive=cd0,bus=ide.0,bootindex=0"]),
         Arch::Aarch64 => os(&[
             "-drive",
-            &format!("if=none,id=cd0,file={},media=cdrom,readonly=on,format=raw", escape(iso)),
+            &drive,
             "-device",
             "virtio-scsi-pci,id=scsi0",
             "-device",
-            "scsi-cd,drive=cd0,bus=scsi0.0",
+            "scsi-cd,drive=cd0,bus=scsi0.0,bootindex=0",
         ]),
     }
 }
@@ -238,7 +247,8 @@ mod tests {
     fn tcg_bios_command_line() {
         let line = joined(&spec());
         assert!(line.starts_with("-machine q35,accel=tcg -cpu qemu64 -m 1024M -smp 2 "), "{line}");
-        assert!(line.contains("-drive file=/tmp/a,,b.iso,media=cdrom,readonly=on,format=raw"), "{line}");
+        let cdrom = "-drive if=none,id=cd0,file=/tmp/a,,b.iso,media=cdrom,readonly=on,format=raw -device ide-cd,drive=cd0,bus=ide.0,bootindex=0 ";
+        assert!(line.contains(cdrom), "the ISO, the one boot device: {line}");
         assert!(line.contains("-chardev socket,id=serial0,path=/run/t/serial.sock -serial chardev:serial0"), "{line}");
         assert!(line.contains("-mon chardev=qmp0,mode=control"), "{line}");
         assert!(line.contains("-display none"), "{line}");
@@ -262,7 +272,7 @@ mod tests {
         let line = joined(&MachineSpec { arch: Arch::Aarch64, ..spec() });
         assert!(!line.contains("isa-debugcon") && !line.contains("reboot-timeout"), "{line}");
         assert!(line.starts_with("-machine virt,accel=tcg -cpu max "), "{line}");
-        assert!(line.contains("-device virtio-scsi-pci,id=scsi0 -device scsi-cd,drive=cd0,bus=scsi0.0"), "{line}");
+        assert!(line.contains("-device virtio-scsi-pci,id=scsi0 -device scsi-cd,drive=cd0,bus=scsi0.0,bootindex=0 "), "{line}");
         assert!(line.contains("-display none -device ramfb "), "a display for screendumps: {line}");
         assert!(!joined(&spec()).contains("ramfb"), "the PC has its VGA card");
     }

@@ -24,7 +24,8 @@ Exit status:
   1  a trial failed: a check failed, was broken or could not run, or the boot died
      (a kernel panic, a timeout, the guest rebooting or powering off); or, compared
      with a baseline (--baseline, `isotest compare`), a regression
-  2  usage or scenario error
+  2  usage or scenario error, said before anything boots (a bad option value,
+     an image no firmware could boot, an ISO host the flake lacks)
   3  could not test: no QEMU or firmware, QEMU refusing its arguments or dying of
      a signal or a crash, too little memory or disk space, no free port, a bug in
      isotest (a panic during a trial, unless a check had failed: 1), a report

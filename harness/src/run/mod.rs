@@ -427,6 +427,10 @@ fn start_machine(
     if !image.is_file() {
         return Err(failed(format!("ISO image not found: {}", image.display())));
     }
+    // An image no firmware could boot from a CD-ROM (a flake's build; the CLI
+    // refuses one it is given) fails before QEMU starts, not after a boot timeout.
+    let iso = crate::iso::inspect(&image).map_err(failed)?;
+    tracing::debug!(trial = %trial.name(), "{}: El Torito boot entries for {}", image.display(), iso.platforms_text());
     // What this host must have, before anything is started. Sockets, the UEFI
     // vars copy and the SSH key live in a private (0700) directory that
     // disappears with the trial.
@@ -535,7 +539,7 @@ fn after_boot(
             let mut evidence = e.evidence().to_vec();
             // SeaBIOS resets at once when nothing boots (qemu/args.rs); its log says so.
             if let Some(lines) = nothing_to_boot(&report.artifacts.join(qemu::FIRMWARE_LOG)) {
-                message = format!("no bootable device: the firmware found nothing to boot on the ISO; {message}");
+                message = format!("{}; {message}", crate::console::NO_BOOTABLE_DEVICE);
                 evidence.extend(lines.into_iter().map(|l| format!("(firmware) {l}")));
             }
             let error = if exit.by_guest() { failed(message) } else { could_not_test(message) };
@@ -1071,7 +1075,8 @@ mod tests {
     fn a_firmware_log_without_a_bootable_device_says_so() {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("firmware.log");
-        // SeaBIOS 1.16 (Debian 12) on the no-boot-record fixture, shortened.
+        // SeaBIOS 1.16 (Debian 12) on an ISO without an El Torito boot record, shortened (the
+        // efi-only-boot-record fixture gives code 0009, then tries the hard disk and floppy too).
         std::fs::write(&log, "Searching bootorder for: /pci@i0cf8/*@1f,2/drive@0/disk@0\nBooting from DVD/CD...\nBoot failed: Could not read from CDROM (code 0004)\nenter handle_18:\n  NULL\nNo bootable device.  Retrying in 0 seconds.\nRebooting.\n").unwrap();
         assert_eq!(
             nothing_to_boot(&log).unwrap(),

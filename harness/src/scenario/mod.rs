@@ -95,10 +95,19 @@ fn check_files(scenario: &Scenario, text: &str) -> Result<(), ScenarioError> {
             let written = as_written(image, &scenario.path);
             return Err(located(images_key, &written, format!("{images_key}: no such file: {}", image.display())));
         }
+        // Not bootable from a CD-ROM at all: no trial could learn anything.
+        if let Err(e) = crate::iso::inspect(image) {
+            return Err(located(images_key, &as_written(image, &scenario.path), format!("{images_key}: {e}")));
+        }
     }
-    if let Some(baseline) = scenario.baseline.as_ref().filter(|b| !b.is_file()) {
+    if let Some(baseline) = &scenario.baseline {
         let written = as_written(baseline, &scenario.path);
-        return Err(located("baseline", &written, format!("baseline: no such file: {}", baseline.display())));
+        if !baseline.is_file() {
+            return Err(located("baseline", &written, format!("baseline: no such file: {}", baseline.display())));
+        }
+        if let Err(e) = crate::iso::inspect(baseline) {
+            return Err(located("baseline", &written, format!("baseline: {e}")));
+        }
     }
     for (arch, code, vars) in &scenario.uefi {
         for file in [code, vars] {

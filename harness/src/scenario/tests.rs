@@ -286,7 +286,7 @@ fn a_missing_image_is_a_located_scenario_error() {
     let d = dir.path();
     let e = load_in(d, "image: old/rescue.iso\n").unwrap_err().to_string();
     assert_eq!(e, format!("{0}/demo.yaml:1:8: image: no such file: {0}/old/rescue.iso", d.display()));
-    std::fs::write(d.join("a.iso"), "").unwrap();
+    tiny_iso(&d.join("a.iso"));
     let e = load_in(d, "iso: rescue\nflake: github:o/r\nimages:\n  - a.iso\n  - b.iso\n").unwrap_err().to_string();
     assert_eq!(e, format!("{0}/demo.yaml:5:5: images: no such file: {0}/b.iso", d.display()));
     let e = load_in(d, "image: a.iso\nuefi:\n  x86_64: {code: a.iso, vars: vars.fd}\n").unwrap_err().to_string();
@@ -383,10 +383,48 @@ fn max_slowdown_is_bounded_with_located_errors() {
 fn a_missing_baseline_is_a_located_scenario_error() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    std::fs::write(d.join("new.iso"), "").unwrap();
+    tiny_iso(&d.join("new.iso"));
     let e = load_in(d, "image: new.iso\nbaseline: old/rescue.iso\n").unwrap_err().to_string();
     assert_eq!(e, format!("{0}/demo.yaml:2:11: baseline: no such file: {0}/old/rescue.iso", d.display()));
     std::fs::create_dir(d.join("old")).unwrap();
     std::fs::write(d.join("old/rescue.iso"), "").unwrap();
+    let e = load_in(d, "image: new.iso\nbaseline: old/rescue.iso\n").unwrap_err().to_string();
+    assert_eq!(e, format!("{0}/demo.yaml:2:11: baseline: {0}/old/rescue.iso is not an ISO 9660 image: the file is empty", d.display()));
+    tiny_iso(&d.join("old/rescue.iso"));
     assert!(load_in(d, "image: new.iso\nbaseline: old/rescue.iso\n").is_ok());
+}
+
+/// A file `image:` names that no firmware could boot from a CD-ROM is the
+/// scenario's error, located, before anything boots.
+#[test]
+fn an_image_that_is_no_bootable_iso_is_a_located_scenario_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("hostname"), "rescue\n").unwrap();
+    let e = load_in(d, "arch: x86_64\nimage: hostname\n").unwrap_err().to_string();
+    assert!(e.starts_with(&format!("{0}/demo.yaml:2:8: image: {0}/hostname is not an ISO 9660 image: 7 bytes", d.display())), "{e}");
+    let made = std::process::Command::new("xorriso")
+        .args(["-as", "mkisofs", "-quiet", "-o"])
+        .arg(d.join("data.iso"))
+        .arg(d.join("hostname"))
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    tiny_iso(&d.join("good.iso"));
+    let e = load_in(d, "images:\n  - good.iso\n  - data.iso\n").unwrap_err().to_string();
+    assert!(e.starts_with(&format!("{0}/demo.yaml:3:5: images: {0}/data.iso is an ISO 9660 image without an El Torito boot record", d.display())), "{e}");
+}
+
+/// A real ISO (xorriso) with an El Torito boot record for BIOS, booting nothing.
+fn tiny_iso(path: &Path) {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("boot.img"), [0u8; 2048]).unwrap();
+    let made = std::process::Command::new("xorriso")
+        .args(["-as", "mkisofs", "-quiet", "-o"])
+        .arg(path)
+        .args(["-b", "boot.img", "-no-emul-boot"])
+        .arg(root.path())
+        .output()
+        .expect("xorriso is installed (ci/install-deps)");
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
 }
