@@ -349,7 +349,8 @@ fn nixos_boot_tests() -> Vec<Test> {
                 let phases: Vec<&str> = r.phases.iter().map(|(p, _)| p.as_str()).collect();
                 let debian = ["power-on", "boot-menu", "kernel", "userspace", "login-prompt", "shell", "settled"];
                 ensure(phases == debian, &format!("phases {phases:?}, not {debian:?}"))?;
-                let console = std::fs::read_to_string(r.artifacts.join("console.log")).map_err(|e| format!("console.log: {e}"))?;
+                let console = std::fs::read(r.artifacts.join("console.log")).map_err(|e| format!("console.log: {e}"))?;
+                let console = String::from_utf8_lossy(&console);
                 for line in lines {
                     ensure(console.contains(line), &format!("`{line}` is not on the console"))?;
                 }
