@@ -200,7 +200,9 @@ fn find_programs(shell: &mut Shell<'_>, is_root: bool, user: &str, packages: &[&
 /// (NixOS/nixpkgs pkgs/build-support/buildenv/builder.pl, commit 05924f7). So
 /// a package is installed when some link's own target (not what it resolves
 /// to) lies in one of its store paths. One command lists, for each store path
-/// linked, one file that links to it; the judging is `judge_packages`.
+/// linked, one file that links to it; the judging is `judge_packages`. A
+/// package with no file of its own in home-path (all its files are another
+/// package's too) is missing: the generation does not install it.
 fn find_packages(
     shell: &mut Shell<'_>,
     is_root: bool,
@@ -214,16 +216,7 @@ fn find_packages(
         return Ok(());
     }
     let store = store_dir(packages);
-    let awk = "index($1, s) == 1 { k = substr($1, length(s) + 1); sub(/\\/.*/, \"\", k); \
-               if (!(k in seen)) { seen[k] = 1; print \"LINK \" k \" \" $2 } }";
-    let probe = format!(
-        "command -v find >/dev/null && command -v awk >/dev/null || exit 127; hp={}/home-path; \
-         if [ -d \"$hp\" ]; then find -H \"$hp\" -type l -printf '%l\\t%P\\n' | awk -F '\\t' -v s={} {}; \
-         else echo NOHOMEPATH; fi; echo END",
-        sh_quote(generation),
-        sh_quote(&format!("{store}/")),
-        sh_quote(awk)
-    );
+    let probe = packages_probe(generation, &store);
     let out = answer(shell, &as_root(is_root, &format!("sh -c {}", sh_quote(&probe))))?.output;
     if !out.lines().any(|l| l.trim() == "END") {
         return Err((format!("the home-path probe did not finish: {}", out.trim()), Vec::new()));
@@ -237,6 +230,24 @@ fn find_packages(
         problems.push(format!("package(s) missing from {user}'s Home Manager generation: {}", judged.missing.join(", ")));
     }
     Ok(())
+}
+
+/// The guest command behind `find_packages`: `LINK <store path name> <file>`
+/// lines (see `linked`), or NOHOMEPATH, then END.
+fn packages_probe(generation: &str, store: &str) -> String {
+    // find prints each link into the store as `<target>\t<link>`; sed keeps
+    // the store path's name (the target's first component after the store
+    // directory and its `/`); sort keeps the first link of each store path.
+    // GNU tools only, no awk: NixOS has them, and so do the fixtures.
+    let sed = format!("s/^.\\{{{}\\}}\\([^/\\t]*\\)[^\\t]*\\t/LINK \\1 /", store.len() + 1);
+    format!(
+        "for t in find sed sort; do command -v $t >/dev/null || exit 127; done; hp={}/home-path; \
+         if [ -d \"$hp\" ]; then find -H \"$hp\" -type l -lname {} -printf '%l\\t%P\\n' | sed {} | sort -u -s -k2,2; \
+         else echo NOHOMEPATH; fi; echo END",
+        sh_quote(generation),
+        sh_quote(&format!("{store}/*")),
+        sh_quote(&sed)
+    )
 }
 
 /// The store directory the packages' paths are in (`/nix/store` unless the
@@ -379,6 +390,39 @@ mod tests {
         assert_eq!(judge_packages(&[&by_name("man-pages")], &linked("NOHOMEPATH\nEND\n"), "/nix/store").missing, ["man-pages"]);
         // A program written by hand is not looked for in home-path.
         assert!(judge_packages(&[&Package::program("rg")], &BTreeMap::new(), "/nix/store").missing.is_empty());
+    }
+
+    /// The probe run by this host's `sh` (GNU find, sed and sort, as on NixOS)
+    /// over a home-path laid out as buildEnv makes one.
+    #[test]
+    fn the_probe_lists_each_linked_store_path_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let gen = dir.path().join("generation");
+        let hp = dir.path().join("home-manager-path");
+        std::fs::create_dir_all(hp.join("bin")).unwrap();
+        std::fs::create_dir_all(hp.join("share")).unwrap();
+        std::fs::create_dir(&gen).unwrap();
+        std::os::unix::fs::symlink(&hp, gen.join("home-path")).unwrap();
+        let link = |target: &str, name: &str| std::os::unix::fs::symlink(target, hp.join(name)).unwrap();
+        link("/nix/store/aaa-ripgrep-14.1/bin/rg", "bin/rg");
+        link("/nix/store/bbb-tmux-3.4/bin/tmux", "bin/tmux");
+        link("/nix/store/bbb-tmux-3.4/bin/tmux-helper", "bin/tmux-helper");
+        link("/nix/store/ccc-noto-fonts-2024.01.01/share/fonts", "share/fonts");
+        link("/nix/store/ddd-man-pages-6.05/share/man", "share/man");
+        link("/etc/not-in-the-store", "share/elsewhere");
+        let run = |generation: &std::path::Path| {
+            let out = std::process::Command::new("sh").arg("-c").arg(packages_probe(generation.to_str().unwrap(), "/nix/store")).output().unwrap();
+            assert!(out.status.success(), "{out:?}");
+            String::from_utf8(out.stdout).unwrap()
+        };
+        let out = run(&gen);
+        let found = linked(&out);
+        let names: Vec<&str> = found.keys().map(String::as_str).collect();
+        assert_eq!(names, ["aaa-ripgrep-14.1", "bbb-tmux-3.4", "ccc-noto-fonts-2024.01.01", "ddd-man-pages-6.05"], "{out}");
+        assert_eq!(found["ccc-noto-fonts-2024.01.01"], "share/fonts");
+        assert!(found["bbb-tmux-3.4"].starts_with("bin/tmux"), "{out}");
+        assert!(out.ends_with("END\n"), "{out}");
+        assert_eq!(run(&dir.path().join("nowhere")), "NOHOMEPATH\nEND\n");
     }
 
     #[test]
