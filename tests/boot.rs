@@ -381,6 +381,11 @@ fn layout_tests() -> Vec<Test> {
                 ("home-manager root", "no RemainAfterExit"),
                 ("home-manager root", "/root/.local/state/nix/profiles/home-manager ->"),
                 ("home-manager nixos", "/home/nixos/.local/state/nix/profiles/home-manager ->"),
+                // A font and man pages: no programs, found by the store paths
+                // the generation's home-path links to (whole directories here).
+                ("home-manager root", "package noto-fonts: home-path/share/fonts -> /nix/store/"),
+                ("home-manager root", "package man-pages: home-path/share/man -> /nix/store/"),
+                ("home-manager root", "package ripgrep: home-path/bin/rg -> /nix/store/"),
                 ("sshd", "(sshd.service)"),
             ],
         ),
@@ -470,6 +475,10 @@ fn menu_layout(variant: &'static str, arch: Arch, firmware: Firmware) -> Test {
     })
 }
 
+/// root's check when the fixture's generation lacks ripgrep.
+const HM_RIPGREP_MISSING: &str =
+    "program(s) missing from root's login shell: rg; package(s) missing from root's Home Manager generation: ripgrep";
+
 fn negative_tests() -> Vec<Test> {
     vec![
         negative("wrong_hostname", "wrong-hostname", None, wrong_hostname),
@@ -517,8 +526,19 @@ fn negative_tests() -> Vec<Test> {
             let c = check(r, "home-manager nixos")?;
             ensure(c.evidence.iter().any(|l| l.contains("is in the way")), "the activation's error is not in the evidence")
         }),
+        // ripgrep is not in the generation: neither its program nor the package.
         negative("hm_package_missing", "hm-package-missing", None, |r| {
-            only(r, "home-manager root", "program(s) missing from root's login shell: rg", &[])
+            only(r, "home-manager root", HM_RIPGREP_MISSING, &[])?;
+            ensure(check(r, "home-manager root")?.message == HM_RIPGREP_MISSING, "more than ripgrep is missing")
+        }),
+        // A font is no program: only the generation can say it is missing.
+        negative("hm_font_missing", "hm-font-missing", None, |r| {
+            let missing = "package(s) missing from root's Home Manager generation: noto-fonts";
+            only(r, "home-manager root", missing, &[])?;
+            let c = check(r, "home-manager root")?;
+            ensure(c.message == missing, &format!("wrong message: {}", c.message))?;
+            // Without the font, only man-pages has share/: buildEnv links it whole.
+            ensure(c.evidence.iter().any(|l| l.starts_with("package man-pages: home-path/share -> /nix/store/")), "man-pages not found")
         }),
         // Both defects in the older Home Manager layout (RemainAfterExit, gcroot).
         negative("hm_legacy_broken", "hm-legacy-broken", None, |r| {
@@ -526,7 +546,7 @@ fn negative_tests() -> Vec<Test> {
                 r,
                 &[
                     ("home-manager nixos", Outcome::Fail, "home-manager-nixos.service failed (ActiveState=failed, Result=exit-code"),
-                    ("home-manager root", Outcome::Fail, "program(s) missing from root's login shell: rg"),
+                    ("home-manager root", Outcome::Fail, HM_RIPGREP_MISSING),
                 ],
                 &[],
             )?;

@@ -4,7 +4,7 @@
 mod support;
 
 use isotest::flake::{self, FlakeError};
-use isotest::scenario::{Arch, Autologin, Scenario};
+use isotest::scenario::{Arch, Autologin, Installed, Scenario};
 use libtest_mimic::{Arguments, Failed, Trial};
 use std::path::{Path, PathBuf};
 
@@ -20,6 +20,7 @@ fn main() {
         Trial::test("reference::a_missing_directory_is_said_once", a_missing_directory_is_said_once),
         Trial::test("derived::rescue", derived_rescue),
         Trial::test("derived::minimal", derived_minimal),
+        Trial::test("derived::outputs_home_manager_installs", outputs_home_manager_installs),
         Trial::test("errors::flake_not_found", flake_not_found),
         Trial::test("errors::host_not_in_hosts_iso", host_not_in_hosts_iso),
         Trial::test("errors::conflicting_definitions", conflicting_definitions),
@@ -68,12 +69,70 @@ fn derived_rescue() -> Result<(), Failed> {
     let nixos = &e.users["nixos"];
     check(nixos.shell.as_deref() == Some("zsh") && nixos.groups == ["wheel"] && nixos.sudo_nopasswd, format!("nixos {nixos:?}"))?;
     let root_hm = e.users["root"].home_manager.as_ref().ok_or("no Home Manager for root")?;
-    // tmux: meta.mainProgram; ripgrep: meta.mainProgram `rg`.
-    check(root_hm.packages == ["tmux", "rg"], format!("root's programs {:?}", root_hm.packages))?;
+    // Programs are the packages with meta.mainProgram: tmux, and ripgrep's `rg`.
+    check(root_hm.programs() == ["tmux", "rg"], format!("root's programs {:?}", root_hm.programs()))?;
+    // Every package, the font and the man pages too, is looked for by its store
+    // path: the package's outPath as nix computes it (buildEnv's default output).
+    let installed: Vec<(&str, &Installed)> =
+        root_hm.installed().iter().filter_map(|p| Some((p.name.as_str(), p.installed.as_ref()?))).collect();
+    let names: Vec<&str> = installed.iter().map(|(name, _)| *name).collect();
+    check(names == ["tmux", "ripgrep", "noto-fonts", "man-pages"], format!("root's packages {names:?}"))?;
+    for ((name, how), version) in installed.iter().zip(["tmux-3.3a", "ripgrep-13.0.0", "noto-fonts-2024.01.01", "man-pages-6.05.01"]) {
+        let Installed::StorePaths(paths) = how else { return Err(format!("{name}: {how:?}").into()) };
+        let want = out_path(&format!("(import ./fixtures/flake/lib/pkgs.nix \"x86_64-linux\").{name}"))?;
+        check(paths == &[want.clone()] && want.starts_with("/nix/store/") && want.ends_with(version), format!("{name}: {paths:?}, nix says {want}"))?;
+    }
+    check(root_hm.packages.iter().find(|p| p.name == "noto-fonts").is_some_and(|p| p.program.is_none()), "noto-fonts is a program")?;
     check(root_hm.files == [".config/isotest/hm.conf"], format!("root's files {:?}", root_hm.files))?;
-    // jq has neither pname nor mainProgram: its name without the version.
+    // jq has neither pname nor mainProgram: no program, its name without the version.
     let nixos_hm = nixos.home_manager.as_ref().ok_or("no Home Manager for nixos")?;
-    check(nixos_hm.packages == ["jq"], format!("nixos's programs {:?}", nixos_hm.packages))
+    check(nixos_hm.programs().is_empty(), format!("nixos's programs {:?}", nixos_hm.programs()))?;
+    let jq: Vec<&str> = nixos_hm.installed().iter().map(|p| p.name.as_str()).collect();
+    check(jq == ["jq"], format!("nixos's packages {jq:?}"))
+}
+
+/// The store paths looked for are the outputs buildEnv installs:
+/// `meta.outputsToInstall` (unless one output was chosen), plus each of Home
+/// Manager's `home.extraOutputsToInstall` the package has. A string in
+/// `home.packages` stays a program name.
+fn outputs_home_manager_installs() -> Result<(), Failed> {
+    let (_dir, copy) = flake_copy();
+    let host = copy.join("hosts/iso/outputs");
+    std::fs::create_dir_all(host.join("users"))?;
+    std::fs::write(host.join("default.nix"), "{ ... }: { }\n")?;
+    std::fs::write(
+        host.join("users/alice.nix"),
+        r#"{ ... }:
+let
+  drv = derivation { name = "coreutils-9.5"; system = "x86_64-linux"; builder = "/bin/sh"; outputs = [ "out" "man" "info" ]; };
+  coreutils = drv // { pname = "coreutils"; meta.outputsToInstall = [ "out" "man" ]; };
+  manOnly = drv.man // { pname = "coreutils"; outputSpecified = true; meta.outputsToInstall = [ "out" "man" ]; };
+in
+{
+  home.extraOutputsToInstall = [ "info" "doc" ];
+  home.packages = [ coreutils manOnly "hello" ];
+}
+"#,
+    )?;
+    let e = flake::derive_expectations(&path_ref(&copy), Arch::X86_64, "outputs")?;
+    let hm = e.users.get("alice").and_then(|u| u.home_manager.as_ref()).ok_or("no Home Manager for alice")?;
+    let paths = |i: usize| match &hm.packages[i].installed {
+        Some(Installed::StorePaths(p)) => p.iter().map(|p| p.rsplit('-').next().unwrap_or("").to_owned()).collect::<Vec<_>>(),
+        other => vec![format!("{other:?}")],
+    };
+    check(hm.packages.len() == 3, format!("packages {:?}", hm.packages))?;
+    // By the ends of their store paths: `…-coreutils-9.5` is `out`.
+    check(paths(0) == ["9.5", "man", "info"], format!("coreutils: {:?}", paths(0)))?;
+    check(paths(1) == ["man", "info"], format!("coreutils.man: {:?}", paths(1)))?;
+    check(hm.packages[2].installed.is_none() && hm.programs() == ["hello"], format!("a string: {:?}", hm.packages[2]))
+}
+
+/// What `nix eval` says a package's outPath is, asked apart from isotest's
+/// own selection.
+fn out_path(expr: &str) -> Result<String, Failed> {
+    let out = std::process::Command::new("nix").args(["eval", "--raw", "--impure", "--expr", &format!("({expr}).outPath")]).output()?;
+    check(out.status.success(), format!("nix eval {expr}: {}", String::from_utf8_lossy(&out.stderr)))?;
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 fn derived_minimal() -> Result<(), Failed> {

@@ -1,19 +1,27 @@
 use super::{answer, as_root, as_user, broken, run, verdict, CheckResult, NoEvidence};
 use crate::console::{sh_quote, Shell};
-use crate::scenario::HomeManager;
+use crate::scenario::{HomeManager, Installed, Package};
+use std::collections::BTreeMap;
 
 /// Home Manager as a NixOS module: once `home-manager-<user>.service` has no
 /// job queued or running (`settle_units`), it ran this boot and succeeded, the user's generation link resolves (any layout a Home
 /// Manager release makes), each expected program resolves in the user's login
-/// shell, and expected files exist. Every probe answers with explicit lines,
+/// shell, each expected package is linked from the generation's `home-path`,
+/// and expected files exist. Every probe answers with explicit lines,
 /// so a probe that could not run (no `su`, no `sudo`, no `readlink`) is a
 /// broken check, never a missing program or file.
 pub fn home_manager(shell: &mut Shell<'_>, is_root: bool, user: &str, expected: &HomeManager) -> CheckResult {
     let check = format!("home-manager {user}");
     let unit = unit_name(user);
     let mut want = vec![format!("{unit} succeeded this boot"), "a generation".to_owned()];
-    if !expected.packages.is_empty() {
-        want.push(format!("programs {}", expected.packages.join(" ")));
+    let programs = expected.programs();
+    if !programs.is_empty() {
+        want.push(format!("programs {}", programs.join(" ")));
+    }
+    let installed = expected.installed();
+    if !installed.is_empty() {
+        let names: Vec<&str> = installed.iter().map(|p| p.name.as_str()).collect();
+        want.push(format!("packages {}", names.join(" ")));
     }
     if !expected.files.is_empty() {
         want.push(format!("files {}", expected.files.join(" ")));
@@ -37,11 +45,18 @@ pub fn home_manager(shell: &mut Shell<'_>, is_root: bool, user: &str, expected: 
     let mut problems = Vec::new();
     let mut evidence = Vec::new();
     let state = unit_verdict(shell, is_root, &unit, &show, &mut problems, &mut evidence);
-    if let Err(e) = generation(shell, is_root, user, &mut problems, &mut evidence) {
+    let generation = match generation(shell, is_root, user, &mut problems, &mut evidence) {
+        Ok(found) => found,
+        Err(e) => return broken(check, expected_text, e),
+    };
+    if let Err(e) = find_programs(shell, is_root, user, &programs, &mut problems, &mut evidence) {
         return broken(check, expected_text, e);
     }
-    if let Err(e) = programs(shell, is_root, user, &expected.packages, &mut problems, &mut evidence) {
-        return broken(check, expected_text, e);
+    // Without a generation there is nothing to look in: that is its own problem.
+    if let Some(generation) = generation {
+        if let Err(e) = find_packages(shell, is_root, user, &generation, &installed, &mut problems, &mut evidence) {
+            return broken(check, expected_text, e);
+        }
     }
     if let Err(e) = files(shell, is_root, user, &expected.files, &mut problems, &mut evidence) {
         return broken(check, expected_text, e);
@@ -129,8 +144,9 @@ const GENERATION_LINKS: [&str; 4] = [
 ];
 
 /// Reads the generation links as root: another user's home (root's is 0700 on
-/// NixOS) is not readable from the console user's shell.
-fn generation(shell: &mut Shell<'_>, is_root: bool, user: &str, problems: &mut Vec<String>, evidence: &mut Vec<String>) -> Result<(), NoEvidence> {
+/// NixOS) is not readable from the console user's shell. Gives the generation
+/// the first link resolves to.
+fn generation(shell: &mut Shell<'_>, is_root: bool, user: &str, problems: &mut Vec<String>, evidence: &mut Vec<String>) -> Result<Option<String>, NoEvidence> {
     let links: Vec<String> = GENERATION_LINKS.iter().map(|l| format!("\"{l}\"")).collect();
     let probe = format!(
         "command -v readlink >/dev/null || exit 127; u={}; h=$(getent passwd \"$u\" | cut -d: -f6) || exit; \
@@ -148,12 +164,12 @@ fn generation(shell: &mut Shell<'_>, is_root: bool, user: &str, problems: &mut V
         problems.push(format!("no Home Manager generation for `{user}`: none of {} resolves", tried.join(", ")));
     }
     evidence.extend(found.iter().map(|l| format!("generation: {l}")));
-    Ok(())
+    Ok(found.first().and_then(|l| l.split_once(" -> ")).map(|(_, target)| target.to_owned()))
 }
 
 /// Programs, as the user's login shell finds them: one FOUND or MISSING line
 /// per program, each name quoted (they come from the flake).
-fn programs(shell: &mut Shell<'_>, is_root: bool, user: &str, packages: &[String], problems: &mut Vec<String>, evidence: &mut Vec<String>) -> Result<(), NoEvidence> {
+fn find_programs(shell: &mut Shell<'_>, is_root: bool, user: &str, packages: &[&str], problems: &mut Vec<String>, evidence: &mut Vec<String>) -> Result<(), NoEvidence> {
     if packages.is_empty() {
         return Ok(());
     }
@@ -173,6 +189,127 @@ fn programs(shell: &mut Shell<'_>, is_root: bool, user: &str, packages: &[String
         problems.push(format!("program(s) missing from {user}'s login shell: {}", missing.join(", ")));
     }
     Ok(())
+}
+
+/// Packages, by what the generation's `home-path` links to. Home Manager's
+/// `home-path` is a nixpkgs buildEnv of `home.packages`
+/// (nix-community/home-manager modules/home-environment.nix, commit 0006da1:
+/// `ln -s ${cfg.path} $out/home-path` in the generation): every link in it
+/// points, by its absolute name, into the store path of the package it comes
+/// from, to a file or to a whole directory that no other package has
+/// (NixOS/nixpkgs pkgs/build-support/buildenv/builder.pl, commit 05924f7). So
+/// a package is installed when some link's own target (not what it resolves
+/// to) lies in one of its store paths. One command lists, for each store path
+/// linked, one file that links to it; the judging is `judge_packages`. A
+/// package with no file of its own in home-path (all its files are another
+/// package's too) is missing: the generation does not install it.
+fn find_packages(
+    shell: &mut Shell<'_>,
+    is_root: bool,
+    user: &str,
+    generation: &str,
+    packages: &[&Package],
+    problems: &mut Vec<String>,
+    evidence: &mut Vec<String>,
+) -> Result<(), NoEvidence> {
+    if packages.is_empty() {
+        return Ok(());
+    }
+    let store = store_dir(packages);
+    let probe = packages_probe(generation, &store);
+    let out = answer(shell, &as_root(is_root, &format!("sh -c {}", sh_quote(&probe))))?.output;
+    if !out.lines().any(|l| l.trim() == "END") {
+        return Err((format!("the home-path probe did not finish: {}", out.trim()), Vec::new()));
+    }
+    if out.lines().any(|l| l.trim() == "NOHOMEPATH") {
+        evidence.push(format!("{generation}/home-path does not exist"));
+    }
+    let judged = judge_packages(packages, &linked(&out), &store);
+    evidence.extend(judged.found);
+    if !judged.missing.is_empty() {
+        problems.push(format!("package(s) missing from {user}'s Home Manager generation: {}", judged.missing.join(", ")));
+    }
+    Ok(())
+}
+
+/// The guest command behind `find_packages`: `LINK <store path name> <file>`
+/// lines (see `linked`), or NOHOMEPATH, then END.
+fn packages_probe(generation: &str, store: &str) -> String {
+    // find prints each link into the store as `<target>\t<link>`; sed keeps
+    // the store path's name (the target's first component after the store
+    // directory and its `/`); sort keeps the first link of each store path.
+    // GNU tools only, no awk: NixOS has them, and so do the fixtures.
+    let sed = format!("s/^.\\{{{}\\}}\\([^/\\t]*\\)[^\\t]*\\t/LINK \\1 /", store.len() + 1);
+    format!(
+        "for t in find sed sort; do command -v $t >/dev/null || exit 127; done; hp={}/home-path; \
+         if [ -d \"$hp\" ]; then find -H \"$hp\" -type l -lname {} -printf '%l\\t%P\\n' | sed {} | sort -u -s -k2,2; \
+         else echo NOHOMEPATH; fi; echo END",
+        sh_quote(generation),
+        sh_quote(&format!("{store}/*")),
+        sh_quote(&sed)
+    )
+}
+
+/// The store directory the packages' paths are in (`/nix/store` unless the
+/// flake's store paths say otherwise).
+fn store_dir(packages: &[&Package]) -> String {
+    let from_flake = packages.iter().find_map(|p| match &p.installed {
+        Some(Installed::StorePaths(paths)) => paths.first().and_then(|path| path.rsplit_once('/')).map(|(dir, _)| dir.to_owned()),
+        _ => None,
+    });
+    from_flake.filter(|dir| !dir.is_empty()).unwrap_or_else(|| "/nix/store".into())
+}
+
+/// `LINK <store path name> <file in home-path>` lines: each store path
+/// `home-path` links into, with one file that links to it.
+fn linked(out: &str) -> BTreeMap<String, String> {
+    out.lines()
+        .filter_map(|l| l.trim_end_matches('\r').strip_prefix("LINK "))
+        .filter_map(|l| l.split_once(' ').or(Some((l, ""))))
+        .filter(|(name, _)| !name.is_empty())
+        .map(|(name, file)| (name.to_owned(), file.to_owned()))
+        .collect()
+}
+
+struct Judged {
+    /// Evidence: which file of each package `home-path` links to.
+    found: Vec<String>,
+    /// The names of the packages not linked.
+    missing: Vec<String>,
+}
+
+/// Each package against the store paths linked from `home-path`: by its own
+/// store paths when the flake gave them, else by the store path's name.
+fn judge_packages(packages: &[&Package], linked: &BTreeMap<String, String>, store: &str) -> Judged {
+    let mut judged = Judged { found: Vec::new(), missing: Vec::new() };
+    for package in packages {
+        let hit = match &package.installed {
+            Some(Installed::StorePaths(paths)) => paths
+                .iter()
+                .filter_map(|path| path.strip_prefix(store).and_then(|rest| rest.strip_prefix('/')))
+                .find_map(|name| linked.get_key_value(name)),
+            Some(Installed::Named) => linked.iter().find(|(name, _)| store_path_is_named(name, &package.name)),
+            None => continue,
+        };
+        match hit {
+            Some((name, file)) => judged.found.push(format!("package {}: home-path/{file} -> {store}/{name}", package.name)),
+            None => judged.missing.push(package.name.clone()),
+        }
+    }
+    judged
+}
+
+/// Whether a store path's name (`<hash>-<name>[-<version>][-<output>]`) is
+/// the package `name`: the part after the hash, cut where Nix's
+/// `builtins.parseDrvName` cuts the version (at the first `-` not followed by
+/// a letter), is `name`.
+fn store_path_is_named(store_name: &str, name: &str) -> bool {
+    let Some((_, rest)) = store_name.split_once('-') else { return false };
+    let bytes = rest.as_bytes();
+    let cut = (0..bytes.len())
+        .find(|&i| bytes[i] == b'-' && bytes.get(i + 1).is_some_and(|c| !c.is_ascii_alphabetic()))
+        .unwrap_or(bytes.len());
+    &rest[..cut] == name
 }
 
 /// Each expected file, relative to the home, answered PRESENT or ABSENT.
@@ -195,6 +332,110 @@ fn files(shell: &mut Shell<'_>, is_root: bool, user: &str, files: &[String], pro
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    const PROBE: &str = "LINK aaa-ripgrep-14.1 bin/rg\r\n\
+                         LINK bbb-noto-fonts-2024.01.01 share/fonts\n\
+                         LINK ccc-man-pages-6.05 share/man/man1/intro.1.gz\n\
+                         LINK ddd-noto-fonts-emoji-2.04 share/fonts/noto/NotoColorEmoji.ttf\n\
+                         END\n";
+
+    fn from_flake(name: &str, program: Option<&str>, paths: &[&str]) -> Package {
+        Package {
+            name: name.into(),
+            program: program.map(Into::into),
+            installed: Some(Installed::StorePaths(paths.iter().map(|p| p.to_string()).collect())),
+        }
+    }
+
+    fn by_name(name: &str) -> Package {
+        Package { name: name.into(), program: None, installed: Some(Installed::Named) }
+    }
+
+    #[test]
+    fn packages_are_found_by_their_store_paths() {
+        let rg = from_flake("ripgrep", Some("rg"), &["/nix/store/aaa-ripgrep-14.1"]);
+        // Any of the outputs Home Manager installs will do.
+        let fonts = from_flake("noto-fonts", None, &["/nix/store/zzz-noto-fonts-2024.01.01-doc", "/nix/store/bbb-noto-fonts-2024.01.01"]);
+        let man = from_flake("man-pages", None, &["/nix/store/ccc-man-pages-6.05"]);
+        let gone = from_flake("dejavu-fonts", None, &["/nix/store/eee-dejavu-fonts-2.37"]);
+        let judged = judge_packages(&[&rg, &fonts, &man, &gone], &linked(PROBE), &store_dir(&[&rg]));
+        assert_eq!(judged.missing, ["dejavu-fonts"]);
+        assert_eq!(
+            judged.found,
+            [
+                "package ripgrep: home-path/bin/rg -> /nix/store/aaa-ripgrep-14.1",
+                "package noto-fonts: home-path/share/fonts -> /nix/store/bbb-noto-fonts-2024.01.01",
+                "package man-pages: home-path/share/man/man1/intro.1.gz -> /nix/store/ccc-man-pages-6.05",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_store_path_of_another_package_or_store_is_no_evidence() {
+        // The same name, another hash: another build, not the flake's package.
+        let fonts = from_flake("noto-fonts", None, &["/nix/store/fff-noto-fonts-2024.01.01"]);
+        let elsewhere = from_flake("man-pages", None, &["/gnu/store/ccc-man-pages-6.05"]);
+        let judged = judge_packages(&[&fonts, &elsewhere], &linked(PROBE), "/nix/store");
+        assert_eq!(judged.missing, ["noto-fonts", "man-pages"]);
+        assert_eq!(store_dir(&[&elsewhere]), "/gnu/store");
+    }
+
+    #[test]
+    fn packages_written_by_hand_are_found_by_name() {
+        let judged = judge_packages(&[&by_name("noto-fonts"), &by_name("man-pages"), &by_name("noto")], &linked(PROBE), "/nix/store");
+        assert_eq!(judged.missing, ["noto"]);
+        assert!(judged.found[0].ends_with("-> /nix/store/bbb-noto-fonts-2024.01.01"), "{:?}", judged.found);
+        // No home-path: every package is missing.
+        assert_eq!(judge_packages(&[&by_name("man-pages")], &linked("NOHOMEPATH\nEND\n"), "/nix/store").missing, ["man-pages"]);
+        // A program written by hand is not looked for in home-path.
+        assert!(judge_packages(&[&Package::program("rg")], &BTreeMap::new(), "/nix/store").missing.is_empty());
+    }
+
+    /// The probe run by this host's `sh` (GNU find, sed and sort, as on NixOS)
+    /// over a home-path laid out as buildEnv makes one.
+    #[test]
+    fn the_probe_lists_each_linked_store_path_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let gen = dir.path().join("generation");
+        let hp = dir.path().join("home-manager-path");
+        std::fs::create_dir_all(hp.join("bin")).unwrap();
+        std::fs::create_dir_all(hp.join("share")).unwrap();
+        std::fs::create_dir(&gen).unwrap();
+        std::os::unix::fs::symlink(&hp, gen.join("home-path")).unwrap();
+        let link = |target: &str, name: &str| std::os::unix::fs::symlink(target, hp.join(name)).unwrap();
+        link("/nix/store/aaa-ripgrep-14.1/bin/rg", "bin/rg");
+        link("/nix/store/bbb-tmux-3.4/bin/tmux", "bin/tmux");
+        link("/nix/store/bbb-tmux-3.4/bin/tmux-helper", "bin/tmux-helper");
+        link("/nix/store/ccc-noto-fonts-2024.01.01/share/fonts", "share/fonts");
+        link("/nix/store/ddd-man-pages-6.05/share/man", "share/man");
+        link("/etc/not-in-the-store", "share/elsewhere");
+        let run = |generation: &std::path::Path| {
+            let out = std::process::Command::new("sh").arg("-c").arg(packages_probe(generation.to_str().unwrap(), "/nix/store")).output().unwrap();
+            assert!(out.status.success(), "{out:?}");
+            String::from_utf8(out.stdout).unwrap()
+        };
+        let out = run(&gen);
+        let found = linked(&out);
+        let names: Vec<&str> = found.keys().map(String::as_str).collect();
+        assert_eq!(names, ["aaa-ripgrep-14.1", "bbb-tmux-3.4", "ccc-noto-fonts-2024.01.01", "ddd-man-pages-6.05"], "{out}");
+        assert_eq!(found["ccc-noto-fonts-2024.01.01"], "share/fonts");
+        assert!(found["bbb-tmux-3.4"].starts_with("bin/tmux"), "{out}");
+        assert!(out.ends_with("END\n"), "{out}");
+        assert_eq!(run(&dir.path().join("nowhere")), "NOHOMEPATH\nEND\n");
+    }
+
+    #[test]
+    fn store_path_names_are_cut_as_parse_drv_name_does() {
+        assert!(store_path_is_named("bbb-noto-fonts-2024.01.01", "noto-fonts"));
+        assert!(!store_path_is_named("ddd-noto-fonts-emoji-2.04", "noto-fonts"));
+        assert!(store_path_is_named("ddd-noto-fonts-emoji-2.04", "noto-fonts-emoji"));
+        assert!(store_path_is_named("ggg-coreutils-9.5-man", "coreutils"));
+        assert!(store_path_is_named("hhh-hello", "hello"));
+        assert!(store_path_is_named("iii-python3-3.12.4-env", "python3"));
+        assert!(!store_path_is_named("hello", "hello"));
+    }
+
     #[test]
     fn unit_names_are_escaped_like_nixpkgs() {
         assert_eq!(super::unit_name("nixos"), "home-manager-nixos.service");

@@ -3,19 +3,42 @@
 //! a real NixOS configuration is far too big to evaluate whole.
 
 use super::{attr, hosts::require_host, nix, once, FlakeError, Memo};
-use crate::scenario::{permit_root_login_of_bool, permit_root_login_of_str, Arch, Autologin, Expect, HomeManager, SshLogin, Sshd, User};
+use crate::scenario::{permit_root_login_of_bool, permit_root_login_of_str, Arch, Autologin, Expect, HomeManager, Installed, Package, SshLogin, Sshd, User};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-/// Applied to the host's package. Program names follow nixpkgs: `meta.mainProgram`,
-/// else `pname`, else the name without its version.
+/// Applied to the host's package. A shell's program name follows nixpkgs:
+/// `meta.mainProgram`, else `pname`, else the name without its version.
+///
+/// A Home Manager package (`hmPackage`) is a program only when it has
+/// `meta.mainProgram`; every package is found by its store paths. Which
+/// outputs those are follows Home Manager and nixpkgs: Home Manager's
+/// `home.path` is `buildEnv { paths = home.packages; inherit
+/// extraOutputsToInstall; }` with buildEnv's default `pathsToLink = [ "/" ]`
+/// (nix-community/home-manager modules/home-environment.nix, commit 0006da1),
+/// and buildEnv installs `meta.outputsToInstall` (unless an output was chosen
+/// with `outputSpecified`), else the package itself, plus each of
+/// `extraOutputsToInstall` the package has (NixOS/nixpkgs
+/// pkgs/build-support/buildenv/default.nix, commit 010375a). A string or path
+/// in `home.packages` is taken as a program name, with no store path.
 const SELECT: &str = r#"
 pkg:
 let
   c = pkg.passthru.config or pkg.config or (throw "this package has no passthru.config; is it a nix-wire ISO host?");
   program = p: if builtins.isString p || builtins.isPath p then toString p
     else p.meta.mainProgram or p.pname or (builtins.parseDrvName p.name).name;
+  outputsOf = extra: p:
+    (if !(p.outputSpecified or false) && (p.meta.outputsToInstall or null) != null
+      then map (o: p.${o}) p.meta.outputsToInstall else [ p ])
+    ++ builtins.filter (o: o != null) (map (o: p.${o} or null) extra);
+  hmPackage = extra: p: if builtins.isString p || builtins.isPath p || !(p ? outPath)
+    then { name = toString p; program = toString p; storePaths = [ ]; }
+    else {
+      name = p.pname or (builtins.parseDrvName p.name).name;
+      program = p.meta.mainProgram or null;
+      storePaths = map (o: o.outPath) (outputsOf extra p);
+    };
   users = c.users.users or { };
   hmUsers = c.home-manager.users or { };
   wanted = builtins.filter (n: n == "root" || (users.${n}.isNormalUser or false) || hmUsers ? ${n})
@@ -28,7 +51,7 @@ let
     home = u.home or null;
     groups = u.extraGroups or [ ];
     homeManager = if hmUsers ? ${n} then {
-      packages = map program (hmUsers.${n}.home.packages or [ ]);
+      packages = map (hmPackage (hmUsers.${n}.home.extraOutputsToInstall or [ ])) (hmUsers.${n}.home.packages or [ ]);
       files = homeFiles hmUsers.${n};
     } else null;
   };
@@ -77,8 +100,25 @@ pub struct FactsUser {
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 pub struct FactsHomeManager {
-    pub packages: Vec<String>,
+    pub packages: Vec<FactsPackage>,
     pub files: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct FactsPackage {
+    pub name: String,
+    /// `meta.mainProgram`; for a string in `home.packages`, the string.
+    pub program: Option<String>,
+    /// The outputs buildEnv links into `home-path`; none for a string.
+    pub store_paths: Vec<String>,
+}
+
+impl FactsPackage {
+    fn expectation(&self) -> Package {
+        let installed = (!self.store_paths.is_empty()).then(|| Installed::StorePaths(self.store_paths.clone()));
+        Package { name: self.name.clone(), program: self.program.clone(), installed }
+    }
 }
 
 /// The expectations `iso: <host>` implies (evaluated once per process).
@@ -142,7 +182,10 @@ impl Facts {
                     home: u.home.clone(),
                     groups: u.groups.clone(),
                     sudo_nopasswd: u.groups.iter().any(|g| g == "wheel") && !self.wheel_needs_password,
-                    home_manager: u.home_manager.as_ref().map(|h| HomeManager { packages: h.packages.clone(), files: h.files.clone() }),
+                    home_manager: u.home_manager.as_ref().map(|h| HomeManager {
+                        packages: h.packages.iter().map(FactsPackage::expectation).collect(),
+                        files: h.files.clone(),
+                    }),
                 };
                 (name.clone(), user)
             })
@@ -187,7 +230,11 @@ mod tests {
         "wheelNeedsPassword":false,
         "users":{"nixos":{"shell":"bash","home":"/home/nixos","groups":["wheel"],"homeManager":null},
                  "root":{"shell":"/run/current-system/sw/bin/zsh","home":"/root","groups":[],
-                         "homeManager":{"packages":["rg"],"files":[".config/x"]}}}}"#;
+                         "homeManager":{"packages":[
+                             {"name":"ripgrep","program":"rg","storePaths":["/nix/store/aaa-ripgrep-14.1"]},
+                             {"name":"noto-fonts","program":null,"storePaths":["/nix/store/bbb-noto-fonts-2024.01"]},
+                             {"name":"hello","program":"hello","storePaths":[]}],
+                           "files":[".config/x"]}}}}"#;
 
     #[test]
     fn nixos_semantics() {
@@ -200,7 +247,13 @@ mod tests {
         assert!(e.users["nixos"].sudo_nopasswd);
         assert!(!e.users["root"].sudo_nopasswd);
         assert_eq!(e.users["root"].shell.as_deref(), Some("zsh"));
-        assert_eq!(e.users["root"].home_manager.as_ref().unwrap().packages, ["rg"]);
+        let hm = e.users["root"].home_manager.as_ref().unwrap();
+        assert_eq!(hm.programs(), ["rg", "hello"]);
+        // A font is no program: it is found by its store path alone.
+        assert_eq!(hm.packages[1].program, None);
+        assert_eq!(hm.packages[1].installed, Some(Installed::StorePaths(vec!["/nix/store/bbb-noto-fonts-2024.01".into()])));
+        // A string in home.packages: a program, with no store path to look for.
+        assert_eq!(hm.packages[2].installed, None);
     }
 
     #[test]

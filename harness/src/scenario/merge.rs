@@ -145,7 +145,7 @@ fn merge_user(name: &str, scenario: Option<&User>, flake: Option<&User>, origins
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scenario::{Autologin, SshLogin};
+    use crate::scenario::{Autologin, Package, SshLogin};
 
     fn flake() -> Expect {
         let mut users = BTreeMap::new();
@@ -155,7 +155,7 @@ mod tests {
                 shell: Some("zsh".into()),
                 groups: vec!["wheel".into()],
                 sudo_nopasswd: true,
-                home_manager: Some(HomeManager { packages: vec!["jq".into()], files: vec![] }),
+                home_manager: Some(HomeManager { packages: vec![Package::program("jq")], files: vec![] }),
                 ..User::default()
             },
         );

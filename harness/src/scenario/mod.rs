@@ -9,7 +9,7 @@ mod model;
 mod values;
 
 pub use model::{
-    permit_root_login_of_bool, permit_root_login_of_str, Acceleration, Arch, Autologin, Boot, Expect, Firmware, HomeManager,
+    permit_root_login_of_bool, permit_root_login_of_str, Acceleration, Arch, Autologin, Boot, Expect, Firmware, HomeManager, Installed, Package,
     MaxSlowdown, Scenario, MAX_SLOWDOWN_FRACTION, MAX_SLOWDOWN_SECONDS, Source, SshLogin, Sshd, Step, User,
 };
 pub use merge::{Origin, Origins};

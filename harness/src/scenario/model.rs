@@ -176,10 +176,55 @@ pub struct User {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HomeManager {
-    /// Programs that must resolve in the user's login shell.
-    pub packages: Vec<String>,
+    /// Entries of `home.packages`: programs, and packages that must be installed.
+    pub packages: Vec<Package>,
     /// Files that must exist, relative to the user's home.
     pub files: Vec<String>,
+}
+
+impl HomeManager {
+    /// The programs that must resolve in the user's login shell.
+    pub fn programs(&self) -> Vec<&str> {
+        self.packages.iter().filter_map(|p| p.program.as_deref()).collect()
+    }
+
+    /// The packages looked for in the generation's `home-path`.
+    pub fn installed(&self) -> Vec<&Package> {
+        self.packages.iter().filter(|p| p.installed.is_some()).collect()
+    }
+}
+
+/// One entry of Home Manager's `home.packages`. Fonts, man pages, themes and
+/// libraries are packages without a program: they are found by what the
+/// generation links to, never on PATH.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Package {
+    /// What messages call it: nixpkgs' `pname` (else the name without its
+    /// version), or the name written in the scenario.
+    pub name: String,
+    /// A program that must resolve in the user's login shell: the package's
+    /// `meta.mainProgram`, or a name written in the scenario.
+    pub program: Option<String>,
+    /// How its presence in the generation is recognised; `None`: not looked for.
+    pub installed: Option<Installed>,
+}
+
+impl Package {
+    /// A program written by hand: looked up on PATH only (no store path is known).
+    pub fn program(name: &str) -> Package {
+        Package { name: name.into(), program: Some(name.into()), installed: None }
+    }
+}
+
+/// How a package is recognised among the store paths the generation's
+/// `home-path` links into.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Installed {
+    /// One of these store paths (the outputs Home Manager installs, from the flake).
+    StorePaths(Vec<String>),
+    /// A store path named after the package, with any version or output
+    /// (`<hash>-<name>-<version>`), as written in a scenario without a flake.
+    Named,
 }
 
 /// How to get from the boot menu to a serial console.
@@ -393,7 +438,7 @@ struct UserFile {
 #[serde(deny_unknown_fields)]
 struct HomeManagerFile {
     #[serde(default)]
-    packages: Vec<String>,
+    packages: Vec<PackageFile>,
     #[serde(default)]
     files: Vec<String>,
 }
@@ -624,18 +669,62 @@ fn sudo<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
 }
 
 /// `home_manager: true`, or `{ packages: [...], files: [...] }`; `false` checks nothing.
+/// A visitor, not an untagged enum, so that an error inside the mapping (a bad
+/// package name) keeps its own message, line and column.
 fn home_manager<'de, D: Deserializer<'de>>(d: D) -> Result<Option<HomeManager>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        Flag(bool),
-        Full(HomeManagerFile),
+    struct V;
+    impl<'de> de::Visitor<'de> for V {
+        type Value = Option<HomeManager>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("`true`, `false`, or a mapping with `packages:` and `files:`")
+        }
+        fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+            Ok(v.then(HomeManager::default))
+        }
+        fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            let f = HomeManagerFile::deserialize(de::value::MapAccessDeserializer::new(map))?;
+            Ok(Some(HomeManager { packages: f.packages.into_iter().map(|p| p.0).collect(), files: f.files }))
+        }
     }
-    Ok(match Raw::deserialize(d)? {
-        Raw::Flag(true) => Some(HomeManager::default()),
-        Raw::Flag(false) => None,
-        Raw::Full(f) => Some(HomeManager { packages: f.packages, files: f.files }),
-    })
+    d.deserialize_any(V)
+}
+
+/// `packages:` entries: `rg` (a program on PATH), or `{ package: noto-fonts }`
+/// (installed in the generation, found by its store path's name), with
+/// `program: X` when it is both.
+#[derive(Debug)]
+struct PackageFile(Package);
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PackageMap {
+    package: String,
+    program: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for PackageFile {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> de::Visitor<'de> for V {
+            type Value = PackageFile;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a program name, or `{ package: NAME }` with an optional `program: NAME`")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<PackageFile, E> {
+                check_name("program", v).map_err(E::custom)?;
+                Ok(PackageFile(Package::program(v)))
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<PackageFile, A::Error> {
+                let m = PackageMap::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                check_name("package", &m.package).map_err(de::Error::custom)?;
+                if let Some(program) = &m.program {
+                    check_name("program", program).map_err(de::Error::custom)?;
+                }
+                Ok(PackageFile(Package { name: m.package, program: m.program, installed: Some(Installed::Named) }))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// Names that end up in guest commands: user names and program names.
@@ -821,11 +910,6 @@ impl ExpectFile {
         for (name, f) in self.users {
             let field = format!("expect.users.{name}");
             check_name("user", &name).map_err(|m| (field.clone(), m))?;
-            if let Some(hm) = &f.home_manager {
-                for p in &hm.packages {
-                    check_name("program", p).map_err(|m| (format!("{field}.home_manager.packages"), m))?;
-                }
-            }
             users.insert(
                 name,
                 User { shell: f.shell, home: f.home, groups: f.groups, sudo_nopasswd: f.sudo, home_manager: f.home_manager },

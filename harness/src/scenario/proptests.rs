@@ -133,10 +133,15 @@ fn sshd() -> BoxedStrategy<Value> {
     ])
 }
 
+/// A `packages:` entry: a program name, or `{ package:, program: }`.
+fn package() -> BoxedStrategy<Value> {
+    prop_oneof![one_of(NAMES), mapping(vec![("package", one_of(NAMES)), ("program", one_of(NAMES))])].boxed()
+}
+
 fn user() -> BoxedStrategy<Value> {
     let home_manager = prop_oneof![
         any::<bool>().prop_map(Value::Bool),
-        mapping(vec![("packages", list(one_of(NAMES))), ("files", list(one_of(&[".bashrc", "../x", ""])))]),
+        mapping(vec![("packages", list(package())), ("files", list(one_of(&[".bashrc", "../x", ""])))]),
     ]
     .boxed();
     mapping(vec![

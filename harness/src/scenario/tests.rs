@@ -149,7 +149,8 @@ fn sshd_and_users() {
     let s = parse(
         "iso: rescue\nexpect:\n  sshd:\n    permit_root_login: true\n    password_authentication: true\n\
          \x20   login: [root, {user: nixos, password_env: PW}]\n  users:\n    root:\n      shell: bash\n\
-         \x20     home_manager: {packages: [tmux, rg], files: [.config/x]}\n    nixos:\n      groups: [wheel]\n\
+         \x20     home_manager: {packages: [tmux, {package: ripgrep, program: rg}, {package: noto-fonts}], files: [.config/x]}\n\
+         \x20   nixos:\n      groups: [wheel]\n\
          \x20     sudo: nopasswd\n      home_manager: true\n",
     )
     .unwrap();
@@ -161,7 +162,12 @@ fn sshd_and_users() {
     assert_eq!(sshd.login[1], SshLogin { user: "nixos".into(), password_env: Some("PW".into()) });
     let users: Vec<_> = s.expect.users.keys().cloned().collect();
     assert_eq!(users, ["nixos", "root"]);
-    assert_eq!(s.expect.users["root"].home_manager.as_ref().unwrap().packages, ["tmux", "rg"]);
+    let hm = s.expect.users["root"].home_manager.as_ref().unwrap();
+    // A name alone is a program; `package:` is looked for in the generation.
+    assert_eq!(hm.programs(), ["tmux", "rg"]);
+    assert_eq!(hm.packages[0], Package::program("tmux"));
+    assert_eq!(hm.packages[1], Package { name: "ripgrep".into(), program: Some("rg".into()), installed: Some(Installed::Named) });
+    assert_eq!(hm.packages[2], Package { name: "noto-fonts".into(), program: None, installed: Some(Installed::Named) });
     assert!(s.expect.users["nixos"].sudo_nopasswd);
     assert_eq!(s.expect.users["nixos"].home_manager, Some(HomeManager::default()));
 }
@@ -173,7 +179,21 @@ fn sshd_and_user_values_are_validated() {
     let e = error("iso: r\nexpect:\n  users:\n    root:\n      sudo: always\n");
     assert!(e.contains("expect.users.root.sudo: `always`"), "{e}");
     let e = error("iso: r\nexpect:\n  users:\n    root:\n      home_manager: {packages: ['rg; rm -rf /']}\n");
-    assert!(e.contains("expect.users.root.home_manager.packages: `rg; rm -rf /` is not a valid program name"), "{e}");
+    assert!(e.starts_with("scenarios/demo.yaml:5:33: expect.users.root.home_manager.packages[0]: `rg; rm -rf /` is not a valid program name"), "{e}");
+    let e = error("iso: r\nexpect:\n  users:\n    root:\n      home_manager:\n        packages:\n          - {package: 'a b'}\n");
+    assert!(e.starts_with("scenarios/demo.yaml:7:13: expect.users.root.home_manager.packages[0]: `a b` is not a valid package name"), "{e}");
+    let e = error("iso: r\nexpect:\n  users:\n    root:\n      home_manager:\n        packages:\n          - {package: x, program: '-rf'}\n");
+    assert!(e.contains("expect.users.root.home_manager.packages[0]: `-rf` is not a valid program name"), "{e}");
+    let e = error("iso: r\nexpect:\n  users:\n    root:\n      home_manager:\n        packages:\n          - {pakage: noto-fonts}\n");
+    assert!(e.contains("expect.users.root.home_manager.packages[0]: unknown field `pakage`, expected `package` or `program`"), "{e}");
+    let e = error("iso: r\nexpect:\n  users:\n    root:\n      home_manager:\n        packages:\n          - {program: rg}\n");
+    assert!(e.contains("missing field `package`"), "{e}");
+    let e = error("iso: r\nexpect:\n  users:\n    root:\n      home_manager:\n        packages: [[rg]]\n");
+    assert!(e.contains("expected a program name, or `{ package: NAME }`"), "{e}");
+    let e = error("iso: r\nexpect:\n  users:\n    root:\n      home_manager: {packges: [rg]}\n");
+    assert!(e.contains("unknown field `packges`"), "{e}");
+    let e = error("iso: r\nexpect:\n  users:\n    root:\n      home_manager: yes please\n");
+    assert!(e.contains("expect.users.root.home_manager: invalid type"), "{e}");
     let e = error("iso: r\nexpect:\n  sshd:\n    login: [{user: nixos, password_env: 'A=B'}]\n");
     assert_eq!(e, "scenarios/demo.yaml: expect.sshd.login: `A=B` is not an environment variable name (letters, digits and `_`)");
     let e = error("iso: r\nexpect:\n  sshd:\n    running: false\n    login: [root]\n");
