@@ -2,7 +2,7 @@
 //! userspace → login prompt → shell. Each transition waits for its own evidence
 //! with its own timeout, and every failure names the last phase reached.
 
-use super::grub::{GrubEdit, GrubPlan, GrubStep};
+use super::grub::{GrubPlan, GrubStep};
 use super::menu::{BootChoice, DrawnChoice};
 use super::screen::Screen;
 use super::serial::{ConsoleError, SerialConsole};
@@ -301,9 +301,7 @@ fn drive_boot(
                 console.send(&GrubPlan::keys(step, last, plan.edit.is_some())).map_err(fail(&phases))?;
             }
             if let Some(edit) = &plan.edit {
-                let line = editor_linux_line(console, menu_wait(), timeouts.menu_settle).map_err(fail(&phases))?;
-                let edit = GrubEdit { line: line.unwrap_or(edit.line), ..edit.clone() };
-                console.send(&GrubPlan::edit_keys(&edit)).map_err(fail(&phases))?;
+                edit_in_editor(console, &edit.append, menu_wait(), timeouts.menu_settle).map_err(fail(&phases))?;
             }
         }
         // GRUB known only from what it draws: the same way onto serial, then
@@ -431,71 +429,357 @@ fn grub_menu_reached(
 /// How deep a menu read off the screen may nest before the harness gives up.
 const MAX_MENU_DEPTH: usize = 8;
 
-/// Drives a GRUB menu known only from the screen. At each level, once the draw
-/// has settled: an item the choice picks (by pattern, or one whose title names
-/// the console) gets Enter, and a submenu it opens is read the same way; inside a
-/// submenu picked for its title, the highlighted item is taken. Without such an
-/// item, the highlighted entry is edited: its `linux` line, found in GRUB's
-/// editor on the screen, gets the console. An entry that prints no `Booting`
-/// line (GRUB on x86 does not) shows itself by the kernel's first words: that
-/// phase is returned, as it was seen here.
+/// How many items of a menu known only from the screen may be opened in GRUB's
+/// editor to see what they are, before the harness stops looking.
+const MAX_PEEKS: usize = 40;
+
+/// How often an edit that the screen does not show as typed is typed again.
+const EDIT_ATTEMPTS: usize = 3;
+
+/// Keys typed into GRUB's editor at once before waiting for their echo: the
+/// firmware's input buffer is small (SeaBIOS's keyboard buffer holds 15 keys),
+/// and keys typed faster than GRUB reads them under TCG arrived damaged.
+const TYPE_CHUNK: usize = 4;
+
+/// Keys of GRUB's editor, one byte each (an escape sequence can be split or
+/// mis-read by the firmware's terminal): Ctrl-E (end of line), Ctrl-N (next
+/// line), Ctrl-X (boot), backspace, and Escape (discard, back to the menu).
+const CTRL_E: u8 = 0x05;
+const CTRL_N: u8 = 0x0e;
+const CTRL_X: u8 = 0x18;
+const BACKSPACE: u8 = 0x08;
+const ESC: u8 = 0x1b;
+
+/// What an item of a menu known only from the screen is, as GRUB's editor
+/// shows its commands: an entry (its `linux` command has the console or not),
+/// a submenu (items inside, or no command that boots or acts: nixpkgs'
+/// submenus start with many lines of menu settings), or another action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ItemKind {
+    Entry { has_console: bool },
+    Submenu,
+    Other,
+}
+
+/// Commands that make an item an entry of its own, not a submenu.
+const ACTIONS: [&str; 10] =
+    ["chainloader", "fwsetup", "halt", "reboot", "multiboot", "multiboot2", "linux16", "exit", "return", "configfile"];
+
+fn kind_of(lines: &[String], console_arg: &str) -> ItemKind {
+    // Each command's first word; one line may hold several (`{ fwsetup; }`).
+    let first_words = || lines.iter().flat_map(|l| l.split([';', '{', '}'])).filter_map(|c| c.split_whitespace().next());
+    if first_words().any(|w| w == "menuentry" || w == "submenu") {
+        return ItemKind::Submenu;
+    }
+    if let Some(args) = lines.iter().find_map(|l| super::grub::linux_command(l).map(|(_, args)| args)) {
+        return ItemKind::Entry { has_console: super::menu::has_console(args, console_arg) };
+    }
+    match first_words().any(|w| ACTIONS.contains(&w)) {
+        true => ItemKind::Other,
+        false => ItemKind::Submenu,
+    }
+}
+
+/// Where an Enter on a drawn menu led.
+enum Entered {
+    /// A submenu, now drawn.
+    Menu,
+    /// An entry is booting (the phase seen, if the kernel already spoke).
+    Booting(Option<Phase>),
+}
+
+/// Drives a GRUB menu known only from the screen, as a person would. At each
+/// level, once the draw has settled: an item the choice picks (by pattern, or
+/// one whose title names the console) gets Enter, and a submenu it opens is
+/// read the same way (inside a submenu picked for its title, the highlighted
+/// item is taken). Without such an item, every item is opened in GRUB's
+/// editor (`e`) to see what it is, then left (Escape): an entry whose `linux`
+/// command has the console is booted, a submenu is entered, searched the same
+/// way and left again. When nothing is found, the entry that was highlighted
+/// at first is edited: the console goes after its `linux` command's
+/// arguments. An entry that prints no `Booting` line (GRUB on x86 does not)
+/// shows itself by the kernel's first words: that phase is returned.
 fn drive_drawn_grub(
     console: &mut SerialConsole,
     choice: &DrawnChoice,
     wait: Duration,
     settle: Duration,
 ) -> Result<Option<Phase>, ConsoleError> {
-    let p = patterns();
-    let mut picked_for_title = false;
-    for _ in 0..MAX_MENU_DEPTH {
-        console.wait_quiet(settle, wait, "the GRUB menu to be drawn")?;
-        let screen = Screen::from_bytes(&console.raw_since(0));
-        let menu = screen.grub_menu().ok_or_else(|| ConsoleError::Timeout {
+    let mut menus = DrawnMenus { console, choice, wait, settle, peeks: 0 };
+    let top = menus.read()?;
+    let first = top.highlighted;
+    if let Some(booting) = menus.search(top, 0)? {
+        return Ok(booting);
+    }
+    tracing::info!("no GRUB menu item names or has the console; editing the entry highlighted at first");
+    let top = menus.read()?;
+    menus.highlight(&top, first)?;
+    menus.console.send(b"e")?;
+    edit_in_editor(menus.console, &choice.console_arg, wait, settle).map(|()| None)
+}
+
+/// A GRUB menu known only from the screen, being searched.
+struct DrawnMenus<'a> {
+    console: &'a mut SerialConsole,
+    choice: &'a DrawnChoice,
+    wait: Duration,
+    settle: Duration,
+    /// Items opened in the editor so far.
+    peeks: usize,
+}
+
+impl DrawnMenus<'_> {
+    /// The menu on the screen, once its draw has settled.
+    fn read(&mut self) -> Result<super::screen::DrawnMenu, ConsoleError> {
+        self.console.wait_quiet(self.settle, self.wait, "the GRUB menu to be drawn")?;
+        let menu = Screen::from_bytes(&self.console.raw_since(0)).grub_menu().ok_or_else(|| ConsoleError::Timeout {
             waiting_for: "a GRUB menu on the screen (none could be read)".into(),
-            after: wait,
-            last_lines: console.last_lines(),
+            after: self.wait,
+            last_lines: self.console.last_lines(),
         })?;
         tracing::info!(items = ?menu.items, highlighted = menu.highlighted, "GRUB menu read off the screen");
-        let pick = choice.pick(&menu.items).or(picked_for_title.then_some(menu.highlighted));
-        let Some(to) = pick else {
-            return edit_drawn_entry(console, &choice.console_arg, wait, settle).map(|()| None);
-        };
-        picked_for_title = true;
-        let step = GrubStep { from: menu.highlighted, to, last_title: menu.items.last().cloned().unwrap_or_default() };
-        console.send(&GrubPlan::keys(&step, false, false))?;
-        let m = console.expect(&[&p.grub_ready, &p.grub_booting, &p.kernel], wait, "a GRUB submenu or the chosen entry")?;
-        match m.index {
-            0 => continue,
-            1 => return Ok(None),
-            _ => return Ok(Some(Phase::Kernel)),
+        Ok(menu)
+    }
+
+    /// Moves the highlight to item `to`.
+    fn highlight(&mut self, menu: &super::screen::DrawnMenu, to: usize) -> Result<(), ConsoleError> {
+        let mut keys = GrubPlan::keys(&GrubStep { from: menu.highlighted, to, last_title: String::new() }, false, false);
+        keys.pop(); // the Enter
+        match keys.is_empty() {
+            true => Ok(()),
+            false => self.console.send(&keys),
         }
     }
-    Err(ConsoleError::Timeout {
-        waiting_for: format!("a GRUB entry within {MAX_MENU_DEPTH} levels of submenus"),
+
+    /// Enter on the highlighted item.
+    fn enter(&mut self) -> Result<Entered, ConsoleError> {
+        let p = patterns();
+        self.console.send(b"\r")?;
+        let m = self.console.expect(&[&p.grub_ready, &p.grub_booting, &p.kernel], self.wait, "a GRUB submenu or the chosen entry")?;
+        Ok(match m.index {
+            0 => Entered::Menu,
+            1 => Entered::Booting(None),
+            _ => Entered::Booting(Some(Phase::Kernel)),
+        })
+    }
+
+    /// Escape: from the editor or a submenu back to the menu above.
+    fn back(&mut self) -> Result<(), ConsoleError> {
+        self.console.send(&[ESC])?;
+        self.console.expect(&[&patterns().grub_ready], self.wait, "the GRUB menu after Escape").map(|_| ())
+    }
+
+    /// What the highlighted item is, as GRUB's editor shows it (then left).
+    fn peek(&mut self) -> Result<ItemKind, ConsoleError> {
+        self.peeks += 1;
+        self.console.send(b"e")?;
+        let lines = read_editor(self.console, self.wait, self.settle)?;
+        self.back()?;
+        let kind = kind_of(&lines, &self.choice.console_arg);
+        tracing::info!(?kind, first_lines = ?lines.iter().take(4).collect::<Vec<_>>(), "GRUB menu item seen in the editor");
+        Ok(kind)
+    }
+
+    /// Searches the menu on the screen (`menu`) and, depth first, its
+    /// submenus. `Some` when an entry is booting; `None` when nothing was
+    /// found, with this level's menu on the screen again.
+    fn search(&mut self, menu: super::screen::DrawnMenu, depth: usize) -> Result<Option<Option<Phase>>, ConsoleError> {
+        if let Some(to) = self.choice.pick(&menu.items) {
+            self.highlight(&menu, to)?;
+            return self.enter_picked(depth).map(Some);
+        }
+        if depth + 1 >= MAX_MENU_DEPTH {
+            return Ok(None);
+        }
+        let mut menu = menu;
+        for at in 0..menu.items.len() {
+            // Separators (`submenu "" {return}`) are blank and lead nowhere.
+            if menu.items[at].is_empty() || self.peeks >= MAX_PEEKS {
+                continue;
+            }
+            self.highlight(&menu, at)?;
+            menu = self.read()?;
+            match self.peek()? {
+                ItemKind::Entry { has_console: true } if self.choice.pattern.is_none() => {
+                    self.read()?;
+                    return match self.enter()? {
+                        Entered::Booting(phase) => Ok(Some(phase)),
+                        Entered::Menu => Err(ConsoleError::Timeout {
+                            waiting_for: format!("GRUB to boot `{}` (it drew a menu instead)", menu.items[at]),
+                            after: self.wait,
+                            last_lines: self.console.last_lines(),
+                        }),
+                    };
+                }
+                ItemKind::Submenu => {
+                    self.read()?;
+                    match self.enter()? {
+                        Entered::Booting(phase) => return Ok(Some(phase)),
+                        Entered::Menu => {
+                            let inner = self.read()?;
+                            if let Some(booting) = self.search(inner, depth + 1)? {
+                                return Ok(Some(booting));
+                            }
+                            self.back()?;
+                        }
+                    }
+                }
+                _ => {}
+            }
+            menu = self.read()?;
+        }
+        Ok(None)
+    }
+
+    /// Enter on an item picked for its title; inside a submenu it opens, the
+    /// item that names the console, else the highlighted one, and so on.
+    fn enter_picked(&mut self, depth: usize) -> Result<Option<Phase>, ConsoleError> {
+        for _ in depth..MAX_MENU_DEPTH {
+            if let Entered::Booting(phase) = self.enter()? {
+                return Ok(phase);
+            }
+            let menu = self.read()?;
+            let to = self.choice.pick(&menu.items).unwrap_or(menu.highlighted);
+            self.highlight(&menu, to)?;
+        }
+        Err(ConsoleError::Timeout {
+            waiting_for: format!("a GRUB entry within {MAX_MENU_DEPTH} levels of submenus"),
+            after: self.wait,
+            last_lines: self.console.last_lines(),
+        })
+    }
+}
+
+/// Once GRUB's editor is asked for: its lines, when its draw has settled.
+fn read_editor(console: &mut SerialConsole, wait: Duration, settle: Duration) -> Result<Vec<String>, ConsoleError> {
+    console.expect(&[&patterns().grub_editor], wait, "GRUB's entry editor")?;
+    console.wait_quiet(settle, wait, "GRUB's entry editor to be drawn")?;
+    Screen::from_bytes(&console.raw_since(0)).grub_editor_lines().ok_or_else(|| ConsoleError::Timeout {
+        waiting_for: "GRUB's entry editor on the screen (none could be read)".into(),
         after: wait,
         last_lines: console.last_lines(),
     })
 }
 
-/// `e` on the highlighted entry, then the console appended to the `linux` line
-/// the editor shows, and Ctrl-X.
-fn edit_drawn_entry(console: &mut SerialConsole, console_arg: &str, wait: Duration, settle: Duration) -> Result<(), ConsoleError> {
-    console.send(b"e")?;
-    let line = editor_linux_line(console, wait, settle)?.ok_or_else(|| ConsoleError::Timeout {
-        waiting_for: "a `linux` line in GRUB's editor".into(),
-        after: wait,
-        last_lines: console.last_lines(),
-    })?;
-    console.send(&GrubPlan::edit_keys(&GrubEdit { line, append: console_arg.to_owned() }))
+/// In GRUB's editor (just asked for with `e`): adds `console_arg` to the
+/// `linux` command's own arguments and boots (Ctrl-X). The arguments end at a
+/// `;`, a `}` or the line's end: on the command's line, the editor goes to the
+/// line's end (Ctrl-E), deletes what follows the arguments, and types the
+/// console and that text again, a few keys at a time, each time waiting until
+/// the screen shows them. The line is read back before booting; an edit the
+/// screen does not show is discarded (Escape) and typed again.
+fn edit_in_editor(console: &mut SerialConsole, console_arg: &str, wait: Duration, settle: Duration) -> Result<(), ConsoleError> {
+    let mut shown = String::new();
+    let mut expected = String::new();
+    for attempt in 1..=EDIT_ATTEMPTS {
+        if attempt > 1 {
+            tracing::warn!(expected, shown, attempt, "GRUB's editor does not show the edit as typed; typing it again");
+            console.send(&[ESC])?;
+            console.expect(&[&patterns().grub_ready], wait, "the GRUB menu after Escape")?;
+            console.wait_quiet(settle, wait, "the GRUB menu to be drawn")?;
+            console.send(b"e")?;
+        }
+        let lines = read_editor(console, wait, settle)?;
+        let Some((row, args_end, has)) = lines.iter().enumerate().find_map(|(i, l)| {
+            super::grub::linux_command(l).map(|(end, args)| (i, end, super::menu::has_console(args, console_arg)))
+        }) else {
+            return Err(ConsoleError::Garbled {
+                waiting_for: "a `linux` command in GRUB's editor".into(),
+                detail: "the entry has none".into(),
+                lines,
+            });
+        };
+        if has {
+            return console.send(&[CTRL_X]);
+        }
+        let line = lines[row].trim_end();
+        let tail = &line[args_end..];
+        expected = format!("{} {console_arg}{tail}", &line[..args_end]);
+        shown = match end_of_line(console, row, line, wait).and_then(|at_end| {
+            // The mark, the blanks the line ended with, and the text after the
+            // arguments deleted; the console and that text typed.
+            let mut keys = vec![BACKSPACE; 1 + (at_end.chars().count() - 1 - line.chars().count()) + tail.chars().count()];
+            keys.extend(format!(" {console_arg}{tail}").bytes());
+            type_watched(console, &keys, row, &at_end, wait)
+        }) {
+            Ok(()) => {
+                console.wait_quiet(settle, wait, "GRUB's editor to show the edit")?;
+                Screen::from_bytes(&console.raw_since(0)).grub_editor_lines().and_then(|l| l.get(row).cloned()).unwrap_or_default()
+            }
+            Err(ConsoleError::Timeout { .. }) => editor_line(console, row),
+            Err(e) => return Err(e),
+        };
+        if shown.trim_end() == expected {
+            tracing::info!(line = expected, "GRUB's editor shows the edited `linux` command; booting it");
+            return console.send(&[CTRL_X]);
+        }
+    }
+    Err(ConsoleError::Garbled {
+        waiting_for: format!("the edited `linux` command `{expected}` in GRUB's editor"),
+        detail: format!("typed {EDIT_ATTEMPTS} times, the screen showed `{shown}`"),
+        lines: console.last_lines(),
+    })
 }
 
-/// Once GRUB's editor is drawn: the row of its `linux` line, as the screen
-/// shows it. GRUB 2.06 puts `setparams 'title'` and the text after the entry's
-/// `{` above the commands, so the configuration's own line numbers are off.
-fn editor_linux_line(console: &mut SerialConsole, wait: Duration, settle: Duration) -> Result<Option<usize>, ConsoleError> {
-    console.expect(&[&patterns().grub_editor], wait, "GRUB's entry editor")?;
-    console.wait_quiet(settle, wait, "GRUB's entry editor to be drawn")?;
-    Ok(Screen::from_bytes(&console.raw_since(0)).grub_editor_linux_line())
+/// The mark GRUB's editor gets at the end of the `linux` command's line: where
+/// it shows up tells how many blanks (which the screen does not show) the line
+/// ends with.
+const MARK: u8 = b'#';
+
+/// In GRUB's editor (cursor on its first line): to line `row` (which reads
+/// `line`), to its end, and the mark typed there. Returns the line as the
+/// screen then shows it: `line`, the blanks it ended with, the mark.
+fn end_of_line(console: &mut SerialConsole, row: usize, line: &str, wait: Duration) -> Result<String, ConsoleError> {
+    let mut keys = vec![CTRL_N; row];
+    keys.extend([CTRL_E, MARK]);
+    console.send(&keys)?;
+    let ends_marked = |l: &str| l.trim_end().strip_suffix(MARK as char).is_some_and(|l| l.trim_end() == line);
+    console.wait_raw(wait, "GRUB's editor to echo a key at the end of the `linux` command's line", |raw| {
+        Screen::from_bytes(raw).grub_editor_lines().and_then(|l| l.get(row).map(|l| ends_marked(l))).unwrap_or(false)
+    })?;
+    Ok(editor_line(console, row).trim_end().to_owned())
+}
+
+/// Line `row` of GRUB's editor as the screen shows it now.
+fn editor_line(console: &SerialConsole, row: usize) -> String {
+    Screen::from_bytes(&console.raw_since(0)).grub_editor_lines().and_then(|l| l.get(row).cloned()).unwrap_or_default()
+}
+
+/// Types `keys` into GRUB's editor a few at a time, waiting after each batch
+/// until the screen shows its effect on line `row` (which reads `line` before
+/// the first key): what a key does is replayed on a model of the line (the
+/// cursor starts at its end after Ctrl-E; backspace deletes before it; a
+/// printable key is inserted). Keys that move between lines change nothing
+/// the screen shows, so they go out with the next batch.
+fn type_watched(console: &mut SerialConsole, keys: &[u8], row: usize, line: &str, wait: Duration) -> Result<(), ConsoleError> {
+    let mut model: Vec<char> = line.chars().collect();
+    let mut pending = Vec::new();
+    let mut counted = 0;
+    for (i, &key) in keys.iter().enumerate() {
+        pending.push(key);
+        match key {
+            BACKSPACE => {
+                model.pop();
+            }
+            _ => model.push(key as char),
+        }
+        counted += 1;
+        if counted < TYPE_CHUNK && i + 1 < keys.len() {
+            continue;
+        }
+        console.send(&pending)?;
+        pending.clear();
+        counted = 0;
+        let want: String = model.iter().collect();
+        let want = want.trim_end().to_owned();
+        console.wait_raw(wait, &format!("GRUB's editor to echo `{want}`"), |raw| {
+            Screen::from_bytes(raw).grub_editor_lines().and_then(|l| l.get(row).map(|l| l.trim_end() == want)).unwrap_or(false)
+        })?;
+    }
+    match pending.is_empty() {
+        true => Ok(()),
+        false => console.send(&pending),
+    }
 }
 
 /// `rescue login: root (automatic login)` → `root`.

@@ -407,6 +407,30 @@ impl Line {
     }
 }
 
+/// The `linux` (or `linuxefi`) command in one line of an entry as GRUB's
+/// editor shows it: where the command's arguments end, as a byte offset into
+/// `line` (a console argument goes there), and the arguments. A command ends
+/// at a `;`, a `}` or the end of the line (outside quotes); a one-line entry
+/// (`linux /k a; initrd /i; `) has more commands after it on the same line.
+pub fn linux_command(line: &str) -> Option<(usize, &str)> {
+    let read = Line::read(line);
+    let code = read.code.as_str();
+    let mut start = 0;
+    for (end, _) in code.match_indices([';', '{', '}']).chain(std::iter::once((code.len(), ""))) {
+        let command = &code[start..end];
+        let word = command.trim_start();
+        let name_len = word.find(char::is_whitespace).unwrap_or(word.len());
+        if matches!(&word[..name_len], "linux" | "linuxefi") {
+            let args_from = start + (command.len() - word.len()) + name_len;
+            // The arguments, trailing blanks left out: the console goes right after them.
+            let args_end = args_from + line[args_from..end].trim_end().len();
+            return Some((args_end, line[args_from..args_end].trim()));
+        }
+        start = end + 1;
+    }
+    None
+}
+
 /// The index of the body's `linux` (or `linuxefi`) line.
 fn linux_line(body: &[String]) -> Option<usize> {
     body.iter().position(|l| matches!(l.split_whitespace().next(), Some("linux" | "linuxefi")))
@@ -639,6 +663,20 @@ menuentry 'Shutdown' --class shutdown {
         assert_eq!(Line::read("menuentry 'use --hotkey x' {").hotkey(), None);
         assert_eq!(Line::read("hiddenentry 'T' --class c --hotkey \"t\" {").hotkey(), Some('t'));
         assert_eq!(Line::read("hiddenentry T --hotkey=g {").hotkey(), Some('g'));
+    }
+
+    /// The console goes after the `linux` command's own arguments, whether the
+    /// command ends at the line's end, a `;` or a `}`; quoted `;` are text.
+    #[test]
+    fn the_linux_commands_arguments_end_at_a_semicolon_a_brace_or_the_line() {
+        let at = |line: &str| linux_command(line).map(|(end, args)| (&line[..end], args));
+        assert_eq!(at("  linux /boot/bzImage a=1 b  "), Some(("  linux /boot/bzImage a=1 b", "/boot/bzImage a=1 b")));
+        assert_eq!(at(" linux /boot/bzImage a=1 ; initrd /boot/initrd; "), Some((" linux /boot/bzImage a=1", "/boot/bzImage a=1")));
+        assert_eq!(at("terminal_output console; linux /k x=\"1;2\"}"), Some(("terminal_output console; linux /k x=\"1;2\"", "/k x=\"1;2\"")));
+        assert_eq!(at("linuxefi /k;initrd /i"), Some(("linuxefi /k", "/k")));
+        assert_eq!(at("initrd /boot/initrd; echo linux"), None);
+        assert_eq!(at("setparams 'linux'"), None);
+        assert_eq!(at("menuentry 'x' { linux /k ; }"), Some(("menuentry 'x' { linux /k", "/k")));
     }
 
     #[test]

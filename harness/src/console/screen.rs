@@ -76,9 +76,37 @@ impl Screen {
 
     /// In GRUB's editor: the index of the entry's `linux` line.
     pub fn grub_editor_linux_line(&self) -> Option<usize> {
-        // The editor's cursor starts on the box's first row, the body's first line.
-        let (lines, column) = self.boxed()?;
-        lines.iter().position(|l| matches!(Self::text_of(l, column).split_whitespace().next(), Some("linux" | "linuxefi")))
+        self.grub_editor_lines()?.iter().position(|l| matches!(l.split_whitespace().next(), Some("linux" | "linuxefi")))
+    }
+
+    /// GRUB's editor, if it is on the screen: the entry's lines as its editor
+    /// holds them (the cursor keys move over these), with their indentation.
+    /// A line too long for the box goes on over the next rows, each row but the
+    /// last ending in `\` at the box's edge (GRUB's menu_entry.c); they are
+    /// joined again here. Blank rows after the last line are the box's space.
+    pub fn grub_editor_lines(&self) -> Option<Vec<String>> {
+        if !self.rows.iter().any(|r| r.contains("Minimum Emacs-like")) {
+            return None;
+        }
+        let (rows, column) = self.boxed()?;
+        let mut lines: Vec<String> = Vec::new();
+        let mut continued = false;
+        for row in rows {
+            let text = Self::text_of(row, column);
+            let (text, goes_on) = match text.strip_suffix('\\') {
+                Some(head) => (head, true),
+                None => (text, false),
+            };
+            match lines.last_mut() {
+                Some(last) if continued => last.push_str(text),
+                _ => lines.push(text.to_owned()),
+            }
+            continued = goes_on;
+        }
+        while lines.last().is_some_and(|l| l.trim().is_empty()) {
+            lines.pop();
+        }
+        Some(lines)
     }
 }
 
