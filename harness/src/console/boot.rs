@@ -541,14 +541,22 @@ impl DrawnMenus<'_> {
         Ok(menu)
     }
 
-    /// Moves the highlight to item `to`.
+    /// Moves the highlight to item `to`, one item at a time, each time waiting
+    /// until the screen shows it moved. The keys are GRUB's own `v` and `^`
+    /// (its hint names them): arrow keys are escape sequences, and one split
+    /// or dropped on the way (seen with SeaBIOS's serial console under TCG)
+    /// leaves an Escape that closes the submenu.
     fn highlight(&mut self, menu: &super::screen::DrawnMenu, to: usize) -> Result<(), ConsoleError> {
-        let mut keys = GrubPlan::keys(&GrubStep { from: menu.highlighted, to, last_title: String::new() }, false, false);
-        keys.pop(); // the Enter
-        match keys.is_empty() {
-            true => Ok(()),
-            false => self.console.send(&keys),
+        let mut at = menu.highlighted;
+        while at != to {
+            let (key, next) = if to > at { (b'v', at + 1) } else { (b'^', at - 1) };
+            self.console.send(&[key])?;
+            at = next;
+            self.console.wait_raw(self.wait, &format!("GRUB to highlight item {} of its menu", at + 1), |raw| {
+                Screen::from_bytes(raw).grub_menu().is_some_and(|m| m.highlighted == at)
+            })?;
         }
+        Ok(())
     }
 
     /// Enter on the highlighted item.
