@@ -2,7 +2,7 @@
 //! userspace → login prompt → shell. Each transition waits for its own evidence
 //! with its own timeout, and every failure names the last phase reached.
 
-use super::grub::{GrubPlan, GrubStep};
+use super::grub::GrubPlan;
 use super::menu::{BootChoice, DrawnChoice};
 use super::screen::Screen;
 use super::serial::{ConsoleError, SerialConsole};
@@ -1004,19 +1004,27 @@ mod tests {
         assert_eq!(guest.join().unwrap().0, b"\r\r");
     }
 
+    /// What an item is, told from GRUB's editor as recorded: an entry (its
+    /// `linux` command without the console), a submenu of one-line entries
+    /// (AAVMF, the grub-oneline fixture), nixpkgs' submenus whose first lines
+    /// are menu settings, and one-line actions that must never be entered.
     #[test]
-    fn without_a_console_title_the_highlighted_entry_is_edited() {
-        // OVMF, nixpkgs' forceTextMode-era menu after `t` (nothing names ttyS0 at
-        // the top), then GRUB's editor (grub-embedded fixture).
-        let (_, menu) = split_after(OVMF_GFXTERM, "on this console...");
-        let editor = include_bytes!("testdata/ovmf-grub-editor.raw");
-        let editor_draw = &editor[editor.windows(8).rposition(|w| w == b"GNU GRUB").unwrap() - 40..];
-        let edit = b"\x1b[B\x1b[B\x05 console=ttyS0,115200n8\x18";
-        let script = vec![(menu.to_vec(), 1), (editor_draw.to_vec(), edit.len())];
-        let (mut console, guest, _dir) = scripted_guest(script);
-        let choice = DrawnChoice { pattern: None, console_arg: "console=ttyS0,115200n8".into(), text_mode_key: 't' };
-        assert_eq!(drive_drawn_grub(&mut console, &choice, Duration::from_secs(10), Duration::from_millis(200)).unwrap(), None);
-        assert_eq!(guest.join().unwrap().0, [b"e".as_slice(), edit].concat());
+    fn items_are_told_apart_in_the_editor() {
+        let console = "console=ttyS0,115200n8";
+        let editor = Screen::from_bytes(include_bytes!("testdata/ovmf-grub-editor.raw")).grub_editor_lines().unwrap();
+        assert_eq!(kind_of(&editor, console), ItemKind::Entry { has_console: false });
+        let with_console: Vec<String> = editor.iter().map(|l| l.replace("loglevel=4", "loglevel=4 console=ttyS0")).collect();
+        assert_eq!(kind_of(&with_console, console), ItemKind::Entry { has_console: true });
+        let submenu = Screen::from_bytes(include_bytes!("testdata/aavmf-grub-oneline-submenu-editor.raw")).grub_editor_lines().unwrap();
+        assert_eq!(kind_of(&submenu, console), ItemKind::Submenu);
+        let settings: Vec<String> = ["setparams 'HiDPI, Quirks and Accessibility'", "  set textmode=false", "  search --set=root --file /EFI/nixos-installer-image", "  insmod gfxterm"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(kind_of(&settings, console), ItemKind::Submenu);
+        for action in ["setparams 'Firmware Setup'\n fwsetup; ", "setparams 'Shutdown'\n  halt", "setparams ''\nreturn"] {
+            let lines: Vec<String> = action.lines().map(String::from).collect();
+            assert_eq!(kind_of(&lines, console), ItemKind::Other, "{action}");
+        }
     }
 
     #[test]

@@ -669,7 +669,9 @@ menuentry 'Shutdown' --class shutdown {
     /// command ends at the line's end, a `;` or a `}`; quoted `;` are text.
     #[test]
     fn the_linux_commands_arguments_end_at_a_semicolon_a_brace_or_the_line() {
-        let at = |line: &str| linux_command(line).map(|(end, args)| (&line[..end], args));
+        fn at(line: &str) -> Option<(&str, &str)> {
+            linux_command(line).map(|(end, args)| (&line[..end], args))
+        }
         assert_eq!(at("  linux /boot/bzImage a=1 b  "), Some(("  linux /boot/bzImage a=1 b", "/boot/bzImage a=1 b")));
         assert_eq!(at(" linux /boot/bzImage a=1 ; initrd /boot/initrd; "), Some((" linux /boot/bzImage a=1", "/boot/bzImage a=1")));
         assert_eq!(at("terminal_output console; linux /k x=\"1;2\"}"), Some(("terminal_output console; linux /k x=\"1;2\"", "/k x=\"1;2\"")));
