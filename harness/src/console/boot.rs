@@ -513,7 +513,7 @@ fn drive_drawn_grub(
     }
     tracing::info!("no GRUB menu item names or has the console; editing the entry highlighted at first");
     let top = menus.read()?;
-    menus.highlight(&top, first)?;
+    menus.highlight(top.highlighted, first)?;
     menus.console.send(b"e")?;
     edit_in_editor(menus.console, &choice.console_arg, wait, settle).map(|()| None)
 }
@@ -546,8 +546,8 @@ impl DrawnMenus<'_> {
     /// (its hint names them): arrow keys are escape sequences, and one split
     /// or dropped on the way (seen with SeaBIOS's serial console under TCG)
     /// leaves an Escape that closes the submenu.
-    fn highlight(&mut self, menu: &super::screen::DrawnMenu, to: usize) -> Result<(), ConsoleError> {
-        let mut at = menu.highlighted;
+    fn highlight(&mut self, from: usize, to: usize) -> Result<(), ConsoleError> {
+        let mut at = from;
         while at != to {
             let (key, next) = if to > at { (b'v', at + 1) } else { (b'^', at - 1) };
             self.console.send(&[key])?;
@@ -593,23 +593,24 @@ impl DrawnMenus<'_> {
     /// found, with this level's menu on the screen again.
     fn search(&mut self, menu: super::screen::DrawnMenu, depth: usize) -> Result<Option<Option<Phase>>, ConsoleError> {
         if let Some(to) = self.choice.pick(&menu.items) {
-            self.highlight(&menu, to)?;
+            self.highlight(menu.highlighted, to)?;
             return self.enter_picked(depth).map(Some);
         }
         if depth + 1 >= MAX_MENU_DEPTH {
             return Ok(None);
         }
-        let mut menu = menu;
+        // Where the highlight is: it stays on an item seen in the editor, and
+        // starts again from the default when a submenu is left.
+        let mut highlighted = menu.highlighted;
         for at in 0..menu.items.len() {
             // Separators (`submenu "" {return}`) are blank and lead nowhere.
             if menu.items[at].is_empty() || self.peeks >= MAX_PEEKS {
                 continue;
             }
-            self.highlight(&menu, at)?;
-            menu = self.read()?;
+            self.highlight(highlighted, at)?;
+            highlighted = at;
             match self.peek()? {
                 ItemKind::Entry { has_console: true } if self.choice.pattern.is_none() => {
-                    self.read()?;
                     return match self.enter()? {
                         Entered::Booting(phase) => Ok(Some(phase)),
                         Entered::Menu => Err(ConsoleError::Timeout {
@@ -619,22 +620,19 @@ impl DrawnMenus<'_> {
                         }),
                     };
                 }
-                ItemKind::Submenu => {
-                    self.read()?;
-                    match self.enter()? {
-                        Entered::Booting(phase) => return Ok(Some(phase)),
-                        Entered::Menu => {
-                            let inner = self.read()?;
-                            if let Some(booting) = self.search(inner, depth + 1)? {
-                                return Ok(Some(booting));
-                            }
-                            self.back()?;
+                ItemKind::Submenu => match self.enter()? {
+                    Entered::Booting(phase) => return Ok(Some(phase)),
+                    Entered::Menu => {
+                        let inner = self.read()?;
+                        if let Some(booting) = self.search(inner, depth + 1)? {
+                            return Ok(Some(booting));
                         }
+                        self.back()?;
+                        highlighted = self.read()?.highlighted;
                     }
-                }
+                },
                 _ => {}
             }
-            menu = self.read()?;
         }
         Ok(None)
     }
@@ -648,7 +646,7 @@ impl DrawnMenus<'_> {
             }
             let menu = self.read()?;
             let to = self.choice.pick(&menu.items).unwrap_or(menu.highlighted);
-            self.highlight(&menu, to)?;
+            self.highlight(menu.highlighted, to)?;
         }
         Err(ConsoleError::Timeout {
             waiting_for: format!("a GRUB entry within {MAX_MENU_DEPTH} levels of submenus"),
