@@ -1025,6 +1025,83 @@ mod tests {
         }
     }
 
+    /// AAVMF: the grub-oneline fixture's installer entry in GRUB's editor, then
+    /// GRUB's answers to the edit, as a real boot recorded them.
+    const AAVMF_ONELINE_EDIT: &[u8] = include_bytes!("testdata/aavmf-grub-oneline-edit.raw");
+
+    /// Where the recording first shows `done` (checked before each escape
+    /// sequence): the cut points of a replay that answers each batch of keys
+    /// with what GRUB drew for it.
+    fn first_shown(raw: &[u8], from: usize, done: impl Fn(&str) -> bool) -> usize {
+        let row = |at: usize| Screen::from_bytes(&raw[..at]).grub_editor_lines().and_then(|l| l.get(1).map(|l| l.trim_end().to_owned()));
+        (from..=raw.len()).filter(|&i| i == raw.len() || raw[i] == 0x1b).find(|&i| row(i).is_some_and(|r| done(&r))).expect("the recording shows it")
+    }
+
+    /// A one-line entry gets the console after its `linux` command's own
+    /// arguments, not after `initrd /boot/initrd;`: the end of the line marked
+    /// (which tells its trailing blanks), the text after the arguments deleted
+    /// and typed again after the console, four keys at a time, each batch
+    /// answered only once the recording shows the one before; then Ctrl-X.
+    #[test]
+    fn a_one_line_entry_gets_the_console_after_its_linux_arguments() {
+        let raw = AAVMF_ONELINE_EDIT;
+        let line = " linux /boot/Image boot=live loglevel=4 init=/lib/systemd/systemd live-media-path=/live; initrd /boot/initrd;";
+        let tail = "; initrd /boot/initrd;";
+        let typed = format!(" console=ttyAMA0,115200n8{tail}");
+        let drawn = first_shown(raw, 0, |r| r == line);
+        let marked = first_shown(raw, drawn, |r| r.ends_with('#'));
+        let at_end = Screen::from_bytes(&raw[..marked]).grub_editor_lines().unwrap()[1].trim_end().to_owned();
+        let blanks = at_end.len() - line.len() - 1;
+        // The batches the harness sends and the line each must leave.
+        let mut keys = vec![BACKSPACE; 1 + blanks + tail.len()];
+        keys.extend(typed.bytes());
+        let mut model: Vec<char> = at_end.chars().collect();
+        let mut script = vec![(raw[..drawn].to_vec(), 3)];
+        let mut from = drawn;
+        let mut expected_keys = vec![CTRL_N, CTRL_E, MARK];
+        let mut state = at_end.clone();
+        for batch in keys.chunks(TYPE_CHUNK) {
+            let cut = first_shown(raw, from, |r| r == state.trim_end());
+            script.push((raw[from..cut].to_vec(), batch.len()));
+            from = cut;
+            for &k in batch {
+                if k == BACKSPACE { model.pop(); } else { model.push(k as char); }
+            }
+            state = model.iter().collect();
+            expected_keys.extend_from_slice(batch);
+        }
+        let typed_all = first_shown(raw, from, |r| r == state.trim_end());
+        script.push((raw[from..typed_all].to_vec(), 1));
+        script.push((raw[typed_all..].to_vec(), 0));
+        expected_keys.push(CTRL_X);
+        assert_eq!(state, format!(" linux /boot/Image boot=live loglevel=4 init=/lib/systemd/systemd live-media-path=/live{typed}"));
+        let (mut console, guest, _dir) = scripted_guest(script);
+        edit_in_editor(&mut console, "console=ttyAMA0,115200n8", Duration::from_secs(10), Duration::from_millis(200)).unwrap();
+        assert_eq!(String::from_utf8_lossy(&guest.join().unwrap().0), String::from_utf8_lossy(&expected_keys));
+    }
+
+    /// Keys GRUB never shows (lost on the way): the edit is discarded and
+    /// typed again, and after three tries the boot stops, saying what the
+    /// screen showed instead of the edit.
+    #[test]
+    fn an_edit_the_screen_never_shows_is_retyped_then_reported() {
+        let raw = AAVMF_ONELINE_EDIT;
+        let line = " linux /boot/Image boot=live loglevel=4 init=/lib/systemd/systemd live-media-path=/live; initrd /boot/initrd;";
+        let editor = raw[..first_shown(raw, 0, |r| r == line)].to_vec();
+        let mut script = vec![(editor.clone(), 3)];
+        for _ in 1..EDIT_ATTEMPTS {
+            script.extend([(Vec::new(), 1), (SEABIOS_OPTIONS.to_vec(), 1), (editor.clone(), 3)]);
+        }
+        let (mut console, guest, _dir) = scripted_guest(script);
+        let e = edit_in_editor(&mut console, "console=ttyAMA0,115200n8", Duration::from_millis(600), Duration::from_millis(100)).unwrap_err();
+        let message = e.to_string();
+        assert!(message.starts_with("the edited `linux` command ` linux /boot/Image"), "{message}");
+        assert!(message.contains("typed 3 times, the screen showed ` linux /boot/Image"), "{message}");
+        let mark = [CTRL_N, CTRL_E, MARK];
+        let retry = [[ESC, b'e'].as_slice(), &mark].concat();
+        assert_eq!(guest.join().unwrap().0, [mark.as_slice(), &retry, &retry].concat());
+    }
+
     #[test]
     fn phases_are_ordered() {
         assert!(Phase::BootMenu < Phase::Kernel && Phase::LoginPrompt < Phase::Shell);

@@ -55,7 +55,8 @@ pub struct GrubStep {
 }
 
 /// How to boot through GRUB: the menu levels, then either Enter on the entry or
-/// an edit that appends `append` to line `line` (the `linux` line) of its body.
+/// an edit that adds `append` to the `linux` command (line `line` of its body;
+/// the edit itself finds the command in GRUB's editor on the screen).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GrubPlan {
     pub steps: Vec<GrubStep>,
@@ -83,19 +84,6 @@ impl GrubPlan {
             keys.extend_from_slice(key);
         }
         keys.extend_from_slice(if last && edit { b"e" } else { b"\r" });
-        keys
-    }
-
-    /// In GRUB's editor (cursor at the start of the body): down to the line, to
-    /// its end (Ctrl-E), the text, then boot (Ctrl-X).
-    pub fn edit_keys(edit: &GrubEdit) -> Vec<u8> {
-        let mut keys = Vec::new();
-        for _ in 0..edit.line {
-            keys.extend_from_slice(DOWN);
-        }
-        keys.push(0x05);
-        keys.extend_from_slice(format!(" {}", edit.append).as_bytes());
-        keys.push(0x18);
         keys
     }
 }
@@ -714,7 +702,6 @@ menuentry 'Shutdown' --class shutdown {
         let edit = plan.edit.clone().unwrap();
         assert_eq!(edit, GrubEdit { line: 0, append: "console=ttyAMA0,115200n8".into() });
         assert_eq!(GrubPlan::keys(&plan.steps[0], true, true), b"e");
-        assert_eq!(GrubPlan::edit_keys(&edit), b"\x05 console=ttyAMA0,115200n8\x18");
     }
 
     #[test]
