@@ -751,41 +751,28 @@ fn editor_line(console: &SerialConsole, row: usize) -> String {
     Screen::from_bytes(&console.raw_since(0)).grub_editor_lines().and_then(|l| l.get(row).cloned()).unwrap_or_default()
 }
 
-/// Types `keys` into GRUB's editor a few at a time, waiting after each batch
-/// until the screen shows its effect on line `row` (which reads `line` before
-/// the first key): what a key does is replayed on a model of the line (the
-/// cursor starts at its end after Ctrl-E; backspace deletes before it; a
-/// printable key is inserted). Keys that move between lines change nothing
-/// the screen shows, so they go out with the next batch.
+/// Types `keys` (backspaces and text) at the end of line `row` of GRUB's
+/// editor, which reads `line` before the first key, `TYPE_CHUNK` keys at a
+/// time; after each batch it waits until the screen shows the line as the keys
+/// leave it (a backspace deletes the last character, any other key is
+/// appended), so GRUB never has more than one batch to read.
 fn type_watched(console: &mut SerialConsole, keys: &[u8], row: usize, line: &str, wait: Duration) -> Result<(), ConsoleError> {
     let mut model: Vec<char> = line.chars().collect();
-    let mut pending = Vec::new();
-    let mut counted = 0;
-    for (i, &key) in keys.iter().enumerate() {
-        pending.push(key);
-        match key {
-            BACKSPACE => {
-                model.pop();
+    for batch in keys.chunks(TYPE_CHUNK) {
+        for &key in batch {
+            match key {
+                BACKSPACE => drop(model.pop()),
+                _ => model.push(key as char),
             }
-            _ => model.push(key as char),
         }
-        counted += 1;
-        if counted < TYPE_CHUNK && i + 1 < keys.len() {
-            continue;
-        }
-        console.send(&pending)?;
-        pending.clear();
-        counted = 0;
+        console.send(batch)?;
         let want: String = model.iter().collect();
         let want = want.trim_end().to_owned();
         console.wait_raw(wait, &format!("GRUB's editor to echo `{want}`"), |raw| {
             Screen::from_bytes(raw).grub_editor_lines().and_then(|l| l.get(row).map(|l| l.trim_end() == want)).unwrap_or(false)
         })?;
     }
-    match pending.is_empty() {
-        true => Ok(()),
-        false => console.send(&pending),
-    }
+    Ok(())
 }
 
 /// `rescue login: root (automatic login)` → `root`.
