@@ -433,6 +433,14 @@ const MAX_MENU_DEPTH: usize = 8;
 /// editor to see what they are, before the harness stops looking.
 const MAX_PEEKS: usize = 40;
 
+/// How many levels of a menu known only from the screen have their items
+/// opened in the editor; below them only titles are read. nixpkgs keeps its
+/// serial entries two levels down (a submenu of "HiDPI, Quirks and
+/// Accessibility" or of "Options"), and its items at the third level are the
+/// installer's entries again: looking into each of them cost minutes under
+/// TCG on aarch64, where no title names `ttyAMA0`.
+const PEEK_DEPTH: usize = 2;
+
 /// How often an edit that the screen does not show as typed is typed again.
 const EDIT_ATTEMPTS: usize = 3;
 
@@ -596,7 +604,7 @@ impl DrawnMenus<'_> {
             self.highlight(menu.highlighted, to)?;
             return self.enter_picked(depth).map(Some);
         }
-        if depth + 1 >= MAX_MENU_DEPTH {
+        if depth >= PEEK_DEPTH {
             return Ok(None);
         }
         // Where the highlight is: it stays on an item seen in the editor, and
