@@ -632,6 +632,12 @@ impl DrawnMenus<'_> {
                     Entered::Booting(phase) => return Ok(Some(phase)),
                     Entered::Menu => {
                         let inner = self.read()?;
+                        // An entry that only changes GRUB's terminal (the
+                        // text-mode entry) draws this same menu again.
+                        if inner.items == menu.items {
+                            highlighted = inner.highlighted;
+                            continue;
+                        }
                         if let Some(booting) = self.search(inner, depth + 1)? {
                             return Ok(Some(booting));
                         }
