@@ -298,7 +298,7 @@ fn flake_value_changed() -> Test {
 fn menu_layout_tests() -> Vec<Test> {
     let uefi = [(Arch::X86_64, Firmware::Uefi), (Arch::Aarch64, Firmware::Uefi)];
     let mut tests = Vec::new();
-    for variant in ["grub-gfxterm", "grub-serial", "grub-embedded"] {
+    for variant in ["grub-gfxterm", "grub-serial", "grub-embedded", "grub-options"] {
         for (arch, firmware) in uefi {
             tests.push(menu_layout(variant, arch, firmware));
         }
