@@ -447,7 +447,7 @@ fn flake_value_changed() -> Test {
 fn menu_layout_tests() -> Vec<Test> {
     let uefi = [(Arch::X86_64, Firmware::Uefi), (Arch::Aarch64, Firmware::Uefi)];
     let mut tests = Vec::new();
-    for variant in ["grub-gfxterm", "grub-serial", "grub-embedded"] {
+    for variant in ["grub-gfxterm", "grub-serial", "grub-embedded", "grub-options"] {
         for (arch, firmware) in uefi {
             tests.push(menu_layout(variant, arch, firmware));
         }
@@ -455,6 +455,12 @@ fn menu_layout_tests() -> Vec<Test> {
     // One GRUB for BIOS and UEFI: x86_64 only, where BIOS exists.
     for firmware in [Firmware::Bios, Firmware::Uefi] {
         tests.push(menu_layout("grub-unified", Arch::X86_64, firmware));
+    }
+    // Known only from the screen: one-line entries, the serial entry two
+    // submenus deep (on aarch64 it names ttyS0, not the console there, so the
+    // search ends in an edit of the installer's one-line entry).
+    for (arch, firmware) in uefi.into_iter().chain([(Arch::X86_64, Firmware::Bios)]) {
+        tests.push(menu_layout("grub-oneline", arch, firmware));
     }
     tests
 }
@@ -655,7 +661,7 @@ fn negative_tests() -> Vec<Test> {
         negative("grub_rescue", "grub-rescue", None, |r| {
             died(r, "GRUB rescue prompt: GRUB could not load its normal mode", "power-on (no boot menu yet)", &["grub rescue>"], 60.0)?;
             let joined = r.error.as_ref().map(|e| e.evidence.concat()).unwrap_or_default();
-            ensure(joined.contains("error: file `/boot/grub/i386-pc/normal.mod' not found."), "GRUB's error is not in the evidence")
+            ensure(joined.contains("error: file `/EFI/boot/i386-pc/normal.mod' not found."), "GRUB's error is not in the evidence")
         }),
         negative("hang", "hang", Some(Duration::from_secs(100)), |r| {
             let e = r.error.as_ref().ok_or("no error in the report")?;

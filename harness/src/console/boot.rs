@@ -2,7 +2,7 @@
 //! userspace → login prompt → shell. Each transition waits for its own evidence
 //! with its own timeout, and every failure names the last phase reached.
 
-use super::grub::{GrubEdit, GrubPlan, GrubStep};
+use super::grub::GrubPlan;
 use super::login::{Credentials, LoggedIn, LoginError};
 use super::menu::{BootChoice, DrawnChoice};
 use super::screen::Screen;
@@ -365,9 +365,7 @@ fn drive_boot(
                 console.send(&GrubPlan::keys(step, last, plan.edit.is_some())).map_err(fail(&phases))?;
             }
             if let Some(edit) = &plan.edit {
-                let line = editor_linux_line(console, menu_wait(), timeouts.menu_settle).map_err(fail(&phases))?;
-                let edit = GrubEdit { line: line.unwrap_or(edit.line), ..edit.clone() };
-                console.send(&GrubPlan::edit_keys(&edit)).map_err(fail(&phases))?;
+                edit_in_editor(console, &edit.append, menu_wait(), timeouts.menu_settle).map_err(fail(&phases))?;
             }
         }
         // GRUB known only from what it draws: the same way onto serial, then
@@ -494,71 +492,364 @@ fn grub_menu_reached(
 /// How deep a menu read off the screen may nest before the harness gives up.
 const MAX_MENU_DEPTH: usize = 8;
 
-/// Drives a GRUB menu known only from the screen. At each level, once the draw
-/// has settled: an item the choice picks (by pattern, or one whose title names
-/// the console) gets Enter, and a submenu it opens is read the same way; inside a
-/// submenu picked for its title, the highlighted item is taken. Without such an
-/// item, the highlighted entry is edited: its `linux` line, found in GRUB's
-/// editor on the screen, gets the console. An entry that prints no `Booting`
-/// line (GRUB on x86 does not) shows itself by the kernel's first words: that
-/// phase is returned, as it was seen here.
+/// How many items of a menu known only from the screen may be opened in GRUB's
+/// editor to see what they are, before the harness stops looking.
+const MAX_PEEKS: usize = 40;
+
+/// How many levels of a menu known only from the screen have their items
+/// opened in the editor; below them only titles are read. nixpkgs keeps its
+/// serial entries two levels down (a submenu of "HiDPI, Quirks and
+/// Accessibility" or of "Options"), and its items at the third level are the
+/// installer's entries again: looking into each of them cost minutes under
+/// TCG on aarch64, where no title names `ttyAMA0`.
+const PEEK_DEPTH: usize = 2;
+
+/// How often an edit that the screen does not show as typed is typed again.
+const EDIT_ATTEMPTS: usize = 3;
+
+/// Keys typed into GRUB's editor at once before waiting for their echo: the
+/// firmware's input buffer is small (SeaBIOS's keyboard buffer holds 15 keys),
+/// and keys typed faster than GRUB reads them under TCG arrived damaged.
+const TYPE_CHUNK: usize = 4;
+
+/// Keys of GRUB's editor, one byte each (an escape sequence can be split or
+/// mis-read by the firmware's terminal): Ctrl-E (end of line), Ctrl-N (next
+/// line), Ctrl-X (boot), backspace, and Escape (discard, back to the menu).
+const CTRL_E: u8 = 0x05;
+const CTRL_N: u8 = 0x0e;
+const CTRL_X: u8 = 0x18;
+const BACKSPACE: u8 = 0x08;
+const ESC: u8 = 0x1b;
+
+/// What an item of a menu known only from the screen is, as GRUB's editor
+/// shows its commands: an entry (its `linux` command has the console or not),
+/// a submenu (items inside, or no command that boots or acts: nixpkgs'
+/// submenus start with many lines of menu settings), or another action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ItemKind {
+    Entry { has_console: bool },
+    Submenu,
+    Other,
+}
+
+/// Commands that make an item an entry of its own, not a submenu.
+const ACTIONS: [&str; 10] =
+    ["chainloader", "fwsetup", "halt", "reboot", "multiboot", "multiboot2", "linux16", "exit", "return", "configfile"];
+
+fn kind_of(lines: &[String], console_arg: &str) -> ItemKind {
+    // Each command's first word; one line may hold several (`{ fwsetup; }`).
+    let first_words = || lines.iter().flat_map(|l| l.split([';', '{', '}'])).filter_map(|c| c.split_whitespace().next());
+    if first_words().any(|w| w == "menuentry" || w == "submenu") {
+        return ItemKind::Submenu;
+    }
+    if let Some(args) = lines.iter().find_map(|l| super::grub::linux_command(l).map(|(_, args)| args)) {
+        return ItemKind::Entry { has_console: super::menu::has_console(args, console_arg) };
+    }
+    match first_words().any(|w| ACTIONS.contains(&w)) {
+        true => ItemKind::Other,
+        false => ItemKind::Submenu,
+    }
+}
+
+/// Where an Enter on a drawn menu led.
+enum Entered {
+    /// A submenu, now drawn.
+    Menu,
+    /// An entry is booting (the phase seen, if the kernel already spoke).
+    Booting(Option<Phase>),
+}
+
+/// Drives a GRUB menu known only from the screen, as a person would. At each
+/// level, once the draw has settled: an item the choice picks (by pattern, or
+/// one whose title names the console) gets Enter, and a submenu it opens is
+/// read the same way (inside a submenu picked for its title, the highlighted
+/// item is taken). Without such an item, every item is opened in GRUB's
+/// editor (`e`) to see what it is, then left (Escape): an entry whose `linux`
+/// command has the console is booted, a submenu is entered, searched the same
+/// way and left again. When nothing is found, the entry that was highlighted
+/// at first is edited: the console goes after its `linux` command's
+/// arguments. An entry that prints no `Booting` line (GRUB on x86 does not)
+/// shows itself by the kernel's first words: that phase is returned.
 fn drive_drawn_grub(
     console: &mut SerialConsole,
     choice: &DrawnChoice,
     wait: Duration,
     settle: Duration,
 ) -> Result<Option<Phase>, ConsoleError> {
-    let p = patterns();
-    let mut picked_for_title = false;
-    for _ in 0..MAX_MENU_DEPTH {
-        console.wait_quiet(settle, wait, "the GRUB menu to be drawn")?;
-        let screen = Screen::from_bytes(&console.raw_since(0));
-        let menu = screen.grub_menu().ok_or_else(|| ConsoleError::Timeout {
+    let mut menus = DrawnMenus { console, choice, wait, settle, peeks: 0 };
+    let top = menus.read()?;
+    let first = top.highlighted;
+    if let Some(booting) = menus.search(top, 0)? {
+        return Ok(booting);
+    }
+    tracing::info!("no GRUB menu item names or has the console; editing the entry highlighted at first");
+    let top = menus.read()?;
+    menus.highlight(top.highlighted, first)?;
+    menus.console.send(b"e")?;
+    edit_in_editor(menus.console, &choice.console_arg, wait, settle).map(|()| None)
+}
+
+/// A GRUB menu known only from the screen, being searched.
+struct DrawnMenus<'a> {
+    console: &'a mut SerialConsole,
+    choice: &'a DrawnChoice,
+    wait: Duration,
+    settle: Duration,
+    /// Items opened in the editor so far.
+    peeks: usize,
+}
+
+impl DrawnMenus<'_> {
+    /// The menu on the screen, once its draw has settled.
+    fn read(&mut self) -> Result<super::screen::DrawnMenu, ConsoleError> {
+        self.console.wait_quiet(self.settle, self.wait, "the GRUB menu to be drawn")?;
+        let menu = Screen::from_bytes(&self.console.raw_since(0)).grub_menu().ok_or_else(|| ConsoleError::Timeout {
             waiting_for: "a GRUB menu on the screen (none could be read)".into(),
-            after: wait,
-            last_lines: console.last_lines(),
+            after: self.wait,
+            last_lines: self.console.last_lines(),
         })?;
         tracing::info!(items = ?menu.items, highlighted = menu.highlighted, "GRUB menu read off the screen");
-        let pick = choice.pick(&menu.items).or(picked_for_title.then_some(menu.highlighted));
-        let Some(to) = pick else {
-            return edit_drawn_entry(console, &choice.console_arg, wait, settle).map(|()| None);
-        };
-        picked_for_title = true;
-        let step = GrubStep { from: menu.highlighted, to, last_title: menu.items.last().cloned().unwrap_or_default() };
-        console.send(&GrubPlan::keys(&step, false, false))?;
-        let m = console.expect(&[&p.grub_ready, &p.grub_booting, &p.kernel], wait, "a GRUB submenu or the chosen entry")?;
-        match m.index {
-            0 => continue,
-            1 => return Ok(None),
-            _ => return Ok(Some(Phase::Kernel)),
-        }
+        Ok(menu)
     }
-    Err(ConsoleError::Timeout {
-        waiting_for: format!("a GRUB entry within {MAX_MENU_DEPTH} levels of submenus"),
+
+    /// Moves the highlight to item `to`, one item at a time, each time waiting
+    /// until the screen shows it moved. The keys are GRUB's own `v` and `^`
+    /// (its hint names them): arrow keys are escape sequences, and one split
+    /// or dropped on the way (seen with SeaBIOS's serial console under TCG)
+    /// leaves an Escape that closes the submenu.
+    fn highlight(&mut self, from: usize, to: usize) -> Result<(), ConsoleError> {
+        let mut at = from;
+        while at != to {
+            let (key, next) = if to > at { (b'v', at + 1) } else { (b'^', at - 1) };
+            self.console.send(&[key])?;
+            at = next;
+            self.console.wait_raw(self.wait, &format!("GRUB to highlight item {} of its menu", at + 1), |raw| {
+                Screen::from_bytes(raw).grub_menu().is_some_and(|m| m.highlighted == at)
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Enter on the highlighted item.
+    fn enter(&mut self) -> Result<Entered, ConsoleError> {
+        let p = patterns();
+        self.console.send(b"\r")?;
+        let m = self.console.expect(&[&p.grub_ready, &p.grub_booting, &p.kernel], self.wait, "a GRUB submenu or the chosen entry")?;
+        Ok(match m.index {
+            0 => Entered::Menu,
+            1 => Entered::Booting(None),
+            _ => Entered::Booting(Some(Phase::Kernel)),
+        })
+    }
+
+    /// Escape: from the editor or a submenu back to the menu above.
+    fn back(&mut self) -> Result<(), ConsoleError> {
+        self.console.send(&[ESC])?;
+        self.console.expect(&[&patterns().grub_ready], self.wait, "the GRUB menu after Escape").map(|_| ())
+    }
+
+    /// What the highlighted item is, as GRUB's editor shows it (then left).
+    fn peek(&mut self) -> Result<ItemKind, ConsoleError> {
+        self.peeks += 1;
+        self.console.send(b"e")?;
+        let lines = read_editor(self.console, self.wait, self.settle)?;
+        self.back()?;
+        let kind = kind_of(&lines, &self.choice.console_arg);
+        tracing::info!(?kind, first_lines = ?lines.iter().take(4).collect::<Vec<_>>(), "GRUB menu item seen in the editor");
+        Ok(kind)
+    }
+
+    /// Searches the menu on the screen (`menu`) and, depth first, its
+    /// submenus. `Some` when an entry is booting; `None` when nothing was
+    /// found, with this level's menu on the screen again.
+    fn search(&mut self, menu: super::screen::DrawnMenu, depth: usize) -> Result<Option<Option<Phase>>, ConsoleError> {
+        if let Some(to) = self.choice.pick(&menu.items) {
+            self.highlight(menu.highlighted, to)?;
+            return self.enter_picked(depth).map(Some);
+        }
+        if depth >= PEEK_DEPTH {
+            return Ok(None);
+        }
+        // Where the highlight is: it stays on an item seen in the editor, and
+        // starts again from the default when a submenu is left.
+        let mut highlighted = menu.highlighted;
+        for at in 0..menu.items.len() {
+            // Separators (`submenu "" {return}`) are blank and lead nowhere.
+            if menu.items[at].is_empty() || self.peeks >= MAX_PEEKS {
+                continue;
+            }
+            self.highlight(highlighted, at)?;
+            highlighted = at;
+            match self.peek()? {
+                ItemKind::Entry { has_console: true } if self.choice.pattern.is_none() => {
+                    return match self.enter()? {
+                        Entered::Booting(phase) => Ok(Some(phase)),
+                        Entered::Menu => Err(ConsoleError::Timeout {
+                            waiting_for: format!("GRUB to boot `{}` (it drew a menu instead)", menu.items[at]),
+                            after: self.wait,
+                            last_lines: self.console.last_lines(),
+                        }),
+                    };
+                }
+                ItemKind::Submenu => match self.enter()? {
+                    Entered::Booting(phase) => return Ok(Some(phase)),
+                    Entered::Menu => {
+                        let inner = self.read()?;
+                        // An entry that only changes GRUB's terminal (the
+                        // text-mode entry) draws this same menu again.
+                        if inner.items == menu.items {
+                            highlighted = inner.highlighted;
+                            continue;
+                        }
+                        if let Some(booting) = self.search(inner, depth + 1)? {
+                            return Ok(Some(booting));
+                        }
+                        self.back()?;
+                        highlighted = self.read()?.highlighted;
+                    }
+                },
+                _ => {}
+            }
+        }
+        Ok(None)
+    }
+
+    /// Enter on an item picked for its title; inside a submenu it opens, the
+    /// item that names the console, else the highlighted one, and so on.
+    fn enter_picked(&mut self, depth: usize) -> Result<Option<Phase>, ConsoleError> {
+        for _ in depth..MAX_MENU_DEPTH {
+            if let Entered::Booting(phase) = self.enter()? {
+                return Ok(phase);
+            }
+            let menu = self.read()?;
+            let to = self.choice.pick(&menu.items).unwrap_or(menu.highlighted);
+            self.highlight(menu.highlighted, to)?;
+        }
+        Err(ConsoleError::Timeout {
+            waiting_for: format!("a GRUB entry within {MAX_MENU_DEPTH} levels of submenus"),
+            after: self.wait,
+            last_lines: self.console.last_lines(),
+        })
+    }
+}
+
+/// Once GRUB's editor is asked for: its lines, when its draw has settled.
+fn read_editor(console: &mut SerialConsole, wait: Duration, settle: Duration) -> Result<Vec<String>, ConsoleError> {
+    console.expect(&[&patterns().grub_editor], wait, "GRUB's entry editor")?;
+    console.wait_quiet(settle, wait, "GRUB's entry editor to be drawn")?;
+    Screen::from_bytes(&console.raw_since(0)).grub_editor_lines().ok_or_else(|| ConsoleError::Timeout {
+        waiting_for: "GRUB's entry editor on the screen (none could be read)".into(),
         after: wait,
         last_lines: console.last_lines(),
     })
 }
 
-/// `e` on the highlighted entry, then the console appended to the `linux` line
-/// the editor shows, and Ctrl-X.
-fn edit_drawn_entry(console: &mut SerialConsole, console_arg: &str, wait: Duration, settle: Duration) -> Result<(), ConsoleError> {
-    console.send(b"e")?;
-    let line = editor_linux_line(console, wait, settle)?.ok_or_else(|| ConsoleError::Timeout {
-        waiting_for: "a `linux` line in GRUB's editor".into(),
-        after: wait,
-        last_lines: console.last_lines(),
-    })?;
-    console.send(&GrubPlan::edit_keys(&GrubEdit { line, append: console_arg.to_owned() }))
+/// In GRUB's editor (just asked for with `e`): adds `console_arg` to the
+/// `linux` command's own arguments and boots (Ctrl-X). The arguments end at a
+/// `;`, a `}` or the line's end: on the command's line, the editor goes to the
+/// line's end (Ctrl-E), deletes what follows the arguments, and types the
+/// console and that text again, a few keys at a time, each time waiting until
+/// the screen shows them. The line is read back before booting; an edit the
+/// screen does not show is discarded (Escape) and typed again.
+fn edit_in_editor(console: &mut SerialConsole, console_arg: &str, wait: Duration, settle: Duration) -> Result<(), ConsoleError> {
+    let mut shown = String::new();
+    let mut expected = String::new();
+    for attempt in 1..=EDIT_ATTEMPTS {
+        if attempt > 1 {
+            tracing::warn!(expected, shown, attempt, "GRUB's editor does not show the edit as typed; typing it again");
+            console.send(&[ESC])?;
+            console.expect(&[&patterns().grub_ready], wait, "the GRUB menu after Escape")?;
+            console.wait_quiet(settle, wait, "the GRUB menu to be drawn")?;
+            console.send(b"e")?;
+        }
+        let lines = read_editor(console, wait, settle)?;
+        let Some((row, args_end, has)) = lines.iter().enumerate().find_map(|(i, l)| {
+            super::grub::linux_command(l).map(|(end, args)| (i, end, super::menu::has_console(args, console_arg)))
+        }) else {
+            return Err(ConsoleError::Garbled {
+                waiting_for: "a `linux` command in GRUB's editor".into(),
+                detail: "the entry has none".into(),
+                lines,
+            });
+        };
+        if has {
+            return console.send(&[CTRL_X]);
+        }
+        let line = lines[row].trim_end();
+        let tail = &line[args_end..];
+        expected = format!("{} {console_arg}{tail}", &line[..args_end]);
+        shown = match end_of_line(console, row, line, wait).and_then(|at_end| {
+            // The mark, the blanks the line ended with, and the text after the
+            // arguments deleted; the console and that text typed.
+            let mut keys = vec![BACKSPACE; 1 + (at_end.chars().count() - 1 - line.chars().count()) + tail.chars().count()];
+            keys.extend(format!(" {console_arg}{tail}").bytes());
+            type_watched(console, &keys, row, &at_end, wait)
+        }) {
+            Ok(()) => {
+                console.wait_quiet(settle, wait, "GRUB's editor to show the edit")?;
+                Screen::from_bytes(&console.raw_since(0)).grub_editor_lines().and_then(|l| l.get(row).cloned()).unwrap_or_default()
+            }
+            Err(ConsoleError::Timeout { .. }) => editor_line(console, row),
+            Err(e) => return Err(e),
+        };
+        if shown.trim_end() == expected {
+            tracing::info!(line = expected, "GRUB's editor shows the edited `linux` command; booting it");
+            return console.send(&[CTRL_X]);
+        }
+    }
+    Err(ConsoleError::Garbled {
+        waiting_for: format!("the edited `linux` command `{expected}` in GRUB's editor"),
+        detail: format!("typed {EDIT_ATTEMPTS} times, the screen showed `{shown}`"),
+        lines: console.last_lines(),
+    })
 }
 
-/// Once GRUB's editor is drawn: the row of its `linux` line, as the screen
-/// shows it. GRUB 2.06 puts `setparams 'title'` and the text after the entry's
-/// `{` above the commands, so the configuration's own line numbers are off.
-fn editor_linux_line(console: &mut SerialConsole, wait: Duration, settle: Duration) -> Result<Option<usize>, ConsoleError> {
-    console.expect(&[&patterns().grub_editor], wait, "GRUB's entry editor")?;
-    console.wait_quiet(settle, wait, "GRUB's entry editor to be drawn")?;
-    Ok(Screen::from_bytes(&console.raw_since(0)).grub_editor_linux_line())
+/// The mark GRUB's editor gets at the end of the `linux` command's line: where
+/// it shows up tells how many blanks (which the screen does not show) the line
+/// ends with.
+const MARK: u8 = b'#';
+
+/// In GRUB's editor (cursor on its first line): to line `row` (which reads
+/// `line`), to its end, and the mark typed there. Returns the line as the
+/// screen then shows it: `line`, the blanks it ended with, the mark.
+fn end_of_line(console: &mut SerialConsole, row: usize, line: &str, wait: Duration) -> Result<String, ConsoleError> {
+    let mut keys = vec![CTRL_N; row];
+    keys.extend([CTRL_E, MARK]);
+    console.send(&keys)?;
+    let ends_marked = |l: &str| l.trim_end().strip_suffix(MARK as char).is_some_and(|l| l.trim_end() == line);
+    console.wait_raw(wait, "GRUB's editor to echo a key at the end of the `linux` command's line", |raw| {
+        Screen::from_bytes(raw).grub_editor_lines().and_then(|l| l.get(row).map(|l| ends_marked(l))).unwrap_or(false)
+    })?;
+    Ok(editor_line(console, row).trim_end().to_owned())
+}
+
+/// Line `row` of GRUB's editor as the screen shows it now.
+fn editor_line(console: &SerialConsole, row: usize) -> String {
+    Screen::from_bytes(&console.raw_since(0)).grub_editor_lines().and_then(|l| l.get(row).cloned()).unwrap_or_default()
+}
+
+/// Types `keys` (backspaces and text) at the end of line `row` of GRUB's
+/// editor, which reads `line` before the first key, `TYPE_CHUNK` keys at a
+/// time; after each batch it waits until the screen shows the line as the keys
+/// leave it (a backspace deletes the last character, any other key is
+/// appended), so GRUB never has more than one batch to read.
+fn type_watched(console: &mut SerialConsole, keys: &[u8], row: usize, line: &str, wait: Duration) -> Result<(), ConsoleError> {
+    let mut model: Vec<char> = line.chars().collect();
+    for batch in keys.chunks(TYPE_CHUNK) {
+        for &key in batch {
+            match key {
+                BACKSPACE => drop(model.pop()),
+                _ => model.push(key as char),
+            }
+        }
+        console.send(batch)?;
+        let want: String = model.iter().collect();
+        let want = want.trim_end().to_owned();
+        console.wait_raw(wait, &format!("GRUB's editor to echo `{want}`"), |raw| {
+            Screen::from_bytes(raw).grub_editor_lines().and_then(|l| l.get(row).map(|l| l.trim_end() == want)).unwrap_or(false)
+        })?;
+    }
+    Ok(())
 }
 
 /// `rescue login: root (automatic login)` → `root`.
@@ -799,19 +1090,104 @@ mod tests {
         assert_eq!(guest.join().unwrap().0, b"\r\r");
     }
 
+    /// What an item is, told from GRUB's editor as recorded: an entry (its
+    /// `linux` command without the console), a submenu of one-line entries
+    /// (AAVMF, the grub-oneline fixture), nixpkgs' submenus whose first lines
+    /// are menu settings, and one-line actions that must never be entered.
     #[test]
-    fn without_a_console_title_the_highlighted_entry_is_edited() {
-        // OVMF, nixpkgs' forceTextMode-era menu after `t` (nothing names ttyS0 at
-        // the top), then GRUB's editor (grub-embedded fixture).
-        let (_, menu) = split_after(OVMF_GFXTERM, "on this console...");
-        let editor = include_bytes!("testdata/ovmf-grub-editor.raw");
-        let editor_draw = &editor[editor.windows(8).rposition(|w| w == b"GNU GRUB").unwrap() - 40..];
-        let edit = b"\x1b[B\x1b[B\x05 console=ttyS0,115200n8\x18";
-        let script = vec![(menu.to_vec(), 1), (editor_draw.to_vec(), edit.len())];
+    fn items_are_told_apart_in_the_editor() {
+        let console = "console=ttyS0,115200n8";
+        let editor = Screen::from_bytes(include_bytes!("testdata/ovmf-grub-editor.raw")).grub_editor_lines().unwrap();
+        assert_eq!(kind_of(&editor, console), ItemKind::Entry { has_console: false });
+        let with_console: Vec<String> = editor.iter().map(|l| l.replace("loglevel=4", "loglevel=4 console=ttyS0")).collect();
+        assert_eq!(kind_of(&with_console, console), ItemKind::Entry { has_console: true });
+        let submenu = Screen::from_bytes(include_bytes!("testdata/aavmf-grub-oneline-submenu-editor.raw")).grub_editor_lines().unwrap();
+        assert_eq!(kind_of(&submenu, console), ItemKind::Submenu);
+        let settings: Vec<String> = ["setparams 'HiDPI, Quirks and Accessibility'", "  set textmode=false", "  search --set=root --file /EFI/nixos-installer-image", "  insmod gfxterm"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(kind_of(&settings, console), ItemKind::Submenu);
+        for action in ["setparams 'Firmware Setup'\n fwsetup; ", "setparams 'Shutdown'\n  halt", "setparams ''\nreturn"] {
+            let lines: Vec<String> = action.lines().map(String::from).collect();
+            assert_eq!(kind_of(&lines, console), ItemKind::Other, "{action}");
+        }
+    }
+
+    /// AAVMF: the grub-oneline fixture's installer entry in GRUB's editor, then
+    /// GRUB's answers to the edit, as a real boot recorded them.
+    const AAVMF_ONELINE_EDIT: &[u8] = include_bytes!("testdata/aavmf-grub-oneline-edit.raw");
+
+    /// Where the recording first shows `done` (checked before each escape
+    /// sequence): the cut points of a replay that answers each batch of keys
+    /// with what GRUB drew for it.
+    fn first_shown(raw: &[u8], from: usize, done: impl Fn(&str) -> bool) -> usize {
+        let row = |at: usize| Screen::from_bytes(&raw[..at]).grub_editor_lines().and_then(|l| l.get(1).map(|l| l.trim_end().to_owned()));
+        (from..=raw.len()).filter(|&i| i == raw.len() || raw[i] == 0x1b).find(|&i| row(i).is_some_and(|r| done(&r))).expect("the recording shows it")
+    }
+
+    /// A one-line entry gets the console after its `linux` command's own
+    /// arguments, not after `initrd /boot/initrd;`: the end of the line marked
+    /// (which tells its trailing blanks), the text after the arguments deleted
+    /// and typed again after the console, four keys at a time, each batch
+    /// answered only once the recording shows the one before; then Ctrl-X.
+    #[test]
+    fn a_one_line_entry_gets_the_console_after_its_linux_arguments() {
+        let raw = AAVMF_ONELINE_EDIT;
+        let line = " linux /boot/Image boot=live loglevel=4 init=/lib/systemd/systemd live-media-path=/live; initrd /boot/initrd;";
+        let tail = "; initrd /boot/initrd;";
+        let typed = format!(" console=ttyAMA0,115200n8{tail}");
+        let drawn = first_shown(raw, 0, |r| r == line);
+        let marked = first_shown(raw, drawn, |r| r.ends_with('#'));
+        let at_end = Screen::from_bytes(&raw[..marked]).grub_editor_lines().unwrap()[1].trim_end().to_owned();
+        let blanks = at_end.len() - line.len() - 1;
+        // The batches the harness sends and the line each must leave.
+        let mut keys = vec![BACKSPACE; 1 + blanks + tail.len()];
+        keys.extend(typed.bytes());
+        let mut model: Vec<char> = at_end.chars().collect();
+        let mut script = vec![(raw[..drawn].to_vec(), 3)];
+        let mut from = drawn;
+        let mut expected_keys = vec![CTRL_N, CTRL_E, MARK];
+        let mut state = at_end.clone();
+        for batch in keys.chunks(TYPE_CHUNK) {
+            let cut = first_shown(raw, from, |r| r == state.trim_end());
+            script.push((raw[from..cut].to_vec(), batch.len()));
+            from = cut;
+            for &k in batch {
+                if k == BACKSPACE { model.pop(); } else { model.push(k as char); }
+            }
+            state = model.iter().collect();
+            expected_keys.extend_from_slice(batch);
+        }
+        let typed_all = first_shown(raw, from, |r| r == state.trim_end());
+        script.push((raw[from..typed_all].to_vec(), 1));
+        script.push((raw[typed_all..].to_vec(), 0));
+        expected_keys.push(CTRL_X);
+        assert_eq!(state, format!(" linux /boot/Image boot=live loglevel=4 init=/lib/systemd/systemd live-media-path=/live{typed}"));
         let (mut console, guest, _dir) = scripted_guest(script);
-        let choice = DrawnChoice { pattern: None, console_arg: "console=ttyS0,115200n8".into(), text_mode_key: 't' };
-        assert_eq!(drive_drawn_grub(&mut console, &choice, Duration::from_secs(10), Duration::from_millis(200)).unwrap(), None);
-        assert_eq!(guest.join().unwrap().0, [b"e".as_slice(), edit].concat());
+        edit_in_editor(&mut console, "console=ttyAMA0,115200n8", Duration::from_secs(10), Duration::from_millis(200)).unwrap();
+        assert_eq!(String::from_utf8_lossy(&guest.join().unwrap().0), String::from_utf8_lossy(&expected_keys));
+    }
+
+    /// Keys GRUB never shows (lost on the way): the edit is discarded and
+    /// typed again, and after three tries the boot stops, saying what the
+    /// screen showed instead of the edit.
+    #[test]
+    fn an_edit_the_screen_never_shows_is_retyped_then_reported() {
+        let raw = AAVMF_ONELINE_EDIT;
+        let line = " linux /boot/Image boot=live loglevel=4 init=/lib/systemd/systemd live-media-path=/live; initrd /boot/initrd;";
+        let editor = raw[..first_shown(raw, 0, |r| r == line)].to_vec();
+        let mut script = vec![(editor.clone(), 3)];
+        for _ in 1..EDIT_ATTEMPTS {
+            script.extend([(Vec::new(), 1), (SEABIOS_OPTIONS.to_vec(), 1), (editor.clone(), 3)]);
+        }
+        let (mut console, guest, _dir) = scripted_guest(script);
+        let e = edit_in_editor(&mut console, "console=ttyAMA0,115200n8", Duration::from_millis(600), Duration::from_millis(100)).unwrap_err();
+        let message = e.to_string();
+        assert!(message.starts_with("the edited `linux` command ` linux /boot/Image"), "{message}");
+        assert!(message.contains("typed 3 times, the screen showed ` linux /boot/Image"), "{message}");
+        let mark = [CTRL_N, CTRL_E, MARK];
+        let retry = [[ESC, b'e'].as_slice(), &mark].concat();
+        assert_eq!(guest.join().unwrap().0, [mark.as_slice(), &retry, &retry].concat());
     }
 
     /// OVMF (Debian's 2022.11) with an ISO whose El Torito catalog has no UEFI

@@ -55,7 +55,8 @@ pub struct GrubStep {
 }
 
 /// How to boot through GRUB: the menu levels, then either Enter on the entry or
-/// an edit that appends `append` to line `line` (the `linux` line) of its body.
+/// an edit that adds `append` to the `linux` command (line `line` of its body;
+/// the edit itself finds the command in GRUB's editor on the screen).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GrubPlan {
     pub steps: Vec<GrubStep>,
@@ -83,19 +84,6 @@ impl GrubPlan {
             keys.extend_from_slice(key);
         }
         keys.extend_from_slice(if last && edit { b"e" } else { b"\r" });
-        keys
-    }
-
-    /// In GRUB's editor (cursor at the start of the body): down to the line, to
-    /// its end (Ctrl-E), the text, then boot (Ctrl-X).
-    pub fn edit_keys(edit: &GrubEdit) -> Vec<u8> {
-        let mut keys = Vec::new();
-        for _ in 0..edit.line {
-            keys.extend_from_slice(DOWN);
-        }
-        keys.push(0x05);
-        keys.extend_from_slice(format!(" {}", edit.append).as_bytes());
-        keys.push(0x18);
         keys
     }
 }
@@ -407,6 +395,30 @@ impl Line {
     }
 }
 
+/// The `linux` (or `linuxefi`) command in one line of an entry as GRUB's
+/// editor shows it: where the command's arguments end, as a byte offset into
+/// `line` (a console argument goes there), and the arguments. A command ends
+/// at a `;`, a `}` or the end of the line (outside quotes); a one-line entry
+/// (`linux /k a; initrd /i; `) has more commands after it on the same line.
+pub fn linux_command(line: &str) -> Option<(usize, &str)> {
+    let read = Line::read(line);
+    let code = read.code.as_str();
+    let mut start = 0;
+    for (end, _) in code.match_indices([';', '{', '}']).chain(std::iter::once((code.len(), ""))) {
+        let command = &code[start..end];
+        let word = command.trim_start();
+        let name_len = word.find(char::is_whitespace).unwrap_or(word.len());
+        if matches!(&word[..name_len], "linux" | "linuxefi") {
+            let args_from = start + (command.len() - word.len()) + name_len;
+            // The arguments, trailing blanks left out: the console goes right after them.
+            let args_end = args_from + line[args_from..end].trim_end().len();
+            return Some((args_end, line[args_from..args_end].trim()));
+        }
+        start = end + 1;
+    }
+    None
+}
+
 /// The index of the body's `linux` (or `linuxefi`) line.
 fn linux_line(body: &[String]) -> Option<usize> {
     body.iter().position(|l| matches!(l.split_whitespace().next(), Some("linux" | "linuxefi")))
@@ -641,6 +653,22 @@ menuentry 'Shutdown' --class shutdown {
         assert_eq!(Line::read("hiddenentry T --hotkey=g {").hotkey(), Some('g'));
     }
 
+    /// The console goes after the `linux` command's own arguments, whether the
+    /// command ends at the line's end, a `;` or a `}`; quoted `;` are text.
+    #[test]
+    fn the_linux_commands_arguments_end_at_a_semicolon_a_brace_or_the_line() {
+        fn at(line: &str) -> Option<(&str, &str)> {
+            linux_command(line).map(|(end, args)| (&line[..end], args))
+        }
+        assert_eq!(at("  linux /boot/bzImage a=1 b  "), Some(("  linux /boot/bzImage a=1 b", "/boot/bzImage a=1 b")));
+        assert_eq!(at(" linux /boot/bzImage a=1 ; initrd /boot/initrd; "), Some((" linux /boot/bzImage a=1", "/boot/bzImage a=1")));
+        assert_eq!(at("terminal_output console; linux /k x=\"1;2\"}"), Some(("terminal_output console; linux /k x=\"1;2\"", "/k x=\"1;2\"")));
+        assert_eq!(at("linuxefi /k;initrd /i"), Some(("linuxefi /k", "/k")));
+        assert_eq!(at("initrd /boot/initrd; echo linux"), None);
+        assert_eq!(at("setparams 'linux'"), None);
+        assert_eq!(at("menuentry 'x' { linux /k ; }"), Some(("menuentry 'x' { linux /k", "/k")));
+    }
+
     #[test]
     fn parses_the_menu_tree() {
         let m = GrubMenu::parse(NIXOS_LIKE);
@@ -674,7 +702,6 @@ menuentry 'Shutdown' --class shutdown {
         let edit = plan.edit.clone().unwrap();
         assert_eq!(edit, GrubEdit { line: 0, append: "console=ttyAMA0,115200n8".into() });
         assert_eq!(GrubPlan::keys(&plan.steps[0], true, true), b"e");
-        assert_eq!(GrubPlan::edit_keys(&edit), b"\x05 console=ttyAMA0,115200n8\x18");
     }
 
     #[test]

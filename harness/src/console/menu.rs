@@ -45,8 +45,9 @@ pub enum BootChoice {
 }
 
 /// What to look for in a menu known only from the screen: an item matching the
-/// pattern, else one whose title names the console (descending into submenus),
-/// else the highlighted entry, edited to add the console.
+/// pattern, else one whose title names the console, else (items seen in GRUB's
+/// editor, submenus searched) an entry whose `linux` command has the console,
+/// else the entry highlighted at first, edited to add the console.
 #[derive(Debug, Clone)]
 pub struct DrawnChoice {
     pub pattern: Option<Regex>,

@@ -17,6 +17,9 @@ use std::num::NonZeroU16;
 /// not text and never reach the screen model).
 const BORDER: [char; 2] = ['|', '│'];
 
+/// The arrows GRUB draws in a box's border when its lines go on out of view.
+const SCROLL_MARKS: [char; 4] = ['^', 'v', '↑', '↓'];
+
 /// The screen after feeding a terminal byte stream.
 pub struct Screen {
     rows: Vec<String>,
@@ -48,9 +51,20 @@ impl Screen {
         let help = title + self.rows[title..].iter().position(|r| r.trim_start().starts_with("Use the") || r.contains("Minimum Emacs-like"))?;
         let lines: Vec<&str> = self.rows.get(title + 3..help.checked_sub(2)?)?.iter().map(String::as_str).collect();
         // The left border's column + 1, the same on every line: the first column
-        // any line uses.
-        let column = lines.iter().filter_map(|l| l.find(|c: char| c != ' ')).min()?;
+        // any line uses, after a scroll mark.
+        let column = lines.iter().filter_map(|l| Self::first_text(l)).min()?;
         Some((lines, column))
+    }
+
+    /// Where a row of the box has its first text. GRUB marks a box whose
+    /// lines go on above or below with an arrow in the left border's cell
+    /// (`^`/`v` where the console has no arrows: AAVMF, SeaBIOS), which is not
+    /// text of the lines.
+    fn first_text(row: &str) -> Option<usize> {
+        let (at, c) = row.char_indices().find(|&(_, c)| c != ' ')?;
+        let after = &row[at + c.len_utf8()..];
+        let scroll_mark = SCROLL_MARKS.contains(&c) && after.starts_with(|n: char| n == ' ' || BORDER.contains(&n));
+        Some(if scroll_mark { at + c.len_utf8() } else { at })
     }
 
     /// A line's text from `column`, without the right border.
@@ -76,9 +90,37 @@ impl Screen {
 
     /// In GRUB's editor: the index of the entry's `linux` line.
     pub fn grub_editor_linux_line(&self) -> Option<usize> {
-        // The editor's cursor starts on the box's first row, the body's first line.
-        let (lines, column) = self.boxed()?;
-        lines.iter().position(|l| matches!(Self::text_of(l, column).split_whitespace().next(), Some("linux" | "linuxefi")))
+        self.grub_editor_lines()?.iter().position(|l| matches!(l.split_whitespace().next(), Some("linux" | "linuxefi")))
+    }
+
+    /// GRUB's editor, if it is on the screen: the entry's lines as its editor
+    /// holds them (the cursor keys move over these), with their indentation.
+    /// A line too long for the box goes on over the next rows, each row but the
+    /// last ending in `\` at the box's edge (GRUB's menu_entry.c); they are
+    /// joined again here. Blank rows after the last line are the box's space.
+    pub fn grub_editor_lines(&self) -> Option<Vec<String>> {
+        if !self.rows.iter().any(|r| r.contains("Minimum Emacs-like")) {
+            return None;
+        }
+        let (rows, column) = self.boxed()?;
+        let mut lines: Vec<String> = Vec::new();
+        let mut continued = false;
+        for row in rows {
+            let text = Self::text_of(row, column);
+            let (text, goes_on) = match text.strip_suffix('\\') {
+                Some(head) => (head, true),
+                None => (text, false),
+            };
+            match lines.last_mut() {
+                Some(last) if continued => last.push_str(text),
+                _ => lines.push(text.to_owned()),
+            }
+            continued = goes_on;
+        }
+        while lines.last().is_some_and(|l| l.trim().is_empty()) {
+            lines.pop();
+        }
+        Some(lines)
     }
 }
 
@@ -130,6 +172,24 @@ mod tests {
         let screen = Screen::from_bytes(OVMF_EDITOR);
         assert_eq!(screen.grub_editor_linux_line(), Some(2));
         assert_eq!(screen.grub_menu(), None, "the editor is not a menu");
+    }
+
+    /// GRUB's editor on AAVMF showing a submenu of the grub-oneline fixture:
+    /// ASCII borders, one-line entries wrapped over rows ending in `\`, and a
+    /// `v` in the left border's cell (more lines below).
+    const AAVMF_SUBMENU_EDITOR: &[u8] = include_bytes!("testdata/aavmf-grub-oneline-submenu-editor.raw");
+
+    #[test]
+    fn reads_the_editors_lines_whole_past_wraps_and_scroll_marks() {
+        let lines = Screen::from_bytes(AAVMF_SUBMENU_EDITOR).grub_editor_lines().expect("an editor");
+        assert_eq!(lines[0], "setparams 'Options'");
+        assert_eq!(lines[2], "  submenu \"Copy ISO Files to RAM\" --class copytoram {");
+        assert_eq!(
+            lines[3],
+            "    menuentry 'NixOS 25.11.isotest-grub-oneline Installer' --class installer { linux /boot/Image boot=live loglevel=4 \
+             init=/lib/systemd/systemd live-media-path=/live copytoram; initrd /boot/initrd; }"
+        );
+        assert_eq!(lines.last().map(String::as_str), Some("    menuentry 'NixOS 25.11.isotest-grub-oneline Installer' --class installer { linux /boot/Imag"));
     }
 
     #[test]

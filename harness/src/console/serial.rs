@@ -377,6 +377,27 @@ impl SerialConsole {
         }
     }
 
+    /// Waits until `done` holds for every raw byte that has arrived (say, a
+    /// screen read off them shows some text), checked again whenever more
+    /// arrive, at most `timeout`.
+    pub fn wait_raw(&mut self, timeout: Duration, waiting_for: &str, done: impl Fn(&[u8]) -> bool) -> Result<(), ConsoleError> {
+        let deadline = Instant::now() + timeout;
+        let mut buffer = self.shared.lock();
+        loop {
+            if done(&buffer.raw) {
+                return Ok(());
+            }
+            if buffer.closed {
+                return Err(ConsoleError::Closed { waiting_for: waiting_for.into(), last_lines: tail(&buffer.text) });
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(ConsoleError::Timeout { waiting_for: waiting_for.into(), after: timeout, last_lines: tail(&buffer.text) });
+            }
+            buffer = self.shared.grew.wait_timeout(buffer, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
+        }
+    }
+
     /// The last console lines, for reports.
     pub fn last_lines(&self) -> Vec<String> {
         tail(&self.shared.lock().text)
