@@ -31,8 +31,13 @@ fn main() {
     std::env::set_var("NIX_CONFIG", support::nix_config());
     let _ = ctrlc_kill_guests();
     let args = Arguments::from_args();
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let _ = GUEST_CPUS.set(isotest::run::guest_cpus(cores, args.test_threads.unwrap_or(cores)));
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let _ = GUEST_CPUS.set(isotest::run::guest_cpus(
+        cores,
+        args.test_threads.unwrap_or(cores),
+    ));
     let mut tests = scenario_tests();
     tests.extend(negative_tests());
     tests.extend(layout_tests());
@@ -61,7 +66,11 @@ fn ctrlc_kill_guests() -> Result<(), ctrlc::Error> {
 }
 
 fn options(name: &str) -> RunOptions {
-    RunOptions { artifacts: support::artifacts().join(name), cpus: *GUEST_CPUS.get().unwrap_or(&1), ..RunOptions::default() }
+    RunOptions {
+        artifacts: support::artifacts().join(name),
+        cpus: *GUEST_CPUS.get().unwrap_or(&1),
+        ..RunOptions::default()
+    }
 }
 
 /// Virtual CPUs per guest: as `isotest run` chooses them for as many guests
@@ -70,7 +79,13 @@ static GUEST_CPUS: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
 
 /// Runs a trial on `image` and turns a failure into the report's explanation.
 fn run(trial: &Trial, image: PathBuf, artifacts: &str) -> TrialReport {
-    let report = run_trial(trial, &RunOptions { image: Some(image), ..options(artifacts) });
+    let report = run_trial(
+        trial,
+        &RunOptions {
+            image: Some(image),
+            ..options(artifacts)
+        },
+    );
     eprintln!("{}", isotest::report::render_line(&report));
     report
 }
@@ -86,8 +101,10 @@ fn scenario_tests() -> Vec<Test> {
         .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
         .collect();
     paths.sort();
-    let scenarios: Vec<_> =
-        paths.iter().map(|p| Arc::new(Scenario::load(p).unwrap_or_else(|e| panic!("{e}")))).collect();
+    let scenarios: Vec<_> = paths
+        .iter()
+        .map(|p| Arc::new(Scenario::load(p).unwrap_or_else(|e| panic!("{e}"))))
+        .collect();
     plan::trials(&scenarios)
         .into_iter()
         .map(|trial| {
@@ -114,11 +131,19 @@ fn scenario_tests() -> Vec<Test> {
 fn secret_kept(report: &TrialReport) -> Result<(), Failed> {
     let mut texts = vec![render_failure(report), isotest::report::render_line(report)];
     for entry in std::fs::read_dir(&report.artifacts).map_err(|e| e.to_string())? {
-        texts.push(String::from_utf8_lossy(&std::fs::read(entry.map_err(|e| e.to_string())?.path()).unwrap_or_default()).into_owned());
+        texts.push(
+            String::from_utf8_lossy(
+                &std::fs::read(entry.map_err(|e| e.to_string())?.path()).unwrap_or_default(),
+            )
+            .into_owned(),
+        );
     }
     for password in [RESCUE_PASSWORD, ROOT_PASSWORD, WRONG_ROOT_PASSWORD] {
         if texts.iter().any(|t| t.contains(password)) {
-            return Err(format!("the password `{password}` appears in the report or the artifacts").into());
+            return Err(format!(
+                "the password `{password}` appears in the report or the artifacts"
+            )
+            .into());
         }
     }
     Ok(())
@@ -127,13 +152,17 @@ fn secret_kept(report: &TrialReport) -> Result<(), Failed> {
 /// The rescue scenario's trial on `arch`/`firmware`, to boot a broken variant of
 /// the rescue disk.
 fn rescue_trial(arch: Arch, firmware: Firmware, timeout: Option<Duration>) -> Trial {
-    let mut scenario = Scenario::load(&support::repo().join("scenarios/rescue.yaml")).expect("rescue.yaml");
+    let mut scenario =
+        Scenario::load(&support::repo().join("scenarios/rescue.yaml")).expect("rescue.yaml");
     scenario.steps.clear(); // the negative tests are about the built-in checks
     if let Some(t) = timeout {
         scenario.timeout = t;
     }
     let trials = plan::trials(&[Arc::new(scenario)]);
-    trials.into_iter().find(|t| t.arch == arch && t.firmware == firmware).expect("rescue.yaml has this trial")
+    trials
+        .into_iter()
+        .find(|t| t.arch == arch && t.firmware == firmware)
+        .expect("rescue.yaml has this trial")
 }
 
 /// A scenario's x86_64 BIOS trial as the file has it, steps included.
@@ -143,13 +172,22 @@ fn scenario_trial(file: &str) -> Trial {
 
 /// A scenario's trial on `arch`/`firmware` as the file has it, steps included.
 fn scenario_trial_on(file: &str, arch: Arch, firmware: Firmware) -> Trial {
-    let scenario = Scenario::load(&support::repo().join("scenarios").join(file)).unwrap_or_else(|e| panic!("{e}"));
+    let scenario = Scenario::load(&support::repo().join("scenarios").join(file))
+        .unwrap_or_else(|e| panic!("{e}"));
     let trials = plan::trials(&[Arc::new(scenario)]);
-    trials.into_iter().find(|t| t.arch == arch && t.firmware == firmware).expect("the scenario has this trial")
+    trials
+        .into_iter()
+        .find(|t| t.arch == arch && t.firmware == firmware)
+        .expect("the scenario has this trial")
 }
 
 /// A broken variant, booted on x86_64 with BIOS.
-fn negative(name: &str, variant: &'static str, timeout: Option<Duration>, assert: fn(&TrialReport) -> Result<(), String>) -> Test {
+fn negative(
+    name: &str,
+    variant: &'static str,
+    timeout: Option<Duration>,
+    assert: fn(&TrialReport) -> Result<(), String>,
+) -> Test {
     negative_on(name, Arch::X86_64, Firmware::Bios, variant, timeout, assert)
 }
 
@@ -161,7 +199,11 @@ fn negative_on(
     timeout: Option<Duration>,
     assert: fn(&TrialReport) -> Result<(), String>,
 ) -> Test {
-    let suffix = if (arch, firmware) == (Arch::X86_64, Firmware::Bios) { String::new() } else { format!("::{arch}::{firmware}") };
+    let suffix = if (arch, firmware) == (Arch::X86_64, Firmware::Bios) {
+        String::new()
+    } else {
+        format!("::{arch}::{firmware}")
+    };
     Test::ignorable_test(format!("negative::{name}{suffix}"), move || {
         let trial = rescue_trial(arch, firmware, timeout);
         // A firmware this host lacks (e.g. no OVMF): ignored with the reason, not passed.
@@ -171,14 +213,21 @@ fn negative_on(
         let image = support::fixture_for(arch.as_str(), variant)?;
         let artifacts = format!("negative-{variant}-{arch}-{firmware}");
         let report = run(&trial, image, &artifacts);
-        assert(&report).map_err(|e| Failed::from(format!("{e}\n--- the report:\n{}", render_failure(&report))))?;
+        assert(&report).map_err(|e| {
+            Failed::from(format!("{e}\n--- the report:\n{}", render_failure(&report)))
+        })?;
         Ok(Completion::Completed)
     })
 }
 
 /// A wrong hostname fails the hostname check, and only it, on every firmware.
 fn wrong_hostname(r: &TrialReport) -> Result<(), String> {
-    only(r, "hostname", "hostname mismatch: expected `rescue`, the guest says `wrong-name`", &[])
+    only(
+        r,
+        "hostname",
+        "hostname mismatch: expected `rescue`, the guest says `wrong-name`",
+        &[],
+    )
 }
 
 fn ensure(cond: bool, what: &str) -> Result<(), String> {
@@ -197,37 +246,88 @@ fn only(r: &TrialReport, failing: &str, message: &str, not_run: &[&str]) -> Resu
 
 /// Exactly these checks have these outcomes (with messages starting as given),
 /// each of `not_run` is in the report and did not run, and every other check passed.
-fn only_these(r: &TrialReport, wrong: &[(&str, Outcome, &str)], not_run: &[&str]) -> Result<(), String> {
-    ensure(r.error.is_none(), &format!("the trial errored: {:?}", r.error))?;
+fn only_these(
+    r: &TrialReport,
+    wrong: &[(&str, Outcome, &str)],
+    not_run: &[&str],
+) -> Result<(), String> {
+    ensure(
+        r.error.is_none(),
+        &format!("the trial errored: {:?}", r.error),
+    )?;
     for (name, outcome, message) in wrong {
         let c = check(r, name)?;
-        ensure(c.outcome == *outcome, &format!("`{name}` is {:?}, expected {outcome:?}: {}", c.outcome, c.message))?;
-        ensure(c.message.starts_with(message), &format!("`{name}`: wrong message: {}", c.message))?;
+        ensure(
+            c.outcome == *outcome,
+            &format!(
+                "`{name}` is {:?}, expected {outcome:?}: {}",
+                c.outcome, c.message
+            ),
+        )?;
+        ensure(
+            c.message.starts_with(message),
+            &format!("`{name}`: wrong message: {}", c.message),
+        )?;
     }
     for name in not_run {
-        ensure(check(r, name)?.outcome == Outcome::NotRun, &format!("`{name}` ran, expected \"not run\""))?;
+        ensure(
+            check(r, name)?.outcome == Outcome::NotRun,
+            &format!("`{name}` ran, expected \"not run\""),
+        )?;
     }
-    for other in r.checks.iter().filter(|c| !wrong.iter().any(|(n, _, _)| *n == c.name)) {
-        let expected = if not_run.contains(&other.name.as_str()) { Outcome::NotRun } else { Outcome::Pass };
-        ensure(other.outcome == expected, &format!("`{}` is {:?}, expected {expected:?}: {}", other.name, other.outcome, other.message))?;
+    for other in r
+        .checks
+        .iter()
+        .filter(|c| !wrong.iter().any(|(n, _, _)| *n == c.name))
+    {
+        let expected = if not_run.contains(&other.name.as_str()) {
+            Outcome::NotRun
+        } else {
+            Outcome::Pass
+        };
+        ensure(
+            other.outcome == expected,
+            &format!(
+                "`{}` is {:?}, expected {expected:?}: {}",
+                other.name, other.outcome, other.message
+            ),
+        )?;
     }
     Ok(())
 }
 
 /// A variant that must pass the whole rescue scenario, steps included, and
 /// show `evidence` (substrings) in the named checks.
-fn layout(name: &str, variant: &'static str, evidence: &'static [(&'static str, &'static str)]) -> Test {
+fn layout(
+    name: &str,
+    variant: &'static str,
+    evidence: &'static [(&'static str, &'static str)],
+) -> Test {
     layout_with(name, variant, None, evidence)
 }
 
 /// `layout`, with another autologin user expected than the flake's.
-fn layout_with(name: &str, variant: &'static str, autologin: Option<&'static str>, evidence: &'static [(&'static str, &'static str)]) -> Test {
+fn layout_with(
+    name: &str,
+    variant: &'static str,
+    autologin: Option<&'static str>,
+    evidence: &'static [(&'static str, &'static str)],
+) -> Test {
     let tweak: Tweak = match autologin {
-        Some("nixos") => |s| s.expect.autologin = Some(isotest::scenario::Autologin::User("nixos".into())),
+        Some("nixos") => {
+            |s| s.expect.autologin = Some(isotest::scenario::Autologin::User("nixos".into()))
+        }
         Some(other) => panic!("no tweak for autologin {other}"),
         None => |_| {},
     };
-    layout_on(&format!("layouts::{name}"), variant, Arch::X86_64, Firmware::Bios, tweak, evidence)
+    layout_on(
+        &format!("layouts::{name}"),
+        variant,
+        Arch::X86_64,
+        Firmware::Bios,
+        tweak,
+        evidence,
+    )
 }
 
 /// What a variant's configuration says differently from the rescue host's, as
@@ -237,7 +337,14 @@ type Tweak = fn(&mut Scenario);
 /// The whole rescue scenario, steps included, with `tweak`, on `variant` booted
 /// on `arch`/`firmware`: it passes, shows `evidence` (substrings) in the named
 /// checks, and no password reaches an artifact.
-fn layout_on(test: &str, variant: &'static str, arch: Arch, firmware: Firmware, tweak: Tweak, evidence: &'static [(&'static str, &'static str)]) -> Test {
+fn layout_on(
+    test: &str,
+    variant: &'static str,
+    arch: Arch,
+    firmware: Firmware,
+    tweak: Tweak,
+    evidence: &'static [(&'static str, &'static str)],
+) -> Test {
     let artifacts = format!("layout-{variant}-{arch}-{firmware}");
     Test::ignorable_test(test.to_owned(), move || {
         let mut trial = scenario_trial_on("rescue.yaml", arch, firmware);
@@ -253,11 +360,16 @@ fn layout_on(test: &str, variant: &'static str, arch: Arch, firmware: Firmware, 
             for (name, text) in evidence {
                 let c = check(&report, name)?;
                 let all = format!("{} | {}", c.message, c.evidence.join(" | "));
-                ensure(all.contains(text), &format!("`{name}` does not show `{text}`: {all}"))?;
+                ensure(
+                    all.contains(text),
+                    &format!("`{name}` does not show `{text}`: {all}"),
+                )?;
             }
             secret_kept(&report).map_err(|e| format!("{e:?}"))
         });
-        result.map(|()| Completion::Completed).map_err(|e| Failed::from(format!("{e}\n--- the report:\n{}", render_failure(&report))))
+        result
+            .map(|()| Completion::Completed)
+            .map_err(|e| Failed::from(format!("{e}\n--- the report:\n{}", render_failure(&report))))
     })
 }
 
@@ -283,14 +395,45 @@ fn login_shell_tests() -> Vec<Test> {
     }
     let fish_evidence: &[(&str, &str)] = &[
         ("autologin", "login shell: /usr/bin/fish"),
-        ("user root", "the serial console's login shell: /usr/bin/fish"),
+        (
+            "user root",
+            "the serial console's login shell: /usr/bin/fish",
+        ),
         ("ssh login nixos (password)", "id -un → nixos"),
     ];
     vec![
-        layout_on("shells::fish", "shell-fish", Arch::X86_64, Firmware::Bios, fish, fish_evidence),
-        layout_on("shells::fish::x86_64::uefi", "shell-fish", Arch::X86_64, Firmware::Uefi, fish, fish_evidence),
-        layout_on("shells::elvish", "shell-elvish", Arch::X86_64, Firmware::Bios, elvish, &[("autologin", "login shell: /usr/bin/elvish")]),
-        layout_on("shells::zsh_right_prompt", "shell-zsh", Arch::X86_64, Firmware::Bios, zsh, &[("autologin", "login shell: /usr/bin/zsh")]),
+        layout_on(
+            "shells::fish",
+            "shell-fish",
+            Arch::X86_64,
+            Firmware::Bios,
+            fish,
+            fish_evidence,
+        ),
+        layout_on(
+            "shells::fish::x86_64::uefi",
+            "shell-fish",
+            Arch::X86_64,
+            Firmware::Uefi,
+            fish,
+            fish_evidence,
+        ),
+        layout_on(
+            "shells::elvish",
+            "shell-elvish",
+            Arch::X86_64,
+            Firmware::Bios,
+            elvish,
+            &[("autologin", "login shell: /usr/bin/elvish")],
+        ),
+        layout_on(
+            "shells::zsh_right_prompt",
+            "shell-zsh",
+            Arch::X86_64,
+            Firmware::Bios,
+            zsh,
+            &[("autologin", "login shell: /usr/bin/zsh")],
+        ),
     ]
 }
 
@@ -302,7 +445,10 @@ fn login_shell_tests() -> Vec<Test> {
 fn console_login_tests() -> Vec<Test> {
     fn credentials(s: &mut Scenario, var: &str) {
         s.expect.autologin = Some(isotest::scenario::Autologin::Disabled);
-        s.boot.login = Some(isotest::scenario::SshLogin { user: "root".into(), password_env: Some(var.into()) });
+        s.boot.login = Some(isotest::scenario::SshLogin {
+            user: "root".into(),
+            password_env: Some(var.into()),
+        });
     }
     let right: Tweak = |s| credentials(s, "ROOT_PASSWORD");
     vec![
@@ -312,25 +458,59 @@ fn console_login_tests() -> Vec<Test> {
             Arch::X86_64,
             Firmware::Bios,
             right,
-            &[("autologin", "a login prompt"), ("console login root", "logged in as root at the console's login prompt"), ("console login root", "login shell: /usr/bin/bash")],
+            &[
+                ("autologin", "a login prompt"),
+                (
+                    "console login root",
+                    "logged in as root at the console's login prompt",
+                ),
+                ("console login root", "login shell: /usr/bin/bash"),
+            ],
         ),
         Test::test("login::wrong_console_password", || {
             let mut trial = rescue_trial(Arch::X86_64, Firmware::Bios, None);
             let mut scenario = (*trial.scenario).clone();
             credentials(&mut scenario, "WRONG_ROOT_PASSWORD");
             trial.scenario = Arc::new(scenario);
-            let r = run(&trial, support::fixture("console-login")?, "login-wrong-console-password");
-            let ran = ["autologin", "console login root", "ssh login nixos (password)"];
-            let not_run: Vec<String> = r.checks.iter().map(|c| c.name.clone()).filter(|n| !ran.contains(&n.as_str())).collect();
+            let r = run(
+                &trial,
+                support::fixture("console-login")?,
+                "login-wrong-console-password",
+            );
+            let ran = [
+                "autologin",
+                "console login root",
+                "ssh login nixos (password)",
+            ];
+            let not_run: Vec<String> = r
+                .checks
+                .iter()
+                .map(|c| c.name.clone())
+                .filter(|n| !ran.contains(&n.as_str()))
+                .collect();
             let not_run: Vec<&str> = not_run.iter().map(String::as_str).collect();
-            let result = only(&r, "console login root", "console login as `root` failed: login refused the password (`Login incorrect`)", &not_run)
-                .and_then(|()| ensure(not_run.len() >= 6, &format!("the checks that need a shell are missing: {not_run:?}")))
-                .and_then(|()| {
-                    let c = check(&r, "console login root")?;
-                    ensure(c.evidence.iter().any(|l| l.contains("Login incorrect")), "login's answer is not in the evidence")
-                })
-                .and_then(|()| secret_kept(&r).map_err(|e| format!("{e:?}")));
-            result.map_err(|e| Failed::from(format!("{e}\n--- the report:\n{}", render_failure(&r))))
+            let result = only(
+                &r,
+                "console login root",
+                "console login as `root` failed: login refused the password (`Login incorrect`)",
+                &not_run,
+            )
+            .and_then(|()| {
+                ensure(
+                    not_run.len() >= 6,
+                    &format!("the checks that need a shell are missing: {not_run:?}"),
+                )
+            })
+            .and_then(|()| {
+                let c = check(&r, "console login root")?;
+                ensure(
+                    c.evidence.iter().any(|l| l.contains("Login incorrect")),
+                    "login's answer is not in the evidence",
+                )
+            })
+            .and_then(|()| secret_kept(&r).map_err(|e| format!("{e:?}")));
+            result
+                .map_err(|e| Failed::from(format!("{e}\n--- the report:\n{}", render_failure(&r))))
         }),
     ]
 }
@@ -343,29 +523,78 @@ fn console_login_tests() -> Vec<Test> {
 fn nixos_boot_tests() -> Vec<Test> {
     fn text(name: &str, variant: &'static str, lines: &'static [&'static str]) -> Test {
         Test::test(format!("nixos::{name}"), move || {
-            let r = run(&scenario_trial("rescue.yaml"), support::fixture(variant)?, &format!("nixos-{variant}"));
+            let r = run(
+                &scenario_trial("rescue.yaml"),
+                support::fixture(variant)?,
+                &format!("nixos-{variant}"),
+            );
             let result = (|| {
                 ensure(r.passed(), "the trial did not pass")?;
                 let phases: Vec<&str> = r.phases.iter().map(|(p, _)| p.as_str()).collect();
-                let debian = ["power-on", "boot-menu", "kernel", "userspace", "login-prompt", "shell", "settled"];
-                ensure(phases == debian, &format!("phases {phases:?}, not {debian:?}"))?;
-                let console = std::fs::read(r.artifacts.join("console.log")).map_err(|e| format!("console.log: {e}"))?;
+                let debian = [
+                    "power-on",
+                    "boot-menu",
+                    "kernel",
+                    "userspace",
+                    "login-prompt",
+                    "shell",
+                    "settled",
+                ];
+                ensure(
+                    phases == debian,
+                    &format!("phases {phases:?}, not {debian:?}"),
+                )?;
+                let console = std::fs::read(r.artifacts.join("console.log"))
+                    .map_err(|e| format!("console.log: {e}"))?;
                 let console = String::from_utf8_lossy(&console);
                 for line in lines {
-                    ensure(console.contains(line), &format!("`{line}` is not on the console"))?;
+                    ensure(
+                        console.contains(line),
+                        &format!("`{line}` is not on the console"),
+                    )?;
                 }
-                ensure(!console.contains("Loading, please wait"), "Debian's initramfs spoke: the phases may be read off its lines")
+                ensure(
+                    !console.contains("Loading, please wait"),
+                    "Debian's initramfs spoke: the phases may be read off its lines",
+                )
             })();
-            result.map_err(|e| Failed::from(format!("{e}\n--- the report:\n{}", render_failure(&r))))
+            result
+                .map_err(|e| Failed::from(format!("{e}\n--- the report:\n{}", render_failure(&r))))
         })
     }
     vec![
-        text("scripted_stages", "nixos-stage-1", &["<<< NixOS Stage 1 >>>", "loading module sr_mod...", "<<< NixOS Stage 2 >>>", "Welcome to NixOS"]),
-        text("systemd_initrd", "nixos-systemd-initrd", &["(isotest) (Initrd)!", "Starting Switch Root...", "Welcome to NixOS"]),
+        text(
+            "scripted_stages",
+            "nixos-stage-1",
+            &[
+                "<<< NixOS Stage 1 >>>",
+                "loading module sr_mod...",
+                "<<< NixOS Stage 2 >>>",
+                "Welcome to NixOS",
+            ],
+        ),
+        text(
+            "systemd_initrd",
+            "nixos-systemd-initrd",
+            &[
+                "(isotest) (Initrd)!",
+                "Starting Switch Root...",
+                "Welcome to NixOS",
+            ],
+        ),
         negative("stage_1_failure", "stage-1-fail", None, |r| {
-            let lines = ["An error occurred in stage 1 of the boot process", "Timed out waiting for device /dev/root, trying to mount anyway."];
+            let lines = [
+                "An error occurred in stage 1 of the boot process",
+                "Timed out waiting for device /dev/root, trying to mount anyway.",
+            ];
             // 20 s of waiting for the device, as NixOS waits, then the prompt at once.
-            died(r, "NixOS stage 1 failed: it could not mount the root file system or start stage 2", "kernel and initrd", &lines, 150.0)
+            died(
+                r,
+                "NixOS stage 1 failed: it could not mount the root file system or start stage 2",
+                "kernel and initrd",
+                &lines,
+                150.0,
+            )
         }),
     ]
 }
@@ -379,13 +608,28 @@ fn layout_tests() -> Vec<Test> {
             "hm-2505",
             &[
                 ("home-manager root", "no RemainAfterExit"),
-                ("home-manager root", "/root/.local/state/nix/profiles/home-manager ->"),
-                ("home-manager nixos", "/home/nixos/.local/state/nix/profiles/home-manager ->"),
+                (
+                    "home-manager root",
+                    "/root/.local/state/nix/profiles/home-manager ->",
+                ),
+                (
+                    "home-manager nixos",
+                    "/home/nixos/.local/state/nix/profiles/home-manager ->",
+                ),
                 // A font and man pages: no programs, found by the store paths
                 // the generation's home-path links to (whole directories here).
-                ("home-manager root", "package noto-fonts: home-path/share/fonts -> /nix/store/"),
-                ("home-manager root", "package man-pages: home-path/share/man -> /nix/store/"),
-                ("home-manager root", "package ripgrep: home-path/bin/rg -> /nix/store/"),
+                (
+                    "home-manager root",
+                    "package noto-fonts: home-path/share/fonts -> /nix/store/",
+                ),
+                (
+                    "home-manager root",
+                    "package man-pages: home-path/share/man -> /nix/store/",
+                ),
+                (
+                    "home-manager root",
+                    "package ripgrep: home-path/bin/rg -> /nix/store/",
+                ),
                 ("sshd", "(sshd.service)"),
             ],
         ),
@@ -394,14 +638,24 @@ fn layout_tests() -> Vec<Test> {
             "hm-legacy",
             &[
                 ("home-manager root", "RemainAfterExit=yes"),
-                ("home-manager root", "/root/.local/state/home-manager/gcroots/current-home ->"),
-                ("home-manager nixos", "/nix/var/nix/profiles/per-user/nixos/home-manager ->"),
+                (
+                    "home-manager root",
+                    "/root/.local/state/home-manager/gcroots/current-home ->",
+                ),
+                (
+                    "home-manager nixos",
+                    "/nix/var/nix/profiles/per-user/nixos/home-manager ->",
+                ),
             ],
         ),
         layout(
             "sshd_socket",
             "sshd-socket",
-            &[("sshd", "socket-activated (sshd.socket)"), ("sshd", "connected once to start sshd@.service"), ("sshd", "LoadState=not-found")],
+            &[
+                ("sshd", "socket-activated (sshd.socket)"),
+                ("sshd", "connected once to start sshd@.service"),
+                ("sshd", "LoadState=not-found"),
+            ],
         ),
         // The shell is nixos's: root's Home Manager generation (in the 0700
         // /root), sshd -T and root's SSH key go through sudo -n.
@@ -409,13 +663,24 @@ fn layout_tests() -> Vec<Test> {
             "root_checks_through_sudo",
             "autologin-nixos",
             Some("nixos"),
-            &[("autologin", "logged in nixos"), ("home-manager root", "/root/.local/state/nix/profiles/home-manager ->")],
+            &[
+                ("autologin", "logged in nixos"),
+                (
+                    "home-manager root",
+                    "/root/.local/state/nix/profiles/home-manager ->",
+                ),
+            ],
         ),
     ]
 }
 
-fn check<'r>(report: &'r TrialReport, name: &str) -> Result<&'r isotest::checks::CheckResult, String> {
-    report.check(name).ok_or_else(|| format!("no `{name}` check in the report"))
+fn check<'r>(
+    report: &'r TrialReport,
+    name: &str,
+) -> Result<&'r isotest::checks::CheckResult, String> {
+    report
+        .check(name)
+        .ok_or_else(|| format!("no `{name}` check in the report"))
 }
 
 /// A value changed in (a copy of) the flake changes the derived expectation, and
@@ -425,29 +690,64 @@ fn flake_value_changed() -> Test {
         let image = support::fixture("rescue")?;
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let copy = dir.path().join("flake");
-        let status = std::process::Command::new("cp").arg("-r").arg(support::repo().join("fixtures/flake")).arg(&copy).status();
-        ensure(status.is_ok_and(|s| s.success()), "cannot copy the fixture flake")?;
+        let status = std::process::Command::new("cp")
+            .arg("-r")
+            .arg(support::repo().join("fixtures/flake"))
+            .arg(&copy)
+            .status();
+        ensure(
+            status.is_ok_and(|s| s.success()),
+            "cannot copy the fixture flake",
+        )?;
         let host = copy.join("hosts/iso/rescue/default.nix");
         let text = std::fs::read_to_string(&host).map_err(|e| e.to_string())?;
         let changed = text.replacen("{\n", "{\n  networking.hostName = \"rescue-renamed\";\n", 1);
         std::fs::write(&host, changed).map_err(|e| e.to_string())?;
-        let scenario = format!("iso: rescue\nflake: path:{}\narch: x86_64\nfirmware: bios\n", copy.display());
-        let scenario = Scenario::parse(&dir.path().join("renamed.yaml"), &scenario).map_err(|e| e.to_string())?;
+        let scenario = format!(
+            "iso: rescue\nflake: path:{}\narch: x86_64\nfirmware: bios\n",
+            copy.display()
+        );
+        let scenario = Scenario::parse(&dir.path().join("renamed.yaml"), &scenario)
+            .map_err(|e| e.to_string())?;
         let trial = plan::trials(&[Arc::new(scenario)]).remove(0);
         let report = run(&trial, image, "flake-renamed");
-        let result = only(&report, "hostname", "hostname mismatch: expected `rescue-renamed`, the guest says `rescue`", &[])
-            .and_then(|()| ensure(report.origins.get("hostname").map(|o| o.as_str()) == Some("flake"), "the origin is not the flake"))
-            .and_then(|()| ensure(render_failure(&report).contains("expected (from the flake): rescue-renamed"), "the failure does not name the flake"));
-        result.map_err(|e| Failed::from(format!("{e}\n--- the report:\n{}", render_failure(&report))))
+        let result = only(
+            &report,
+            "hostname",
+            "hostname mismatch: expected `rescue-renamed`, the guest says `rescue`",
+            &[],
+        )
+        .and_then(|()| {
+            ensure(
+                report.origins.get("hostname").map(|o| o.as_str()) == Some("flake"),
+                "the origin is not the flake",
+            )
+        })
+        .and_then(|()| {
+            ensure(
+                render_failure(&report).contains("expected (from the flake): rescue-renamed"),
+                "the failure does not name the flake",
+            )
+        });
+        result
+            .map_err(|e| Failed::from(format!("{e}\n--- the report:\n{}", render_failure(&report))))
     })
 }
 
 /// Boot-menu layouts of real ISOs (fixtures/build-iso, write_grub_cfg): the
 /// rescue scenario, steps included, passes on every firmware the layout exists for.
 fn menu_layout_tests() -> Vec<Test> {
-    let uefi = [(Arch::X86_64, Firmware::Uefi), (Arch::Aarch64, Firmware::Uefi)];
+    let uefi = [
+        (Arch::X86_64, Firmware::Uefi),
+        (Arch::Aarch64, Firmware::Uefi),
+    ];
     let mut tests = Vec::new();
-    for variant in ["grub-gfxterm", "grub-serial", "grub-embedded", "grub-options"] {
+    for variant in [
+        "grub-gfxterm",
+        "grub-serial",
+        "grub-embedded",
+        "grub-options",
+    ] {
         for (arch, firmware) in uefi {
             tests.push(menu_layout(variant, arch, firmware));
         }
@@ -466,19 +766,23 @@ fn menu_layout_tests() -> Vec<Test> {
 }
 
 fn menu_layout(variant: &'static str, arch: Arch, firmware: Firmware) -> Test {
-    Test::test(format!("menus::{}::{arch}::{firmware}", variant.replace('-', "_")), move || {
-        let image = support::fixture_for(arch.as_str(), variant)?;
-        let scenario = Scenario::load(&support::repo().join("scenarios/rescue.yaml")).map_err(|e| e.to_string())?;
-        let trial = plan::trials(&[Arc::new(scenario)])
-            .into_iter()
-            .find(|t| t.arch == arch && t.firmware == firmware)
-            .ok_or("rescue.yaml has no such trial")?;
-        let report = run(&trial, image, &format!("menus-{variant}-{arch}-{firmware}"));
-        match report.passed() {
-            true => secret_kept(&report),
-            false => Err(render_failure(&report).into()),
-        }
-    })
+    Test::test(
+        format!("menus::{}::{arch}::{firmware}", variant.replace('-', "_")),
+        move || {
+            let image = support::fixture_for(arch.as_str(), variant)?;
+            let scenario = Scenario::load(&support::repo().join("scenarios/rescue.yaml"))
+                .map_err(|e| e.to_string())?;
+            let trial = plan::trials(&[Arc::new(scenario)])
+                .into_iter()
+                .find(|t| t.arch == arch && t.firmware == firmware)
+                .ok_or("rescue.yaml has no such trial")?;
+            let report = run(&trial, image, &format!("menus-{variant}-{arch}-{firmware}"));
+            match report.passed() {
+                true => secret_kept(&report),
+                false => Err(render_failure(&report).into()),
+            }
+        },
+    )
 }
 
 /// root's check when the fixture's generation lacks ripgrep.
@@ -488,94 +792,207 @@ const HM_RIPGREP_MISSING: &str =
 fn negative_tests() -> Vec<Test> {
     vec![
         negative("wrong_hostname", "wrong-hostname", None, wrong_hostname),
-        negative_on("wrong_hostname", Arch::X86_64, Firmware::Uefi, "wrong-hostname", None, wrong_hostname),
-        negative_on("wrong_hostname", Arch::Aarch64, Firmware::Uefi, "wrong-hostname", None, wrong_hostname),
+        negative_on(
+            "wrong_hostname",
+            Arch::X86_64,
+            Firmware::Uefi,
+            "wrong-hostname",
+            None,
+            wrong_hostname,
+        ),
+        negative_on(
+            "wrong_hostname",
+            Arch::Aarch64,
+            Firmware::Uefi,
+            "wrong-hostname",
+            None,
+            wrong_hostname,
+        ),
         negative("no_autologin", "no-autologin", None, |r| {
             let c = check(r, "autologin")?;
             ensure(c.outcome == Outcome::Fail, "autologin did not fail")?;
-            ensure(c.message == "login prompt on the serial console, no autologin", &format!("wrong message: {}", c.message))?;
-            ensure(c.evidence.iter().any(|l| l.contains("rescue login:")), "no login prompt in the evidence")?;
-            ensure(check(r, "hostname")?.outcome == Outcome::NotRun, "hostname cannot run without a shell")?;
+            ensure(
+                c.message == "login prompt on the serial console, no autologin",
+                &format!("wrong message: {}", c.message),
+            )?;
+            ensure(
+                c.evidence.iter().any(|l| l.contains("rescue login:")),
+                "no login prompt in the evidence",
+            )?;
+            ensure(
+                check(r, "hostname")?.outcome == Outcome::NotRun,
+                "hostname cannot run without a shell",
+            )?;
             // A password login needs no console: it runs, its host key unpinned.
             let ssh = check(r, "ssh login nixos (password)")?;
-            ensure(ssh.outcome == Outcome::Pass, &format!("the password login did not pass: {}", ssh.message))?;
-            ensure(ssh.evidence.iter().any(|l| l.contains("not pinned")), "the unpinned host key is not in the evidence")?;
-            let others = r.checks.iter().filter(|c| c.name != "autologin" && c.name != "ssh login nixos (password)");
-            ensure(others.clone().count() >= 6, "the checks that need a shell are missing from the report")?;
-            ensure(others.into_iter().all(|c| c.outcome == Outcome::NotRun), "a check ran without a shell")?;
+            ensure(
+                ssh.outcome == Outcome::Pass,
+                &format!("the password login did not pass: {}", ssh.message),
+            )?;
+            ensure(
+                ssh.evidence.iter().any(|l| l.contains("not pinned")),
+                "the unpinned host key is not in the evidence",
+            )?;
+            let others = r
+                .checks
+                .iter()
+                .filter(|c| c.name != "autologin" && c.name != "ssh login nixos (password)");
+            ensure(
+                others.clone().count() >= 6,
+                "the checks that need a shell are missing from the report",
+            )?;
+            ensure(
+                others.into_iter().all(|c| c.outcome == Outcome::NotRun),
+                "a check ran without a shell",
+            )?;
             secret_kept(r).map_err(|e| format!("{e:?}"))
         }),
         negative("panic", "panic", None, |r| {
             let e = r.error.as_ref().ok_or("no error in the report")?;
-            ensure(e.message.starts_with("kernel panic"), &format!("wrong message: {}", e.message))?;
             ensure(
-                e.evidence.iter().any(|l| l.contains("Kernel panic - not syncing")),
+                e.message.starts_with("kernel panic"),
+                &format!("wrong message: {}", e.message),
+            )?;
+            ensure(
+                e.evidence
+                    .iter()
+                    .any(|l| l.contains("Kernel panic - not syncing")),
                 "the panic line is not in the evidence",
             )?;
-            ensure(e.evidence.len() > 3, "too few console lines around the panic")?;
+            ensure(
+                e.evidence.len() > 3,
+                "too few console lines around the panic",
+            )?;
             ensure(r.checks.is_empty(), "checks ran after a panic")
         }),
         negative("sshd_off", "sshd-off", None, |r| {
-            only(r, "sshd", "sshd.service is not active (`inactive`)", &["ssh login root (key)", "ssh login nixos (password)"])
+            only(
+                r,
+                "sshd",
+                "sshd.service is not active (`inactive`)",
+                &["ssh login root (key)", "ssh login nixos (password)"],
+            )
         }),
         negative("sshd_no_root_login", "sshd-no-root-login", None, |r| {
-            only(r, "sshd", "PermitRootLogin is `no`, expected `yes`", &["ssh login root (key)", "ssh login nixos (password)"])
+            only(
+                r,
+                "sshd",
+                "PermitRootLogin is `no`, expected `yes`",
+                &["ssh login root (key)", "ssh login nixos (password)"],
+            )
         }),
         negative("user_missing", "user-missing", None, |r| {
-            only(r, "user nixos", "user `nixos` does not exist", &["ssh login nixos (password)", "home-manager nixos"])
+            only(
+                r,
+                "user nixos",
+                "user `nixos` does not exist",
+                &["ssh login nixos (password)", "home-manager nixos"],
+            )
         }),
         negative("wrong_shell", "wrong-shell", None, |r| {
-            only(r, "user nixos", "login shell of `nixos` is `/bin/bash`, expected `zsh`", &[])
+            only(
+                r,
+                "user nixos",
+                "login shell of `nixos` is `/bin/bash`, expected `zsh`",
+                &[],
+            )
         }),
         negative("hm_failed", "hm-failed", None, |r| {
-            only(r, "home-manager nixos", "home-manager-nixos.service failed (ActiveState=failed, Result=exit-code", &[])?;
+            only(
+                r,
+                "home-manager nixos",
+                "home-manager-nixos.service failed (ActiveState=failed, Result=exit-code",
+                &[],
+            )?;
             let c = check(r, "home-manager nixos")?;
-            ensure(c.evidence.iter().any(|l| l.contains("is in the way")), "the activation's error is not in the evidence")
+            ensure(
+                c.evidence.iter().any(|l| l.contains("is in the way")),
+                "the activation's error is not in the evidence",
+            )
         }),
         // ripgrep is not in the generation: neither its program nor the package.
         negative("hm_package_missing", "hm-package-missing", None, |r| {
             only(r, "home-manager root", HM_RIPGREP_MISSING, &[])?;
-            ensure(check(r, "home-manager root")?.message == HM_RIPGREP_MISSING, "more than ripgrep is missing")
+            ensure(
+                check(r, "home-manager root")?.message == HM_RIPGREP_MISSING,
+                "more than ripgrep is missing",
+            )
         }),
         // A font is no program: only the generation can say it is missing.
         negative("hm_font_missing", "hm-font-missing", None, |r| {
             let missing = "package(s) missing from root's Home Manager generation: noto-fonts";
             only(r, "home-manager root", missing, &[])?;
             let c = check(r, "home-manager root")?;
-            ensure(c.message == missing, &format!("wrong message: {}", c.message))?;
+            ensure(
+                c.message == missing,
+                &format!("wrong message: {}", c.message),
+            )?;
             // Without the font, only man-pages has share/: buildEnv links it whole.
-            ensure(c.evidence.iter().any(|l| l.starts_with("package man-pages: home-path/share -> /nix/store/")), "man-pages not found")
+            ensure(
+                c.evidence
+                    .iter()
+                    .any(|l| l.starts_with("package man-pages: home-path/share -> /nix/store/")),
+                "man-pages not found",
+            )
         }),
         // Both defects in the older Home Manager layout (RemainAfterExit, gcroot).
         negative("hm_legacy_broken", "hm-legacy-broken", None, |r| {
             only_these(
                 r,
                 &[
-                    ("home-manager nixos", Outcome::Fail, "home-manager-nixos.service failed (ActiveState=failed, Result=exit-code"),
+                    (
+                        "home-manager nixos",
+                        Outcome::Fail,
+                        "home-manager-nixos.service failed (ActiveState=failed, Result=exit-code",
+                    ),
                     ("home-manager root", Outcome::Fail, HM_RIPGREP_MISSING),
                 ],
                 &[],
             )?;
             let c = check(r, "home-manager nixos")?;
-            ensure(c.evidence.iter().any(|l| l.contains("is in the way")), "the activation's error is not in the evidence")?;
-            ensure(c.evidence.iter().any(|l| l.contains("RemainAfterExit=yes")), "not the older unit")
+            ensure(
+                c.evidence.iter().any(|l| l.contains("is in the way")),
+                "the activation's error is not in the evidence",
+            )?;
+            ensure(
+                c.evidence.iter().any(|l| l.contains("RemainAfterExit=yes")),
+                "not the older unit",
+            )
         }),
         // The plain installer (sshd off) without `ss`: `running: false` has no
         // evidence, so the check is broken, not passed.
         Test::test("negative::no_ss", || {
             let image = support::fixture("no-ss")?;
             let r = run(&scenario_trial("minimal.yaml"), image, "negative-no-ss");
-            let result = only_these(&r, &[("sshd", Outcome::Broken, "`ss -ltnH`: a tool is missing on the guest (exit status 127)")], &[])
-                .and_then(|()| ensure(!r.passed(), "a trial with a broken check passed"));
-            result.map_err(|e| Failed::from(format!("{e}\n--- the report:\n{}", render_failure(&r))))
+            let result = only_these(
+                &r,
+                &[(
+                    "sshd",
+                    Outcome::Broken,
+                    "`ss -ltnH`: a tool is missing on the guest (exit status 127)",
+                )],
+                &[],
+            )
+            .and_then(|()| ensure(!r.passed(), "a trial with a broken check passed"));
+            result
+                .map_err(|e| Failed::from(format!("{e}\n--- the report:\n{}", render_failure(&r))))
         }),
         // A required mount whose disk is missing: emergency mode, with the
         // lines that led there.
         negative("emergency", "emergency", None, |r| {
-            died(r, "emergency mode: systemd could not reach its default target", "userspace (init started)", &["You are in emergency mode"], 240.0)?;
+            died(
+                r,
+                "emergency mode: systemd could not reach its default target",
+                "userspace (init started)",
+                &["You are in emergency mode"],
+                240.0,
+            )?;
             let e = r.error.as_ref().ok_or("no error in the report")?;
             ensure(
-                e.evidence.iter().any(|l| l.contains("Dependency failed for") || l.contains("Timed out waiting for device")),
+                e.evidence.iter().any(|l| {
+                    l.contains("Dependency failed for")
+                        || l.contains("Timed out waiting for device")
+                }),
                 "the failed mount is not in the evidence",
             )
         }),
@@ -583,34 +1000,80 @@ fn negative_tests() -> Vec<Test> {
         // not need it: the trial passes, and every report names the unit with
         // the end of its journal.
         Test::test("negative::unit_failed", || {
-            let r = run(&rescue_trial(Arch::X86_64, Firmware::Bios, None), support::fixture("unit-failed")?, "negative-unit-failed");
+            let r = run(
+                &rescue_trial(Arch::X86_64, Firmware::Bios, None),
+                support::fixture("unit-failed")?,
+                "negative-unit-failed",
+            );
             let result = (|| {
                 ensure(r.passed(), "the trial did not pass")?;
                 let [unit] = r.failed_units.as_slice() else {
-                    return Err(format!("expected one failed unit, the report has {:?}", r.failed_units));
+                    return Err(format!(
+                        "expected one failed unit, the report has {:?}",
+                        r.failed_units
+                    ));
                 };
-                ensure(unit.unit == "rescue-mirror.service", &format!("wrong unit: {}", unit.unit))?;
+                ensure(
+                    unit.unit == "rescue-mirror.service",
+                    &format!("wrong unit: {}", unit.unit),
+                )?;
                 let said = "rescue-mirror: cannot resolve mirror.invalid";
-                ensure(unit.journal.iter().any(|l| l.contains(said)), &format!("its error is not in the journal: {:?}", unit.journal))?;
+                ensure(
+                    unit.journal.iter().any(|l| l.contains(said)),
+                    &format!("its error is not in the journal: {:?}", unit.journal),
+                )?;
                 let line = isotest::report::render_line(&r);
-                ensure(line.ends_with("failed units: rescue-mirror.service"), &format!("the line does not name it: {line}"))?;
+                ensure(
+                    line.ends_with("failed units: rescue-mirror.service"),
+                    &format!("the line does not name it: {line}"),
+                )?;
                 let block = isotest::report::render_failed_units(&r);
-                ensure(block.contains("unit rescue-mirror.service failed at boot") && block.contains(said), &format!("the human report:\n{block}"))?;
-                let json = std::fs::read_to_string(r.artifacts.join("report.json")).map_err(|e| e.to_string())?;
-                let json: serde_json::Value = serde_json::from_str(&json).map_err(|e| e.to_string())?;
+                ensure(
+                    block.contains("unit rescue-mirror.service failed at boot")
+                        && block.contains(said),
+                    &format!("the human report:\n{block}"),
+                )?;
+                let json = std::fs::read_to_string(r.artifacts.join("report.json"))
+                    .map_err(|e| e.to_string())?;
+                let json: serde_json::Value =
+                    serde_json::from_str(&json).map_err(|e| e.to_string())?;
                 let units = &json["failed_units"];
-                ensure(units[0]["unit"] == "rescue-mirror.service" && units.as_array().is_some_and(|a| a.len() == 1), &format!("report.json: {units}"))
+                ensure(
+                    units[0]["unit"] == "rescue-mirror.service"
+                        && units.as_array().is_some_and(|a| a.len() == 1),
+                    &format!("report.json: {units}"),
+                )
             })();
-            result.map_err(|e| Failed::from(format!("{e}\n--- the report:\n{}{}", render_failure(&r), isotest::report::render_failed_units(&r))))
+            result.map_err(|e| {
+                Failed::from(format!(
+                    "{e}\n--- the report:\n{}{}",
+                    render_failure(&r),
+                    isotest::report::render_failed_units(&r)
+                ))
+            })
         }),
         // A unit resets the machine early in every boot; QEMU runs with
         // -no-reboot, so it exits, and the trial says the guest rebooted.
         negative("reboot_loop", "reboot-loop", None, |r| {
             let e = r.error.as_ref().ok_or("no error in the report")?;
-            ensure(e.message.contains("the guest rebooted"), &format!("wrong message: {}", e.message))?;
-            ensure(r.verdict == Verdict::Fail, &format!("verdict {:?}, expected a failure", r.verdict))?;
-            ensure(e.phase.as_deref() == Some("userspace (init started)"), &format!("wrong phase: {:?}", e.phase))?;
-            ensure(e.evidence.iter().any(|l| l.contains("reboot: Restarting system")), "the kernel's restart is not in the evidence")?;
+            ensure(
+                e.message.contains("the guest rebooted"),
+                &format!("wrong message: {}", e.message),
+            )?;
+            ensure(
+                r.verdict == Verdict::Fail,
+                &format!("verdict {:?}, expected a failure", r.verdict),
+            )?;
+            ensure(
+                e.phase.as_deref() == Some("userspace (init started)"),
+                &format!("wrong phase: {:?}", e.phase),
+            )?;
+            ensure(
+                e.evidence
+                    .iter()
+                    .any(|l| l.contains("reboot: Restarting system")),
+                "the kernel's restart is not in the evidence",
+            )?;
             ensure(r.checks.is_empty(), "checks ran after the boot died")?;
             // At the reset, not after the login prompt's wait (240 s under TCG).
             ensure(r.total_secs < 200.0, &format!("took {:.0} s", r.total_secs))
@@ -620,7 +1083,10 @@ fn negative_tests() -> Vec<Test> {
         negative("no_boot_record", "no-boot-record", None, |r| {
             let e = r.error.as_ref().ok_or("no error in the report")?;
             ensure(e.message.contains(".iso is an ISO 9660 image without an El Torito boot record: no firmware can boot it"), &format!("wrong message: {}", e.message))?;
-            ensure(r.verdict == Verdict::Fail, &format!("verdict {:?}, expected a failure", r.verdict))?;
+            ensure(
+                r.verdict == Verdict::Fail,
+                &format!("verdict {:?}, expected a failure", r.verdict),
+            )?;
             ensure(r.qemu.is_none(), "QEMU was started")?;
             ensure(r.checks.is_empty(), "checks ran")?;
             ensure(r.total_secs < 5.0, &format!("took {:.1} s", r.total_secs))
@@ -628,57 +1094,133 @@ fn negative_tests() -> Vec<Test> {
         // Nothing for SeaBIOS to boot (the catalog's one entry is for UEFI): it
         // resets at once, QEMU exits, and its log (firmware.log) says why.
         negative("efi_only_boot_record", "efi-only-boot-record", None, |r| {
-            let firmware = ["(firmware) Boot failed: Could not read from CDROM", "(firmware) No bootable device."];
-            died(r, "no bootable device: the firmware found nothing to boot on the ISO", "power-on (no boot menu yet)", &firmware, 30.0)
+            let firmware = [
+                "(firmware) Boot failed: Could not read from CDROM",
+                "(firmware) No bootable device.",
+            ];
+            died(
+                r,
+                "no bootable device: the firmware found nothing to boot on the ISO",
+                "power-on (no boot menu yet)",
+                &firmware,
+                30.0,
+            )
         }),
         // Nothing for OVMF to boot (the catalog's one entry is for BIOS): it
         // fails to load the CD-ROM's boot option, the only one it was given
         // (qemu/args.rs), and starts its EFI shell; the console says so, and
         // the trial ends then, not at the menu's timeout (80 s under TCG).
-        negative_on("bios_only_boot_record", Arch::X86_64, Firmware::Uefi, "bios-only-boot-record", None, |r| {
-            let ovmf = [r#"BdsDxe: failed to load Boot0001 "UEFI QEMU DVD-ROM"#, r#""EFI Internal Shell""#];
-            died(r, "no bootable device: the firmware found nothing to boot on the ISO", "power-on (no boot menu yet)", &ovmf, 60.0)?;
-            let e = r.error.as_ref().ok_or("no error in the report")?;
-            ensure(!e.evidence.iter().any(|l| l.contains(">>Start PXE") || l.contains(">>Start HTTP")), "network boot was tried")?;
-            // From QEMU's start (its pidfile) to the verdict, teardown included:
-            // 10 s on a host with a core per busy thread. Nearly all of it is
-            // OVMF starting under TCG, which the host's load stretches: measured
-            // 4.6 s on 2 idle cores, 7-12 s at load averages of 5-8 on 2 cores
-            // (OVMF alone, without isotest: 7.4-10.5 s then). So the bound
-            // grows with the load per core; a boot that waited for a menu
-            // instead would take 80 s under TCG.
-            let pidfile = std::fs::metadata(r.artifacts.join("qemu.pid")).and_then(|m| m.modified()).map_err(|e| format!("qemu.pid: {e}"))?;
-            let after_start = pidfile.elapsed().map_err(|e| e.to_string())?.as_secs_f64();
-            let bound = 10.0 * load_per_core().max(1.0);
-            ensure(after_start < bound, &format!("{after_start:.1} s after QEMU started, more than {bound:.1} s"))
-        }),
+        negative_on(
+            "bios_only_boot_record",
+            Arch::X86_64,
+            Firmware::Uefi,
+            "bios-only-boot-record",
+            None,
+            |r| {
+                let ovmf = [
+                    r#"BdsDxe: failed to load Boot0001 "UEFI QEMU DVD-ROM"#,
+                    r#""EFI Internal Shell""#,
+                ];
+                died(
+                    r,
+                    "no bootable device: the firmware found nothing to boot on the ISO",
+                    "power-on (no boot menu yet)",
+                    &ovmf,
+                    60.0,
+                )?;
+                let e = r.error.as_ref().ok_or("no error in the report")?;
+                ensure(
+                    !e.evidence
+                        .iter()
+                        .any(|l| l.contains(">>Start PXE") || l.contains(">>Start HTTP")),
+                    "network boot was tried",
+                )?;
+                // From QEMU's start (its pidfile) to the verdict, teardown included:
+                // 10 s on a host with a core per busy thread. Nearly all of it is
+                // OVMF starting under TCG, which the host's load stretches: measured
+                // 4.6 s on 2 idle cores, 7-12 s at load averages of 5-8 on 2 cores
+                // (OVMF alone, without isotest: 7.4-10.5 s then). So the bound
+                // grows with the load per core; a boot that waited for a menu
+                // instead would take 80 s under TCG.
+                let pidfile = std::fs::metadata(r.artifacts.join("qemu.pid"))
+                    .and_then(|m| m.modified())
+                    .map_err(|e| format!("qemu.pid: {e}"))?;
+                let after_start = pidfile.elapsed().map_err(|e| e.to_string())?.as_secs_f64();
+                let bound = 10.0 * load_per_core().max(1.0);
+                ensure(
+                    after_start < bound,
+                    &format!("{after_start:.1} s after QEMU started, more than {bound:.1} s"),
+                )
+            },
+        ),
         negative("no_kernel", "no-kernel", None, |r| {
-            died(r, "the boot loader found no kernel", "boot menu", &["Loading /boot/bzImage... failed: No such file or directory"], 60.0)
+            died(
+                r,
+                "the boot loader found no kernel",
+                "boot menu",
+                &["Loading /boot/bzImage... failed: No such file or directory"],
+                60.0,
+            )
         }),
         // GRUB's rescue prompt, drawn on VGA and mirrored to serial by SeaBIOS
         // (which wraps its lines, not always at the same place: the evidence is
         // searched as one text for GRUB's error).
         negative("grub_rescue", "grub-rescue", None, |r| {
-            died(r, "GRUB rescue prompt: GRUB could not load its normal mode", "power-on (no boot menu yet)", &["grub rescue>"], 60.0)?;
-            let joined = r.error.as_ref().map(|e| e.evidence.concat()).unwrap_or_default();
-            ensure(joined.contains("error: file `/EFI/boot/i386-pc/normal.mod' not found."), "GRUB's error is not in the evidence")
+            died(
+                r,
+                "GRUB rescue prompt: GRUB could not load its normal mode",
+                "power-on (no boot menu yet)",
+                &["grub rescue>"],
+                60.0,
+            )?;
+            let joined = r
+                .error
+                .as_ref()
+                .map(|e| e.evidence.concat())
+                .unwrap_or_default();
+            ensure(
+                joined.contains("error: file `/EFI/boot/i386-pc/normal.mod' not found."),
+                "GRUB's error is not in the evidence",
+            )
         }),
         negative("hang", "hang", Some(Duration::from_secs(100)), |r| {
             let e = r.error.as_ref().ok_or("no error in the report")?;
-            ensure(e.message.contains("timed out"), &format!("not a timeout: {}", e.message))?;
-            ensure(e.message.contains("waiting for a login prompt on the serial console"), &format!("wrong wait: {}", e.message))?;
-            ensure(e.message.contains("last phase reached: userspace (init started)"), &format!("the message names no phase: {}", e.message))?;
-            ensure(e.phase.as_deref() == Some("userspace (init started)"), &format!("wrong phase: {:?}", e.phase))?;
-            ensure(e.evidence.iter().any(|l| l.contains("wait-forever")), "the hanging job is not in the last lines")?;
+            ensure(
+                e.message.contains("timed out"),
+                &format!("not a timeout: {}", e.message),
+            )?;
+            ensure(
+                e.message
+                    .contains("waiting for a login prompt on the serial console"),
+                &format!("wrong wait: {}", e.message),
+            )?;
+            ensure(
+                e.message
+                    .contains("last phase reached: userspace (init started)"),
+                &format!("the message names no phase: {}", e.message),
+            )?;
+            ensure(
+                e.phase.as_deref() == Some("userspace (init started)"),
+                &format!("wrong phase: {:?}", e.phase),
+            )?;
+            ensure(
+                e.evidence.iter().any(|l| l.contains("wait-forever")),
+                "the hanging job is not in the last lines",
+            )?;
             // Within the scenario's timeout (plus QEMU teardown), not later.
-            ensure(r.total_secs < 100.0 + 10.0, &format!("took {:.0} s, over the 100 s timeout", r.total_secs))
+            ensure(
+                r.total_secs < 100.0 + 10.0,
+                &format!("took {:.0} s, over the 100 s timeout", r.total_secs),
+            )
         }),
     ]
 }
 
 /// The host's load average over the last minute per core (/proc/loadavg).
 fn load_per_core() -> f64 {
-    let load = std::fs::read_to_string("/proc/loadavg").ok().and_then(|l| l.split_whitespace().next()?.parse::<f64>().ok());
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next()?.parse::<f64>().ok());
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
     load.unwrap_or(0.0) / cores
 }
@@ -687,16 +1229,37 @@ fn load_per_core() -> f64 {
 /// `lines` in the evidence, and no check ran; within `secs` of the start, less
 /// than the wait it ended would have lasted (under TCG: the menu 80 s, the login
 /// prompt 240 s): recognised on the console, not timed out.
-fn died(r: &TrialReport, message: &str, phase: &str, lines: &[&str], secs: f64) -> Result<(), String> {
+fn died(
+    r: &TrialReport,
+    message: &str,
+    phase: &str,
+    lines: &[&str],
+    secs: f64,
+) -> Result<(), String> {
     let e = r.error.as_ref().ok_or("no error in the report")?;
-    ensure(e.message.starts_with(message), &format!("wrong message: {}", e.message))?;
-    ensure(e.phase.as_deref() == Some(phase), &format!("wrong phase: {:?}", e.phase))?;
+    ensure(
+        e.message.starts_with(message),
+        &format!("wrong message: {}", e.message),
+    )?;
+    ensure(
+        e.phase.as_deref() == Some(phase),
+        &format!("wrong phase: {:?}", e.phase),
+    )?;
     for line in lines {
-        ensure(e.evidence.iter().any(|l| l.contains(line)), &format!("`{line}` is not in the evidence"))?;
+        ensure(
+            e.evidence.iter().any(|l| l.contains(line)),
+            &format!("`{line}` is not in the evidence"),
+        )?;
     }
-    ensure(r.verdict == Verdict::Fail, &format!("verdict {:?}, expected a failure", r.verdict))?;
+    ensure(
+        r.verdict == Verdict::Fail,
+        &format!("verdict {:?}, expected a failure", r.verdict),
+    )?;
     ensure(r.checks.is_empty(), "checks ran after the boot died")?;
-    ensure(r.total_secs < secs, &format!("took {:.0} s, more than {secs} s", r.total_secs))
+    ensure(
+        r.total_secs < secs,
+        &format!("took {:.0} s, more than {secs} s", r.total_secs),
+    )
 }
 
 /// A QEMU that exits during start-up (here a wrapper on PATH that adds `-m 1x`)
@@ -711,8 +1274,15 @@ fn qemu_refuses_its_arguments() -> Test {
         // `--version` is left alone: it names the QEMU in the report.
         let script = format!("#!/bin/sh\ncase \"$1\" in --version) exec '{0}' \"$@\" ;; esac\nexec '{0}' \"$@\" -m 1x\n", real.display());
         std::fs::write(&wrapper, script).map_err(|e| e.to_string())?;
-        std::fs::set_permissions(&wrapper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).map_err(|e| e.to_string())?;
-        let path = std::env::join_paths(std::iter::once(wrapper.parent().unwrap().to_owned()).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())))
+        std::fs::set_permissions(
+            &wrapper,
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .map_err(|e| e.to_string())?;
+        let path =
+            std::env::join_paths(std::iter::once(wrapper.parent().unwrap().to_owned()).chain(
+                std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
+            ))
             .map_err(|e| e.to_string())?;
         let scenario = support::plain_scenario(dir.path(), "firmware: bios\n");
         let image = support::fixture("rescue")?;
@@ -727,13 +1297,35 @@ fn qemu_refuses_its_arguments() -> Test {
             .arg(dir.path().join("artifacts"))
             .output()
             .map_err(|e| e.to_string())?;
-        let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         let result = (|| {
-            ensure(out.status.code() == Some(3), &format!("exit status {:?}, expected 3 (could not test)", out.status.code()))?;
-            ensure(said.contains("COULD NOT TEST"), "the trial's line does not say COULD NOT TEST")?;
-            ensure(said.contains("exit status: 1"), "QEMU's exit status is not in the message")?;
-            ensure(said.contains("-m 1x: Parameter 'size' expects a non-negative number"), "QEMU's stderr is not in the message")?;
-            ensure(started.elapsed() < Duration::from_secs(30), &format!("took {:?}", started.elapsed()))
+            ensure(
+                out.status.code() == Some(3),
+                &format!(
+                    "exit status {:?}, expected 3 (could not test)",
+                    out.status.code()
+                ),
+            )?;
+            ensure(
+                said.contains("COULD NOT TEST"),
+                "the trial's line does not say COULD NOT TEST",
+            )?;
+            ensure(
+                said.contains("exit status: 1"),
+                "QEMU's exit status is not in the message",
+            )?;
+            ensure(
+                said.contains("-m 1x: Parameter 'size' expects a non-negative number"),
+                "QEMU's stderr is not in the message",
+            )?;
+            ensure(
+                started.elapsed() < Duration::from_secs(30),
+                &format!("took {:?}", started.elapsed()),
+            )
         })();
         result.map_err(|e| Failed::from(format!("{e}\n--- isotest said:\n{said}")))
     })
@@ -741,7 +1333,9 @@ fn qemu_refuses_its_arguments() -> Test {
 
 /// The first `name` on PATH.
 fn which(name: &str) -> Option<PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH")?).map(|d| d.join(name)).find(|p| p.is_file())
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
 }
 
 /// A boot that never says anything on the serial console (`no-serial`: isolinux
@@ -753,26 +1347,68 @@ fn screendump_without_serial() -> Test {
     Test::test("screens::no_serial", || {
         // Short: the menu never comes on serial, so the trial waits out its whole timeout.
         const TIMEOUT: u64 = 60;
-        let trial = rescue_trial(Arch::X86_64, Firmware::Bios, Some(Duration::from_secs(TIMEOUT)));
+        let trial = rescue_trial(
+            Arch::X86_64,
+            Firmware::Bios,
+            Some(Duration::from_secs(TIMEOUT)),
+        );
         let r = run(&trial, support::fixture("no-serial")?, "screens-no-serial");
         let result = (|| {
             let e = r.error.as_ref().ok_or("no error in the report")?;
-            ensure(e.message.contains("timed out") && e.message.contains("the isolinux boot menu"), &format!("not the menu's timeout: {}", e.message))?;
-            ensure(e.phase.as_deref() == Some("power-on (no boot menu yet)"), &format!("wrong phase: {:?}", e.phase))?;
-            ensure(r.total_secs < (TIMEOUT + 15) as f64, &format!("took {:.0} s, over the {TIMEOUT} s timeout", r.total_secs))?;
-            ensure(r.screendump.as_deref() == Some(std::path::Path::new("screen.png")), &format!("the report names no screendump: {:?}", r.screendump))?;
+            ensure(
+                e.message.contains("timed out") && e.message.contains("the isolinux boot menu"),
+                &format!("not the menu's timeout: {}", e.message),
+            )?;
+            ensure(
+                e.phase.as_deref() == Some("power-on (no boot menu yet)"),
+                &format!("wrong phase: {:?}", e.phase),
+            )?;
+            ensure(
+                r.total_secs < (TIMEOUT + 15) as f64,
+                &format!("took {:.0} s, over the {TIMEOUT} s timeout", r.total_secs),
+            )?;
+            ensure(
+                r.screendump.as_deref() == Some(std::path::Path::new("screen.png")),
+                &format!("the report names no screendump: {:?}", r.screendump),
+            )?;
             let png = r.artifacts.join("screen.png");
-            ensure(std::fs::read(&png).map_err(|e| e.to_string())?.starts_with(b"\x89PNG\r\n\x1a\n"), "screen.png is not a PNG file")?;
+            ensure(
+                std::fs::read(&png)
+                    .map_err(|e| e.to_string())?
+                    .starts_with(b"\x89PNG\r\n\x1a\n"),
+                "screen.png is not a PNG file",
+            )?;
             let screen = isotest::qemu::read_screen(&png).map_err(|e| e.to_string())?;
-            ensure(screen.width() >= 320 && screen.height() >= 200, &format!("a {}x{} screen", screen.width(), screen.height()))?;
-            ensure(!isotest::qemu::is_blank(&screen), "the screendump is one flat colour")?;
-            let qmp_log = std::fs::read_to_string(r.artifacts.join("qmp.log")).map_err(|e| format!("qmp.log: {e}"))?;
+            ensure(
+                screen.width() >= 320 && screen.height() >= 200,
+                &format!("a {}x{} screen", screen.width(), screen.height()),
+            )?;
+            ensure(
+                !isotest::qemu::is_blank(&screen),
+                "the screendump is one flat colour",
+            )?;
+            let qmp_log = std::fs::read_to_string(r.artifacts.join("qmp.log"))
+                .map_err(|e| format!("qmp.log: {e}"))?;
             let lines: Vec<&str> = qmp_log.lines().collect();
-            let asked = lines.iter().rposition(|l| l.contains(" > ") && l.contains(r#""execute":"screendump""#));
-            let answer = asked.and_then(|i| lines[i + 1..].iter().find(|l| l.contains(" < ") && !l.contains(r#""event""#)));
-            ensure(answer.is_some_and(|l| l.contains(r#"{"return":{}}"#)), &format!("no answered screendump in qmp.log:\n{qmp_log}"))?;
-            let cmdline = std::fs::read_to_string(r.artifacts.join("qemu.cmdline")).map_err(|e| format!("qemu.cmdline: {e}"))?;
-            ensure(cmdline.starts_with("# QEMU emulator version ") && cmdline.contains(" -machine q35,accel="), &format!("qemu.cmdline:\n{cmdline}"))
+            let asked = lines
+                .iter()
+                .rposition(|l| l.contains(" > ") && l.contains(r#""execute":"screendump""#));
+            let answer = asked.and_then(|i| {
+                lines[i + 1..]
+                    .iter()
+                    .find(|l| l.contains(" < ") && !l.contains(r#""event""#))
+            });
+            ensure(
+                answer.is_some_and(|l| l.contains(r#"{"return":{}}"#)),
+                &format!("no answered screendump in qmp.log:\n{qmp_log}"),
+            )?;
+            let cmdline = std::fs::read_to_string(r.artifacts.join("qemu.cmdline"))
+                .map_err(|e| format!("qemu.cmdline: {e}"))?;
+            ensure(
+                cmdline.starts_with("# QEMU emulator version ")
+                    && cmdline.contains(" -machine q35,accel="),
+                &format!("qemu.cmdline:\n{cmdline}"),
+            )
         })();
         result.map_err(|e| Failed::from(format!("{e}\n--- the report:\n{}", render_failure(&r))))
     })
@@ -785,30 +1421,55 @@ fn noise_tests() -> Vec<Test> {
     vec![
         // The kernel's lines land in the middle of the commands' output.
         noise("kmsg", "noise-kmsg", |raw| {
-            let record = regex::bytes::Regex::new(r"\[ *[0-9]+\.[0-9]{6}\] kmsg-flood: line").expect("regex");
-            let begin = regex::bytes::Regex::new(r"(ISOTEST_[0-9a-f]{16})_B([0-9]+)\r\n").expect("regex");
+            let record = regex::bytes::Regex::new(r"\[ *[0-9]+\.[0-9]{6}\] kmsg-flood: line")
+                .expect("regex");
+            let begin =
+                regex::bytes::Regex::new(r"(ISOTEST_[0-9a-f]{16})_B([0-9]+)\r\n").expect("regex");
             let (mut inside, mut hit) = (0, 0);
             for m in begin.captures_iter(raw) {
-                let end = format!("{}_E{}:", String::from_utf8_lossy(&m[1]), String::from_utf8_lossy(&m[2]));
+                let end = format!(
+                    "{}_E{}:",
+                    String::from_utf8_lossy(&m[1]),
+                    String::from_utf8_lossy(&m[2])
+                );
                 let after = &raw[m.get(0).map_or(0, |g| g.end())..];
-                let Some(len) = after.windows(end.len()).position(|w| w == end.as_bytes()) else { continue };
+                let Some(len) = after.windows(end.len()).position(|w| w == end.as_bytes()) else {
+                    continue;
+                };
                 let n = record.find_iter(&after[..len]).count();
                 (inside, hit) = (inside + n, hit + usize::from(n > 0));
             }
             eprintln!("noise::kmsg: {inside} kernel lines inside the output of {hit} commands");
-            ensure(hit >= 10, &format!("kernel lines inside the output of only {hit} commands"))
+            ensure(
+                hit >= 10,
+                &format!("kernel lines inside the output of only {hit} commands"),
+            )
         }),
         // NixOS's prompt in bold red with the xterm title, and bracketed paste.
         noise("prompt", "noise-prompt", |raw| {
-            ensure(contains(raw, b"\x1b[1;31m[\x1b]0;root@rescue: ~\x07root@rescue:~]#\x1b[0m "), "no NixOS prompt")?;
-            ensure(contains(raw, b"\x1b[?2004h") && contains(raw, b"\x1b[?2004l"), "no bracketed paste")
+            ensure(
+                contains(
+                    raw,
+                    b"\x1b[1;31m[\x1b]0;root@rescue: ~\x07root@rescue:~]#\x1b[0m ",
+                ),
+                "no NixOS prompt",
+            )?;
+            ensure(
+                contains(raw, b"\x1b[?2004h") && contains(raw, b"\x1b[?2004l"),
+                "no bracketed paste",
+            )
         }),
         // Commands typed ahead while the shell sleeps before its prompt: the
         // tty echoes them first, readline again after the prompt.
         noise("slow", "noise-slow", |raw| {
             let text = String::from_utf8_lossy(raw);
-            let echoes = text.matches("exit_with() { return $1; }; exit_with 3").count();
-            ensure(echoes >= 2, &format!("the last step was echoed {echoes} times, not late"))
+            let echoes = text
+                .matches("exit_with() { return $1; }; exit_with 3")
+                .count();
+            ensure(
+                echoes >= 2,
+                &format!("the last step was echoed {echoes} times, not late"),
+            )
         }),
     ]
 }
@@ -818,14 +1479,23 @@ fn noise_tests() -> Vec<Test> {
 fn noise(name: &str, variant: &'static str, noisy: fn(&[u8]) -> Result<(), String>) -> Test {
     Test::test(format!("noise::{name}"), move || {
         let image = support::fixture(variant)?;
-        let report = run(&scenario_trial("rescue.yaml"), image, &format!("noise-{variant}"));
+        let report = run(
+            &scenario_trial("rescue.yaml"),
+            image,
+            &format!("noise-{variant}"),
+        );
         let result = ensure(report.passed(), "the trial did not pass").and_then(|()| {
-            let raw = std::fs::read(report.artifacts.join("console.raw")).map_err(|e| format!("console.raw: {e}"))?;
-            let first = raw.windows(8).position(|w| w == b"ISOTEST_").ok_or("no command on the console")?;
+            let raw = std::fs::read(report.artifacts.join("console.raw"))
+                .map_err(|e| format!("console.raw: {e}"))?;
+            let first = raw
+                .windows(8)
+                .position(|w| w == b"ISOTEST_")
+                .ok_or("no command on the console")?;
             noisy(&raw[first..])?;
             secret_kept(&report).map_err(|e| format!("{e:?}"))
         });
-        result.map_err(|e| Failed::from(format!("{e}\n--- the report:\n{}", render_failure(&report))))
+        result
+            .map_err(|e| Failed::from(format!("{e}\n--- the report:\n{}", render_failure(&report))))
     })
 }
 
@@ -848,18 +1518,38 @@ fn reboot_during_the_checks() -> Test {
             timeout: Duration::from_secs(30),
         });
         trial.scenario = Arc::new(scenario);
-        let r = run(&trial, support::fixture("rescue")?, "faults-reboot-during-the-checks");
+        let r = run(
+            &trial,
+            support::fixture("rescue")?,
+            "faults-reboot-during-the-checks",
+        );
         let result = (|| {
             let e = r.error.as_ref().ok_or("no error in the report")?;
             let expected = "QEMU exited during the checks: the guest rebooted (QEMU's SHUTDOWN event says guest-reset";
-            ensure(e.message.starts_with(expected), &format!("wrong message: {}", e.message))?;
-            ensure(r.verdict == Verdict::Fail, &format!("a guest's reboot is the ISO's failure, not {:?}", r.verdict))?;
+            ensure(
+                e.message.starts_with(expected),
+                &format!("wrong message: {}", e.message),
+            )?;
+            ensure(
+                r.verdict == Verdict::Fail,
+                &format!("a guest's reboot is the ISO's failure, not {:?}", r.verdict),
+            )?;
             // Every built-in check ran and passed before the step rebooted the guest.
             let (step, checks) = r.checks.split_last().ok_or("no checks")?;
-            ensure(checks.len() >= 7 && checks.iter().all(|c| c.outcome == Outcome::Pass), "a check before the reboot did not pass")?;
-            ensure(step.outcome != Outcome::Pass && step.message.contains("the console closed"), &format!("the rebooting step: {:?} {}", step.outcome, step.message))?;
-            let qmp_log = std::fs::read_to_string(r.artifacts.join("qmp.log")).map_err(|e| format!("qmp.log: {e}"))?;
-            ensure(qmp_log.contains(r#""reason":"guest-reset""#), &format!("no SHUTDOWN event in qmp.log:\n{qmp_log}"))
+            ensure(
+                checks.len() >= 7 && checks.iter().all(|c| c.outcome == Outcome::Pass),
+                "a check before the reboot did not pass",
+            )?;
+            ensure(
+                step.outcome != Outcome::Pass && step.message.contains("the console closed"),
+                &format!("the rebooting step: {:?} {}", step.outcome, step.message),
+            )?;
+            let qmp_log = std::fs::read_to_string(r.artifacts.join("qmp.log"))
+                .map_err(|e| format!("qmp.log: {e}"))?;
+            ensure(
+                qmp_log.contains(r#""reason":"guest-reset""#),
+                &format!("no SHUTDOWN event in qmp.log:\n{qmp_log}"),
+            )
         })();
         result.map_err(|e| Failed::from(format!("{e}\n--- the report:\n{}", render_failure(&r))))
     })
@@ -880,7 +1570,9 @@ fn reboot_during_the_checks() -> Test {
 /// vCPU starved during its timer check (measured twice, --cpus 2 and --cpus 1).
 fn four_trials_at_once() -> Test {
     Test::ignorable_test("parallel::four_trials_with_jobs_4", || {
-        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
         if cores < 8 && std::env::var_os("ISOTEST_PARALLEL").is_none() {
             return Ok(Completion::ignored_with(format!(
                 "four TCG guests at once on {cores} cores outrun the scenario's 300 s timeout; ISOTEST_PARALLEL=1 runs it"
@@ -890,27 +1582,47 @@ fn four_trials_at_once() -> Test {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let names = ["one", "two", "three", "four"];
         for name in names {
-            std::os::unix::fs::symlink(&iso, dir.path().join(format!("{name}.iso"))).map_err(|e| e.to_string())?;
+            std::os::unix::fs::symlink(&iso, dir.path().join(format!("{name}.iso")))
+                .map_err(|e| e.to_string())?;
         }
-        let yaml = std::fs::read_to_string(support::repo().join("scenarios/minimal.yaml")).map_err(|e| e.to_string())?;
+        let yaml = std::fs::read_to_string(support::repo().join("scenarios/minimal.yaml"))
+            .map_err(|e| e.to_string())?;
         let flake = format!("flake: {}\n", support::fixture_flake());
-        let yaml = yaml.replace("flake: path:../fixtures/flake\n", &flake) + "firmware: bios\nimages: [one.iso, two.iso, three.iso, four.iso]\n";
+        let yaml = yaml.replace("flake: path:../fixtures/flake\n", &flake)
+            + "firmware: bios\nimages: [one.iso, two.iso, three.iso, four.iso]\n";
         let path = dir.path().join("minimal.yaml");
         std::fs::write(&path, yaml).map_err(|e| e.to_string())?;
         let scenario = Scenario::load(&path).map_err(|e| e.to_string())?;
         let trials = plan::trials(&[Arc::new(scenario)]);
-        ensure(trials.len() == 4, &format!("{} trials, not 4", trials.len()))?;
+        ensure(
+            trials.len() == 4,
+            &format!("{} trials, not 4", trials.len()),
+        )?;
         let started = std::time::Instant::now();
-        let options = RunOptions { cpus: 1, ..options("parallel-jobs-4") };
+        let options = RunOptions {
+            cpus: 1,
+            ..options("parallel-jobs-4")
+        };
         let reports = isotest::run::run_trials(&trials, &options, 4, &|r: &TrialReport| {
             eprintln!("{}", isotest::report::render_line(r));
         });
-        eprintln!("4 trials with --jobs 4 --cpus 1: {:.0} s", started.elapsed().as_secs_f64());
+        eprintln!(
+            "4 trials with --jobs 4 --cpus 1: {:.0} s",
+            started.elapsed().as_secs_f64()
+        );
         for r in &reports {
-            let pid = support::read_pid(&r.artifacts.join("qemu.pid")).ok_or(format!("{}: no qemu.pid", r.name))?;
-            ensure(!support::process_alive(pid), &format!("{}: QEMU {pid} outlived the run", r.name))?;
+            let pid = support::read_pid(&r.artifacts.join("qemu.pid"))
+                .ok_or(format!("{}: no qemu.pid", r.name))?;
+            ensure(
+                !support::process_alive(pid),
+                &format!("{}: QEMU {pid} outlived the run", r.name),
+            )?;
         }
-        let failed: Vec<String> = reports.iter().filter(|r| r.verdict != Verdict::Pass).map(render_failure).collect();
+        let failed: Vec<String> = reports
+            .iter()
+            .filter(|r| r.verdict != Verdict::Pass)
+            .map(render_failure)
+            .collect();
         ensure(failed.is_empty(), &failed.join("\n"))?;
         Ok(Completion::Completed)
     })

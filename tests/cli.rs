@@ -12,7 +12,10 @@ use std::time::{Duration, Instant};
 const SECRET: &str = "nixos-rescue";
 
 fn isotest(args: &[&str]) -> Output {
-    support::isotest_command().args(args).output().expect("run isotest")
+    support::isotest_command()
+        .args(args)
+        .output()
+        .expect("run isotest")
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -26,11 +29,26 @@ fn help_explains_run_and_list() {
     let help = text(&out.stdout);
     assert!(help.contains("run") && help.contains("list"), "{help}");
     let run_help = text(&isotest(&["run", "--help"]).stdout);
-    for flag in ["--image", "--accel", "--artifacts", "--filter", "--jobs", "--require-all"] {
-        assert!(run_help.contains(flag), "run --help lacks {flag}: {run_help}");
+    for flag in [
+        "--image",
+        "--accel",
+        "--artifacts",
+        "--filter",
+        "--jobs",
+        "--require-all",
+    ] {
+        assert!(
+            run_help.contains(flag),
+            "run --help lacks {flag}: {run_help}"
+        );
     }
     for help in [&help, &run_help] {
-        for status in ["  0  every trial that ran passed", "  1  a trial failed", "  2  usage or scenario error", "  3  could not test"] {
+        for status in [
+            "  0  every trial that ran passed",
+            "  1  a trial failed",
+            "  2  usage or scenario error",
+            "  3  could not test",
+        ] {
             assert!(help.contains(status), "no `{status}` in: {help}");
         }
     }
@@ -52,19 +70,37 @@ fn list_shows_a_trial_that_cannot_run_here_as_skipped_with_the_reason() {
     let tmp = tempfile::tempdir().unwrap();
     let abandoned = tmp.path().join("isotest-abandoned");
     std::fs::create_dir(&abandoned).unwrap();
-    std::fs::set_permissions(&abandoned, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    std::fs::set_permissions(
+        &abandoned,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
     let record = "isotest private directory; owner:\npid 1\nstart 1\nboot 00000000-0000-0000-0000-000000000000\n";
     std::fs::write(abandoned.join("owner"), record).unwrap();
-    let out = without_ovmf().args(["list", &scenario]).env("TMPDIR", tmp.path()).output().unwrap();
+    let out = without_ovmf()
+        .args(["list", &scenario])
+        .env("TMPDIR", tmp.path())
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
-    assert_eq!(left, ["isotest-abandoned"], "list swept or made a directory");
+    let left: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        left,
+        ["isotest-abandoned"],
+        "list swept or made a directory"
+    );
     assert!(abandoned.join("owner").is_file());
     let stdout = text(&out.stdout);
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 2, "{stdout}");
     assert_eq!(lines[0], "plain::x86_64::bios");
-    assert!(lines[1].starts_with("plain::x86_64::uefi  skipped: no UEFI firmware for x86_64 found"), "{stdout}");
+    assert!(
+        lines[1].starts_with("plain::x86_64::uefi  skipped: no UEFI firmware for x86_64 found"),
+        "{stdout}"
+    );
     assert!(lines[1].contains("apt-get install ovmf"), "{stdout}");
 }
 
@@ -78,18 +114,40 @@ fn a_run_of_skipped_trials_only_could_not_test() {
     let artifacts = support::artifacts().join("cli-all-skipped");
     let _ = std::fs::remove_dir_all(&artifacts); // an earlier run's report must not pass for this one's
     let out = without_ovmf()
-        .args(["run", &scenario, "--image", &support::any_iso(&scenario), "--filter", "uefi"])
+        .args([
+            "run",
+            &scenario,
+            "--image",
+            &support::any_iso(&scenario),
+            "--filter",
+            "uefi",
+        ])
         .env("ISOTEST_ARTIFACTS", &artifacts)
         .output()
         .unwrap();
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert_eq!(out.status.code(), Some(3), "{stdout}{stderr}");
-    assert!(stdout.contains("plain::x86_64::uefi") && stdout.contains("SKIP  no UEFI firmware for x86_64 found"), "{stdout}");
-    assert!(stdout.contains("0 passed, 0 failed, 1 skipped, 0 could not test"), "{stdout}");
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(artifacts.join("plain-x86_64-uefi/report.json")).unwrap()).unwrap();
+    assert!(
+        stdout.contains("plain::x86_64::uefi")
+            && stdout.contains("SKIP  no UEFI firmware for x86_64 found"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("0 passed, 0 failed, 1 skipped, 0 could not test"),
+        "{stdout}"
+    );
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(artifacts.join("plain-x86_64-uefi/report.json")).unwrap(),
+    )
+    .unwrap();
     assert_eq!(report["verdict"], "skipped", "{report}");
-    assert!(report["reason"].as_str().unwrap().contains("apt-get install ovmf"), "{report}");
+    assert!(
+        report["reason"]
+            .as_str()
+            .unwrap()
+            .contains("apt-get install ovmf"),
+        "{report}"
+    );
 }
 
 /// `--cpus` is 1 to 256: anything else is a usage error before anything boots.
@@ -97,8 +155,17 @@ fn a_run_of_skipped_trials_only_could_not_test() {
 fn cpus_out_of_bounds_is_a_usage_error() {
     for cpus in ["0", "257", "two"] {
         let out = isotest(&["run", "scenarios/minimal.yaml", "--cpus", cpus]);
-        assert_eq!(out.status.code(), Some(2), "--cpus {cpus}: {}", text(&out.stderr));
-        assert!(text(&out.stderr).contains("--cpus"), "--cpus {cpus}: {}", text(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "--cpus {cpus}: {}",
+            text(&out.stderr)
+        );
+        assert!(
+            text(&out.stderr).contains("--cpus"),
+            "--cpus {cpus}: {}",
+            text(&out.stderr)
+        );
     }
 }
 
@@ -107,8 +174,17 @@ fn cpus_out_of_bounds_is_a_usage_error() {
 fn jobs_out_of_bounds_is_a_usage_error() {
     for jobs in ["0", "1025", "two"] {
         let out = isotest(&["run", "scenarios/minimal.yaml", "--jobs", jobs]);
-        assert_eq!(out.status.code(), Some(2), "--jobs {jobs}: {}", text(&out.stderr));
-        assert!(text(&out.stderr).contains("--jobs"), "--jobs {jobs}: {}", text(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "--jobs {jobs}: {}",
+            text(&out.stderr)
+        );
+        assert!(
+            text(&out.stderr).contains("--jobs"),
+            "--jobs {jobs}: {}",
+            text(&out.stderr)
+        );
     }
 }
 
@@ -125,21 +201,46 @@ fn an_image_that_is_no_bootable_iso_is_a_usage_error_at_once() {
     std::fs::write(&own, "image: hostname\narch: x86_64\nfirmware: uefi\n").unwrap();
     let artifacts = support::artifacts().join("cli-not-an-iso");
     let _ = std::fs::remove_dir_all(&artifacts);
-    let not_iso = format!("{} is not an ISO 9660 image: 7 bytes, too short for the volume descriptors", text_file.display());
+    let not_iso = format!(
+        "{} is not an ISO 9660 image: 7 bytes, too short for the volume descriptors",
+        text_file.display()
+    );
     let runs: [(Vec<&str>, String); 3] = [
-        (vec!["run", &scenario, "--image", text_file.to_str().unwrap()], format!("error: --image: {not_iso}")),
-        (vec!["run", own.to_str().unwrap()], format!("error: {}:1:8: image: {not_iso}", own.display())),
-        (vec!["console", "--image", text_file.to_str().unwrap()], format!("error: --image: {not_iso}")),
+        (
+            vec!["run", &scenario, "--image", text_file.to_str().unwrap()],
+            format!("error: --image: {not_iso}"),
+        ),
+        (
+            vec!["run", own.to_str().unwrap()],
+            format!("error: {}:1:8: image: {not_iso}", own.display()),
+        ),
+        (
+            vec!["console", "--image", text_file.to_str().unwrap()],
+            format!("error: --image: {not_iso}"),
+        ),
     ];
     for (args, said) in runs {
         let started = Instant::now();
-        let out = support::isotest_command().args(&args).arg("--artifacts").arg(&artifacts).stdin(Stdio::null()).output().unwrap();
+        let out = support::isotest_command()
+            .args(&args)
+            .arg("--artifacts")
+            .arg(&artifacts)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
         let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stdout}{stderr}");
-        assert!(stderr.starts_with(&said), "{args:?}: expected `{said}` in: {stderr}");
+        assert!(
+            stderr.starts_with(&said),
+            "{args:?}: expected `{said}` in: {stderr}"
+        );
         assert_eq!(stderr.lines().count(), 1, "said once: {stderr}");
         assert!(stdout.is_empty(), "a trial ran: {stdout}");
-        assert!(started.elapsed() < Duration::from_secs(5), "{args:?} took {:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{args:?} took {:?}",
+            started.elapsed()
+        );
         assert!(!artifacts.exists(), "{args:?} made {}", artifacts.display());
     }
 }
@@ -164,11 +265,28 @@ fn an_iso_without_a_boot_record_is_a_usage_error() {
 fn an_iso_host_the_flake_lacks_is_one_usage_error() {
     let artifacts = support::artifacts().join("cli-no-such-host");
     let _ = std::fs::remove_dir_all(&artifacts);
-    let out = isotest(&["run", "--flake", "fixtures/flake", "--iso", "nosuch", "--artifacts", artifacts.to_str().unwrap()]);
+    let out = isotest(&[
+        "run",
+        "--flake",
+        "fixtures/flake",
+        "--iso",
+        "nosuch",
+        "--artifacts",
+        artifacts.to_str().unwrap(),
+    ]);
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
-    let flake = support::repo().join("fixtures/flake").canonicalize().unwrap();
-    assert_eq!(stderr.trim_end(), format!("error: no ISO host `nosuch` in {}: hosts/iso has minimal, rescue", flake.display()));
+    let flake = support::repo()
+        .join("fixtures/flake")
+        .canonicalize()
+        .unwrap();
+    assert_eq!(
+        stderr.trim_end(),
+        format!(
+            "error: no ISO host `nosuch` in {}: hosts/iso has minimal, rescue",
+            flake.display()
+        )
+    );
     assert!(stdout.is_empty(), "a trial ran: {stdout}");
     assert!(!artifacts.exists(), "a trial made {}", artifacts.display());
 }
@@ -181,14 +299,27 @@ fn require_all_turns_a_skipped_trial_into_could_not_test() {
     let artifacts = support::artifacts().join("cli-require-all");
     let _ = std::fs::remove_dir_all(&artifacts);
     let out = without_ovmf()
-        .args(["run", &scenario, "--image", &support::any_iso(&scenario), "--require-all", "--artifacts"])
+        .args([
+            "run",
+            &scenario,
+            "--image",
+            &support::any_iso(&scenario),
+            "--require-all",
+            "--artifacts",
+        ])
         .arg(&artifacts)
         .output()
         .unwrap();
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert_eq!(out.status.code(), Some(3), "{stdout}{stderr}");
-    assert!(stderr.contains("plain::x86_64::uefi: cannot run here: no UEFI firmware for x86_64 found"), "{stderr}");
-    assert!(stderr.contains("--require-all: could not test every trial; nothing was started"), "{stderr}");
+    assert!(
+        stderr.contains("plain::x86_64::uefi: cannot run here: no UEFI firmware for x86_64 found"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("--require-all: could not test every trial; nothing was started"),
+        "{stderr}"
+    );
     assert!(!artifacts.exists(), "a trial ran");
 }
 
@@ -199,18 +330,35 @@ fn a_missing_firmware_asked_for_by_name_could_not_test() {
     let scenario = support::plain_scenario(dir.path(), "firmware: uefi\n");
     let artifacts = support::artifacts().join("cli-no-ovmf");
     let out = without_ovmf()
-        .args(["run", &scenario, "--image", &support::any_iso(&scenario), "--artifacts"])
+        .args([
+            "run",
+            &scenario,
+            "--image",
+            &support::any_iso(&scenario),
+            "--artifacts",
+        ])
         .arg(&artifacts)
         .output()
         .unwrap();
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert_eq!(out.status.code(), Some(3), "{stdout}{stderr}");
     assert!(stdout.contains("COULD NOT TEST"), "{stdout}");
-    assert!(stdout.contains("0 passed, 0 failed, 0 skipped, 1 could not test"), "{stdout}");
-    assert!(stderr.contains("--- plain::x86_64::uefi could not test"), "{stderr}");
-    assert!(stderr.contains("error: no UEFI firmware for x86_64 found"), "{stderr}");
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(artifacts.join("plain-x86_64-uefi/report.json")).unwrap()).unwrap();
+    assert!(
+        stdout.contains("0 passed, 0 failed, 0 skipped, 1 could not test"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("--- plain::x86_64::uefi could not test"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("error: no UEFI firmware for x86_64 found"),
+        "{stderr}"
+    );
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(artifacts.join("plain-x86_64-uefi/report.json")).unwrap(),
+    )
+    .unwrap();
     assert_eq!(report["verdict"], "could-not-test", "{report}");
 }
 
@@ -218,7 +366,13 @@ fn a_missing_firmware_asked_for_by_name_could_not_test() {
 fn list_names_trials_like_cargo_test() {
     let out = isotest(&["list"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).lines().any(|l| l == "rescue::x86_64::bios"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout)
+            .lines()
+            .any(|l| l == "rescue::x86_64::bios"),
+        "{}",
+        text(&out.stdout)
+    );
 }
 
 #[test]
@@ -229,7 +383,13 @@ fn a_scenario_error_names_file_line_column_and_field() {
     let out = isotest(&["list", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     let err = text(&out.stderr);
-    assert!(err.contains(&format!("{}:3:3: expect: unknown field `hostnam`", path.display())), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{}:3:3: expect: unknown field `hostnam`",
+            path.display()
+        )),
+        "{err}"
+    );
 }
 
 #[test]
@@ -245,7 +405,13 @@ fn two_scenarios_of_one_name_are_a_usage_error() {
         let out = isotest(&[command, &scenarios[0], &scenarios[1]]);
         assert_eq!(out.status.code(), Some(2), "{command}");
         let err = text(&out.stderr);
-        assert!(err.contains(&format!("{} and {} both make trial `plain::x86_64::bios`", scenarios[0], scenarios[1])), "{err}");
+        assert!(
+            err.contains(&format!(
+                "{} and {} both make trial `plain::x86_64::bios`",
+                scenarios[0], scenarios[1]
+            )),
+            "{err}"
+        );
     }
 }
 
@@ -254,8 +420,15 @@ fn a_missing_scenario_file_is_named() {
     let out = isotest(&["run", "/nonexistent/x.yaml"]);
     assert_eq!(out.status.code(), Some(2));
     let err = text(&out.stderr);
-    assert!(err.contains("/nonexistent/x.yaml: cannot read scenario"), "{err}");
-    assert_eq!(err.matches("No such file or directory").count(), 1, "the cause said once: {err}");
+    assert!(
+        err.contains("/nonexistent/x.yaml: cannot read scenario"),
+        "{err}"
+    );
+    assert_eq!(
+        err.matches("No such file or directory").count(),
+        1,
+        "the cause said once: {err}"
+    );
 }
 
 /// A guest bigger than this host's memory (but within what scenarios allow).
@@ -264,13 +437,22 @@ fn a_guest_bigger_than_the_host_could_not_test() {
     let dir = tempfile::tempdir().unwrap();
     let scenario = support::plain_scenario(dir.path(), "firmware: bios\nmemory: 1000G\n");
     let out = support::isotest_command()
-        .args(["run", &scenario, "--image", &support::any_iso(&scenario), "--artifacts"])
+        .args([
+            "run",
+            &scenario,
+            "--image",
+            &support::any_iso(&scenario),
+            "--artifacts",
+        ])
         .arg(support::artifacts().join("cli-no-memory"))
         .output()
         .unwrap();
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert_eq!(out.status.code(), Some(3), "{stdout}{stderr}");
-    assert!(stderr.contains("error: the guest needs 1024000 MiB (`memory:`), and this host has "), "{stderr}");
+    assert!(
+        stderr.contains("error: the guest needs 1024000 MiB (`memory:`), and this host has "),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -280,14 +462,23 @@ fn a_missing_qemu_says_what_to_install_and_could_not_test() {
     let out = support::isotest_command()
         .env("PATH", "/nonexistent")
         .env_remove("ISOTEST_QEMU_X86_64")
-        .args(["run", &scenario, "--image", &support::any_iso(&scenario), "--artifacts"])
+        .args([
+            "run",
+            &scenario,
+            "--image",
+            &support::any_iso(&scenario),
+            "--artifacts",
+        ])
         .arg(support::artifacts().join("cli-no-qemu"))
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(3));
     let err = text(&out.stderr);
     assert!(err.contains("qemu-system-x86_64 not found on PATH; install it: Debian/Ubuntu: apt-get install qemu-system-x86"), "{err}");
-    assert!(err.contains("--- plain::x86_64::bios could not test"), "{err}");
+    assert!(
+        err.contains("--- plain::x86_64::bios could not test"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -298,22 +489,45 @@ fn a_missing_nix_says_what_to_install() {
         .arg(support::artifacts().join("cli-no-nix"))
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(3), "no nix: nothing learned about the ISO");
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "no nix: nothing learned about the ISO"
+    );
     let err = text(&out.stderr);
     assert!(err.contains("error: `nix` is not installed, and reading the expectations of `iso: minimal` needs it"), "{err}");
-    assert!(!err.contains("transcript:"), "a trial that never booted has no transcript: {err}");
-    assert!(err.contains("on Debian/Ubuntu `apt-get install nix-bin`"), "{err}");
+    assert!(
+        !err.contains("transcript:"),
+        "a trial that never booted has no transcript: {err}"
+    );
+    assert!(
+        err.contains("on Debian/Ubuntu `apt-get install nix-bin`"),
+        "{err}"
+    );
 }
 
 #[test]
 fn list_flake_shows_its_iso_hosts() {
     let out = isotest(&["list", "--flake", &support::fixture_flake()]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let hosts: Vec<String> = text(&out.stdout).lines().map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).collect();
-    assert_eq!(hosts, ["minimal hosts/iso/minimal.nix", "rescue hosts/iso/rescue/default.nix"]);
+    let hosts: Vec<String> = text(&out.stdout)
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(
+        hosts,
+        [
+            "minimal hosts/iso/minimal.nix",
+            "rescue hosts/iso/rescue/default.nix"
+        ]
+    );
     let out = isotest(&["list", "--flake", "/nonexistent/flake"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("flake not found: /nonexistent/flake: no such directory"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("flake not found: /nonexistent/flake: no such directory"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 /// Zero-config: `--iso rescue` with no scenario file; nix builds the host, and
@@ -323,25 +537,59 @@ fn zero_config_rescue_from_the_flake_passes() {
     support::fixture("rescue").unwrap(); // the ISO the flake's package publishes
     let artifacts = support::artifacts().join("cli-zero-config");
     let out = support::isotest_command()
-        .args(["run", "--flake", &support::fixture_flake(), "--iso", "rescue", "--filter", "rescue::x86_64::bios", "--artifacts"])
+        .args([
+            "run",
+            "--flake",
+            &support::fixture_flake(),
+            "--iso",
+            "rescue",
+            "--filter",
+            "rescue::x86_64::bios",
+            "--artifacts",
+        ])
         .arg(&artifacts)
         .output()
         .unwrap();
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
-    assert!(stdout.contains("rescue::x86_64::bios") && stdout.contains("PASS"), "{stdout}");
-    for check in ["hostname", "autologin", "sshd", "ssh(1/1)", "user(2/2)", "home-manager(2/2)"] {
+    assert!(
+        stdout.contains("rescue::x86_64::bios") && stdout.contains("PASS"),
+        "{stdout}"
+    );
+    for check in [
+        "hostname",
+        "autologin",
+        "sshd",
+        "ssh(1/1)",
+        "user(2/2)",
+        "home-manager(2/2)",
+    ] {
         assert!(stdout.contains(check), "no {check} in: {stdout}");
     }
-    assert!(stderr.contains("[nix build rescue]") || stderr.contains("built path:"), "no build progress: {stderr}");
+    assert!(
+        stderr.contains("[nix build rescue]") || stderr.contains("built path:"),
+        "no build progress: {stderr}"
+    );
     let report = std::fs::read_to_string(artifacts.join("rescue-x86_64-bios/report.json")).unwrap();
     let report: serde_json::Value = serde_json::from_str(&report).unwrap();
     assert_eq!(report["origins"]["hostname"], "flake", "{report}");
-    assert!(report["flake"].as_str().unwrap().ends_with("#packages.x86_64-linux.rescue"), "{report}");
-    assert!(report["image"].as_str().unwrap().starts_with("/nix/store/"), "{report}");
+    assert!(
+        report["flake"]
+            .as_str()
+            .unwrap()
+            .ends_with("#packages.x86_64-linux.rescue"),
+        "{report}"
+    );
+    assert!(
+        report["image"].as_str().unwrap().starts_with("/nix/store/"),
+        "{report}"
+    );
     // A trial alone gets the vCPUs of a guest alone, whatever the default jobs.
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let cmdline = std::fs::read_to_string(artifacts.join("rescue-x86_64-bios/qemu.cmdline")).unwrap();
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let cmdline =
+        std::fs::read_to_string(artifacts.join("rescue-x86_64-bios/qemu.cmdline")).unwrap();
     let smp = format!(" -smp {} ", isotest::run::guest_cpus(cores, 1));
     assert!(cmdline.contains(&smp), "no `{smp}` in {cmdline}");
 }
@@ -349,8 +597,18 @@ fn zero_config_rescue_from_the_flake_passes() {
 /// `isotest run scenarios/rescue.yaml --image IMAGE --artifacts <tests>/NAME`.
 fn run_rescue(image: &std::path::Path, name: &str) -> Command {
     let mut command = support::isotest_command();
-    command.args(["run", "scenarios/rescue.yaml", "--filter", "rescue::x86_64::bios", "--image"]).arg(image);
-    command.arg("--artifacts").arg(support::artifacts().join(name));
+    command
+        .args([
+            "run",
+            "scenarios/rescue.yaml",
+            "--filter",
+            "rescue::x86_64::bios",
+            "--image",
+        ])
+        .arg(image);
+    command
+        .arg("--artifacts")
+        .arg(support::artifacts().join(name));
     command
 }
 
@@ -364,11 +622,27 @@ fn a_wrong_host_key_pin_fails_the_logins_and_leaves_no_qemu() {
     let scenario = dir.path().join("rescue.yaml");
     let pin = "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
     let yaml = std::fs::read_to_string(support::repo().join("scenarios/rescue.yaml")).unwrap();
-    let yaml = yaml.replace("flake: path:../", &format!("flake: path:{}/", support::repo().display()));
-    std::fs::write(&scenario, yaml.replace("  sshd:\n", &format!("  sshd:\n    host_keys: [\"{pin}\"]\n"))).unwrap();
+    let yaml = yaml.replace(
+        "flake: path:../",
+        &format!("flake: path:{}/", support::repo().display()),
+    );
+    std::fs::write(
+        &scenario,
+        yaml.replace(
+            "  sshd:\n",
+            &format!("  sshd:\n    host_keys: [\"{pin}\"]\n"),
+        ),
+    )
+    .unwrap();
     let artifacts = support::artifacts().join("cli-fail");
     let out = support::isotest_command()
-        .args(["run", scenario.to_str().unwrap(), "--filter", "rescue::x86_64::bios", "--image"])
+        .args([
+            "run",
+            scenario.to_str().unwrap(),
+            "--filter",
+            "rescue::x86_64::bios",
+            "--image",
+        ])
         .arg(&image)
         .arg("--artifacts")
         .arg(&artifacts)
@@ -378,20 +652,34 @@ fn a_wrong_host_key_pin_fails_the_logins_and_leaves_no_qemu() {
         .unwrap();
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
-    assert!(stdout.contains("rescue::x86_64::bios") && stdout.contains("FAIL"), "{stdout}");
+    assert!(
+        stdout.contains("rescue::x86_64::bios") && stdout.contains("FAIL"),
+        "{stdout}"
+    );
     assert!(stdout.contains("0 passed, 1 failed"), "{stdout}");
     for login in ["ssh login root (key)", "ssh login nixos (password)"] {
         let line = format!("check {login}: host key mismatch: the server offered SHA256:");
         assert!(stderr.contains(&line), "{login} was not refused: {stderr}");
     }
-    assert!(stderr.contains(&format!("expected one of: {pin}")), "{stderr}");
+    assert!(
+        stderr.contains(&format!("expected one of: {pin}")),
+        "{stderr}"
+    );
     assert!(stderr.contains("transcript: "), "{stderr}");
-    assert!(!stdout.contains(SECRET) && !stderr.contains(SECRET), "the password was printed");
+    assert!(
+        !stdout.contains(SECRET) && !stderr.contains(SECRET),
+        "the password was printed"
+    );
     for entry in std::fs::read_dir(artifacts.join("rescue-x86_64-bios")).unwrap() {
         let path = entry.unwrap().path();
-        assert!(!String::from_utf8_lossy(&std::fs::read(&path).unwrap()).contains(SECRET), "password in {}", path.display());
+        assert!(
+            !String::from_utf8_lossy(&std::fs::read(&path).unwrap()).contains(SECRET),
+            "password in {}",
+            path.display()
+        );
     }
-    let pid = support::read_pid(&artifacts.join("rescue-x86_64-bios/qemu.pid")).expect("QEMU wrote its pidfile");
+    let pid = support::read_pid(&artifacts.join("rescue-x86_64-bios/qemu.pid"))
+        .expect("QEMU wrote its pidfile");
     assert!(!support::process_alive(pid), "QEMU {pid} outlived isotest");
 }
 
@@ -403,7 +691,9 @@ const NO_QEMU_WITHIN: Duration = Duration::from_secs(2);
 /// waits for it.
 #[allow(clippy::zombie_processes)]
 fn start_run_with(name: &str, mut command: Command) -> (std::process::Child, u32) {
-    let pidfile = support::artifacts().join(name).join("rescue-x86_64-bios/qemu.pid");
+    let pidfile = support::artifacts()
+        .join(name)
+        .join("rescue-x86_64-bios/qemu.pid");
     let _ = std::fs::remove_file(&pidfile);
     let mut child = command.stdin(Stdio::null()).spawn().unwrap();
     // QEMU writes its pidfile as it starts; poll for that file with a deadline.
@@ -424,14 +714,24 @@ fn start_run_with(name: &str, mut command: Command) -> (std::process::Child, u32
 /// The rescue run of `name` with its private directories in `tmp`, output discarded.
 fn run_rescue_in(tmp: &std::path::Path, name: &str) -> Command {
     let mut command = run_rescue(&support::fixture("rescue").unwrap(), name);
-    command.env("TMPDIR", tmp).stdout(Stdio::null()).stderr(Stdio::null());
+    command
+        .env("TMPDIR", tmp)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
     command
 }
 
 /// The private directories (`isotest-*`) in `tmp`.
 fn private_dirs(tmp: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let entries = std::fs::read_dir(tmp).unwrap().filter_map(|e| e.ok().map(|e| e.path()));
-    entries.filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("isotest-"))).collect()
+    let entries = std::fs::read_dir(tmp)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()));
+    entries
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("isotest-"))
+        })
+        .collect()
 }
 
 /// Ctrl-C stops QEMU and removes the trial's private directory, which was
@@ -445,10 +745,19 @@ fn ctrl_c_during_boot_stops_qemu_and_removes_the_private_directory() {
     let name = "cli-ctrl-c";
     let mut command = run_rescue_in(tmp.path(), name);
     // SAFETY: umask(2) is async-signal-safe and cannot fail.
-    unsafe { command.pre_exec(|| { libc::umask(0); Ok(()) }) };
+    unsafe {
+        command.pre_exec(|| {
+            libc::umask(0);
+            Ok(())
+        })
+    };
     let (child, qemu) = start_run_with(name, command);
     let private = private_dirs(tmp.path());
-    assert_eq!(private.len(), 1, "one trial, one private directory: {private:?}");
+    assert_eq!(
+        private.len(),
+        1,
+        "one trial, one private directory: {private:?}"
+    );
     let mode = private[0].metadata().unwrap().permissions().mode() & 0o7777;
     assert_eq!(mode, 0o700, "{} is {mode:o}", private[0].display());
     interrupt_mid_boot(child, qemu, libc::SIGINT, tmp.path());
@@ -466,14 +775,30 @@ fn sigterm_during_boot_stops_qemu_and_removes_the_private_directory() {
 
 /// Sends `signal` to a run whose QEMU `qemu` boots: the run exits 130, QEMU is
 /// gone within NO_QEMU_WITHIN, and no private directory is left in `tmp`.
-fn interrupt_mid_boot(mut child: std::process::Child, qemu: u32, signal: libc::c_int, tmp: &std::path::Path) {
+fn interrupt_mid_boot(
+    mut child: std::process::Child,
+    qemu: u32,
+    signal: libc::c_int,
+    tmp: &std::path::Path,
+) {
     assert!(support::process_alive(qemu));
     // SAFETY: signalling the child we spawned.
     unsafe { libc::kill(child.id() as libc::pid_t, signal) };
     let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(130), "isotest should exit 130 on signal {signal}");
-    assert!(support::gone_within(qemu, NO_QEMU_WITHIN), "QEMU {qemu} survived signal {signal}");
-    assert_eq!(private_dirs(tmp), Vec::<std::path::PathBuf>::new(), "the private directory outlived signal {signal}");
+    assert_eq!(
+        status.code(),
+        Some(130),
+        "isotest should exit 130 on signal {signal}"
+    );
+    assert!(
+        support::gone_within(qemu, NO_QEMU_WITHIN),
+        "QEMU {qemu} survived signal {signal}"
+    );
+    assert_eq!(
+        private_dirs(tmp),
+        Vec::<std::path::PathBuf>::new(),
+        "the private directory outlived signal {signal}"
+    );
 }
 
 /// SIGKILL runs no handler: QEMU dies by PR_SET_PDEATHSIG, the private
@@ -486,11 +811,21 @@ fn qemu_dies_with_a_killed_harness_and_the_next_run_sweeps_its_directory() {
     let (mut child, qemu) = start_run_with(name, run_rescue_in(tmp.path(), name));
     child.kill().unwrap();
     child.wait().unwrap();
-    assert!(support::gone_within(qemu, NO_QEMU_WITHIN), "QEMU {qemu} survived its harness");
+    assert!(
+        support::gone_within(qemu, NO_QEMU_WITHIN),
+        "QEMU {qemu} survived its harness"
+    );
     let left = private_dirs(tmp.path());
-    assert_eq!(left.len(), 1, "the killed run's private directory: {left:?}");
+    assert_eq!(
+        left.len(),
+        1,
+        "the killed run's private directory: {left:?}"
+    );
     let record = std::fs::read_to_string(left[0].join("owner")).unwrap();
-    assert!(record.contains(&format!("\npid {}\n", child.id())), "{record}");
+    assert!(
+        record.contains(&format!("\npid {}\n", child.id())),
+        "{record}"
+    );
 
     let scenario_dir = tempfile::tempdir().unwrap();
     let scenario = support::plain_scenario(scenario_dir.path(), "firmware: bios\n");
@@ -499,15 +834,38 @@ fn qemu_dies_with_a_killed_harness_and_the_next_run_sweeps_its_directory() {
         .env("ISOTEST_LOG", "isotest=debug")
         .env("PATH", "/nonexistent")
         .env_remove("ISOTEST_QEMU_X86_64")
-        .args(["run", &scenario, "--image", &support::any_iso(&scenario), "--artifacts"])
+        .args([
+            "run",
+            &scenario,
+            "--image",
+            &support::any_iso(&scenario),
+            "--artifacts",
+        ])
         .arg(support::artifacts().join("cli-sweep"))
         .output()
         .unwrap();
     let stderr = text(&out.stderr);
-    assert!(!left[0].exists(), "the next run left {} in place: {stderr}", left[0].display());
-    assert!(stderr.contains(&format!("removed {}, left by a killed isotest", left[0].display())), "{stderr}");
-    assert!(stderr.contains("qemu-system-x86_64 not found on PATH"), "the sweeping run got further: {stderr}");
-    assert_eq!(private_dirs(tmp.path()), Vec::<std::path::PathBuf>::new(), "the sweeping run left its own");
+    assert!(
+        !left[0].exists(),
+        "the next run left {} in place: {stderr}",
+        left[0].display()
+    );
+    assert!(
+        stderr.contains(&format!(
+            "removed {}, left by a killed isotest",
+            left[0].display()
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("qemu-system-x86_64 not found on PATH"),
+        "the sweeping run got further: {stderr}"
+    );
+    assert_eq!(
+        private_dirs(tmp.path()),
+        Vec::<std::path::PathBuf>::new(),
+        "the sweeping run left its own"
+    );
 }
 
 /// A check that panics (a bug in isotest, injected: src/fault.rs) ends its
@@ -525,43 +883,95 @@ fn a_panic_inside_a_check_ends_its_trial_and_leaves_no_qemu_and_no_private_direc
         std::os::unix::fs::symlink(&rescue, tmp.path().join(image)).unwrap();
     }
     let yaml = std::fs::read_to_string(support::repo().join("scenarios/rescue.yaml")).unwrap();
-    let yaml = yaml.replace("flake: path:../", &format!("flake: path:{}/", support::repo().display()));
-    let yaml = yaml.replace("arch: [x86_64, aarch64]", "arch: x86_64\nfirmware: bios\nimages: [a.iso, b.iso]");
+    let yaml = yaml.replace(
+        "flake: path:../",
+        &format!("flake: path:{}/", support::repo().display()),
+    );
+    let yaml = yaml.replace(
+        "arch: [x86_64, aarch64]",
+        "arch: x86_64\nfirmware: bios\nimages: [a.iso, b.iso]",
+    );
     std::fs::write(tmp.path().join("rescue.yaml"), yaml).unwrap();
     let artifacts = support::artifacts().join(name);
     let stderr = tmp.path().join("stderr");
     let mut command = support::isotest_command();
-    command.arg("run").arg(tmp.path().join("rescue.yaml")).args(["--jobs", "1", "--artifacts"]).arg(&artifacts);
-    command.env("TMPDIR", tmp.path()).env("ISOTEST_FAULT", "panic-in-check:hostname").env("RESCUE_PASSWORD", SECRET);
-    command.stdout(Stdio::piped()).stderr(std::fs::File::create(&stderr).unwrap());
+    command
+        .arg("run")
+        .arg(tmp.path().join("rescue.yaml"))
+        .args(["--jobs", "1", "--artifacts"])
+        .arg(&artifacts);
+    command
+        .env("TMPDIR", tmp.path())
+        .env("ISOTEST_FAULT", "panic-in-check:hostname")
+        .env("RESCUE_PASSWORD", SECRET);
+    command
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&stderr).unwrap());
     let _ = std::fs::remove_dir_all(&artifacts);
     let mut child = command.stdin(Stdio::null()).spawn().unwrap();
     // While the second trial runs, the first one's QEMU is already gone (not
     // only once isotest has exited, which would kill it anyway).
-    let pid_of = |trial: &str| support::read_pid(&artifacts.join(format!("rescue-x86_64-bios-{trial}/qemu.pid")));
+    let pid_of = |trial: &str| {
+        support::read_pid(&artifacts.join(format!("rescue-x86_64-bios-{trial}/qemu.pid")))
+    };
     let deadline = Instant::now() + Duration::from_secs(300);
-    while pid_of("b").is_none() && child.try_wait().unwrap().is_none() && Instant::now() < deadline {
+    while pid_of("b").is_none() && child.try_wait().unwrap().is_none() && Instant::now() < deadline
+    {
         std::thread::sleep(Duration::from_millis(50));
     }
     let first = pid_of("a").expect("the first trial started QEMU");
-    assert!(pid_of("b").is_some() && child.try_wait().unwrap().is_none(), "the second trial never started QEMU");
-    assert!(support::gone_within(first, NO_QEMU_WITHIN), "QEMU {first} of the first trial outlived its panic");
+    assert!(
+        pid_of("b").is_some() && child.try_wait().unwrap().is_none(),
+        "the second trial never started QEMU"
+    );
+    assert!(
+        support::gone_within(first, NO_QEMU_WITHIN),
+        "QEMU {first} of the first trial outlived its panic"
+    );
     let out = child.wait_with_output().unwrap();
     let (stdout, said) = (text(&out.stdout), std::fs::read_to_string(&stderr).unwrap());
-    assert!(said.contains("injected fault: the check `hostname` panics"), "no panic in the hostname check: {said}");
-    assert_eq!(out.status.code(), Some(3), "a panic, with no check failed before it, is could not test: {stdout}{said}");
+    assert!(
+        said.contains("injected fault: the check `hostname` panics"),
+        "no panic in the hostname check: {said}"
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "a panic, with no check failed before it, is could not test: {stdout}{said}"
+    );
     for trial in ["a", "b"] {
         let dir = artifacts.join(format!("rescue-x86_64-bios-{trial}"));
         let qemu = support::read_pid(&dir.join("qemu.pid")).expect("the trial started QEMU");
-        assert!(support::gone_within(qemu, NO_QEMU_WITHIN), "QEMU {qemu} of trial {trial} survived a panic: {said}");
-        let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+        assert!(
+            support::gone_within(qemu, NO_QEMU_WITHIN),
+            "QEMU {qemu} of trial {trial} survived a panic: {said}"
+        );
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap())
+                .unwrap();
         assert_eq!(report["verdict"], "could-not-test", "{report}");
         let reason = report["reason"].as_str().unwrap();
         assert!(reason.starts_with("isotest panicked during this trial (a bug in isotest, not a verdict on the ISO): injected fault"), "{reason}");
-        let checks: Vec<(&str, &str)> =
-            report["checks"].as_array().unwrap().iter().map(|c| (c["name"].as_str().unwrap(), c["outcome"].as_str().unwrap())).collect();
-        assert_eq!(checks, [("autologin", "pass")], "the checks before the panic are reported");
-        assert!(stdout.contains(&format!("rescue::x86_64::bios::{trial}")) && stdout.contains("COULD NOT TEST"), "{stdout}");
+        let checks: Vec<(&str, &str)> = report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| (c["name"].as_str().unwrap(), c["outcome"].as_str().unwrap()))
+            .collect();
+        assert_eq!(
+            checks,
+            [("autologin", "pass")],
+            "the checks before the panic are reported"
+        );
+        assert!(
+            stdout.contains(&format!("rescue::x86_64::bios::{trial}"))
+                && stdout.contains("COULD NOT TEST"),
+            "{stdout}"
+        );
     }
-    assert_eq!(private_dirs(tmp.path()), Vec::<std::path::PathBuf>::new(), "a private directory outlived a panic");
+    assert_eq!(
+        private_dirs(tmp.path()),
+        Vec::<std::path::PathBuf>::new(),
+        "a private directory outlived a panic"
+    );
 }

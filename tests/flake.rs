@@ -15,12 +15,24 @@ fn main() {
     // user's shell at the repository's root would have it.
     std::env::set_current_dir(support::repo()).expect("cd to the repository");
     let tests = vec![
-        Trial::test("reference::a_directory_as_people_write_it", a_directory_as_people_write_it),
-        Trial::test("reference::isotest_flake_takes_a_directory_too", isotest_flake_takes_a_directory_too),
-        Trial::test("reference::a_missing_directory_is_said_once", a_missing_directory_is_said_once),
+        Trial::test(
+            "reference::a_directory_as_people_write_it",
+            a_directory_as_people_write_it,
+        ),
+        Trial::test(
+            "reference::isotest_flake_takes_a_directory_too",
+            isotest_flake_takes_a_directory_too,
+        ),
+        Trial::test(
+            "reference::a_missing_directory_is_said_once",
+            a_missing_directory_is_said_once,
+        ),
         Trial::test("derived::rescue", derived_rescue),
         Trial::test("derived::minimal", derived_minimal),
-        Trial::test("derived::outputs_home_manager_installs", outputs_home_manager_installs),
+        Trial::test(
+            "derived::outputs_home_manager_installs",
+            outputs_home_manager_installs,
+        ),
         Trial::test("errors::flake_not_found", flake_not_found),
         Trial::test("errors::host_not_in_hosts_iso", host_not_in_hosts_iso),
         Trial::test("errors::conflicting_definitions", conflicting_definitions),
@@ -58,36 +70,100 @@ fn path_ref(dir: &Path) -> String {
 
 fn derived_rescue() -> Result<(), Failed> {
     let e = flake::derive_expectations(&support::fixture_flake(), Arch::X86_64, "rescue")?;
-    check(e.hostname.as_deref() == Some("rescue"), format!("hostname {:?}", e.hostname))?;
-    check(e.autologin == Some(Autologin::User("root".into())), format!("autologin {:?}", e.autologin))?;
+    check(
+        e.hostname.as_deref() == Some("rescue"),
+        format!("hostname {:?}", e.hostname),
+    )?;
+    check(
+        e.autologin == Some(Autologin::User("root".into())),
+        format!("autologin {:?}", e.autologin),
+    )?;
     let sshd = e.sshd.as_ref().ok_or("no sshd expectation")?;
-    check(sshd.must_run() && sshd.ports() == [22], format!("sshd {sshd:?}"))?;
-    check(sshd.permit_root_login.as_deref() == Some("yes"), format!("PermitRootLogin {sshd:?}"))?;
-    check(sshd.login.len() == 1 && sshd.login[0].user == "root", format!("logins {:?}", sshd.login))?;
+    check(
+        sshd.must_run() && sshd.ports() == [22],
+        format!("sshd {sshd:?}"),
+    )?;
+    check(
+        sshd.permit_root_login.as_deref() == Some("yes"),
+        format!("PermitRootLogin {sshd:?}"),
+    )?;
+    check(
+        sshd.login.len() == 1 && sshd.login[0].user == "root",
+        format!("logins {:?}", sshd.login),
+    )?;
     let users: Vec<&String> = e.users.keys().collect();
     check(users == ["nixos", "root"], format!("users {users:?}"))?;
     let nixos = &e.users["nixos"];
-    check(nixos.shell.as_deref() == Some("zsh") && nixos.groups == ["wheel"] && nixos.sudo_nopasswd, format!("nixos {nixos:?}"))?;
-    let root_hm = e.users["root"].home_manager.as_ref().ok_or("no Home Manager for root")?;
+    check(
+        nixos.shell.as_deref() == Some("zsh") && nixos.groups == ["wheel"] && nixos.sudo_nopasswd,
+        format!("nixos {nixos:?}"),
+    )?;
+    let root_hm = e.users["root"]
+        .home_manager
+        .as_ref()
+        .ok_or("no Home Manager for root")?;
     // Programs are the packages with meta.mainProgram: tmux, and ripgrep's `rg`.
-    check(root_hm.programs() == ["tmux", "rg"], format!("root's programs {:?}", root_hm.programs()))?;
+    check(
+        root_hm.programs() == ["tmux", "rg"],
+        format!("root's programs {:?}", root_hm.programs()),
+    )?;
     // Every package, the font and the man pages too, is looked for by its store
     // path: the package's outPath as nix computes it (buildEnv's default output).
-    let installed: Vec<(&str, &Installed)> =
-        root_hm.installed().iter().filter_map(|p| Some((p.name.as_str(), p.installed.as_ref()?))).collect();
+    let installed: Vec<(&str, &Installed)> = root_hm
+        .installed()
+        .iter()
+        .filter_map(|p| Some((p.name.as_str(), p.installed.as_ref()?)))
+        .collect();
     let names: Vec<&str> = installed.iter().map(|(name, _)| *name).collect();
-    check(names == ["tmux", "ripgrep", "noto-fonts", "man-pages"], format!("root's packages {names:?}"))?;
-    for ((name, how), version) in installed.iter().zip(["tmux-3.3a", "ripgrep-13.0.0", "noto-fonts-2024.01.01", "man-pages-6.05.01"]) {
-        let Installed::StorePaths(paths) = how else { return Err(format!("{name}: {how:?}").into()) };
-        let want = out_path(&format!("(import ./fixtures/flake/lib/pkgs.nix \"x86_64-linux\").{name}"))?;
-        check(paths == &[want.clone()] && want.starts_with("/nix/store/") && want.ends_with(version), format!("{name}: {paths:?}, nix says {want}"))?;
+    check(
+        names == ["tmux", "ripgrep", "noto-fonts", "man-pages"],
+        format!("root's packages {names:?}"),
+    )?;
+    for ((name, how), version) in installed.iter().zip([
+        "tmux-3.3a",
+        "ripgrep-13.0.0",
+        "noto-fonts-2024.01.01",
+        "man-pages-6.05.01",
+    ]) {
+        let Installed::StorePaths(paths) = how else {
+            return Err(format!("{name}: {how:?}").into());
+        };
+        let want = out_path(&format!(
+            "(import ./fixtures/flake/lib/pkgs.nix \"x86_64-linux\").{name}"
+        ))?;
+        check(
+            paths == std::slice::from_ref(&want)
+                && want.starts_with("/nix/store/")
+                && want.ends_with(version),
+            format!("{name}: {paths:?}, nix says {want}"),
+        )?;
     }
-    check(root_hm.packages.iter().find(|p| p.name == "noto-fonts").is_some_and(|p| p.program.is_none()), "noto-fonts is a program")?;
-    check(root_hm.files == [".config/isotest/hm.conf"], format!("root's files {:?}", root_hm.files))?;
+    check(
+        root_hm
+            .packages
+            .iter()
+            .find(|p| p.name == "noto-fonts")
+            .is_some_and(|p| p.program.is_none()),
+        "noto-fonts is a program",
+    )?;
+    check(
+        root_hm.files == [".config/isotest/hm.conf"],
+        format!("root's files {:?}", root_hm.files),
+    )?;
     // jq has neither pname nor mainProgram: no program, its name without the version.
-    let nixos_hm = nixos.home_manager.as_ref().ok_or("no Home Manager for nixos")?;
-    check(nixos_hm.programs().is_empty(), format!("nixos's programs {:?}", nixos_hm.programs()))?;
-    let jq: Vec<&str> = nixos_hm.installed().iter().map(|p| p.name.as_str()).collect();
+    let nixos_hm = nixos
+        .home_manager
+        .as_ref()
+        .ok_or("no Home Manager for nixos")?;
+    check(
+        nixos_hm.programs().is_empty(),
+        format!("nixos's programs {:?}", nixos_hm.programs()),
+    )?;
+    let jq: Vec<&str> = nixos_hm
+        .installed()
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect();
     check(jq == ["jq"], format!("nixos's packages {jq:?}"))
 }
 
@@ -115,45 +191,100 @@ in
 "#,
     )?;
     let e = flake::derive_expectations(&path_ref(&copy), Arch::X86_64, "outputs")?;
-    let hm = e.users.get("alice").and_then(|u| u.home_manager.as_ref()).ok_or("no Home Manager for alice")?;
+    let hm = e
+        .users
+        .get("alice")
+        .and_then(|u| u.home_manager.as_ref())
+        .ok_or("no Home Manager for alice")?;
     let paths = |i: usize| match &hm.packages[i].installed {
-        Some(Installed::StorePaths(p)) => p.iter().map(|p| p.rsplit('-').next().unwrap_or("").to_owned()).collect::<Vec<_>>(),
+        Some(Installed::StorePaths(p)) => p
+            .iter()
+            .map(|p| p.rsplit('-').next().unwrap_or("").to_owned())
+            .collect::<Vec<_>>(),
         other => vec![format!("{other:?}")],
     };
-    check(hm.packages.len() == 3, format!("packages {:?}", hm.packages))?;
+    check(
+        hm.packages.len() == 3,
+        format!("packages {:?}", hm.packages),
+    )?;
     // By the ends of their store paths: `…-coreutils-9.5` is `out`.
-    check(paths(0) == ["9.5", "man", "info"], format!("coreutils: {:?}", paths(0)))?;
-    check(paths(1) == ["man", "info"], format!("coreutils.man: {:?}", paths(1)))?;
-    check(hm.packages[2].installed.is_none() && hm.programs() == ["hello"], format!("a string: {:?}", hm.packages[2]))
+    check(
+        paths(0) == ["9.5", "man", "info"],
+        format!("coreutils: {:?}", paths(0)),
+    )?;
+    check(
+        paths(1) == ["man", "info"],
+        format!("coreutils.man: {:?}", paths(1)),
+    )?;
+    check(
+        hm.packages[2].installed.is_none() && hm.programs() == ["hello"],
+        format!("a string: {:?}", hm.packages[2]),
+    )
 }
 
 /// What `nix eval` says a package's outPath is, asked apart from isotest's
 /// own selection.
 fn out_path(expr: &str) -> Result<String, Failed> {
-    let out = std::process::Command::new("nix").args(["eval", "--raw", "--impure", "--expr", &format!("({expr}).outPath")]).output()?;
-    check(out.status.success(), format!("nix eval {expr}: {}", String::from_utf8_lossy(&out.stderr)))?;
+    let out = std::process::Command::new("nix")
+        .args([
+            "eval",
+            "--raw",
+            "--impure",
+            "--expr",
+            &format!("({expr}).outPath"),
+        ])
+        .output()?;
+    check(
+        out.status.success(),
+        format!("nix eval {expr}: {}", String::from_utf8_lossy(&out.stderr)),
+    )?;
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 fn derived_minimal() -> Result<(), Failed> {
     let e = flake::derive_expectations(&support::fixture_flake(), Arch::X86_64, "minimal")?;
-    check(e.hostname.as_deref() == Some("minimal"), format!("hostname {:?}", e.hostname))?;
-    check(e.autologin == Some(Autologin::User("nixos".into())), format!("autologin {:?}", e.autologin))?;
+    check(
+        e.hostname.as_deref() == Some("minimal"),
+        format!("hostname {:?}", e.hostname),
+    )?;
+    check(
+        e.autologin == Some(Autologin::User("nixos".into())),
+        format!("autologin {:?}", e.autologin),
+    )?;
     let sshd = e.sshd.as_ref().ok_or("no sshd expectation")?;
-    check(!sshd.must_run() && sshd.login.is_empty(), format!("sshd {sshd:?}"))?;
-    check(e.users.values().all(|u| u.home_manager.is_none()), "Home Manager expected on minimal")?;
-    check(e.users["nixos"].shell.as_deref() == Some("bash"), format!("nixos {:?}", e.users["nixos"]))
+    check(
+        !sshd.must_run() && sshd.login.is_empty(),
+        format!("sshd {sshd:?}"),
+    )?;
+    check(
+        e.users.values().all(|u| u.home_manager.is_none()),
+        "Home Manager expected on minimal",
+    )?;
+    check(
+        e.users["nixos"].shell.as_deref() == Some("bash"),
+        format!("nixos {:?}", e.users["nixos"]),
+    )
 }
 
 /// `fixtures/flake` is the directory, not a name for nix's flake registry (which
 /// nix would try to download).
 fn a_directory_as_people_write_it() -> Result<(), Failed> {
-    let absolute = support::repo().join("fixtures/flake").canonicalize()?.display().to_string();
+    let absolute = support::repo()
+        .join("fixtures/flake")
+        .canonicalize()?
+        .display()
+        .to_string();
     for written in ["fixtures/flake", "./fixtures/flake", "fixtures/flake/"] {
-        check(flake::reference(written) == absolute, format!("{written} became {}", flake::reference(written)))?;
+        check(
+            flake::reference(written) == absolute,
+            format!("{written} became {}", flake::reference(written)),
+        )?;
         let hosts = flake::iso_hosts(written).map_err(|e| format!("{written}: {e}"))?;
         let names: Vec<&str> = hosts.iter().map(|h| h.name.as_str()).collect();
-        check(names == ["minimal", "rescue"], format!("{written}: hosts {names:?}"))?;
+        check(
+            names == ["minimal", "rescue"],
+            format!("{written}: hosts {names:?}"),
+        )?;
     }
     Ok(())
 }
@@ -162,16 +293,34 @@ fn a_directory_as_people_write_it() -> Result<(), Failed> {
 /// (exit 2), naming where it came from.
 fn a_missing_directory_is_said_once() -> Result<(), Failed> {
     let zero_config = Scenario::parse(Path::new("rescue.yaml"), "iso: rescue\n")?;
-    let err = flake::check_flakes([&zero_config, &zero_config], Some("fixtures/flak")).unwrap_err().to_string();
-    let want = format!("flake not found: {}/fixtures/flak (from --flake): no such directory", support::repo().canonicalize()?.display());
+    let err = flake::check_flakes([&zero_config, &zero_config], Some("fixtures/flak"))
+        .unwrap_err()
+        .to_string();
+    let want = format!(
+        "flake not found: {}/fixtures/flak (from --flake): no such directory",
+        support::repo().canonicalize()?.display()
+    );
     check(err == want, &err)?;
     let out = support::isotest_command()
-        .args(["run", "--flake", "fixtures/flak", "--iso", "rescue", "--artifacts"])
+        .args([
+            "run",
+            "--flake",
+            "fixtures/flak",
+            "--iso",
+            "rescue",
+            "--artifacts",
+        ])
         .arg(support::artifacts().join("flake-missing-dir"))
         .output()?;
     let stderr = String::from_utf8_lossy(&out.stderr);
-    check(out.status.code() == Some(2), format!("exit {:?}:\n{stderr}", out.status.code()))?;
-    check(stderr.matches(&want).count() == 1, format!("not said once:\n{stderr}"))
+    check(
+        out.status.code() == Some(2),
+        format!("exit {:?}:\n{stderr}", out.status.code()),
+    )?;
+    check(
+        stderr.matches(&want).count() == 1,
+        format!("not said once:\n{stderr}"),
+    )
 }
 
 /// `$ISOTEST_FLAKE` is read like --flake. The host does not exist, so the run
@@ -179,39 +328,83 @@ fn a_missing_directory_is_said_once() -> Result<(), Failed> {
 fn isotest_flake_takes_a_directory_too() -> Result<(), Failed> {
     let out = support::isotest_command()
         .env("ISOTEST_FLAKE", "fixtures/flake")
-        .args(["run", "--iso", "nohost", "--filter", "x86_64::bios", "--artifacts"])
+        .args([
+            "run",
+            "--iso",
+            "nohost",
+            "--filter",
+            "x86_64::bios",
+            "--artifacts",
+        ])
         .arg(support::artifacts().join("flake-env-relative"))
         .output()?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     let absolute = support::repo().join("fixtures/flake").canonicalize()?;
-    let want = format!("no ISO host `nohost` in {}: hosts/iso has minimal, rescue", absolute.display());
-    check(stderr.contains(&want), format!("expected `{want}` in:\n{stderr}"))?;
-    check(!stderr.contains("flake-registry"), format!("nix looked in the registry:\n{stderr}"))
+    let want = format!(
+        "no ISO host `nohost` in {}: hosts/iso has minimal, rescue",
+        absolute.display()
+    );
+    check(
+        stderr.contains(&want),
+        format!("expected `{want}` in:\n{stderr}"),
+    )?;
+    check(
+        !stderr.contains("flake-registry"),
+        format!("nix looked in the registry:\n{stderr}"),
+    )
 }
 
 fn flake_not_found() -> Result<(), Failed> {
-    let err = flake::build_iso("/nonexistent/flake", Arch::X86_64, "rescue").unwrap_err().to_string();
-    check(err == "flake not found: /nonexistent/flake: no such directory", &err)
+    let err = flake::build_iso("/nonexistent/flake", Arch::X86_64, "rescue")
+        .unwrap_err()
+        .to_string();
+    check(
+        err == "flake not found: /nonexistent/flake: no such directory",
+        &err,
+    )
 }
 
 fn host_not_in_hosts_iso() -> Result<(), Failed> {
-    let err = flake::derive_expectations(&support::fixture_flake(), Arch::X86_64, "resuce").unwrap_err().to_string();
-    let want = format!("no ISO host `resuce` in {}: hosts/iso has minimal, rescue", support::fixture_flake());
+    let err = flake::derive_expectations(&support::fixture_flake(), Arch::X86_64, "resuce")
+        .unwrap_err()
+        .to_string();
+    let want = format!(
+        "no ISO host `resuce` in {}: hosts/iso has minimal, rescue",
+        support::fixture_flake()
+    );
     check(err == want, &err)
 }
 
 /// A host that sets another autologin user without mkForce, as on NixOS.
 fn conflicting_definitions() -> Result<(), Failed> {
     let (_dir, copy) = flake_copy();
-    std::fs::write(copy.join("hosts/iso/conflict.nix"), "{ ... }: { services.getty.autologinUser = \"root\"; }\n")?;
+    std::fs::write(
+        copy.join("hosts/iso/conflict.nix"),
+        "{ ... }: { services.getty.autologinUser = \"root\"; }\n",
+    )?;
     let err = flake::derive_expectations(&path_ref(&copy), Arch::X86_64, "conflict").unwrap_err();
-    check(matches!(err, FlakeError::Eval { .. }), format!("not an evaluation error: {err:?}"))?;
+    check(
+        matches!(err, FlakeError::Eval { .. }),
+        format!("not an evaluation error: {err:?}"),
+    )?;
     let text = err.to_string();
     check(text.starts_with("evaluating path:"), &text)?;
-    check(text.contains("error: The option `services.getty.autologinUser' has conflicting definition values:"), &text)?;
-    check(text.contains("lib/installation-device.nix': \"nixos\"") && text.contains("hosts/iso/conflict.nix': \"root\""), &text)?;
+    check(
+        text.contains(
+            "error: The option `services.getty.autologinUser' has conflicting definition values:",
+        ),
+        &text,
+    )?;
+    check(
+        text.contains("lib/installation-device.nix': \"nixos\"")
+            && text.contains("hosts/iso/conflict.nix': \"root\""),
+        &text,
+    )?;
     check(text.contains("Use `lib.mkForce value`"), &text)?;
-    check(!text.contains("--show-trace"), format!("the trace hint was kept: {text}"))
+    check(
+        !text.contains("--show-trace"),
+        format!("the trace hint was kept: {text}"),
+    )
 }
 
 /// A configuration with no fixture ISO built: the package's builder fails, and the
@@ -220,13 +413,25 @@ fn build_failure() -> Result<(), Failed> {
     let (_dir, copy) = flake_copy();
     let host = copy.join("hosts/iso/minimal.nix");
     let text = std::fs::read_to_string(&host)?;
-    std::fs::write(&host, text.replace("{\n", "{\n  networking.hostName = \"never-built\";\n"))?;
+    std::fs::write(
+        &host,
+        text.replace("{\n", "{\n  networking.hostName = \"never-built\";\n"),
+    )?;
     let err = flake::build_iso(&path_ref(&copy), Arch::X86_64, "minimal").unwrap_err();
-    check(matches!(err, FlakeError::Build { .. }), format!("not a build failure: {err:?}"))?;
+    check(
+        matches!(err, FlakeError::Build { .. }),
+        format!("not a build failure: {err:?}"),
+    )?;
     let text = err.to_string();
-    check(text.contains("#packages.x86_64-linux.minimal failed:"), &text)?;
+    check(
+        text.contains("#packages.x86_64-linux.minimal failed:"),
+        &text,
+    )?;
     check(text.contains("failed with exit code 1"), &text)?;
-    check(text.contains("isotest fixture: no ISO for this configuration of 'minimal'"), &text)
+    check(
+        text.contains("isotest fixture: no ISO for this configuration of 'minimal'"),
+        &text,
+    )
 }
 
 /// A package that must build on aarch64-linux, asked for on x86_64. (The fixture's
@@ -238,12 +443,27 @@ fn another_system() -> Result<(), Failed> {
     let (_dir, copy) = flake_copy();
     let iso = copy.join("lib/iso.nix");
     let text = std::fs::read_to_string(&iso)?;
-    check(text.contains("buildSystem = \"x86_64-linux\";"), "lib/iso.nix has no buildSystem")?;
-    std::fs::write(&iso, text.replace("buildSystem = \"x86_64-linux\";", "buildSystem = system;"))?;
+    check(
+        text.contains("buildSystem = \"x86_64-linux\";"),
+        "lib/iso.nix has no buildSystem",
+    )?;
+    std::fs::write(
+        &iso,
+        text.replace("buildSystem = \"x86_64-linux\";", "buildSystem = system;"),
+    )?;
     let err = flake::build_iso(&path_ref(&copy), Arch::Aarch64, "minimal").unwrap_err();
     let text = err.to_string();
-    check(matches!(err, FlakeError::Unsupported { .. }), format!("not an unsupported system: {text}"))?;
-    check(text.starts_with("this machine (x86_64-linux) cannot build path:"), &text)?;
+    check(
+        matches!(err, FlakeError::Unsupported { .. }),
+        format!("not an unsupported system: {text}"),
+    )?;
+    check(
+        text.starts_with("this machine (x86_64-linux) cannot build path:"),
+        &text,
+    )?;
     check(text.contains("#packages.aarch64-linux.minimal"), &text)?;
-    check(text.contains("test a prebuilt ISO with --image PATH"), &text)
+    check(
+        text.contains("test a prebuilt ISO with --image PATH"),
+        &text,
+    )
 }

@@ -39,8 +39,14 @@ fn no_disk_space_for_artifacts_could_not_test() {
     let out = in_namespaces(&["--mount"], &script);
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert_eq!(out.status.code(), Some(3), "{stdout}{stderr}");
-    assert!(stdout.contains("0 passed, 0 failed, 0 skipped, 1 could not test"), "{stdout}");
-    assert!(stderr.contains("error: no disk space for artifacts: "), "{stderr}");
+    assert!(
+        stdout.contains("0 passed, 0 failed, 0 skipped, 1 could not test"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("error: no disk space for artifacts: "),
+        "{stderr}"
+    );
     assert!(stderr.contains("a trial needs 16 MiB"), "{stderr}");
 }
 
@@ -62,7 +68,10 @@ fn no_free_port_for_the_ssh_forward_could_not_test() {
     let out = in_namespaces(&["--net"], &script);
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert_eq!(out.status.code(), Some(3), "{stdout}{stderr}");
-    assert!(stdout.contains("0 passed, 0 failed, 0 skipped, 1 could not test"), "{stdout}");
+    assert!(
+        stdout.contains("0 passed, 0 failed, 0 skipped, 1 could not test"),
+        "{stdout}"
+    );
     assert!(
         stderr.contains("error: no free TCP port on 127.0.0.1 for the guest's SSH forward: Address already in use"),
         "{stderr}"

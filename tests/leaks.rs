@@ -31,8 +31,13 @@ struct Seen {
 
 /// Starts a paused machine as a trial does (private directory, free port,
 /// sockets in the directory, pidfile in `artifacts`) and checks what is its own.
-fn start(binary: &Path, iso: &Path, artifacts: &Path) -> Result<(Machine, PrivateDir, Seen), String> {
-    std::fs::create_dir_all(artifacts).map_err(|e| format!("create {}: {e}", artifacts.display()))?;
+fn start(
+    binary: &Path,
+    iso: &Path,
+    artifacts: &Path,
+) -> Result<(Machine, PrivateDir, Seen), String> {
+    std::fs::create_dir_all(artifacts)
+        .map_err(|e| format!("create {}: {e}", artifacts.display()))?;
     let private = PrivateDir::new().map_err(|e| format!("private directory: {e}"))?;
     let mut spec = MachineSpec {
         arch: Arch::X86_64,
@@ -49,18 +54,30 @@ fn start(binary: &Path, iso: &Path, artifacts: &Path) -> Result<(Machine, Privat
         vga_to_serial: None,
         paused: true,
     };
-    let mut machine = isotest::run::start_with_free_port(binary, &mut spec, 22, artifacts).map_err(|e| e.message)?;
+    let mut machine = isotest::run::start_with_free_port(binary, &mut spec, 22, artifacts)
+        .map_err(|e| e.message)?;
     let state = machine.qmp().run_state().map_err(|e| e.to_string())?;
     if state != "prelaunch" {
-        return Err(format!("QEMU {} is `{state}`, not paused before launch", machine.pid()));
+        return Err(format!(
+            "QEMU {} is `{state}`, not paused before launch",
+            machine.pid()
+        ));
     }
     let pid = machine.pid();
     let written = support::read_pid(&spec.pidfile);
     if written != Some(pid) {
-        return Err(format!("{} holds {written:?}, not QEMU's pid {pid}", spec.pidfile.display()));
+        return Err(format!(
+            "{} holds {written:?}, not QEMU's pid {pid}",
+            spec.pidfile.display()
+        ));
     }
     let port = spec.forward.ok_or("no port forwarded")?.0;
-    let seen = Seen { pid, port, private: private.path().to_owned(), sockets: qemu_sockets(pid) };
+    let seen = Seen {
+        pid,
+        port,
+        private: private.path().to_owned(),
+        sockets: qemu_sockets(pid),
+    };
     Ok((machine, private, seen))
 }
 
@@ -94,8 +111,11 @@ fn listening_inodes(port: u16) -> Vec<String> {
 /// Whether process `pid` holds the socket of inode `inode` open.
 fn holds_socket(pid: u32, inode: &str) -> bool {
     let wanted = format!("socket:[{inode}]");
-    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else { return false };
-    fds.filter_map(|fd| fd.ok()).any(|fd| std::fs::read_link(fd.path()).is_ok_and(|l| l.as_os_str() == wanted.as_str()))
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    fds.filter_map(|fd| fd.ok())
+        .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|l| l.as_os_str() == wanted.as_str()))
 }
 
 /// Everything that must be one machine's own, across a round's machines.
@@ -107,22 +127,54 @@ fn collisions(seen: &[Seen]) -> Vec<String> {
             problems.push(format!("{what} shared: {values:?}"));
         }
     };
-    distinct("ports", seen.iter().map(|s| s.port.to_string()).collect(), &mut problems);
-    distinct("private directories", seen.iter().map(|s| s.private.display().to_string()).collect(), &mut problems);
-    distinct("sockets", seen.iter().flat_map(|s| s.sockets.iter().map(|p| p.display().to_string())).collect(), &mut problems);
+    distinct(
+        "ports",
+        seen.iter().map(|s| s.port.to_string()).collect(),
+        &mut problems,
+    );
+    distinct(
+        "private directories",
+        seen.iter()
+            .map(|s| s.private.display().to_string())
+            .collect(),
+        &mut problems,
+    );
+    distinct(
+        "sockets",
+        seen.iter()
+            .flat_map(|s| s.sockets.iter().map(|p| p.display().to_string()))
+            .collect(),
+        &mut problems,
+    );
     for s in seen {
         // The forward is this QEMU's: it listens on the port, and no one else does.
         let inodes = listening_inodes(s.port);
         if inodes.len() != 1 || !holds_socket(s.pid, &inodes[0]) {
-            problems.push(format!("127.0.0.1:{} is not QEMU {}'s alone (listening sockets {inodes:?})", s.port, s.pid));
+            problems.push(format!(
+                "127.0.0.1:{} is not QEMU {}'s alone (listening sockets {inodes:?})",
+                s.port, s.pid
+            ));
         }
-        let mode = s.private.metadata().map(|m| m.permissions().mode() & 0o7777);
+        let mode = s
+            .private
+            .metadata()
+            .map(|m| m.permissions().mode() & 0o7777);
         if mode.as_ref().ok() != Some(&0o700) {
             problems.push(format!("{} is {mode:?}, not 0700", s.private.display()));
         }
         // Serial and QMP, each a socket the harness listens on in this machine's own directory.
-        if s.sockets.len() != 2 || !s.sockets.iter().all(|p| p.starts_with(&s.private) && p.exists()) {
-            problems.push(format!("QEMU {}'s sockets are not its own two in {}: {:?}", s.pid, s.private.display(), s.sockets));
+        if s.sockets.len() != 2
+            || !s
+                .sockets
+                .iter()
+                .all(|p| p.starts_with(&s.private) && p.exists())
+        {
+            problems.push(format!(
+                "QEMU {}'s sockets are not its own two in {}: {:?}",
+                s.pid,
+                s.private.display(),
+                s.sockets
+            ));
         }
     }
     problems
@@ -142,7 +194,12 @@ fn round(binary: &Path, iso: &Path, artifacts: &Path) -> (Vec<Result<Seen, Strin
             scope.spawn(move || {
                 go.wait();
                 let started = start(binary, iso, &artifacts);
-                let _ = tx.send(started.as_ref().map(|(_, _, seen)| seen.clone()).map_err(Clone::clone));
+                let _ = tx.send(
+                    started
+                        .as_ref()
+                        .map(|(_, _, seen)| seen.clone())
+                        .map_err(Clone::clone),
+                );
                 // Every thread reaches the barrier, started or not, so the round ends.
                 checked.wait();
                 drop(started);
@@ -150,7 +207,11 @@ fn round(binary: &Path, iso: &Path, artifacts: &Path) -> (Vec<Result<Seen, Strin
         }
         drop(tx);
         let results: Vec<Result<Seen, String>> = rx.iter().take(MACHINES).collect();
-        let started: Vec<Seen> = results.iter().filter_map(|r| r.as_ref().ok()).cloned().collect();
+        let started: Vec<Seen> = results
+            .iter()
+            .filter_map(|r| r.as_ref().ok())
+            .cloned()
+            .collect();
         let problems = collisions(&started);
         checked.wait();
         (results, problems)
@@ -166,12 +227,23 @@ fn eight_paused_machines_started_at_once_share_nothing_and_leave_nothing() {
     for r in 0..ROUNDS {
         let (results, problems) = round(&binary, &iso, &artifacts.join(format!("round-{r}")));
         let failed: Vec<&String> = results.iter().filter_map(|r| r.as_ref().err()).collect();
-        assert!(failed.is_empty(), "round {r}: machines did not start: {failed:?}");
+        assert!(
+            failed.is_empty(),
+            "round {r}: machines did not start: {failed:?}"
+        );
         assert!(problems.is_empty(), "round {r}: {problems:#?}");
         for seen in results.iter().flatten() {
             // Dropped with their threads: killed and reaped at once.
-            assert!(support::gone_within(seen.pid, Duration::from_secs(2)), "round {r}: QEMU {} outlived its Machine", seen.pid);
-            assert!(!seen.private.exists(), "round {r}: {} outlived its PrivateDir", seen.private.display());
+            assert!(
+                support::gone_within(seen.pid, Duration::from_secs(2)),
+                "round {r}: QEMU {} outlived its Machine",
+                seen.pid
+            );
+            assert!(
+                !seen.private.exists(),
+                "round {r}: {} outlived its PrivateDir",
+                seen.private.display()
+            );
         }
     }
 }

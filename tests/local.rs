@@ -32,10 +32,21 @@ fn modes(session: &Session) -> Termios {
     let master = session.get_process().get_raw_handle().unwrap();
     let mut name = [0 as libc::c_char; 128];
     // SAFETY: a valid pty master fd and a buffer of the length given.
-    assert_eq!(unsafe { libc::ptsname_r(master.as_raw_fd(), name.as_mut_ptr(), name.len()) }, 0);
+    assert_eq!(
+        unsafe { libc::ptsname_r(master.as_raw_fd(), name.as_mut_ptr(), name.len()) },
+        0
+    );
     // SAFETY: ptsname_r wrote a NUL-terminated name into `name`.
-    let name = unsafe { std::ffi::CStr::from_ptr(name.as_ptr()) }.to_str().unwrap().to_owned();
-    let slave = std::fs::OpenOptions::new().read(true).write(true).custom_flags(libc::O_NOCTTY).open(&name).unwrap();
+    let name = unsafe { std::ffi::CStr::from_ptr(name.as_ptr()) }
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let slave = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOCTTY)
+        .open(&name)
+        .unwrap();
     tcgetattr(&slave).unwrap()
 }
 
@@ -48,7 +59,9 @@ fn expect(session: &mut Session, pattern: &str) -> String {
 
 /// The capture group 1 of `pattern`.
 fn capture(session: &mut Session, pattern: &str) -> String {
-    let found = session.expect(Regex(pattern)).unwrap_or_else(|e| panic!("waiting for /{pattern}/: {e}"));
+    let found = session
+        .expect(Regex(pattern))
+        .unwrap_or_else(|e| panic!("waiting for /{pattern}/: {e}"));
     text(found.get(1).expect("a group"))
 }
 
@@ -60,11 +73,13 @@ fn exit_code(session: &Session) -> Option<i32> {
     }
 }
 
-
 /// A scenario of one BIOS trial of `iso`, named `name`, that expects a hostname.
 fn scenario(dir: &Path, name: &str, iso: &Path) -> PathBuf {
     let path = dir.join(format!("{name}.yaml"));
-    let yaml = format!("image: {}\narch: x86_64\nfirmware: bios\nexpect:\n  hostname: rescue\n", iso.display());
+    let yaml = format!(
+        "image: {}\narch: x86_64\nfirmware: bios\nexpect:\n  hostname: rescue\n",
+        iso.display()
+    );
     std::fs::write(&path, yaml).unwrap();
     path
 }
@@ -79,23 +94,46 @@ fn off_a_terminal_plain_lines_and_on_one_the_same_line() {
     let path = support::plain_scenario(dir.path(), "");
     let artifacts = support::artifacts().join("local-plain");
     let mut command = support::isotest_command();
-    command.arg("run").arg(&path).args(["--filter", "uefi", "--artifacts"]).arg(&artifacts);
+    command
+        .arg("run")
+        .arg(&path)
+        .args(["--filter", "uefi", "--artifacts"])
+        .arg(&artifacts);
     support::hide_ovmf(&mut command);
     let out = command.output().unwrap();
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(3), "{stdout}{}", text(&out.stderr));
     let lines: Vec<&str> = stdout.lines().collect();
-    assert!(lines[0].starts_with("plain::x86_64::uefi") && lines[0].contains("SKIP  no UEFI firmware"), "{stdout}");
+    assert!(
+        lines[0].starts_with("plain::x86_64::uefi") && lines[0].contains("SKIP  no UEFI firmware"),
+        "{stdout}"
+    );
     assert_eq!(lines[1], "", "{stdout}");
-    assert!(lines[2].contains("0 passed, 0 failed, 1 skipped, 0 could not test"), "{stdout}");
-    assert!(!stdout.contains('\x1b') && !stdout.contains('\r'), "terminal control in a pipe: {stdout:?}");
+    assert!(
+        lines[2].contains("0 passed, 0 failed, 1 skipped, 0 could not test"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains('\x1b') && !stdout.contains('\r'),
+        "terminal control in a pipe: {stdout:?}"
+    );
 
     let mut command = support::isotest_command();
-    command.arg("run").arg(&path).args(["--filter", "uefi", "--artifacts"]).arg(&artifacts);
+    command
+        .arg("run")
+        .arg(&path)
+        .args(["--filter", "uefi", "--artifacts"])
+        .arg(&artifacts);
     support::hide_ovmf(&mut command);
     let mut session = on_a_terminal(command, Duration::from_secs(30));
-    expect(&mut session, r"plain::x86_64::uefi\s+SKIP  no UEFI firmware");
-    expect(&mut session, "0 passed, 0 failed, 1 skipped, 0 could not test");
+    expect(
+        &mut session,
+        r"plain::x86_64::uefi\s+SKIP  no UEFI firmware",
+    );
+    expect(
+        &mut session,
+        "0 passed, 0 failed, 1 skipped, 0 could not test",
+    );
     assert_eq!(exit_code(&session), Some(3));
 }
 
@@ -110,8 +148,15 @@ fn keep_on_failure_keeps_the_vm_until_ctrl_c_with_live_phases() {
     let tmp = tempfile::tempdir().unwrap();
     let artifacts = support::artifacts().join("local-keep");
     let mut command = support::isotest_command();
-    command.arg("run").arg(scenario(dir.path(), "kept", &iso)).arg("--keep-on-failure").arg("--artifacts").arg(&artifacts);
-    command.env("TMPDIR", tmp.path()).env("ISOTEST_LOG", "isotest=warn");
+    command
+        .arg("run")
+        .arg(scenario(dir.path(), "kept", &iso))
+        .arg("--keep-on-failure")
+        .arg("--artifacts")
+        .arg(&artifacts);
+    command
+        .env("TMPDIR", tmp.path())
+        .env("ISOTEST_LOG", "isotest=warn");
     let mut session = on_a_terminal(command, Duration::from_secs(300));
 
     // The live line: trial, phase, elapsed (indicatif's `{elapsed}`, e.g. `12s`).
@@ -120,30 +165,45 @@ fn keep_on_failure_keeps_the_vm_until_ctrl_c_with_live_phases() {
     let socket = PathBuf::from(capture(&mut session, r"isotest console --attach (\S+)"));
     expect(&mut session, "press Ctrl-C to stop it");
 
-    let qemu = support::read_pid(&artifacts.join("kept-x86_64-bios/qemu.pid")).expect("QEMU's pidfile");
+    let qemu =
+        support::read_pid(&artifacts.join("kept-x86_64-bios/qemu.pid")).expect("QEMU's pidfile");
     assert!(support::process_alive(qemu), "the failed VM was not kept");
     let private = socket.parent().unwrap().to_owned();
-    assert!(private.starts_with(tmp.path()) && private.is_dir(), "{}", private.display());
+    assert!(
+        private.starts_with(tmp.path()) && private.is_dir(),
+        "{}",
+        private.display()
+    );
     // Its console, as a client sees it: the last screenful first. The guest
     // says nothing more after its panic, and a second client, after the
     // first left, is served the same.
     for client in ["first", "second"] {
         let mut stream = std::os::unix::net::UnixStream::connect(&socket).unwrap();
-        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
         let mut seen = Vec::new();
         let mut chunk = [0u8; 4096];
         while !text(&seen).contains("Kernel panic") {
-            let n = stream.read(&mut chunk).unwrap_or_else(|e| panic!("the kept console replays its last output to the {client} client: {e}"));
+            let n = stream.read(&mut chunk).unwrap_or_else(|e| {
+                panic!("the kept console replays its last output to the {client} client: {e}")
+            });
             assert!(n > 0, "the console closed: {}", text(&seen));
             seen.extend_from_slice(&chunk[..n]);
         }
         drop(stream);
-        assert!(support::process_alive(qemu), "a client that left stopped the VM");
+        assert!(
+            support::process_alive(qemu),
+            "a client that left stopped the VM"
+        );
     }
 
     session.send([3u8]).unwrap(); // Ctrl-C, through the terminal's line discipline
     assert_eq!(exit_code(&session), Some(130));
-    assert!(support::gone_within(qemu, Duration::from_secs(5)), "QEMU {qemu} survived Ctrl-C");
+    assert!(
+        support::gone_within(qemu, Duration::from_secs(5)),
+        "QEMU {qemu} survived Ctrl-C"
+    );
     assert!(!private.exists(), "the private directory outlived Ctrl-C");
 }
 
@@ -160,7 +220,10 @@ fn console_attaches_the_terminal_and_ctrl_bracket_q_stops_qemu() {
     session.send(b"\x1dq").unwrap();
     expect(&mut session, "left the console; QEMU stopped");
     assert_eq!(exit_code(&session), Some(0));
-    assert!(support::gone_within(qemu, Duration::from_secs(5)), "QEMU {qemu} outlived the console");
+    assert!(
+        support::gone_within(qemu, Duration::from_secs(5)),
+        "QEMU {qemu} outlived the console"
+    );
     assert_restored(&session, &before);
 }
 
@@ -173,11 +236,18 @@ fn console_gives_the_terminal_back_on_sigterm_and_when_qemu_exits() {
     let isotest = nix::unistd::Pid::from_raw(session.get_process().pid().as_raw());
     nix::sys::signal::kill(isotest, nix::sys::signal::Signal::SIGTERM).unwrap();
     assert_eq!(exit_code(&session), Some(130));
-    assert!(support::gone_within(qemu, Duration::from_secs(5)), "QEMU {qemu} outlived SIGTERM");
+    assert!(
+        support::gone_within(qemu, Duration::from_secs(5)),
+        "QEMU {qemu} outlived SIGTERM"
+    );
     assert_restored(&session, &before);
 
     let (mut session, before, qemu) = attached_console("local-console-qemu-exit");
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(qemu as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(qemu as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
     expect(&mut session, r"the console closed \(QEMU exited\)");
     assert_eq!(exit_code(&session), Some(0));
     assert_restored(&session, &before);
@@ -195,18 +265,44 @@ fn attached_console(name: &str) -> (Session, Termios, u32) {
     std::fs::create_dir_all(run.parent().unwrap()).unwrap();
     std::fs::write(&run, "the run being looked into\n").unwrap();
     let mut command = support::isotest_command();
-    command.args(["console", "--firmware", "bios", "--arch", "x86_64", "--image"]).arg(&iso).arg("--artifacts").arg(&artifacts);
+    command
+        .args([
+            "console",
+            "--firmware",
+            "bios",
+            "--arch",
+            "x86_64",
+            "--image",
+        ])
+        .arg(&iso)
+        .arg("--artifacts")
+        .arg(&artifacts);
     let mut session = on_a_terminal(command, Duration::from_secs(180));
     let before = modes(&session);
     // A cooked terminal (expectrl's pty starts with echo off).
-    assert!(before.local_flags.contains(LocalFlags::ICANON | LocalFlags::ISIG), "{:?}", before.local_flags);
+    assert!(
+        before
+            .local_flags
+            .contains(LocalFlags::ICANON | LocalFlags::ISIG),
+        "{:?}",
+        before.local_flags
+    );
 
     expect(&mut session, r"leave with Ctrl-\] then q");
-    let qemu = support::read_pid(&artifacts.join("console/console-x86_64-bios/qemu.pid")).expect("QEMU's pidfile");
-    assert_eq!(std::fs::read_to_string(&run).ok().as_deref(), Some("the run being looked into\n"), "the run's transcript");
+    let qemu = support::read_pid(&artifacts.join("console/console-x86_64-bios/qemu.pid"))
+        .expect("QEMU's pidfile");
+    assert_eq!(
+        std::fs::read_to_string(&run).ok().as_deref(),
+        Some("the run being looked into\n"),
+        "the run's transcript"
+    );
     expect(&mut session, r"Press \[Tab\] to edit options|boot: ");
     let raw = modes(&session);
-    assert!(!raw.local_flags.intersects(LocalFlags::ICANON | LocalFlags::ECHO | LocalFlags::ISIG), "not raw while attached");
+    assert!(
+        !raw.local_flags
+            .intersects(LocalFlags::ICANON | LocalFlags::ECHO | LocalFlags::ISIG),
+        "not raw while attached"
+    );
     (session, before, qemu)
 }
 
@@ -214,8 +310,18 @@ fn attached_console(name: &str) -> (Session, Termios, u32) {
 fn assert_restored(session: &Session, before: &Termios) {
     let after = modes(session);
     assert_eq!(
-        (after.local_flags, after.input_flags, after.output_flags, after.control_flags),
-        (before.local_flags, before.input_flags, before.output_flags, before.control_flags),
+        (
+            after.local_flags,
+            after.input_flags,
+            after.output_flags,
+            after.control_flags
+        ),
+        (
+            before.local_flags,
+            before.input_flags,
+            before.output_flags,
+            before.control_flags
+        ),
         "the terminal's modes were not restored"
     );
 }

@@ -17,14 +17,38 @@ use std::process::Command;
 /// README commands not run here, and why.
 const SKIPPED: &[(&str, &str)] = &[
     ("ci/demo", "installs packages and boots every trial"),
-    ("ci/test", "installs packages and runs the whole suite, boots included"),
-    ("cargo run -p isotest -- run", "boots every trial of scenarios/*.yaml"),
-    ("cargo run -p isotest -- run --flake fixtures/flake --iso rescue", "boots (tests/cli.rs runs it)"),
-    ("cargo run -p isotest -- run scenarios/rescue.yaml --image last-month.iso", "an ISO of the reader's own, and a boot"),
-    ("cargo run -p isotest -- run scenarios/rescue.yaml --baseline last-month.iso", "an ISO of the reader's own, and boots (tests/compare.rs runs --baseline)"),
-    ("cargo run -p isotest -- console --image rescue.iso --firmware bios", "an ISO of the reader's own, and a terminal (tests/local.rs runs it)"),
-    ("cargo run -p isotest -- console scenarios/rescue.yaml --arch x86_64 --firmware uefi", "boots, and needs a terminal"),
-    ("cargo run -p isotest -- run scenarios/rescue.yaml --keep-on-failure", "boots every rescue trial (tests/local.rs keeps a failed one)"),
+    (
+        "ci/test",
+        "installs packages and runs the whole suite, boots included",
+    ),
+    (
+        "cargo run -p isotest -- run",
+        "boots every trial of scenarios/*.yaml",
+    ),
+    (
+        "cargo run -p isotest -- run --flake fixtures/flake --iso rescue",
+        "boots (tests/cli.rs runs it)",
+    ),
+    (
+        "cargo run -p isotest -- run scenarios/rescue.yaml --image last-month.iso",
+        "an ISO of the reader's own, and a boot",
+    ),
+    (
+        "cargo run -p isotest -- run scenarios/rescue.yaml --baseline last-month.iso",
+        "an ISO of the reader's own, and boots (tests/compare.rs runs --baseline)",
+    ),
+    (
+        "cargo run -p isotest -- console --image rescue.iso --firmware bios",
+        "an ISO of the reader's own, and a terminal (tests/local.rs runs it)",
+    ),
+    (
+        "cargo run -p isotest -- console scenarios/rescue.yaml --arch x86_64 --firmware uefi",
+        "boots, and needs a terminal",
+    ),
+    (
+        "cargo run -p isotest -- run scenarios/rescue.yaml --keep-on-failure",
+        "boots every rescue trial (tests/local.rs keeps a failed one)",
+    ),
 ];
 
 /// How the README spells the binary.
@@ -48,26 +72,40 @@ fn main() {
             match SKIPPED.iter().find(|(c, _)| *c == command) {
                 // Even with --include-ignored it does not run (ci/test would run
                 // itself): it fails, saying why it is skipped.
-                Some((_, why)) => Trial::test(command, move || Err(format!("not run by this test: {why}").into()))
-                    .with_ignored_flag(true),
+                Some((_, why)) => Trial::test(command, move || {
+                    Err(format!("not run by this test: {why}").into())
+                })
+                .with_ignored_flag(true),
                 None => Trial::test(command.clone(), move || run(&command, exits)),
             }
         })
         .collect();
     let listed: Vec<String> = examples.iter().map(|e| e.command.clone()).collect();
-    tests.push(Trial::test("skipped commands are all in the README", move || {
-        let stale: Vec<&str> = SKIPPED.iter().map(|(c, _)| *c).filter(|c| !listed.iter().any(|l| l == c)).collect();
-        if stale.is_empty() {
-            Ok(())
-        } else {
-            Err(format!("skipped, but not in README.md any more: {stale:?}").into())
-        }
-    }));
+    tests.push(Trial::test(
+        "skipped commands are all in the README",
+        move || {
+            let stale: Vec<&str> = SKIPPED
+                .iter()
+                .map(|(c, _)| *c)
+                .filter(|c| !listed.iter().any(|l| l == c))
+                .collect();
+            if stale.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("skipped, but not in README.md any more: {stale:?}").into())
+            }
+        },
+    ));
     for (i, yaml) in blocks(&readme, "yaml").into_iter().enumerate() {
-        tests.push(Trial::test(format!("yaml example {} is a valid scenario", i + 1), move || {
-            // Parsed, not loaded: the example's files (old/rescue.iso, /opt/OVMF_*) are illustrations.
-            Scenario::parse(Path::new("scenarios/example.yaml"), &yaml).map(drop).map_err(|e| e.to_string().into())
-        }));
+        tests.push(Trial::test(
+            format!("yaml example {} is a valid scenario", i + 1),
+            move || {
+                // Parsed, not loaded: the example's files (old/rescue.iso, /opt/OVMF_*) are illustrations.
+                Scenario::parse(Path::new("scenarios/example.yaml"), &yaml)
+                    .map(drop)
+                    .map_err(|e| e.to_string().into())
+            },
+        ));
     }
     libtest_mimic::run(&Arguments::from_args(), tests).exit();
 }
@@ -105,14 +143,20 @@ fn examples(readme: &str) -> Vec<Example> {
             continue;
         }
         let (command, comment) = split_comment(line);
-        out.push(Example { command: command.to_owned(), exits: promised_status(comment) });
+        out.push(Example {
+            command: command.to_owned(),
+            exits: promised_status(comment),
+        });
     }
     out
 }
 
 /// A shell comment starts with `#` after whitespace.
 fn split_comment(line: &str) -> (&str, &str) {
-    let at = line.char_indices().find(|&(i, c)| c == '#' && line[..i].ends_with(char::is_whitespace)).map(|(i, _)| i);
+    let at = line
+        .char_indices()
+        .find(|&(i, c)| c == '#' && line[..i].ends_with(char::is_whitespace))
+        .map(|(i, _)| i);
     match at {
         Some(i) => (line[..i].trim(), line[i + 1..].trim()),
         None => (line.trim(), ""),
@@ -138,8 +182,13 @@ fn run(command: &str, exits: i32) -> Result<(), Failed> {
         None => command.to_owned(),
     };
     let mut sh = Command::new("sh");
-    sh.arg("-c").arg(&line).current_dir(support::repo()).env("NIX_CONFIG", support::nix_config());
-    for (name, _) in std::env::vars_os().filter(|(n, _)| n.to_string_lossy().starts_with("ISOTEST_")) {
+    sh.arg("-c")
+        .arg(&line)
+        .current_dir(support::repo())
+        .env("NIX_CONFIG", support::nix_config());
+    for (name, _) in
+        std::env::vars_os().filter(|(n, _)| n.to_string_lossy().starts_with("ISOTEST_"))
+    {
         sh.env_remove(name);
     }
     let out = sh.output()?;

@@ -8,7 +8,9 @@
 /// check of that name.
 #[cfg(feature = "fault-injection")]
 pub(crate) fn check_starts(check: &str) {
-    if std::env::var("ISOTEST_FAULT").is_ok_and(|fault| fault.strip_prefix("panic-in-check:") == Some(check)) {
+    if std::env::var("ISOTEST_FAULT")
+        .is_ok_and(|fault| fault.strip_prefix("panic-in-check:") == Some(check))
+    {
         panic!("injected fault: the check `{check}` panics (ISOTEST_FAULT)");
     }
 }

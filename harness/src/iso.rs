@@ -74,7 +74,11 @@ impl BootableIso {
         if self.platforms.is_empty() {
             return "none".to_owned();
         }
-        self.platforms.iter().map(Platform::to_string).collect::<Vec<_>>().join(", ")
+        self.platforms
+            .iter()
+            .map(Platform::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
@@ -83,7 +87,10 @@ impl BootableIso {
 #[derive(Debug, thiserror::Error)]
 pub enum IsoError {
     #[error("{path}: cannot read the image: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: not a file")]
     NotAFile { path: PathBuf },
     #[error("{path} is not an ISO 9660 image: {why}")]
@@ -94,32 +101,61 @@ pub enum IsoError {
     )]
     NoBootRecord { path: PathBuf },
     #[error("{path}: its El Torito boot catalog (sector {sector}) is not valid: {why}")]
-    BadCatalog { path: PathBuf, sector: u32, why: String },
+    BadCatalog {
+        path: PathBuf,
+        sector: u32,
+        why: String,
+    },
 }
 
 /// Reads the image's volume descriptors and boot catalog; an error when it is
 /// not an ISO 9660 image or no firmware could boot it.
 pub fn inspect(path: &Path) -> Result<BootableIso, IsoError> {
-    let read_error = |source| IsoError::Read { path: path.to_owned(), source };
+    let read_error = |source| IsoError::Read {
+        path: path.to_owned(),
+        source,
+    };
     let meta = std::fs::metadata(path).map_err(read_error)?;
     if !meta.is_file() {
-        return Err(IsoError::NotAFile { path: path.to_owned() });
+        return Err(IsoError::NotAFile {
+            path: path.to_owned(),
+        });
     }
     let mut file = File::open(path).map_err(read_error)?;
-    let not_iso = |why: String| IsoError::NotIso { path: path.to_owned(), why };
+    let not_iso = |why: String| IsoError::NotIso {
+        path: path.to_owned(),
+        why,
+    };
     let descriptors = read_descriptors(&mut file, meta.len()).map_err(|e| match e {
         Unreadable::Io(source) => read_error(source),
         Unreadable::Junk(why) => not_iso(why),
     })?;
-    let volume_id = descriptors.volume_id.ok_or_else(|| not_iso("no primary volume descriptor".to_owned()))?;
-    let sector = descriptors.catalog.ok_or_else(|| IsoError::NoBootRecord { path: path.to_owned() })?;
-    let bad = |why: String| IsoError::BadCatalog { path: path.to_owned(), sector, why };
-    let catalog = read_sectors(&mut file, meta.len(), u64::from(sector), MAX_CATALOG_SECTORS).map_err(|e| match e {
+    let volume_id = descriptors
+        .volume_id
+        .ok_or_else(|| not_iso("no primary volume descriptor".to_owned()))?;
+    let sector = descriptors.catalog.ok_or_else(|| IsoError::NoBootRecord {
+        path: path.to_owned(),
+    })?;
+    let bad = |why: String| IsoError::BadCatalog {
+        path: path.to_owned(),
+        sector,
+        why,
+    };
+    let catalog = read_sectors(
+        &mut file,
+        meta.len(),
+        u64::from(sector),
+        MAX_CATALOG_SECTORS,
+    )
+    .map_err(|e| match e {
         Unreadable::Io(source) => read_error(source),
         Unreadable::Junk(why) => bad(why),
     })?;
     let platforms = boot_platforms(&catalog).map_err(bad)?;
-    Ok(BootableIso { volume_id, platforms })
+    Ok(BootableIso {
+        volume_id,
+        platforms,
+    })
 }
 
 /// What the descriptor set holds that matters here.
@@ -152,7 +188,9 @@ fn read_descriptors(file: &mut File, len: u64) -> Result<Descriptors, Unreadable
         let d = match read_sectors(file, len, sector, 1) {
             Ok(d) => d,
             Err(Unreadable::Junk(_)) => {
-                return Err(Unreadable::Junk(format!("the volume descriptors end at sector {sector} without a terminator (truncated?)")))
+                return Err(Unreadable::Junk(format!(
+                "the volume descriptors end at sector {sector} without a terminator (truncated?)"
+            )))
             }
             Err(e) => return Err(e),
         };
@@ -160,24 +198,34 @@ fn read_descriptors(file: &mut File, len: u64) -> Result<Descriptors, Unreadable
             return Err(Unreadable::Junk(if n == 0 {
                 "no volume descriptor (\"CD001\") at sector 16".to_owned()
             } else {
-                format!("sector {sector} is not a volume descriptor and no terminator came before it")
+                format!(
+                    "sector {sector} is not a volume descriptor and no terminator came before it"
+                )
             }));
         }
         match d[0] {
-            0 if d[7..39].starts_with(b"EL TORITO SPECIFICATION") => found.catalog = Some(le32(&d[71..75])),
-            1 if found.volume_id.is_none() => found.volume_id = Some(String::from_utf8_lossy(&d[40..72]).trim().to_owned()),
+            0 if d[7..39].starts_with(b"EL TORITO SPECIFICATION") => {
+                found.catalog = Some(le32(&d[71..75]))
+            }
+            1 if found.volume_id.is_none() => {
+                found.volume_id = Some(String::from_utf8_lossy(&d[40..72]).trim().to_owned())
+            }
             255 => return Ok(found),
             _ => {}
         }
     }
-    Err(Unreadable::Junk(format!("no volume descriptor set terminator in {MAX_DESCRIPTORS} sectors")))
+    Err(Unreadable::Junk(format!(
+        "no volume descriptor set terminator in {MAX_DESCRIPTORS} sectors"
+    )))
 }
 
 /// Up to `count` sectors from `sector` on, as far as the file goes (at least one).
 fn read_sectors(file: &mut File, len: u64, sector: u64, count: u64) -> Result<Vec<u8>, Unreadable> {
     let start = sector * SECTOR;
     if start + SECTOR > len {
-        return Err(Unreadable::Junk(format!("sector {sector} is past the end of the file ({len} bytes; truncated?)")));
+        return Err(Unreadable::Junk(format!(
+            "sector {sector} is past the end of the file ({len} bytes; truncated?)"
+        )));
     }
     let end = (start + count * SECTOR).min(len);
     let mut buf = vec![0; (end - start) as usize];
@@ -202,7 +250,9 @@ fn boot_platforms(catalog: &[u8]) -> Result<Vec<Platform>, String> {
     if validation[0] != 0x01 || validation[30..32] != [0x55, 0xAA] {
         return Err("no validation entry (header 01, key 55 AA) at its start".to_owned());
     }
-    let sum = validation.chunks(2).fold(0u16, |s, w| s.wrapping_add(le16(w)));
+    let sum = validation
+        .chunks(2)
+        .fold(0u16, |s, w| s.wrapping_add(le16(w)));
     if sum != 0 {
         return Err("the validation entry's checksum is wrong".to_owned());
     }
@@ -227,7 +277,9 @@ fn boot_platforms(catalog: &[u8]) -> Result<Vec<Platform>, String> {
         let mut left = le16(&header[2..4]);
         at += ENTRY;
         while left > 0 {
-            let Some(entry) = catalog.get(at..at + ENTRY) else { break };
+            let Some(entry) = catalog.get(at..at + ENTRY) else {
+                break;
+            };
             at += ENTRY;
             match entry[0] {
                 0x44 => continue,
@@ -265,7 +317,11 @@ mod tests {
             .arg(&root)
             .output()
             .expect("xorriso is installed (ci/install-deps)");
-        assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+        assert!(
+            made.status.success(),
+            "{}",
+            String::from_utf8_lossy(&made.stderr)
+        );
         out
     }
 
@@ -277,15 +333,29 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let both = [BIOS, &["-eltorito-alt-boot"], EFI].concat();
         let iso = inspect(&xorriso(dir.path(), "both", &both)).unwrap();
-        assert_eq!(iso, BootableIso { volume_id: "ISOTEST_T".into(), platforms: vec![Platform::Bios, Platform::Efi] });
+        assert_eq!(
+            iso,
+            BootableIso {
+                volume_id: "ISOTEST_T".into(),
+                platforms: vec![Platform::Bios, Platform::Efi]
+            }
+        );
         assert_eq!(iso.platforms_text(), "x86 BIOS, UEFI");
     }
 
     #[test]
     fn an_iso_for_one_firmware() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(inspect(&xorriso(dir.path(), "bios", BIOS)).unwrap().platforms, [Platform::Bios]);
-        assert_eq!(inspect(&xorriso(dir.path(), "efi", EFI)).unwrap().platforms, [Platform::Efi]);
+        assert_eq!(
+            inspect(&xorriso(dir.path(), "bios", BIOS))
+                .unwrap()
+                .platforms,
+            [Platform::Bios]
+        );
+        assert_eq!(
+            inspect(&xorriso(dir.path(), "efi", EFI)).unwrap().platforms,
+            [Platform::Efi]
+        );
     }
 
     #[test]
@@ -294,7 +364,13 @@ mod tests {
         let path = xorriso(dir.path(), "data", &[]);
         let e = inspect(&path).unwrap_err();
         assert!(matches!(e, IsoError::NoBootRecord { .. }), "{e:?}");
-        assert!(e.to_string().starts_with(&format!("{} is an ISO 9660 image without an El Torito boot record", path.display())), "{e}");
+        assert!(
+            e.to_string().starts_with(&format!(
+                "{} is an ISO 9660 image without an El Torito boot record",
+                path.display()
+            )),
+            "{e}"
+        );
     }
 
     #[test]
@@ -306,14 +382,25 @@ mod tests {
         assert_eq!(e, format!("{} is not an ISO 9660 image: 7 bytes, too short for the volume descriptors (from byte 32768); a text file or a truncated image?", text.display()));
         let empty = dir.path().join("empty.iso");
         std::fs::write(&empty, "").unwrap();
-        assert_eq!(inspect(&empty).unwrap_err().to_string(), format!("{} is not an ISO 9660 image: the file is empty", empty.display()));
+        assert_eq!(
+            inspect(&empty).unwrap_err().to_string(),
+            format!(
+                "{} is not an ISO 9660 image: the file is empty",
+                empty.display()
+            )
+        );
         let big = dir.path().join("zeros.img");
         std::fs::write(&big, vec![0u8; 1 << 20]).unwrap();
         let e = inspect(&big).unwrap_err().to_string();
-        assert!(e.ends_with("no volume descriptor (\"CD001\") at sector 16"), "{e}");
+        assert!(
+            e.ends_with("no volume descriptor (\"CD001\") at sector 16"),
+            "{e}"
+        );
         let e = inspect(dir.path()).unwrap_err().to_string();
         assert_eq!(e, format!("{}: not a file", dir.path().display()));
-        let e = inspect(&dir.path().join("nosuch.iso")).unwrap_err().to_string();
+        let e = inspect(&dir.path().join("nosuch.iso"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("cannot read the image"), "{e}");
     }
 
@@ -325,9 +412,16 @@ mod tests {
         // Inside the descriptor set: the terminator is gone.
         std::fs::write(&cut, &whole[..17 * 2048 + 100]).unwrap();
         let e = inspect(&cut).unwrap_err().to_string();
-        assert!(e.contains("is not an ISO 9660 image: the volume descriptors end at sector 17"), "{e}");
+        assert!(
+            e.contains("is not an ISO 9660 image: the volume descriptors end at sector 17"),
+            "{e}"
+        );
         // After the descriptors, before the boot catalog.
-        let catalog = (16..32).map(|s| &whole[s * 2048..]).find(|d| d[0] == 0 && &d[1..6] == b"CD001").map(|d| le32(&d[71..75])).unwrap();
+        let catalog = (16..32)
+            .map(|s| &whole[s * 2048..])
+            .find(|d| d[0] == 0 && &d[1..6] == b"CD001")
+            .map(|d| le32(&d[71..75]))
+            .unwrap();
         std::fs::write(&cut, &whole[..catalog as usize * 2048]).unwrap();
         let e = inspect(&cut).unwrap_err().to_string();
         assert!(e.contains(&format!("its El Torito boot catalog (sector {catalog}) is not valid: sector {catalog} is past the end")), "{e}");
@@ -344,7 +438,12 @@ mod tests {
             rng ^= rng << 17;
             rng
         };
-        let whole = std::fs::read(xorriso(dir.path(), "seed", &[BIOS, &["-eltorito-alt-boot"], EFI].concat())).unwrap();
+        let whole = std::fs::read(xorriso(
+            dir.path(),
+            "seed",
+            &[BIOS, &["-eltorito-alt-boot"], EFI].concat(),
+        ))
+        .unwrap();
         for _ in 0..300 {
             // A real ISO's first 40 sectors with random bytes changed, cut anywhere.
             let mut bytes = whole[..whole.len().min(40 * 2048)].to_vec();
@@ -380,17 +479,48 @@ mod tests {
             v
         };
         // A non-bootable default entry and a section for EFI with an extension.
-        let catalog = [validation(0), entry(&[0x00]), entry(&[0x91, 0xEF, 1, 0]), entry(&[0x88]), entry(&[0x44])].concat();
+        let catalog = [
+            validation(0),
+            entry(&[0x00]),
+            entry(&[0x91, 0xEF, 1, 0]),
+            entry(&[0x88]),
+            entry(&[0x44]),
+        ]
+        .concat();
         assert_eq!(boot_platforms(&catalog), Ok(vec![Platform::Efi]));
-        let catalog = [validation(0), entry(&[0x88]), entry(&[0x90, 0x02, 1, 0]), entry(&[0x44]), entry(&[0x88])].concat();
-        assert_eq!(boot_platforms(&catalog), Ok(vec![Platform::Bios, Platform::Other(2)]));
+        let catalog = [
+            validation(0),
+            entry(&[0x88]),
+            entry(&[0x90, 0x02, 1, 0]),
+            entry(&[0x44]),
+            entry(&[0x88]),
+        ]
+        .concat();
+        assert_eq!(
+            boot_platforms(&catalog),
+            Ok(vec![Platform::Bios, Platform::Other(2)])
+        );
         let mut broken = validation(0);
         broken[1] = 0xEF;
-        assert_eq!(boot_platforms(&[broken, entry(&[0x88])].concat()), Err("the validation entry's checksum is wrong".into()));
-        assert_eq!(boot_platforms(&[0u8; 64]), Err("no validation entry (header 01, key 55 AA) at its start".into()));
-        assert_eq!(boot_platforms(&validation(0)), Err("no default entry".into()));
+        assert_eq!(
+            boot_platforms(&[broken, entry(&[0x88])].concat()),
+            Err("the validation entry's checksum is wrong".into())
+        );
+        assert_eq!(
+            boot_platforms(&[0u8; 64]),
+            Err("no validation entry (header 01, key 55 AA) at its start".into())
+        );
+        assert_eq!(
+            boot_platforms(&validation(0)),
+            Err("no default entry".into())
+        );
         // A section header that promises more entries than the catalog has.
-        let catalog = [validation(0), entry(&[0x00]), entry(&[0x91, 0xEF, 0xff, 0xff])].concat();
+        let catalog = [
+            validation(0),
+            entry(&[0x00]),
+            entry(&[0x91, 0xEF, 0xff, 0xff]),
+        ]
+        .concat();
         assert_eq!(boot_platforms(&catalog), Ok(vec![]));
     }
 }

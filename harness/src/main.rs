@@ -2,14 +2,15 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
+use isotest::console::attach::{attach_terminal, restore_terminal, Detached, ESCAPE_HELP};
 use isotest::matrix::{self, Format, RunnerOverride, Runners};
 use isotest::plan::{self, Shard, Trial};
 use isotest::qemu::{kill_all_machines, remove_private_dirs, AccelChoice};
 use isotest::report::{
-    exit_status, merge, render_comparison, render_failure, render_regressions, render_html, render_junit, render_line, render_summary, parent_dir, write_file, Comparison,
-    RunResult, Summary, EXIT_COULD_NOT_TEST, EXIT_FAIL, EXIT_PASS, EXIT_STATUS_HELP, EXIT_USAGE,
+    exit_status, merge, parent_dir, render_comparison, render_failure, render_html, render_junit,
+    render_line, render_regressions, render_summary, write_file, Comparison, RunResult, Summary,
+    EXIT_COULD_NOT_TEST, EXIT_FAIL, EXIT_PASS, EXIT_STATUS_HELP, EXIT_USAGE,
 };
-use isotest::console::attach::{attach_terminal, restore_terminal, Detached, ESCAPE_HELP};
 use isotest::run::{run_baselines, run_trials, start_for_console, RunOptions};
 use isotest::scenario::{Arch, Firmware, MaxSlowdown, Scenario};
 use std::path::PathBuf;
@@ -215,38 +216,61 @@ impl Outputs {
             outcomes.push(result.write(path));
         }
         if let Some(path) = &self.junit {
-            outcomes.push(render_junit(&reports, comparison).and_then(|xml| write_file(path, &xml)));
+            outcomes
+                .push(render_junit(&reports, comparison).and_then(|xml| write_file(path, &xml)));
         }
         if let Some(path) = &self.html {
-            outcomes.push(write_file(path, &render_html(&reports, parent_dir(path), comparison)));
+            outcomes.push(write_file(
+                path,
+                &render_html(&reports, parent_dir(path), comparison),
+            ));
         }
         let mut all_written = true;
         for e in outcomes.into_iter().filter_map(Result::err) {
             eprintln!("error: {e}");
             all_written = false;
         }
-        if all_written || status != EXIT_PASS { status } else { EXIT_COULD_NOT_TEST }
+        if all_written || status != EXIT_PASS {
+            status
+        } else {
+            EXIT_COULD_NOT_TEST
+        }
     }
 }
 
 /// `--max-slowdown`: bounded as the scenario's `max_slowdown.fraction` is.
 fn fraction(text: &str) -> Result<f64, String> {
-    let f: f64 = text.parse().map_err(|_| format!("`{text}` is not a number (0.2 is 20 %)"))?;
+    let f: f64 = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number (0.2 is 20 %)"))?;
     let max = isotest::scenario::MAX_SLOWDOWN_FRACTION;
-    if f > 0.0 && f <= max { Ok(f) } else { Err(format!("{f} is out of bounds: more than 0 and at most {max}")) }
+    if f > 0.0 && f <= max {
+        Ok(f)
+    } else {
+        Err(format!(
+            "{f} is out of bounds: more than 0 and at most {max}"
+        ))
+    }
 }
 
 /// `--max-slowdown-secs`: bounded as the scenario's `max_slowdown.seconds` is.
 fn seconds(text: &str) -> Result<f64, String> {
-    let s: f64 = text.parse().map_err(|_| format!("`{text}` is not a number of seconds"))?;
+    let s: f64 = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of seconds"))?;
     let max = isotest::scenario::MAX_SLOWDOWN_SECONDS;
-    if (0.0..=max).contains(&s) { Ok(s) } else { Err(format!("{s} is out of bounds: 0 to {max}")) }
+    if (0.0..=max).contains(&s) {
+        Ok(s)
+    } else {
+        Err(format!("{s} is out of bounds: 0 to {max}"))
+    }
 }
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("ISOTEST_LOG").unwrap_or_else(|_| "isotest=info".into()),
+            tracing_subscriber::EnvFilter::try_from_env("ISOTEST_LOG")
+                .unwrap_or_else(|_| "isotest=info".into()),
         )
         .with_writer(isotest::progress::LogWriter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -273,7 +297,11 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::List { scenarios, flake: Some(flake), shard } if scenarios.is_empty() => {
+        Command::List {
+            scenarios,
+            flake: Some(flake),
+            shard,
+        } if scenarios.is_empty() => {
             if shard.shard.is_some() {
                 bail!("--shard slices trials; `list --flake` lists a flake's hosts");
             }
@@ -286,7 +314,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::List { scenarios, flake: _, shard } => {
+        Command::List {
+            scenarios,
+            flake: _,
+            shard,
+        } => {
             for trial in load_shard(&scenarios, &[], shard.shard, false)? {
                 match &trial.skip {
                     None => println!("{}", trial.name()),
@@ -311,23 +343,47 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let status = exit_status(&summary, result.comparison.as_ref(), false);
             Ok(ExitCode::from(outputs.write(&result, status)))
         }
-        Command::Compare { old, new, max_slowdown, max_slowdown_secs, outputs } => {
-            let old_run = merge(std::slice::from_ref(&old)).with_context(|| format!("OLD {}", old.display()))?;
-            let mut result = merge(std::slice::from_ref(&new)).with_context(|| format!("NEW {}", new.display()))?;
-            let max = MaxSlowdown { fraction: max_slowdown, seconds: max_slowdown_secs };
+        Command::Compare {
+            old,
+            new,
+            max_slowdown,
+            max_slowdown_secs,
+            outputs,
+        } => {
+            let old_run = merge(std::slice::from_ref(&old))
+                .with_context(|| format!("OLD {}", old.display()))?;
+            let mut result = merge(std::slice::from_ref(&new))
+                .with_context(|| format!("NEW {}", new.display()))?;
+            let max = MaxSlowdown {
+                fraction: max_slowdown,
+                seconds: max_slowdown_secs,
+            };
             let comparison = Comparison::by_name(&old_run.reports(), &result.reports(), max);
             print!("{}", render_comparison(&comparison));
             if let Some(line) = render_regressions(&comparison) {
                 println!("\n{line}");
             }
-            let status = if comparison.has_regressions() { EXIT_FAIL } else { EXIT_PASS };
+            let status = if comparison.has_regressions() {
+                EXIT_FAIL
+            } else {
+                EXIT_PASS
+            };
             result.comparison = Some(comparison);
             Ok(ExitCode::from(outputs.write(&result, status)))
         }
-        Command::Matrix { scenarios, format, runners, gitlab_jobs, shard } => {
+        Command::Matrix {
+            scenarios,
+            format,
+            runners,
+            gitlab_jobs,
+            shard,
+        } => {
             let trials = load_shard(&scenarios, &[], shard.shard, true)?;
             let entries = matrix::entries(&trials, &Runners::defaults(format).with(&runners));
-            let in_shard = shard.shard.map(|s| format!(" of shard {s}")).unwrap_or_default();
+            let in_shard = shard
+                .shard
+                .map(|s| format!(" of shard {s}"))
+                .unwrap_or_default();
             let out = match format {
                 Format::Github => matrix::github(&entries),
                 Format::Gitlab => matrix::gitlab(&entries, &gitlab_jobs),
@@ -339,33 +395,64 @@ fn run(cli: Cli) -> Result<ExitCode> {
             println!("{}", out.trim_end());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Console { attach: Some(socket), .. } => {
+        Command::Console {
+            attach: Some(socket),
+            ..
+        } => {
             let stream = std::os::unix::net::UnixStream::connect(&socket)
                 .with_context(|| format!("connect to {}", socket.display()))?;
-            eprintln!("isotest: attached to {}; leave with {ESCAPE_HELP}\r", socket.display());
+            eprintln!(
+                "isotest: attached to {}; leave with {ESCAPE_HELP}\r",
+                socket.display()
+            );
             let detached = attach_terminal(stream)?;
-            eprintln!("\r\nisotest: {}", match detached {
-                Detached::Escape => "detached; the machine keeps running",
-                Detached::Closed => "the console closed (QEMU exited)",
-            });
+            eprintln!(
+                "\r\nisotest: {}",
+                match detached {
+                    Detached::Escape => "detached; the machine keeps running",
+                    Detached::Closed => "the console closed (QEMU exited)",
+                }
+            );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Console { scenario, image, firmware, arch, accel, flake, artifacts, attach: None } => {
+        Command::Console {
+            scenario,
+            image,
+            firmware,
+            arch,
+            accel,
+            flake,
+            artifacts,
+            attach: None,
+        } => {
             // Said before anything boots.
             check_image("--image", image.as_deref())?;
             if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
                 bail!("standard input is not a terminal: `isotest console` needs one to type into");
             }
             let trial = console_trial(scenario.as_deref(), image.as_deref(), arch, firmware)?;
-            isotest::flake::check_hosts(std::iter::once(trial.scenario.as_ref()), flake.as_deref())?;
-            let options = RunOptions { accel, artifacts, image, flake, ..RunOptions::default() };
+            isotest::flake::check_hosts(
+                std::iter::once(trial.scenario.as_ref()),
+                flake.as_deref(),
+            )?;
+            let options = RunOptions {
+                accel,
+                artifacts,
+                image,
+                flake,
+                ..RunOptions::default()
+            };
             let started = match start_for_console(&trial, &options) {
                 Ok(started) => started,
                 Err(e) => {
                     // The exit status of a trial that ended so.
                     eprintln!("error: {}: {}", trial.name(), e.message);
                     let could_not = e.kind == isotest::report::ErrorKind::CouldNotTest;
-                    return Ok(ExitCode::from(if could_not { EXIT_COULD_NOT_TEST } else { isotest::report::EXIT_FAIL }));
+                    return Ok(ExitCode::from(if could_not {
+                        EXIT_COULD_NOT_TEST
+                    } else {
+                        isotest::report::EXIT_FAIL
+                    }));
                 }
             };
             let mut machine = started.machine;
@@ -381,10 +468,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let detached = detached?;
             drop(machine); // stops QEMU
             drop(started.private);
-            eprintln!("\r\nisotest: {}", match detached {
-                Detached::Escape => "left the console; QEMU stopped",
-                Detached::Closed => "the console closed (QEMU exited)",
-            });
+            eprintln!(
+                "\r\nisotest: {}",
+                match detached {
+                    Detached::Escape => "left the console; QEMU stopped",
+                    Detached::Closed => "the console closed (QEMU exited)",
+                }
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Run {
@@ -411,8 +501,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
             check_image("--image", image.as_deref())?;
             check_image("--baseline", baseline.as_deref())?;
             let mut trials = load_shard(&scenarios, &hosts, shard, false)?;
-            if let Some(missing) = names.iter().find(|n| !trials.iter().any(|t| t.name() == **n)) {
-                bail!("--trial {missing}: no such trial in the plan{}", shard.map(|s| format!(" (shard {s})")).unwrap_or_default());
+            if let Some(missing) = names
+                .iter()
+                .find(|n| !trials.iter().any(|t| t.name() == **n))
+            {
+                bail!(
+                    "--trial {missing}: no such trial in the plan{}",
+                    shard.map(|s| format!(" (shard {s})")).unwrap_or_default()
+                );
             }
             if !names.is_empty() {
                 trials.retain(|t| names.contains(&t.name()));
@@ -425,38 +521,79 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 eprintln!("shard {s}: no trial; nothing to run");
                 return Ok(ExitCode::SUCCESS);
             }
-            isotest::flake::check_flakes(trials.iter().map(|t| t.scenario.as_ref()), flake.as_deref())?;
-            isotest::flake::check_hosts(trials.iter().map(|t| t.scenario.as_ref()), flake.as_deref())?;
+            isotest::flake::check_flakes(
+                trials.iter().map(|t| t.scenario.as_ref()),
+                flake.as_deref(),
+            )?;
+            isotest::flake::check_hosts(
+                trials.iter().map(|t| t.scenario.as_ref()),
+                flake.as_deref(),
+            )?;
             if trials.is_empty() {
-                bail!("no trial to run{}", filter.map(|f| format!(" matches --filter {f}")).unwrap_or_default());
+                bail!(
+                    "no trial to run{}",
+                    filter
+                        .map(|f| format!(" matches --filter {f}"))
+                        .unwrap_or_default()
+                );
             }
             let skipped: Vec<&Trial> = trials.iter().filter(|t| t.skip.is_some()).collect();
             if require_all && !skipped.is_empty() {
                 for trial in skipped {
-                    eprintln!("{}: cannot run here: {}", trial.name(), trial.skip.as_deref().unwrap_or_default());
+                    eprintln!(
+                        "{}: cannot run here: {}",
+                        trial.name(),
+                        trial.skip.as_deref().unwrap_or_default()
+                    );
                 }
                 eprintln!("error: --require-all: could not test every trial; nothing was started");
                 return Ok(ExitCode::from(EXIT_COULD_NOT_TEST));
             }
-            let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-            let largest = trials.iter().map(|t| t.scenario.memory_mib).max().unwrap_or(0);
-            let jobs = jobs.map_or_else(|| isotest::run::default_jobs(cores, isotest::run::host_memory_mib(), largest), |j| j as usize);
+            let cores = std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1);
+            let largest = trials
+                .iter()
+                .map(|t| t.scenario.memory_mib)
+                .max()
+                .unwrap_or(0);
+            let jobs = jobs.map_or_else(
+                || isotest::run::default_jobs(cores, isotest::run::host_memory_mib(), largest),
+                |j| j as usize,
+            );
             // The guests that boot at once: no more than the trials that boot.
-            let at_once = jobs.min(trials.iter().filter(|t| t.skip.is_none()).count()).max(1);
+            let at_once = jobs
+                .min(trials.iter().filter(|t| t.skip.is_none()).count())
+                .max(1);
             let cpus = cpus.unwrap_or_else(|| isotest::run::guest_cpus(cores, at_once));
-            let options = RunOptions { accel, artifacts, image, flake, cpus, keep_on_failure };
+            let options = RunOptions {
+                accel,
+                artifacts,
+                image,
+                flake,
+                cpus,
+                keep_on_failure,
+            };
             let progress = isotest::progress::for_stdout();
-            let baselines = run_baselines(&trials, baseline.as_deref(), &options, jobs, &|report: &isotest::report::TrialReport| {
-                println!("baseline: {}", render_line(report));
-            });
+            let baselines = run_baselines(
+                &trials,
+                baseline.as_deref(),
+                &options,
+                jobs,
+                &|report: &isotest::report::TrialReport| {
+                    println!("baseline: {}", render_line(report));
+                },
+            );
             let reports = run_trials(&trials, &options, jobs, progress.as_ref());
             // Trials cut short by Ctrl-C/SIGTERM: the handler's exit status, not a summary.
             isotest::qemu::wait_if_stopping();
             explain_failures(&reports);
             let comparison = baselines.iter().any(Option::is_some).then(|| {
-                let pairs = trials.iter().zip(&baselines).zip(&reports).filter_map(|((trial, base), now)| {
-                    Some((Some(base.as_ref()?), Some(now), trial.scenario.max_slowdown))
-                });
+                let pairs = trials.iter().zip(&baselines).zip(&reports).filter_map(
+                    |((trial, base), now)| {
+                        Some((Some(base.as_ref()?), Some(now), trial.scenario.max_slowdown))
+                    },
+                );
                 Comparison::of_pairs(pairs)
             });
             let summary = Summary::of(&reports);
@@ -477,21 +614,39 @@ fn run(cli: Cli) -> Result<ExitCode> {
 
 /// The one trial `console` boots: the scenario's of `arch` and `firmware` (its
 /// first by default), or a trial of `image` alone.
-fn console_trial(scenario: Option<&std::path::Path>, image: Option<&std::path::Path>, arch: Option<Arch>, firmware: Option<Firmware>) -> Result<Trial> {
+fn console_trial(
+    scenario: Option<&std::path::Path>,
+    image: Option<&std::path::Path>,
+    arch: Option<Arch>,
+    firmware: Option<Firmware>,
+) -> Result<Trial> {
     let trials = match (scenario, image) {
         (Some(path), _) => load(&[path.to_owned()], &[])?,
         (None, Some(image)) => {
             let arch = arch.map(|a| format!("arch: {a}\n")).unwrap_or_default();
-            let firmware = firmware.map(|f| format!("firmware: {f}\n")).unwrap_or_default();
-            let yaml = format!("image: {}\n{arch}{firmware}", serde_json::to_string(&image.display().to_string())?);
-            plan::trials(&[Arc::new(Scenario::parse(&PathBuf::from("console.yaml"), &yaml)?)])
+            let firmware = firmware
+                .map(|f| format!("firmware: {f}\n"))
+                .unwrap_or_default();
+            let yaml = format!(
+                "image: {}\n{arch}{firmware}",
+                serde_json::to_string(&image.display().to_string())?
+            );
+            plan::trials(&[Arc::new(Scenario::parse(
+                &PathBuf::from("console.yaml"),
+                &yaml,
+            )?)])
         }
         (None, None) => bail!("give a scenario file or --image ISO"),
     };
-    let picked = trials.iter().find(|t| arch.is_none_or(|a| t.arch == a) && firmware.is_none_or(|f| t.firmware == f));
+    let picked = trials
+        .iter()
+        .find(|t| arch.is_none_or(|a| t.arch == a) && firmware.is_none_or(|f| t.firmware == f));
     let Some(trial) = picked else {
         let names: Vec<String> = trials.iter().map(|t| t.name()).collect();
-        bail!("no trial of that arch and firmware; the trials are: {}", names.join(", "));
+        bail!(
+            "no trial of that arch and firmware; the trials are: {}",
+            names.join(", ")
+        );
     };
     if let Some(reason) = &trial.skip {
         bail!("{} cannot run here: {reason}", trial.name());
@@ -525,7 +680,12 @@ fn explain_failures(reports: &[isotest::report::TrialReport]) {
 /// `load`, then only the trials of `shard`, if one is given. A shard, and a
 /// plan handed to other machines (`shared`, the CI matrix), must be one that
 /// every machine computes alike (see `plan::host_independent`).
-fn load_shard(paths: &[PathBuf], hosts: &[String], shard: Option<Shard>, shared: bool) -> Result<Vec<Trial>> {
+fn load_shard(
+    paths: &[PathBuf],
+    hosts: &[String],
+    shard: Option<Shard>,
+    shared: bool,
+) -> Result<Vec<Trial>> {
     let trials = load(paths, hosts)?;
     if shard.is_none() && !shared {
         return Ok(trials);
@@ -546,11 +706,21 @@ fn load_shard(paths: &[PathBuf], hosts: &[String], shard: Option<Shard>, shared:
 /// Loads scenario files (default: `scenarios/*.yaml`, unless zero-config hosts are
 /// given) and expands them into trials.
 fn load(paths: &[PathBuf], hosts: &[String]) -> Result<Vec<Trial>> {
-    let paths = if paths.is_empty() && hosts.is_empty() { default_scenarios()? } else { paths.to_vec() };
-    let mut scenarios = paths.iter().map(|p| Scenario::load(p).map(Arc::new)).collect::<Result<Vec<_>, _>>()?;
+    let paths = if paths.is_empty() && hosts.is_empty() {
+        default_scenarios()?
+    } else {
+        paths.to_vec()
+    };
+    let mut scenarios = paths
+        .iter()
+        .map(|p| Scenario::load(p).map(Arc::new))
+        .collect::<Result<Vec<_>, _>>()?;
     for host in hosts {
         // A zero-config scenario: `iso: HOST` and nothing else.
-        scenarios.push(Arc::new(Scenario::parse(&PathBuf::from(format!("{host}.yaml")), &format!("iso: {host}\n"))?));
+        scenarios.push(Arc::new(Scenario::parse(
+            &PathBuf::from(format!("{host}.yaml")),
+            &format!("iso: {host}\n"),
+        )?));
     }
     let trials = plan::trials(&scenarios);
     plan::distinct_names(&trials)?;

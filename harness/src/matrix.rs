@@ -44,7 +44,10 @@ pub struct RunnerKind {
 
 impl RunnerKind {
     pub fn of(trial: &Trial) -> RunnerKind {
-        RunnerKind { arch: trial.arch, kvm: trial.scenario.accel == Acceleration::Kvm }
+        RunnerKind {
+            arch: trial.arch,
+            kvm: trial.scenario.accel == Acceleration::Kvm,
+        }
     }
 }
 
@@ -72,11 +75,18 @@ impl FromStr for RunnerOverride {
             None => (kind, false),
         };
         let arch: Arch = arch.parse().map_err(|_| syntax())?;
-        let labels: Vec<String> = labels.split(',').map(str::trim).map(str::to_owned).collect();
+        let labels: Vec<String> = labels
+            .split(',')
+            .map(str::trim)
+            .map(str::to_owned)
+            .collect();
         if labels.iter().any(String::is_empty) {
             return Err(syntax());
         }
-        Ok(RunnerOverride { kind: RunnerKind { arch, kvm }, labels })
+        Ok(RunnerOverride {
+            kind: RunnerKind { arch, kvm },
+            labels,
+        })
     }
 }
 
@@ -96,12 +106,24 @@ impl Runners {
             Format::Github => [
                 (kind(Arch::X86_64, false), labels(&["ubuntu-24.04"])),
                 (kind(Arch::Aarch64, false), labels(&["ubuntu-24.04-arm"])),
-                (kind(Arch::X86_64, true), labels(&["self-hosted", "linux", "x64", "kvm"])),
-                (kind(Arch::Aarch64, true), labels(&["self-hosted", "linux", "arm64", "kvm"])),
+                (
+                    kind(Arch::X86_64, true),
+                    labels(&["self-hosted", "linux", "x64", "kvm"]),
+                ),
+                (
+                    kind(Arch::Aarch64, true),
+                    labels(&["self-hosted", "linux", "arm64", "kvm"]),
+                ),
             ],
             Format::Gitlab => [
-                (kind(Arch::X86_64, false), labels(&["saas-linux-small-amd64"])),
-                (kind(Arch::Aarch64, false), labels(&["saas-linux-small-arm64"])),
+                (
+                    kind(Arch::X86_64, false),
+                    labels(&["saas-linux-small-amd64"]),
+                ),
+                (
+                    kind(Arch::Aarch64, false),
+                    labels(&["saas-linux-small-arm64"]),
+                ),
                 (kind(Arch::X86_64, true), labels(&["kvm", "x86_64"])),
                 (kind(Arch::Aarch64, true), labels(&["kvm", "aarch64"])),
             ],
@@ -118,7 +140,11 @@ impl Runners {
     }
 
     fn labels(&self, kind: RunnerKind) -> Vec<String> {
-        self.0.iter().find(|(k, _)| *k == kind).map(|(_, l)| l.clone()).unwrap_or_default()
+        self.0
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, l)| l.clone())
+            .unwrap_or_default()
     }
 }
 
@@ -216,7 +242,10 @@ pub fn gitlab(entries: &[Entry], jobs_file: &str) -> Result<String, MatrixError>
     // Runner kinds in order of first appearance, so the file reads like the plan.
     let mut groups: Vec<(&[String], Vec<&Entry>)> = Vec::new();
     for e in entries {
-        match groups.iter_mut().find(|(labels, _)| *labels == e.runner.as_slice()) {
+        match groups
+            .iter_mut()
+            .find(|(labels, _)| *labels == e.runner.as_slice())
+        {
             Some((_, group)) => group.push(e),
             None => groups.push((&e.runner, vec![e])),
         }
@@ -225,7 +254,14 @@ pub fn gitlab(entries: &[Entry], jobs_file: &str) -> Result<String, MatrixError>
     for (labels, group) in &groups {
         let chunks: Vec<_> = group.chunks(GITLAB_MAX_JOBS).collect();
         for (i, chunk) in chunks.iter().enumerate() {
-            let mut name = format!("trials {}", if labels.is_empty() { "any".to_owned() } else { labels.join(" ") });
+            let mut name = format!(
+                "trials {}",
+                if labels.is_empty() {
+                    "any".to_owned()
+                } else {
+                    labels.join(" ")
+                }
+            );
             if chunks.len() > 1 {
                 name.push_str(&format!(" {}", i + 1));
             }
@@ -242,21 +278,46 @@ pub fn gitlab(entries: &[Entry], jobs_file: &str) -> Result<String, MatrixError>
                 })
                 .collect();
             let tags = (!labels.is_empty()).then_some(*labels);
-            jobs.push((name, Job { extends: ".isotest-trial", tags, parallel: Some(Parallel { matrix }), needs: Vec::new() }));
+            jobs.push((
+                name,
+                Job {
+                    extends: ".isotest-trial",
+                    tags,
+                    parallel: Some(Parallel { matrix }),
+                    needs: Vec::new(),
+                },
+            ));
         }
     }
     let needs = jobs.iter().map(|(name, _)| name.clone()).collect();
-    jobs.push(("report".to_owned(), Job { extends: ".isotest-report", tags: None, parallel: None, needs }));
+    jobs.push((
+        "report".to_owned(),
+        Job {
+            extends: ".isotest-report",
+            tags: None,
+            parallel: None,
+            needs,
+        },
+    ));
 
     let mut out = String::from(
         "# Generated by `isotest matrix --format gitlab`: one job per trial, then the\n# merged report. Do not edit; change the scenarios.\n",
     );
-    let head = serde_yaml_ng::to_string(&BTreeMap::from([("include", vec![Include { local: jobs_file }])]))
-        .expect("plain strings serialize");
+    let head = serde_yaml_ng::to_string(&BTreeMap::from([(
+        "include",
+        vec![Include { local: jobs_file }],
+    )]))
+    .expect("plain strings serialize");
     out.push_str(&head);
-    out.push_str(&serde_yaml_ng::to_string(&BTreeMap::from([("stages", ["trials", "report"])])).expect("strings"));
+    out.push_str(
+        &serde_yaml_ng::to_string(&BTreeMap::from([("stages", ["trials", "report"])]))
+            .expect("strings"),
+    );
     for (name, job) in &jobs {
-        out.push_str(&serde_yaml_ng::to_string(&BTreeMap::from([(name.as_str(), job)])).expect("plain strings serialize"));
+        out.push_str(
+            &serde_yaml_ng::to_string(&BTreeMap::from([(name.as_str(), job)]))
+                .expect("plain strings serialize"),
+        );
     }
     Ok(out)
 }
@@ -270,42 +331,79 @@ mod tests {
     use std::sync::Arc;
 
     fn plan(yamls: &[(&str, &str)]) -> Vec<Trial> {
-        let s: Vec<_> = yamls.iter().map(|(p, y)| Arc::new(Scenario::parse(Path::new(p), y).unwrap())).collect();
+        let s: Vec<_> = yamls
+            .iter()
+            .map(|(p, y)| Arc::new(Scenario::parse(Path::new(p), y).unwrap()))
+            .collect();
         trials(&s)
     }
 
     fn rescue_and_kvm() -> Vec<Trial> {
         plan(&[
-            ("scenarios/rescue.yaml", "iso: rescue\narch: [x86_64, aarch64]\nfirmware: [bios, uefi]\n"),
-            ("scenarios/fast.yaml", "iso: minimal\narch: x86_64\nfirmware: bios\naccel: kvm\n"),
+            (
+                "scenarios/rescue.yaml",
+                "iso: rescue\narch: [x86_64, aarch64]\nfirmware: [bios, uefi]\n",
+            ),
+            (
+                "scenarios/fast.yaml",
+                "iso: minimal\narch: x86_64\nfirmware: bios\naccel: kvm\n",
+            ),
         ])
     }
 
     #[test]
     fn github_matrix_is_an_include_list_of_trials_with_their_runners() {
-        let json = github(&entries(&rescue_and_kvm(), &Runners::defaults(Format::Github))).unwrap();
+        let json = github(&entries(
+            &rescue_and_kvm(),
+            &Runners::defaults(Format::Github),
+        ))
+        .unwrap();
         assert!(!json.contains('\n'), "GITHUB_OUTPUT takes one line");
         let v: serde_json::Value = serde_json::from_str(&json).unwrap();
         let include = v["include"].as_array().unwrap();
         assert_eq!(v.as_object().unwrap().len(), 1, "only `include`");
         let rows: Vec<(String, String)> = include
             .iter()
-            .map(|e| (e["trial"].as_str().unwrap().to_owned(), e["runner"].as_array().unwrap().iter().map(|l| l.as_str().unwrap()).collect::<Vec<_>>().join(",")))
+            .map(|e| {
+                (
+                    e["trial"].as_str().unwrap().to_owned(),
+                    e["runner"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|l| l.as_str().unwrap())
+                        .collect::<Vec<_>>()
+                        .join(","),
+                )
+            })
             .collect();
         assert_eq!(
             rows,
             [
                 ("rescue::x86_64::bios".to_owned(), "ubuntu-24.04".to_owned()),
                 ("rescue::x86_64::uefi".to_owned(), "ubuntu-24.04".to_owned()),
-                ("rescue::aarch64::uefi".to_owned(), "ubuntu-24.04-arm".to_owned()),
-                ("fast::x86_64::bios".to_owned(), "self-hosted,linux,x64,kvm".to_owned()),
+                (
+                    "rescue::aarch64::uefi".to_owned(),
+                    "ubuntu-24.04-arm".to_owned()
+                ),
+                (
+                    "fast::x86_64::bios".to_owned(),
+                    "self-hosted,linux,x64,kvm".to_owned()
+                ),
             ]
         );
         let first = &include[0];
         assert_eq!(first["id"], "rescue-x86_64-bios");
         assert_eq!(first["scenario"], "scenarios/rescue.yaml");
         assert_eq!(first["iso"], "rescue");
-        assert_eq!((first["arch"].as_str(), first["firmware"].as_str(), first["accel"].as_str()), (Some("x86_64"), Some("bios"), Some("auto")));
+        assert_eq!(
+            (
+                first["arch"].as_str(),
+                first["firmware"].as_str(),
+                first["accel"].as_str()
+            ),
+            (Some("x86_64"), Some("bios"), Some("auto"))
+        );
         assert_eq!(include[3]["accel"], "kvm");
     }
 
@@ -315,49 +413,121 @@ mod tests {
         let yaml = "iso: rescue\narch: x86_64\nuefi:\n  x86_64: { code: /nonexistent/C.fd, vars: /nonexistent/V.fd }\n";
         let trials = plan(&[("r.yaml", yaml)]);
         assert!(trials[1].skip.is_some());
-        let names: Vec<_> = entries(&trials, &Runners::defaults(Format::Github)).into_iter().map(|e| e.trial).collect();
+        let names: Vec<_> = entries(&trials, &Runners::defaults(Format::Github))
+            .into_iter()
+            .map(|e| e.trial)
+            .collect();
         assert_eq!(names, ["r::x86_64::bios", "r::x86_64::uefi"]);
     }
 
     #[test]
     fn runner_overrides() {
         let o: RunnerOverride = "aarch64-kvm=self-hosted, graviton".parse().unwrap();
-        assert_eq!(o.kind, RunnerKind { arch: Arch::Aarch64, kvm: true });
+        assert_eq!(
+            o.kind,
+            RunnerKind {
+                arch: Arch::Aarch64,
+                kvm: true
+            }
+        );
         assert_eq!(o.labels, ["self-hosted", "graviton"]);
-        let e = entries(&rescue_and_kvm(), &Runners::defaults(Format::Github).with(&["x86_64=big".parse().unwrap()]));
+        let e = entries(
+            &rescue_and_kvm(),
+            &Runners::defaults(Format::Github).with(&["x86_64=big".parse().unwrap()]),
+        );
         assert_eq!(e[0].runner, ["big"]);
-        assert_eq!(e[3].runner, ["self-hosted", "linux", "x64", "kvm"], "x86_64-kvm is its own kind");
+        assert_eq!(
+            e[3].runner,
+            ["self-hosted", "linux", "x64", "kvm"],
+            "x86_64-kvm is its own kind"
+        );
         for bad in ["x86_64", "riscv64=a", "x86_64=", "x86_64=a,,b", "=a"] {
-            assert_eq!(bad.parse::<RunnerOverride>(), Err(MatrixError::RunnerSyntax(bad.to_owned())), "{bad}");
+            assert_eq!(
+                bad.parse::<RunnerOverride>(),
+                Err(MatrixError::RunnerSyntax(bad.to_owned())),
+                "{bad}"
+            );
         }
     }
 
     #[test]
     fn gitlab_child_pipeline_has_a_parallel_matrix_job_per_runner_and_a_report() {
-        let yaml = gitlab(&entries(&rescue_and_kvm(), &Runners::defaults(Format::Gitlab)), "ci/nightly/gitlab-jobs.yml").unwrap();
+        let yaml = gitlab(
+            &entries(&rescue_and_kvm(), &Runners::defaults(Format::Gitlab)),
+            "ci/nightly/gitlab-jobs.yml",
+        )
+        .unwrap();
         let v: serde_yaml_ng::Value = serde_yaml_ng::from_str(&yaml).unwrap();
         assert_eq!(v["include"][0]["local"], "ci/nightly/gitlab-jobs.yml");
         let amd = &v["trials saas-linux-small-amd64"];
         assert_eq!(amd["extends"], ".isotest-trial");
         assert_eq!(amd["tags"][0], "saas-linux-small-amd64");
-        let trials: Vec<_> = amd["parallel"]["matrix"].as_sequence().unwrap().iter().map(|m| m["TRIAL"].as_str().unwrap()).collect();
+        let trials: Vec<_> = amd["parallel"]["matrix"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|m| m["TRIAL"].as_str().unwrap())
+            .collect();
         assert_eq!(trials, ["rescue::x86_64::bios", "rescue::x86_64::uefi"]);
-        assert_eq!(amd["parallel"]["matrix"][0]["TRIAL_ID"], "rescue-x86_64-bios");
-        assert_eq!(v["trials saas-linux-small-arm64"]["parallel"]["matrix"][0]["ARCH"], "aarch64");
-        assert_eq!(v["trials kvm x86_64"]["parallel"]["matrix"][0]["ACCEL"], "kvm");
-        let needs: Vec<_> = v["report"]["needs"].as_sequence().unwrap().iter().map(|n| n.as_str().unwrap()).collect();
-        assert_eq!(needs, ["trials saas-linux-small-amd64", "trials saas-linux-small-arm64", "trials kvm x86_64"]);
+        assert_eq!(
+            amd["parallel"]["matrix"][0]["TRIAL_ID"],
+            "rescue-x86_64-bios"
+        );
+        assert_eq!(
+            v["trials saas-linux-small-arm64"]["parallel"]["matrix"][0]["ARCH"],
+            "aarch64"
+        );
+        assert_eq!(
+            v["trials kvm x86_64"]["parallel"]["matrix"][0]["ACCEL"],
+            "kvm"
+        );
+        let needs: Vec<_> = v["report"]["needs"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_str().unwrap())
+            .collect();
+        assert_eq!(
+            needs,
+            [
+                "trials saas-linux-small-amd64",
+                "trials saas-linux-small-arm64",
+                "trials kvm x86_64"
+            ]
+        );
         assert_eq!(v["report"]["extends"], ".isotest-report");
     }
 
     #[test]
     fn gitlab_splits_a_runner_kind_over_jobs_of_200() {
         let images: Vec<String> = (0..201).map(|i| format!("{i}.iso")).collect();
-        let yaml = format!("iso: r\narch: x86_64\nfirmware: bios\nimages: [{}]\n", images.join(", "));
-        let out = gitlab(&entries(&plan(&[("r.yaml", &yaml)]), &Runners::defaults(Format::Gitlab)), "j.yml").unwrap();
+        let yaml = format!(
+            "iso: r\narch: x86_64\nfirmware: bios\nimages: [{}]\n",
+            images.join(", ")
+        );
+        let out = gitlab(
+            &entries(
+                &plan(&[("r.yaml", &yaml)]),
+                &Runners::defaults(Format::Gitlab),
+            ),
+            "j.yml",
+        )
+        .unwrap();
         let v: serde_yaml_ng::Value = serde_yaml_ng::from_str(&out).unwrap();
-        assert_eq!(v["trials saas-linux-small-amd64 1"]["parallel"]["matrix"].as_sequence().unwrap().len(), 200);
-        assert_eq!(v["trials saas-linux-small-amd64 2"]["parallel"]["matrix"].as_sequence().unwrap().len(), 1);
+        assert_eq!(
+            v["trials saas-linux-small-amd64 1"]["parallel"]["matrix"]
+                .as_sequence()
+                .unwrap()
+                .len(),
+            200
+        );
+        assert_eq!(
+            v["trials saas-linux-small-amd64 2"]["parallel"]["matrix"]
+                .as_sequence()
+                .unwrap()
+                .len(),
+            1
+        );
     }
 
     #[test]

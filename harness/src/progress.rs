@@ -48,22 +48,39 @@ pub struct Live {
 
 impl Live {
     fn new() -> Live {
-        let multi = LIVE.get_or_init(|| MultiProgress::with_draw_target(ProgressDrawTarget::stdout())).clone();
-        Live { multi, bars: Mutex::new(HashMap::new()) }
+        let multi = LIVE
+            .get_or_init(|| MultiProgress::with_draw_target(ProgressDrawTarget::stdout()))
+            .clone();
+        Live {
+            multi,
+            bars: Mutex::new(HashMap::new()),
+        }
     }
 
     fn bar(&self, name: &str) -> Option<ProgressBar> {
-        self.bars.lock().unwrap_or_else(|e| e.into_inner()).get(name).cloned()
+        self.bars
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .cloned()
     }
 }
 
 impl Progress for Live {
     fn started(&self, trial: &Trial) {
-        let style = ProgressStyle::with_template("{spinner} {prefix}  {msg}  {elapsed}").expect("static template");
-        let bar = self.multi.add(ProgressBar::new_spinner().with_style(style).with_prefix(trial.name()));
+        let style = ProgressStyle::with_template("{spinner} {prefix}  {msg}  {elapsed}")
+            .expect("static template");
+        let bar = self.multi.add(
+            ProgressBar::new_spinner()
+                .with_style(style)
+                .with_prefix(trial.name()),
+        );
         bar.set_message("starting");
         bar.enable_steady_tick(Duration::from_millis(250));
-        self.bars.lock().unwrap_or_else(|e| e.into_inner()).insert(trial.name(), bar);
+        self.bars
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(trial.name(), bar);
     }
 
     fn phase(&self, trial: &Trial, phase: Phase) {
@@ -73,7 +90,12 @@ impl Progress for Live {
     }
 
     fn done(&self, report: &TrialReport) {
-        if let Some(bar) = self.bars.lock().unwrap_or_else(|e| e.into_inner()).remove(&report.name) {
+        if let Some(bar) = self
+            .bars
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&report.name)
+        {
             bar.finish_and_clear();
             self.multi.remove(&bar);
         }

@@ -15,11 +15,21 @@ pub fn repo() -> &'static Path {
 /// Builds (or finds cached) fixture ISOs for `arch`, all in one call to the builder.
 pub fn build_fixtures(arch: &str, variants: &[&str]) -> Result<HashMap<String, PathBuf>, String> {
     static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
-    let mut built = BUILT.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    let mut built = BUILT
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
     let key = |v: &str| format!("{arch}/{v}");
-    let missing: Vec<&str> = variants.iter().copied().filter(|v| !built.contains_key(&key(v))).collect();
+    let missing: Vec<&str> = variants
+        .iter()
+        .copied()
+        .filter(|v| !built.contains_key(&key(v)))
+        .collect();
     if !missing.is_empty() {
-        eprintln!("building {arch} fixture ISOs: {} (the first build takes minutes, later ones seconds)", missing.join(" "));
+        eprintln!(
+            "building {arch} fixture ISOs: {} (the first build takes minutes, later ones seconds)",
+            missing.join(" ")
+        );
         let out = Command::new(repo().join("fixtures/build-iso"))
             .env("NIX_CONFIG", nix_config())
             .args(["--arch", arch])
@@ -28,14 +38,21 @@ pub fn build_fixtures(arch: &str, variants: &[&str]) -> Result<HashMap<String, P
             .output()
             .map_err(|e| format!("cannot run fixtures/build-iso: {e}"))?;
         if !out.status.success() {
-            return Err(format!("fixtures/build-iso {} failed ({})", missing.join(" "), out.status));
+            return Err(format!(
+                "fixtures/build-iso {} failed ({})",
+                missing.join(" "),
+                out.status
+            ));
         }
         let paths = String::from_utf8_lossy(&out.stdout);
         for (variant, path) in missing.iter().zip(paths.lines()) {
             built.insert(key(variant), PathBuf::from(path));
         }
     }
-    Ok(variants.iter().map(|v| ((*v).to_owned(), built[&key(v)].clone())).collect())
+    Ok(variants
+        .iter()
+        .map(|v| ((*v).to_owned(), built[&key(v)].clone()))
+        .collect())
 }
 
 /// An x86_64 fixture ISO.
@@ -44,7 +61,9 @@ pub fn fixture(variant: &str) -> Result<PathBuf, String> {
 }
 
 pub fn fixture_for(arch: &str, variant: &str) -> Result<PathBuf, String> {
-    Ok(build_fixtures(arch, &[variant])?.remove(variant).expect("built"))
+    Ok(build_fixtures(arch, &[variant])?
+        .remove(variant)
+        .expect("built"))
 }
 
 /// The `isotest` binary, built by cargo with the profile of these tests, and
@@ -56,10 +75,24 @@ pub fn isotest_bin() -> PathBuf {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let out = Command::new(cargo)
             .current_dir(repo())
-            .args(["build", "-q", "-p", "isotest", "--bin", "isotest", "--features", "fault-injection", "--message-format=json"])
+            .args([
+                "build",
+                "-q",
+                "-p",
+                "isotest",
+                "--bin",
+                "isotest",
+                "--features",
+                "fault-injection",
+                "--message-format=json",
+            ])
             .output()
             .expect("run cargo build");
-        assert!(out.status.success(), "cargo build -p isotest failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "cargo build -p isotest failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout)
             .lines()
             .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
@@ -72,8 +105,9 @@ pub fn isotest_bin() -> PathBuf {
 /// The Nix settings the fixture flake needs offline (fixtures/nix.conf), unless
 /// the environment has its own NIX_CONFIG.
 pub fn nix_config() -> String {
-    std::env::var("NIX_CONFIG")
-        .unwrap_or_else(|_| std::fs::read_to_string(repo().join("fixtures/nix.conf")).expect("fixtures/nix.conf"))
+    std::env::var("NIX_CONFIG").unwrap_or_else(|_| {
+        std::fs::read_to_string(repo().join("fixtures/nix.conf")).expect("fixtures/nix.conf")
+    })
 }
 
 /// `isotest`, run from the repository with the fixture's Nix settings.
@@ -90,14 +124,21 @@ pub fn fixture_flake() -> String {
 
 /// Where this test run keeps trial artifacts.
 pub fn artifacts() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo().join("target"));
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("target"));
     target.join("isotest-tests")
 }
 
 /// Whether a process exists (and is not a zombie).
 pub fn process_alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'),
+        Ok(stat) => !stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z'),
         Err(_) => false,
     }
 }
@@ -125,14 +166,22 @@ pub fn gone_within(pid: u32, limit: std::time::Duration) -> bool {
 /// nothing (see [`tiny_iso`]).
 pub fn plain_scenario(dir: &Path, yaml: &str) -> String {
     let path = dir.join("plain.yaml");
-    std::fs::write(&path, format!("image: any.iso\narch: x86_64\n{yaml}expect:\n  hostname: rescue\n")).unwrap();
+    std::fs::write(
+        &path,
+        format!("image: any.iso\narch: x86_64\n{yaml}expect:\n  hostname: rescue\n"),
+    )
+    .unwrap();
     tiny_iso(&dir.join("any.iso"));
     path.to_str().unwrap().to_owned()
 }
 
 /// The `any.iso` beside a scenario of [`plain_scenario`].
 pub fn any_iso(scenario: &str) -> String {
-    Path::new(scenario).with_file_name("any.iso").to_str().unwrap().to_owned()
+    Path::new(scenario)
+        .with_file_name("any.iso")
+        .to_str()
+        .unwrap()
+        .to_owned()
 }
 
 /// Writes a real ISO 9660 image of a few sectors at `path` (xorriso), with an
@@ -148,11 +197,18 @@ pub fn tiny_iso(path: &Path) {
         .arg(root.path())
         .output()
         .expect("xorriso is installed (ci/install-deps)");
-    assert!(made.status.success(), "xorriso: {}", String::from_utf8_lossy(&made.stderr));
+    assert!(
+        made.status.success(),
+        "xorriso: {}",
+        String::from_utf8_lossy(&made.stderr)
+    );
 }
 
 /// Hides every installed UEFI firmware from an `isotest` command, so that a
 /// UEFI trial it did not ask for by name is skipped and nothing boots.
 pub fn hide_ovmf(command: &mut Command) -> &mut Command {
-    command.env("ISOTEST_FIRMWARE_DIRS", "").env_remove("ISOTEST_UEFI_CODE_X86_64").env_remove("ISOTEST_UEFI_VARS_X86_64")
+    command
+        .env("ISOTEST_FIRMWARE_DIRS", "")
+        .env_remove("ISOTEST_UEFI_CODE_X86_64")
+        .env_remove("ISOTEST_UEFI_VARS_X86_64")
 }

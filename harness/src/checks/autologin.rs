@@ -19,12 +19,28 @@ pub fn autologin(shell: &mut Shell<'_>, boot: &BootOutcome, expected: &Autologin
     };
     let id = match shell.run("id -un", COMMAND_TIMEOUT) {
         Ok(out) if out.status == 0 => first_line(&out.output),
-        Ok(out) => return result(Outcome::Broken, String::new(), format!("`id -un` failed with status {}", out.status), evidence),
-        Err(e) => return result(Outcome::Broken, String::new(), e.to_string(), e.source.lines().to_vec()),
+        Ok(out) => {
+            return result(
+                Outcome::Broken,
+                String::new(),
+                format!("`id -un` failed with status {}", out.status),
+                evidence,
+            )
+        }
+        Err(e) => {
+            return result(
+                Outcome::Broken,
+                String::new(),
+                e.to_string(),
+                e.source.lines().to_vec(),
+            )
+        }
     };
     evidence.push(format!("$ id -un → {id}"));
     if let Some(program) = &boot.logged_in.login_shell {
-        evidence.push(format!("login shell: {program} (isotest's checks run in a /bin/sh started from it)"));
+        evidence.push(format!(
+            "login shell: {program} (isotest's checks run in a /bin/sh started from it)"
+        ));
     }
     let actual = match &boot.autologin_user {
         Some(user) => format!("{user} (automatic login; shell user {id})"),
@@ -48,10 +64,20 @@ pub fn autologin(shell: &mut Shell<'_>, boot: &BootOutcome, expected: &Autologin
 }
 
 /// The verdict when the serial console stopped at a real login prompt.
-pub fn at_login_prompt(expected: &Autologin, login_line: &str, evidence: Vec<String>) -> CheckResult {
+pub fn at_login_prompt(
+    expected: &Autologin,
+    login_line: &str,
+    evidence: Vec<String>,
+) -> CheckResult {
     let (outcome, message) = match expected {
-        Autologin::Disabled => (Outcome::Pass, "the serial console shows a login prompt, as expected".to_owned()),
-        Autologin::User(_) => (Outcome::Fail, "login prompt on the serial console, no autologin".to_owned()),
+        Autologin::Disabled => (
+            Outcome::Pass,
+            "the serial console shows a login prompt, as expected".to_owned(),
+        ),
+        Autologin::User(_) => (
+            Outcome::Fail,
+            "login prompt on the serial console, no autologin".to_owned(),
+        ),
     };
     CheckResult {
         name: "autologin".into(),
@@ -89,7 +115,9 @@ pub fn console_login(shell: &mut Shell<'_>, user: &str, boot: &BootOutcome) -> C
         secs: 0.0,
     };
     if let Some(program) = &boot.logged_in.login_shell {
-        result.evidence.push(format!("login shell: {program} (isotest's checks run in a /bin/sh started from it)"));
+        result.evidence.push(format!(
+            "login shell: {program} (isotest's checks run in a /bin/sh started from it)"
+        ));
     }
     match shell.run("id -un", COMMAND_TIMEOUT) {
         Ok(out) if out.status == 0 => {
@@ -97,12 +125,25 @@ pub fn console_login(shell: &mut Shell<'_>, user: &str, boot: &BootOutcome) -> C
             result.evidence.push(format!("$ id -un → {id}"));
             result.actual = format!("a shell as {id}");
             (result.outcome, result.message) = if id == user {
-                (Outcome::Pass, format!("logged in as {user} at the console's login prompt"))
+                (
+                    Outcome::Pass,
+                    format!("logged in as {user} at the console's login prompt"),
+                )
             } else {
-                (Outcome::Fail, format!("logged in at the console's prompt as `{user}`, but the shell is `{id}`'s"))
+                (
+                    Outcome::Fail,
+                    format!(
+                        "logged in at the console's prompt as `{user}`, but the shell is `{id}`'s"
+                    ),
+                )
             };
         }
-        Ok(out) => (result.outcome, result.message) = (Outcome::Broken, format!("`id -un` failed with status {}", out.status)),
+        Ok(out) => {
+            (result.outcome, result.message) = (
+                Outcome::Broken,
+                format!("`id -un` failed with status {}", out.status),
+            )
+        }
         Err(e) => (result.outcome, result.message) = (Outcome::Broken, e.to_string()),
     }
     result

@@ -10,10 +10,18 @@ use std::collections::BTreeMap;
 /// and expected files exist. Every probe answers with explicit lines,
 /// so a probe that could not run (no `su`, no `sudo`, no `readlink`) is a
 /// broken check, never a missing program or file.
-pub fn home_manager(shell: &mut Shell<'_>, is_root: bool, user: &str, expected: &HomeManager) -> CheckResult {
+pub fn home_manager(
+    shell: &mut Shell<'_>,
+    is_root: bool,
+    user: &str,
+    expected: &HomeManager,
+) -> CheckResult {
     let check = format!("home-manager {user}");
     let unit = unit_name(user);
-    let mut want = vec![format!("{unit} succeeded this boot"), "a generation".to_owned()];
+    let mut want = vec![
+        format!("{unit} succeeded this boot"),
+        "a generation".to_owned(),
+    ];
     let programs = expected.programs();
     if !programs.is_empty() {
         want.push(format!("programs {}", programs.join(" ")));
@@ -29,7 +37,13 @@ pub fn home_manager(shell: &mut Shell<'_>, is_root: bool, user: &str, expected: 
     let expected_text = want.join(", ");
     match super::user_exists(shell, user) {
         Ok(true) => {}
-        Ok(false) => return CheckResult::not_run(&check, &expected_text, &format!("user `{user}` does not exist")),
+        Ok(false) => {
+            return CheckResult::not_run(
+                &check,
+                &expected_text,
+                &format!("user `{user}` does not exist"),
+            )
+        }
         Err(e) => return broken(check, expected_text, (e, Vec::new())),
     }
     // Not judged while its activation is queued or running.
@@ -38,7 +52,14 @@ pub fn home_manager(shell: &mut Shell<'_>, is_root: bool, user: &str, expected: 
         Ok(settled) if settled.pending.is_empty() => settled.show,
         Ok(settled) => {
             let problem = super::unsettled_problem(&settled.pending, limit);
-            return verdict(check, expected_text, "still starting".into(), vec![problem], String::new(), Vec::new());
+            return verdict(
+                check,
+                expected_text,
+                "still starting".into(),
+                vec![problem],
+                String::new(),
+                Vec::new(),
+            );
         }
         Err(e) => return broken(check, expected_text, e),
     };
@@ -49,20 +70,49 @@ pub fn home_manager(shell: &mut Shell<'_>, is_root: bool, user: &str, expected: 
         Ok(found) => found,
         Err(e) => return broken(check, expected_text, e),
     };
-    if let Err(e) = find_programs(shell, is_root, user, &programs, &mut problems, &mut evidence) {
+    if let Err(e) = find_programs(
+        shell,
+        is_root,
+        user,
+        &programs,
+        &mut problems,
+        &mut evidence,
+    ) {
         return broken(check, expected_text, e);
     }
     // Without a generation there is nothing to look in: that is its own problem.
     if let Some(generation) = generation {
-        if let Err(e) = find_packages(shell, is_root, user, &generation, &installed, &mut problems, &mut evidence) {
+        if let Err(e) = find_packages(
+            shell,
+            is_root,
+            user,
+            &generation,
+            &installed,
+            &mut problems,
+            &mut evidence,
+        ) {
             return broken(check, expected_text, e);
         }
     }
-    if let Err(e) = files(shell, is_root, user, &expected.files, &mut problems, &mut evidence) {
+    if let Err(e) = files(
+        shell,
+        is_root,
+        user,
+        &expected.files,
+        &mut problems,
+        &mut evidence,
+    ) {
         return broken(check, expected_text, e);
     }
     let actual = format!("{unit}: {state}");
-    verdict(check, expected_text, actual, problems, format!("Home Manager is active for `{user}`"), evidence)
+    verdict(
+        check,
+        expected_text,
+        actual,
+        problems,
+        format!("Home Manager is active for `{user}`"),
+        evidence,
+    )
 }
 
 /// `home-manager-<user>.service`, the user name escaped as nixpkgs'
@@ -85,37 +135,75 @@ pub fn unit_name(user: &str) -> String {
 }
 
 /// What the unit's verdict reads in `systemctl show`.
-const UNIT_PROPS: [&str; 8] =
-    ["LoadState", "ActiveState", "SubState", "Result", "ExecMainStatus", "ExecMainStartTimestamp", "ExecMainExitTimestamp", "RemainAfterExit"];
+const UNIT_PROPS: [&str; 8] = [
+    "LoadState",
+    "ActiveState",
+    "SubState",
+    "Result",
+    "ExecMainStatus",
+    "ExecMainStartTimestamp",
+    "ExecMainExitTimestamp",
+    "RemainAfterExit",
+];
 
 /// The unit's verdict from its `systemctl show` (`UNIT_PROPS`). Before Home Manager release-25.05 it was a oneshot with
 /// `RemainAfterExit=yes` (active after success); from release-25.05 (PR #5780,
 /// issue #7166) it has no RemainAfterExit and is `inactive` after success. So
 /// success is `Result=success` with exit status 0, and a start and exit
 /// timestamp: systemd's are of this boot, so the activation ran now.
-fn unit_verdict(shell: &mut Shell<'_>, is_root: bool, unit: &str, show: &str, problems: &mut Vec<String>, evidence: &mut Vec<String>) -> String {
-    let prop = |key: &str| show.lines().find_map(|l| l.trim().strip_prefix(key)?.strip_prefix('=')).unwrap_or("").trim().to_owned();
-    let (load, active, result, status) = (prop("LoadState"), prop("ActiveState"), prop("Result"), prop("ExecMainStatus"));
-    let (started, exited, remain) = (prop("ExecMainStartTimestamp"), prop("ExecMainExitTimestamp"), prop("RemainAfterExit"));
+fn unit_verdict(
+    shell: &mut Shell<'_>,
+    is_root: bool,
+    unit: &str,
+    show: &str,
+    problems: &mut Vec<String>,
+    evidence: &mut Vec<String>,
+) -> String {
+    let prop = |key: &str| {
+        show.lines()
+            .find_map(|l| l.trim().strip_prefix(key)?.strip_prefix('='))
+            .unwrap_or("")
+            .trim()
+            .to_owned()
+    };
+    let (load, active, result, status) = (
+        prop("LoadState"),
+        prop("ActiveState"),
+        prop("Result"),
+        prop("ExecMainStatus"),
+    );
+    let (started, exited, remain) = (
+        prop("ExecMainStartTimestamp"),
+        prop("ExecMainExitTimestamp"),
+        prop("RemainAfterExit"),
+    );
     let style = if remain == "yes" {
         "RemainAfterExit=yes: Home Manager before 25.05"
     } else {
         "no RemainAfterExit: Home Manager 25.05 and later"
     };
     evidence.push(format!("$ systemctl show {unit} → LoadState={load} ActiveState={active} Result={result} ExecMainStatus={status} ({style})"));
-    evidence.push(format!("started {}, exited {}", or_never(&started), or_never(&exited)));
+    evidence.push(format!(
+        "started {}, exited {}",
+        or_never(&started),
+        or_never(&exited)
+    ));
     if load == "not-found" {
         problems.push(format!("{unit} does not exist"));
     } else if active == "activating" {
         problems.push(format!("{unit} is still running (ActiveState=activating)"));
     } else if result != "success" || status != "0" || active == "failed" {
-        problems.push(format!("{unit} failed (ActiveState={active}, Result={result}, exit status {status})"));
+        problems.push(format!(
+            "{unit} failed (ActiveState={active}, Result={result}, exit status {status})"
+        ));
         let journal = format!("journalctl -b -u {} --no-pager -o cat -n 8", sh_quote(unit));
         if let Ok(out) = run(shell, &as_root(is_root, &journal)) {
             evidence.extend(out.output.lines().map(|l| format!("journal: {l}")));
         }
     } else if started.is_empty() || exited.is_empty() {
-        problems.push(format!("{unit} has not run this boot (no start or exit time)"));
+        problems.push(format!(
+            "{unit} has not run this boot (no start or exit time)"
+        ));
     }
     format!("{active}/{result}, exit status {status}")
 }
@@ -146,30 +234,65 @@ const GENERATION_LINKS: [&str; 4] = [
 /// Reads the generation links as root: another user's home (root's is 0700 on
 /// NixOS) is not readable from the console user's shell. Gives the generation
 /// the first link resolves to.
-fn generation(shell: &mut Shell<'_>, is_root: bool, user: &str, problems: &mut Vec<String>, evidence: &mut Vec<String>) -> Result<Option<String>, NoEvidence> {
-    let links: Vec<String> = GENERATION_LINKS.iter().map(|l| format!("\"{l}\"")).collect();
+fn generation(
+    shell: &mut Shell<'_>,
+    is_root: bool,
+    user: &str,
+    problems: &mut Vec<String>,
+    evidence: &mut Vec<String>,
+) -> Result<Option<String>, NoEvidence> {
+    let links: Vec<String> = GENERATION_LINKS
+        .iter()
+        .map(|l| format!("\"{l}\""))
+        .collect();
     let probe = format!(
         "command -v readlink >/dev/null || exit 127; u={}; h=$(getent passwd \"$u\" | cut -d: -f6) || exit; \
          for p in {}; do t=$(readlink -e \"$p\") && echo \"GEN $p -> $t\"; done; echo END",
         sh_quote(user),
         links.join(" ")
     );
-    let out = answer(shell, &as_root(is_root, &format!("sh -c {}", sh_quote(&probe))))?.output;
+    let out = answer(
+        shell,
+        &as_root(is_root, &format!("sh -c {}", sh_quote(&probe))),
+    )?
+    .output;
     if !out.lines().any(|l| l.trim() == "END") {
-        return Err((format!("the generation probe did not finish: {}", out.trim()), Vec::new()));
+        return Err((
+            format!("the generation probe did not finish: {}", out.trim()),
+            Vec::new(),
+        ));
     }
-    let found: Vec<&str> = out.lines().filter_map(|l| l.trim().strip_prefix("GEN ")).collect();
+    let found: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("GEN "))
+        .collect();
     if found.is_empty() {
-        let tried: Vec<String> = GENERATION_LINKS.iter().map(|l| l.replace("$h", "~").replace("$u", user)).collect();
-        problems.push(format!("no Home Manager generation for `{user}`: none of {} resolves", tried.join(", ")));
+        let tried: Vec<String> = GENERATION_LINKS
+            .iter()
+            .map(|l| l.replace("$h", "~").replace("$u", user))
+            .collect();
+        problems.push(format!(
+            "no Home Manager generation for `{user}`: none of {} resolves",
+            tried.join(", ")
+        ));
     }
     evidence.extend(found.iter().map(|l| format!("generation: {l}")));
-    Ok(found.first().and_then(|l| l.split_once(" -> ")).map(|(_, target)| target.to_owned()))
+    Ok(found
+        .first()
+        .and_then(|l| l.split_once(" -> "))
+        .map(|(_, target)| target.to_owned()))
 }
 
 /// Programs, as the user's login shell finds them: one FOUND or MISSING line
 /// per program, each name quoted (they come from the flake).
-fn find_programs(shell: &mut Shell<'_>, is_root: bool, user: &str, packages: &[&str], problems: &mut Vec<String>, evidence: &mut Vec<String>) -> Result<(), NoEvidence> {
+fn find_programs(
+    shell: &mut Shell<'_>,
+    is_root: bool,
+    user: &str,
+    packages: &[&str],
+    problems: &mut Vec<String>,
+    evidence: &mut Vec<String>,
+) -> Result<(), NoEvidence> {
     if packages.is_empty() {
         return Ok(());
     }
@@ -179,14 +302,34 @@ fn find_programs(shell: &mut Shell<'_>, is_root: bool, user: &str, packages: &[&
         names.join(" ")
     );
     let out = answer(shell, &as_user(is_root, user, &probe))?.output;
-    let answers: Vec<&str> = out.lines().map(str::trim).filter(|l| l.starts_with("FOUND ") || l.starts_with("MISSING ")).collect();
+    let answers: Vec<&str> = out
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("FOUND ") || l.starts_with("MISSING "))
+        .collect();
     if answers.len() != packages.len() {
-        return Err((format!("could not look up programs in {user}'s login shell: {}", out.trim()), Vec::new()));
+        return Err((
+            format!(
+                "could not look up programs in {user}'s login shell: {}",
+                out.trim()
+            ),
+            Vec::new(),
+        ));
     }
-    let missing: Vec<&str> = answers.iter().filter_map(|l| l.strip_prefix("MISSING ")).collect();
-    evidence.extend(answers.iter().map(|l| format!("command -v (as {user}): {l}")));
+    let missing: Vec<&str> = answers
+        .iter()
+        .filter_map(|l| l.strip_prefix("MISSING "))
+        .collect();
+    evidence.extend(
+        answers
+            .iter()
+            .map(|l| format!("command -v (as {user}): {l}")),
+    );
     if !missing.is_empty() {
-        problems.push(format!("program(s) missing from {user}'s login shell: {}", missing.join(", ")));
+        problems.push(format!(
+            "program(s) missing from {user}'s login shell: {}",
+            missing.join(", ")
+        ));
     }
     Ok(())
 }
@@ -217,9 +360,16 @@ fn find_packages(
     }
     let store = store_dir(packages);
     let probe = packages_probe(generation, &store);
-    let out = answer(shell, &as_root(is_root, &format!("sh -c {}", sh_quote(&probe))))?.output;
+    let out = answer(
+        shell,
+        &as_root(is_root, &format!("sh -c {}", sh_quote(&probe))),
+    )?
+    .output;
     if !out.lines().any(|l| l.trim() == "END") {
-        return Err((format!("the home-path probe did not finish: {}", out.trim()), Vec::new()));
+        return Err((
+            format!("the home-path probe did not finish: {}", out.trim()),
+            Vec::new(),
+        ));
     }
     if out.lines().any(|l| l.trim() == "NOHOMEPATH") {
         evidence.push(format!("{generation}/home-path does not exist"));
@@ -227,7 +377,10 @@ fn find_packages(
     let judged = judge_packages(packages, &linked(&out), &store);
     evidence.extend(judged.found);
     if !judged.missing.is_empty() {
-        problems.push(format!("package(s) missing from {user}'s Home Manager generation: {}", judged.missing.join(", ")));
+        problems.push(format!(
+            "package(s) missing from {user}'s Home Manager generation: {}",
+            judged.missing.join(", ")
+        ));
     }
     Ok(())
 }
@@ -239,7 +392,10 @@ fn packages_probe(generation: &str, store: &str) -> String {
     // the store path's name (the target's first component after the store
     // directory and its `/`); sort keeps the first link of each store path.
     // GNU tools only, no awk: NixOS has them, and so do the fixtures.
-    let sed = format!("s/^.\\{{{}\\}}\\([^/\\t]*\\)[^\\t]*\\t/LINK \\1 /", store.len() + 1);
+    let sed = format!(
+        "s/^.\\{{{}\\}}\\([^/\\t]*\\)[^\\t]*\\t/LINK \\1 /",
+        store.len() + 1
+    );
     format!(
         "for t in find sed sort; do command -v $t >/dev/null || exit 127; done; hp={}/home-path; \
          if [ -d \"$hp\" ]; then find -H \"$hp\" -type l -lname {} -printf '%l\\t%P\\n' | sed {} | sort -u -s -k2,2; \
@@ -254,10 +410,15 @@ fn packages_probe(generation: &str, store: &str) -> String {
 /// flake's store paths say otherwise).
 fn store_dir(packages: &[&Package]) -> String {
     let from_flake = packages.iter().find_map(|p| match &p.installed {
-        Some(Installed::StorePaths(paths)) => paths.first().and_then(|path| path.rsplit_once('/')).map(|(dir, _)| dir.to_owned()),
+        Some(Installed::StorePaths(paths)) => paths
+            .first()
+            .and_then(|path| path.rsplit_once('/'))
+            .map(|(dir, _)| dir.to_owned()),
         _ => None,
     });
-    from_flake.filter(|dir| !dir.is_empty()).unwrap_or_else(|| "/nix/store".into())
+    from_flake
+        .filter(|dir| !dir.is_empty())
+        .unwrap_or_else(|| "/nix/store".into())
 }
 
 /// `LINK <store path name> <file in home-path>` lines: each store path
@@ -281,18 +442,29 @@ struct Judged {
 /// Each package against the store paths linked from `home-path`: by its own
 /// store paths when the flake gave them, else by the store path's name.
 fn judge_packages(packages: &[&Package], linked: &BTreeMap<String, String>, store: &str) -> Judged {
-    let mut judged = Judged { found: Vec::new(), missing: Vec::new() };
+    let mut judged = Judged {
+        found: Vec::new(),
+        missing: Vec::new(),
+    };
     for package in packages {
         let hit = match &package.installed {
             Some(Installed::StorePaths(paths)) => paths
                 .iter()
-                .filter_map(|path| path.strip_prefix(store).and_then(|rest| rest.strip_prefix('/')))
+                .filter_map(|path| {
+                    path.strip_prefix(store)
+                        .and_then(|rest| rest.strip_prefix('/'))
+                })
                 .find_map(|name| linked.get_key_value(name)),
-            Some(Installed::Named) => linked.iter().find(|(name, _)| store_path_is_named(name, &package.name)),
+            Some(Installed::Named) => linked
+                .iter()
+                .find(|(name, _)| store_path_is_named(name, &package.name)),
             None => continue,
         };
         match hit {
-            Some((name, file)) => judged.found.push(format!("package {}: home-path/{file} -> {store}/{name}", package.name)),
+            Some((name, file)) => judged.found.push(format!(
+                "package {}: home-path/{file} -> {store}/{name}",
+                package.name
+            )),
             None => judged.missing.push(package.name.clone()),
         }
     }
@@ -304,7 +476,9 @@ fn judge_packages(packages: &[&Package], linked: &BTreeMap<String, String>, stor
 /// `builtins.parseDrvName` cuts the version (at the first `-` not followed by
 /// a letter), is `name`.
 fn store_path_is_named(store_name: &str, name: &str) -> bool {
-    let Some((_, rest)) = store_name.split_once('-') else { return false };
+    let Some((_, rest)) = store_name.split_once('-') else {
+        return false;
+    };
     let bytes = rest.as_bytes();
     let cut = (0..bytes.len())
         .find(|&i| bytes[i] == b'-' && bytes.get(i + 1).is_some_and(|c| !c.is_ascii_alphabetic()))
@@ -313,18 +487,38 @@ fn store_path_is_named(store_name: &str, name: &str) -> bool {
 }
 
 /// Each expected file, relative to the home, answered PRESENT or ABSENT.
-fn files(shell: &mut Shell<'_>, is_root: bool, user: &str, files: &[String], problems: &mut Vec<String>, evidence: &mut Vec<String>) -> Result<(), NoEvidence> {
+fn files(
+    shell: &mut Shell<'_>,
+    is_root: bool,
+    user: &str,
+    files: &[String],
+    problems: &mut Vec<String>,
+    evidence: &mut Vec<String>,
+) -> Result<(), NoEvidence> {
     for file in files {
         let probe = format!(
             "h=$(getent passwd {} | cut -d: -f6) || exit; if test -e \"$h\"/{}; then echo PRESENT; else echo ABSENT; fi",
             sh_quote(user),
             sh_quote(file)
         );
-        let out = answer(shell, &as_root(is_root, &format!("sh -c {}", sh_quote(&probe))))?.output;
-        match out.lines().map(str::trim).find(|l| *l == "PRESENT" || *l == "ABSENT") {
+        let out = answer(
+            shell,
+            &as_root(is_root, &format!("sh -c {}", sh_quote(&probe))),
+        )?
+        .output;
+        match out
+            .lines()
+            .map(str::trim)
+            .find(|l| *l == "PRESENT" || *l == "ABSENT")
+        {
             Some("PRESENT") => evidence.push(format!("~{user}/{file} exists")),
             Some(_) => problems.push(format!("~{user}/{file} does not exist")),
-            None => return Err((format!("could not look for ~{user}/{file}: {}", out.trim()), Vec::new())),
+            None => {
+                return Err((
+                    format!("could not look for ~{user}/{file}: {}", out.trim()),
+                    Vec::new(),
+                ))
+            }
         }
     }
     Ok(())
@@ -344,22 +538,39 @@ mod tests {
         Package {
             name: name.into(),
             program: program.map(Into::into),
-            installed: Some(Installed::StorePaths(paths.iter().map(|p| p.to_string()).collect())),
+            installed: Some(Installed::StorePaths(
+                paths.iter().map(|p| p.to_string()).collect(),
+            )),
         }
     }
 
     fn by_name(name: &str) -> Package {
-        Package { name: name.into(), program: None, installed: Some(Installed::Named) }
+        Package {
+            name: name.into(),
+            program: None,
+            installed: Some(Installed::Named),
+        }
     }
 
     #[test]
     fn packages_are_found_by_their_store_paths() {
         let rg = from_flake("ripgrep", Some("rg"), &["/nix/store/aaa-ripgrep-14.1"]);
         // Any of the outputs Home Manager installs will do.
-        let fonts = from_flake("noto-fonts", None, &["/nix/store/zzz-noto-fonts-2024.01.01-doc", "/nix/store/bbb-noto-fonts-2024.01.01"]);
+        let fonts = from_flake(
+            "noto-fonts",
+            None,
+            &[
+                "/nix/store/zzz-noto-fonts-2024.01.01-doc",
+                "/nix/store/bbb-noto-fonts-2024.01.01",
+            ],
+        );
         let man = from_flake("man-pages", None, &["/nix/store/ccc-man-pages-6.05"]);
         let gone = from_flake("dejavu-fonts", None, &["/nix/store/eee-dejavu-fonts-2.37"]);
-        let judged = judge_packages(&[&rg, &fonts, &man, &gone], &linked(PROBE), &store_dir(&[&rg]));
+        let judged = judge_packages(
+            &[&rg, &fonts, &man, &gone],
+            &linked(PROBE),
+            &store_dir(&[&rg]),
+        );
         assert_eq!(judged.missing, ["dejavu-fonts"]);
         assert_eq!(
             judged.found,
@@ -374,7 +585,11 @@ mod tests {
     #[test]
     fn a_store_path_of_another_package_or_store_is_no_evidence() {
         // The same name, another hash: another build, not the flake's package.
-        let fonts = from_flake("noto-fonts", None, &["/nix/store/fff-noto-fonts-2024.01.01"]);
+        let fonts = from_flake(
+            "noto-fonts",
+            None,
+            &["/nix/store/fff-noto-fonts-2024.01.01"],
+        );
         let elsewhere = from_flake("man-pages", None, &["/gnu/store/ccc-man-pages-6.05"]);
         let judged = judge_packages(&[&fonts, &elsewhere], &linked(PROBE), "/nix/store");
         assert_eq!(judged.missing, ["noto-fonts", "man-pages"]);
@@ -383,13 +598,37 @@ mod tests {
 
     #[test]
     fn packages_written_by_hand_are_found_by_name() {
-        let judged = judge_packages(&[&by_name("noto-fonts"), &by_name("man-pages"), &by_name("noto")], &linked(PROBE), "/nix/store");
+        let judged = judge_packages(
+            &[
+                &by_name("noto-fonts"),
+                &by_name("man-pages"),
+                &by_name("noto"),
+            ],
+            &linked(PROBE),
+            "/nix/store",
+        );
         assert_eq!(judged.missing, ["noto"]);
-        assert!(judged.found[0].ends_with("-> /nix/store/bbb-noto-fonts-2024.01.01"), "{:?}", judged.found);
+        assert!(
+            judged.found[0].ends_with("-> /nix/store/bbb-noto-fonts-2024.01.01"),
+            "{:?}",
+            judged.found
+        );
         // No home-path: every package is missing.
-        assert_eq!(judge_packages(&[&by_name("man-pages")], &linked("NOHOMEPATH\nEND\n"), "/nix/store").missing, ["man-pages"]);
+        assert_eq!(
+            judge_packages(
+                &[&by_name("man-pages")],
+                &linked("NOHOMEPATH\nEND\n"),
+                "/nix/store"
+            )
+            .missing,
+            ["man-pages"]
+        );
         // A program written by hand is not looked for in home-path.
-        assert!(judge_packages(&[&Package::program("rg")], &BTreeMap::new(), "/nix/store").missing.is_empty());
+        assert!(
+            judge_packages(&[&Package::program("rg")], &BTreeMap::new(), "/nix/store")
+                .missing
+                .is_empty()
+        );
     }
 
     /// The probe run by this host's `sh` (GNU find, sed and sort, as on NixOS)
@@ -403,22 +642,39 @@ mod tests {
         std::fs::create_dir_all(hp.join("share")).unwrap();
         std::fs::create_dir(&gen).unwrap();
         std::os::unix::fs::symlink(&hp, gen.join("home-path")).unwrap();
-        let link = |target: &str, name: &str| std::os::unix::fs::symlink(target, hp.join(name)).unwrap();
+        let link =
+            |target: &str, name: &str| std::os::unix::fs::symlink(target, hp.join(name)).unwrap();
         link("/nix/store/aaa-ripgrep-14.1/bin/rg", "bin/rg");
         link("/nix/store/bbb-tmux-3.4/bin/tmux", "bin/tmux");
         link("/nix/store/bbb-tmux-3.4/bin/tmux-helper", "bin/tmux-helper");
-        link("/nix/store/ccc-noto-fonts-2024.01.01/share/fonts", "share/fonts");
+        link(
+            "/nix/store/ccc-noto-fonts-2024.01.01/share/fonts",
+            "share/fonts",
+        );
         link("/nix/store/ddd-man-pages-6.05/share/man", "share/man");
         link("/etc/not-in-the-store", "share/elsewhere");
         let run = |generation: &std::path::Path| {
-            let out = std::process::Command::new("sh").arg("-c").arg(packages_probe(generation.to_str().unwrap(), "/nix/store")).output().unwrap();
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(packages_probe(generation.to_str().unwrap(), "/nix/store"))
+                .output()
+                .unwrap();
             assert!(out.status.success(), "{out:?}");
             String::from_utf8(out.stdout).unwrap()
         };
         let out = run(&gen);
         let found = linked(&out);
         let names: Vec<&str> = found.keys().map(String::as_str).collect();
-        assert_eq!(names, ["aaa-ripgrep-14.1", "bbb-tmux-3.4", "ccc-noto-fonts-2024.01.01", "ddd-man-pages-6.05"], "{out}");
+        assert_eq!(
+            names,
+            [
+                "aaa-ripgrep-14.1",
+                "bbb-tmux-3.4",
+                "ccc-noto-fonts-2024.01.01",
+                "ddd-man-pages-6.05"
+            ],
+            "{out}"
+        );
         assert_eq!(found["ccc-noto-fonts-2024.01.01"], "share/fonts");
         assert!(found["bbb-tmux-3.4"].starts_with("bin/tmux"), "{out}");
         assert!(out.ends_with("END\n"), "{out}");
@@ -427,9 +683,18 @@ mod tests {
 
     #[test]
     fn store_path_names_are_cut_as_parse_drv_name_does() {
-        assert!(store_path_is_named("bbb-noto-fonts-2024.01.01", "noto-fonts"));
-        assert!(!store_path_is_named("ddd-noto-fonts-emoji-2.04", "noto-fonts"));
-        assert!(store_path_is_named("ddd-noto-fonts-emoji-2.04", "noto-fonts-emoji"));
+        assert!(store_path_is_named(
+            "bbb-noto-fonts-2024.01.01",
+            "noto-fonts"
+        ));
+        assert!(!store_path_is_named(
+            "ddd-noto-fonts-emoji-2.04",
+            "noto-fonts"
+        ));
+        assert!(store_path_is_named(
+            "ddd-noto-fonts-emoji-2.04",
+            "noto-fonts-emoji"
+        ));
         assert!(store_path_is_named("ggg-coreutils-9.5-man", "coreutils"));
         assert!(store_path_is_named("hhh-hello", "hello"));
         assert!(store_path_is_named("iii-python3-3.12.4-env", "python3"));
@@ -439,8 +704,14 @@ mod tests {
     #[test]
     fn unit_names_are_escaped_like_nixpkgs() {
         assert_eq!(super::unit_name("nixos"), "home-manager-nixos.service");
-        assert_eq!(super::unit_name("jane-doe"), "home-manager-jane\\x2ddoe.service");
+        assert_eq!(
+            super::unit_name("jane-doe"),
+            "home-manager-jane\\x2ddoe.service"
+        );
         assert_eq!(super::unit_name("a.b"), "home-manager-a.b.service");
-        assert_eq!(super::unit_name(".hidden"), "home-manager-\\x2ehidden.service");
+        assert_eq!(
+            super::unit_name(".hidden"),
+            "home-manager-\\x2ehidden.service"
+        );
     }
 }

@@ -10,17 +10,41 @@ pub fn hostname(shell: &mut Shell<'_>, expected: &str) -> CheckResult {
             let actual = first_line(&out.output);
             let evidence = vec![format!("$ {command}"), actual.clone()];
             if actual == expected {
-                (Outcome::Pass, actual, format!("hostname is `{expected}`"), evidence)
+                (
+                    Outcome::Pass,
+                    actual,
+                    format!("hostname is `{expected}`"),
+                    evidence,
+                )
             } else {
-                let message = format!("hostname mismatch: expected `{expected}`, the guest says `{actual}`");
+                let message =
+                    format!("hostname mismatch: expected `{expected}`, the guest says `{actual}`");
                 (Outcome::Fail, actual, message, evidence)
             }
         }
         Ok(out) => {
             let message = format!("`{command}` failed with status {}", out.status);
-            (Outcome::Broken, String::new(), message, out.output.lines().map(str::to_owned).collect())
+            (
+                Outcome::Broken,
+                String::new(),
+                message,
+                out.output.lines().map(str::to_owned).collect(),
+            )
         }
-        Err(e) => (Outcome::Broken, String::new(), e.to_string(), e.source.lines().to_vec()),
+        Err(e) => (
+            Outcome::Broken,
+            String::new(),
+            e.to_string(),
+            e.source.lines().to_vec(),
+        ),
     };
-    CheckResult { name: "hostname".into(), outcome, expected: expected.into(), actual, message, evidence, secs: 0.0 }
+    CheckResult {
+        name: "hostname".into(),
+        outcome,
+        expected: expected.into(),
+        actual,
+        message,
+        evidence,
+        secs: 0.0,
+    }
 }

@@ -10,10 +10,16 @@ mod steps;
 mod units;
 mod users;
 
-pub use autologin::{at_login_prompt, autologin, console_login, console_login_failed, console_login_name};
+pub use autologin::{
+    at_login_prompt, autologin, console_login, console_login_failed, console_login_name,
+};
 pub use home_manager::home_manager;
 pub use hostname::hostname;
-pub use sshd::{finish_ssh_login, host_key_fingerprints, login_check_name, prepare_ssh_login, ssh_login_without_console, sshd, sshd_units, SshAttempt, SshLoginStage, SshTarget, SshdReach, SshdUnits};
+pub use sshd::{
+    finish_ssh_login, host_key_fingerprints, login_check_name, prepare_ssh_login,
+    ssh_login_without_console, sshd, sshd_units, SshAttempt, SshLoginStage, SshTarget, SshdReach,
+    SshdUnits,
+};
 pub use steps::{steps, steps_not_run};
 pub use units::{settle_units, unsettled_problem, Settled, Unsettled, UNIT_TIMEOUT};
 pub use users::{user, user_exists};
@@ -113,7 +119,12 @@ pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// The first line of command output, trimmed: what most checks compare.
 fn first_line(output: &str) -> String {
-    output.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("").to_owned()
+    output
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("")
+        .to_owned()
 }
 
 /// `command` with root rights: as it is in a root shell, else through `sudo -n`
@@ -133,7 +144,14 @@ pub fn as_root(is_root: bool, command: &str) -> String {
 /// choose the shell of a user whose shell is not in /etc/shells.
 pub fn as_user(is_root: bool, user: &str, command: &str) -> String {
     use crate::console::sh_quote;
-    as_root(is_root, &format!("su -s /bin/sh - {} -c {}", sh_quote(user), sh_quote(command)))
+    as_root(
+        is_root,
+        &format!(
+            "su -s /bin/sh - {} -c {}",
+            sh_quote(user),
+            sh_quote(command)
+        ),
+    )
 }
 
 /// Why a check has no evidence: the message and the console lines behind it.
@@ -142,13 +160,18 @@ type NoEvidence = (String, Vec<String>);
 /// Runs a console command for a check; a console failure (a timeout, a dead
 /// console) is the check's missing evidence.
 fn run(shell: &mut Shell<'_>, command: &str) -> Result<crate::console::CommandOutput, NoEvidence> {
-    shell.run(command, COMMAND_TIMEOUT).map_err(|e| (e.to_string(), e.source.lines().to_vec()))
+    shell
+        .run(command, COMMAND_TIMEOUT)
+        .map_err(|e| (e.to_string(), e.source.lines().to_vec()))
 }
 
 /// Runs a console command whose answer a check relies on: only exit status 0
 /// is an answer. 127 means the tool is not on the guest; any other status
 /// means it could not answer. Either way the check has no evidence.
-fn answer(shell: &mut Shell<'_>, command: &str) -> Result<crate::console::CommandOutput, NoEvidence> {
+fn answer(
+    shell: &mut Shell<'_>,
+    command: &str,
+) -> Result<crate::console::CommandOutput, NoEvidence> {
     let out = run(shell, command)?;
     if out.status == 0 {
         return Ok(out);
@@ -158,8 +181,16 @@ fn answer(shell: &mut Shell<'_>, command: &str) -> Result<crate::console::Comman
 
 /// The message for a command that gave no answer (see `answer`).
 fn no_answer(command: &str, out: &crate::console::CommandOutput) -> NoEvidence {
-    let said: Vec<String> = out.output.lines().map(str::to_owned).filter(|l| !l.trim().is_empty()).collect();
-    let first = said.first().map(|l| format!(": {}", l.trim())).unwrap_or_default();
+    let said: Vec<String> = out
+        .output
+        .lines()
+        .map(str::to_owned)
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    let first = said
+        .first()
+        .map(|l| format!(": {}", l.trim()))
+        .unwrap_or_default();
     let message = if out.status == 127 {
         format!("`{command}`: a tool is missing on the guest (exit status 127){first}")
     } else {
@@ -169,9 +200,28 @@ fn no_answer(command: &str, out: &crate::console::CommandOutput) -> NoEvidence {
 }
 
 /// A check's verdict from a list of problems: none is a pass.
-fn verdict(name: String, expected: String, actual: String, problems: Vec<String>, pass: String, evidence: Vec<String>) -> CheckResult {
-    let (outcome, message) = if problems.is_empty() { (Outcome::Pass, pass) } else { (Outcome::Fail, problems.join("; ")) };
-    CheckResult { name, outcome, expected, actual, message, evidence, secs: 0.0 }
+fn verdict(
+    name: String,
+    expected: String,
+    actual: String,
+    problems: Vec<String>,
+    pass: String,
+    evidence: Vec<String>,
+) -> CheckResult {
+    let (outcome, message) = if problems.is_empty() {
+        (Outcome::Pass, pass)
+    } else {
+        (Outcome::Fail, problems.join("; "))
+    };
+    CheckResult {
+        name,
+        outcome,
+        expected,
+        actual,
+        message,
+        evidence,
+        secs: 0.0,
+    }
 }
 
 /// A check that could not finish because a console command gave no answer.
@@ -183,12 +233,32 @@ fn broken(name: String, expected: String, (message, evidence): NoEvidence) -> Ch
 mod tests {
     #[test]
     fn checks_are_reported_in_one_order_whatever_order_they_ran_in() {
-        let ran = ["autologin", "hostname", "user nixos", "home-manager nixos", "sshd", "ssh login root (key)", "user root", "step 1: run `true`", "ssh login nixos (password)"];
+        let ran = [
+            "autologin",
+            "hostname",
+            "user nixos",
+            "home-manager nixos",
+            "sshd",
+            "ssh login root (key)",
+            "user root",
+            "step 1: run `true`",
+            "ssh login nixos (password)",
+        ];
         let mut names = ran.to_vec();
         names.sort_by_key(|n| super::report_order(n));
         assert_eq!(
             names,
-            ["autologin", "hostname", "sshd", "ssh login root (key)", "ssh login nixos (password)", "user nixos", "user root", "home-manager nixos", "step 1: run `true`"]
+            [
+                "autologin",
+                "hostname",
+                "sshd",
+                "ssh login root (key)",
+                "ssh login nixos (password)",
+                "user nixos",
+                "user root",
+                "home-manager nixos",
+                "step 1: run `true`"
+            ]
         );
     }
 }

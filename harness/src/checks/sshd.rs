@@ -31,7 +31,10 @@ impl UnitState {
     }
 
     fn describe(&self) -> String {
-        format!("LoadState={} ActiveState={} SubState={} Result={}", self.load, self.active, self.sub, self.result)
+        format!(
+            "LoadState={} ActiveState={} SubState={} Result={}",
+            self.load, self.active, self.sub, self.result
+        )
     }
 }
 
@@ -47,9 +50,24 @@ enum SshdMode {
 /// unit, in the order asked, separated by a blank line.
 fn unit_states(show: &str, units: usize) -> Vec<UnitState> {
     let mut states = Vec::new();
-    for block in show.split("\n\n").filter(|b| !b.trim().is_empty()).take(units) {
-        let prop = |key: &str| block.lines().find_map(|l| l.trim().strip_prefix(key)?.strip_prefix('=')).unwrap_or("").to_owned();
-        states.push(UnitState { load: prop("LoadState"), active: prop("ActiveState"), sub: prop("SubState"), result: prop("Result") });
+    for block in show
+        .split("\n\n")
+        .filter(|b| !b.trim().is_empty())
+        .take(units)
+    {
+        let prop = |key: &str| {
+            block
+                .lines()
+                .find_map(|l| l.trim().strip_prefix(key)?.strip_prefix('='))
+                .unwrap_or("")
+                .to_owned()
+        };
+        states.push(UnitState {
+            load: prop("LoadState"),
+            active: prop("ActiveState"),
+            sub: prop("SubState"),
+            result: prop("Result"),
+        });
     }
     states
 }
@@ -65,14 +83,21 @@ impl SshdUnits {
     /// Whether a start job of sshd's units is queued or running. A guest that
     /// cannot answer is not "starting": the check will say why it is broken.
     pub fn starting(&self) -> bool {
-        self.0.as_ref().is_ok_and(|settled| !settled.pending.is_empty())
+        self.0
+            .as_ref()
+            .is_ok_and(|settled| !settled.pending.is_empty())
     }
 }
 
 /// Looks once at sshd's units: the sshd check takes what it saw when they
 /// have settled, so that it needs no second look.
 pub fn sshd_units(shell: &mut Shell<'_>) -> SshdUnits {
-    SshdUnits(super::settle_units(shell, &[SERVICE, SOCKET], &UNIT_PROPS, Duration::ZERO))
+    SshdUnits(super::settle_units(
+        shell,
+        &[SERVICE, SOCKET],
+        &UNIT_PROPS,
+        Duration::ZERO,
+    ))
 }
 
 /// Where and how the sshd check can reach the guest's sshd from the host.
@@ -91,7 +116,13 @@ pub struct SshdReach {
 /// before `sshd -T`, as a client would, because NixOS makes missing host keys
 /// when the first connection starts `sshd@.service`. `seen`: the units as
 /// `sshd_units` saw them; when they had settled, they are not asked again.
-pub fn sshd(shell: &mut Shell<'_>, is_root: bool, expected: &Sshd, reach: &SshdReach, seen: Option<SshdUnits>) -> CheckResult {
+pub fn sshd(
+    shell: &mut Shell<'_>,
+    is_root: bool,
+    expected: &Sshd,
+    reach: &SshdReach,
+    seen: Option<SshdUnits>,
+) -> CheckResult {
     let mut want = vec![if expected.must_run() {
         format!("{SERVICE} active, or {SOCKET} listening (socket activation)")
     } else {
@@ -121,14 +152,24 @@ pub fn sshd(shell: &mut Shell<'_>, is_root: bool, expected: &Sshd, reach: &SshdR
         Ok(settled) if settled.pending.is_empty() => settled.show,
         Ok(settled) => {
             let problem = super::unsettled_problem(&settled.pending, limit);
-            return verdict(name, expected_text, "still starting".into(), vec![problem], String::new(), Vec::new());
+            return verdict(
+                name,
+                expected_text,
+                "still starting".into(),
+                vec![problem],
+                String::new(),
+                Vec::new(),
+            );
         }
         Err(e) => return broken(name, expected_text, e),
     };
     let [service, socket] = match <[UnitState; 2]>::try_from(unit_states(&show, 2)) {
         Ok(pair) => pair,
         Err(got) => {
-            let message = format!("`systemctl show` did not describe both {SERVICE} and {SOCKET} (got {})", got.len());
+            let message = format!(
+                "`systemctl show` did not describe both {SERVICE} and {SOCKET} (got {})",
+                got.len()
+            );
             return broken(name, expected_text, (message, Vec::new()));
         }
     };
@@ -150,56 +191,119 @@ pub fn sshd(shell: &mut Shell<'_>, is_root: bool, expected: &Sshd, reach: &SshdR
     ];
     let found = match mode {
         SshdMode::Service => format!("{SERVICE} active ({})", service.sub),
-        SshdMode::SocketActivated => format!("socket-activated: {SOCKET} active ({}), {SERVICE} {}", socket.sub, service.active),
+        SshdMode::SocketActivated => format!(
+            "socket-activated: {SOCKET} active ({}), {SERVICE} {}",
+            socket.sub, service.active
+        ),
         SshdMode::NotRunning => format!("{SERVICE} {}, {SOCKET} {}", service.active, socket.active),
     };
     let mut problems = Vec::new();
     if !expected.must_run() {
         if mode == SshdMode::Service {
-            problems.push(format!("{SERVICE} is active, but sshd is expected not to run"));
+            problems.push(format!(
+                "{SERVICE} is active, but sshd is expected not to run"
+            ));
         }
         if mode == SshdMode::SocketActivated {
-            problems.push(format!("{SOCKET} is active (socket activation), but sshd is expected not to run"));
+            problems.push(format!(
+                "{SOCKET} is active (socket activation), but sshd is expected not to run"
+            ));
         }
-        let taken: Vec<u16> = expected.ports().iter().copied().filter(|p| listening.contains(p)).collect();
+        let taken: Vec<u16> = expected
+            .ports()
+            .iter()
+            .copied()
+            .filter(|p| listening.contains(p))
+            .collect();
         if !taken.is_empty() {
             problems.push(format!("something listens on port(s) {}", join(&taken)));
         }
-        return verdict(name, expected_text, found, problems, "sshd is not running, as expected".into(), evidence);
+        return verdict(
+            name,
+            expected_text,
+            found,
+            problems,
+            "sshd is not running, as expected".into(),
+            evidence,
+        );
     }
     if mode == SshdMode::NotRunning {
-        problems.push(format!("{SERVICE} is not active (`{}`), and no {SOCKET} is active (`{}`)", service.active, socket.active));
-        return verdict(name, expected_text, found, problems, String::new(), evidence);
+        problems.push(format!(
+            "{SERVICE} is not active (`{}`), and no {SOCKET} is active (`{}`)",
+            service.active, socket.active
+        ));
+        return verdict(
+            name,
+            expected_text,
+            found,
+            problems,
+            String::new(),
+            evidence,
+        );
     }
-    let missing: Vec<u16> = expected.ports().iter().copied().filter(|p| !listening.contains(p)).collect();
+    let missing: Vec<u16> = expected
+        .ports()
+        .iter()
+        .copied()
+        .filter(|p| !listening.contains(p))
+        .collect();
     if !missing.is_empty() {
         problems.push(format!("nothing listens on port(s) {}", join(&missing)));
     }
     if mode == SshdMode::SocketActivated {
         match ssh::banner(reach.port, Duration::from_secs(30) * reach.scale) {
-            Ok(banner) => evidence.push(format!("connected once to start sshd@.service: the server says `{banner}`")),
+            Ok(banner) => evidence.push(format!(
+                "connected once to start sshd@.service: the server says `{banner}`"
+            )),
             Err(e) => {
-                problems.push(format!("{SOCKET} is listening, but a connection gets no sshd: {e}"));
-                return verdict(name, expected_text, found, problems, String::new(), evidence);
+                problems.push(format!(
+                    "{SOCKET} is listening, but a connection gets no sshd: {e}"
+                ));
+                return verdict(
+                    name,
+                    expected_text,
+                    found,
+                    problems,
+                    String::new(),
+                    evidence,
+                );
             }
         }
     }
     let settings = match run(shell, &as_root(is_root, SSHD_T)) {
         Ok(out) if out.status == 0 => out.output,
         // sshd missing, or sudo refusing: nothing was learned about sshd's settings.
-        Ok(out) if out.status == 127 || (!is_root && out.output.trim_start().starts_with("sudo:")) => {
+        Ok(out)
+            if out.status == 127 || (!is_root && out.output.trim_start().starts_with("sudo:")) =>
+        {
             return broken(name, expected_text, no_answer(SSHD_T, &out))
         }
         Ok(out) => {
             problems.push(format!("`sshd -T` failed: {}", out.output.trim()));
-            return verdict(name, expected_text, found, problems, String::new(), evidence);
+            return verdict(
+                name,
+                expected_text,
+                found,
+                problems,
+                String::new(),
+                evidence,
+            );
         }
         Err(e) => return broken(name, expected_text, e),
     };
     let setting = |key: &str| {
-        settings.lines().find_map(|l| l.strip_prefix(key).and_then(|v| v.strip_prefix(' '))).map(|v| v.trim().to_owned())
+        settings
+            .lines()
+            .find_map(|l| l.strip_prefix(key).and_then(|v| v.strip_prefix(' ')))
+            .map(|v| v.trim().to_owned())
     };
-    let root_login = setting("permitrootlogin").map(|v| if v == "without-password" { "prohibit-password".into() } else { v });
+    let root_login = setting("permitrootlogin").map(|v| {
+        if v == "without-password" {
+            "prohibit-password".into()
+        } else {
+            v
+        }
+    });
     let password = setting("passwordauthentication");
     evidence.push(format!(
         "$ {} → permitrootlogin {}, passwordauthentication {}",
@@ -209,7 +313,10 @@ pub fn sshd(shell: &mut Shell<'_>, is_root: bool, expected: &Sshd, reach: &SshdR
     ));
     if let Some(want) = &expected.permit_root_login {
         if root_login.as_deref() != Some(want) {
-            problems.push(format!("PermitRootLogin is `{}`, expected `{want}`", root_login.as_deref().unwrap_or("?")));
+            problems.push(format!(
+                "PermitRootLogin is `{}`, expected `{want}`",
+                root_login.as_deref().unwrap_or("?")
+            ));
         }
     }
     if let Some(want) = expected.password_authentication {
@@ -228,7 +335,9 @@ pub fn sshd(shell: &mut Shell<'_>, is_root: bool, expected: &Sshd, reach: &SshdR
         password.as_deref().unwrap_or("?")
     );
     let pass = match mode {
-        SshdMode::SocketActivated => format!("sshd runs as configured, socket-activated ({SOCKET})"),
+        SshdMode::SocketActivated => {
+            format!("sshd runs as configured, socket-activated ({SOCKET})")
+        }
         _ => format!("sshd runs as configured ({SERVICE})"),
     };
     verdict(name, expected_text, actual, problems, pass, evidence)
@@ -243,7 +352,11 @@ fn yes_no(v: bool) -> &'static str {
 }
 
 fn join<'a>(ports: impl IntoIterator<Item = &'a u16>) -> String {
-    let text = ports.into_iter().map(u16::to_string).collect::<Vec<_>>().join(",");
+    let text = ports
+        .into_iter()
+        .map(u16::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
     if text.is_empty() {
         "nothing".into()
     } else {
@@ -272,7 +385,13 @@ pub fn host_key_fingerprints(shell: &mut Shell<'_>) -> Result<Vec<String>, (Stri
         .map(str::to_owned)
         .collect();
     if prints.is_empty() {
-        return Err((format!("no host key fingerprints on the console: {}", out.output.trim()), Vec::new()));
+        return Err((
+            format!(
+                "no host key fingerprints on the console: {}",
+                out.output.trim()
+            ),
+            Vec::new(),
+        ));
     }
     Ok(prints)
 }
@@ -319,7 +438,11 @@ pub struct SshAttempt {
 pub enum SshLoginStage {
     Ready(Box<SshAttempt>),
     Judged(CheckResult),
-    NoBanner { attempt: Box<SshAttempt>, error: SshError, secs: f64 },
+    NoBanner {
+        attempt: Box<SshAttempt>,
+        error: SshError,
+        secs: f64,
+    },
 }
 
 impl SshLoginStage {
@@ -335,17 +458,37 @@ impl SshLoginStage {
 
 /// The console part of an SSH login: judged already when there is nothing to
 /// try (no such user, no key could be installed, no password).
-pub fn prepare_ssh_login(shell: &mut Shell<'_>, is_root: bool, target: &SshTarget<'_>, login: &SshLogin) -> SshLoginStage {
+pub fn prepare_ssh_login(
+    shell: &mut Shell<'_>,
+    is_root: bool,
+    target: &SshTarget<'_>,
+    login: &SshLogin,
+) -> SshLoginStage {
     let started = std::time::Instant::now();
     let user = &login.user;
-    let method = if login.password_env.is_some() { "password" } else { "key" };
+    let method = if login.password_env.is_some() {
+        "password"
+    } else {
+        "key"
+    };
     let name = login_check_name(login);
-    let expected = format!("{method} login as {user}, host key pinned, `id -un` = {user}, hostname {}", target.hostname);
+    let expected = format!(
+        "{method} login as {user}, host key pinned, `id -un` = {user}, hostname {}",
+        target.hostname
+    );
     // The harness could not even try: broken.
-    let no_evidence = |message: String, evidence: Vec<String>| broken(name.clone(), expected.clone(), (message, evidence));
+    let no_evidence = |message: String, evidence: Vec<String>| {
+        broken(name.clone(), expected.clone(), (message, evidence))
+    };
     match super::user_exists(shell, user) {
         Ok(true) => {}
-        Ok(false) => return SshLoginStage::Judged(CheckResult::not_run(&name, &expected, &format!("user `{user}` does not exist"))),
+        Ok(false) => {
+            return SshLoginStage::Judged(CheckResult::not_run(
+                &name,
+                &expected,
+                &format!("user `{user}` does not exist"),
+            ))
+        }
         Err(e) => return SshLoginStage::Judged(no_evidence(e, Vec::new())),
     }
     let auth = match &login.password_env {
@@ -358,7 +501,9 @@ pub fn prepare_ssh_login(shell: &mut Shell<'_>, is_root: bool, target: &SshTarge
         },
         None => match install_key(shell, is_root, user, target.private_dir) {
             Ok(private) => Auth::Key(private),
-            Err((message, evidence)) => return SshLoginStage::Judged(no_evidence(message, evidence)),
+            Err((message, evidence)) => {
+                return SshLoginStage::Judged(no_evidence(message, evidence))
+            }
         },
     };
     SshLoginStage::Ready(Box::new(SshAttempt {
@@ -380,46 +525,90 @@ impl SshAttempt {
     fn run(self: Box<Self>) -> SshLoginStage {
         let started = std::time::Instant::now();
         let secs = |attempt: &SshAttempt| attempt.secs + started.elapsed().as_secs_f64();
-        let session = match ssh::login(self.port, self.pins.as_deref(), &self.user, &self.auth, self.patience) {
+        let session = match ssh::login(
+            self.port,
+            self.pins.as_deref(),
+            &self.user,
+            &self.auth,
+            self.patience,
+        ) {
             Ok(s) => s,
             Err(error @ SshError::NoBanner { .. }) => {
                 let secs = secs(&self);
-                return SshLoginStage::NoBanner { attempt: self, error, secs };
+                return SshLoginStage::NoBanner {
+                    attempt: self,
+                    error,
+                    secs,
+                };
             }
             // The guest refused or misbehaved: a failure.
-            Err(e) => return SshLoginStage::Judged(self.judged(self.fail(e.to_string(), Vec::new()), secs(&self))),
+            Err(e) => {
+                return SshLoginStage::Judged(
+                    self.judged(self.fail(e.to_string(), Vec::new()), secs(&self)),
+                )
+            }
         };
         let (out, status) = match session.exec("id -un; cat /proc/sys/kernel/hostname") {
             Ok(r) => r,
             Err(e) => {
-                let result = broken(self.name.clone(), self.expected.clone(), (e.to_string(), Vec::new()));
+                let result = broken(
+                    self.name.clone(),
+                    self.expected.clone(),
+                    (e.to_string(), Vec::new()),
+                );
                 return SshLoginStage::Judged(self.judged(result, secs(&self)));
             }
         };
         let mut lines = out.lines().map(str::trim);
         let (id, host) = (lines.next().unwrap_or(""), lines.next().unwrap_or(""));
-        let pinned = if self.pins.is_some() { "pinned" } else { "not pinned: no console shell showed the host keys" };
-        let evidence = vec![format!("host key {} ({pinned})", session.host_key), format!("over SSH: id -un → {id}, hostname → {host}")];
+        let pinned = if self.pins.is_some() {
+            "pinned"
+        } else {
+            "not pinned: no console shell showed the host keys"
+        };
+        let evidence = vec![
+            format!("host key {} ({pinned})", session.host_key),
+            format!("over SSH: id -un → {id}, hostname → {host}"),
+        ];
         let mut problems = Vec::new();
         if status != 0 {
             problems.push(format!("the command over SSH exited with {status}"));
         }
         if id != self.user {
-            problems.push(format!("over SSH `id -un` says `{id}`, expected `{}`", self.user));
+            problems.push(format!(
+                "over SSH `id -un` says `{id}`, expected `{}`",
+                self.user
+            ));
         }
         if let Some((hostname, who)) = &self.hostname {
             if host != hostname {
-                problems.push(format!("over SSH the hostname is `{host}`, {who} `{hostname}`"));
+                problems.push(format!(
+                    "over SSH the hostname is `{host}`, {who} `{hostname}`"
+                ));
             }
         }
         let actual = format!("logged in as {id} on {host}");
         let pass = format!("{} login as {} works", self.method, self.user);
-        let result = verdict(self.name.clone(), self.expected.clone(), actual, problems, pass, evidence);
+        let result = verdict(
+            self.name.clone(),
+            self.expected.clone(),
+            actual,
+            problems,
+            pass,
+            evidence,
+        );
         SshLoginStage::Judged(self.judged(result, secs(&self)))
     }
 
     fn fail(&self, message: String, evidence: Vec<String>) -> CheckResult {
-        verdict(self.name.clone(), self.expected.clone(), String::new(), vec![message], String::new(), evidence)
+        verdict(
+            self.name.clone(),
+            self.expected.clone(),
+            String::new(),
+            vec![message],
+            String::new(),
+            evidence,
+        )
     }
 
     fn judged(&self, mut result: CheckResult, secs: f64) -> CheckResult {
@@ -435,10 +624,22 @@ pub fn finish_ssh_login(shell: &mut Shell<'_>, stage: SshLoginStage) -> CheckRes
     match stage.run() {
         SshLoginStage::Judged(result) => result,
         // `run` moves a ready login on; kept total rather than assumed.
-        SshLoginStage::Ready(a) => broken(a.name.clone(), a.expected.clone(), ("the login was never tried".into(), Vec::new())),
-        SshLoginStage::NoBanner { attempt, error, secs } => {
-            let evidence = run(shell, "ip -brief addr").map(|o| o.output.lines().map(|l| format!("ip addr: {l}")).collect());
-            attempt.judged(attempt.fail(error.to_string(), evidence.unwrap_or_default()), secs)
+        SshLoginStage::Ready(a) => broken(
+            a.name.clone(),
+            a.expected.clone(),
+            ("the login was never tried".into(), Vec::new()),
+        ),
+        SshLoginStage::NoBanner {
+            attempt,
+            error,
+            secs,
+        } => {
+            let evidence = run(shell, "ip -brief addr")
+                .map(|o| o.output.lines().map(|l| format!("ip addr: {l}")).collect());
+            attempt.judged(
+                attempt.fail(error.to_string(), evidence.unwrap_or_default()),
+                secs,
+            )
         }
     }
 }
@@ -447,11 +648,21 @@ pub fn finish_ssh_login(shell: &mut Shell<'_>, stage: SshLoginStage) -> CheckRes
 /// login that failed): a password login needs none, so it runs, unpinned,
 /// its hostname compared with the scenario's if it has one; a key login
 /// needs the console to install its key, so it is not run.
-pub fn ssh_login_without_console(login: &SshLogin, port: u16, hostname: Option<&str>, scale: u32, why: &str) -> CheckResult {
+pub fn ssh_login_without_console(
+    login: &SshLogin,
+    port: u16,
+    hostname: Option<&str>,
+    scale: u32,
+    why: &str,
+) -> CheckResult {
     let name = login_check_name(login);
     let user = &login.user;
     let Some(var) = &login.password_env else {
-        return CheckResult::not_run(&name, "", &format!("{why}; a key login needs the console shell to install its key"));
+        return CheckResult::not_run(
+            &name,
+            "",
+            &format!("{why}; a key login needs the console shell to install its key"),
+        );
     };
     let expected = match hostname {
         Some(h) => format!("password login as {user}, `id -un` = {user}, hostname {h}"),
@@ -475,18 +686,39 @@ pub fn ssh_login_without_console(login: &SshLogin, port: u16, hostname: Option<&
     };
     match Box::new(attempt).run() {
         SshLoginStage::Judged(result) => result,
-        SshLoginStage::NoBanner { attempt, error, secs } => attempt.judged(attempt.fail(error.to_string(), Vec::new()), secs),
-        SshLoginStage::Ready(a) => broken(a.name.clone(), a.expected.clone(), ("the login was never tried".into(), Vec::new())),
+        SshLoginStage::NoBanner {
+            attempt,
+            error,
+            secs,
+        } => attempt.judged(attempt.fail(error.to_string(), Vec::new()), secs),
+        SshLoginStage::Ready(a) => broken(
+            a.name.clone(),
+            a.expected.clone(),
+            ("the login was never tried".into(), Vec::new()),
+        ),
     }
 }
 
 /// `ssh login root (key)`, `ssh login nixos (password)`.
 pub fn login_check_name(login: &SshLogin) -> String {
-    format!("ssh login {} ({})", login.user, if login.password_env.is_some() { "password" } else { "key" })
+    format!(
+        "ssh login {} ({})",
+        login.user,
+        if login.password_env.is_some() {
+            "password"
+        } else {
+            "key"
+        }
+    )
 }
 
 /// Puts a throwaway public key in the user's authorized_keys through the console.
-fn install_key(shell: &mut Shell<'_>, is_root: bool, user: &str, dir: &Path) -> Result<std::path::PathBuf, (String, Vec<String>)> {
+fn install_key(
+    shell: &mut Shell<'_>,
+    is_root: bool,
+    user: &str,
+    dir: &Path,
+) -> Result<std::path::PathBuf, (String, Vec<String>)> {
     let (private, public) = ssh::throwaway_key(dir).map_err(|e| (e, Vec::new()))?;
     let q = sh_quote(user);
     let command = format!(
@@ -497,7 +729,10 @@ fn install_key(shell: &mut Shell<'_>, is_root: bool, user: &str, dir: &Path) -> 
     );
     match run(shell, &as_root(is_root, &command)) {
         Ok(out) if out.status == 0 => Ok(private),
-        Ok(out) => Err((format!("could not install a key for `{user}` through the console"), out.output.lines().map(str::to_owned).collect())),
+        Ok(out) => Err((
+            format!("could not install a key for `{user}` through the console"),
+            out.output.lines().map(str::to_owned).collect(),
+        )),
         Err(e) => Err(e),
     }
 }
@@ -518,6 +753,9 @@ mod tests {
     #[test]
     fn ports_from_ss() {
         let ss = "LISTEN 0 128 0.0.0.0:22 0.0.0.0:*\nLISTEN 0 128 [::]:22 [::]:*\nLISTEN 0 4096 127.0.0.53%lo:53 0.0.0.0:*\n";
-        assert_eq!(super::listening_ports(ss).into_iter().collect::<Vec<_>>(), vec![22, 53]);
+        assert_eq!(
+            super::listening_ports(ss).into_iter().collect::<Vec<_>>(),
+            vec![22, 53]
+        );
     }
 }

@@ -21,7 +21,11 @@ pub fn steps(shell: &mut Shell<'_>, steps: &[Step], results: &mut Vec<CheckResul
 
 /// Every step reported as not run, e.g. when there is no shell.
 pub fn steps_not_run(steps: &[Step], why: &str) -> Vec<CheckResult> {
-    steps.iter().enumerate().map(|(i, step)| CheckResult::not_run(&step_name(i, step), "", why)).collect()
+    steps
+        .iter()
+        .enumerate()
+        .map(|(i, step)| CheckResult::not_run(&step_name(i, step), "", why))
+        .collect()
 }
 
 fn step_name(i: usize, step: &Step) -> String {
@@ -37,17 +41,25 @@ fn describe(step: &Step) -> String {
 }
 
 fn run_step(shell: &mut Shell<'_>, step: &Step, name: String) -> CheckResult {
-    let check = |outcome, expected: String, actual: String, message: String, evidence: Vec<String>| CheckResult {
-        name: name.clone(),
-        outcome,
-        expected,
-        actual,
-        message,
-        evidence,
-        secs: 0.0,
-    };
+    let check =
+        |outcome, expected: String, actual: String, message: String, evidence: Vec<String>| {
+            CheckResult {
+                name: name.clone(),
+                outcome,
+                expected,
+                actual,
+                message,
+                evidence,
+                secs: 0.0,
+            }
+        };
     match step {
-        Step::Run { command, expect, exit, timeout } => {
+        Step::Run {
+            command,
+            expect,
+            exit,
+            timeout,
+        } => {
             let expected = match expect {
                 Some(re) => format!("exit status {exit}, output matching /{re}/"),
                 None => format!("exit status {exit}"),
@@ -57,26 +69,65 @@ fn run_step(shell: &mut Shell<'_>, step: &Step, name: String) -> CheckResult {
                     // Compared without the final newline (one: an empty last line
                     // stays), so `^x86_64$` means the whole output.
                     let text = out.output.strip_suffix('\n').unwrap_or(&out.output);
-                    let evidence = std::iter::once(format!("$ {command}")).chain(text.lines().map(str::to_owned)).collect();
+                    let evidence = std::iter::once(format!("$ {command}"))
+                        .chain(text.lines().map(str::to_owned))
+                        .collect();
                     let actual = format!("exit status {}, output {:?}", out.status, text);
                     if out.status != *exit {
-                        check(Outcome::Fail, expected, actual, format!("exit status {} instead of {exit}", out.status), evidence)
+                        check(
+                            Outcome::Fail,
+                            expected,
+                            actual,
+                            format!("exit status {} instead of {exit}", out.status),
+                            evidence,
+                        )
                     } else if expect.as_ref().is_some_and(|re| !re.is_match(text)) {
                         let re = expect.as_ref().expect("checked");
-                        check(Outcome::Fail, expected, actual, format!("output does not match /{re}/"), evidence)
+                        check(
+                            Outcome::Fail,
+                            expected,
+                            actual,
+                            format!("output does not match /{re}/"),
+                            evidence,
+                        )
                     } else {
-                        check(Outcome::Pass, expected, actual, "as expected".into(), evidence)
+                        check(
+                            Outcome::Pass,
+                            expected,
+                            actual,
+                            "as expected".into(),
+                            evidence,
+                        )
                     }
                 }
-                Err(e) => check(Outcome::Fail, expected, String::new(), e.to_string(), e.source.lines().to_vec()),
+                Err(e) => check(
+                    Outcome::Fail,
+                    expected,
+                    String::new(),
+                    e.to_string(),
+                    e.source.lines().to_vec(),
+                ),
             }
         }
         Step::Send { bytes } => match shell.console().send(bytes) {
-            Ok(()) => check(Outcome::Pass, String::new(), String::new(), "sent".into(), Vec::new()),
-            Err(e) => check(Outcome::Fail, String::new(), String::new(), e.to_string(), Vec::new()),
+            Ok(()) => check(
+                Outcome::Pass,
+                String::new(),
+                String::new(),
+                "sent".into(),
+                Vec::new(),
+            ),
+            Err(e) => check(
+                Outcome::Fail,
+                String::new(),
+                String::new(),
+                e.to_string(),
+                Vec::new(),
+            ),
         },
         Step::Expect { pattern, timeout } => {
-            let re = regex::bytes::Regex::new(pattern.as_str()).expect("a valid regex stays valid on bytes");
+            let re = regex::bytes::Regex::new(pattern.as_str())
+                .expect("a valid regex stays valid on bytes");
             let expected = format!("console output matching /{pattern}/");
             let timeout = *timeout * shell.scale();
             match shell.console().expect(&[&re], timeout, &expected) {
@@ -98,7 +149,12 @@ mod tests {
 
     fn run(command: &str, expect: &str, exit: i32) -> Vec<CheckResult> {
         let mut local = LocalShell::new();
-        let step = Step::Run { command: command.into(), expect: Some(regex::Regex::new(expect).unwrap()), exit, timeout: Duration::from_secs(10) };
+        let step = Step::Run {
+            command: command.into(),
+            expect: Some(regex::Regex::new(expect).unwrap()),
+            exit,
+            timeout: Duration::from_secs(10),
+        };
         let mut results = Vec::new();
         steps(&mut local.shell(), &[step.clone(), step], &mut results);
         results
@@ -112,9 +168,15 @@ mod tests {
         // One final newline is dropped, not every trailing one: an empty last line stays.
         assert!(run("printf 'a\\n\\n'", "^a\n$", 0)[0].passed());
         let failed = run("printf 'a\\n\\n'", "^a$", 0);
-        assert_eq!((failed[0].outcome, failed[0].message.as_str()), (Outcome::Fail, "output does not match /^a$/"));
+        assert_eq!(
+            (failed[0].outcome, failed[0].message.as_str()),
+            (Outcome::Fail, "output does not match /^a$/")
+        );
         assert_eq!(failed[0].actual, r#"exit status 0, output "a\n""#);
-        assert_eq!((failed[1].outcome, failed[1].message.as_str()), (Outcome::NotRun, "not run: an earlier step failed"));
+        assert_eq!(
+            (failed[1].outcome, failed[1].message.as_str()),
+            (Outcome::NotRun, "not run: an earlier step failed")
+        );
         let failed = run("false", "", 0);
         assert_eq!(failed[0].message, "exit status 1 instead of 0");
     }

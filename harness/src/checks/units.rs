@@ -42,9 +42,17 @@ pub struct Settled {
 /// a job when the limit passed are named (a zero limit asks once); the last
 /// `systemctl show` must answer, or there is no evidence either way. The
 /// loop's variables are `isotest_`-prefixed: it runs in the console's own shell.
-pub fn settle_units(shell: &mut Shell<'_>, units: &[&str], props: &[&str], limit: Duration) -> Result<Settled, NoEvidence> {
+pub fn settle_units(
+    shell: &mut Shell<'_>,
+    units: &[&str],
+    props: &[&str],
+    limit: Duration,
+) -> Result<Settled, NoEvidence> {
     let names: Vec<String> = units.iter().map(|u| sh_quote(u)).collect();
-    let flags: String = std::iter::once("Job").chain(props.iter().copied()).map(|p| format!(" -p {p}")).collect();
+    let flags: String = std::iter::once("Job")
+        .chain(props.iter().copied())
+        .map(|p| format!(" -p {p}"))
+        .collect();
     let show = format!("systemctl show{flags} {}", names.join(" "));
     // The pause between polls is a retry interval; what ends the wait is the job queue.
     let command = format!(
@@ -57,11 +65,18 @@ pub fn settle_units(shell: &mut Shell<'_>, units: &[&str], props: &[&str], limit
     // The shell stretches its own timeout; the guest's loop ends first.
     let timeout = limit / shell.scale().max(1) + super::COMMAND_TIMEOUT;
     let out = answer_within(shell, &command, timeout)?;
-    Ok(Settled { pending: pending_jobs(&out, units), show: out })
+    Ok(Settled {
+        pending: pending_jobs(&out, units),
+        show: out,
+    })
 }
 
 /// `answer` with a longer timeout than a single command's: only exit status 0 is an answer.
-fn answer_within(shell: &mut Shell<'_>, command: &str, timeout: Duration) -> Result<String, NoEvidence> {
+fn answer_within(
+    shell: &mut Shell<'_>,
+    command: &str,
+    timeout: Duration,
+) -> Result<String, NoEvidence> {
     match shell.run(command, timeout) {
         Ok(out) if out.status == 0 => Ok(out.output),
         Ok(out) => Err(super::no_answer(command, &out)),
@@ -79,17 +94,29 @@ fn pending_jobs(show: &str, units: &[&str]) -> Vec<Unsettled> {
         .enumerate()
         .filter_map(|(i, unit)| {
             let block = blocks.get(i).copied().unwrap_or("");
-            let job = block.lines().find_map(|l| l.trim().strip_prefix("Job="))?.trim();
-            (!job.is_empty() && job.chars().all(|c| c.is_ascii_digit()))
-                .then(|| Unsettled { unit: (*unit).to_owned(), job: job.to_owned() })
+            let job = block
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("Job="))?
+                .trim();
+            (!job.is_empty() && job.chars().all(|c| c.is_ascii_digit())).then(|| Unsettled {
+                unit: (*unit).to_owned(),
+                job: job.to_owned(),
+            })
         })
         .collect()
 }
 
 /// The problem a check reports for units that never settled: it names them.
 pub fn unsettled_problem(pending: &[Unsettled], limit: Duration) -> String {
-    let named: Vec<String> = pending.iter().map(|p| format!("{} (job {})", p.unit, p.job)).collect();
-    format!("{} still starting after {} s: its start job never finished", named.join(", "), limit.as_secs())
+    let named: Vec<String> = pending
+        .iter()
+        .map(|p| format!("{} (job {})", p.unit, p.job))
+        .collect();
+    format!(
+        "{} still starting after {} s: its start job never finished",
+        named.join(", "),
+        limit.as_secs()
+    )
 }
 
 #[cfg(test)]
@@ -102,7 +129,13 @@ mod tests {
         // systemctl prints `Job=` for a unit without a job when the property is asked for.
         let show = "Job=\n\nJob=1234\n";
         let pending = pending_jobs(show, &["sshd.service", "sshd.socket"]);
-        assert_eq!(pending, vec![Unsettled { unit: "sshd.socket".into(), job: "1234".into() }]);
+        assert_eq!(
+            pending,
+            vec![Unsettled {
+                unit: "sshd.socket".into(),
+                job: "1234".into()
+            }]
+        );
         // Older systemctl prints nothing for no job: an empty block.
         assert!(pending_jobs("\n\n", &["a.service", "b.service"]).is_empty());
         assert!(pending_jobs("", &["a.service"]).is_empty());
@@ -134,24 +167,66 @@ mod tests {
         let mut local = LocalShell::start(Some(&bin), |console_side| console_side);
         let mut shell = local.shell();
         let started = std::time::Instant::now();
-        let settled = settle_units(&mut shell, &["slow.service", "other.service"], &[], Duration::from_secs(20)).expect("an answer");
+        let settled = settle_units(
+            &mut shell,
+            &["slow.service", "other.service"],
+            &[],
+            Duration::from_secs(20),
+        )
+        .expect("an answer");
         assert!(settled.pending.is_empty(), "{settled:?}");
         assert_eq!(settled.show, "Job=\n\nJob=\n");
-        assert!(started.elapsed() < Duration::from_secs(10), "the wait did not end with the job");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the wait did not end with the job"
+        );
 
         // Nothing pending: one look, with the properties asked for.
-        let polls = || std::fs::read_to_string(dir.path().join("polls")).unwrap().trim().parse::<u32>().unwrap();
+        let polls = || {
+            std::fs::read_to_string(dir.path().join("polls"))
+                .unwrap()
+                .trim()
+                .parse::<u32>()
+                .unwrap()
+        };
         let before = polls();
-        let settled = settle_units(&mut shell, &["other.service"], &["ActiveState"], Duration::from_secs(20)).expect("an answer");
-        assert_eq!((settled.pending.len(), settled.show.as_str()), (0, "Job=\nActiveState=active\n"));
-        assert_eq!(polls(), before + 1, "more than one systemctl for a unit without a job");
+        let settled = settle_units(
+            &mut shell,
+            &["other.service"],
+            &["ActiveState"],
+            Duration::from_secs(20),
+        )
+        .expect("an answer");
+        assert_eq!(
+            (settled.pending.len(), settled.show.as_str()),
+            (0, "Job=\nActiveState=active\n")
+        );
+        assert_eq!(
+            polls(),
+            before + 1,
+            "more than one systemctl for a unit without a job"
+        );
 
         let started = std::time::Instant::now();
         let limit = Duration::from_secs(2);
-        let pending = settle_units(&mut shell, &["other.service", "stuck.service"], &[], limit).expect("an answer").pending;
-        assert_eq!(pending, vec![Unsettled { unit: "stuck.service".into(), job: "9".into() }]);
-        assert!(started.elapsed() >= Duration::from_secs(1), "gave up before the limit");
-        assert_eq!(unsettled_problem(&pending, limit), "stuck.service (job 9) still starting after 2 s: its start job never finished");
+        let pending = settle_units(&mut shell, &["other.service", "stuck.service"], &[], limit)
+            .expect("an answer")
+            .pending;
+        assert_eq!(
+            pending,
+            vec![Unsettled {
+                unit: "stuck.service".into(),
+                job: "9".into()
+            }]
+        );
+        assert!(
+            started.elapsed() >= Duration::from_secs(1),
+            "gave up before the limit"
+        );
+        assert_eq!(
+            unsettled_problem(&pending, limit),
+            "stuck.service (job 9) still starting after 2 s: its start job never finished"
+        );
     }
 
     /// A systemctl that cannot answer (as without a system bus): no
@@ -162,17 +237,31 @@ mod tests {
         let bin = dir.path().join("bin");
         std::fs::create_dir(&bin).unwrap();
         let systemctl = bin.join("systemctl");
-        std::fs::write(&systemctl, "#!/bin/sh\necho 'Failed to connect to bus: No such file or directory' >&2\nexit 1\n").unwrap();
+        std::fs::write(
+            &systemctl,
+            "#!/bin/sh\necho 'Failed to connect to bus: No such file or directory' >&2\nexit 1\n",
+        )
+        .unwrap();
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&systemctl, std::fs::Permissions::from_mode(0o755)).unwrap();
         let mut local = LocalShell::start(Some(&bin), |console_side| console_side);
         let mut shell = local.shell();
-        let e = settle_units(&mut shell, &["sshd.service"], &[], Duration::from_secs(2)).expect_err("no answer");
-        assert!(e.0.contains("failed with exit status 1: Failed to connect to bus"), "{}", e.0);
+        let e = settle_units(&mut shell, &["sshd.service"], &[], Duration::from_secs(2))
+            .expect_err("no answer");
+        assert!(
+            e.0.contains("failed with exit status 1: Failed to connect to bus"),
+            "{}",
+            e.0
+        );
         // The loop keeps systemctl's status: 127 (as from a shell that finds
         // no systemctl) is a missing tool, not a failure.
         std::fs::write(&systemctl, "#!/bin/sh\nexit 127\n").unwrap();
-        let e = settle_units(&mut shell, &["sshd.service"], &[], Duration::from_secs(2)).expect_err("no answer");
-        assert!(e.0.contains("a tool is missing on the guest (exit status 127)"), "{}", e.0);
+        let e = settle_units(&mut shell, &["sshd.service"], &[], Duration::from_secs(2))
+            .expect_err("no answer");
+        assert!(
+            e.0.contains("a tool is missing on the guest (exit status 127)"),
+            "{}",
+            e.0
+        );
     }
 }

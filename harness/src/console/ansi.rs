@@ -143,7 +143,12 @@ impl AnsiStripper {
         // bigger), so that no count overflows.
         let mut numbers = self.params.split(|&c| c == b';').map(|p| {
             let digits = !p.is_empty() && p.iter().all(u8::is_ascii_digit);
-            let n = if digits { p.iter().fold(0u32, |n, d| (n * 10 + u32::from(d - b'0')).min(9999)) } else { 1 };
+            let n = if digits {
+                p.iter()
+                    .fold(0u32, |n, d| (n * 10 + u32::from(d - b'0')).min(9999))
+            } else {
+                1
+            };
             n.max(1)
         });
         let first = numbers.next().unwrap_or(1);
@@ -153,13 +158,19 @@ impl AnsiStripper {
             // cursor saved or restored with it (`?1048`) and origin mode (`?6`)
             // move the cursor in ways not followed here; others (autowrap,
             // bracketed paste, the cursor's visibility) move nothing.
-            let moves = private.split(|&c| c == b';').any(|m| matches!(m, b"6" | b"47" | b"1047" | b"1048" | b"1049"));
+            let moves = private
+                .split(|&c| c == b';')
+                .any(|m| matches!(m, b"6" | b"47" | b"1047" | b"1048" | b"1049"));
             if moves && matches!(last, b'h' | b'l') {
                 self.row = None;
             }
             return;
         }
-        if self.params.first().is_some_and(|c| !c.is_ascii_digit() && *c != b';') {
+        if self
+            .params
+            .first()
+            .is_some_and(|c| !c.is_ascii_digit() && *c != b';')
+        {
             return;
         }
         match last {
@@ -170,7 +181,13 @@ impl AnsiStripper {
             b'd' => self.jump(first, out),
             // Up or down: another row, wherever the cursor was.
             b'A' | b'B' | b'E' | b'F' => {
-                self.row = self.row.map(|r| if matches!(last, b'A' | b'F') { r.saturating_sub(first).max(1) } else { r.saturating_add(first) });
+                self.row = self.row.map(|r| {
+                    if matches!(last, b'A' | b'F') {
+                        r.saturating_sub(first).max(1)
+                    } else {
+                        r.saturating_add(first)
+                    }
+                });
                 self.break_line(out);
             }
             // Save/restore the position, a scrolling region (which homes the cursor).
@@ -220,7 +237,10 @@ mod tests {
 
     #[test]
     fn strips_colours_and_carriage_returns() {
-        assert_eq!(strip(&[b"[\x1b[0;32m  OK  \x1b[0m] Started\r\n"]), "[  OK  ] Started\n");
+        assert_eq!(
+            strip(&[b"[\x1b[0;32m  OK  \x1b[0m] Started\r\n"]),
+            "[  OK  ] Started\n"
+        );
     }
 
     #[test]
@@ -230,13 +250,17 @@ mod tests {
 
     #[test]
     fn cursor_jumps_become_line_breaks() {
-        assert_eq!(strip(&[b"menu\x1b[18;26HPress [Tab]\x1b[28;1H\x1b[0mboot: "]), "menu\nPress [Tab]\nboot: ");
+        assert_eq!(
+            strip(&[b"menu\x1b[18;26HPress [Tab]\x1b[28;1H\x1b[0mboot: "]),
+            "menu\nPress [Tab]\nboot: "
+        );
     }
 
     #[test]
     fn jumps_within_a_row_join_its_text() {
         // SeaBIOS mirroring GRUB's VGA text menu (grub-unified fixture, BIOS).
-        let raw = b"\x1b[05;03H*NixOS 24.05 isotest\x1b[05;35H\x1b[05;36H Installer \x1b[06;03H Options";
+        let raw =
+            b"\x1b[05;03H*NixOS 24.05 isotest\x1b[05;35H\x1b[05;36H Installer \x1b[06;03H Options";
         assert_eq!(strip(&[raw]), "*NixOS 24.05 isotest Installer \n Options");
         // A split sequence and a row reached again after a newline.
         assert_eq!(strip(&[b"a\x1b[2;", b"1Hb\n\x1b[2;1Hc"]), "a\nb\nc");
@@ -272,14 +296,20 @@ mod tests {
         assert_eq!(strip(&[b"\x1b[03;01Ha\x1b8b\x1b[03;05Hc"]), "ab\nc");
         // Moves to another row break the line, and are followed: down a
         // row, and back up to it; vertical tab and form feed as newlines.
-        assert_eq!(strip(&[b"\x1b[03;01Ha\x1b[Bb\x1b[A\x1b[03;05Hc"]), "a\nb\nc");
+        assert_eq!(
+            strip(&[b"\x1b[03;01Ha\x1b[Bb\x1b[A\x1b[03;05Hc"]),
+            "a\nb\nc"
+        );
         assert_eq!(strip(&[b"\x1b[03;01Ha\x1b[Bb\x1b[04;05Hc"]), "a\nbc");
         assert_eq!(strip(&[b"\x1b[03;01Ha\x0bb\x0cc\x1b[05;05Hd"]), "a\nb\ncd");
         assert_eq!(strip(&[b"\x1b[03;01Ha\x1bMb\x1b[7dc"]), "a\nb\nc");
         // The alternate screen: the row is not known after it.
         assert_eq!(strip(&[b"\x1b[03;01Ha\x1b[?1049l\x1b[03;05Hb"]), "a\nb");
         // Parameters too big for any screen neither wrap nor panic.
-        assert_eq!(strip(&[b"\x1b[4294967295;1Ha\n\x1b[99999999999Bb\n\x1b[4294967296Hc"]), "a\nb\nc");
+        assert_eq!(
+            strip(&[b"\x1b[4294967295;1Ha\n\x1b[99999999999Bb\n\x1b[4294967296Hc"]),
+            "a\nb\nc"
+        );
         let mut deep = b"\x1b[9999;1H".to_vec();
         deep.extend(std::iter::repeat_n(b'\n', 100));
         deep.extend(b"\x1b[9999Bx");
@@ -306,7 +336,10 @@ mod tests {
         let mut out = Vec::new();
         let junk: Vec<u8> = (0..=255u8).cycle().take(8192).collect();
         s.feed(&junk, &mut out);
-        s.feed(b"\x1b[;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;H\x1b]\x1b\x1b(\xff\x1b[\x80\xc3", &mut out);
+        s.feed(
+            b"\x1b[;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;H\x1b]\x1b\x1b(\xff\x1b[\x80\xc3",
+            &mut out,
+        );
         let _ = String::from_utf8_lossy(&out);
     }
 

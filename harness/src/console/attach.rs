@@ -106,8 +106,16 @@ pub fn attach_terminal(console: UnixStream) -> Result<Detached, AttachError> {
     let mut buf = [0u8; 4096];
     loop {
         let mut fds = [
-            libc::pollfd { fd: stdin.as_raw_fd(), events: libc::POLLIN, revents: 0 },
-            libc::pollfd { fd: console.as_raw_fd(), events: libc::POLLIN, revents: 0 },
+            libc::pollfd {
+                fd: stdin.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: console.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
         ];
         // SAFETY: two valid pollfds for the duration of the call; no timeout:
         // only a key or the console's output wakes this loop.
@@ -151,10 +159,18 @@ mod tests {
     fn ctrl_bracket_then_q_escapes_and_everything_else_reaches_the_guest() {
         let mut keys = Keys::default();
         assert_eq!(feed(&mut keys, b"ls\r\x03"), Some(b"ls\r\x03".to_vec()));
-        assert_eq!(feed(&mut keys, b"\x1d"), Some(Vec::new()), "Ctrl-] alone waits for the next key");
+        assert_eq!(
+            feed(&mut keys, b"\x1d"),
+            Some(Vec::new()),
+            "Ctrl-] alone waits for the next key"
+        );
         assert_eq!(feed(&mut keys, b"x"), Some(b"\x1dx".to_vec()));
         assert_eq!(feed(&mut keys, b"\x1d\x1d"), Some(b"\x1d".to_vec()));
-        assert_eq!(feed(&mut keys, b"q"), Some(b"q".to_vec()), "q after a sent Ctrl-] is a plain q");
+        assert_eq!(
+            feed(&mut keys, b"q"),
+            Some(b"q".to_vec()),
+            "q after a sent Ctrl-] is a plain q"
+        );
         assert_eq!(feed(&mut keys, b"a\x1dq"), None);
         // The escape split over two reads.
         let mut keys = Keys::default();

@@ -69,32 +69,55 @@ impl Default for BootTimeouts {
 #[derive(Debug, thiserror::Error)]
 pub enum BootError {
     #[error("{source}; last phase reached: {reached}")]
-    Console { reached: Phase, source: ConsoleError },
+    Console {
+        reached: Phase,
+        source: ConsoleError,
+    },
     #[error("login prompt on the serial console, no autologin: `{login_line}` asked for a password when the harness typed")]
-    NoAutologin { login_line: String, evidence: Vec<String> },
+    NoAutologin {
+        login_line: String,
+        evidence: Vec<String>,
+    },
     /// Something logged in, but the line that starts isotest's /bin/sh got no
     /// answer: the login shell could not run it, or nothing reads the console.
     #[error(
         "the serial console logged in, but isotest could not start /bin/sh from the login shell: \
          no answer to `/bin/sh -c ...` typed {tries} time(s) in {waited} s (the console's last lines show what the login shell said)"
     )]
-    NoPosixShell { tries: u32, waited: u64, lines: Vec<String> },
+    NoPosixShell {
+        tries: u32,
+        waited: u64,
+        lines: Vec<String>,
+    },
     /// The scenario's console credentials did not log in.
     #[error("console login as `{user}` failed: {answer}")]
-    LoginFailed { user: String, answer: String, login_line: String, evidence: Vec<String> },
+    LoginFailed {
+        user: String,
+        answer: String,
+        login_line: String,
+        evidence: Vec<String>,
+    },
 }
 
 impl BootError {
     pub fn phase_reached(&self) -> Phase {
         match self {
             BootError::Console { reached, .. } => *reached,
-            BootError::NoAutologin { .. } | BootError::NoPosixShell { .. } | BootError::LoginFailed { .. } => Phase::LoginPrompt,
+            BootError::NoAutologin { .. }
+            | BootError::NoPosixShell { .. }
+            | BootError::LoginFailed { .. } => Phase::LoginPrompt,
         }
     }
 
     /// Whether the serial console closed under the boot: QEMU exited.
     pub fn console_closed(&self) -> bool {
-        matches!(self, BootError::Console { source: super::serial::ConsoleError::Closed { .. }, .. })
+        matches!(
+            self,
+            BootError::Console {
+                source: super::serial::ConsoleError::Closed { .. },
+                ..
+            }
+        )
     }
 
     /// Console lines that show what went wrong.
@@ -211,21 +234,32 @@ fn patterns() -> &'static Patterns {
 
 /// How a boot that found nothing to boot is named, by SeaBIOS's log or by
 /// edk2's lines on the console.
-pub const NO_BOOTABLE_DEVICE: &str = "no bootable device: the firmware found nothing to boot on the ISO";
+pub const NO_BOOTABLE_DEVICE: &str =
+    "no bootable device: the firmware found nothing to boot on the ISO";
 
 /// The same end, when a boot option of the ISO did start (its boot loader)
 /// and came back to the firmware.
-const LOADER_RETURNED: &str = "the ISO's boot loader returned to the firmware, which found nothing else to boot";
+const LOADER_RETURNED: &str =
+    "the ISO's boot loader returned to the firmware, which found nothing else to boot";
 
 /// What ends a boot at once, whatever phase it is in: each has its own words on
 /// the console, so the trial names the cause instead of waiting out a timeout.
 fn fatal_signs(console: &mut SerialConsole) {
     let p = patterns();
     console.add_fatal("kernel panic", p.panic.clone());
-    console.add_fatal("emergency mode: systemd could not reach its default target", p.emergency.clone());
-    console.add_fatal("NixOS stage 1 failed: it could not mount the root file system or start stage 2", p.stage_1_failed.clone());
+    console.add_fatal(
+        "emergency mode: systemd could not reach its default target",
+        p.emergency.clone(),
+    );
+    console.add_fatal(
+        "NixOS stage 1 failed: it could not mount the root file system or start stage 2",
+        p.stage_1_failed.clone(),
+    );
     console.add_fatal("the boot loader found no kernel", p.no_kernel.clone());
-    console.add_fatal("GRUB rescue prompt: GRUB could not load its normal mode", p.grub_rescue.clone());
+    console.add_fatal(
+        "GRUB rescue prompt: GRUB could not load its normal mode",
+        p.grub_rescue.clone(),
+    );
     console.add_fatal(NO_BOOTABLE_DEVICE, p.uefi_gave_up.clone());
 }
 
@@ -271,7 +305,16 @@ pub fn boot_to_shell(
     deadline: Instant,
     on_phase: PhaseObserver<'_>,
 ) -> Result<BootOutcome, BootError> {
-    drive_boot(console, choice, credentials, timeouts, scale, deadline, on_phase).map_err(|e| with_what_led_there(console, e))
+    drive_boot(
+        console,
+        choice,
+        credentials,
+        timeouts,
+        scale,
+        deadline,
+        on_phase,
+    )
+    .map_err(|e| with_what_led_there(console, e))
 }
 
 /// How many of systemd's failure lines a boot that died shows.
@@ -282,15 +325,34 @@ const FAILURE_LINES: usize = 10;
 /// `[FAILED]`, `[DEPEND]` and `[ TIME ]` status lines, put before the lines
 /// around the sign.
 fn with_what_led_there(console: &SerialConsole, e: BootError) -> BootError {
-    let BootError::Console { reached, source: ConsoleError::Fatal { reason, context } } = e else { return e };
+    let BootError::Console {
+        reached,
+        source: ConsoleError::Fatal { reason, context },
+    } = e
+    else {
+        return e;
+    };
     let text = console.text_between(0, usize::MAX);
     if reason == NO_BOOTABLE_DEVICE {
         let (reason, context) = uefi_boot_lines(&text, context);
-        return BootError::Console { reached, source: ConsoleError::Fatal { reason, context } };
+        return BootError::Console {
+            reached,
+            source: ConsoleError::Fatal { reason, context },
+        };
     }
-    let failures: Vec<String> = failure_lines(&text).into_iter().filter(|l| !context.contains(l)).collect();
-    let context = failures[failures.len().saturating_sub(FAILURE_LINES)..].iter().cloned().chain(context).collect();
-    BootError::Console { reached, source: ConsoleError::Fatal { reason, context } }
+    let failures: Vec<String> = failure_lines(&text)
+        .into_iter()
+        .filter(|l| !context.contains(l))
+        .collect();
+    let context = failures[failures.len().saturating_sub(FAILURE_LINES)..]
+        .iter()
+        .cloned()
+        .chain(context)
+        .collect();
+    BootError::Console {
+        reached,
+        source: ConsoleError::Fatal { reason, context },
+    }
 }
 
 /// edk2's boot manager gave up: its lines about each boot option (which it
@@ -304,16 +366,31 @@ fn uefi_boot_lines(text: &str, context: Vec<String>) -> (String, Vec<String>) {
         .filter(|l| !context.iter().any(|c| c.contains(l.as_str())))
         .collect();
     let shell = "\"EFI Internal Shell\"";
-    let started = options.iter().any(|l| l.starts_with("BdsDxe: starting Boot") && !l.contains(shell));
-    let reason = if started { LOADER_RETURNED } else { NO_BOOTABLE_DEVICE };
-    (reason.to_owned(), options.into_iter().chain(context).collect())
+    let started = options
+        .iter()
+        .any(|l| l.starts_with("BdsDxe: starting Boot") && !l.contains(shell));
+    let reason = if started {
+        LOADER_RETURNED
+    } else {
+        NO_BOOTABLE_DEVICE
+    };
+    (
+        reason.to_owned(),
+        options.into_iter().chain(context).collect(),
+    )
 }
 
 /// systemd's status lines of units that failed, timed out or lost a dependency.
 fn failure_lines(text: &str) -> Vec<String> {
     static FAILED: OnceLock<regex::Regex> = OnceLock::new();
-    let failed = FAILED.get_or_init(|| regex::Regex::new(r"^\[(FAILED|DEPEND| TIME )\] ").expect("static pattern"));
-    text.lines().map(str::trim_end).filter(|l| failed.is_match(l)).map(str::to_owned).collect()
+    let failed = FAILED.get_or_init(|| {
+        regex::Regex::new(r"^\[(FAILED|DEPEND| TIME )\] ").expect("static pattern")
+    });
+    text.lines()
+        .map(str::trim_end)
+        .filter(|l| failed.is_match(l))
+        .map(str::to_owned)
+        .collect()
 }
 
 fn drive_boot(
@@ -327,10 +404,14 @@ fn drive_boot(
 ) -> Result<BootOutcome, BootError> {
     let p = patterns();
     let started = Instant::now();
-    let mut phases = Timeline { phases: Vec::new(), observer: on_phase };
+    let mut phases = Timeline {
+        phases: Vec::new(),
+        observer: on_phase,
+    };
     phases.push((Phase::PowerOn, Duration::ZERO));
     fatal_signs(console);
-    let reached = |phases: &Vec<(Phase, Duration)>| phases.last().map(|(p, _)| *p).unwrap_or(Phase::PowerOn);
+    let reached =
+        |phases: &Vec<(Phase, Duration)>| phases.last().map(|(p, _)| *p).unwrap_or(Phase::PowerOn);
     let fail = |phases: &Vec<(Phase, Duration)>| {
         let reached = reached(phases);
         move |source| BootError::Console { reached, source }
@@ -341,40 +422,70 @@ fn drive_boot(
         // isolinux: escape to the `boot:` prompt and type the chosen entry, which
         // does not wait out the menu's timeout.
         BootChoice::Isolinux(choice) => {
-            console.expect(&[&p.menu_ready], menu_wait(), "the isolinux boot menu").map_err(fail(&phases))?;
+            console
+                .expect(&[&p.menu_ready], menu_wait(), "the isolinux boot menu")
+                .map_err(fail(&phases))?;
             phases.push((Phase::BootMenu, started.elapsed()));
             console.send(b"\x1b").map_err(fail(&phases))?;
-            console.expect(&[&p.boot_prompt], menu_wait(), "the isolinux `boot:` prompt").map_err(fail(&phases))?;
-            console.send(format!("{}\r", choice.command_line()).as_bytes()).map_err(fail(&phases))?;
+            console
+                .expect(
+                    &[&p.boot_prompt],
+                    menu_wait(),
+                    "the isolinux `boot:` prompt",
+                )
+                .map_err(fail(&phases))?;
+            console
+                .send(format!("{}\r", choice.command_line()).as_bytes())
+                .map_err(fail(&phases))?;
         }
         // GRUB: get the menu onto serial, then level by level wait until it is
         // drawn (its hint, then its last item), move to the item and pick it; the
         // first key stops the timeout.
         BootChoice::Grub(plan) => {
             let menu_deadline = Instant::now() + menu_wait();
-            let pressed = grub_menu_on_serial(console, plan.text_mode_key, menu_deadline, timeouts.menu_silence);
+            let pressed = grub_menu_on_serial(
+                console,
+                plan.text_mode_key,
+                menu_deadline,
+                timeouts.menu_silence,
+            );
             grub_menu_reached(pressed, started, &mut phases).map_err(fail(&phases))?;
             for (i, step) in plan.steps.iter().enumerate() {
                 if i > 0 {
-                    console.expect(&[&p.grub_ready], menu_wait(), "the GRUB boot menu").map_err(fail(&phases))?;
+                    console
+                        .expect(&[&p.grub_ready], menu_wait(), "the GRUB boot menu")
+                        .map_err(fail(&phases))?;
                 }
-                let last_item = re(&regex::escape(&step.last_title.chars().take(50).collect::<String>()));
+                let last_item = re(&regex::escape(
+                    &step.last_title.chars().take(50).collect::<String>(),
+                ));
                 let what = format!("GRUB menu item `{}`", step.last_title);
-                console.expect(&[&last_item], menu_wait(), &what).map_err(fail(&phases))?;
+                console
+                    .expect(&[&last_item], menu_wait(), &what)
+                    .map_err(fail(&phases))?;
                 let last = i + 1 == plan.steps.len();
-                console.send(&GrubPlan::keys(step, last, plan.edit.is_some())).map_err(fail(&phases))?;
+                console
+                    .send(&GrubPlan::keys(step, last, plan.edit.is_some()))
+                    .map_err(fail(&phases))?;
             }
             if let Some(edit) = &plan.edit {
-                edit_in_editor(console, &edit.append, menu_wait(), timeouts.menu_settle).map_err(fail(&phases))?;
+                edit_in_editor(console, &edit.append, menu_wait(), timeouts.menu_settle)
+                    .map_err(fail(&phases))?;
             }
         }
         // GRUB known only from what it draws: the same way onto serial, then
         // level by level read the menu off the screen.
         BootChoice::GrubDrawn(choice) => {
             let menu_deadline = Instant::now() + menu_wait();
-            let pressed = grub_menu_on_serial(console, choice.text_mode_key, menu_deadline, timeouts.menu_silence);
+            let pressed = grub_menu_on_serial(
+                console,
+                choice.text_mode_key,
+                menu_deadline,
+                timeouts.menu_silence,
+            );
             grub_menu_reached(pressed, started, &mut phases).map_err(fail(&phases))?;
-            let seen = drive_drawn_grub(console, choice, menu_wait(), timeouts.menu_settle).map_err(fail(&phases))?;
+            let seen = drive_drawn_grub(console, choice, menu_wait(), timeouts.menu_settle)
+                .map_err(fail(&phases))?;
             if let Some(phase) = seen {
                 phases.push((phase, started.elapsed()));
             }
@@ -383,12 +494,23 @@ fn drive_boot(
 
     // Kernel, userspace, login prompt: whichever evidence comes first moves the
     // phase on; not every system prints every milestone.
-    let milestones = [(Phase::Kernel, &p.kernel), (Phase::Userspace, &p.userspace), (Phase::LoginPrompt, &p.login)];
+    let milestones = [
+        (Phase::Kernel, &p.kernel),
+        (Phase::Userspace, &p.userspace),
+        (Phase::LoginPrompt, &p.login),
+    ];
     let login = loop {
-        let pending: Vec<_> = milestones.iter().filter(|(phase, _)| *phase > reached(&phases)).collect();
+        let pending: Vec<_> = milestones
+            .iter()
+            .filter(|(phase, _)| *phase > reached(&phases))
+            .collect();
         let regexes: Vec<&Regex> = pending.iter().map(|(_, r)| *r).collect();
         let m = console
-            .expect(&regexes, budget(timeouts.login, scale, deadline), "a login prompt on the serial console")
+            .expect(
+                &regexes,
+                budget(timeouts.login, scale, deadline),
+                "a login prompt on the serial console",
+            )
             .map_err(fail(&phases))?;
         let phase = pending[m.index].0;
         phases.push((phase, started.elapsed()));
@@ -396,32 +518,76 @@ fn drive_boot(
             break m;
         }
     };
-    let login_line = format!("{}{}", login.text, login.rest_of_line).trim().to_owned();
+    let login_line = format!("{}{}", login.text, login.rest_of_line)
+        .trim()
+        .to_owned();
 
     // The shell: a /bin/sh of isotest's own, from whatever logged in (`login`).
     let patience = budget(timeouts.shell, scale, deadline);
-    let logged_in = match super::login::reach_shell(console, &login.text, &login.rest_of_line, credentials, scale, patience) {
+    let logged_in = match super::login::reach_shell(
+        console,
+        &login.text,
+        &login.rest_of_line,
+        credentials,
+        scale,
+        patience,
+    ) {
         Ok(logged_in) => logged_in,
         Err(LoginError::PasswordAsked { at }) => {
-            return Err(BootError::NoAutologin { login_line, evidence: console.lines_around(at) });
+            return Err(BootError::NoAutologin {
+                login_line,
+                evidence: console.lines_around(at),
+            });
         }
         Err(LoginError::Refused { user, evidence }) => {
             let answer = "login refused the password (`Login incorrect`)".into();
-            return Err(BootError::LoginFailed { user, answer, login_line, evidence });
+            return Err(BootError::LoginFailed {
+                user,
+                answer,
+                login_line,
+                evidence,
+            });
         }
         Err(LoginError::NoPasswordPrompt { user, evidence }) => {
             let answer = "login did not ask for a password after the user name".into();
-            return Err(BootError::LoginFailed { user, answer, login_line, evidence });
+            return Err(BootError::LoginFailed {
+                user,
+                answer,
+                login_line,
+                evidence,
+            });
         }
-        Err(LoginError::NoPosixShell { tries, waited, lines }) => return Err(BootError::NoPosixShell { tries, waited, lines }),
+        Err(LoginError::NoPosixShell {
+            tries,
+            waited,
+            lines,
+        }) => {
+            return Err(BootError::NoPosixShell {
+                tries,
+                waited,
+                lines,
+            })
+        }
         Err(LoginError::Console(e)) => return Err(fail(&phases)(e)),
     };
     phases.push((Phase::Shell, started.elapsed()));
     // getty's line is complete now (it may have come in pieces around the prompt).
-    let login_line = console.text_between(login.start, console.position()).lines().next().unwrap_or("").trim().to_owned();
+    let login_line = console
+        .text_between(login.start, console.position())
+        .lines()
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_owned();
     let autologin_user = autologin_user_of(&login_line);
     let login_evidence = console.lines_around(login.start);
-    Ok(BootOutcome { phases: phases.phases, login_line, autologin_user, login_evidence, logged_in })
+    Ok(BootOutcome {
+        phases: phases.phases,
+        login_line,
+        autologin_user,
+        login_evidence,
+        logged_in,
+    })
 }
 
 /// Waits until GRUB draws its menu on serial. A menu drawn on the framebuffer
@@ -449,24 +615,46 @@ fn grub_menu_on_serial(
     loop {
         let now = Instant::now();
         let left = deadline.saturating_duration_since(now);
-        let wait = alive.map_or(left, |at| (at + silence).saturating_duration_since(now).min(left));
-        match console.expect(&[&p.grub_ready, &p.grub_text_hint, &p.grub_starting], wait, "the GRUB boot menu") {
+        let wait = alive.map_or(left, |at| {
+            (at + silence).saturating_duration_since(now).min(left)
+        });
+        match console.expect(
+            &[&p.grub_ready, &p.grub_text_hint, &p.grub_starting],
+            wait,
+            "the GRUB boot menu",
+        ) {
             Ok(m) if m.index == 0 => return Ok(pressed),
             Ok(m) => {
                 if m.index == 1 {
-                    key = m.text.split('\'').nth(1).and_then(|k| k.chars().next()).unwrap_or(key);
+                    key = m
+                        .text
+                        .split('\'')
+                        .nth(1)
+                        .and_then(|k| k.chars().next())
+                        .unwrap_or(key);
                 }
                 alive = Some(Instant::now());
             }
             Err(ConsoleError::Timeout { .. }) if alive.is_some() && !left.is_zero() => {
-                tracing::info!("no GRUB menu on serial after {} s; pressing its text-mode key `{key}`", silence.as_secs_f32());
+                tracing::info!(
+                    "no GRUB menu on serial after {} s; pressing its text-mode key `{key}`",
+                    silence.as_secs_f32()
+                );
                 console.send(key.to_string().as_bytes())?;
                 pressed = pressed.or(Some(Instant::now()));
                 alive = Some(Instant::now());
             }
             Err(ConsoleError::Timeout { last_lines, .. }) => {
-                let waited = if pressed.is_some() { "the GRUB boot menu (after its text-mode key)" } else { "the GRUB boot menu" };
-                return Err(ConsoleError::Timeout { waiting_for: waited.into(), after: waiting_since.elapsed(), last_lines });
+                let waited = if pressed.is_some() {
+                    "the GRUB boot menu (after its text-mode key)"
+                } else {
+                    "the GRUB boot menu"
+                };
+                return Err(ConsoleError::Timeout {
+                    waiting_for: waited.into(),
+                    after: waiting_since.elapsed(),
+                    last_lines,
+                });
             }
             Err(e) => return Err(e),
         }
@@ -533,17 +721,37 @@ enum ItemKind {
 }
 
 /// Commands that make an item an entry of its own, not a submenu.
-const ACTIONS: [&str; 10] =
-    ["chainloader", "fwsetup", "halt", "reboot", "multiboot", "multiboot2", "linux16", "exit", "return", "configfile"];
+const ACTIONS: [&str; 10] = [
+    "chainloader",
+    "fwsetup",
+    "halt",
+    "reboot",
+    "multiboot",
+    "multiboot2",
+    "linux16",
+    "exit",
+    "return",
+    "configfile",
+];
 
 fn kind_of(lines: &[String], console_arg: &str) -> ItemKind {
     // Each command's first word; one line may hold several (`{ fwsetup; }`).
-    let first_words = || lines.iter().flat_map(|l| l.split([';', '{', '}'])).filter_map(|c| c.split_whitespace().next());
+    let first_words = || {
+        lines
+            .iter()
+            .flat_map(|l| l.split([';', '{', '}']))
+            .filter_map(|c| c.split_whitespace().next())
+    };
     if first_words().any(|w| w == "menuentry" || w == "submenu") {
         return ItemKind::Submenu;
     }
-    if let Some(args) = lines.iter().find_map(|l| super::grub::linux_command(l).map(|(_, args)| args)) {
-        return ItemKind::Entry { has_console: super::menu::has_console(args, console_arg) };
+    if let Some(args) = lines
+        .iter()
+        .find_map(|l| super::grub::linux_command(l).map(|(_, args)| args))
+    {
+        return ItemKind::Entry {
+            has_console: super::menu::has_console(args, console_arg),
+        };
     }
     match first_words().any(|w| ACTIONS.contains(&w)) {
         true => ItemKind::Other,
@@ -576,13 +784,21 @@ fn drive_drawn_grub(
     wait: Duration,
     settle: Duration,
 ) -> Result<Option<Phase>, ConsoleError> {
-    let mut menus = DrawnMenus { console, choice, wait, settle, peeks: 0 };
+    let mut menus = DrawnMenus {
+        console,
+        choice,
+        wait,
+        settle,
+        peeks: 0,
+    };
     let top = menus.read()?;
     let first = top.highlighted;
     if let Some(booting) = menus.search(top, 0)? {
         return Ok(booting);
     }
-    tracing::info!("no GRUB menu item names or has the console; editing the entry highlighted at first");
+    tracing::info!(
+        "no GRUB menu item names or has the console; editing the entry highlighted at first"
+    );
     let top = menus.read()?;
     menus.highlight(top.highlighted, first)?;
     menus.console.send(b"e")?;
@@ -602,12 +818,15 @@ struct DrawnMenus<'a> {
 impl DrawnMenus<'_> {
     /// The menu on the screen, once its draw has settled.
     fn read(&mut self) -> Result<super::screen::DrawnMenu, ConsoleError> {
-        self.console.wait_quiet(self.settle, self.wait, "the GRUB menu to be drawn")?;
-        let menu = Screen::from_bytes(&self.console.raw_since(0)).grub_menu().ok_or_else(|| ConsoleError::Timeout {
-            waiting_for: "a GRUB menu on the screen (none could be read)".into(),
-            after: self.wait,
-            last_lines: self.console.last_lines(),
-        })?;
+        self.console
+            .wait_quiet(self.settle, self.wait, "the GRUB menu to be drawn")?;
+        let menu = Screen::from_bytes(&self.console.raw_since(0))
+            .grub_menu()
+            .ok_or_else(|| ConsoleError::Timeout {
+                waiting_for: "a GRUB menu on the screen (none could be read)".into(),
+                after: self.wait,
+                last_lines: self.console.last_lines(),
+            })?;
         tracing::info!(items = ?menu.items, highlighted = menu.highlighted, "GRUB menu read off the screen");
         Ok(menu)
     }
@@ -620,12 +839,22 @@ impl DrawnMenus<'_> {
     fn highlight(&mut self, from: usize, to: usize) -> Result<(), ConsoleError> {
         let mut at = from;
         while at != to {
-            let (key, next) = if to > at { (b'v', at + 1) } else { (b'^', at - 1) };
+            let (key, next) = if to > at {
+                (b'v', at + 1)
+            } else {
+                (b'^', at - 1)
+            };
             self.console.send(&[key])?;
             at = next;
-            self.console.wait_raw(self.wait, &format!("GRUB to highlight item {} of its menu", at + 1), |raw| {
-                Screen::from_bytes(raw).grub_menu().is_some_and(|m| m.highlighted == at)
-            })?;
+            self.console.wait_raw(
+                self.wait,
+                &format!("GRUB to highlight item {} of its menu", at + 1),
+                |raw| {
+                    Screen::from_bytes(raw)
+                        .grub_menu()
+                        .is_some_and(|m| m.highlighted == at)
+                },
+            )?;
         }
         Ok(())
     }
@@ -634,7 +863,11 @@ impl DrawnMenus<'_> {
     fn enter(&mut self) -> Result<Entered, ConsoleError> {
         let p = patterns();
         self.console.send(b"\r")?;
-        let m = self.console.expect(&[&p.grub_ready, &p.grub_booting, &p.kernel], self.wait, "a GRUB submenu or the chosen entry")?;
+        let m = self.console.expect(
+            &[&p.grub_ready, &p.grub_booting, &p.kernel],
+            self.wait,
+            "a GRUB submenu or the chosen entry",
+        )?;
         Ok(match m.index {
             0 => Entered::Menu,
             1 => Entered::Booting(None),
@@ -645,7 +878,13 @@ impl DrawnMenus<'_> {
     /// Escape: from the editor or a submenu back to the menu above.
     fn back(&mut self) -> Result<(), ConsoleError> {
         self.console.send(&[ESC])?;
-        self.console.expect(&[&patterns().grub_ready], self.wait, "the GRUB menu after Escape").map(|_| ())
+        self.console
+            .expect(
+                &[&patterns().grub_ready],
+                self.wait,
+                "the GRUB menu after Escape",
+            )
+            .map(|_| ())
     }
 
     /// What the highlighted item is, as GRUB's editor shows it (then left).
@@ -662,7 +901,11 @@ impl DrawnMenus<'_> {
     /// Searches the menu on the screen (`menu`) and, depth first, its
     /// submenus. `Some` when an entry is booting; `None` when nothing was
     /// found, with this level's menu on the screen again.
-    fn search(&mut self, menu: super::screen::DrawnMenu, depth: usize) -> Result<Option<Option<Phase>>, ConsoleError> {
+    fn search(
+        &mut self,
+        menu: super::screen::DrawnMenu,
+        depth: usize,
+    ) -> Result<Option<Option<Phase>>, ConsoleError> {
         if let Some(to) = self.choice.pick(&menu.items) {
             self.highlight(menu.highlighted, to)?;
             return self.enter_picked(depth).map(Some);
@@ -685,7 +928,10 @@ impl DrawnMenus<'_> {
                     return match self.enter()? {
                         Entered::Booting(phase) => Ok(Some(phase)),
                         Entered::Menu => Err(ConsoleError::Timeout {
-                            waiting_for: format!("GRUB to boot `{}` (it drew a menu instead)", menu.items[at]),
+                            waiting_for: format!(
+                                "GRUB to boot `{}` (it drew a menu instead)",
+                                menu.items[at]
+                            ),
                             after: self.wait,
                             last_lines: self.console.last_lines(),
                         }),
@@ -734,14 +980,20 @@ impl DrawnMenus<'_> {
 }
 
 /// Once GRUB's editor is asked for: its lines, when its draw has settled.
-fn read_editor(console: &mut SerialConsole, wait: Duration, settle: Duration) -> Result<Vec<String>, ConsoleError> {
+fn read_editor(
+    console: &mut SerialConsole,
+    wait: Duration,
+    settle: Duration,
+) -> Result<Vec<String>, ConsoleError> {
     console.expect(&[&patterns().grub_editor], wait, "GRUB's entry editor")?;
     console.wait_quiet(settle, wait, "GRUB's entry editor to be drawn")?;
-    Screen::from_bytes(&console.raw_since(0)).grub_editor_lines().ok_or_else(|| ConsoleError::Timeout {
-        waiting_for: "GRUB's entry editor on the screen (none could be read)".into(),
-        after: wait,
-        last_lines: console.last_lines(),
-    })
+    Screen::from_bytes(&console.raw_since(0))
+        .grub_editor_lines()
+        .ok_or_else(|| ConsoleError::Timeout {
+            waiting_for: "GRUB's entry editor on the screen (none could be read)".into(),
+            after: wait,
+            last_lines: console.last_lines(),
+        })
 }
 
 /// In GRUB's editor (just asked for with `e`): adds `console_arg` to the
@@ -751,20 +1003,35 @@ fn read_editor(console: &mut SerialConsole, wait: Duration, settle: Duration) ->
 /// console and that text again, a few keys at a time, each time waiting until
 /// the screen shows them. The line is read back before booting; an edit the
 /// screen does not show is discarded (Escape) and typed again.
-fn edit_in_editor(console: &mut SerialConsole, console_arg: &str, wait: Duration, settle: Duration) -> Result<(), ConsoleError> {
+fn edit_in_editor(
+    console: &mut SerialConsole,
+    console_arg: &str,
+    wait: Duration,
+    settle: Duration,
+) -> Result<(), ConsoleError> {
     let mut shown = String::new();
     let mut expected = String::new();
     for attempt in 1..=EDIT_ATTEMPTS {
         if attempt > 1 {
-            tracing::warn!(expected, shown, attempt, "GRUB's editor does not show the edit as typed; typing it again");
+            tracing::warn!(
+                expected,
+                shown,
+                attempt,
+                "GRUB's editor does not show the edit as typed; typing it again"
+            );
             console.send(&[ESC])?;
-            console.expect(&[&patterns().grub_ready], wait, "the GRUB menu after Escape")?;
+            console.expect(
+                &[&patterns().grub_ready],
+                wait,
+                "the GRUB menu after Escape",
+            )?;
             console.wait_quiet(settle, wait, "the GRUB menu to be drawn")?;
             console.send(b"e")?;
         }
         let lines = read_editor(console, wait, settle)?;
         let Some((row, args_end, has)) = lines.iter().enumerate().find_map(|(i, l)| {
-            super::grub::linux_command(l).map(|(end, args)| (i, end, super::menu::has_console(args, console_arg)))
+            super::grub::linux_command(l)
+                .map(|(end, args)| (i, end, super::menu::has_console(args, console_arg)))
         }) else {
             return Err(ConsoleError::Garbled {
                 waiting_for: "a `linux` command in GRUB's editor".into(),
@@ -781,19 +1048,29 @@ fn edit_in_editor(console: &mut SerialConsole, console_arg: &str, wait: Duration
         shown = match end_of_line(console, row, line, wait).and_then(|at_end| {
             // The mark, the blanks the line ended with, and the text after the
             // arguments deleted; the console and that text typed.
-            let mut keys = vec![BACKSPACE; 1 + (at_end.chars().count() - 1 - line.chars().count()) + tail.chars().count()];
+            let mut keys = vec![
+                BACKSPACE;
+                1 + (at_end.chars().count() - 1 - line.chars().count())
+                    + tail.chars().count()
+            ];
             keys.extend(format!(" {console_arg}{tail}").bytes());
             type_watched(console, &keys, row, &at_end, wait)
         }) {
             Ok(()) => {
                 console.wait_quiet(settle, wait, "GRUB's editor to show the edit")?;
-                Screen::from_bytes(&console.raw_since(0)).grub_editor_lines().and_then(|l| l.get(row).cloned()).unwrap_or_default()
+                Screen::from_bytes(&console.raw_since(0))
+                    .grub_editor_lines()
+                    .and_then(|l| l.get(row).cloned())
+                    .unwrap_or_default()
             }
             Err(ConsoleError::Timeout { .. }) => editor_line(console, row),
             Err(e) => return Err(e),
         };
         if shown.trim_end() == expected {
-            tracing::info!(line = expected, "GRUB's editor shows the edited `linux` command; booting it");
+            tracing::info!(
+                line = expected,
+                "GRUB's editor shows the edited `linux` command; booting it"
+            );
             return console.send(&[CTRL_X]);
         }
     }
@@ -812,20 +1089,39 @@ const MARK: u8 = b'#';
 /// In GRUB's editor (cursor on its first line): to line `row` (which reads
 /// `line`), to its end, and the mark typed there. Returns the line as the
 /// screen then shows it: `line`, the blanks it ended with, the mark.
-fn end_of_line(console: &mut SerialConsole, row: usize, line: &str, wait: Duration) -> Result<String, ConsoleError> {
+fn end_of_line(
+    console: &mut SerialConsole,
+    row: usize,
+    line: &str,
+    wait: Duration,
+) -> Result<String, ConsoleError> {
     let mut keys = vec![CTRL_N; row];
     keys.extend([CTRL_E, MARK]);
     console.send(&keys)?;
-    let ends_marked = |l: &str| l.trim_end().strip_suffix(MARK as char).is_some_and(|l| l.trim_end() == line);
-    console.wait_raw(wait, "GRUB's editor to echo a key at the end of the `linux` command's line", |raw| {
-        Screen::from_bytes(raw).grub_editor_lines().and_then(|l| l.get(row).map(|l| ends_marked(l))).unwrap_or(false)
-    })?;
+    let ends_marked = |l: &str| {
+        l.trim_end()
+            .strip_suffix(MARK as char)
+            .is_some_and(|l| l.trim_end() == line)
+    };
+    console.wait_raw(
+        wait,
+        "GRUB's editor to echo a key at the end of the `linux` command's line",
+        |raw| {
+            Screen::from_bytes(raw)
+                .grub_editor_lines()
+                .and_then(|l| l.get(row).map(|l| ends_marked(l)))
+                .unwrap_or(false)
+        },
+    )?;
     Ok(editor_line(console, row).trim_end().to_owned())
 }
 
 /// Line `row` of GRUB's editor as the screen shows it now.
 fn editor_line(console: &SerialConsole, row: usize) -> String {
-    Screen::from_bytes(&console.raw_since(0)).grub_editor_lines().and_then(|l| l.get(row).cloned()).unwrap_or_default()
+    Screen::from_bytes(&console.raw_since(0))
+        .grub_editor_lines()
+        .and_then(|l| l.get(row).cloned())
+        .unwrap_or_default()
 }
 
 /// Types `keys` (backspaces and text) at the end of line `row` of GRUB's
@@ -833,7 +1129,13 @@ fn editor_line(console: &SerialConsole, row: usize) -> String {
 /// time; after each batch it waits until the screen shows the line as the keys
 /// leave it (a backspace deletes the last character, any other key is
 /// appended), so GRUB never has more than one batch to read.
-fn type_watched(console: &mut SerialConsole, keys: &[u8], row: usize, line: &str, wait: Duration) -> Result<(), ConsoleError> {
+fn type_watched(
+    console: &mut SerialConsole,
+    keys: &[u8],
+    row: usize,
+    line: &str,
+    wait: Duration,
+) -> Result<(), ConsoleError> {
     let mut model: Vec<char> = line.chars().collect();
     for batch in keys.chunks(TYPE_CHUNK) {
         for &key in batch {
@@ -846,7 +1148,10 @@ fn type_watched(console: &mut SerialConsole, keys: &[u8], row: usize, line: &str
         let want: String = model.iter().collect();
         let want = want.trim_end().to_owned();
         console.wait_raw(wait, &format!("GRUB's editor to echo `{want}`"), |raw| {
-            Screen::from_bytes(raw).grub_editor_lines().and_then(|l| l.get(row).map(|l| l.trim_end() == want)).unwrap_or(false)
+            Screen::from_bytes(raw)
+                .grub_editor_lines()
+                .and_then(|l| l.get(row).map(|l| l.trim_end() == want))
+                .unwrap_or(false)
         })?;
     }
     Ok(())
@@ -855,7 +1160,11 @@ fn type_watched(console: &mut SerialConsole, keys: &[u8], row: usize, line: &str
 /// `rescue login: root (automatic login)` → `root`.
 fn autologin_user_of(login_line: &str) -> Option<String> {
     let (before, _) = login_line.split_once(" (automatic login)")?;
-    before.rsplit(' ').next().filter(|u| !u.is_empty() && !u.ends_with(':')).map(str::to_owned)
+    before
+        .rsplit(' ')
+        .next()
+        .filter(|u| !u.is_empty() && !u.ends_with(':'))
+        .map(str::to_owned)
 }
 
 #[cfg(test)]
@@ -871,7 +1180,11 @@ mod tests {
         let raw = b"\x1b[20;02H     Use the keys.   \r\n      Press enter to boot the selected OS, `e' to edit the commands       \r\n      before booting or `c' for a comm\x1b[22;38H\x1b[22;39Hand-line.     \x1b[05;80H ";
         let mut text = Vec::new();
         crate::console::ansi::AnsiStripper::default().feed(raw, &mut text);
-        assert!(p.grub_ready.is_match(&text), "{}", String::from_utf8_lossy(&text));
+        assert!(
+            p.grub_ready.is_match(&text),
+            "{}",
+            String::from_utf8_lossy(&text)
+        );
         assert!(p.grub_ready.is_match(b"`c' for a command-line."));
         assert!(p.grub_ready.is_match(b"`c' for\n      a command-line."));
         assert!(!p.grub_ready.is_match(b"`c' for a command"));
@@ -881,7 +1194,10 @@ mod tests {
     #[test]
     fn login_pattern_takes_the_whole_getty_line() {
         let p = patterns();
-        let m = p.login.find(b"\nrescue login: root (automatic login)\n").unwrap();
+        let m = p
+            .login
+            .find(b"\nrescue login: root (automatic login)\n")
+            .unwrap();
         assert_eq!(m.as_bytes(), b"rescue login: ");
     }
 
@@ -894,11 +1210,17 @@ mod tests {
         // As the no-kernel fixture's isolinux prints it; not before the line is whole.
         assert!(!p.no_kernel.is_match(b"Loading /boot/bzImage... failed:"));
         assert!(p.no_kernel.is_match(b"boot: boot-serial\r\nLoading /boot/bzImage... failed: No such file or directory\r\nboot: "));
-        assert!(p.no_kernel.is_match(b"Could not find kernel image: /boot/bzImage\r\n"));
+        assert!(p
+            .no_kernel
+            .is_match(b"Could not find kernel image: /boot/bzImage\r\n"));
         assert!(p.no_kernel.is_match(b"error: file `/boot/bzImage' not found.\r\nerror: you need to load the kernel first.\r\n"));
         // A font GRUB could not load is no reason to stop.
-        assert!(!p.no_kernel.is_match(b"error: file `/EFI/boot/unicode.pf2' not found.\r\n"));
-        assert!(p.grub_rescue.is_match(b"Entering rescue mode...\r\ngrub rescue> "));
+        assert!(!p
+            .no_kernel
+            .is_match(b"error: file `/EFI/boot/unicode.pf2' not found.\r\n"));
+        assert!(p
+            .grub_rescue
+            .is_match(b"Entering rescue mode...\r\ngrub rescue> "));
         // SeaBIOS 1.16.3's mirror, before a key: the prompt's space held back.
         assert!(p.grub_rescue.is_match(b"not found.\ngrub rescue>"));
         assert!(!p.grub_rescue.is_match(b"grub> "));
@@ -910,7 +1232,9 @@ mod tests {
         let p = patterns();
         let text = b"Timed out waiting for device /dev/root, trying to mount anyway.\r\n\r\nAn error occurred in stage 1 of the boot process, which must mount the\r\nroot filesystem";
         assert!(p.stage_1_failed.is_match(text));
-        assert!(!p.stage_1_failed.is_match(b"An error occurred in stage 1 of the boot"));
+        assert!(!p
+            .stage_1_failed
+            .is_match(b"An error occurred in stage 1 of the boot"));
     }
 
     /// The milestones NixOS prints, in the order they come: the scripted
@@ -921,15 +1245,34 @@ mod tests {
         let p = patterns();
         let milestones = [(Phase::Kernel, &p.kernel), (Phase::Userspace, &p.userspace)];
         let first = |text: &[u8]| {
-            milestones.iter().filter_map(|(phase, re)| re.find(text).map(|m| (m.start(), *phase))).min_by_key(|(at, _)| *at).map(|(_, phase)| phase)
+            milestones
+                .iter()
+                .filter_map(|(phase, re)| re.find(text).map(|m| (m.start(), *phase)))
+                .min_by_key(|(at, _)| *at)
+                .map(|(_, phase)| phase)
         };
-        assert_eq!(first(b"\r\n<<< NixOS Stage 1 >>>\r\n\r\nloading module ahci...\r\n"), Some(Phase::Kernel));
-        assert_eq!(first(b"mounting /dev/root on /iso...\r\n\r\n<<< NixOS Stage 2 >>>\r\n"), Some(Phase::Userspace));
-        assert_eq!(first(b"\r\nWelcome to NixOS 25.05 (Warbler) (Initrd)!\r\n"), Some(Phase::Kernel));
+        assert_eq!(
+            first(b"\r\n<<< NixOS Stage 1 >>>\r\n\r\nloading module ahci...\r\n"),
+            Some(Phase::Kernel)
+        );
+        assert_eq!(
+            first(b"mounting /dev/root on /iso...\r\n\r\n<<< NixOS Stage 2 >>>\r\n"),
+            Some(Phase::Userspace)
+        );
+        assert_eq!(
+            first(b"\r\nWelcome to NixOS 25.05 (Warbler) (Initrd)!\r\n"),
+            Some(Phase::Kernel)
+        );
         // Not yet whole: neither (a partial greeting is no userspace).
         assert_eq!(first(b"\r\nWelcome to NixOS 25.05 (Warbler) (Ini"), None);
-        assert_eq!(first(b"\r\nWelcome to NixOS 25.05 (Warbler)!\r\n"), Some(Phase::Userspace));
-        assert_eq!(first(b"Welcome to Debian GNU/Linux 12 (bookworm)!\r\n"), Some(Phase::Userspace));
+        assert_eq!(
+            first(b"\r\nWelcome to NixOS 25.05 (Warbler)!\r\n"),
+            Some(Phase::Userspace)
+        );
+        assert_eq!(
+            first(b"Welcome to Debian GNU/Linux 12 (bookworm)!\r\n"),
+            Some(Phase::Userspace)
+        );
     }
 
     #[test]
@@ -948,7 +1291,10 @@ mod tests {
 
     #[test]
     fn autologin_user_from_getty_line() {
-        assert_eq!(autologin_user_of("rescue login: root (automatic login)").as_deref(), Some("root"));
+        assert_eq!(
+            autologin_user_of("rescue login: root (automatic login)").as_deref(),
+            Some("root")
+        );
         assert_eq!(autologin_user_of("rescue login: "), None);
     }
 
@@ -958,7 +1304,11 @@ mod tests {
 
     /// A console whose guest side the test plays: it writes `before`, then
     /// waits for one key (up to `key_wait`), records it, and writes `after`.
-    fn play_guest(before: &'static [u8], after: &'static [u8], key_wait: Duration) -> (SerialConsole, Guest, tempfile::TempDir) {
+    fn play_guest(
+        before: &'static [u8],
+        after: &'static [u8],
+        key_wait: Duration,
+    ) -> (SerialConsole, Guest, tempfile::TempDir) {
         let (mut guest, host) = UnixStream::pair().unwrap();
         let dir = tempfile::tempdir().unwrap();
         let console = SerialConsole::attach(host, dir.path()).unwrap();
@@ -966,7 +1316,11 @@ mod tests {
             guest.write_all(before).unwrap();
             guest.set_read_timeout(Some(key_wait)).unwrap();
             let mut key = [0u8; 1];
-            let got = guest.read(&mut key).ok().filter(|&n| n == 1).map(|_| key[0]);
+            let got = guest
+                .read(&mut key)
+                .ok()
+                .filter(|&n| n == 1)
+                .map(|_| key[0]);
             guest.write_all(after).unwrap();
             (got, guest) // the stream stays open until the test has read
         });
@@ -983,7 +1337,11 @@ mod tests {
     }
 
     fn split_after<'a>(raw: &'a [u8], marker: &str) -> (&'a [u8], &'a [u8]) {
-        let at = raw.windows(marker.len()).position(|w| w == marker.as_bytes()).expect("marker") + marker.len();
+        let at = raw
+            .windows(marker.len())
+            .position(|w| w == marker.as_bytes())
+            .expect("marker")
+            + marker.len();
         raw.split_at(at)
     }
 
@@ -998,11 +1356,14 @@ mod tests {
         let (before, after) = split_after(OVMF_GFXTERM, "text boot menu on this console...");
         let (mut console, guest, _dir) = play_guest(before, after, Duration::from_secs(5));
         let deadline = Instant::now() + Duration::from_secs(10);
-        let pressed = grub_menu_on_serial(&mut console, 'x', deadline, Duration::from_millis(300)).unwrap();
+        let pressed =
+            grub_menu_on_serial(&mut console, 'x', deadline, Duration::from_millis(300)).unwrap();
         assert_eq!(guest.key(), Some(b't'), "the key the hint names");
         assert!(pressed.is_some());
         // The level's last item follows, as the menu driver expects it.
-        assert!(console.expect(&[&re("Shutdown")], Duration::from_secs(1), "the menu").is_ok());
+        assert!(console
+            .expect(&[&re("Shutdown")], Duration::from_secs(1), "the menu")
+            .is_ok());
     }
 
     #[test]
@@ -1011,7 +1372,8 @@ mod tests {
         let (_, menu) = split_after(OVMF_GFXTERM, "on this console...");
         let (mut console, guest, _dir) = play_guest(before, menu, Duration::from_secs(5));
         let deadline = Instant::now() + Duration::from_secs(10);
-        let pressed = grub_menu_on_serial(&mut console, 't', deadline, Duration::from_millis(300)).unwrap();
+        let pressed =
+            grub_menu_on_serial(&mut console, 't', deadline, Duration::from_millis(300)).unwrap();
         assert_eq!(guest.key(), Some(b't'));
         assert!(pressed.is_some());
     }
@@ -1021,14 +1383,24 @@ mod tests {
         // The fixture's own layout: the menu is drawn on serial, no hint.
         let (before, after) = split_after(AAVMF_GFXTERM, "video mode found.");
         let (_, menu) = split_after(after, "\n");
-        let drawn: &'static [u8] = Box::leak([b"BdsDxe: starting Boot0001\r\n".as_slice(), menu].concat().into_boxed_slice());
+        let drawn: &'static [u8] = Box::leak(
+            [b"BdsDxe: starting Boot0001\r\n".as_slice(), menu]
+                .concat()
+                .into_boxed_slice(),
+        );
         let (mut console, guest, _dir) = play_guest(drawn, b"", Duration::from_millis(500));
         let deadline = Instant::now() + Duration::from_secs(10);
-        assert_eq!(grub_menu_on_serial(&mut console, 't', deadline, Duration::from_secs(10)).unwrap(), None);
+        assert_eq!(
+            grub_menu_on_serial(&mut console, 't', deadline, Duration::from_secs(10)).unwrap(),
+            None
+        );
         assert_eq!(guest.key(), None, "no key was pressed");
         // AAVMF without a display: the hint, then the menu anyway: no key.
         let (mut console, guest, _dir) = play_guest(before, after, Duration::from_millis(500));
-        assert_eq!(grub_menu_on_serial(&mut console, 't', deadline, Duration::from_secs(10)).unwrap(), None);
+        assert_eq!(
+            grub_menu_on_serial(&mut console, 't', deadline, Duration::from_secs(10)).unwrap(),
+            None
+        );
         assert_eq!(guest.key(), None);
     }
 
@@ -1037,7 +1409,9 @@ mod tests {
         let (before, _) = split_after(OVMF_GFXTERM, "\x1b[2J\x1b[01;01H");
         let (mut console, guest, _dir) = play_guest(before, b"", Duration::from_millis(800));
         let deadline = Instant::now() + Duration::from_millis(600);
-        assert!(grub_menu_on_serial(&mut console, 't', deadline, Duration::from_millis(100)).is_err());
+        assert!(
+            grub_menu_on_serial(&mut console, 't', deadline, Duration::from_millis(100)).is_err()
+        );
         assert_eq!(guest.key(), None);
     }
 
@@ -1046,19 +1420,32 @@ mod tests {
         let (before, _) = split_after(OVMF_GFXTERM, "on this console...");
         let (mut console, guest, _dir) = play_guest(before, b"", Duration::from_secs(2));
         let deadline = Instant::now() + Duration::from_millis(600);
-        let e = grub_menu_on_serial(&mut console, 't', deadline, Duration::from_millis(200)).unwrap_err();
-        assert!(e.to_string().contains("the GRUB boot menu (after its text-mode key)"), "{e}");
+        let e = grub_menu_on_serial(&mut console, 't', deadline, Duration::from_millis(200))
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("the GRUB boot menu (after its text-mode key)"),
+            "{e}"
+        );
         assert_eq!(guest.key(), Some(b't'));
     }
 
     /// A guest that plays a script: write, then read exactly so many bytes (the
     /// harness's keys), and so on; it returns what it read.
-    fn scripted_guest(script: Vec<(Vec<u8>, usize)>) -> (SerialConsole, std::thread::JoinHandle<(Vec<u8>, UnixStream)>, tempfile::TempDir) {
+    fn scripted_guest(
+        script: Vec<(Vec<u8>, usize)>,
+    ) -> (
+        SerialConsole,
+        std::thread::JoinHandle<(Vec<u8>, UnixStream)>,
+        tempfile::TempDir,
+    ) {
         let (mut guest, host) = UnixStream::pair().unwrap();
         let dir = tempfile::tempdir().unwrap();
         let console = SerialConsole::attach(host, dir.path()).unwrap();
         let handle = std::thread::spawn(move || {
-            guest.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            guest
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
             let mut keys = Vec::new();
             for (write, read) in script {
                 guest.write_all(&write).unwrap();
@@ -1084,8 +1471,18 @@ mod tests {
             (b"Loading, please wait...\r\n".to_vec(), 0),
         ];
         let (mut console, guest, _dir) = scripted_guest(script);
-        let choice = DrawnChoice { pattern: None, console_arg: "console=ttyS0,115200n8".into(), text_mode_key: 't' };
-        let seen = drive_drawn_grub(&mut console, &choice, Duration::from_secs(10), Duration::from_millis(200)).unwrap();
+        let choice = DrawnChoice {
+            pattern: None,
+            console_arg: "console=ttyS0,115200n8".into(),
+            text_mode_key: 't',
+        };
+        let seen = drive_drawn_grub(
+            &mut console,
+            &choice,
+            Duration::from_secs(10),
+            Duration::from_millis(200),
+        )
+        .unwrap();
         assert_eq!(seen, Some(Phase::Kernel));
         assert_eq!(guest.join().unwrap().0, b"\r\r");
     }
@@ -1097,17 +1494,41 @@ mod tests {
     #[test]
     fn items_are_told_apart_in_the_editor() {
         let console = "console=ttyS0,115200n8";
-        let editor = Screen::from_bytes(include_bytes!("testdata/ovmf-grub-editor.raw")).grub_editor_lines().unwrap();
-        assert_eq!(kind_of(&editor, console), ItemKind::Entry { has_console: false });
-        let with_console: Vec<String> = editor.iter().map(|l| l.replace("loglevel=4", "loglevel=4 console=ttyS0")).collect();
-        assert_eq!(kind_of(&with_console, console), ItemKind::Entry { has_console: true });
-        let submenu = Screen::from_bytes(include_bytes!("testdata/aavmf-grub-oneline-submenu-editor.raw")).grub_editor_lines().unwrap();
+        let editor = Screen::from_bytes(include_bytes!("testdata/ovmf-grub-editor.raw"))
+            .grub_editor_lines()
+            .unwrap();
+        assert_eq!(
+            kind_of(&editor, console),
+            ItemKind::Entry { has_console: false }
+        );
+        let with_console: Vec<String> = editor
+            .iter()
+            .map(|l| l.replace("loglevel=4", "loglevel=4 console=ttyS0"))
+            .collect();
+        assert_eq!(
+            kind_of(&with_console, console),
+            ItemKind::Entry { has_console: true }
+        );
+        let submenu = Screen::from_bytes(include_bytes!(
+            "testdata/aavmf-grub-oneline-submenu-editor.raw"
+        ))
+        .grub_editor_lines()
+        .unwrap();
         assert_eq!(kind_of(&submenu, console), ItemKind::Submenu);
-        let settings: Vec<String> = ["setparams 'HiDPI, Quirks and Accessibility'", "  set textmode=false", "  search --set=root --file /EFI/nixos-installer-image", "  insmod gfxterm"]
-            .map(String::from)
-            .to_vec();
+        let settings: Vec<String> = [
+            "setparams 'HiDPI, Quirks and Accessibility'",
+            "  set textmode=false",
+            "  search --set=root --file /EFI/nixos-installer-image",
+            "  insmod gfxterm",
+        ]
+        .map(String::from)
+        .to_vec();
         assert_eq!(kind_of(&settings, console), ItemKind::Submenu);
-        for action in ["setparams 'Firmware Setup'\n fwsetup; ", "setparams 'Shutdown'\n  halt", "setparams ''\nreturn"] {
+        for action in [
+            "setparams 'Firmware Setup'\n fwsetup; ",
+            "setparams 'Shutdown'\n  halt",
+            "setparams ''\nreturn",
+        ] {
             let lines: Vec<String> = action.lines().map(String::from).collect();
             assert_eq!(kind_of(&lines, console), ItemKind::Other, "{action}");
         }
@@ -1121,8 +1542,15 @@ mod tests {
     /// sequence): the cut points of a replay that answers each batch of keys
     /// with what GRUB drew for it.
     fn first_shown(raw: &[u8], from: usize, done: impl Fn(&str) -> bool) -> usize {
-        let row = |at: usize| Screen::from_bytes(&raw[..at]).grub_editor_lines().and_then(|l| l.get(1).map(|l| l.trim_end().to_owned()));
-        (from..=raw.len()).filter(|&i| i == raw.len() || raw[i] == 0x1b).find(|&i| row(i).is_some_and(|r| done(&r))).expect("the recording shows it")
+        let row = |at: usize| {
+            Screen::from_bytes(&raw[..at])
+                .grub_editor_lines()
+                .and_then(|l| l.get(1).map(|l| l.trim_end().to_owned()))
+        };
+        (from..=raw.len())
+            .filter(|&i| i == raw.len() || raw[i] == 0x1b)
+            .find(|&i| row(i).is_some_and(|r| done(&r)))
+            .expect("the recording shows it")
     }
 
     /// A one-line entry gets the console after its `linux` command's own
@@ -1138,7 +1566,11 @@ mod tests {
         let typed = format!(" console=ttyAMA0,115200n8{tail}");
         let drawn = first_shown(raw, 0, |r| r == line);
         let marked = first_shown(raw, drawn, |r| r.ends_with('#'));
-        let at_end = Screen::from_bytes(&raw[..marked]).grub_editor_lines().unwrap()[1].trim_end().to_owned();
+        let at_end = Screen::from_bytes(&raw[..marked])
+            .grub_editor_lines()
+            .unwrap()[1]
+            .trim_end()
+            .to_owned();
         let blanks = at_end.len() - line.len() - 1;
         // The batches the harness sends and the line each must leave.
         let mut keys = vec![BACKSPACE; 1 + blanks + tail.len()];
@@ -1153,7 +1585,11 @@ mod tests {
             script.push((raw[from..cut].to_vec(), batch.len()));
             from = cut;
             for &k in batch {
-                if k == BACKSPACE { model.pop(); } else { model.push(k as char); }
+                if k == BACKSPACE {
+                    model.pop();
+                } else {
+                    model.push(k as char);
+                }
             }
             state = model.iter().collect();
             expected_keys.extend_from_slice(batch);
@@ -1164,8 +1600,17 @@ mod tests {
         expected_keys.push(CTRL_X);
         assert_eq!(state, format!(" linux /boot/Image boot=live loglevel=4 init=/lib/systemd/systemd live-media-path=/live{typed}"));
         let (mut console, guest, _dir) = scripted_guest(script);
-        edit_in_editor(&mut console, "console=ttyAMA0,115200n8", Duration::from_secs(10), Duration::from_millis(200)).unwrap();
-        assert_eq!(String::from_utf8_lossy(&guest.join().unwrap().0), String::from_utf8_lossy(&expected_keys));
+        edit_in_editor(
+            &mut console,
+            "console=ttyAMA0,115200n8",
+            Duration::from_secs(10),
+            Duration::from_millis(200),
+        )
+        .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&guest.join().unwrap().0),
+            String::from_utf8_lossy(&expected_keys)
+        );
     }
 
     /// Keys GRUB never shows (lost on the way): the edit is discarded and
@@ -1178,16 +1623,35 @@ mod tests {
         let editor = raw[..first_shown(raw, 0, |r| r == line)].to_vec();
         let mut script = vec![(editor.clone(), 3)];
         for _ in 1..EDIT_ATTEMPTS {
-            script.extend([(Vec::new(), 1), (SEABIOS_OPTIONS.to_vec(), 1), (editor.clone(), 3)]);
+            script.extend([
+                (Vec::new(), 1),
+                (SEABIOS_OPTIONS.to_vec(), 1),
+                (editor.clone(), 3),
+            ]);
         }
         let (mut console, guest, _dir) = scripted_guest(script);
-        let e = edit_in_editor(&mut console, "console=ttyAMA0,115200n8", Duration::from_millis(600), Duration::from_millis(100)).unwrap_err();
+        let e = edit_in_editor(
+            &mut console,
+            "console=ttyAMA0,115200n8",
+            Duration::from_millis(600),
+            Duration::from_millis(100),
+        )
+        .unwrap_err();
         let message = e.to_string();
-        assert!(message.starts_with("the edited `linux` command ` linux /boot/Image"), "{message}");
-        assert!(message.contains("typed 3 times, the screen showed ` linux /boot/Image"), "{message}");
+        assert!(
+            message.starts_with("the edited `linux` command ` linux /boot/Image"),
+            "{message}"
+        );
+        assert!(
+            message.contains("typed 3 times, the screen showed ` linux /boot/Image"),
+            "{message}"
+        );
         let mark = [CTRL_N, CTRL_E, MARK];
         let retry = [[ESC, b'e'].as_slice(), &mark].concat();
-        assert_eq!(guest.join().unwrap().0, [mark.as_slice(), &retry, &retry].concat());
+        assert_eq!(
+            guest.join().unwrap().0,
+            [mark.as_slice(), &retry, &retry].concat()
+        );
     }
 
     /// OVMF (Debian's 2022.11) with an ISO whose El Torito catalog has no UEFI
@@ -1197,17 +1661,44 @@ mod tests {
 
     #[test]
     fn uefi_with_nothing_to_boot_ends_the_boot_at_once() {
-        let (mut console, _guest, _dir) = play_guest(OVMF_NOTHING_TO_BOOT, b"", Duration::from_secs(30));
-        let choice = BootChoice::GrubDrawn(DrawnChoice { pattern: None, console_arg: "console=ttyS0".into(), text_mode_key: 't' });
+        let (mut console, _guest, _dir) =
+            play_guest(OVMF_NOTHING_TO_BOOT, b"", Duration::from_secs(30));
+        let choice = BootChoice::GrubDrawn(DrawnChoice {
+            pattern: None,
+            console_arg: "console=ttyS0".into(),
+            text_mode_key: 't',
+        });
         let started = Instant::now();
         let deadline = started + Duration::from_secs(60);
-        let e = boot_to_shell(&mut console, &choice, None, BootTimeouts::default(), 4, deadline, &|_| {}).unwrap_err();
-        assert!(started.elapsed() < Duration::from_secs(5), "waited for a menu: {:?}", started.elapsed());
+        let e = boot_to_shell(
+            &mut console,
+            &choice,
+            None,
+            BootTimeouts::default(),
+            4,
+            deadline,
+            &|_| {},
+        )
+        .unwrap_err();
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "waited for a menu: {:?}",
+            started.elapsed()
+        );
         assert_eq!(e.phase_reached(), Phase::PowerOn);
-        assert_eq!(e.to_string(), format!("{NO_BOOTABLE_DEVICE}; last phase reached: power-on (no boot menu yet)"));
+        assert_eq!(
+            e.to_string(),
+            format!("{NO_BOOTABLE_DEVICE}; last phase reached: power-on (no boot menu yet)")
+        );
         let failed = r#"BdsDxe: failed to load Boot0001 "UEFI QEMU DVD-ROM QM00001 " from PciRoot(0x0)/Pci(0x1F,0x2)/Sata(0x0,0xFFFF,0x0): Not Found"#;
         assert_eq!(e.evidence()[0], failed, "{:?}", e.evidence());
-        assert!(e.evidence().iter().any(|l| l.contains(r#"BdsDxe: loading Boot0002 "EFI Internal Shell""#)), "{:?}", e.evidence());
+        assert!(
+            e.evidence()
+                .iter()
+                .any(|l| l.contains(r#"BdsDxe: loading Boot0002 "EFI Internal Shell""#)),
+            "{:?}",
+            e.evidence()
+        );
     }
 
     #[test]
@@ -1221,7 +1712,10 @@ mod tests {
         ] {
             assert!(p.uefi_gave_up.is_match(line.as_bytes()), "{line}");
         }
-        for line in [r#"BdsDxe: loading Boot0001 "UEFI QEMU DVD-ROM QM00001 " from PciRoot(0x0)"#, "BdsDxe: starting Boot0001"] {
+        for line in [
+            r#"BdsDxe: loading Boot0001 "UEFI QEMU DVD-ROM QM00001 " from PciRoot(0x0)"#,
+            "BdsDxe: starting Boot0001",
+        ] {
             assert!(!p.uefi_gave_up.is_match(line.as_bytes()), "{line}");
         }
     }
@@ -1232,7 +1726,8 @@ mod tests {
                     BdsDxe: starting Boot0001 \"UEFI QEMU DVD-ROM QM00001 \" from PciRoot(0x0)\r\n\
                     Welcome to GRUB!\r\n\
                     BdsDxe: loading Boot0002 \"EFI Internal Shell\" from Fv(7CB8BDC9)\r\n";
-        let context = vec!["BdsDxe: loading Boot0002 \"EFI Internal Shell\" from Fv(7CB8BDC9)".to_owned()];
+        let context =
+            vec!["BdsDxe: loading Boot0002 \"EFI Internal Shell\" from Fv(7CB8BDC9)".to_owned()];
         let (reason, lines) = uefi_boot_lines(text, context);
         assert_eq!(reason, LOADER_RETURNED);
         assert_eq!(lines.len(), 3, "each line once: {lines:?}");

@@ -18,7 +18,12 @@ use std::path::Path;
 const DOWN: &[u8] = b"\x1b[B";
 
 /// Where ISOs keep grub.cfg: NixOS's EFI directory, then the usual places.
-const GRUB_CFG_PATHS: [&str; 4] = ["/EFI/BOOT/grub.cfg", "/EFI/boot/grub.cfg", "/boot/grub/grub.cfg", "/boot/grub2/grub.cfg"];
+const GRUB_CFG_PATHS: [&str; 4] = [
+    "/EFI/BOOT/grub.cfg",
+    "/EFI/boot/grub.cfg",
+    "/boot/grub/grub.cfg",
+    "/boot/grub2/grub.cfg",
+];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GrubItem {
@@ -78,8 +83,11 @@ impl GrubPlan {
     /// (arrow keys as VT100 sends them).
     pub fn keys(step: &GrubStep, last: bool, edit: bool) -> Vec<u8> {
         let mut keys = Vec::new();
-        let (key, n): (&[u8], usize) =
-            if step.to >= step.from { (DOWN, step.to - step.from) } else { (b"\x1b[A", step.from - step.to) };
+        let (key, n): (&[u8], usize) = if step.to >= step.from {
+            (DOWN, step.to - step.from)
+        } else {
+            (b"\x1b[A", step.from - step.to)
+        };
         for _ in 0..n {
             keys.extend_from_slice(key);
         }
@@ -120,7 +128,10 @@ impl GrubMenu {
                     let open = entry.take().expect("checked");
                     text_mode_key = text_mode_key.or(open.text_mode_key());
                     if !open.hidden {
-                        stack.last_mut().expect("root").1.push(GrubItem::Entry { title: open.title, body: open.body });
+                        stack.last_mut().expect("root").1.push(GrubItem::Entry {
+                            title: open.title,
+                            body: open.body,
+                        });
                     }
                 } else {
                     open.depth += code.matches('{').count();
@@ -132,28 +143,41 @@ impl GrubMenu {
             let keyword = read.words.first().map_or("", String::as_str);
             let one_line = code.ends_with('}') && code.contains('{');
             match keyword {
-                "menuentry" | "hiddenentry" if code.ends_with('{') => entry = Some(OpenEntry::new(&read)),
+                "menuentry" | "hiddenentry" if code.ends_with('{') => {
+                    entry = Some(OpenEntry::new(&read))
+                }
                 // `menuentry "T" { linux ... ; initrd ... }` on one line.
                 "menuentry" | "hiddenentry" if one_line => {
                     let mut open = OpenEntry::new(&read);
                     open.body = read.block_commands(line);
                     text_mode_key = text_mode_key.or(open.text_mode_key());
                     if !open.hidden {
-                        stack.last_mut().expect("root").1.push(GrubItem::Entry { title: open.title, body: open.body });
+                        stack.last_mut().expect("root").1.push(GrubItem::Entry {
+                            title: open.title,
+                            body: open.body,
+                        });
                     }
                 }
                 "submenu" if code.ends_with('{') => stack.push((read.title(), Vec::new())),
                 // `submenu "" {return}`: a separator GRUB draws as an empty line
                 // and counts when the arrow keys move.
                 "submenu" if one_line => {
-                    stack.last_mut().expect("root").1.push(GrubItem::Submenu { title: read.title(), items: Vec::new() })
+                    stack.last_mut().expect("root").1.push(GrubItem::Submenu {
+                        title: read.title(),
+                        items: Vec::new(),
+                    })
                 }
                 _ if code == "}" && stack.len() > 1 => {
                     let (title, items) = stack.pop().expect("checked");
-                    stack.last_mut().expect("root").1.push(GrubItem::Submenu { title, items });
+                    stack
+                        .last_mut()
+                        .expect("root")
+                        .1
+                        .push(GrubItem::Submenu { title, items });
                 }
                 "set" if stack.len() == 1 => {
-                    if let Some(value) = read.words.get(1).and_then(|w| w.strip_prefix("default=")) {
+                    if let Some(value) = read.words.get(1).and_then(|w| w.strip_prefix("default="))
+                    {
                         default = value.parse().unwrap_or(0);
                     }
                 }
@@ -162,19 +186,32 @@ impl GrubMenu {
         }
         let items = stack.swap_remove(0).1;
         let default = if default < items.len() { default } else { 0 };
-        GrubMenu { items, default, text_mode_key }
+        GrubMenu {
+            items,
+            default,
+            text_mode_key,
+        }
     }
 
     /// The way to the entry to boot. With a pattern: the first entry (in menu
     /// order, submenus included) whose title matches. Without: the first entry
     /// whose `linux` line has `console_arg`'s console, else the default entry,
     /// edited to add the console.
-    pub fn choose(&self, pattern: Option<&Regex>, console_arg: &str) -> Result<GrubPlan, MenuError> {
-        let has_console = |body: &[String]| linux_line(body).is_some_and(|i| has_console(&body[i], console_arg));
+    pub fn choose(
+        &self,
+        pattern: Option<&Regex>,
+        console_arg: &str,
+    ) -> Result<GrubPlan, MenuError> {
+        let has_console =
+            |body: &[String]| linux_line(body).is_some_and(|i| has_console(&body[i], console_arg));
         let found = match pattern {
-            Some(re) => self
-                .find(&|title, _| re.is_match(title))
-                .ok_or_else(|| MenuError::NoMatch { pattern: re.to_string(), entries: self.describe() })?,
+            Some(re) => {
+                self.find(&|title, _| re.is_match(title))
+                    .ok_or_else(|| MenuError::NoMatch {
+                        pattern: re.to_string(),
+                        entries: self.describe(),
+                    })?
+            }
             None => match self.find(&|_, body| has_console(body)) {
                 Some(path) => path,
                 None => self.default_path().ok_or(MenuError::Empty)?,
@@ -188,23 +225,41 @@ impl GrubMenu {
                 pattern: format!("a `linux` line in GRUB entry `{title}`"),
                 entries: body.join("; "),
             })?;
-            Some(GrubEdit { line, append: console_arg.to_owned() })
+            Some(GrubEdit {
+                line,
+                append: console_arg.to_owned(),
+            })
         };
         let mut steps = Vec::new();
         let mut level = &self.items;
         for (depth, &to) in indices.iter().enumerate() {
             let from = if depth == 0 { self.default } else { 0 };
-            steps.push(GrubStep { from, to, last_title: level.last().map(|i| i.title().to_owned()).unwrap_or_default() });
+            steps.push(GrubStep {
+                from,
+                to,
+                last_title: level
+                    .last()
+                    .map(|i| i.title().to_owned())
+                    .unwrap_or_default(),
+            });
             if let GrubItem::Submenu { items, .. } = &level[to] {
                 level = items;
             }
         }
-        Ok(GrubPlan { steps, edit, title, text_mode_key: self.text_mode_key.unwrap_or(DEFAULT_TEXT_MODE_KEY) })
+        Ok(GrubPlan {
+            steps,
+            edit,
+            title,
+            text_mode_key: self.text_mode_key.unwrap_or(DEFAULT_TEXT_MODE_KEY),
+        })
     }
 
     /// Depth-first, in menu order: the index path, body and title of the first
     /// entry `accept`s.
-    fn find(&self, accept: &dyn Fn(&str, &[String]) -> bool) -> Option<(Vec<usize>, Vec<String>, String)> {
+    fn find(
+        &self,
+        accept: &dyn Fn(&str, &[String]) -> bool,
+    ) -> Option<(Vec<usize>, Vec<String>, String)> {
         fn walk(
             items: &[GrubItem],
             accept: &dyn Fn(&str, &[String]) -> bool,
@@ -236,7 +291,9 @@ impl GrubMenu {
         let mut item = self.items.get(self.default)?;
         loop {
             match item {
-                GrubItem::Entry { title, body } => return Some((path, body.clone(), title.clone())),
+                GrubItem::Entry { title, body } => {
+                    return Some((path, body.clone(), title.clone()))
+                }
                 GrubItem::Submenu { items, .. } => {
                     item = items.first()?;
                     path.push(0);
@@ -250,7 +307,9 @@ impl GrubMenu {
             for item in items {
                 match item {
                     GrubItem::Entry { title, .. } => out.push(format!("{prefix}{title}")),
-                    GrubItem::Submenu { title, items } => walk(items, &format!("{prefix}{title} > "), out),
+                    GrubItem::Submenu { title, items } => {
+                        walk(items, &format!("{prefix}{title} > "), out)
+                    }
                 }
             }
         }
@@ -317,7 +376,8 @@ impl Line {
         let mut word: Option<String> = None;
         let mut quote: Option<char> = None;
         let mut chars = line.chars().peekable();
-        let blank = |code: &mut String, c: char| code.extend(std::iter::repeat_n('_', c.len_utf8()));
+        let blank =
+            |code: &mut String, c: char| code.extend(std::iter::repeat_n('_', c.len_utf8()));
         while let Some(c) = chars.next() {
             match (quote, c) {
                 (None, ' ' | '\t') => {
@@ -336,7 +396,9 @@ impl Line {
                     word.get_or_insert_default();
                     read.code.push(c);
                 }
-                (None, '\\') | (Some('"'), '\\') if quote.is_none() || matches!(chars.peek(), Some('$' | '"' | '\\')) => {
+                (None, '\\') | (Some('"'), '\\')
+                    if quote.is_none() || matches!(chars.peek(), Some('$' | '"' | '\\')) =>
+                {
                     read.code.push('_');
                     let word = word.get_or_insert_default();
                     if let Some(next) = chars.next() {
@@ -370,7 +432,12 @@ impl Line {
     /// `--hotkey 't'`, `--hotkey=t` → `t` (GRUB also names keys like `backspace`;
     /// only single characters can be typed here).
     fn hotkey(&self) -> Option<char> {
-        let at = self.words.iter().skip(2).position(|w| w == "--hotkey" || w.starts_with("--hotkey="))? + 2;
+        let at = self
+            .words
+            .iter()
+            .skip(2)
+            .position(|w| w == "--hotkey" || w.starts_with("--hotkey="))?
+            + 2;
         let value = match self.words[at].strip_prefix("--hotkey=") {
             Some(value) => value,
             None => self.words.get(at + 1)?,
@@ -383,15 +450,25 @@ impl Line {
     /// `line` (the text this was read from): between its first and last brace,
     /// split at each `;` outside quotes.
     fn block_commands(&self, line: &str) -> Vec<String> {
-        let (Some(open), Some(close)) = (self.code.find('{'), self.code.rfind('}')) else { return Vec::new() };
+        let (Some(open), Some(close)) = (self.code.find('{'), self.code.rfind('}')) else {
+            return Vec::new();
+        };
         let mut commands = Vec::new();
         let mut from = open + 1;
-        for (at, _) in self.code[..close].match_indices(';').filter(|(at, _)| *at > open) {
+        for (at, _) in self.code[..close]
+            .match_indices(';')
+            .filter(|(at, _)| *at > open)
+        {
             commands.push(&line[from..at]);
             from = at + 1;
         }
         commands.push(&line[from.min(close)..close]);
-        commands.into_iter().map(str::trim).filter(|c| !c.is_empty()).map(str::to_owned).collect()
+        commands
+            .into_iter()
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(str::to_owned)
+            .collect()
     }
 }
 
@@ -404,7 +481,10 @@ pub fn linux_command(line: &str) -> Option<(usize, &str)> {
     let read = Line::read(line);
     let code = read.code.as_str();
     let mut start = 0;
-    for (end, _) in code.match_indices([';', '{', '}']).chain(std::iter::once((code.len(), ""))) {
+    for (end, _) in code
+        .match_indices([';', '{', '}'])
+        .chain(std::iter::once((code.len(), "")))
+    {
         let command = &code[start..end];
         let word = command.trim_start();
         let name_len = word.find(char::is_whitespace).unwrap_or(word.len());
@@ -421,7 +501,8 @@ pub fn linux_command(line: &str) -> Option<(usize, &str)> {
 
 /// The index of the body's `linux` (or `linuxefi`) line.
 fn linux_line(body: &[String]) -> Option<usize> {
-    body.iter().position(|l| matches!(l.split_whitespace().next(), Some("linux" | "linuxefi")))
+    body.iter()
+        .position(|l| matches!(l.split_whitespace().next(), Some("linux" | "linuxefi")))
 }
 
 #[cfg(test)]
@@ -577,24 +658,52 @@ menuentry 'Shutdown' --class shutdown {
     fn separators_count_and_hidden_entries_do_not() {
         let m = GrubMenu::parse(NIXPKGS_FORCE_TEXT_MODE);
         let titles: Vec<_> = m.items.iter().map(GrubItem::title).collect();
-        assert_eq!(titles[..5], ["NixOS 24.05 Installer ", "NixOS 24.05 Installer (nomodeset)", "NixOS 24.05 Installer (copytoram)", "NixOS 24.05 Installer (debug)", "HiDPI, Quirks and Accessibility"]);
-        assert!(!titles.contains(&"Text mode") && !titles.contains(&"GUI mode"), "{titles:?}");
+        assert_eq!(
+            titles[..5],
+            [
+                "NixOS 24.05 Installer ",
+                "NixOS 24.05 Installer (nomodeset)",
+                "NixOS 24.05 Installer (copytoram)",
+                "NixOS 24.05 Installer (debug)",
+                "HiDPI, Quirks and Accessibility"
+            ]
+        );
+        assert!(
+            !titles.contains(&"Text mode") && !titles.contains(&"GUI mode"),
+            "{titles:?}"
+        );
         assert_eq!(m.text_mode_key, Some('t'));
-        let GrubItem::Submenu { items, .. } = &m.items[4] else { panic!("not a submenu") };
+        let GrubItem::Submenu { items, .. } = &m.items[4] else {
+            panic!("not a submenu")
+        };
         let hidpi: Vec<_> = items.iter().map(GrubItem::title).collect();
         assert_eq!(hidpi.len(), 11, "{hidpi:?}");
-        assert_eq!((hidpi[3], hidpi[7], hidpi[9], hidpi[10]), ("", "", "", "Serial console=ttyS0,115200n8"));
+        assert_eq!(
+            (hidpi[3], hidpi[7], hidpi[9], hidpi[10]),
+            ("", "", "", "Serial console=ttyS0,115200n8")
+        );
 
         let plan = m.choose(None, "console=ttyS0,115200n8").unwrap();
         assert_eq!(plan.edit, None);
         assert_eq!(plan.text_mode_key, 't');
-        let moves: Vec<_> = plan.steps.iter().map(|s| (s.from, s.to, s.last_title.as_str())).collect();
+        let moves: Vec<_> = plan
+            .steps
+            .iter()
+            .map(|s| (s.from, s.to, s.last_title.as_str()))
+            .collect();
         assert_eq!(
             moves,
-            [(0, 4, "Shutdown"), (0, 10, "Serial console=ttyS0,115200n8"), (0, 0, "NixOS 24.05 Installer (nomodeset)")]
+            [
+                (0, 4, "Shutdown"),
+                (0, 10, "Serial console=ttyS0,115200n8"),
+                (0, 0, "NixOS 24.05 Installer (nomodeset)")
+            ]
         );
         // Ten downs in the HiDPI submenu: three of them cross separators.
-        assert_eq!(GrubPlan::keys(&plan.steps[1], false, false), [DOWN.repeat(10), b"\r".to_vec()].concat());
+        assert_eq!(
+            GrubPlan::keys(&plan.steps[1], false, false),
+            [DOWN.repeat(10), b"\r".to_vec()].concat()
+        );
     }
 
     #[test]
@@ -605,8 +714,15 @@ menuentry 'Shutdown' --class shutdown {
                    menuentry 'A' --hotkey=a { linux /a ; }\n";
         let m = GrubMenu::parse(cfg);
         assert_eq!(m.text_mode_key, Some('t'));
-        assert_eq!(m.items.len(), 1, "a visible entry with a hotkey is drawn and counted");
-        assert_eq!(Line::read("menuentry 'x' --hotkey backspace {").hotkey(), None);
+        assert_eq!(
+            m.items.len(),
+            1,
+            "a visible entry with a hotkey is drawn and counted"
+        );
+        assert_eq!(
+            Line::read("menuentry 'x' --hotkey backspace {").hotkey(),
+            None
+        );
         assert_eq!(GrubMenu::parse(NIXOS_LIKE).text_mode_key, None);
     }
 
@@ -614,12 +730,20 @@ menuentry 'Shutdown' --class shutdown {
     /// holds a brace keeps its body, and a quoted `;` does not split a command.
     #[test]
     fn quoted_braces_and_semicolons_are_text() {
-        let m = GrubMenu::parse("menuentry 'a{b' { linux /k x=\"1;2\" ; initrd /i }\nmenuentry \"}#\" { linux /k }\n");
+        let m = GrubMenu::parse(
+            "menuentry 'a{b' { linux /k x=\"1;2\" ; initrd /i }\nmenuentry \"}#\" { linux /k }\n",
+        );
         assert_eq!(
             m.items,
             [
-                GrubItem::Entry { title: "a{b".into(), body: vec!["linux /k x=\"1;2\"".into(), "initrd /i".into()] },
-                GrubItem::Entry { title: "}#".into(), body: vec!["linux /k".into()] },
+                GrubItem::Entry {
+                    title: "a{b".into(),
+                    body: vec!["linux /k x=\"1;2\"".into(), "initrd /i".into()]
+                },
+                GrubItem::Entry {
+                    title: "}#".into(),
+                    body: vec!["linux /k".into()]
+                },
             ]
         );
     }
@@ -629,10 +753,17 @@ menuentry 'Shutdown' --class shutdown {
     #[test]
     fn titles_are_read_with_grubs_quoting() {
         let cfg = "menuentry \"say \\\"hi\\\" for \\$5\" {\n}\nmenuentry It\\'s' a '\"test\" {\n}\nmenuentry 'C:\\x' {\n}\n";
-        let titles: Vec<_> = GrubMenu::parse(cfg).items.iter().map(|i| i.title().to_owned()).collect();
+        let titles: Vec<_> = GrubMenu::parse(cfg)
+            .items
+            .iter()
+            .map(|i| i.title().to_owned())
+            .collect();
         assert_eq!(titles, ["say \"hi\" for $5", "It's a test", "C:\\x"]);
         // A brace ends a plain word.
-        assert_eq!(GrubMenu::parse("menuentry Plain{\n}\n").items[0].title(), "Plain");
+        assert_eq!(
+            GrubMenu::parse("menuentry Plain{\n}\n").items[0].title(),
+            "Plain"
+        );
     }
 
     /// A brace in a body's comment or quoted string does not keep the entry open.
@@ -642,14 +773,23 @@ menuentry 'Shutdown' --class shutdown {
         let m = GrubMenu::parse(cfg);
         let titles: Vec<_> = m.items.iter().map(GrubItem::title).collect();
         assert_eq!(titles, ["A", "B"]);
-        assert_eq!(linux_line(match &m.items[0] { GrubItem::Entry { body, .. } => body, _ => panic!("not an entry") }), Some(2));
+        assert_eq!(
+            linux_line(match &m.items[0] {
+                GrubItem::Entry { body, .. } => body,
+                _ => panic!("not an entry"),
+            }),
+            Some(2)
+        );
     }
 
     /// `--hotkey` inside a title is text, not the option.
     #[test]
     fn a_hotkey_in_the_title_is_text() {
         assert_eq!(Line::read("menuentry 'use --hotkey x' {").hotkey(), None);
-        assert_eq!(Line::read("hiddenentry 'T' --class c --hotkey \"t\" {").hotkey(), Some('t'));
+        assert_eq!(
+            Line::read("hiddenentry 'T' --class c --hotkey \"t\" {").hotkey(),
+            Some('t')
+        );
         assert_eq!(Line::read("hiddenentry T --hotkey=g {").hotkey(), Some('g'));
     }
 
@@ -660,13 +800,28 @@ menuentry 'Shutdown' --class shutdown {
         fn at(line: &str) -> Option<(&str, &str)> {
             linux_command(line).map(|(end, args)| (&line[..end], args))
         }
-        assert_eq!(at("  linux /boot/bzImage a=1 b  "), Some(("  linux /boot/bzImage a=1 b", "/boot/bzImage a=1 b")));
-        assert_eq!(at(" linux /boot/bzImage a=1 ; initrd /boot/initrd; "), Some((" linux /boot/bzImage a=1", "/boot/bzImage a=1")));
-        assert_eq!(at("terminal_output console; linux /k x=\"1;2\"}"), Some(("terminal_output console; linux /k x=\"1;2\"", "/k x=\"1;2\"")));
+        assert_eq!(
+            at("  linux /boot/bzImage a=1 b  "),
+            Some(("  linux /boot/bzImage a=1 b", "/boot/bzImage a=1 b"))
+        );
+        assert_eq!(
+            at(" linux /boot/bzImage a=1 ; initrd /boot/initrd; "),
+            Some((" linux /boot/bzImage a=1", "/boot/bzImage a=1"))
+        );
+        assert_eq!(
+            at("terminal_output console; linux /k x=\"1;2\"}"),
+            Some((
+                "terminal_output console; linux /k x=\"1;2\"",
+                "/k x=\"1;2\""
+            ))
+        );
         assert_eq!(at("linuxefi /k;initrd /i"), Some(("linuxefi /k", "/k")));
         assert_eq!(at("initrd /boot/initrd; echo linux"), None);
         assert_eq!(at("setparams 'linux'"), None);
-        assert_eq!(at("menuentry 'x' { linux /k ; }"), Some(("menuentry 'x' { linux /k", "/k")));
+        assert_eq!(
+            at("menuentry 'x' { linux /k ; }"),
+            Some(("menuentry 'x' { linux /k", "/k"))
+        );
     }
 
     #[test]
@@ -675,43 +830,88 @@ menuentry 'Shutdown' --class shutdown {
         let titles: Vec<_> = m.items.iter().map(GrubItem::title).collect();
         assert_eq!(
             titles,
-            ["NixOS 24.05 Installer", "NixOS 24.05 Installer (nomodeset)", "HiDPI, Quirks and Accessibility", "Firmware Setup"]
+            [
+                "NixOS 24.05 Installer",
+                "NixOS 24.05 Installer (nomodeset)",
+                "HiDPI, Quirks and Accessibility",
+                "Firmware Setup"
+            ]
         );
-        let GrubItem::Submenu { items, .. } = &m.items[2] else { panic!("not a submenu") };
+        let GrubItem::Submenu { items, .. } = &m.items[2] else {
+            panic!("not a submenu")
+        };
         assert_eq!(items[1].title(), "Serial console=ttyS0,115200n8");
     }
 
     #[test]
     fn the_nested_serial_entry_is_chosen() {
-        let plan = GrubMenu::parse(NIXOS_LIKE).choose(None, "console=ttyS0,115200n8").unwrap();
+        let plan = GrubMenu::parse(NIXOS_LIKE)
+            .choose(None, "console=ttyS0,115200n8")
+            .unwrap();
         assert_eq!(plan.edit, None);
-        let moves: Vec<_> = plan.steps.iter().map(|s| (s.from, s.to, s.last_title.as_str())).collect();
+        let moves: Vec<_> = plan
+            .steps
+            .iter()
+            .map(|s| (s.from, s.to, s.last_title.as_str()))
+            .collect();
         assert_eq!(
             moves,
-            [(0, 2, "Firmware Setup"), (0, 1, "Serial console=ttyS0,115200n8"), (0, 0, "NixOS 24.05 Installer")]
+            [
+                (0, 2, "Firmware Setup"),
+                (0, 1, "Serial console=ttyS0,115200n8"),
+                (0, 0, "NixOS 24.05 Installer")
+            ]
         );
-        assert_eq!(GrubPlan::keys(&plan.steps[0], false, false), b"\x1b[B\x1b[B\r");
+        assert_eq!(
+            GrubPlan::keys(&plan.steps[0], false, false),
+            b"\x1b[B\x1b[B\r"
+        );
     }
 
     #[test]
     fn without_a_serial_entry_the_default_is_edited() {
-        let cfg = NIXOS_LIKE.replace(" console=ttyS0,115200n8", "").replace("set timeout=10", "set default=1");
-        let plan = GrubMenu::parse(&cfg).choose(None, "console=ttyAMA0,115200n8").unwrap();
+        let cfg = NIXOS_LIKE
+            .replace(" console=ttyS0,115200n8", "")
+            .replace("set timeout=10", "set default=1");
+        let plan = GrubMenu::parse(&cfg)
+            .choose(None, "console=ttyAMA0,115200n8")
+            .unwrap();
         assert_eq!(plan.title, "NixOS 24.05 Installer (nomodeset)");
-        assert_eq!(plan.steps, [GrubStep { from: 1, to: 1, last_title: "Firmware Setup".into() }]);
+        assert_eq!(
+            plan.steps,
+            [GrubStep {
+                from: 1,
+                to: 1,
+                last_title: "Firmware Setup".into()
+            }]
+        );
         let edit = plan.edit.clone().unwrap();
-        assert_eq!(edit, GrubEdit { line: 0, append: "console=ttyAMA0,115200n8".into() });
+        assert_eq!(
+            edit,
+            GrubEdit {
+                line: 0,
+                append: "console=ttyAMA0,115200n8".into()
+            }
+        );
         assert_eq!(GrubPlan::keys(&plan.steps[0], true, true), b"e");
     }
 
     #[test]
     fn a_pattern_picks_by_title_and_lists_the_entries_when_nothing_matches() {
         let re = Regex::new("1024x768").unwrap();
-        let plan = GrubMenu::parse(NIXOS_LIKE).choose(Some(&re), "console=ttyS0,115200n8").unwrap();
-        assert_eq!(plan.steps.iter().map(|s| s.to).collect::<Vec<_>>(), [2, 0, 0]);
+        let plan = GrubMenu::parse(NIXOS_LIKE)
+            .choose(Some(&re), "console=ttyS0,115200n8")
+            .unwrap();
+        assert_eq!(
+            plan.steps.iter().map(|s| s.to).collect::<Vec<_>>(),
+            [2, 0, 0]
+        );
         assert!(plan.edit.is_none() || plan.edit.as_ref().is_some_and(|e| e.line == 0));
         let re = Regex::new("memtest").unwrap();
-        let e = GrubMenu::parse(NIXOS_LIKE).choose(Some(&re), "console=ttyS0").unwrap_err().to_string();
+        let e = GrubMenu::parse(NIXOS_LIKE)
+            .choose(Some(&re), "console=ttyS0")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("HiDPI, Quirks and Accessibility > Serial console=ttyS0,115200n8 > NixOS 24.05 Installer"), "{e}");
     }
 }

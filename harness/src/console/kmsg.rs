@@ -41,10 +41,20 @@ enum Part {
 }
 
 /// `[  123.456789] `: the timestamp of every kernel line.
-const TIMESTAMP: &[Part] =
-    &[Part::Lit(b"["), Part::Run(|b| *b == b' ', 0, 4), Part::Run(u8::is_ascii_digit, 1, 10), Part::Lit(b"."), Part::Run(u8::is_ascii_digit, 6, 6), Part::Lit(b"] ")];
+const TIMESTAMP: &[Part] = &[
+    Part::Lit(b"["),
+    Part::Run(|b| *b == b' ', 0, 4),
+    Part::Run(u8::is_ascii_digit, 1, 10),
+    Part::Lit(b"."),
+    Part::Run(u8::is_ascii_digit, 6, 6),
+    Part::Lit(b"] "),
+];
 /// `** 12 printk messages dropped **`, which comes before a record.
-const DROPPED: &[Part] = &[Part::Lit(b"** "), Part::Run(u8::is_ascii_digit, 1, 20), Part::Lit(b" printk messages dropped **")];
+const DROPPED: &[Part] = &[
+    Part::Lit(b"** "),
+    Part::Run(u8::is_ascii_digit, 1, 20),
+    Part::Lit(b" printk messages dropped **"),
+];
 
 #[derive(Debug, PartialEq, Eq)]
 enum Fit {
@@ -190,28 +200,48 @@ mod tests {
 
     #[test]
     fn a_record_in_a_line_follows_the_line() {
-        assert_eq!(lines(&[b"hel[   12.345678] kmsg-flood: line 7\nlo\n"]), "hello\n[   12.345678] kmsg-flood: line 7\n");
+        assert_eq!(
+            lines(&[b"hel[   12.345678] kmsg-flood: line 7\nlo\n"]),
+            "hello\n[   12.345678] kmsg-flood: line 7\n"
+        );
         // Split anywhere, several in one line, one at the very end of the timestamp.
         assert_eq!(
-            lines(&[b"ISOTEST_1", b"[    1.0000", b"00] a\n_B", b"1[12345.123456] b\n[123456.000001] ", b"c\n\nnext\n"]),
+            lines(&[
+                b"ISOTEST_1",
+                b"[    1.0000",
+                b"00] a\n_B",
+                b"1[12345.123456] b\n[123456.000001] ",
+                b"c\n\nnext\n"
+            ]),
             "ISOTEST_1_B1\n[    1.000000] a\n[12345.123456] b\n[123456.000001] c\nnext\n"
         );
     }
 
     #[test]
     fn a_record_at_the_start_of_a_line_stays_where_it_is() {
-        assert_eq!(lines(&[b"a\n[    2.000000] k\nb\n"]), "a\n[    2.000000] k\nb\n");
+        assert_eq!(
+            lines(&[b"a\n[    2.000000] k\nb\n"]),
+            "a\n[    2.000000] k\nb\n"
+        );
     }
 
     #[test]
     fn the_dropped_notice_and_its_record_follow_the_line() {
         let raw = b"0000016 6c** 3 printk messages dropped **\n[    3.000000] k\n 6c\n";
-        assert_eq!(lines(&[raw]), "0000016 6c 6c\n** 3 printk messages dropped **\n[    3.000000] k\n");
+        assert_eq!(
+            lines(&[raw]),
+            "0000016 6c 6c\n** 3 printk messages dropped **\n[    3.000000] k\n"
+        );
     }
 
     #[test]
     fn brackets_that_are_not_records_are_text() {
-        for text in ["[root@rescue:~]# ls [ab] a[1] x[ 1.5] y[ 12.1234567] **bold** ** 3 printk\n", "x[", "x[ 1", "x*"] {
+        for text in [
+            "[root@rescue:~]# ls [ab] a[1] x[ 1.5] y[ 12.1234567] **bold** ** 3 printk\n",
+            "x[",
+            "x[ 1",
+            "x*",
+        ] {
             let mut k = KernelLines::default();
             let mut out = Vec::new();
             k.feed(text.as_bytes(), &mut out);
@@ -226,10 +256,16 @@ mod tests {
     fn idle_shows_what_is_held() {
         let mut k = KernelLines::default();
         let mut out = Vec::new();
-        k.feed(b"rescue login: [    4.000000] Kernel panic - not syncing\n", &mut out);
+        k.feed(
+            b"rescue login: [    4.000000] Kernel panic - not syncing\n",
+            &mut out,
+        );
         assert_eq!(out, b"rescue login: ");
         k.idle(&mut out);
-        assert_eq!(String::from_utf8_lossy(&out), "rescue login: \n[    4.000000] Kernel panic - not syncing\nrescue login: ");
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            "rescue login: \n[    4.000000] Kernel panic - not syncing\nrescue login: "
+        );
         // Then the line goes on, and whatever follows reads whole.
         k.feed(b"root\n", &mut out);
         assert!(String::from_utf8_lossy(&out).ends_with("\nrescue login: root\n"));
@@ -246,10 +282,17 @@ mod tests {
         let mut out = Vec::new();
         k.feed(b"prompt$ ", &mut out);
         for _ in 0..1000 {
-            k.feed(b"[    6.000000] kmsg-flood: line of the console noise\n", &mut out);
+            k.feed(
+                b"[    6.000000] kmsg-flood: line of the console noise\n",
+                &mut out,
+            );
         }
         let text = String::from_utf8_lossy(&out);
-        assert!(text.matches("kmsg-flood").count() > 300, "{} held lines written", text.matches("kmsg-flood").count());
+        assert!(
+            text.matches("kmsg-flood").count() > 300,
+            "{} held lines written",
+            text.matches("kmsg-flood").count()
+        );
         assert!(text.ends_with("\nprompt$ "));
     }
 
@@ -257,7 +300,11 @@ mod tests {
     fn junk_never_panics() {
         let mut k = KernelLines::default();
         let mut out = Vec::new();
-        let junk: Vec<u8> = (0..=255u8).cycle().take(4096).chain(b"x[  1.".iter().copied()).collect();
+        let junk: Vec<u8> = (0..=255u8)
+            .cycle()
+            .take(4096)
+            .chain(b"x[  1.".iter().copied())
+            .collect();
         k.feed(&junk, &mut out);
         k.feed(&[0xff, b'[', 0xc3, b'*', b'*', b' ', 0x80], &mut out);
         k.idle(&mut out);

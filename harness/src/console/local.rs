@@ -33,10 +33,19 @@ impl LocalShell {
         if let Some(bin) = bin {
             command.env("PATH", format!("{}:/usr/bin:/bin", bin.display()));
         }
-        let child = command.stdin(fd(&theirs)).stdout(fd(&theirs)).stderr(fd(&theirs)).spawn().expect("/bin/sh");
+        let child = command
+            .stdin(fd(&theirs))
+            .stdout(fd(&theirs))
+            .stderr(fd(&theirs))
+            .spawn()
+            .expect("/bin/sh");
         drop(theirs);
         let console = SerialConsole::attach(wire(ours), dir.path()).expect("attach");
-        LocalShell { child, console, dir }
+        LocalShell {
+            child,
+            console,
+            dir,
+        }
     }
 
     /// `program` as a login shell on a pseudo-terminal of its own (its
@@ -78,7 +87,11 @@ impl LocalShell {
         std::thread::spawn(move || std::io::copy(&mut from_terminal, &mut to_console));
         std::thread::spawn(move || std::io::copy(&mut from_console, &mut to_terminal));
         let console = SerialConsole::attach(ours, dir.path()).expect("attach");
-        LocalShell { child, console, dir }
+        LocalShell {
+            child,
+            console,
+            dir,
+        }
     }
 
     /// The console, as `boot_to_shell` has it before the shell.

@@ -32,14 +32,26 @@ pub struct LoggedIn {
 pub enum LoginError {
     /// Typed at a real login prompt, the probe was taken as a user name:
     /// login asked for a password (no autologin, no credentials).
-    PasswordAsked { at: usize },
+    PasswordAsked {
+        at: usize,
+    },
     /// login(1) refused the credentials ("Login incorrect"); the console's
     /// lines around its answer (the password is never echoed).
-    Refused { user: String, evidence: Vec<String> },
+    Refused {
+        user: String,
+        evidence: Vec<String>,
+    },
     /// No password prompt after the user name, though a password was given.
-    NoPasswordPrompt { user: String, evidence: Vec<String> },
+    NoPasswordPrompt {
+        user: String,
+        evidence: Vec<String>,
+    },
     /// The line that starts isotest's /bin/sh got no answer.
-    NoPosixShell { tries: u32, waited: u64, lines: Vec<String> },
+    NoPosixShell {
+        tries: u32,
+        waited: u64,
+        lines: Vec<String>,
+    },
     Console(ConsoleError),
 }
 
@@ -95,26 +107,55 @@ pub fn reach_shell(
     let mut by_isotest = None;
     if let Some(credentials) = credentials {
         let automatic = p.automatic.is_match(rest_of_line.as_bytes())
-            || console.expect(&[&p.automatic], AUTOMATIC_LINE * scale, "getty's automatic login").is_ok();
+            || console
+                .expect(
+                    &[&p.automatic],
+                    AUTOMATIC_LINE * scale,
+                    "getty's automatic login",
+                )
+                .is_ok();
         if !automatic {
             log_in(console, credentials, scale)?;
             by_isotest = Some(credentials.user.clone());
         }
     }
-    let login_shell = start_posix_shell(console, prompt, nonce(), scale, patience, by_isotest.as_deref())?;
-    Ok(LoggedIn { by_isotest, login_shell })
+    let login_shell = start_posix_shell(
+        console,
+        prompt,
+        nonce(),
+        scale,
+        patience,
+        by_isotest.as_deref(),
+    )?;
+    Ok(LoggedIn {
+        by_isotest,
+        login_shell,
+    })
 }
 
 /// Types the user name and, when login(1) asks, the password. Whether they
 /// were right shows when the shell answers (`start_posix_shell`).
-fn log_in(console: &mut SerialConsole, credentials: &Credentials, scale: u32) -> Result<(), LoginError> {
+fn log_in(
+    console: &mut SerialConsole,
+    credentials: &Credentials,
+    scale: u32,
+) -> Result<(), LoginError> {
     let p = patterns();
     console.send(format!("{}\r", credentials.user).as_bytes())?;
-    let Some(password) = &credentials.password else { return Ok(()) };
-    match console.expect(&[&p.password_prompt], PASSWORD_PROMPT * scale, "login's password prompt") {
+    let Some(password) = &credentials.password else {
+        return Ok(());
+    };
+    match console.expect(
+        &[&p.password_prompt],
+        PASSWORD_PROMPT * scale,
+        "login's password prompt",
+    ) {
         Ok(_) => {}
         Err(ConsoleError::Timeout { last_lines, .. }) => {
-            return Err(LoginError::NoPasswordPrompt { user: credentials.user.clone(), evidence: last_lines })
+            return Err(LoginError::NoPasswordPrompt {
+                user: credentials.user.clone(),
+                evidence: last_lines,
+            })
         }
         Err(e) => return Err(e.into()),
     }
@@ -136,11 +177,16 @@ fn start_posix_shell(
     logging_in: Option<&str>,
 ) -> Result<Option<String>, LoginError> {
     let p = patterns();
-    let answer = Regex::new(&format!("ISOTEST_READY_{}:([^\r\n]*)\r?\n", u64::from(nonce) * 7)).expect("answer pattern");
+    let answer = Regex::new(&format!(
+        "ISOTEST_READY_{}:([^\r\n]*)\r?\n",
+        u64::from(nonce) * 7
+    ))
+    .expect("answer pattern");
     // The prompt again, as getty writes it: at the start of a line and
     // whole (the motd's "Last login: ..." is not it).
     let prompt = prompt.trim();
-    let prompt_again = (!prompt.is_empty()).then(|| Regex::new(&format!("(?m)^{} ", regex::escape(prompt))).expect("prompt pattern"));
+    let prompt_again = (!prompt.is_empty())
+        .then(|| Regex::new(&format!("(?m)^{} ", regex::escape(prompt))).expect("prompt pattern"));
     let started = Instant::now();
     let deadline = started + patience;
     let mut tries = 0;
@@ -150,21 +196,33 @@ fn start_posix_shell(
         // Retry now and then: characters typed while getty hands over to the shell
         // can be flushed away. (A second line that reaches the POSIX shell
         // only starts another one in its place.)
-        let wait = (Duration::from_secs(5) * scale).min(deadline.saturating_duration_since(Instant::now()));
-        let unwanted = if logging_in.is_some() { &p.refused } else { &p.asked };
+        let wait = (Duration::from_secs(5) * scale)
+            .min(deadline.saturating_duration_since(Instant::now()));
+        let unwanted = if logging_in.is_some() {
+            &p.refused
+        } else {
+            &p.asked
+        };
         let mut patterns = vec![&answer, unwanted];
         patterns.extend(prompt_again.as_ref());
         match console.expect(&patterns, wait, "a shell on the serial console") {
             Ok(m) if m.index == 0 => return Ok(login_shell_of(&m.text)),
             Ok(m) => {
                 return Err(match logging_in {
-                    Some(user) => LoginError::Refused { user: user.to_owned(), evidence: console.lines_around(m.start) },
+                    Some(user) => LoginError::Refused {
+                        user: user.to_owned(),
+                        evidence: console.lines_around(m.start),
+                    },
                     None => LoginError::PasswordAsked { at: m.start },
                 })
             }
             Err(ConsoleError::Timeout { .. }) if Instant::now() < deadline => continue,
             Err(ConsoleError::Timeout { last_lines, .. }) => {
-                return Err(LoginError::NoPosixShell { tries, waited: started.elapsed().as_secs(), lines: last_lines })
+                return Err(LoginError::NoPosixShell {
+                    tries,
+                    waited: started.elapsed().as_secs(),
+                    lines: last_lines,
+                })
             }
             Err(e) => return Err(e.into()),
         }
@@ -207,18 +265,33 @@ mod tests {
     fn a_posix_shell_from_any_login_shell() {
         let mut tried = Vec::new();
         for name in ["bash", "zsh", "fish", "elvish", "tcsh", "mksh", "dash"] {
-            let Some(program) = ["/usr/bin", "/bin"].iter().map(|d| std::path::Path::new(d).join(name)).find(|p| p.exists()) else {
+            let Some(program) = ["/usr/bin", "/bin"]
+                .iter()
+                .map(|d| std::path::Path::new(d).join(name))
+                .find(|p| p.exists())
+            else {
                 continue;
             };
             let mut local = LocalShell::on_terminal(&program);
             let got = reach_shell(local.console(), "", "", None, 1, Duration::from_secs(20));
             let want = std::fs::canonicalize(&program).expect("canonical path");
             let login = got.unwrap_or_else(|e| panic!("{name}: {e:?}"));
-            assert_eq!(login, LoggedIn { by_isotest: None, login_shell: Some(want.display().to_string()) }, "{name}");
+            assert_eq!(
+                login,
+                LoggedIn {
+                    by_isotest: None,
+                    login_shell: Some(want.display().to_string())
+                },
+                "{name}"
+            );
             let mut shell = local.shell();
             let out = shell.run("echo $((6 * 7)) \"$0\"; test \"$(readlink /proc/$$/exe)\" = \"$(readlink -f /bin/sh)\"", Duration::from_secs(20));
             let out = out.unwrap_or_else(|e| panic!("{name}: {e}"));
-            assert_eq!((out.output.split_whitespace().next(), out.status), (Some("42"), 0), "{name}: {out:?}");
+            assert_eq!(
+                (out.output.split_whitespace().next(), out.status),
+                (Some("42"), 0),
+                "{name}: {out:?}"
+            );
             tried.push(name);
         }
         assert!(tried.contains(&"bash"), "no shell tried: {tried:?}");
@@ -233,18 +306,36 @@ mod tests {
     fn getty(refuse: bool) -> (LocalShell, tempfile::TempDir) {
         let dir = tempfile::tempdir().expect("tempdir");
         let script = dir.path().join("getty");
-        let refused = if refuse { "[ \"$n\" = root ] || continue" } else { ":" };
+        let refused = if refuse {
+            "[ \"$n\" = root ] || continue"
+        } else {
+            ":"
+        };
         let text = format!(
             "#!/bin/bash\nwhile :; do\n  printf '\\nrescue login: '\n  read -r n\n  {refused}\n  stty -echo; printf 'Password: '\n  read -r p; stty echo\n  \
              echo\n  if [ \"$n:$p\" = root:secret ]; then exec /bin/bash; fi\n  sleep 0.2; echo 'Login incorrect'\ndone\n"
         );
         std::fs::write(&script, text).expect("script");
-        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("chmod");
         (LocalShell::on_terminal(&script), dir)
     }
 
+    /// Waits for the getty script's first prompt; returns what matched.
+    fn at_prompt(local: &mut LocalShell) -> String {
+        let prompt = Regex::new("login: ").unwrap();
+        local
+            .console()
+            .expect(&[&prompt], Duration::from_secs(10), "the prompt")
+            .expect("prompt")
+            .text
+    }
+
     fn credentials(password: &str) -> Credentials {
-        Credentials { user: "root".into(), password: Some(Secret::new(password.into())) }
+        Credentials {
+            user: "root".into(),
+            password: Some(Secret::new(password.into())),
+        }
     }
 
     /// At a real prompt, without credentials: the probe becomes a user name,
@@ -253,9 +344,19 @@ mod tests {
     fn a_real_prompt_without_credentials_is_no_autologin() {
         for refuse in [false, true] {
             let (mut local, _dir) = getty(refuse);
-            let prompt = local.console().expect(&[&Regex::new("login: ").unwrap()], Duration::from_secs(10), "the prompt").expect("prompt");
-            let got = reach_shell(local.console(), &format!("rescue {}", prompt.text), "", None, 1, Duration::from_secs(20));
-            assert!(matches!(got, Err(LoginError::PasswordAsked { .. })), "refuse {refuse}: {got:?}");
+            let prompt = at_prompt(&mut local);
+            let got = reach_shell(
+                local.console(),
+                &format!("rescue {prompt}"),
+                "",
+                None,
+                1,
+                Duration::from_secs(20),
+            );
+            assert!(
+                matches!(got, Err(LoginError::PasswordAsked { .. })),
+                "refuse {refuse}: {got:?}"
+            );
         }
     }
 
@@ -264,18 +365,47 @@ mod tests {
     #[test]
     fn credentials_log_in_at_the_prompt() {
         let (mut local, _dir) = getty(false);
-        local.console().expect(&[&Regex::new("login: ").unwrap()], Duration::from_secs(10), "the prompt").expect("prompt");
-        let got = reach_shell(local.console(), "rescue login: ", "", Some(&credentials("secret")), 1, Duration::from_secs(20));
-        let bash = std::fs::canonicalize("/bin/bash").unwrap().display().to_string();
-        assert_eq!(got.expect("logged in"), LoggedIn { by_isotest: Some("root".into()), login_shell: Some(bash) });
+        at_prompt(&mut local);
+        let got = reach_shell(
+            local.console(),
+            "rescue login: ",
+            "",
+            Some(&credentials("secret")),
+            1,
+            Duration::from_secs(20),
+        );
+        let bash = std::fs::canonicalize("/bin/bash")
+            .unwrap()
+            .display()
+            .to_string();
+        assert_eq!(
+            got.expect("logged in"),
+            LoggedIn {
+                by_isotest: Some("root".into()),
+                login_shell: Some(bash)
+            }
+        );
 
         let (mut local, _dir) = getty(false);
-        local.console().expect(&[&Regex::new("login: ").unwrap()], Duration::from_secs(10), "the prompt").expect("prompt");
-        match reach_shell(local.console(), "rescue login: ", "", Some(&credentials("wrong")), 1, Duration::from_secs(20)) {
+        at_prompt(&mut local);
+        match reach_shell(
+            local.console(),
+            "rescue login: ",
+            "",
+            Some(&credentials("wrong")),
+            1,
+            Duration::from_secs(20),
+        ) {
             Err(LoginError::Refused { user, evidence }) => {
                 assert_eq!(user, "root");
-                assert!(evidence.iter().any(|l| l.contains("Login incorrect")), "{evidence:?}");
-                assert!(!evidence.iter().any(|l| l.contains("wrong")), "the password was echoed: {evidence:?}");
+                assert!(
+                    evidence.iter().any(|l| l.contains("Login incorrect")),
+                    "{evidence:?}"
+                );
+                assert!(
+                    !evidence.iter().any(|l| l.contains("wrong")),
+                    "the password was echoed: {evidence:?}"
+                );
             }
             other => panic!("{other:?}"),
         }
@@ -287,13 +417,21 @@ mod tests {
     fn a_shell_that_runs_nothing_is_named_by_its_words() {
         let dir = tempfile::tempdir().expect("tempdir");
         let script = dir.path().join("rsh");
-        std::fs::write(&script, "#!/bin/bash\nwhile read -r line; do echo \"rsh: ${line%% *}: restricted\"; done\n").expect("script");
-        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+        std::fs::write(
+            &script,
+            "#!/bin/bash\nwhile read -r line; do echo \"rsh: ${line%% *}: restricted\"; done\n",
+        )
+        .expect("script");
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("chmod");
         let mut local = LocalShell::on_terminal(&script);
         match reach_shell(local.console(), "", "", None, 1, Duration::from_secs(3)) {
             Err(LoginError::NoPosixShell { tries, lines, .. }) => {
                 assert!(tries >= 1);
-                assert!(lines.iter().any(|l| l.contains("rsh: /bin/sh: restricted")), "{lines:?}");
+                assert!(
+                    lines.iter().any(|l| l.contains("rsh: /bin/sh: restricted")),
+                    "{lines:?}"
+                );
             }
             other => panic!("{other:?}"),
         }
@@ -305,7 +443,9 @@ mod tests {
         assert!(p.asked.is_match(b"\nPassword: "));
         assert!(p.asked.is_match(b"\nLogin incorrect\n"));
         // A read that ends right after the motd's "Last login: " is not a prompt.
-        assert!(!p.asked.is_match(b"root (automatic login)\nLinux rescue 6.1\nLast login: "));
+        assert!(!p
+            .asked
+            .is_match(b"root (automatic login)\nLinux rescue 6.1\nLast login: "));
         assert!(p.password_prompt.is_match(b"root\r\nPassword: "));
         assert!(!p.password_prompt.is_match(b"Password: wrong\r\n"));
         assert!(p.refused.is_match(b"\r\nLogin incorrect\r\nrescue login: "));
@@ -314,9 +454,15 @@ mod tests {
 
     #[test]
     fn the_login_shell_is_read_from_the_answer() {
-        assert_eq!(login_shell_of("ISOTEST_READY_21:/usr/bin/fish\r\n").as_deref(), Some("/usr/bin/fish"));
+        assert_eq!(
+            login_shell_of("ISOTEST_READY_21:/usr/bin/fish\r\n").as_deref(),
+            Some("/usr/bin/fish")
+        );
         assert_eq!(login_shell_of("ISOTEST_READY_21:\r\n"), None);
         let line = probe_line(3);
-        assert!(!line.contains('\\') && !line.contains('!') && line.matches('\'').count() == 2, "{line}");
+        assert!(
+            !line.contains('\\') && !line.contains('!') && line.matches('\'').count() == 2,
+            "{line}"
+        );
     }
 }

@@ -11,8 +11,15 @@ use proptest::test_runner::Config;
 /// `n` cases per property, unless PROPTEST_CASES says otherwise; no files of
 /// failing cases are written (a failure becomes a unit test instead).
 pub(crate) fn cases(n: u32) -> Config {
-    let cases = std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(n);
-    Config { cases, failure_persistence: None, ..Config::default() }
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(n);
+    Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    }
 }
 
 /// The stripper's text for `input` fed in pieces cut at `cuts` (byte offsets),
@@ -56,22 +63,31 @@ fn plain_text() -> impl Strategy<Value = String> {
 /// character sets, carriage returns and other invisible control characters.
 fn invisible_escape() -> impl Strategy<Value = Vec<u8>> {
     let params = proptest::collection::vec(prop_oneof![Just(b';'), Just(b'?'), b'0'..=b'9'], 0..6);
-    let csi_final = (0x40u8..=0x7e).prop_filter("not a move to another row", |b| !matches!(b, b'H' | b'f' | b'A' | b'B' | b'E' | b'F' | b'd'));
+    let csi_final = (0x40u8..=0x7e).prop_filter("not a move to another row", |b| {
+        !matches!(b, b'H' | b'f' | b'A' | b'B' | b'E' | b'F' | b'd')
+    });
     let csi = (params, csi_final).prop_map(|(p, f)| [&b"\x1b["[..], &p, &[f]].concat());
     let title = proptest::collection::vec(0x20u8..0x7f, 0..12);
     let osc = (title, prop_oneof![Just(&b"\x07"[..]), Just(&b"\x1b\\"[..])])
         .prop_map(|(t, end)| [&b"\x1b]0;"[..], &t, end].concat());
-    let charset = (prop::sample::select(&b"()%"[..]), prop::sample::select(&b"0AB@G"[..])).prop_map(|(k, c)| vec![0x1b, k, c]);
+    let charset = (
+        prop::sample::select(&b"()%"[..]),
+        prop::sample::select(&b"0AB@G"[..]),
+    )
+        .prop_map(|(k, c)| vec![0x1b, k, c]);
     let two_byte = prop::sample::select(&b"78=>"[..]).prop_map(|c| vec![0x1b, c]);
-    let control = prop::sample::select(&[0x00u8, 0x07, 0x0d, 0x0e, 0x0f, 0x7f][..]).prop_map(|c| vec![c]);
+    let control =
+        prop::sample::select(&[0x00u8, 0x07, 0x0d, 0x0e, 0x0f, 0x7f][..]).prop_map(|c| vec![c]);
     prop_oneof![4 => csi, 1 => osc, 1 => charset, 1 => two_byte, 2 => control]
 }
 
 /// A cursor jump (`ESC [ row ; col H`), a move up or down, or a reset (`ESC
 /// c`): the stripper may turn it into a newline.
 fn cursor_jump() -> impl Strategy<Value = Vec<u8>> {
-    let jump = (0u8..30, 0u8..80, prop::sample::select(&b"Hf"[..])).prop_map(|(r, c, f)| format!("\x1b[{r};{c}{}", f as char).into_bytes());
-    let vertical = (0u8..5, prop::sample::select(&b"ABEFd"[..])).prop_map(|(n, f)| format!("\x1b[{n}{}", f as char).into_bytes());
+    let jump = (0u8..30, 0u8..80, prop::sample::select(&b"Hf"[..]))
+        .prop_map(|(r, c, f)| format!("\x1b[{r};{c}{}", f as char).into_bytes());
+    let vertical = (0u8..5, prop::sample::select(&b"ABEFd"[..]))
+        .prop_map(|(n, f)| format!("\x1b[{n}{}", f as char).into_bytes());
     let two_byte = prop::sample::select(&b"cDEM"[..]).prop_map(|c| vec![0x1b, c]);
     prop_oneof![6 => jump, 2 => vertical, 1 => two_byte]
 }
@@ -90,8 +106,15 @@ fn cut_escape() -> impl Strategy<Value = Vec<u8>> {
 
 /// `text` (cut at character boundaries) with `escapes` put between its pieces.
 fn interleave(text: &str, escapes: &[(usize, Vec<u8>)]) -> Vec<u8> {
-    let bounds: Vec<usize> = text.char_indices().map(|(i, _)| i).chain([text.len()]).collect();
-    let mut at: Vec<(usize, &[u8])> = escapes.iter().map(|(i, e)| (bounds[i % bounds.len()], e.as_slice())).collect();
+    let bounds: Vec<usize> = text
+        .char_indices()
+        .map(|(i, _)| i)
+        .chain([text.len()])
+        .collect();
+    let mut at: Vec<(usize, &[u8])> = escapes
+        .iter()
+        .map(|(i, e)| (bounds[i % bounds.len()], e.as_slice()))
+        .collect();
     at.sort_by_key(|(i, _)| *i);
     let mut out = Vec::new();
     let mut from = 0;
@@ -206,12 +229,20 @@ mod framing {
         Bytes(Vec<u8>),
         /// This command's end marker (`<tag>_E<id>:<status>`), cut after
         /// `keep` bytes and broken off by a `#`: a line the guest never finished.
-        CutEnd { keep: usize },
+        CutEnd {
+            keep: usize,
+        },
         /// This command's begin marker cut short the same way.
-        CutBegin { keep: usize },
+        CutBegin {
+            keep: usize,
+        },
         /// A whole marker of an earlier command, or of a neighbouring number
         /// under this command's nonce: neither may be taken for this one's.
-        Stale { begin: bool, earlier: usize, id_offset: u64 },
+        Stale {
+            begin: bool,
+            earlier: usize,
+            id_offset: u64,
+        },
     }
 
     /// Line ends as a guest's terminal may send them.
@@ -253,9 +284,26 @@ mod framing {
         let pieces = || proptest::collection::vec(piece(), 0..6);
         let status = prop_oneof![3 => 0..=255i32, 1 => any::<i32>()];
         let cuts = proptest::collection::vec(any::<usize>(), 0..6);
-        (any::<bool>(), pieces(), pieces(), status, pieces(), line_end(), cuts).prop_map(
-            |(echo, before, output, status, after, line_end, cuts)| Exchange { echo, before, output, status, after, line_end, cuts },
+        (
+            any::<bool>(),
+            pieces(),
+            pieces(),
+            status,
+            pieces(),
+            line_end(),
+            cuts,
         )
+            .prop_map(
+                |(echo, before, output, status, after, line_end, cuts)| Exchange {
+                    echo,
+                    before,
+                    output,
+                    status,
+                    after,
+                    line_end,
+                    cuts,
+                },
+            )
     }
 
     /// A command's nonce and number, as the guest read them off the command.
@@ -276,12 +324,23 @@ mod framing {
                 Piece::Bytes(b) => b.clone(),
                 Piece::CutEnd { keep } => cut(format!("{}_E{}:{status}\n", now.tag, now.id), *keep),
                 Piece::CutBegin { keep } => cut(format!("{}_B{}\n", now.tag, now.id), *keep),
-                Piece::Stale { begin, earlier, id_offset } => {
+                Piece::Stale {
+                    begin,
+                    earlier,
+                    id_offset,
+                } => {
                     let marks = match seen {
-                        [] => Marks { tag: now.tag.clone(), id: now.id + 1 + id_offset },
+                        [] => Marks {
+                            tag: now.tag.clone(),
+                            id: now.id + 1 + id_offset,
+                        },
                         _ => seen[earlier % seen.len()].clone(),
                     };
-                    let kind = if *begin { format!("B{}", marks.id) } else { format!("E{}:0", marks.id) };
+                    let kind = if *begin {
+                        format!("B{}", marks.id)
+                    } else {
+                        format!("E{}:0", marks.id)
+                    };
                     format!("\n{}_{kind}\n", marks.tag).into_bytes()
                 }
             }
@@ -311,9 +370,17 @@ mod framing {
         }
         let caps = shape.captures(&typed).expect("a framed command");
         let text = |i: usize| String::from_utf8(caps[i].to_vec()).unwrap();
-        let marks = Marks { tag: text(2), id: text(3).parse().unwrap() };
+        let marks = Marks {
+            tag: text(2),
+            id: text(3).parse().unwrap(),
+        };
         let (begin_format, end_format) = (text(1), text(4));
-        Framed { typed, marks, begin_format, end_format }
+        Framed {
+            typed,
+            marks,
+            begin_format,
+            end_format,
+        }
     }
 
     /// What `printf FORMAT ARGS...` prints, for the formats the framing uses:
@@ -360,7 +427,9 @@ mod framing {
         let mut out = String::new();
         for (row, chunk) in bytes.chunks(16).enumerate() {
             out.push_str(&format!("{:07}", row * 16));
-            chunk.iter().for_each(|b| out.push_str(&format!(" {b:02x}")));
+            chunk
+                .iter()
+                .for_each(|b| out.push_str(&format!(" {b:02x}")));
             out.push('\n');
         }
         out.push_str(&format!("{:07}\n", bytes.len()));
@@ -369,7 +438,10 @@ mod framing {
 
     /// A terminal's output processing: each newline goes out as `line_end`.
     fn with_line_ends(bytes: &[u8], line_end: &[u8]) -> Vec<u8> {
-        bytes.split(|&b| b == b'\n').collect::<Vec<_>>().join(line_end)
+        bytes
+            .split(|&b| b == b'\n')
+            .collect::<Vec<_>>()
+            .join(line_end)
     }
 
     /// The guest: for each command it reads, what `exchange` says around the
@@ -380,7 +452,12 @@ mod framing {
             for x in exchanges {
                 let framed = read_command(&mut stream);
                 let now = framed.marks.clone();
-                let render = |pieces: &[Piece]| -> Vec<u8> { pieces.iter().flat_map(|p| p.render(&now, x.status, &seen)).collect() };
+                let render = |pieces: &[Piece]| -> Vec<u8> {
+                    pieces
+                        .iter()
+                        .flat_map(|p| p.render(&now, x.status, &seen))
+                        .collect()
+                };
                 let status = x.status.to_string();
                 let mut bytes = Vec::new();
                 if x.echo {
@@ -391,7 +468,10 @@ mod framing {
                 bytes.extend(with_line_ends(&begin, x.line_end));
                 // The command's output is a file, which `od` lists on the console.
                 bytes.extend(with_line_ends(&od(&render(&x.output)), x.line_end));
-                let end = printf(&framed.end_format, &[&now.tag, &format!("E{}", now.id), &status]);
+                let end = printf(
+                    &framed.end_format,
+                    &[&now.tag, &format!("E{}", now.id), &status],
+                );
                 bytes.extend(with_line_ends(&end, x.line_end));
                 bytes.extend(render(&x.after));
                 let mut cuts: Vec<usize> = x.cuts.iter().map(|c| c % (bytes.len() + 1)).collect();
@@ -411,8 +491,15 @@ mod framing {
     /// The output the command's pieces must come back as: their plain text
     /// (the guest knows no marker of this command's but the ones it cut).
     fn expected_output(x: &Exchange, tag: &str, id: u64, seen: &[Marks]) -> String {
-        let now = Marks { tag: tag.to_owned(), id };
-        let bytes: Vec<u8> = x.output.iter().flat_map(|p| p.render(&now, x.status, seen)).collect();
+        let now = Marks {
+            tag: tag.to_owned(),
+            id,
+        };
+        let bytes: Vec<u8> = x
+            .output
+            .iter()
+            .flat_map(|p| p.render(&now, x.status, seen))
+            .collect();
         String::from_utf8_lossy(&strip(&bytes)).into_owned()
     }
 
@@ -445,7 +532,8 @@ mod framing {
     /// The nonce of command `id`, read from the console's raw bytes.
     fn last_marks(console: &mut SerialConsole, id: u64) -> (String, u64) {
         let raw = console.raw_since(0);
-        let re = regex::bytes::Regex::new(&format!(r"(ISOTEST_[0-9a-f]{{16}})_B{id}[\r\n]")).unwrap();
+        let re =
+            regex::bytes::Regex::new(&format!(r"(ISOTEST_[0-9a-f]{{16}})_B{id}[\r\n]")).unwrap();
         let caps = re.captures_iter(&raw).last().expect("the begin marker");
         (String::from_utf8(caps[1].to_vec()).unwrap(), id)
     }
@@ -470,14 +558,26 @@ mod menus {
         prop_assert!(!plan.steps.is_empty());
         prop_assert_eq!(plan.steps[0].from, menu.default);
         for (depth, step) in plan.steps.iter().enumerate() {
-            prop_assert!(step.to < level.len(), "step {depth} to {} of {}", step.to, level.len());
-            prop_assert_eq!(Some(step.last_title.as_str()), level.last().map(GrubItem::title));
+            prop_assert!(
+                step.to < level.len(),
+                "step {depth} to {} of {}",
+                step.to,
+                level.len()
+            );
+            prop_assert_eq!(
+                Some(step.last_title.as_str()),
+                level.last().map(GrubItem::title)
+            );
             match &level[step.to] {
                 GrubItem::Submenu { items, .. } if depth + 1 < plan.steps.len() => level = items,
                 GrubItem::Entry { title, body } if depth + 1 == plan.steps.len() => {
                     prop_assert_eq!(title, &plan.title);
                     if let Some(edit) = &plan.edit {
-                        prop_assert!(body[edit.line].starts_with("linux"), "{:?} in {body:?}", edit);
+                        prop_assert!(
+                            body[edit.line].starts_with("linux"),
+                            "{:?} in {body:?}",
+                            edit
+                        );
                     }
                 }
                 other => prop_assert!(false, "step {depth} ends on {other:?}"),
@@ -539,8 +639,12 @@ mod menus {
     /// double-quoted with backslash escapes, or plain with escaped characters.
     fn title() -> impl Strategy<Value = Title> {
         let printable = || prop_oneof![8 => proptest::char::range(' ', '~'), 1 => any::<char>().prop_filter("printable", |c| !c.is_control())];
-        let single = proptest::collection::vec(printable().prop_filter("not '", |&c| c != '\''), 0..12)
-            .prop_map(|t| Title { written: format!("'{}'", String::from_iter(&t)), shown: String::from_iter(t) });
+        let single =
+            proptest::collection::vec(printable().prop_filter("not '", |&c| c != '\''), 0..12)
+                .prop_map(|t| Title {
+                    written: format!("'{}'", String::from_iter(&t)),
+                    shown: String::from_iter(t),
+                });
         // In double quotes `\$`, `\"` and `\\` are escapes; a backslash before
         // anything else is itself.
         let double_char = prop_oneof![
@@ -550,7 +654,10 @@ mod menus {
         ];
         let double = proptest::collection::vec(double_char, 0..12).prop_map(|parts| {
             let (written, shown): (Vec<String>, Vec<String>) = parts.into_iter().unzip();
-            Title { written: format!("\"{}\"", written.concat()), shown: shown.concat() }
+            Title {
+                written: format!("\"{}\"", written.concat()),
+                shown: shown.concat(),
+            }
         });
         // Outside quotes a backslash keeps any character, a space or a quote too.
         let plain_char = prop_oneof![
@@ -559,7 +666,10 @@ mod menus {
         ];
         let plain = proptest::collection::vec(plain_char, 1..10).prop_map(|parts| {
             let (written, shown): (Vec<String>, Vec<String>) = parts.into_iter().unzip();
-            Title { written: written.concat(), shown: shown.concat() }
+            Title {
+                written: written.concat(),
+                shown: shown.concat(),
+            }
         });
         let part = prop_oneof![single, double, plain];
         proptest::collection::vec(part, 1..4).prop_map(|parts| Title {
@@ -570,8 +680,17 @@ mod menus {
 
     /// Options after the title that do not change the menu.
     fn options() -> impl Strategy<Value = String> {
-        let option = prop::sample::select(&["--class installer", "--class hidpi", "--id nixos", "--unrestricted", "--users ''"][..]);
-        proptest::collection::vec(option, 0..3).prop_map(|o| o.iter().map(|o| format!(" {o}")).collect())
+        let option = prop::sample::select(
+            &[
+                "--class installer",
+                "--class hidpi",
+                "--id nixos",
+                "--unrestricted",
+                "--users ''",
+            ][..],
+        );
+        proptest::collection::vec(option, 0..3)
+            .prop_map(|o| o.iter().map(|o| format!(" {o}")).collect())
     }
 
     /// The lines of an entry's body: none opens a brace it does not close.
@@ -618,30 +737,67 @@ mod menus {
     /// A menu item as generated: what to write, and what GRUB counts.
     #[derive(Debug, Clone)]
     enum Node {
-        Entry { title: Title, options: String, hidden: bool, hotkey: Option<(char, u8)>, body: Vec<String>, one_line: bool },
-        Submenu { title: Title, options: String, items: Vec<(Vec<String>, Node)> },
+        Entry {
+            title: Title,
+            options: String,
+            hidden: bool,
+            hotkey: Option<(char, u8)>,
+            body: Vec<String>,
+            one_line: bool,
+        },
+        Submenu {
+            title: Title,
+            options: String,
+            items: Vec<(Vec<String>, Node)>,
+        },
         /// `submenu "" {return}`.
         Separator,
     }
 
     fn entry() -> impl Strategy<Value = Node> {
-        let hotkey = proptest::option::of(("[a-z0-9]".prop_map(|k| k.chars().next().unwrap()), 0u8..3));
-        (title(), options(), any::<bool>(), hotkey, body(), any::<bool>()).prop_map(
-            |(title, options, hidden, hotkey, body, one_line)| {
+        let hotkey =
+            proptest::option::of(("[a-z0-9]".prop_map(|k| k.chars().next().unwrap()), 0u8..3));
+        (
+            title(),
+            options(),
+            any::<bool>(),
+            hotkey,
+            body(),
+            any::<bool>(),
+        )
+            .prop_map(|(title, options, hidden, hotkey, body, one_line)| {
                 // One-line bodies are `;`-separated commands: none empty, none
                 // holding a `;`, no comment (it would run to the end of the line).
                 let command = |l: &String| !l.is_empty() && !l.starts_with('#') && !l.contains(';');
-                let body = if one_line { body.into_iter().filter(command).collect() } else { body };
-                Node::Entry { title, options, hidden, hotkey, body, one_line }
-            },
-        )
+                let body = if one_line {
+                    body.into_iter().filter(command).collect()
+                } else {
+                    body
+                };
+                Node::Entry {
+                    title,
+                    options,
+                    hidden,
+                    hotkey,
+                    body,
+                    one_line,
+                }
+            })
     }
 
     fn node() -> impl Strategy<Value = Node> {
         let leaf = prop_oneof![4 => entry(), 1 => Just(Node::Separator)];
         leaf.prop_recursive(3, 24, 5, |inner| {
-            (title(), options(), proptest::collection::vec((junk(), inner), 0..5))
-                .prop_map(|(title, options, items)| Node::Submenu { title, options, items })
+            (
+                title(),
+                options(),
+                proptest::collection::vec((junk(), inner), 0..5),
+            )
+                .prop_map(|(title, options, items)| Node::Submenu {
+                    title,
+                    options,
+                    items,
+                })
         })
     }
 
@@ -649,7 +805,14 @@ mod menus {
         fn write(&self, indent: usize, out: &mut Vec<String>) {
             let pad = " ".repeat(indent);
             match self {
-                Node::Entry { title, options, hidden, hotkey, body, one_line } => {
+                Node::Entry {
+                    title,
+                    options,
+                    hidden,
+                    hotkey,
+                    body,
+                    one_line,
+                } => {
                     let keyword = if *hidden { "hiddenentry" } else { "menuentry" };
                     let hotkey = match hotkey {
                         None => String::new(),
@@ -666,7 +829,11 @@ mod menus {
                         out.push(format!("{pad}}}"));
                     }
                 }
-                Node::Submenu { title, options, items } => {
+                Node::Submenu {
+                    title,
+                    options,
+                    items,
+                } => {
                     out.push(format!("{pad}submenu {}{options} {{", title.written));
                     for (junk, item) in items {
                         out.extend(junk.iter().map(|l| format!("{pad}  {l}")));
@@ -682,21 +849,34 @@ mod menus {
         fn shown(&self) -> Option<GrubItem> {
             match self {
                 Node::Entry { hidden: true, .. } => None,
-                Node::Entry { title, body, .. } => Some(GrubItem::Entry { title: title.shown.clone(), body: body.clone() }),
+                Node::Entry { title, body, .. } => Some(GrubItem::Entry {
+                    title: title.shown.clone(),
+                    body: body.clone(),
+                }),
                 Node::Submenu { title, items, .. } => Some(GrubItem::Submenu {
                     title: title.shown.clone(),
                     items: items.iter().filter_map(|(_, n)| n.shown()).collect(),
                 }),
-                Node::Separator => Some(GrubItem::Submenu { title: String::new(), items: Vec::new() }),
+                Node::Separator => Some(GrubItem::Submenu {
+                    title: String::new(),
+                    items: Vec::new(),
+                }),
             }
         }
 
         /// The first hotkey, in file order, of an entry that moves GRUB to the text console.
         fn text_mode_key(&self) -> Option<char> {
             match self {
-                Node::Entry { hotkey: Some((k, _)), body, .. } => body
+                Node::Entry {
+                    hotkey: Some((k, _)),
+                    body,
+                    ..
+                } => body
                     .iter()
-                    .any(|l| l.starts_with("terminal_output") && l.split_whitespace().any(|w| w == "console"))
+                    .any(|l| {
+                        l.starts_with("terminal_output")
+                            && l.split_whitespace().any(|w| w == "console")
+                    })
                     .then_some(*k),
                 Node::Submenu { items, .. } => items.iter().find_map(|(_, n)| n.text_mode_key()),
                 _ => None,
@@ -746,46 +926,87 @@ mod menus {
 
     /// An isolinux.cfg as generated: its text and the menu it declares.
     fn isolinux_cfg() -> impl Strategy<Value = (String, IsolinuxMenu)> {
-        let keyword = |k: &'static str| prop_oneof![Just(k.to_owned()), Just(k.to_ascii_lowercase()), Just(k[..1].to_owned() + &k[1..].to_ascii_lowercase())];
+        let keyword = |k: &'static str| {
+            prop_oneof![
+                Just(k.to_owned()),
+                Just(k.to_ascii_lowercase()),
+                Just(k[..1].to_owned() + &k[1..].to_ascii_lowercase())
+            ]
+        };
         let space = prop::sample::select(&[" ", "  ", "\t", " \t"][..]);
         let indent = prop::sample::select(&["", "  ", "\t"][..]);
         let junk = prop::sample::select(
-            &["TIMEOUT 100", "UI vesamenu.c32", "SERIAL 0 115200", "MENU TITLE NixOS", "# LABEL commented", "PROMPT 0", "MENU SEPARATOR", ""][..],
+            &[
+                "TIMEOUT 100",
+                "UI vesamenu.c32",
+                "SERIAL 0 115200",
+                "MENU TITLE NixOS",
+                "# LABEL commented",
+                "PROMPT 0",
+                "MENU SEPARATOR",
+                "",
+            ][..],
         );
         let entry = (
             "[a-z0-9-]{0,10}",
             proptest::option::of("[ -~]{0,30}"),
-            proptest::option::of(prop::sample::select(&["init=/x loglevel=4", "init=/x console=ttyS0,115200n8", "console=tty0 quiet", ""][..])),
-            (keyword("LABEL"), keyword("MENU"), keyword("LABEL"), keyword("APPEND"), keyword("LINUX")),
+            proptest::option::of(prop::sample::select(
+                &[
+                    "init=/x loglevel=4",
+                    "init=/x console=ttyS0,115200n8",
+                    "console=tty0 quiet",
+                    "",
+                ][..],
+            )),
+            (
+                keyword("LABEL"),
+                keyword("MENU"),
+                keyword("LABEL"),
+                keyword("APPEND"),
+                keyword("LINUX"),
+            ),
             (space.clone(), space, indent.clone(), indent),
             junk.clone(),
         );
         let default = proptest::option::of("[a-z0-9-]{1,10}");
-        (proptest::collection::vec(entry, 0..6), default, junk).prop_map(|(entries, default, junk)| {
-            let mut lines = vec![junk.to_owned()];
-            let mut menu = IsolinuxMenu { default: None, entries: Vec::new() };
-            if let Some(d) = default {
-                lines.push(format!("DEFAULT {d}"));
-                menu.default = Some(d);
-            }
-            for (label, menu_label, append, (k_label, k_menu, k_menu_label, k_append, k_linux), (sp1, sp2, in1, in2), junk) in entries {
-                lines.push(format!("{in1}{k_label}{sp1}{label}"));
-                lines.push(format!("{in2}{k_linux} /boot/bzImage"));
-                if let Some(text) = &menu_label {
-                    lines.push(format!("{in2}{k_menu}{sp2}{k_menu_label}{sp1}{text}"));
+        (proptest::collection::vec(entry, 0..6), default, junk).prop_map(
+            |(entries, default, junk)| {
+                let mut lines = vec![junk.to_owned()];
+                let mut menu = IsolinuxMenu {
+                    default: None,
+                    entries: Vec::new(),
+                };
+                if let Some(d) = default {
+                    lines.push(format!("DEFAULT {d}"));
+                    menu.default = Some(d);
                 }
-                if let Some(args) = append {
-                    lines.push(format!("{in2}{k_append}{sp2}{args}"));
+                for (
+                    label,
+                    menu_label,
+                    append,
+                    (k_label, k_menu, k_menu_label, k_append, k_linux),
+                    (sp1, sp2, in1, in2),
+                    junk,
+                ) in entries
+                {
+                    lines.push(format!("{in1}{k_label}{sp1}{label}"));
+                    lines.push(format!("{in2}{k_linux} /boot/bzImage"));
+                    if let Some(text) = &menu_label {
+                        lines.push(format!("{in2}{k_menu}{sp2}{k_menu_label}{sp1}{text}"));
+                    }
+                    if let Some(args) = append {
+                        lines.push(format!("{in2}{k_append}{sp2}{args}"));
+                    }
+                    lines.push(junk.to_owned());
+                    menu.entries.push(MenuEntry {
+                        label: label.trim().to_owned(),
+                        menu_label: menu_label.map(|t| t.trim().to_owned()).unwrap_or_default(),
+                        append: append.unwrap_or_default().to_owned(),
+                    });
                 }
-                lines.push(junk.to_owned());
-                menu.entries.push(MenuEntry {
-                    label: label.trim().to_owned(),
-                    menu_label: menu_label.map(|t| t.trim().to_owned()).unwrap_or_default(),
-                    append: append.unwrap_or_default().to_owned(),
-                });
-            }
-            (lines.join("\n"), menu)
-        })
+                (lines.join("\n"), menu)
+            },
+        )
     }
 
     proptest! {

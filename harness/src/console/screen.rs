@@ -48,8 +48,16 @@ impl Screen {
     /// bytes that are not text.)
     fn boxed(&self) -> Option<(Vec<&str>, usize)> {
         let title = self.rows.iter().rposition(|r| r.contains("GNU GRUB"))?;
-        let help = title + self.rows[title..].iter().position(|r| r.trim_start().starts_with("Use the") || r.contains("Minimum Emacs-like"))?;
-        let lines: Vec<&str> = self.rows.get(title + 3..help.checked_sub(2)?)?.iter().map(String::as_str).collect();
+        let help = title
+            + self.rows[title..].iter().position(|r| {
+                r.trim_start().starts_with("Use the") || r.contains("Minimum Emacs-like")
+            })?;
+        let lines: Vec<&str> = self
+            .rows
+            .get(title + 3..help.checked_sub(2)?)?
+            .iter()
+            .map(String::as_str)
+            .collect();
         // The left border's column + 1, the same on every line: the first column
         // any line uses, after a scroll mark.
         let column = lines.iter().filter_map(|l| Self::first_text(l)).min()?;
@@ -63,23 +71,30 @@ impl Screen {
     fn first_text(row: &str) -> Option<usize> {
         let (at, c) = row.char_indices().find(|&(_, c)| c != ' ')?;
         let after = &row[at + c.len_utf8()..];
-        let scroll_mark = SCROLL_MARKS.contains(&c) && after.starts_with(|n: char| n == ' ' || BORDER.contains(&n));
+        let scroll_mark = SCROLL_MARKS.contains(&c)
+            && after.starts_with(|n: char| n == ' ' || BORDER.contains(&n));
         Some(if scroll_mark { at + c.len_utf8() } else { at })
     }
 
     /// A line's text from `column`, without the right border.
     fn text_of(line: &str, column: usize) -> &str {
         let text = line.get(column..).unwrap_or("");
-        text.trim_start_matches(BORDER).trim_end_matches(|c| c == ' ' || BORDER.contains(&c))
+        text.trim_start_matches(BORDER)
+            .trim_end_matches(|c| c == ' ' || BORDER.contains(&c))
     }
 
     /// GRUB's menu, if one is on the screen.
     pub fn grub_menu(&self) -> Option<DrawnMenu> {
         let (lines, column) = self.boxed()?;
         // The mark's column: the left border's, plus one.
-        let highlighted = lines.iter().position(|l| Self::text_of(l, column).trim_start().starts_with('*'))?;
+        let highlighted = lines
+            .iter()
+            .position(|l| Self::text_of(l, column).trim_start().starts_with('*'))?;
         let mark = lines[highlighted].find('*')?;
-        let mut items: Vec<String> = lines.iter().map(|l| Self::text_of(l, mark + 1).trim().to_owned()).collect();
+        let mut items: Vec<String> = lines
+            .iter()
+            .map(|l| Self::text_of(l, mark + 1).trim().to_owned())
+            .collect();
         // Blank rows after the last item are the box's empty space, but the
         // highlighted row is an item even when it is blank (a separator).
         while items.len() > highlighted + 1 && items.last().is_some_and(String::is_empty) {
@@ -90,7 +105,9 @@ impl Screen {
 
     /// In GRUB's editor: the index of the entry's `linux` line.
     pub fn grub_editor_linux_line(&self) -> Option<usize> {
-        self.grub_editor_lines()?.iter().position(|l| matches!(l.split_whitespace().next(), Some("linux" | "linuxefi")))
+        self.grub_editor_lines()?
+            .iter()
+            .position(|l| matches!(l.split_whitespace().next(), Some("linux" | "linuxefi")))
     }
 
     /// GRUB's editor, if it is on the screen: the entry's lines as its editor
@@ -139,7 +156,13 @@ mod tests {
     fn a_highlighted_blank_row_is_an_item() {
         let raw = b"\x1b[1;1HGNU GRUB\x1b[4;2H|*\x1b[7;1HUse the ^ and v keys";
         let menu = Screen::from_bytes(raw).grub_menu().expect("a menu");
-        assert_eq!(menu, DrawnMenu { items: vec![String::new()], highlighted: 0 });
+        assert_eq!(
+            menu,
+            DrawnMenu {
+                items: vec![String::new()],
+                highlighted: 0
+            }
+        );
     }
 
     #[test]
@@ -147,9 +170,17 @@ mod tests {
         for raw in [OVMF, AAVMF] {
             let menu = Screen::from_bytes(raw).grub_menu().expect("a menu");
             assert_eq!(menu.highlighted, 0);
-            assert_eq!(menu.items[0], format!("NixOS 24.05.isotest-grub-gfxterm Installer"));
+            assert_eq!(
+                menu.items[0],
+                format!("NixOS 24.05.isotest-grub-gfxterm Installer")
+            );
             assert_eq!(menu.items[4], "HiDPI, Quirks and Accessibility");
-            assert_eq!(menu.items.last().map(String::as_str), Some("Text mode"), "{:?}", menu.items);
+            assert_eq!(
+                menu.items.last().map(String::as_str),
+                Some("Text mode"),
+                "{:?}",
+                menu.items
+            );
         }
     }
 
@@ -159,7 +190,10 @@ mod tests {
     #[test]
     fn reads_the_menu_seabios_mirrors() {
         let menu = Screen::from_bytes(SEABIOS).grub_menu().expect("a menu");
-        assert_eq!(menu.items, ["NixOS 24.05.isotest-grub-unified Installer", "Options"]);
+        assert_eq!(
+            menu.items,
+            ["NixOS 24.05.isotest-grub-unified Installer", "Options"]
+        );
         assert_eq!(menu.highlighted, 0);
     }
 
@@ -177,13 +211,19 @@ mod tests {
     /// GRUB's editor on AAVMF showing a submenu of the grub-oneline fixture:
     /// ASCII borders, one-line entries wrapped over rows ending in `\`, and a
     /// `v` in the left border's cell (more lines below).
-    const AAVMF_SUBMENU_EDITOR: &[u8] = include_bytes!("testdata/aavmf-grub-oneline-submenu-editor.raw");
+    const AAVMF_SUBMENU_EDITOR: &[u8] =
+        include_bytes!("testdata/aavmf-grub-oneline-submenu-editor.raw");
 
     #[test]
     fn reads_the_editors_lines_whole_past_wraps_and_scroll_marks() {
-        let lines = Screen::from_bytes(AAVMF_SUBMENU_EDITOR).grub_editor_lines().expect("an editor");
+        let lines = Screen::from_bytes(AAVMF_SUBMENU_EDITOR)
+            .grub_editor_lines()
+            .expect("an editor");
         assert_eq!(lines[0], "setparams 'Options'");
-        assert_eq!(lines[2], "  submenu \"Copy ISO Files to RAM\" --class copytoram {");
+        assert_eq!(
+            lines[2],
+            "  submenu \"Copy ISO Files to RAM\" --class copytoram {"
+        );
         assert_eq!(
             lines[3],
             "    menuentry 'NixOS 25.11.isotest-grub-oneline Installer' --class installer { linux /boot/Image boot=live loglevel=4 \

@@ -21,16 +21,30 @@ use std::time::{Duration, Instant};
 #[derive(Debug, thiserror::Error)]
 pub enum ConsoleError {
     #[error("timed out after {} s waiting for {waiting_for}", after.as_secs())]
-    Timeout { waiting_for: String, after: Duration, last_lines: Vec<String> },
+    Timeout {
+        waiting_for: String,
+        after: Duration,
+        last_lines: Vec<String>,
+    },
     /// A fatal pattern (e.g. a kernel panic) appeared.
     #[error("{reason}")]
-    Fatal { reason: String, context: Vec<String> },
+    Fatal {
+        reason: String,
+        context: Vec<String>,
+    },
     #[error("the console closed (QEMU exited) while waiting for {waiting_for}")]
-    Closed { waiting_for: String, last_lines: Vec<String> },
+    Closed {
+        waiting_for: String,
+        last_lines: Vec<String>,
+    },
     /// What came back on the console is not whole (noise that could not be
     /// told apart from it, or the guest could not list it).
     #[error("{waiting_for} could not be read back from the console: {detail}")]
-    Garbled { waiting_for: String, detail: String, lines: Vec<String> },
+    Garbled {
+        waiting_for: String,
+        detail: String,
+        lines: Vec<String>,
+    },
     #[error("console I/O: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -39,7 +53,9 @@ impl ConsoleError {
     /// The console lines that explain the error.
     pub fn lines(&self) -> &[String] {
         match self {
-            ConsoleError::Timeout { last_lines, .. } | ConsoleError::Closed { last_lines, .. } => last_lines,
+            ConsoleError::Timeout { last_lines, .. } | ConsoleError::Closed { last_lines, .. } => {
+                last_lines
+            }
             ConsoleError::Fatal { context, .. } => context,
             ConsoleError::Garbled { lines, .. } => lines,
             ConsoleError::Io(_) => &[],
@@ -81,7 +97,11 @@ impl Shared {
 
 /// Feeds one client of `serve` until it leaves or the console closes; then
 /// shuts its socket, so that it sees the end (QEMU exited) at once.
-fn serve_client(shared: &Arc<Shared>, writer: &UnixStream, client: UnixStream) -> std::io::Result<()> {
+fn serve_client(
+    shared: &Arc<Shared>,
+    writer: &UnixStream,
+    client: UnixStream,
+) -> std::io::Result<()> {
     // Keys: the client's bytes to the guest, on their own thread. The client
     // hanging up is its leaving: the wait below hears of it at once, so the
     // next client is served even while the guest prints nothing (a panicked
@@ -97,7 +117,9 @@ fn serve_client(shared: &Arc<Shared>, writer: &UnixStream, client: UnixStream) -
         keys_left.store(true, std::sync::atomic::Ordering::SeqCst);
         keys_shared.grew.notify_all();
     });
-    let fed = feed_client(shared, &client, &|| left.load(std::sync::atomic::Ordering::SeqCst));
+    let fed = feed_client(shared, &client, &|| {
+        left.load(std::sync::atomic::Ordering::SeqCst)
+    });
     // Also wakes the keys thread when the console closed under a client still there.
     let _ = client.shutdown(std::net::Shutdown::Both);
     fed
@@ -110,10 +132,16 @@ fn wait_for_hangup(socket: &UnixStream) {
     let fd = std::os::fd::AsRawFd::as_raw_fd(socket);
     loop {
         // No events asked for: poll reports POLLHUP and POLLERR regardless.
-        let mut pfd = libc::pollfd { fd, events: 0, revents: 0 };
+        let mut pfd = libc::pollfd {
+            fd,
+            events: 0,
+            revents: 0,
+        };
         // SAFETY: one valid pollfd for the duration of the call.
         let ready = unsafe { libc::poll(&mut pfd, 1, -1) };
-        if ready > 0 || (ready < 0 && std::io::Error::last_os_error().kind() != ErrorKind::Interrupted) {
+        if ready > 0
+            || (ready < 0 && std::io::Error::last_os_error().kind() != ErrorKind::Interrupted)
+        {
             return;
         }
     }
@@ -121,7 +149,11 @@ fn wait_for_hangup(socket: &UnixStream) {
 
 /// The console's output to a client: a little of what came before, then
 /// whatever comes, until `gone()` or the console closes.
-fn feed_client(shared: &Shared, mut client: &UnixStream, gone: &dyn Fn() -> bool) -> std::io::Result<()> {
+fn feed_client(
+    shared: &Shared,
+    mut client: &UnixStream,
+    gone: &dyn Fn() -> bool,
+) -> std::io::Result<()> {
     const REPLAY: usize = 4096;
     let mut sent = shared.lock().raw.len().saturating_sub(REPLAY);
     loop {
@@ -175,55 +207,70 @@ impl SerialConsole {
         let mut plain = File::create(&transcript)?;
         let mut raw = File::create(dir.join("console.raw"))?;
         let writer = stream.try_clone()?;
-        let shared = Arc::new(Shared { buffer: Mutex::new(Buffer::default()), grew: Condvar::new() });
+        let shared = Arc::new(Shared {
+            buffer: Mutex::new(Buffer::default()),
+            grew: Condvar::new(),
+        });
         let reader_shared = shared.clone();
         // Reads time out when the console is quiet, for `KernelLines::idle`.
         stream.set_read_timeout(Some(IDLE))?;
-        std::thread::Builder::new().name("serial-reader".into()).spawn(move || {
-            let mut stream = stream;
-            let mut stripper = AnsiStripper::default();
-            let mut kernel = KernelLines::default();
-            let mut chunk = [0u8; 4096];
-            let (mut plain_chunk, mut text) = (Vec::new(), Vec::new());
-            loop {
-                text.clear();
-                let n = match stream.read(&mut chunk) {
-                    Ok(0) => break,
-                    Ok(n) => n,
-                    Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                        kernel.idle(&mut text);
-                        0
+        std::thread::Builder::new()
+            .name("serial-reader".into())
+            .spawn(move || {
+                let mut stream = stream;
+                let mut stripper = AnsiStripper::default();
+                let mut kernel = KernelLines::default();
+                let mut chunk = [0u8; 4096];
+                let (mut plain_chunk, mut text) = (Vec::new(), Vec::new());
+                loop {
+                    text.clear();
+                    let n = match stream.read(&mut chunk) {
+                        Ok(0) => break,
+                        Ok(n) => n,
+                        Err(e)
+                            if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) =>
+                        {
+                            kernel.idle(&mut text);
+                            0
+                        }
+                        Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                        Err(_) => break,
+                    };
+                    plain_chunk.clear();
+                    stripper.feed(&chunk[..n], &mut plain_chunk);
+                    kernel.feed(&plain_chunk, &mut text);
+                    if n == 0 && text.is_empty() {
+                        continue;
                     }
-                    Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                    Err(_) => break,
-                };
-                plain_chunk.clear();
-                stripper.feed(&chunk[..n], &mut plain_chunk);
-                kernel.feed(&plain_chunk, &mut text);
-                if n == 0 && text.is_empty() {
-                    continue;
+                    // Transcripts are best effort: a full disk must not stop the trial.
+                    let _ = raw.write_all(&chunk[..n]);
+                    let _ = plain.write_all(&text);
+                    {
+                        let mut buffer = reader_shared.lock();
+                        buffer.text.extend_from_slice(&text);
+                        buffer.raw.extend_from_slice(&chunk[..n]);
+                    }
+                    reader_shared.grew.notify_all();
                 }
-                // Transcripts are best effort: a full disk must not stop the trial.
-                let _ = raw.write_all(&chunk[..n]);
+                // What was held back is the console's last word.
+                text.clear();
+                kernel.idle(&mut text);
                 let _ = plain.write_all(&text);
-                {
-                    let mut buffer = reader_shared.lock();
-                    buffer.text.extend_from_slice(&text);
-                    buffer.raw.extend_from_slice(&chunk[..n]);
-                }
+                let mut buffer = reader_shared.lock();
+                buffer.text.extend_from_slice(&text);
+                buffer.closed = true;
+                drop(buffer);
                 reader_shared.grew.notify_all();
-            }
-            // What was held back is the console's last word.
-            text.clear();
-            kernel.idle(&mut text);
-            let _ = plain.write_all(&text);
-            let mut buffer = reader_shared.lock();
-            buffer.text.extend_from_slice(&text);
-            buffer.closed = true;
-            drop(buffer);
-            reader_shared.grew.notify_all();
-        })?;
-        Ok(SerialConsole { shared, writer, cursor: 0, fatal: Vec::new(), transcript, commands, attached })
+            })?;
+        Ok(SerialConsole {
+            shared,
+            writer,
+            cursor: 0,
+            fatal: Vec::new(),
+            transcript,
+            commands,
+            attached,
+        })
     }
 
     /// How long ago the console was attached (about when QEMU started).
@@ -271,7 +318,12 @@ impl SerialConsole {
 
     /// Waits until one of `patterns` matches text that arrived after the previous
     /// match, and moves past it. `waiting_for` describes the wait in errors.
-    pub fn expect(&mut self, patterns: &[&Regex], timeout: Duration, waiting_for: &str) -> Result<Match, ConsoleError> {
+    pub fn expect(
+        &mut self,
+        patterns: &[&Regex],
+        timeout: Duration,
+        waiting_for: &str,
+    ) -> Result<Match, ConsoleError> {
         let deadline = Instant::now() + timeout;
         let mut buffer = self.shared.lock();
         loop {
@@ -289,16 +341,23 @@ impl SerialConsole {
             match (found, fatal) {
                 (_, Some((at, reason))) if found.as_ref().is_none_or(|(_, m)| at <= m.start()) => {
                     let at = self.cursor + at;
-                    return Err(ConsoleError::Fatal { reason: reason.clone(), context: around(&buffer.text, at) });
+                    return Err(ConsoleError::Fatal {
+                        reason: reason.clone(),
+                        context: around(&buffer.text, at),
+                    });
                 }
                 (Some((index, m)), _) => {
                     let start = self.cursor + m.start();
                     let end = self.cursor + m.end();
-                    let line_end = buffer.text[end..].iter().position(|&b| b == b'\n').map_or(buffer.text.len(), |p| end + p);
+                    let line_end = buffer.text[end..]
+                        .iter()
+                        .position(|&b| b == b'\n')
+                        .map_or(buffer.text.len(), |p| end + p);
                     let result = Match {
                         index,
                         text: String::from_utf8_lossy(m.as_bytes()).into_owned(),
-                        rest_of_line: String::from_utf8_lossy(&buffer.text[end..line_end]).into_owned(),
+                        rest_of_line: String::from_utf8_lossy(&buffer.text[end..line_end])
+                            .into_owned(),
                         start,
                     };
                     self.cursor = end;
@@ -307,7 +366,10 @@ impl SerialConsole {
                 _ => {}
             }
             if buffer.closed {
-                return Err(ConsoleError::Closed { waiting_for: waiting_for.into(), last_lines: tail(&buffer.text) });
+                return Err(ConsoleError::Closed {
+                    waiting_for: waiting_for.into(),
+                    last_lines: tail(&buffer.text),
+                });
             }
             let now = Instant::now();
             if now >= deadline {
@@ -317,7 +379,12 @@ impl SerialConsole {
                     last_lines: tail(&buffer.text),
                 });
             }
-            buffer = self.shared.grew.wait_timeout(buffer, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
+            buffer = self
+                .shared
+                .grew
+                .wait_timeout(buffer, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         }
     }
 
@@ -329,16 +396,18 @@ impl SerialConsole {
         let listener = std::os::unix::net::UnixListener::bind(path)?;
         let shared = self.shared.clone();
         let writer = self.writer.try_clone()?;
-        std::thread::Builder::new().name("console-server".into()).spawn(move || {
-            for client in listener.incoming() {
-                let Ok(client) = client else { break };
-                // A client that leaves makes room for the next.
-                let _ = serve_client(&shared, &writer, client);
-                if shared.lock().closed {
-                    break;
+        std::thread::Builder::new()
+            .name("console-server".into())
+            .spawn(move || {
+                for client in listener.incoming() {
+                    let Ok(client) = client else { break };
+                    // A client that leaves makes room for the next.
+                    let _ = serve_client(&shared, &writer, client);
+                    if shared.lock().closed {
+                        break;
+                    }
                 }
-            }
-        })?;
+            })?;
         Ok(())
     }
 
@@ -356,20 +425,35 @@ impl SerialConsole {
     /// Waits until nothing has arrived for `quiet` (a full-screen program has
     /// finished drawing), at most `timeout`. Text-mode menus end their draw with
     /// cursor moves, not with words a pattern could wait for.
-    pub fn wait_quiet(&mut self, quiet: Duration, timeout: Duration, waiting_for: &str) -> Result<(), ConsoleError> {
+    pub fn wait_quiet(
+        &mut self,
+        quiet: Duration,
+        timeout: Duration,
+        waiting_for: &str,
+    ) -> Result<(), ConsoleError> {
         let deadline = Instant::now() + timeout;
         let mut buffer = self.shared.lock();
         loop {
             let seen = buffer.raw.len();
             let now = Instant::now();
             if now >= deadline {
-                return Err(ConsoleError::Timeout { waiting_for: waiting_for.into(), after: timeout, last_lines: tail(&buffer.text) });
+                return Err(ConsoleError::Timeout {
+                    waiting_for: waiting_for.into(),
+                    after: timeout,
+                    last_lines: tail(&buffer.text),
+                });
             }
-            let (next, result) =
-                self.shared.grew.wait_timeout(buffer, quiet.min(deadline - now)).unwrap_or_else(|e| e.into_inner());
+            let (next, result) = self
+                .shared
+                .grew
+                .wait_timeout(buffer, quiet.min(deadline - now))
+                .unwrap_or_else(|e| e.into_inner());
             buffer = next;
             if buffer.closed {
-                return Err(ConsoleError::Closed { waiting_for: waiting_for.into(), last_lines: tail(&buffer.text) });
+                return Err(ConsoleError::Closed {
+                    waiting_for: waiting_for.into(),
+                    last_lines: tail(&buffer.text),
+                });
             }
             if result.timed_out() && buffer.raw.len() == seen && Instant::now() < deadline {
                 return Ok(());
@@ -380,7 +464,12 @@ impl SerialConsole {
     /// Waits until `done` holds for every raw byte that has arrived (say, a
     /// screen read off them shows some text), checked again whenever more
     /// arrive, at most `timeout`.
-    pub fn wait_raw(&mut self, timeout: Duration, waiting_for: &str, done: impl Fn(&[u8]) -> bool) -> Result<(), ConsoleError> {
+    pub fn wait_raw(
+        &mut self,
+        timeout: Duration,
+        waiting_for: &str,
+        done: impl Fn(&[u8]) -> bool,
+    ) -> Result<(), ConsoleError> {
         let deadline = Instant::now() + timeout;
         let mut buffer = self.shared.lock();
         loop {
@@ -388,13 +477,25 @@ impl SerialConsole {
                 return Ok(());
             }
             if buffer.closed {
-                return Err(ConsoleError::Closed { waiting_for: waiting_for.into(), last_lines: tail(&buffer.text) });
+                return Err(ConsoleError::Closed {
+                    waiting_for: waiting_for.into(),
+                    last_lines: tail(&buffer.text),
+                });
             }
             let now = Instant::now();
             if now >= deadline {
-                return Err(ConsoleError::Timeout { waiting_for: waiting_for.into(), after: timeout, last_lines: tail(&buffer.text) });
+                return Err(ConsoleError::Timeout {
+                    waiting_for: waiting_for.into(),
+                    after: timeout,
+                    last_lines: tail(&buffer.text),
+                });
             }
-            buffer = self.shared.grew.wait_timeout(buffer, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
+            buffer = self
+                .shared
+                .grew
+                .wait_timeout(buffer, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         }
     }
 
@@ -422,7 +523,12 @@ impl SerialConsole {
 }
 
 fn lines_of(text: &[u8]) -> Vec<String> {
-    String::from_utf8_lossy(text).lines().map(str::trim_end).filter(|l| !l.is_empty()).map(str::to_owned).collect()
+    String::from_utf8_lossy(text)
+        .lines()
+        .map(str::trim_end)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 fn tail(text: &[u8]) -> Vec<String> {
@@ -453,12 +559,17 @@ mod tests {
 
     /// Reads `client` until `wanted` has come, or fails after a few seconds.
     fn read_until(client: &mut UnixStream, wanted: &str, who: &str) {
-        client.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
         let (mut seen, mut chunk) = (Vec::new(), [0u8; 1024]);
         while !String::from_utf8_lossy(&seen).contains(wanted) {
             match client.read(&mut chunk) {
                 Ok(n) if n > 0 => seen.extend_from_slice(&chunk[..n]),
-                other => panic!("the {who} client got {:?} and then {other:?}", String::from_utf8_lossy(&seen)),
+                other => panic!(
+                    "the {who} client got {:?} and then {other:?}",
+                    String::from_utf8_lossy(&seen)
+                ),
             }
         }
     }
@@ -474,7 +585,9 @@ mod tests {
         let mut client = UnixStream::connect(&socket).unwrap();
         client.write_all(b"poweroff\r").unwrap();
         client.shutdown(std::net::Shutdown::Write).unwrap();
-        guest.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        guest
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
         let mut keys = [0u8; 9];
         guest.read_exact(&mut keys).unwrap();
         assert_eq!(&keys, b"poweroff\r");
@@ -483,8 +596,12 @@ mod tests {
         // QEMU exits: the client sees the end, not a socket that stays open.
         drop(guest);
         let mut rest = Vec::new();
-        client.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        client.read_to_end(&mut rest).expect("the end of the console, not a timeout");
+        client
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        client
+            .read_to_end(&mut rest)
+            .expect("the end of the console, not a timeout");
     }
 
     #[test]
@@ -493,18 +610,32 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut console = SerialConsole::attach(host, dir.path()).unwrap();
         guest.write_all(b"Kernel panic - not syncing\r\n").unwrap();
-        console.expect(&[&Regex::new("not syncing").unwrap()], Duration::from_secs(5), "the panic").unwrap();
+        console
+            .expect(
+                &[&Regex::new("not syncing").unwrap()],
+                Duration::from_secs(5),
+                "the panic",
+            )
+            .unwrap();
         let socket = dir.path().join("console.sock");
         console.serve(&socket).unwrap();
         // The guest says nothing more: the first client's leaving alone must
         // make room for the second.
-        read_until(&mut UnixStream::connect(&socket).unwrap(), "not syncing", "first");
+        read_until(
+            &mut UnixStream::connect(&socket).unwrap(),
+            "not syncing",
+            "first",
+        );
         let mut second = UnixStream::connect(&socket).unwrap();
         read_until(&mut second, "not syncing", "second");
         second.write_all(b"r").unwrap();
-        guest.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        guest
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
         let mut key = [0u8; 1];
-        guest.read_exact(&mut key).expect("the second client's key reaches the guest");
+        guest
+            .read_exact(&mut key)
+            .expect("the second client's key reaches the guest");
         assert_eq!(&key, b"r");
     }
 }

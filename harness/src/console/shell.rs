@@ -71,7 +71,13 @@ pub struct Shell<'c> {
 impl<'c> Shell<'c> {
     /// `scale` stretches every command's timeout (TCG).
     pub fn new(console: &'c mut SerialConsole, scale: u32) -> Shell<'c> {
-        Shell { console, next_id: 1, scale, files: Vec::new(), scratch: "/tmp".into() }
+        Shell {
+            console,
+            next_id: 1,
+            scale,
+            files: Vec::new(),
+            scratch: "/tmp".into(),
+        }
     }
 
     /// How much every wait is stretched (TCG).
@@ -111,21 +117,40 @@ impl<'c> Shell<'c> {
     /// Runs `command` framed by its markers; with files to `remove`, they
     /// and this command's own go once its output is listed. Each exchange
     /// goes to the console's `commands.log` as a terminal would show it.
-    fn framed(&mut self, command: &str, timeout: Duration, remove: &[String]) -> Result<CommandOutput, ShellError> {
+    fn framed(
+        &mut self,
+        command: &str,
+        timeout: Duration,
+        remove: &[String],
+    ) -> Result<CommandOutput, ShellError> {
         let at = self.console.since_attached();
         let result = self.exchange(command, timeout, remove);
         let took = self.console.since_attached().saturating_sub(at);
-        let shown = if remove.is_empty() { command.to_owned() } else { format!("rm -f  # the output files of {} commands", remove.len() + 1) };
-        self.console.log_command(&log_entry(&shown, at, took, &result));
+        let shown = if remove.is_empty() {
+            command.to_owned()
+        } else {
+            format!("rm -f  # the output files of {} commands", remove.len() + 1)
+        };
+        self.console
+            .log_command(&log_entry(&shown, at, took, &result));
         result
     }
 
-    fn exchange(&mut self, command: &str, timeout: Duration, remove: &[String]) -> Result<CommandOutput, ShellError> {
+    fn exchange(
+        &mut self,
+        command: &str,
+        timeout: Duration,
+        remove: &[String],
+    ) -> Result<CommandOutput, ShellError> {
         let id = self.next_id;
         self.next_id += 1;
         let tag = format!("ISOTEST_{:016x}", nonce());
         let file = format!("{}/{tag}", self.scratch);
-        let rm = if remove.is_empty() { String::new() } else { format!("rm -f {} {file}; ", remove.join(" ")) };
+        let rm = if remove.is_empty() {
+            String::new()
+        } else {
+            format!("rm -f {} {file}; ", remove.join(" "))
+        };
         let framed = format!(
             "printf '\\030%s_%s\\n' {tag} B{id}; {{\n{command}\n}} </dev/null >{file} 2>&1; isotest_status=$?; \
              od -A d -v -t x1 {file}; {rm}printf '\\030%s_%s:%s_\\n' {tag} E{id} \"$isotest_status\"\n"
@@ -136,33 +161,64 @@ impl<'c> Shell<'c> {
         let begin = Regex::new(&format!("{tag}_B{id}\n")).expect("marker regex");
         let end = Regex::new(&format!("\n{tag}_E{id}:(-?[0-9]+)_\n")).expect("marker regex");
         let timeout = timeout * self.scale;
-        let err = |source| ShellError { command: command.to_owned(), source };
+        let err = |source| ShellError {
+            command: command.to_owned(),
+            source,
+        };
         self.console.send(framed.as_bytes()).map_err(err)?;
-        self.console.expect(&[&begin], timeout, &format!("the start of `{command}`")).map_err(err)?;
+        self.console
+            .expect(&[&begin], timeout, &format!("the start of `{command}`"))
+            .map_err(err)?;
         let from = self.console.position();
-        let m = self.console.expect(&[&end], timeout, &format!("the end of `{command}`")).map_err(err)?;
+        let m = self
+            .console
+            .expect(&[&end], timeout, &format!("the end of `{command}`"))
+            .map_err(err)?;
         // The end marker's leading newline ends od's last line.
         let dump = self.console.text_between(from, m.start + 1);
         let bytes = decode_od(&dump).map_err(|detail| {
-            err(ConsoleError::Garbled { waiting_for: format!("the output of `{command}`"), detail, lines: self.console.lines_around(from) })
+            err(ConsoleError::Garbled {
+                waiting_for: format!("the output of `{command}`"),
+                detail,
+                lines: self.console.lines_around(from),
+            })
         })?;
-        let status = m.text.trim().trim_end_matches('_').rsplit(':').next().and_then(|s| s.parse().ok()).unwrap_or(-1);
+        let status = m
+            .text
+            .trim()
+            .trim_end_matches('_')
+            .rsplit(':')
+            .next()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(-1);
         tracing::debug!(command, status, "console command");
-        Ok(CommandOutput { output: plain_text(&bytes), status })
+        Ok(CommandOutput {
+            output: plain_text(&bytes),
+            status,
+        })
     }
 }
 
 /// One exchange as `commands.log` shows it: the command after `$ ` (its
 /// further lines after `> `), its output, and a line with its exit status
 /// and when it ran (seconds since the console was attached).
-fn log_entry(command: &str, at: Duration, took: Duration, result: &Result<CommandOutput, ShellError>) -> String {
+fn log_entry(
+    command: &str,
+    at: Duration,
+    took: Duration,
+    result: &Result<CommandOutput, ShellError>,
+) -> String {
     let mut entry = String::new();
     for (i, line) in command.lines().enumerate() {
         entry.push_str(if i == 0 { "$ " } else { "> " });
         entry.push_str(line);
         entry.push('\n');
     }
-    let when = format!("at {:.2} s, took {:.2} s", at.as_secs_f64(), took.as_secs_f64());
+    let when = format!(
+        "at {:.2} s, took {:.2} s",
+        at.as_secs_f64(),
+        took.as_secs_f64()
+    );
     match result {
         Ok(out) => {
             entry.push_str(&out.output);
@@ -186,10 +242,20 @@ fn decode_od(dump: &str) -> Result<Vec<u8>, String> {
     let mut total = None;
     for line in dump.lines() {
         let mut words = line.split_ascii_whitespace();
-        let Some(offset) = words.next().filter(|w| w.bytes().all(|b| b.is_ascii_digit())).and_then(|w| w.parse::<u64>().ok()) else {
+        let Some(offset) = words
+            .next()
+            .filter(|w| w.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|w| w.parse::<u64>().ok())
+        else {
             continue;
         };
-        let bytes: Option<Vec<u8>> = words.map(|w| (w.len() == 2).then(|| u8::from_str_radix(w, 16).ok()).flatten()).collect();
+        let bytes: Option<Vec<u8>> = words
+            .map(|w| {
+                (w.len() == 2)
+                    .then(|| u8::from_str_radix(w, 16).ok())
+                    .flatten()
+            })
+            .collect();
         match bytes {
             Some(bytes) if bytes.is_empty() => total = Some(offset),
             Some(bytes) if bytes.len() <= 16 => {
@@ -202,12 +268,18 @@ fn decode_od(dump: &str) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
     for (offset, bytes) in rows {
         if offset != out.len() as u64 {
-            return Err(format!("bytes {}..{offset} of the output are missing from the console", out.len()));
+            return Err(format!(
+                "bytes {}..{offset} of the output are missing from the console",
+                out.len()
+            ));
         }
         out.extend(bytes);
     }
     if out.len() as u64 != total {
-        return Err(format!("{} of {total} bytes of the output reached the console", out.len()));
+        return Err(format!(
+            "{} of {total} bytes of the output reached the console",
+            out.len()
+        ));
     }
     Ok(out)
 }
@@ -225,7 +297,9 @@ fn plain_text(bytes: &[u8]) -> String {
 /// gives a value no guest program can know in advance.
 pub(crate) fn nonce() -> u64 {
     use std::hash::{BuildHasher, Hasher};
-    std::collections::hash_map::RandomState::new().build_hasher().finish()
+    std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish()
 }
 
 /// Quotes `text` for a POSIX shell: one single-quoted word.
@@ -249,13 +323,23 @@ mod tests {
         let mut shell = local.shell();
         let wait = Duration::from_secs(20);
         let first = shell.run("echo hello", wait).expect("first command");
-        assert_eq!(first, CommandOutput { output: "hello\n".into(), status: 0 });
+        assert_eq!(
+            first,
+            CommandOutput {
+                output: "hello\n".into(),
+                status: 0
+            }
+        );
 
         // The previous command's markers, as the console showed them.
         let end = shell.console().position();
         let seen = shell.console().text_between(0, end);
         let previous: Vec<&str> = seen.lines().filter(|l| l.starts_with("ISOTEST_")).collect();
-        assert_eq!(previous.len(), 2, "begin and end markers of the first command in {seen:?}");
+        assert_eq!(
+            previous.len(),
+            2,
+            "begin and end markers of the first command in {seen:?}"
+        );
         assert!(previous[1].ends_with("_E1:0_"), "{previous:?}");
         let previous_tag = previous[0].rsplit_once('_').expect("tag_B1").0;
         let lies = [
@@ -272,11 +356,23 @@ mod tests {
         let words: Vec<String> = lies.iter().map(|l| sh_quote(l)).collect();
         let command = format!("printf '%s\\n' {}; printf '\\n'; (exit 3)", words.join(" "));
         let out = shell.run(&command, wait).expect("second command");
-        assert_eq!(out, CommandOutput { output: format!("{}\n\n", lies.join("\n")), status: 3 });
+        assert_eq!(
+            out,
+            CommandOutput {
+                output: format!("{}\n\n", lies.join("\n")),
+                status: 3
+            }
+        );
 
         // Still in step with the shell afterwards.
         let after = shell.run("printf 'x'", wait).expect("third command");
-        assert_eq!(after, CommandOutput { output: "x".into(), status: 0 });
+        assert_eq!(
+            after,
+            CommandOutput {
+                output: "x".into(),
+                status: 0
+            }
+        );
     }
 
     /// `commands.log` shows each exchange as a terminal would: the command,
@@ -312,11 +408,20 @@ mod tests {
         let mut shell = local.shell();
         let wait = Duration::from_secs(20);
         for word in ["one", "two", "three"] {
-            assert_eq!(shell.run(&format!("echo {word}"), wait).expect("a command").output, format!("{word}\n"));
+            assert_eq!(
+                shell
+                    .run(&format!("echo {word}"), wait)
+                    .expect("a command")
+                    .output,
+                format!("{word}\n")
+            );
         }
         let files = shell.files.clone();
         assert_eq!(files.len(), 3);
-        assert!(files.iter().all(|f| std::path::Path::new(f).is_file()), "{files:?}");
+        assert!(
+            files.iter().all(|f| std::path::Path::new(f).is_file()),
+            "{files:?}"
+        );
         // More than one batch.
         for _ in 0..70 {
             shell.run("true", wait).expect("a command");
@@ -324,11 +429,17 @@ mod tests {
         let all = shell.files.clone();
         shell.remove_files();
         assert!(shell.files.is_empty());
-        let left: Vec<&String> = all.iter().filter(|f| std::path::Path::new(f).exists()).collect();
+        let left: Vec<&String> = all
+            .iter()
+            .filter(|f| std::path::Path::new(f).exists())
+            .collect();
         assert!(left.is_empty(), "{left:?}");
         // The removing commands' own files are gone too.
         assert_eq!(std::fs::read_dir(&scratch).unwrap().count(), 0);
-        assert_eq!(shell.run("echo after", wait).expect("still in step").output, "after\n");
+        assert_eq!(
+            shell.run("echo after", wait).expect("still in step").output,
+            "after\n"
+        );
         shell.remove_files();
         assert_eq!(std::fs::read_dir(&scratch).unwrap().count(), 0);
     }
@@ -339,7 +450,10 @@ mod tests {
     /// of the tty's output. Keys go through unchanged.
     fn kernel_noise(shell_side: UnixStream) -> UnixStream {
         let (ours, theirs) = UnixStream::pair().expect("socketpair");
-        let (mut keys_in, mut keys_out) = (theirs.try_clone().expect("dup"), shell_side.try_clone().expect("dup"));
+        let (mut keys_in, mut keys_out) = (
+            theirs.try_clone().expect("dup"),
+            shell_side.try_clone().expect("dup"),
+        );
         std::thread::spawn(move || std::io::copy(&mut keys_in, &mut keys_out));
         std::thread::spawn(move || {
             let (mut from_shell, mut to_console) = (shell_side, theirs);
@@ -349,8 +463,16 @@ mod tests {
                     Ok(0) | Err(_) => return,
                     Ok(got) => got,
                 };
-                let notice = if n % 5 == 4 { "** 2 printk messages dropped **\r\n" } else { "" };
-                let record = format!("{notice}[{:5}.{:06}] kmsg-flood: line {n} of the console noise\r\n", 12 + n / 100, n % 1_000_000);
+                let notice = if n % 5 == 4 {
+                    "** 2 printk messages dropped **\r\n"
+                } else {
+                    ""
+                };
+                let record = format!(
+                    "{notice}[{:5}.{:06}] kmsg-flood: line {n} of the console noise\r\n",
+                    12 + n / 100,
+                    n % 1_000_000
+                );
                 let chunk = [&buf[..got], record.as_bytes()].concat();
                 if std::io::Write::write_all(&mut to_console, &chunk).is_err() {
                     return;
@@ -370,15 +492,57 @@ mod tests {
         let mut shell = local.shell();
         let wait = Duration::from_secs(20);
         let dmesg = "[    1.000000] Linux version 6.1\n[   12.345678] kmsg-flood: line 3 of the console noise\n** 1 printk messages dropped **\n";
-        let out = shell.run(&format!("printf '{}'; echo err >&2; (exit 7)", dmesg.replace('\n', "\\n")), wait).expect("dmesg-like output");
-        assert_eq!(out, CommandOutput { output: format!("{dmesg}err\n"), status: 7 });
+        let out = shell
+            .run(
+                &format!(
+                    "printf '{}'; echo err >&2; (exit 7)",
+                    dmesg.replace('\n', "\\n")
+                ),
+                wait,
+            )
+            .expect("dmesg-like output");
+        assert_eq!(
+            out,
+            CommandOutput {
+                output: format!("{dmesg}err\n"),
+                status: 7
+            }
+        );
         let long: String = (0..300).map(|i| format!("line {i}\n")).collect();
-        let out = shell.run("i=0; while [ $i -lt 300 ]; do echo \"line $i\"; i=$((i + 1)); done", wait).expect("long output");
-        assert_eq!(out, CommandOutput { output: long, status: 0 });
-        let out = shell.run("printf '\\033[1;31mred\\033[0m \\377\\300 no newline'", wait).expect("escapes");
-        assert_eq!(out, CommandOutput { output: "red \u{fffd}\u{fffd} no newline".into(), status: 0 });
+        let out = shell
+            .run(
+                "i=0; while [ $i -lt 300 ]; do echo \"line $i\"; i=$((i + 1)); done",
+                wait,
+            )
+            .expect("long output");
+        assert_eq!(
+            out,
+            CommandOutput {
+                output: long,
+                status: 0
+            }
+        );
+        let out = shell
+            .run(
+                "printf '\\033[1;31mred\\033[0m \\377\\300 no newline'",
+                wait,
+            )
+            .expect("escapes");
+        assert_eq!(
+            out,
+            CommandOutput {
+                output: "red \u{fffd}\u{fffd} no newline".into(),
+                status: 0
+            }
+        );
         let out = shell.run("true", wait).expect("no output");
-        assert_eq!(out, CommandOutput { output: String::new(), status: 0 });
+        assert_eq!(
+            out,
+            CommandOutput {
+                output: String::new(),
+                status: 0
+            }
+        );
     }
 
     #[test]
@@ -391,11 +555,22 @@ mod tests {
                     [    2.000000] k\n0000016 71 72\n0000018\n";
         assert_eq!(decode_od(dump).unwrap(), b"abcdefghijklmnopqr");
         // A missing row, a short total, no listing at all (od failed): errors.
-        assert!(decode_od("0000016 71\n0000017\n").unwrap_err().contains("bytes 0..16"));
-        assert!(decode_od("0000000 61 62\n0000003\n").unwrap_err().contains("2 of 3 bytes"));
-        assert!(decode_od("od: /tmp/x: No such file or directory\n").unwrap_err().contains("no `od` listing"));
+        assert!(decode_od("0000016 71\n0000017\n")
+            .unwrap_err()
+            .contains("bytes 0..16"));
+        assert!(decode_od("0000000 61 62\n0000003\n")
+            .unwrap_err()
+            .contains("2 of 3 bytes"));
+        assert!(decode_od("od: /tmp/x: No such file or directory\n")
+            .unwrap_err()
+            .contains("no `od` listing"));
         // Junk never panics.
-        for junk in ["99999999999999999999999 ff\n0\n", "0000000 fff 0g\n", "\u{fffd}\u{fffd} 00\n", "0 00 00\n1\n"] {
+        for junk in [
+            "99999999999999999999999 ff\n0\n",
+            "0000000 fff 0g\n",
+            "\u{fffd}\u{fffd} 00\n",
+            "0 00 00\n1\n",
+        ] {
             let _ = decode_od(junk);
         }
     }

@@ -16,7 +16,9 @@ pub struct Built {
 /// Builds a host's ISO (once per process).
 pub fn build_iso(flake: &str, arch: Arch, host: &str) -> Result<Built, FlakeError> {
     static BUILT: Memo<Built> = OnceLock::new();
-    once(&BUILT, attr(flake, arch, host), |attr| build(flake, arch, host, attr))
+    once(&BUILT, attr(flake, arch, host), |attr| {
+        build(flake, arch, host, attr)
+    })
 }
 
 fn build(flake: &str, arch: Arch, host: &str, attr: &str) -> Result<Built, FlakeError> {
@@ -29,8 +31,19 @@ fn build(flake: &str, arch: Arch, host: &str, attr: &str) -> Result<Built, Flake
     let out = match nix::run(&args, &purpose, &mut progress)? {
         Ok(out) => out,
         Err(failure) => {
-            let log: Vec<String> = failure.before.iter().rev().take(15).rev().map(|l| format!("  {l}")).collect();
-            let message = if log.is_empty() { failure.message } else { format!("{}\n{}", log.join("\n"), failure.message) };
+            let log: Vec<String> = failure
+                .before
+                .iter()
+                .rev()
+                .take(15)
+                .rev()
+                .map(|l| format!("  {l}"))
+                .collect();
+            let message = if log.is_empty() {
+                failure.message
+            } else {
+                format!("{}\n{}", log.join("\n"), failure.message)
+            };
             return Err(classify(attr, arch, message));
         }
     };
@@ -38,7 +51,12 @@ fn build(flake: &str, arch: Arch, host: &str, attr: &str) -> Result<Built, Flake
     let out_path = serde_json::from_str::<serde_json::Value>(&out.stdout)
         .ok()
         .and_then(|v| v[0]["outputs"]["out"].as_str().map(PathBuf::from))
-        .ok_or_else(|| FlakeError::Nix(format!("`nix build --json {attr}` printed no output path: {}", out.stdout)))?;
+        .ok_or_else(|| {
+            FlakeError::Nix(format!(
+                "`nix build --json {attr}` printed no output path: {}",
+                out.stdout
+            ))
+        })?;
     let iso = find_iso(&out_path).map_err(|found| FlakeError::NoIso {
         attr: attr.to_owned(),
         out: out_path.display().to_string(),
@@ -50,34 +68,54 @@ fn build(flake: &str, arch: Arch, host: &str, attr: &str) -> Result<Built, Flake
 
 /// A build that needs another system is not a failure of the flake.
 fn classify(attr: &str, arch: Arch, message: String) -> FlakeError {
-    match message.lines().find(|l| l.contains("is required to build") && l.contains("but I am a")) {
+    match message
+        .lines()
+        .find(|l| l.contains("is required to build") && l.contains("but I am a"))
+    {
         Some(line) => FlakeError::Unsupported {
             attr: attr.to_owned(),
             system: system(arch).to_owned(),
             host_system: host_system(line),
             detail: line.trim().trim_start_matches("error: ").to_owned(),
         },
-        None => FlakeError::Build { attr: attr.to_owned(), log: message },
+        None => FlakeError::Build {
+            attr: attr.to_owned(),
+            log: message,
+        },
     }
 }
 
 /// `..., but I am a 'x86_64-linux' with features {...}` → `x86_64-linux`.
 fn host_system(line: &str) -> String {
-    line.split("but I am a '").nth(1).and_then(|rest| rest.split('\'').next()).unwrap_or("this system").to_owned()
+    line.split("but I am a '")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .unwrap_or("this system")
+        .to_owned()
 }
 
 /// The one `*.iso` under `<out>/iso`; else a description of what is there.
 fn find_iso(out: &std::path::Path) -> Result<PathBuf, String> {
     let dir = out.join("iso");
     let mut isos: Vec<PathBuf> = match std::fs::read_dir(&dir) {
-        Ok(entries) => entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "iso")).collect(),
+        Ok(entries) => entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "iso"))
+            .collect(),
         Err(_) => return Err("nothing (no iso/ directory)".into()),
     };
     isos.sort();
     match isos.len() {
         1 => Ok(isos.remove(0)),
         0 => Err("no *.iso".into()),
-        _ => Err(format!("{} ISOs: {}", isos.len(), isos.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))),
+        _ => Err(format!(
+            "{} ISOs: {}",
+            isos.len(),
+            isos.iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
     }
 }
 
@@ -87,20 +125,37 @@ mod tests {
 
     #[test]
     fn another_system_is_unsupported_not_a_build_failure() {
-        let message = "  error: a 'aarch64-linux' with features {} is required to build '/nix/store/x.drv', \
+        let message =
+            "  error: a 'aarch64-linux' with features {} is required to build '/nix/store/x.drv', \
                        but I am a 'x86_64-linux' with features {kvm}";
-        let e = classify("f#packages.aarch64-linux.rescue", Arch::Aarch64, message.into());
+        let e = classify(
+            "f#packages.aarch64-linux.rescue",
+            Arch::Aarch64,
+            message.into(),
+        );
         let text = e.to_string();
         assert!(matches!(e, FlakeError::Unsupported { .. }), "{text}");
-        assert!(text.starts_with("this machine (x86_64-linux) cannot build f#packages.aarch64-linux.rescue"), "{text}");
-        let e = classify("f#x", Arch::X86_64, "  error: builder for 'x.drv' failed with exit code 1".into());
+        assert!(
+            text.starts_with(
+                "this machine (x86_64-linux) cannot build f#packages.aarch64-linux.rescue"
+            ),
+            "{text}"
+        );
+        let e = classify(
+            "f#x",
+            Arch::X86_64,
+            "  error: builder for 'x.drv' failed with exit code 1".into(),
+        );
         assert!(matches!(e, FlakeError::Build { .. }));
     }
 
     #[test]
     fn one_iso_is_expected() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(find_iso(dir.path()).unwrap_err(), "nothing (no iso/ directory)");
+        assert_eq!(
+            find_iso(dir.path()).unwrap_err(),
+            "nothing (no iso/ directory)"
+        );
         std::fs::create_dir(dir.path().join("iso")).unwrap();
         assert_eq!(find_iso(dir.path()).unwrap_err(), "no *.iso");
         std::fs::write(dir.path().join("iso/a.iso"), "").unwrap();

@@ -3,7 +3,10 @@
 //! a real NixOS configuration is far too big to evaluate whole.
 
 use super::{attr, hosts::require_host, nix, once, FlakeError, Memo};
-use crate::scenario::{permit_root_login_of_bool, permit_root_login_of_str, Arch, Autologin, Expect, HomeManager, Installed, Package, SshLogin, Sshd, User};
+use crate::scenario::{
+    permit_root_login_of_bool, permit_root_login_of_str, Arch, Autologin, Expect, HomeManager,
+    Installed, Package, SshLogin, Sshd, User,
+};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
@@ -116,24 +119,42 @@ pub struct FactsPackage {
 
 impl FactsPackage {
     fn expectation(&self) -> Package {
-        let installed = (!self.store_paths.is_empty()).then(|| Installed::StorePaths(self.store_paths.clone()));
-        Package { name: self.name.clone(), program: self.program.clone(), installed }
+        let installed =
+            (!self.store_paths.is_empty()).then(|| Installed::StorePaths(self.store_paths.clone()));
+        Package {
+            name: self.name.clone(),
+            program: self.program.clone(),
+            installed,
+        }
     }
 }
 
 /// The expectations `iso: <host>` implies (evaluated once per process).
 pub fn derive_expectations(flake: &str, arch: Arch, host: &str) -> Result<Expect, FlakeError> {
     static DERIVED: Memo<Expect> = OnceLock::new();
-    once(&DERIVED, attr(flake, arch, host), |attr| evaluate(flake, host, attr).map(|facts| facts.expectations()))
+    once(&DERIVED, attr(flake, arch, host), |attr| {
+        evaluate(flake, host, attr).map(|facts| facts.expectations())
+    })
 }
 
 fn evaluate(flake: &str, host: &str, attr: &str) -> Result<Facts, FlakeError> {
     let purpose = format!("reading the expectations of `iso: {host}`");
     require_host(flake, host, &purpose)?;
-    match nix::run(&["eval", "--json", attr, "--apply", SELECT], &purpose, &mut |_| {})? {
-        Ok(out) => serde_json::from_str(&out.stdout)
-            .map_err(|e| FlakeError::Nix(format!("unexpected answer from `nix eval {attr}`: {e}: {}", out.stdout))),
-        Err(failure) => Err(FlakeError::Eval { attr: attr.to_owned(), message: failure.message }),
+    match nix::run(
+        &["eval", "--json", attr, "--apply", SELECT],
+        &purpose,
+        &mut |_| {},
+    )? {
+        Ok(out) => serde_json::from_str(&out.stdout).map_err(|e| {
+            FlakeError::Nix(format!(
+                "unexpected answer from `nix eval {attr}`: {e}: {}",
+                out.stdout
+            ))
+        }),
+        Err(failure) => Err(FlakeError::Eval {
+            attr: attr.to_owned(),
+            message: failure.message,
+        }),
     }
 }
 
@@ -160,7 +181,13 @@ impl Facts {
                 ports: self.openssh.ports.clone(),
                 permit_root_login: Some(permit),
                 password_authentication: Some(self.openssh.password_authentication),
-                login: login_user.into_iter().map(|user| SshLogin { user, password_env: None }).collect(),
+                login: login_user
+                    .into_iter()
+                    .map(|user| SshLogin {
+                        user,
+                        password_env: None,
+                    })
+                    .collect(),
                 host_keys: Vec::new(),
             }
         } else {
@@ -181,7 +208,8 @@ impl Facts {
                     shell: u.shell.as_deref().map(shell_name),
                     home: u.home.clone(),
                     groups: u.groups.clone(),
-                    sudo_nopasswd: u.groups.iter().any(|g| g == "wheel") && !self.wheel_needs_password,
+                    sudo_nopasswd: u.groups.iter().any(|g| g == "wheel")
+                        && !self.wheel_needs_password,
                     home_manager: u.home_manager.as_ref().map(|h| HomeManager {
                         packages: h.packages.iter().map(FactsPackage::expectation).collect(),
                         files: h.files.clone(),
@@ -190,7 +218,12 @@ impl Facts {
                 (name.clone(), user)
             })
             .collect();
-        Expect { hostname, autologin, sshd, users }
+        Expect {
+            hostname,
+            autologin,
+            sshd,
+            users,
+        }
     }
 }
 
@@ -243,7 +276,13 @@ mod tests {
         assert_eq!(e.autologin, Some(Autologin::User("nixos".into())));
         let sshd = e.sshd.unwrap();
         assert_eq!(sshd.permit_root_login.as_deref(), Some("prohibit-password"));
-        assert_eq!(sshd.login, [SshLogin { user: "root".into(), password_env: None }]);
+        assert_eq!(
+            sshd.login,
+            [SshLogin {
+                user: "root".into(),
+                password_env: None
+            }]
+        );
         assert!(e.users["nixos"].sudo_nopasswd);
         assert!(!e.users["root"].sudo_nopasswd);
         assert_eq!(e.users["root"].shell.as_deref(), Some("zsh"));
@@ -251,19 +290,33 @@ mod tests {
         assert_eq!(hm.programs(), ["rg", "hello"]);
         // A font is no program: it is found by its store path alone.
         assert_eq!(hm.packages[1].program, None);
-        assert_eq!(hm.packages[1].installed, Some(Installed::StorePaths(vec!["/nix/store/bbb-noto-fonts-2024.01".into()])));
+        assert_eq!(
+            hm.packages[1].installed,
+            Some(Installed::StorePaths(vec![
+                "/nix/store/bbb-noto-fonts-2024.01".into()
+            ]))
+        );
         // A string in home.packages: a program, with no store path to look for.
         assert_eq!(hm.packages[2].installed, None);
     }
 
     #[test]
     fn null_autologin_no_sshd_and_no_root_login() {
-        let e = facts(&INSTALLER.replace(r#""autologinUser":"nixos""#, r#""autologinUser":null"#)
-            .replace(r#""enable":true"#, r#""enable":false"#))
+        let e = facts(
+            &INSTALLER
+                .replace(r#""autologinUser":"nixos""#, r#""autologinUser":null"#)
+                .replace(r#""enable":true"#, r#""enable":false"#),
+        )
         .expectations();
         assert_eq!(e.autologin, Some(Autologin::Disabled));
         assert_eq!(e.sshd.as_ref().map(Sshd::must_run), Some(false));
         let e = facts(&INSTALLER.replace(r#""without-password""#, r#""no""#)).expectations();
-        assert_eq!(e.sshd.unwrap().login, [SshLogin { user: "nixos".into(), password_env: None }]);
+        assert_eq!(
+            e.sshd.unwrap().login,
+            [SshLogin {
+                user: "nixos".into(),
+                password_env: None
+            }]
+        );
     }
 }

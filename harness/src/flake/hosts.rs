@@ -19,7 +19,11 @@ pub fn iso_hosts(flake: &str) -> Result<Vec<IsoHost>, FlakeError> {
 
 fn hosts_for(flake: &str, purpose: &str) -> Result<Vec<IsoHost>, FlakeError> {
     check_local(flake)?;
-    let source = match nix::run(&["flake", "metadata", "--json", flake], purpose, &mut |_| {})? {
+    let source = match nix::run(
+        &["flake", "metadata", "--json", flake],
+        purpose,
+        &mut |_| {},
+    )? {
         // A flake inside a repository is the repository's source plus `dir`.
         Ok(out) => serde_json::from_str::<serde_json::Value>(&out.stdout)
             .ok()
@@ -27,10 +31,15 @@ fn hosts_for(flake: &str, purpose: &str) -> Result<Vec<IsoHost>, FlakeError> {
                 let root = PathBuf::from(v["path"].as_str()?);
                 Some(root.join(v["resolved"]["dir"].as_str().unwrap_or("")))
             })
-            .ok_or_else(|| FlakeError::Nix(format!("`nix flake metadata {flake}` gave no source path")))?,
+            .ok_or_else(|| {
+                FlakeError::Nix(format!("`nix flake metadata {flake}` gave no source path"))
+            })?,
         Err(failure) => {
             let detail = format!("\n{}{}", failure.message, registry_hint(flake));
-            return Err(FlakeError::NotFound { reference: flake.to_owned(), detail });
+            return Err(FlakeError::NotFound {
+                reference: flake.to_owned(),
+                detail,
+            });
         }
     };
     hosts_in(&source)
@@ -58,10 +67,16 @@ fn hosts_in(source: &Path) -> Result<Vec<IsoHost>, FlakeError> {
             let name = entry.file_name().to_string_lossy().into_owned();
             let path = entry.path();
             if path.is_dir() && path.join("default.nix").is_file() {
-                Some(IsoHost { file: PathBuf::from(format!("hosts/iso/{name}/default.nix")), name })
+                Some(IsoHost {
+                    file: PathBuf::from(format!("hosts/iso/{name}/default.nix")),
+                    name,
+                })
             } else {
                 let stem = name.strip_suffix(".nix")?;
-                path.is_file().then(|| IsoHost { name: stem.to_owned(), file: PathBuf::from(format!("hosts/iso/{name}")) })
+                path.is_file().then(|| IsoHost {
+                    name: stem.to_owned(),
+                    file: PathBuf::from(format!("hosts/iso/{name}")),
+                })
             }
         })
         .collect();
@@ -78,9 +93,17 @@ pub fn require_host(flake: &str, host: &str, purpose: &str) -> Result<(), FlakeE
     let known = if hosts.is_empty() {
         "no hosts (is this a nix-wire flake?)".to_owned()
     } else {
-        hosts.iter().map(|h| h.name.as_str()).collect::<Vec<_>>().join(", ")
+        hosts
+            .iter()
+            .map(|h| h.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
     };
-    Err(FlakeError::NoHost { host: host.to_owned(), reference: flake.to_owned(), known })
+    Err(FlakeError::NoHost {
+        host: host.to_owned(),
+        reference: flake.to_owned(),
+        known,
+    })
 }
 
 #[cfg(test)]
@@ -97,7 +120,16 @@ mod tests {
         std::fs::write(iso.join("minimal.nix"), "{}").unwrap();
         std::fs::write(iso.join("README.md"), "").unwrap();
         let hosts = hosts_in(dir.path()).unwrap();
-        let names: Vec<_> = hosts.iter().map(|h| (h.name.as_str(), h.file.to_str().unwrap())).collect();
-        assert_eq!(names, [("minimal", "hosts/iso/minimal.nix"), ("rescue", "hosts/iso/rescue/default.nix")]);
+        let names: Vec<_> = hosts
+            .iter()
+            .map(|h| (h.name.as_str(), h.file.to_str().unwrap()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("minimal", "hosts/iso/minimal.nix"),
+                ("rescue", "hosts/iso/rescue/default.nix")
+            ]
+        );
     }
 }

@@ -21,7 +21,11 @@ pub struct Failure {
 }
 
 /// Runs `nix ARGS`, forwarding stderr lines to `progress` as they come.
-pub fn run(args: &[&str], purpose: &str, progress: &mut dyn FnMut(&str)) -> Result<Result<Output, Failure>, FlakeError> {
+pub fn run(
+    args: &[&str],
+    purpose: &str,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Result<Output, Failure>, FlakeError> {
     let mut child = Command::new("nix")
         .args(["--extra-experimental-features", "nix-command flakes"])
         .args(args)
@@ -30,36 +34,59 @@ pub fn run(args: &[&str], purpose: &str, progress: &mut dyn FnMut(&str)) -> Resu
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => FlakeError::NixMissing { purpose: purpose.to_owned() },
+            std::io::ErrorKind::NotFound => FlakeError::NixMissing {
+                purpose: purpose.to_owned(),
+            },
             _ => FlakeError::Nix(format!("cannot run nix: {e}")),
         })?;
     let stdout = child.stdout.take().expect("piped");
     let reader = std::thread::spawn(move || std::io::read_to_string(stdout).unwrap_or_default());
     let mut tail: std::collections::VecDeque<String> = Default::default();
-    for line in BufReader::new(child.stderr.take().expect("piped")).lines().map_while(Result::ok) {
+    for line in BufReader::new(child.stderr.take().expect("piped"))
+        .lines()
+        .map_while(Result::ok)
+    {
         progress(&line);
         if tail.len() == TAIL {
             tail.pop_front();
         }
         tail.push_back(line);
     }
-    let status = child.wait().map_err(|e| FlakeError::Nix(format!("wait for nix: {e}")))?;
+    let status = child
+        .wait()
+        .map_err(|e| FlakeError::Nix(format!("wait for nix: {e}")))?;
     let stdout = reader.join().unwrap_or_default();
     if status.success() {
         return Ok(Ok(Output { stdout }));
     }
     let lines: Vec<String> = tail.into_iter().collect();
-    let start = lines.iter().position(|l| l.starts_with("error:")).unwrap_or(0);
-    let before = lines[..start].iter().filter(|l| !l.starts_with("warning:")).cloned().collect();
-    Ok(Err(Failure { message: trim_error(&lines), before }))
+    let start = lines
+        .iter()
+        .position(|l| l.starts_with("error:"))
+        .unwrap_or(0);
+    let before = lines[..start]
+        .iter()
+        .filter(|l| !l.starts_with("warning:"))
+        .cloned()
+        .collect();
+    Ok(Err(Failure {
+        message: trim_error(&lines),
+        before,
+    }))
 }
 
 /// nix's error without the noise: from the first `error:` line on, without
 /// `(use '--show-trace' ...)`, with nix's continuation indent removed.
 pub fn trim_error(lines: &[String]) -> String {
-    let start = lines.iter().position(|l| l.starts_with("error:")).unwrap_or(0);
-    let kept: Vec<&str> =
-        lines[start..].iter().map(String::as_str).filter(|l| !l.starts_with("(use '--show-trace'")).collect();
+    let start = lines
+        .iter()
+        .position(|l| l.starts_with("error:"))
+        .unwrap_or(0);
+    let kept: Vec<&str> = lines[start..]
+        .iter()
+        .map(String::as_str)
+        .filter(|l| !l.starts_with("(use '--show-trace'"))
+        .collect();
     let indent = kept
         .iter()
         .skip(1)
@@ -69,7 +96,11 @@ pub fn trim_error(lines: &[String]) -> String {
         .unwrap_or(0);
     let mut out: Vec<String> = Vec::new();
     for (i, line) in kept.iter().enumerate() {
-        let line = if i == 0 { line } else { line.get(indent..).unwrap_or(line.trim_start()) };
+        let line = if i == 0 {
+            line
+        } else {
+            line.get(indent..).unwrap_or(line.trim_start())
+        };
         out.push(format!("  {}", line.trim_end()));
     }
     while out.last().is_some_and(|l| l.trim().is_empty()) {

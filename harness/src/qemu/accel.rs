@@ -9,7 +9,9 @@
 //! (binary, arch, machine, firmware) for the rest of the process, and KVM is used
 //! only for a key whose probe passed.
 
-use super::args::{cdrom_args, cpu_args, firmware_args, machine_args, machine_type, os, sercon_args};
+use super::args::{
+    cdrom_args, cpu_args, firmware_args, machine_args, machine_type, os, sercon_args,
+};
 use super::machine::OwnedQemu;
 use super::{Pflash, PrivateDir, QemuError};
 use crate::scenario::{Arch, Firmware};
@@ -87,14 +89,25 @@ pub struct ProbeTarget<'a> {
 
 impl ProbeTarget<'_> {
     pub fn key(&self) -> ProbeKey {
-        ProbeKey { binary: self.binary.to_owned(), arch: self.arch, machine: machine_type(self.arch), firmware: self.firmware }
+        ProbeKey {
+            binary: self.binary.to_owned(),
+            arch: self.arch,
+            machine: machine_type(self.arch),
+            firmware: self.firmware,
+        }
     }
 }
 
 /// Decides the accelerator for the trial's guest on this host.
-pub fn resolve_accel(choice: AccelChoice, target: &ProbeTarget<'_>) -> Result<AccelDecision, QemuError> {
+pub fn resolve_accel(
+    choice: AccelChoice,
+    target: &ProbeTarget<'_>,
+) -> Result<AccelDecision, QemuError> {
     if choice == AccelChoice::Tcg {
-        return Ok(AccelDecision { accel: Accel::Tcg, note: Some("TCG (--accel tcg)".into()) });
+        return Ok(AccelDecision {
+            accel: Accel::Tcg,
+            note: Some("TCG (--accel tcg)".into()),
+        });
     }
     let usable = if Arch::host() != Some(target.arch) {
         Err(format!("the host is not {}", target.arch))
@@ -103,11 +116,20 @@ pub fn resolve_accel(choice: AccelChoice, target: &ProbeTarget<'_>) -> Result<Ac
         VERDICTS.get_or_probe(target.key(), || kvm_device().and_then(|()| probe(target)))
     };
     match (usable, choice) {
-        (Ok(()), _) => Ok(AccelDecision { accel: Accel::Kvm, note: None }),
-        (Err(reason), AccelChoice::Kvm) => Err(QemuError::KvmUnusable { arch: target.arch.to_string(), reason }),
+        (Ok(()), _) => Ok(AccelDecision {
+            accel: Accel::Kvm,
+            note: None,
+        }),
+        (Err(reason), AccelChoice::Kvm) => Err(QemuError::KvmUnusable {
+            arch: target.arch.to_string(),
+            reason,
+        }),
         (Err(reason), _) => Ok(AccelDecision {
             accel: Accel::Tcg,
-            note: Some(format!("TCG, KVM unusable: {reason}; waits are {}x longer", Accel::Tcg.time_scale())),
+            note: Some(format!(
+                "TCG, KVM unusable: {reason}; waits are {}x longer",
+                Accel::Tcg.time_scale()
+            )),
         }),
     }
 }
@@ -121,22 +143,37 @@ impl Verdicts {
         Verdicts(Mutex::new(None))
     }
 
-    fn get_or_probe(&self, key: ProbeKey, probe: impl FnOnce() -> Result<(), String>) -> Result<(), String> {
+    fn get_or_probe(
+        &self,
+        key: ProbeKey,
+        probe: impl FnOnce() -> Result<(), String>,
+    ) -> Result<(), String> {
         let mut verdicts = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        verdicts.get_or_insert_with(HashMap::new).entry(key).or_insert_with(probe).clone()
+        verdicts
+            .get_or_insert_with(HashMap::new)
+            .entry(key)
+            .or_insert_with(probe)
+            .clone()
     }
 }
 
 /// Whether this user can open `/dev/kvm` at all, with what to do if not.
 fn kvm_device() -> Result<(), String> {
-    std::fs::OpenOptions::new().read(true).write(true).open("/dev/kvm").map(drop).map_err(|e| {
-        let hint = match e.kind() {
-            std::io::ErrorKind::NotFound => " (load the kvm_intel or kvm_amd module, or enable virtualisation in the BIOS)",
-            std::io::ErrorKind::PermissionDenied => " (add your user to the `kvm` group)",
-            _ => "",
-        };
-        format!("/dev/kvm: {e}{hint}")
-    })
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+        .map(drop)
+        .map_err(|e| {
+            let hint = match e.kind() {
+                std::io::ErrorKind::NotFound => {
+                    " (load the kvm_intel or kvm_amd module, or enable virtualisation in the BIOS)"
+                }
+                std::io::ErrorKind::PermissionDenied => " (add your user to the `kvm` group)",
+                _ => "",
+            };
+            format!("/dev/kvm: {e}{hint}")
+        })
 }
 
 /// How long the ISO may take to print its first byte on serial under KVM. With
@@ -150,12 +187,20 @@ fn probe(target: &ProbeTarget<'_>) -> Result<(), String> {
     let uefi = match target.uefi {
         Some(flash) => {
             let vars = private.path().join("probe-vars.fd");
-            std::fs::copy(&flash.vars, &vars).map_err(|e| format!("copy {}: {e}", flash.vars.display()))?;
-            Some(Pflash { vars, ..flash.clone() })
+            std::fs::copy(&flash.vars, &vars)
+                .map_err(|e| format!("copy {}: {e}", flash.vars.display()))?;
+            Some(Pflash {
+                vars,
+                ..flash.clone()
+            })
         }
         None => None,
     };
-    run_probe(target.binary, &probe_command_line(target, uefi.as_ref()), PROBE_TIMEOUT)
+    run_probe(
+        target.binary,
+        &probe_command_line(target, uefi.as_ref()),
+        PROBE_TIMEOUT,
+    )
 }
 
 /// The trial's machine, CPU, firmware and CD-ROM under KVM, with the serial
@@ -168,7 +213,19 @@ fn probe_command_line(target: &ProbeTarget<'_>, uefi: Option<&Pflash>) -> Vec<Os
         firmware_args(uefi),
         cdrom_args(target.arch, target.iso),
         sercon_args(target.vga_to_serial),
-        os(&["-display", "none", "-nic", "none", "-monitor", "none", "-parallel", "none", "-no-reboot", "-serial", "stdio"]),
+        os(&[
+            "-display",
+            "none",
+            "-nic",
+            "none",
+            "-monitor",
+            "none",
+            "-parallel",
+            "none",
+            "-no-reboot",
+            "-serial",
+            "stdio",
+        ]),
     ]
     .concat()
 }
@@ -187,8 +244,13 @@ fn run_probe(qemu: &Path, args: &[OsString], timeout: Duration) -> Result<(), St
     // Owned as a machine's QEMU is: Ctrl-C, SIGTERM or the harness's death
     // during the probe's wait stops it too.
     let mut command = Command::new(qemu);
-    command.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = OwnedQemu::spawn(&mut command).map_err(|e| format!("cannot start {}: {e}", qemu.display()))?;
+    command
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = OwnedQemu::spawn(&mut command)
+        .map_err(|e| format!("cannot start {}: {e}", qemu.display()))?;
 
     // Three witnesses race: the first serial byte (it ran), stderr (QEMU reports
     // KVM failures there, then idles with the guest stopped), and the exit status.
@@ -224,12 +286,20 @@ fn run_probe(qemu: &Path, args: &[OsString], timeout: Duration) -> Result<(), St
                 let fatal = kvm_failure(&line);
                 stderr_lines.push(line);
                 if fatal {
-                    break Err(format!("the ISO died under KVM: {}", stderr_lines.join(" ")));
+                    break Err(format!(
+                        "the ISO died under KVM: {}",
+                        stderr_lines.join(" ")
+                    ));
                 }
             }
-            Ok(Event::Exited) => break Err(format!("QEMU exited under KVM: {}", stderr_lines.join(" "))),
+            Ok(Event::Exited) => {
+                break Err(format!("QEMU exited under KVM: {}", stderr_lines.join(" ")))
+            }
             Err(_) => {
-                break Err(format!("the ISO printed nothing on serial within {} s under KVM", timeout.as_secs()))
+                break Err(format!(
+                    "the ISO printed nothing on serial within {} s under KVM",
+                    timeout.as_secs()
+                ))
             }
         }
     };
@@ -242,44 +312,79 @@ mod tests {
     use super::*;
 
     fn target<'a>(arch: Arch, firmware: Firmware, uefi: Option<&'a Pflash>) -> ProbeTarget<'a> {
-        ProbeTarget { binary: Path::new("/usr/bin/qemu-system-x86_64"), arch, firmware, iso: Path::new("/isos/a,b.iso"), uefi, vga_to_serial: None }
+        ProbeTarget {
+            binary: Path::new("/usr/bin/qemu-system-x86_64"),
+            arch,
+            firmware,
+            iso: Path::new("/isos/a,b.iso"),
+            uefi,
+            vga_to_serial: None,
+        }
     }
 
     fn flash() -> Pflash {
-        Pflash { code: "/fw/CODE.fd".into(), vars: "/trial/uefi-vars.fd".into(), format: "raw".into() }
+        Pflash {
+            code: "/fw/CODE.fd".into(),
+            vars: "/trial/uefi-vars.fd".into(),
+            format: "raw".into(),
+        }
     }
 
     fn joined(args: &[OsString]) -> String {
-        args.iter().map(|a| a.to_string_lossy().into_owned()).collect::<Vec<_>>().join(" ")
+        args.iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     #[test]
     fn forced_tcg_needs_no_probe() {
-        let d = resolve_accel(AccelChoice::Tcg, &target(Arch::X86_64, Firmware::Bios, None)).unwrap();
+        let d = resolve_accel(
+            AccelChoice::Tcg,
+            &target(Arch::X86_64, Firmware::Bios, None),
+        )
+        .unwrap();
         assert_eq!(d.accel, Accel::Tcg);
     }
 
     #[test]
     fn foreign_arch_falls_back_to_tcg_or_refuses_kvm() {
-        let foreign = if Arch::host() == Some(Arch::X86_64) { Arch::Aarch64 } else { Arch::X86_64 };
+        let foreign = if Arch::host() == Some(Arch::X86_64) {
+            Arch::Aarch64
+        } else {
+            Arch::X86_64
+        };
         let d = resolve_accel(AccelChoice::Auto, &target(foreign, Firmware::Uefi, None)).unwrap();
         assert_eq!(d.accel, Accel::Tcg);
-        assert!(d.note.unwrap().contains(&format!("the host is not {foreign}")));
-        let err = resolve_accel(AccelChoice::Kvm, &target(foreign, Firmware::Uefi, None)).unwrap_err();
-        assert!(err.to_string().starts_with("--accel kvm: KVM cannot run"), "{err}");
+        assert!(d
+            .note
+            .unwrap()
+            .contains(&format!("the host is not {foreign}")));
+        let err =
+            resolve_accel(AccelChoice::Kvm, &target(foreign, Firmware::Uefi, None)).unwrap_err();
+        assert!(
+            err.to_string().starts_with("--accel kvm: KVM cannot run"),
+            "{err}"
+        );
     }
 
     #[test]
     fn one_verdict_per_binary_arch_machine_and_firmware() {
         let bios = target(Arch::X86_64, Firmware::Bios, None).key();
         assert_eq!(bios.machine, "q35");
-        let other_iso = ProbeTarget { iso: Path::new("/isos/other.iso"), ..target(Arch::X86_64, Firmware::Bios, None) };
+        let other_iso = ProbeTarget {
+            iso: Path::new("/isos/other.iso"),
+            ..target(Arch::X86_64, Firmware::Bios, None)
+        };
         assert_eq!(other_iso.key(), bios, "the ISO is not part of the key");
         let f = flash();
         assert_ne!(target(Arch::X86_64, Firmware::Uefi, Some(&f)).key(), bios);
         let arm = target(Arch::Aarch64, Firmware::Uefi, Some(&f)).key();
         assert_eq!((arm.arch, arm.machine), (Arch::Aarch64, "virt"));
-        let other_binary = ProbeTarget { binary: Path::new("/opt/qemu/bin/qemu-system-x86_64"), ..target(Arch::X86_64, Firmware::Bios, None) };
+        let other_binary = ProbeTarget {
+            binary: Path::new("/opt/qemu/bin/qemu-system-x86_64"),
+            ..target(Arch::X86_64, Firmware::Bios, None)
+        };
         assert_ne!(other_binary.key(), bios);
     }
 
@@ -293,15 +398,25 @@ mod tests {
         };
         let bios = target(Arch::X86_64, Firmware::Bios, None).key();
         assert!(verdicts.get_or_probe(bios.clone(), failing).is_err());
-        assert!(verdicts.get_or_probe(bios.clone(), || Ok(())).is_err(), "a failed probe was retried and trusted");
+        assert!(
+            verdicts.get_or_probe(bios.clone(), || Ok(())).is_err(),
+            "a failed probe was retried and trusted"
+        );
         let f = flash();
-        assert!(verdicts.get_or_probe(target(Arch::X86_64, Firmware::Uefi, Some(&f)).key(), || Ok(())).is_ok());
+        assert!(verdicts
+            .get_or_probe(target(Arch::X86_64, Firmware::Uefi, Some(&f)).key(), || Ok(
+                ()
+            ))
+            .is_ok());
         assert_eq!(probes.get(), 1);
     }
 
     #[test]
     fn the_bios_probe_boots_the_iso_on_the_trials_machine() {
-        let line = joined(&probe_command_line(&target(Arch::X86_64, Firmware::Bios, None), None));
+        let line = joined(&probe_command_line(
+            &target(Arch::X86_64, Firmware::Bios, None),
+            None,
+        ));
         assert!(line.starts_with("-machine q35,accel=kvm -cpu host -m 512M -drive if=none,id=cd0,file=/isos/a,,b.iso,media=cdrom,readonly=on,format=raw -device ide-cd,drive=cd0,bus=ide.0,bootindex=0 "), "{line}");
         assert!(line.ends_with("-serial stdio"), "{line}");
         assert!(!line.contains("pflash"), "{line}");
@@ -310,20 +425,48 @@ mod tests {
     #[test]
     fn the_uefi_probes_map_the_firmware_with_their_own_vars() {
         let trial_flash = flash();
-        let own = Pflash { vars: "/probe/probe-vars.fd".into(), ..flash() };
-        let line = joined(&probe_command_line(&target(Arch::X86_64, Firmware::Uefi, Some(&trial_flash)), Some(&own)));
-        assert!(line.contains("-drive if=pflash,unit=0,format=raw,readonly=on,file=/fw/CODE.fd"), "{line}");
-        assert!(line.contains("-drive if=pflash,unit=1,format=raw,file=/probe/probe-vars.fd"), "{line}");
-        let line = joined(&probe_command_line(&target(Arch::Aarch64, Firmware::Uefi, Some(&trial_flash)), Some(&own)));
-        assert!(line.starts_with("-machine virt,accel=kvm -cpu host -m 512M -drive if=pflash,unit=0"), "{line}");
+        let own = Pflash {
+            vars: "/probe/probe-vars.fd".into(),
+            ..flash()
+        };
+        let line = joined(&probe_command_line(
+            &target(Arch::X86_64, Firmware::Uefi, Some(&trial_flash)),
+            Some(&own),
+        ));
+        assert!(
+            line.contains("-drive if=pflash,unit=0,format=raw,readonly=on,file=/fw/CODE.fd"),
+            "{line}"
+        );
+        assert!(
+            line.contains("-drive if=pflash,unit=1,format=raw,file=/probe/probe-vars.fd"),
+            "{line}"
+        );
+        let line = joined(&probe_command_line(
+            &target(Arch::Aarch64, Firmware::Uefi, Some(&trial_flash)),
+            Some(&own),
+        ));
+        assert!(
+            line.starts_with("-machine virt,accel=kvm -cpu host -m 512M -drive if=pflash,unit=0"),
+            "{line}"
+        );
         assert!(line.contains("-device scsi-cd,drive=cd0"), "{line}");
     }
 
     /// Real QEMU, under TCG so that it runs on any host, with the probe's
     /// serial-on-stdout wiring; `extra` decides what the guest does.
     fn real_qemu(extra: &[&str]) -> (PathBuf, Vec<OsString>) {
-        let qemu = crate::qemu::find_qemu(Arch::X86_64).expect("qemu-system-x86_64 (run ci/install-deps)");
-        let args = os(&["-machine", "pc,accel=tcg", "-nodefaults", "-display", "none", "-serial", "stdio", "-no-reboot"]);
+        let qemu =
+            crate::qemu::find_qemu(Arch::X86_64).expect("qemu-system-x86_64 (run ci/install-deps)");
+        let args = os(&[
+            "-machine",
+            "pc,accel=tcg",
+            "-nodefaults",
+            "-display",
+            "none",
+            "-serial",
+            "stdio",
+            "-no-reboot",
+        ]);
         (qemu, [args, os(extra)].concat())
     }
 
@@ -340,7 +483,10 @@ mod tests {
         // QEMU refusing its arguments exits at once, with its reason.
         let (qemu, args) = real_qemu(&["-m", "1x"]);
         let e = run_probe(&qemu, &args, timeout).unwrap_err();
-        assert!(e.starts_with("QEMU exited under KVM: ") && e.contains("-m 1x"), "{e}");
+        assert!(
+            e.starts_with("QEMU exited under KVM: ") && e.contains("-m 1x"),
+            "{e}"
+        );
         // A guest that never prints (stopped at power-on). While the probe
         // waits, its QEMU is one of ours: in a process group of its own and
         // known to `kill_all_machines`; once it returns, gone.
@@ -350,12 +496,17 @@ mod tests {
             let deadline = std::time::Instant::now() + Duration::from_secs(10);
             loop {
                 // Known once spawn() has returned, which may be a moment after exec.
-                if let Some(pid) = process_with_arg(&name).filter(|&pid| crate::qemu::machine::is_live(pid)) {
+                if let Some(pid) =
+                    process_with_arg(&name).filter(|&pid| crate::qemu::machine::is_live(pid))
+                {
                     // SAFETY: getpgid(2) only reads.
                     let group = unsafe { libc::getpgid(pid as libc::pid_t) };
                     return (pid, group == pid as libc::pid_t);
                 }
-                assert!(std::time::Instant::now() < deadline, "the probe's QEMU never showed up as one of ours");
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the probe's QEMU never showed up as one of ours"
+                );
                 std::thread::sleep(Duration::from_millis(20));
             }
         });
@@ -363,23 +514,36 @@ mod tests {
         assert!(e.starts_with("the ISO printed nothing on serial"), "{e}");
         let (pid, own_group) = watcher.join().unwrap();
         assert!(own_group, "pid {pid}: not in a process group of its own");
-        assert!(!Path::new(&format!("/proc/{pid}")).exists() && !crate::qemu::machine::is_live(pid), "the probe's QEMU outlived it");
+        assert!(
+            !Path::new(&format!("/proc/{pid}")).exists() && !crate::qemu::machine::is_live(pid),
+            "the probe's QEMU outlived it"
+        );
     }
 
     /// The PID of a process with `arg` among its arguments.
     fn process_with_arg(arg: &str) -> Option<u32> {
-        std::fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
-            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
-            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
-            cmdline.split(|b| *b == 0).any(|a| a == arg.as_bytes()).then_some(pid)
-        })
+        std::fs::read_dir("/proc")
+            .ok()?
+            .flatten()
+            .find_map(|entry| {
+                let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+                let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+                cmdline
+                    .split(|b| *b == 0)
+                    .any(|a| a == arg.as_bytes())
+                    .then_some(pid)
+            })
     }
 
     #[test]
     fn kvm_failures_as_qemu_reports_them() {
         // Lines QEMU 7.2 and 10.0 printed on a nested, paravirtualised host.
         assert!(kvm_failure("KVM internal error. Suberror: 1"));
-        assert!(kvm_failure("qemu-system-x86_64: error: failed to set MSR 0x10a to 0x2000000e1"));
-        assert!(!kvm_failure("qemu-system-x86_64: warning: host doesn't support requested feature"));
+        assert!(kvm_failure(
+            "qemu-system-x86_64: error: failed to set MSR 0x10a to 0x2000000e1"
+        ));
+        assert!(!kvm_failure(
+            "qemu-system-x86_64: warning: host doesn't support requested feature"
+        ));
     }
 }

@@ -78,7 +78,10 @@ pub(super) fn machine_type(arch: Arch) -> &'static str {
 }
 
 pub(super) fn machine_args(arch: Arch, accel: Accel) -> Vec<OsString> {
-    os(&["-machine", &format!("{},accel={}", machine_type(arch), accel.as_str())])
+    os(&[
+        "-machine",
+        &format!("{},accel={}", machine_type(arch), accel.as_str()),
+    ])
 }
 
 /// Under KVM the guest sees the host CPU. Under TCG an x86_64 guest gets the
@@ -103,9 +106,17 @@ pub(super) fn firmware_args(uefi: Option<&Pflash>) -> Vec<OsString> {
     let Some(p) = uefi else { return Vec::new() };
     os(&[
         "-drive",
-        &format!("if=pflash,unit=0,format={},readonly=on,file={}", p.format, escape(&p.code)),
+        &format!(
+            "if=pflash,unit=0,format={},readonly=on,file={}",
+            p.format,
+            escape(&p.code)
+        ),
         "-drive",
-        &format!("if=pflash,unit=1,format={},file={}", p.format, escape(&p.vars)),
+        &format!(
+            "if=pflash,unit=1,format={},file={}",
+            p.format,
+            escape(&p.vars)
+        ),
     ])
 }
 
@@ -137,8 +148,13 @@ pub const FIRMWARE_LOG: &str = "firmware.log";
 /// (a `string=` value does not work; REFERENCE.md). QEMU warns that the name
 /// lacks the `opt/` prefix, harmlessly: SeaBIOS reads exactly this name.
 pub(super) fn sercon_args(port_file: Option<&Path>) -> Vec<OsString> {
-    let Some(file) = port_file else { return Vec::new() };
-    os(&["-fw_cfg", &format!("name=etc/sercon-port,file={}", escape(file))])
+    let Some(file) = port_file else {
+        return Vec::new();
+    };
+    os(&[
+        "-fw_cfg",
+        &format!("name=etc/sercon-port,file={}", escape(file)),
+    ])
 }
 
 /// The contents of the `etc/sercon-port` file for ttyS0 (I/O port 0x3f8).
@@ -155,9 +171,17 @@ pub const SERCON_TTYS0: [u8; 2] = 0x3f8u16.to_le_bytes();
 /// 2022.11: without it, PXE over IPv4 and IPv6 and HTTP boot follow, minutes;
 /// with it, the EFI shell 4.4 s after power-on under TCG.
 pub(super) fn cdrom_args(arch: Arch, iso: &Path) -> Vec<OsString> {
-    let drive = format!("if=none,id=cd0,file={},media=cdrom,readonly=on,format=raw", escape(iso));
+    let drive = format!(
+        "if=none,id=cd0,file={},media=cdrom,readonly=on,format=raw",
+        escape(iso)
+    );
     match arch {
-        Arch::X86_64 => os(&["-drive", &drive, "-device", "ide-cd,drive=cd0,bus=ide.0,bootindex=0"]),
+        Arch::X86_64 => os(&[
+            "-drive",
+            &drive,
+            "-device",
+            "ide-cd,drive=cd0,bus=ide.0,bootindex=0",
+        ]),
         Arch::Aarch64 => os(&[
             "-drive",
             &drive,
@@ -173,12 +197,22 @@ pub(super) fn cdrom_args(arch: Arch, iso: &Path) -> Vec<OsString> {
 /// the client and connects while it starts, before the guest runs, so not one byte
 /// of firmware output is lost.
 fn serial_args(socket: &Path) -> Vec<OsString> {
-    os(&["-chardev", &format!("socket,id=serial0,path={}", escape(socket)), "-serial", "chardev:serial0"])
+    os(&[
+        "-chardev",
+        &format!("socket,id=serial0,path={}", escape(socket)),
+        "-serial",
+        "chardev:serial0",
+    ])
 }
 
 /// QMP, the machine-readable monitor, on a second socket the harness listens on.
 fn qmp_args(socket: &Path) -> Vec<OsString> {
-    os(&["-chardev", &format!("socket,id=qmp0,path={}", escape(socket)), "-mon", "chardev=qmp0,mode=control"])
+    os(&[
+        "-chardev",
+        &format!("socket,id=qmp0,path={}", escape(socket)),
+        "-mon",
+        "chardev=qmp0,mode=control",
+    ])
 }
 
 /// No window; the emulated VGA card stays, since boot menus draw on it too and
@@ -203,7 +237,12 @@ fn network_args(forward: Option<(u16, u16)>) -> Vec<OsString> {
     if let Some((host, guest)) = forward {
         netdev.push_str(&format!(",hostfwd=tcp:127.0.0.1:{host}-:{guest}"));
     }
-    os(&["-netdev", &netdev, "-device", "virtio-net-pci,netdev=net0,romfile="])
+    os(&[
+        "-netdev",
+        &netdev,
+        "-device",
+        "virtio-net-pci,netdev=net0,romfile=",
+    ])
 }
 
 /// A guest that reboots has failed (e.g. a panic with `panic=N`): exit instead.
@@ -240,61 +279,128 @@ mod tests {
     }
 
     fn joined(spec: &MachineSpec) -> String {
-        command_line(spec).iter().map(|a| a.to_string_lossy().into_owned()).collect::<Vec<_>>().join(" ")
+        command_line(spec)
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     #[test]
     fn tcg_bios_command_line() {
         let line = joined(&spec());
-        assert!(line.starts_with("-machine q35,accel=tcg -cpu qemu64 -m 1024M -smp 2 "), "{line}");
+        assert!(
+            line.starts_with("-machine q35,accel=tcg -cpu qemu64 -m 1024M -smp 2 "),
+            "{line}"
+        );
         let cdrom = "-drive if=none,id=cd0,file=/tmp/a,,b.iso,media=cdrom,readonly=on,format=raw -device ide-cd,drive=cd0,bus=ide.0,bootindex=0 ";
         assert!(line.contains(cdrom), "the ISO, the one boot device: {line}");
-        assert!(line.contains("-chardev socket,id=serial0,path=/run/t/serial.sock -serial chardev:serial0"), "{line}");
+        assert!(
+            line.contains(
+                "-chardev socket,id=serial0,path=/run/t/serial.sock -serial chardev:serial0"
+            ),
+            "{line}"
+        );
         assert!(line.contains("-mon chardev=qmp0,mode=control"), "{line}");
         assert!(line.contains("-display none"), "{line}");
-        assert!(line.contains("-netdev user,id=net0,hostfwd=tcp:127.0.0.1:40022-:22 -device virtio-net-pci"), "{line}");
-        assert!(line.ends_with("-no-reboot -pidfile /art/qemu.pid"), "{line}");
+        assert!(
+            line.contains(
+                "-netdev user,id=net0,hostfwd=tcp:127.0.0.1:40022-:22 -device virtio-net-pci"
+            ),
+            "{line}"
+        );
+        assert!(
+            line.ends_with("-no-reboot -pidfile /art/qemu.pid"),
+            "{line}"
+        );
         let log = "-boot reboot-timeout=0 -chardev file,id=firmware,path=/art/firmware.log -device isa-debugcon,iobase=0x402,chardev=firmware";
         assert!(line.contains(log), "{line}");
     }
 
     #[test]
     fn uefi_maps_code_read_only_and_a_writable_vars_copy() {
-        let uefi = Pflash { code: "/usr/share/OVMF/OVMF_CODE_4M.fd".into(), vars: "/run/t/vars.fd".into(), format: "raw".into() };
-        let line = joined(&MachineSpec { firmware: Firmware::Uefi, uefi: Some(uefi), ..spec() });
+        let uefi = Pflash {
+            code: "/usr/share/OVMF/OVMF_CODE_4M.fd".into(),
+            vars: "/run/t/vars.fd".into(),
+            format: "raw".into(),
+        };
+        let line = joined(&MachineSpec {
+            firmware: Firmware::Uefi,
+            uefi: Some(uefi),
+            ..spec()
+        });
         assert!(line.contains("-drive if=pflash,unit=0,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd"), "{line}");
-        assert!(line.contains("-drive if=pflash,unit=1,format=raw,file=/run/t/vars.fd "), "{line}");
-        assert!(!line.contains("isa-debugcon"), "OVMF is not SeaBIOS: {line}");
+        assert!(
+            line.contains("-drive if=pflash,unit=1,format=raw,file=/run/t/vars.fd "),
+            "{line}"
+        );
+        assert!(
+            !line.contains("isa-debugcon"),
+            "OVMF is not SeaBIOS: {line}"
+        );
     }
 
     #[test]
     fn aarch64_is_a_virt_board_with_a_scsi_cdrom() {
-        let line = joined(&MachineSpec { arch: Arch::Aarch64, ..spec() });
-        assert!(!line.contains("isa-debugcon") && !line.contains("reboot-timeout"), "{line}");
-        assert!(line.starts_with("-machine virt,accel=tcg -cpu max "), "{line}");
+        let line = joined(&MachineSpec {
+            arch: Arch::Aarch64,
+            ..spec()
+        });
+        assert!(
+            !line.contains("isa-debugcon") && !line.contains("reboot-timeout"),
+            "{line}"
+        );
+        assert!(
+            line.starts_with("-machine virt,accel=tcg -cpu max "),
+            "{line}"
+        );
         assert!(line.contains("-device virtio-scsi-pci,id=scsi0 -device scsi-cd,drive=cd0,bus=scsi0.0,bootindex=0 "), "{line}");
-        assert!(line.contains("-display none -device ramfb "), "a display for screendumps: {line}");
-        assert!(!joined(&spec()).contains("ramfb"), "the PC has its VGA card");
+        assert!(
+            line.contains("-display none -device ramfb "),
+            "a display for screendumps: {line}"
+        );
+        assert!(
+            !joined(&spec()).contains("ramfb"),
+            "the PC has its VGA card"
+        );
     }
 
     #[test]
     fn vga_text_goes_to_serial_only_when_asked() {
         assert!(!joined(&spec()).contains("sercon"));
-        let line = joined(&MachineSpec { vga_to_serial: Some("/run/t/sercon,port".into()), ..spec() });
-        assert!(line.contains("-fw_cfg name=etc/sercon-port,file=/run/t/sercon,,port "), "{line}");
+        let line = joined(&MachineSpec {
+            vga_to_serial: Some("/run/t/sercon,port".into()),
+            ..spec()
+        });
+        assert!(
+            line.contains("-fw_cfg name=etc/sercon-port,file=/run/t/sercon,,port "),
+            "{line}"
+        );
         assert_eq!(SERCON_TTYS0, [0xf8, 0x03]);
     }
 
     #[test]
     fn a_paused_machine_starts_with_its_cpus_stopped() {
         assert!(!joined(&spec()).split(' ').any(|a| a == "-S"));
-        let line = joined(&MachineSpec { paused: true, ..spec() });
-        assert!(line.ends_with("-no-reboot -pidfile /art/qemu.pid -S"), "{line}");
+        let line = joined(&MachineSpec {
+            paused: true,
+            ..spec()
+        });
+        assert!(
+            line.ends_with("-no-reboot -pidfile /art/qemu.pid -S"),
+            "{line}"
+        );
     }
 
     #[test]
     fn kvm_uses_the_host_cpu() {
-        let line = joined(&MachineSpec { accel: Accel::Kvm, ..spec() });
-        assert!(line.starts_with("-machine q35,accel=kvm -cpu host "), "{line}");
+        let line = joined(&MachineSpec {
+            accel: Accel::Kvm,
+            ..spec()
+        });
+        assert!(
+            line.starts_with("-machine q35,accel=kvm -cpu host "),
+            "{line}"
+        );
     }
 }

@@ -28,7 +28,9 @@ impl QemuExit {
     /// console closed, `status` is `None` when QEMU has not exited (yet).
     pub fn new(events: &[serde_json::Value], status: Option<ExitStatus>, stderr: &str) -> QemuExit {
         let named = |name: &'static str| events.iter().filter(move |e| e["event"] == name);
-        let shutdown = named("SHUTDOWN").next_back().map(|e| e["data"]["reason"].as_str().unwrap_or("unknown").to_owned());
+        let shutdown = named("SHUTDOWN")
+            .next_back()
+            .map(|e| e["data"]["reason"].as_str().unwrap_or("unknown").to_owned());
         QemuExit {
             shutdown,
             panicked: named("GUEST_PANICKED").next().is_some(),
@@ -77,12 +79,20 @@ impl QemuExit {
     /// Whether the guest did it (reboot, power-off, panic), as opposed to
     /// the host (a signal, a crash of QEMU itself, an unexplained exit).
     pub fn by_guest(&self) -> bool {
-        self.panicked || matches!(self.shutdown.as_deref(), Some("guest-reset" | "guest-shutdown" | "guest-panic"))
+        self.panicked
+            || matches!(
+                self.shutdown.as_deref(),
+                Some("guest-reset" | "guest-shutdown" | "guest-panic")
+            )
     }
 }
 
 fn last_lines(text: &str, n: usize) -> Option<String> {
-    let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
     (!lines.is_empty()).then(|| lines[lines.len().saturating_sub(n)..].join(" | "))
 }
 
@@ -115,17 +125,31 @@ mod tests {
     #[test]
     fn a_reboot_is_named_from_the_shutdown_event() {
         // What QEMU 7.2 and 10.0 send under -no-reboot when the guest resets.
-        let events = [json!({"event": "SHUTDOWN", "data": {"guest": true, "reason": "guest-reset"}, "timestamp": {}})];
+        let events = [
+            json!({"event": "SHUTDOWN", "data": {"guest": true, "reason": "guest-reset"}, "timestamp": {}}),
+        ];
         let exit = QemuExit::new(&events, exited(0), "");
-        assert!(exit.describe().starts_with("the guest rebooted"), "{}", exit.describe());
+        assert!(
+            exit.describe().starts_with("the guest rebooted"),
+            "{}",
+            exit.describe()
+        );
         assert!(exit.by_guest());
     }
 
     #[test]
     fn a_power_off_and_a_panic_are_the_guests() {
-        let off = QemuExit::new(&[json!({"event": "SHUTDOWN", "data": {"guest": true, "reason": "guest-shutdown"}})], exited(0), "");
+        let off = QemuExit::new(
+            &[json!({"event": "SHUTDOWN", "data": {"guest": true, "reason": "guest-shutdown"}})],
+            exited(0),
+            "",
+        );
         assert!(off.describe().starts_with("the guest powered off"));
-        let panic = QemuExit::new(&[json!({"event": "GUEST_PANICKED", "data": {"action": "pause"}})], None, "");
+        let panic = QemuExit::new(
+            &[json!({"event": "GUEST_PANICKED", "data": {"action": "pause"}})],
+            None,
+            "",
+        );
         assert!(panic.describe().starts_with("the guest panicked"));
         assert!(off.by_guest() && panic.by_guest());
     }
@@ -133,7 +157,11 @@ mod tests {
     #[test]
     fn a_signal_or_a_crash_is_the_hosts_and_says_which() {
         let killed = QemuExit::new(&[], Some(ExitStatus::from_raw(libc::SIGKILL)), "");
-        assert!(killed.describe().contains("signal 9 (SIGKILL"), "{}", killed.describe());
+        assert!(
+            killed.describe().contains("signal 9 (SIGKILL"),
+            "{}",
+            killed.describe()
+        );
         let crashed = QemuExit::new(&[], Some(ExitStatus::from_raw(libc::SIGSEGV)), "");
         assert_eq!(crashed.describe(), "QEMU crashed (signal 11, SIGSEGV)");
         assert!(!killed.by_guest() && !crashed.by_guest());
@@ -156,7 +184,9 @@ mod tests {
             json!({"event": "SHUTDOWN", "data": {"guest": false, "reason": "host-signal"}}),
         ];
         let exit = QemuExit::new(&events, exited(0), "");
-        assert!(exit.describe().starts_with("QEMU was stopped by a signal from the host"));
+        assert!(exit
+            .describe()
+            .starts_with("QEMU was stopped by a signal from the host"));
         assert!(!exit.by_guest());
     }
 }

@@ -28,7 +28,11 @@ pub struct UefiFirmware {
 #[derive(Debug, thiserror::Error)]
 pub enum FirmwareError {
     #[error("no UEFI firmware for {arch} found (looked at {looked}); install it: {hint}")]
-    Missing { arch: Arch, looked: String, hint: String },
+    Missing {
+        arch: Arch,
+        looked: String,
+        hint: String,
+    },
     #[error("{what}: {path}: no such file")]
     BadOverride { what: String, path: PathBuf },
 }
@@ -51,53 +55,115 @@ impl FirmwareSearch {
     pub fn system() -> FirmwareSearch {
         let overrides = env_overrides();
         if let Some(dirs) = std::env::var_os("ISOTEST_FIRMWARE_DIRS") {
-            let descriptor_dirs = std::env::split_paths(&dirs).filter(|d| !d.as_os_str().is_empty()).collect();
-            return FirmwareSearch { descriptor_dirs, known: Vec::new(), overrides };
+            let descriptor_dirs = std::env::split_paths(&dirs)
+                .filter(|d| !d.as_os_str().is_empty())
+                .collect();
+            return FirmwareSearch {
+                descriptor_dirs,
+                known: Vec::new(),
+                overrides,
+            };
         }
-        let mut descriptor_dirs = vec![PathBuf::from("/usr/share/qemu/firmware"), PathBuf::from("/etc/qemu/firmware")];
+        let mut descriptor_dirs = vec![
+            PathBuf::from("/usr/share/qemu/firmware"),
+            PathBuf::from("/etc/qemu/firmware"),
+        ];
         let config = std::env::var_os("XDG_CONFIG_HOME")
             .map(PathBuf::from)
             .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")));
         descriptor_dirs.extend(config.map(|c| c.join("qemu/firmware")));
-        FirmwareSearch { descriptor_dirs, known: known_paths(), overrides }
+        FirmwareSearch {
+            descriptor_dirs,
+            known: known_paths(),
+            overrides,
+        }
     }
 
     /// The firmware for `arch`; `explicit` (a scenario's choice) comes first.
-    pub fn find(&self, arch: Arch, explicit: Option<(&Path, &Path)>) -> Result<UefiFirmware, FirmwareError> {
-        let env = self.overrides.iter().find(|(a, _, _)| *a == arch).map(|(_, c, v)| (c.as_path(), v.as_path()));
+    pub fn find(
+        &self,
+        arch: Arch,
+        explicit: Option<(&Path, &Path)>,
+    ) -> Result<UefiFirmware, FirmwareError> {
+        let env = self
+            .overrides
+            .iter()
+            .find(|(a, _, _)| *a == arch)
+            .map(|(_, c, v)| (c.as_path(), v.as_path()));
         if let Some((code, vars)) = explicit.or(env) {
             for (what, path) in [("UEFI code", code), ("UEFI vars", vars)] {
                 if !path.is_file() {
-                    return Err(FirmwareError::BadOverride { what: what.into(), path: path.to_owned() });
+                    return Err(FirmwareError::BadOverride {
+                        what: what.into(),
+                        path: path.to_owned(),
+                    });
                 }
             }
-            let found_by = if explicit.is_some() { "the scenario" } else { "the environment" };
-            let format = if has_extension(code, "qcow2") { "qcow2" } else { "raw" };
-            return Ok(UefiFirmware { code: code.into(), vars: vars.into(), format: format.into(), found_by: found_by.into() });
+            let found_by = if explicit.is_some() {
+                "the scenario"
+            } else {
+                "the environment"
+            };
+            let format = if has_extension(code, "qcow2") {
+                "qcow2"
+            } else {
+                "raw"
+            };
+            return Ok(UefiFirmware {
+                code: code.into(),
+                vars: vars.into(),
+                format: format.into(),
+                found_by: found_by.into(),
+            });
         }
         if let Some(found) = self.described(arch) {
             return Ok(found);
         }
         for (a, code, vars) in &self.known {
             if *a == arch && code.is_file() && vars.is_file() {
-                let format = if has_extension(code, "qcow2") { "qcow2" } else { "raw" };
-                return Ok(UefiFirmware { code: code.clone(), vars: vars.clone(), format: format.into(), found_by: "a known path".into() });
+                let format = if has_extension(code, "qcow2") {
+                    "qcow2"
+                } else {
+                    "raw"
+                };
+                return Ok(UefiFirmware {
+                    code: code.clone(),
+                    vars: vars.clone(),
+                    format: format.into(),
+                    found_by: "a known path".into(),
+                });
             }
         }
-        let mut looked: Vec<String> = self.descriptor_dirs.iter().map(|d| format!("{}/*.json", d.display())).collect();
-        looked.extend(self.known.iter().filter(|(a, _, _)| *a == arch).map(|(_, c, _)| c.display().to_string()));
+        let mut looked: Vec<String> = self
+            .descriptor_dirs
+            .iter()
+            .map(|d| format!("{}/*.json", d.display()))
+            .collect();
+        looked.extend(
+            self.known
+                .iter()
+                .filter(|(a, _, _)| *a == arch)
+                .map(|(_, c, _)| c.display().to_string()),
+        );
         if looked.is_empty() {
             looked.push("nothing: ISOTEST_FIRMWARE_DIRS names no directory".into());
         }
-        Err(FirmwareError::Missing { arch, looked: looked.join(", "), hint: install_hint(arch) })
+        Err(FirmwareError::Missing {
+            arch,
+            looked: looked.join(", "),
+            hint: install_hint(arch),
+        })
     }
 
     /// Descriptors in precedence order: by file name, a later directory's file
     /// replacing an earlier one's of the same name (as QEMU's spec says).
     fn described(&self, arch: Arch) -> Option<UefiFirmware> {
-        let mut by_name: std::collections::BTreeMap<std::ffi::OsString, PathBuf> = Default::default();
+        let mut by_name: std::collections::BTreeMap<std::ffi::OsString, PathBuf> =
+            Default::default();
         for dir in &self.descriptor_dirs {
-            let Ok(entries) = std::fs::read_dir(dir) else { continue };
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                continue;
+            };
             for path in entries.filter_map(|e| e.ok().map(|e| e.path())) {
                 if has_extension(&path, "json") {
                     by_name.insert(path.file_name().unwrap_or_default().to_owned(), path);
@@ -107,12 +173,14 @@ impl FirmwareSearch {
         by_name.values().find_map(|path| {
             let text = std::fs::read_to_string(path).ok()?;
             let descriptor: Descriptor = serde_json::from_str(&text).ok()?;
-            descriptor.usable(arch).map(|(code, vars, format)| UefiFirmware {
-                code,
-                vars,
-                format,
-                found_by: path.display().to_string(),
-            })
+            descriptor
+                .usable(arch)
+                .map(|(code, vars, format)| UefiFirmware {
+                    code,
+                    vars,
+                    format,
+                    found_by: path.display().to_string(),
+                })
         })
     }
 }
@@ -121,7 +189,12 @@ impl FirmwareSearch {
 fn env_overrides() -> Vec<(Arch, PathBuf, PathBuf)> {
     let mut overrides = Vec::new();
     for arch in [Arch::X86_64, Arch::Aarch64] {
-        let var = |kind: &str| std::env::var_os(format!("ISOTEST_UEFI_{kind}_{}", arch.as_str().to_uppercase()));
+        let var = |kind: &str| {
+            std::env::var_os(format!(
+                "ISOTEST_UEFI_{kind}_{}",
+                arch.as_str().to_uppercase()
+            ))
+        };
         if let (Some(code), Some(vars)) = (var("CODE"), var("VARS")) {
             overrides.push((arch, PathBuf::from(code), PathBuf::from(vars)));
         }
@@ -178,15 +251,35 @@ impl Descriptor {
             Arch::Aarch64 => "virt-",
         };
         let fits = self.targets.iter().any(|t| {
-            t.architecture == arch.as_str() && t.machines.iter().any(|m| m.starts_with(machine) || m == "*")
+            t.architecture == arch.as_str()
+                && t.machines
+                    .iter()
+                    .any(|m| m.starts_with(machine) || m == "*")
         });
-        let plain = !self.features.iter().any(|f| matches!(f.as_str(), "secure-boot" | "enrolled-keys" | "requires-smm"));
-        if !(self.interface_types.iter().any(|i| i == "uefi") && fits && plain && self.mapping.device == "flash") {
+        let plain = !self
+            .features
+            .iter()
+            .any(|f| matches!(f.as_str(), "secure-boot" | "enrolled-keys" | "requires-smm"));
+        if !(self.interface_types.iter().any(|i| i == "uefi")
+            && fits
+            && plain
+            && self.mapping.device == "flash")
+        {
             return None;
         }
-        let (code, vars) = (self.mapping.executable.as_ref()?, self.mapping.nvram_template.as_ref()?);
-        (code.filename.is_file() && vars.filename.is_file() && code.format == vars.format)
-            .then(|| (code.filename.clone(), vars.filename.clone(), code.format.clone()))
+        let (code, vars) = (
+            self.mapping.executable.as_ref()?,
+            self.mapping.nvram_template.as_ref()?,
+        );
+        (code.filename.is_file() && vars.filename.is_file() && code.format == vars.format).then(
+            || {
+                (
+                    code.filename.clone(),
+                    vars.filename.clone(),
+                    code.format.clone(),
+                )
+            },
+        )
     }
 }
 
@@ -194,28 +287,71 @@ impl Descriptor {
 fn known_paths() -> Vec<(Arch, PathBuf, PathBuf)> {
     let pairs: [(Arch, &str, &str); 8] = [
         // Debian/Ubuntu (ovmf, qemu-efi-aarch64)
-        (Arch::X86_64, "/usr/share/OVMF/OVMF_CODE_4M.fd", "/usr/share/OVMF/OVMF_VARS_4M.fd"),
-        (Arch::X86_64, "/usr/share/OVMF/OVMF_CODE.fd", "/usr/share/OVMF/OVMF_VARS.fd"),
-        (Arch::Aarch64, "/usr/share/AAVMF/AAVMF_CODE.fd", "/usr/share/AAVMF/AAVMF_VARS.fd"),
+        (
+            Arch::X86_64,
+            "/usr/share/OVMF/OVMF_CODE_4M.fd",
+            "/usr/share/OVMF/OVMF_VARS_4M.fd",
+        ),
+        (
+            Arch::X86_64,
+            "/usr/share/OVMF/OVMF_CODE.fd",
+            "/usr/share/OVMF/OVMF_VARS.fd",
+        ),
+        (
+            Arch::Aarch64,
+            "/usr/share/AAVMF/AAVMF_CODE.fd",
+            "/usr/share/AAVMF/AAVMF_VARS.fd",
+        ),
         // Fedora (edk2-ovmf, edk2-aarch64)
-        (Arch::X86_64, "/usr/share/edk2/ovmf/OVMF_CODE.fd", "/usr/share/edk2/ovmf/OVMF_VARS.fd"),
-        (Arch::Aarch64, "/usr/share/edk2/aarch64/QEMU_EFI-pflash.raw", "/usr/share/edk2/aarch64/vars-template-pflash.raw"),
+        (
+            Arch::X86_64,
+            "/usr/share/edk2/ovmf/OVMF_CODE.fd",
+            "/usr/share/edk2/ovmf/OVMF_VARS.fd",
+        ),
+        (
+            Arch::Aarch64,
+            "/usr/share/edk2/aarch64/QEMU_EFI-pflash.raw",
+            "/usr/share/edk2/aarch64/vars-template-pflash.raw",
+        ),
         // Arch Linux (edk2-ovmf, edk2-aarch64)
-        (Arch::X86_64, "/usr/share/edk2/x64/OVMF_CODE.4m.fd", "/usr/share/edk2/x64/OVMF_VARS.4m.fd"),
-        (Arch::Aarch64, "/usr/share/edk2/aarch64/QEMU_CODE.fd", "/usr/share/edk2/aarch64/QEMU_VARS.fd"),
+        (
+            Arch::X86_64,
+            "/usr/share/edk2/x64/OVMF_CODE.4m.fd",
+            "/usr/share/edk2/x64/OVMF_VARS.4m.fd",
+        ),
+        (
+            Arch::Aarch64,
+            "/usr/share/edk2/aarch64/QEMU_CODE.fd",
+            "/usr/share/edk2/aarch64/QEMU_VARS.fd",
+        ),
         // NixOS with OVMF in the system profile
-        (Arch::X86_64, "/run/current-system/sw/share/OVMF/OVMF_CODE.fd", "/run/current-system/sw/share/OVMF/OVMF_VARS.fd"),
+        (
+            Arch::X86_64,
+            "/run/current-system/sw/share/OVMF/OVMF_CODE.fd",
+            "/run/current-system/sw/share/OVMF/OVMF_VARS.fd",
+        ),
     ];
-    pairs.iter().map(|(a, c, v)| (*a, PathBuf::from(c), PathBuf::from(v))).collect()
+    pairs
+        .iter()
+        .map(|(a, c, v)| (*a, PathBuf::from(c), PathBuf::from(v)))
+        .collect()
 }
 
 fn install_hint(arch: Arch) -> String {
     let arch_name = arch.as_str().to_uppercase();
     let (debian, fedora, arch_linux, nixos) = match arch {
-        Arch::X86_64 => ("ovmf", "edk2-ovmf", "edk2-ovmf", "${pkgs.OVMF.fd}/FV/OVMF_CODE.fd and OVMF_VARS.fd"),
-        Arch::Aarch64 => {
-            ("qemu-efi-aarch64", "edk2-aarch64", "edk2-aarch64", "${pkgs.pkgsCross.aarch64-multiplatform.OVMF.fd}/FV/AAVMF_CODE.fd and AAVMF_VARS.fd")
-        }
+        Arch::X86_64 => (
+            "ovmf",
+            "edk2-ovmf",
+            "edk2-ovmf",
+            "${pkgs.OVMF.fd}/FV/OVMF_CODE.fd and OVMF_VARS.fd",
+        ),
+        Arch::Aarch64 => (
+            "qemu-efi-aarch64",
+            "edk2-aarch64",
+            "edk2-aarch64",
+            "${pkgs.pkgsCross.aarch64-multiplatform.OVMF.fd}/FV/AAVMF_CODE.fd and AAVMF_VARS.fd",
+        ),
     };
     format!(
         "Debian/Ubuntu: apt-get install {debian}; Fedora: dnf install {fedora}; Arch: pacman -S {arch_linux}; \
@@ -245,7 +381,11 @@ mod tests {
     /// A temp dir with firmware files and a descriptor directory.
     fn setup() -> (tempfile::TempDir, PathBuf, PathBuf, PathBuf) {
         let dir = tempfile::tempdir().unwrap();
-        let (code, vars, descriptors) = (dir.path().join("CODE.fd"), dir.path().join("VARS.fd"), dir.path().join("firmware"));
+        let (code, vars, descriptors) = (
+            dir.path().join("CODE.fd"),
+            dir.path().join("VARS.fd"),
+            dir.path().join("firmware"),
+        );
         std::fs::write(&code, b"code").unwrap();
         std::fs::write(&vars, b"vars").unwrap();
         std::fs::create_dir(&descriptors).unwrap();
@@ -259,17 +399,45 @@ mod tests {
         std::fs::write(&secure, b"secure").unwrap();
         std::fs::write(
             descriptors.join("40-secure.json"),
-            descriptor(&secure, &vars, "x86_64", r#""pc-q35-*""#, r#""secure-boot", "requires-smm""#),
+            descriptor(
+                &secure,
+                &vars,
+                "x86_64",
+                r#""pc-q35-*""#,
+                r#""secure-boot", "requires-smm""#,
+            ),
         )
         .unwrap();
-        std::fs::write(descriptors.join("50-arm.json"), descriptor(&secure, &vars, "aarch64", r#""virt-*""#, "")).unwrap();
-        std::fs::write(descriptors.join("60-plain.json"), descriptor(&code, &vars, "x86_64", r#""pc-i440fx-*", "pc-q35-*""#, r#""acpi-s3""#))
-            .unwrap();
+        std::fs::write(
+            descriptors.join("50-arm.json"),
+            descriptor(&secure, &vars, "aarch64", r#""virt-*""#, ""),
+        )
+        .unwrap();
+        std::fs::write(
+            descriptors.join("60-plain.json"),
+            descriptor(
+                &code,
+                &vars,
+                "x86_64",
+                r#""pc-i440fx-*", "pc-q35-*""#,
+                r#""acpi-s3""#,
+            ),
+        )
+        .unwrap();
         std::fs::write(descriptors.join("70-broken.json"), "{ not json").unwrap();
-        let search = FirmwareSearch { descriptor_dirs: vec![descriptors.clone()], ..Default::default() };
+        let search = FirmwareSearch {
+            descriptor_dirs: vec![descriptors.clone()],
+            ..Default::default()
+        };
         let found = search.find(Arch::X86_64, None).unwrap();
-        assert_eq!((found.code, found.vars, found.format.as_str()), (code.clone(), vars.clone(), "raw"));
-        assert_eq!(found.found_by, descriptors.join("60-plain.json").display().to_string());
+        assert_eq!(
+            (found.code, found.vars, found.format.as_str()),
+            (code.clone(), vars.clone(), "raw")
+        );
+        assert_eq!(
+            found.found_by,
+            descriptors.join("60-plain.json").display().to_string()
+        );
         assert_eq!(search.find(Arch::Aarch64, None).unwrap().code, secure);
     }
 
@@ -278,18 +446,33 @@ mod tests {
         let (dir, code, vars, descriptors) = setup();
         let etc = dir.path().join("etc");
         std::fs::create_dir(&etc).unwrap();
-        std::fs::write(descriptors.join("60-edk2.json"), descriptor(&code, &vars, "x86_64", r#""pc-q35-*""#, "")).unwrap();
+        std::fs::write(
+            descriptors.join("60-edk2.json"),
+            descriptor(&code, &vars, "x86_64", r#""pc-q35-*""#, ""),
+        )
+        .unwrap();
         // The administrator's file of the same name points at files that do not exist.
         let gone = dir.path().join("gone.fd");
-        std::fs::write(etc.join("60-edk2.json"), descriptor(&gone, &gone, "x86_64", r#""pc-q35-*""#, "")).unwrap();
-        let search = FirmwareSearch { descriptor_dirs: vec![descriptors, etc], ..Default::default() };
+        std::fs::write(
+            etc.join("60-edk2.json"),
+            descriptor(&gone, &gone, "x86_64", r#""pc-q35-*""#, ""),
+        )
+        .unwrap();
+        let search = FirmwareSearch {
+            descriptor_dirs: vec![descriptors, etc],
+            ..Default::default()
+        };
         assert!(search.find(Arch::X86_64, None).is_err());
     }
 
     #[test]
     fn overrides_come_first_and_must_exist() {
         let (dir, code, vars, descriptors) = setup();
-        std::fs::write(descriptors.join("60.json"), descriptor(&code, &vars, "x86_64", r#""pc-q35-*""#, "")).unwrap();
+        std::fs::write(
+            descriptors.join("60.json"),
+            descriptor(&code, &vars, "x86_64", r#""pc-q35-*""#, ""),
+        )
+        .unwrap();
         let (other_code, other_vars) = (dir.path().join("O_CODE.fd"), dir.path().join("O_VARS.fd"));
         std::fs::write(&other_code, b"c").unwrap();
         std::fs::write(&other_vars, b"v").unwrap();
@@ -299,30 +482,60 @@ mod tests {
             ..Default::default()
         };
         let found = search.find(Arch::X86_64, None).unwrap();
-        assert_eq!((found.code.as_path(), found.found_by.as_str()), (other_code.as_path(), "the environment"));
+        assert_eq!(
+            (found.code.as_path(), found.found_by.as_str()),
+            (other_code.as_path(), "the environment")
+        );
         let found = search.find(Arch::X86_64, Some((&code, &vars))).unwrap();
-        assert_eq!((found.code.as_path(), found.found_by.as_str()), (code.as_path(), "the scenario"));
+        assert_eq!(
+            (found.code.as_path(), found.found_by.as_str()),
+            (code.as_path(), "the scenario")
+        );
         let missing = dir.path().join("nope.fd");
-        let e = search.find(Arch::X86_64, Some((&missing, &vars))).unwrap_err().to_string();
+        let e = search
+            .find(Arch::X86_64, Some((&missing, &vars)))
+            .unwrap_err()
+            .to_string();
         assert_eq!(e, format!("UEFI code: {}: no such file", missing.display()));
     }
 
     #[test]
     fn known_paths_when_there_is_no_descriptor() {
         let (_dir, code, vars, descriptors) = setup();
-        let search = FirmwareSearch { descriptor_dirs: vec![descriptors], known: vec![(Arch::Aarch64, code.clone(), vars)], ..Default::default() };
-        assert_eq!(search.find(Arch::Aarch64, None).unwrap().found_by, "a known path");
+        let search = FirmwareSearch {
+            descriptor_dirs: vec![descriptors],
+            known: vec![(Arch::Aarch64, code.clone(), vars)],
+            ..Default::default()
+        };
+        assert_eq!(
+            search.find(Arch::Aarch64, None).unwrap().found_by,
+            "a known path"
+        );
     }
 
     #[test]
     fn missing_firmware_says_what_to_install_everywhere() {
-        let search = FirmwareSearch { descriptor_dirs: vec!["/nonexistent".into()], ..Default::default() };
+        let search = FirmwareSearch {
+            descriptor_dirs: vec!["/nonexistent".into()],
+            ..Default::default()
+        };
         let e = search.find(Arch::Aarch64, None).unwrap_err().to_string();
-        assert!(e.starts_with("no UEFI firmware for aarch64 found (looked at /nonexistent/*.json)"), "{e}");
-        for hint in ["apt-get install qemu-efi-aarch64", "dnf install edk2-aarch64", "pacman -S edk2-aarch64", "ISOTEST_UEFI_CODE_AARCH64"] {
+        assert!(
+            e.starts_with("no UEFI firmware for aarch64 found (looked at /nonexistent/*.json)"),
+            "{e}"
+        );
+        for hint in [
+            "apt-get install qemu-efi-aarch64",
+            "dnf install edk2-aarch64",
+            "pacman -S edk2-aarch64",
+            "ISOTEST_UEFI_CODE_AARCH64",
+        ] {
             assert!(e.contains(hint), "no `{hint}` in: {e}");
         }
         let e = search.find(Arch::X86_64, None).unwrap_err().to_string();
-        assert!(e.contains("apt-get install ovmf") && e.contains("pkgs.OVMF.fd"), "{e}");
+        assert!(
+            e.contains("apt-get install ovmf") && e.contains("pkgs.OVMF.fd"),
+            "{e}"
+        );
     }
 }

@@ -59,7 +59,10 @@ pub struct MachineLogs {
 impl MachineLogs {
     /// `qemu.stderr` and `qmp.log` in a trial's artifacts directory.
     pub fn in_dir(dir: &Path) -> MachineLogs {
-        MachineLogs { stderr: dir.join("qemu.stderr"), qmp: dir.join("qmp.log") }
+        MachineLogs {
+            stderr: dir.join("qemu.stderr"),
+            qmp: dir.join("qmp.log"),
+        }
     }
 }
 
@@ -76,7 +79,11 @@ impl Machine {
     /// Starts QEMU for `spec`. `binary` is the emulator; QEMU's stderr goes to
     /// `logs.stderr`, the QMP conversation to `logs.qmp`. The sockets named in
     /// `spec` must live in a private directory.
-    pub fn start(binary: &Path, spec: &MachineSpec, logs: &MachineLogs) -> Result<Machine, QemuError> {
+    pub fn start(
+        binary: &Path,
+        spec: &MachineSpec,
+        logs: &MachineLogs,
+    ) -> Result<Machine, QemuError> {
         let stderr_path = logs.stderr.as_path();
         if !spec.iso.is_file() {
             return Err(QemuError::NoImage(spec.iso.clone()));
@@ -89,20 +96,36 @@ impl Machine {
         }
         let serial_listener = UnixListener::bind(&spec.serial_socket)
             .map_err(io(format!("listen on {}", spec.serial_socket.display())))?;
-        let qmp_listener =
-            UnixListener::bind(&spec.qmp_socket).map_err(io(format!("listen on {}", spec.qmp_socket.display())))?;
-        let stderr = std::fs::File::create(stderr_path).map_err(io(format!("create {}", stderr_path.display())))?;
+        let qmp_listener = UnixListener::bind(&spec.qmp_socket)
+            .map_err(io(format!("listen on {}", spec.qmp_socket.display())))?;
+        let stderr = std::fs::File::create(stderr_path)
+            .map_err(io(format!("create {}", stderr_path.display())))?;
 
         let mut command = Command::new(binary);
-        command.args(command_line(spec)).stdin(Stdio::null()).stdout(Stdio::null()).stderr(stderr);
+        command
+            .args(command_line(spec))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr);
         tracing::debug!(binary = %binary.display(), args = ?command.get_args().collect::<Vec<_>>(), "starting QEMU");
-        let child = OwnedQemu::spawn(&mut command).map_err(|source| QemuError::Spawn { binary: binary.display().to_string(), source })?;
-        let mut starting = Starting { child: Some(child), stderr_path };
+        let child = OwnedQemu::spawn(&mut command).map_err(|source| QemuError::Spawn {
+            binary: binary.display().to_string(),
+            source,
+        })?;
+        let mut starting = Starting {
+            child: Some(child),
+            stderr_path,
+        };
 
         let serial = starting.accept(&serial_listener, "serial")?;
         let qmp_stream = starting.accept(&qmp_listener, "QMP")?;
         let qmp = Qmp::connect(qmp_stream, Some(&logs.qmp))?;
-        Ok(Machine { child: starting.child.take().expect("child"), serial: Some(serial), qmp, stderr_path: stderr_path.to_owned() })
+        Ok(Machine {
+            child: starting.child.take().expect("child"),
+            serial: Some(serial),
+            qmp,
+            stderr_path: stderr_path.to_owned(),
+        })
     }
 
     /// The serial port's stream; can be taken once.
@@ -152,7 +175,9 @@ impl Machine {
         let deadline = Instant::now() + WITHIN;
         let status = loop {
             match self.child.try_wait() {
-                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
                 Ok(status) => break status,
                 Err(_) => break None,
             }
@@ -198,7 +223,9 @@ impl OwnedQemu {
         // The handler sets STOPPING before it goes through the PIDs: either it
         // saw this one, or this sees STOPPING.
         if stopping() {
-            return Err(std::io::Error::other("isotest is stopping (Ctrl-C or SIGTERM)")); // killed as it drops
+            return Err(std::io::Error::other(
+                "isotest is stopping (Ctrl-C or SIGTERM)",
+            )); // killed as it drops
         }
         Ok(owned)
     }
@@ -264,29 +291,43 @@ struct Starting<'a> {
 
 impl Starting<'_> {
     /// Waits for QEMU to connect to `listener`, noticing if it exits instead.
-    fn accept(&mut self, listener: &UnixListener, what: &'static str) -> Result<UnixStream, QemuError> {
+    fn accept(
+        &mut self,
+        listener: &UnixListener,
+        what: &'static str,
+    ) -> Result<UnixStream, QemuError> {
         let fd = std::os::fd::AsRawFd::as_raw_fd(listener);
         let deadline = Instant::now() + CONNECT_TIMEOUT;
         loop {
             let child = self.child.as_mut().expect("child");
             if let Ok(Some(status)) = child.try_wait() {
                 let stderr = std::fs::read_to_string(self.stderr_path).unwrap_or_default();
-                return Err(QemuError::StartFailed { status: status.to_string(), stderr: stderr.trim().to_owned() });
+                return Err(QemuError::StartFailed {
+                    status: status.to_string(),
+                    stderr: stderr.trim().to_owned(),
+                });
             }
             if Instant::now() >= deadline {
-                return Err(QemuError::NoConnection { what, secs: CONNECT_TIMEOUT.as_secs() });
+                return Err(QemuError::NoConnection {
+                    what,
+                    secs: CONNECT_TIMEOUT.as_secs(),
+                });
             }
             // Wait for a connection, but wake up now and then to see whether QEMU died.
-            let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+            let mut pfd = libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            };
             // SAFETY: one valid pollfd for the duration of the call.
             let ready = unsafe { libc::poll(&mut pfd, 1, 200) };
             if ready > 0 {
-                let (stream, _) = listener
-                    .accept()
-                    .map_err(|source| QemuError::Io { context: format!("accept {what} connection"), source })?;
+                let (stream, _) = listener.accept().map_err(|source| QemuError::Io {
+                    context: format!("accept {what} connection"),
+                    source,
+                })?;
                 return Ok(stream);
             }
         }
     }
 }
-

@@ -31,7 +31,10 @@ pub enum QemuError {
     #[error("--accel kvm: KVM cannot run {arch} guests here: {reason}")]
     KvmUnusable { arch: String, reason: String },
     #[error("cannot start {binary}: {source}")]
-    Spawn { binary: String, source: std::io::Error },
+    Spawn {
+        binary: String,
+        source: std::io::Error,
+    },
     #[error("QEMU exited during start-up ({status}): {stderr}")]
     StartFailed { status: String, stderr: String },
     #[error("QEMU did not connect its {what} socket within {secs} s")]
@@ -39,7 +42,10 @@ pub enum QemuError {
     #[error("QMP: {0}")]
     Qmp(String),
     #[error("{context}: {source}")]
-    Io { context: String, source: std::io::Error },
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
     #[error("ISO image not found: {0}")]
     NoImage(PathBuf),
     #[error("{0}")]

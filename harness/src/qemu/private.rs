@@ -55,10 +55,15 @@ impl PrivateDir {
         let owner_only = std::fs::Permissions::from_mode(0o700);
         // Created 0700 (minus the umask), so there is no moment when others may
         // enter; then set to 0700 exactly, in case the umask took the owner's bits.
-        let dir = tempfile::Builder::new().prefix(PREFIX).permissions(owner_only.clone()).tempdir()?;
+        let dir = tempfile::Builder::new()
+            .prefix(PREFIX)
+            .permissions(owner_only.clone())
+            .tempdir()?;
         std::fs::set_permissions(dir.path(), owner_only)?;
         // Registered before anything can fail, so the signal handler removes it.
-        live().get_or_insert_with(HashSet::new).insert(dir.path().to_owned());
+        live()
+            .get_or_insert_with(HashSet::new)
+            .insert(dir.path().to_owned());
         let private = PrivateDir { dir };
         Owner::me()?.write(private.path())?;
         Ok(private)
@@ -97,12 +102,21 @@ const OWNER_HEADER: &str = "isotest private directory; owner:";
 impl Owner {
     fn me() -> std::io::Result<Owner> {
         let pid = std::process::id();
-        let start = start_time(pid).ok_or_else(|| std::io::Error::other("cannot read this process's start time in /proc/self/stat"))?;
-        Ok(Owner { pid, start, boot: boot_id()? })
+        let start = start_time(pid).ok_or_else(|| {
+            std::io::Error::other("cannot read this process's start time in /proc/self/stat")
+        })?;
+        Ok(Owner {
+            pid,
+            start,
+            boot: boot_id()?,
+        })
     }
 
     fn render(&self) -> String {
-        format!("{OWNER_HEADER}\npid {}\nstart {}\nboot {}\n", self.pid, self.start, self.boot)
+        format!(
+            "{OWNER_HEADER}\npid {}\nstart {}\nboot {}\n",
+            self.pid, self.start, self.boot
+        )
     }
 
     /// `None` for anything but a whole record: a torn or foreign file proves
@@ -116,7 +130,13 @@ impl Owner {
         if lines.next()? != OWNER_HEADER {
             return None;
         }
-        let mut field = |key: &str| lines.next()?.strip_prefix(key)?.strip_prefix(' ').map(str::to_owned);
+        let mut field = |key: &str| {
+            lines
+                .next()?
+                .strip_prefix(key)?
+                .strip_prefix(' ')
+                .map(str::to_owned)
+        };
         let pid = field("pid")?.parse().ok()?;
         let start = field("start")?.parse().ok()?;
         let boot = field("boot")?;
@@ -126,7 +146,10 @@ impl Owner {
     /// Written once, into a directory only we can enter.
     fn write(&self, dir: &Path) -> std::io::Result<()> {
         use std::io::Write;
-        let mut file = std::fs::OpenOptions::new().write(true).create_new(true).open(dir.join(OWNER_FILE))?;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(dir.join(OWNER_FILE))?;
         file.write_all(self.render().as_bytes())
     }
 
@@ -153,12 +176,19 @@ fn parse_start_time(stat: &str) -> Option<u64> {
 
 /// This boot's id (a random UUID the kernel picks at boot).
 fn boot_id() -> std::io::Result<String> {
-    Ok(std::fs::read_to_string("/proc/sys/kernel/random/boot_id")?.trim().to_owned())
+    Ok(std::fs::read_to_string("/proc/sys/kernel/random/boot_id")?
+        .trim()
+        .to_owned())
 }
 
 /// Why a directory in `$TMPDIR` is left alone by the sweep; `None`: it was one
 /// of ours, and its owner is gone.
-fn keep_reason(dir: &Path, me: u32, this_boot: &str, start_of: &dyn Fn(u32) -> Option<u64>) -> Option<String> {
+fn keep_reason(
+    dir: &Path,
+    me: u32,
+    this_boot: &str,
+    start_of: &dyn Fn(u32) -> Option<u64>,
+) -> Option<String> {
     // Not followed: a symlink named like ours is not ours, wherever it points.
     let meta = match dir.symlink_metadata() {
         Ok(meta) => meta,
@@ -171,14 +201,19 @@ fn keep_reason(dir: &Path, me: u32, this_boot: &str, start_of: &dyn Fn(u32) -> O
         return Some(format!("owned by uid {}", meta.uid()));
     }
     if meta.mode() & 0o7777 != 0o700 {
-        return Some(format!("mode {:o}, not a private directory's 0700", meta.mode() & 0o7777));
+        return Some(format!(
+            "mode {:o}, not a private directory's 0700",
+            meta.mode() & 0o7777
+        ));
     }
     let record = match read_no_follow(&dir.join(OWNER_FILE)) {
         Ok(text) => text,
         // No record: being made right now, or by a version that wrote none.
         Err(e) => return Some(format!("no owner record: {e}")),
     };
-    let Some(owner) = Owner::parse(&record) else { return Some("the owner record is not one".into()) };
+    let Some(owner) = Owner::parse(&record) else {
+        return Some("the owner record is not one".into());
+    };
     if owner.alive(this_boot, start_of) {
         return Some(format!("its owner (pid {}) runs", owner.pid));
     }
@@ -189,7 +224,10 @@ fn keep_reason(dir: &Path, me: u32, this_boot: &str, start_of: &dyn Fn(u32) -> O
 fn read_no_follow(path: &Path) -> std::io::Result<String> {
     use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW).open(path)?;
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)?;
     if !file.metadata()?.is_file() {
         return Err(std::io::Error::other("not a regular file"));
     }
@@ -203,13 +241,20 @@ fn read_no_follow(path: &Path) -> std::io::Result<String> {
 /// by name, type, owner, mode and owner record, whose owner no longer runs.
 /// Anything else is left alone. Returns what was removed.
 pub fn sweep_abandoned(tmp: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(tmp) else { return Vec::new() };
-    let Ok(this_boot) = boot_id() else { return Vec::new() };
+    let Ok(entries) = std::fs::read_dir(tmp) else {
+        return Vec::new();
+    };
+    let Ok(this_boot) = boot_id() else {
+        return Vec::new();
+    };
     // SAFETY: geteuid(2) cannot fail.
     let me = unsafe { libc::geteuid() };
     let mut removed = Vec::new();
     for dir in entries.filter_map(|e| e.ok()).map(|e| e.path()) {
-        if !dir.file_name().is_some_and(|n| n.to_string_lossy().starts_with(PREFIX)) {
+        if !dir
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with(PREFIX))
+        {
             continue;
         }
         if let Some(why) = keep_reason(&dir, me, &this_boot, &start_time) {
@@ -222,7 +267,10 @@ pub fn sweep_abandoned(tmp: &Path) -> Vec<PathBuf> {
                 tracing::info!("removed {}, left by a killed isotest", dir.display());
                 removed.push(dir);
             }
-            Err(e) => tracing::warn!("cannot remove {}, left by a killed isotest: {e}", dir.display()),
+            Err(e) => tracing::warn!(
+                "cannot remove {}, left by a killed isotest: {e}",
+                dir.display()
+            ),
         }
     }
     removed
@@ -244,7 +292,12 @@ mod tests {
         let dir = PrivateDir::new().unwrap();
         let mode = dir.path().metadata().unwrap().permissions().mode() & 0o7777;
         assert_eq!(mode, 0o700, "{mode:o}");
-        assert!(dir.path().file_name().unwrap().to_string_lossy().starts_with("isotest-"));
+        assert!(dir
+            .path()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("isotest-"));
         let record = std::fs::read_to_string(dir.path().join(OWNER_FILE)).unwrap();
         let owner = Owner::parse(&record).expect("a whole owner record");
         assert_eq!(owner, Owner::me().unwrap());
@@ -253,14 +306,21 @@ mod tests {
 
     #[test]
     fn an_owner_record_round_trips_and_a_torn_one_proves_nothing() {
-        let owner = Owner { pid: 4242, start: 123456, boot: "b1f0".into() };
+        let owner = Owner {
+            pid: 4242,
+            start: 123456,
+            boot: "b1f0".into(),
+        };
         let text = owner.render();
         assert_eq!(Owner::parse(&text), Some(owner));
         for cut in 0..text.len() {
             let torn = &text[..cut];
             assert_eq!(Owner::parse(torn), None, "{torn:?}");
         }
-        assert_eq!(Owner::parse("isotest private directory; owner:\npid x\nstart 1\nboot b\n"), None);
+        assert_eq!(
+            Owner::parse("isotest private directory; owner:\npid x\nstart 1\nboot b\n"),
+            None
+        );
         assert_eq!(Owner::parse("pid 1\nstart 1\nboot b\n"), None);
     }
 
@@ -271,17 +331,28 @@ mod tests {
         assert_eq!(parse_start_time(stat), Some(987654));
         assert_eq!(parse_start_time("77 (x) S 1"), None);
         let mine = start_time(std::process::id()).expect("our own start time");
-        assert_eq!(start_time(std::process::id()), Some(mine), "a start time does not change");
+        assert_eq!(
+            start_time(std::process::id()),
+            Some(mine),
+            "a start time does not change"
+        );
         assert_eq!(start_time(u32::MAX), None, "no such process");
     }
 
     #[test]
     fn an_owner_is_alive_only_as_the_same_process_of_the_same_boot() {
-        let owner = Owner { pid: 10, start: 500, boot: "this".into() };
+        let owner = Owner {
+            pid: 10,
+            start: 500,
+            boot: "this".into(),
+        };
         assert!(owner.alive("this", |pid| (pid == 10).then_some(500)));
         assert!(!owner.alive("this", |_| None), "no process with that pid");
         assert!(!owner.alive("this", |_| Some(501)), "the pid was recycled");
-        assert!(!owner.alive("another", |_| Some(500)), "a record from an earlier boot");
+        assert!(
+            !owner.alive("another", |_| Some(500)),
+            "a record from an earlier boot"
+        );
     }
 
     /// A pid that no process has now: a child that exited and was reaped.
@@ -307,9 +378,19 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let t = tmp.path();
         let me = Owner::me().unwrap();
-        let dead = Owner { pid: dead_pid(), start: 1, boot: me.boot.clone() };
-        let recycled = Owner { start: me.start + 1, ..me.clone() };
-        let earlier_boot = Owner { boot: format!("{}-before", me.boot), ..me.clone() };
+        let dead = Owner {
+            pid: dead_pid(),
+            start: 1,
+            boot: me.boot.clone(),
+        };
+        let recycled = Owner {
+            start: me.start + 1,
+            ..me.clone()
+        };
+        let earlier_boot = Owner {
+            boot: format!("{}-before", me.boot),
+            ..me.clone()
+        };
 
         let gone = [
             private_like(t, "isotest-dead", 0o700, Some(&dead)),
@@ -343,23 +424,47 @@ mod tests {
         let mut expected = gone.to_vec();
         expected.sort();
         assert_eq!(removed, expected);
-        for path in kept.iter().chain([&torn, &linked_record, &target, &t.join("isotest-symlink"), &t.join("isotest-file")]) {
-            assert!(path.symlink_metadata().is_ok(), "{} was removed", path.display());
+        for path in kept.iter().chain([
+            &torn,
+            &linked_record,
+            &target,
+            &t.join("isotest-symlink"),
+            &t.join("isotest-file"),
+        ]) {
+            assert!(
+                path.symlink_metadata().is_ok(),
+                "{} was removed",
+                path.display()
+            );
         }
-        assert!(outside.join("precious").exists(), "the sweep followed a symlink");
-        assert!(target.join(OWNER_FILE).exists(), "the sweep followed the directory's symlink");
+        assert!(
+            outside.join("precious").exists(),
+            "the sweep followed a symlink"
+        );
+        assert!(
+            target.join(OWNER_FILE).exists(),
+            "the sweep followed the directory's symlink"
+        );
     }
 
     #[test]
     fn the_sweep_leaves_another_users_directory() {
         let tmp = tempfile::tempdir().unwrap();
-        let dead = Owner { pid: dead_pid(), start: 1, boot: boot_id().unwrap() };
+        let dead = Owner {
+            pid: dead_pid(),
+            start: 1,
+            boot: boot_id().unwrap(),
+        };
         let dir = private_like(tmp.path(), "isotest-theirs", 0o700, Some(&dead));
         // SAFETY: geteuid(2) cannot fail.
         let me = unsafe { libc::geteuid() };
         let why = keep_reason(&dir, me.wrapping_add(1), &dead.boot, &start_time);
         assert_eq!(why, Some(format!("owned by uid {me}")));
-        assert_eq!(keep_reason(&dir, me, &dead.boot, &start_time), None, "ours, with a dead owner");
+        assert_eq!(
+            keep_reason(&dir, me, &dead.boot, &start_time),
+            None,
+            "ours, with a dead owner"
+        );
     }
 
     #[test]
@@ -369,11 +474,18 @@ mod tests {
         let path = dropped.path().to_owned();
         drop(dropped);
         assert!(!path.exists());
-        assert!(!live().iter().flatten().any(|p| *p == path), "a dropped directory stays registered");
+        assert!(
+            !live().iter().flatten().any(|p| *p == path),
+            "a dropped directory stays registered"
+        );
 
         let kept = PrivateDir::new().unwrap();
         std::fs::write(kept.path().join("serial.sock"), b"").unwrap();
         remove_private_dirs();
-        assert!(!kept.path().exists(), "{} survived the handler", kept.path().display());
+        assert!(
+            !kept.path().exists(),
+            "{} survived the handler",
+            kept.path().display()
+        );
     }
 }

@@ -28,7 +28,11 @@ struct QmpLog {
 impl QmpLog {
     fn line(&mut self, direction: char, message: &serde_json::Value) {
         if let Some(file) = self.file.as_mut() {
-            let _ = writeln!(file, "{:8.3} {direction} {message}", self.since.elapsed().as_secs_f64());
+            let _ = writeln!(
+                file,
+                "{:8.3} {direction} {message}",
+                self.since.elapsed().as_secs_f64()
+            );
         }
     }
 }
@@ -45,15 +49,29 @@ impl Qmp {
     pub fn connect(stream: UnixStream, log: Option<&Path>) -> Result<Qmp, QemuError> {
         stream
             .set_read_timeout(Some(QMP_TIMEOUT))
-            .map_err(|source| QemuError::Io { context: "QMP socket".into(), source })?;
+            .map_err(|source| QemuError::Io {
+                context: "QMP socket".into(),
+                source,
+            })?;
         let file = log.and_then(|path| {
-            File::create(path).map_err(|e| tracing::warn!("cannot write {}: {e}", path.display())).ok()
+            File::create(path)
+                .map_err(|e| tracing::warn!("cannot write {}: {e}", path.display()))
+                .ok()
         });
-        let mut this = Qmp { stream, log: QmpLog { file, since: Instant::now() } };
+        let mut this = Qmp {
+            stream,
+            log: QmpLog {
+                file,
+                since: Instant::now(),
+            },
+        };
         let mut qmp = qapi::Qmp::from_stream(&this.stream);
-        let greeting = qmp.read_capabilities().map_err(|e| QemuError::Qmp(format!("greeting: {e}")))?;
+        let greeting = qmp
+            .read_capabilities()
+            .map_err(|e| QemuError::Qmp(format!("greeting: {e}")))?;
         this.log.line('<', &serde_json::json!({ "QMP": greeting }));
-        this.execute(&qapi::qmp::qmp_capabilities { enable: None }).map_err(|e| QemuError::Qmp(format!("handshake: {e}")))?;
+        this.execute(&qapi::qmp::qmp_capabilities { enable: None })
+            .map_err(|e| QemuError::Qmp(format!("handshake: {e}")))?;
         Ok(this)
     }
 
@@ -63,15 +81,21 @@ impl Qmp {
         C: qapi::Command,
         C::Ok: Serialize,
     {
-        self.log.line('>', &serde_json::json!({ "execute": C::NAME, "arguments": command }));
+        self.log.line(
+            '>',
+            &serde_json::json!({ "execute": C::NAME, "arguments": command }),
+        );
         let mut qmp = qapi::Qmp::from_stream(&self.stream);
         let answer = qmp.execute(command);
         for event in qmp.events() {
-            self.log.line('<', &serde_json::to_value(&event).unwrap_or_default());
+            self.log
+                .line('<', &serde_json::to_value(&event).unwrap_or_default());
         }
         let logged = match &answer {
             Ok(ok) => serde_json::json!({ "return": ok }),
-            Err(qapi::ExecuteError::Qapi(e)) => serde_json::json!({ "error": { "class": e.class, "desc": e.desc } }),
+            Err(qapi::ExecuteError::Qapi(e)) => {
+                serde_json::json!({ "error": { "class": e.class, "desc": e.desc } })
+            }
             Err(qapi::ExecuteError::Io(e)) => serde_json::json!({ "io-error": e.to_string() }),
         };
         self.log.line('<', &logged);
@@ -81,8 +105,13 @@ impl Qmp {
     /// The VM's run state as QEMU names it: `running`, `paused`, `shutdown`,
     /// `internal-error`, `guest-panicked`, ...
     pub fn run_state(&mut self) -> Result<String, QemuError> {
-        let status = self.execute(&qapi::qmp::query_status {}).map_err(|e| QemuError::Qmp(format!("query-status: {e}")))?;
-        Ok(serde_json::to_value(status.status).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default())
+        let status = self
+            .execute(&qapi::qmp::query_status {})
+            .map_err(|e| QemuError::Qmp(format!("query-status: {e}")))?;
+        Ok(serde_json::to_value(status.status)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default())
     }
 
     /// The messages QEMU sent that no command read (events such as SHUTDOWN),
@@ -95,7 +124,9 @@ impl Qmp {
         for line in std::io::BufReader::new(&self.stream).lines() {
             // A timeout, a reset connection or the end of the stream all end the reading.
             let Ok(line) = line else { break };
-            let Ok(message) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
+            let Ok(message) = serde_json::from_str::<serde_json::Value>(&line) else {
+                continue;
+            };
             self.log.line('<', &message);
             messages.push(message);
         }
@@ -108,14 +139,27 @@ impl Qmp {
     /// when QEMU refuses the `format` argument or its value. Says which it wrote.
     pub fn screendump(&mut self, file: &Path) -> Result<DumpFormat, QemuError> {
         let filename = file.to_string_lossy().into_owned();
-        let png = qapi::qmp::screendump { filename: filename.clone(), device: None, head: None, format: Some(qapi::qmp::ImageFormat::png) };
+        let png = qapi::qmp::screendump {
+            filename: filename.clone(),
+            device: None,
+            head: None,
+            format: Some(qapi::qmp::ImageFormat::png),
+        };
         match self.execute(&png) {
             Ok(_) => return Ok(DumpFormat::Png),
-            Err(qapi::ExecuteError::Qapi(e)) => tracing::debug!("screendump as PNG refused ({}); asking for PPM", e.desc),
+            Err(qapi::ExecuteError::Qapi(e)) => {
+                tracing::debug!("screendump as PNG refused ({}); asking for PPM", e.desc)
+            }
             Err(e) => return Err(QemuError::Qmp(format!("screendump: {e}"))),
         }
-        let ppm = qapi::qmp::screendump { filename, device: None, head: None, format: None };
-        self.execute(&ppm).map_err(|e| QemuError::Qmp(format!("screendump: {e}")))?;
+        let ppm = qapi::qmp::screendump {
+            filename,
+            device: None,
+            head: None,
+            format: None,
+        };
+        self.execute(&ppm)
+            .map_err(|e| QemuError::Qmp(format!("screendump: {e}")))?;
         Ok(DumpFormat::Ppm)
     }
 }
@@ -127,7 +171,9 @@ mod tests {
 
     /// A QMP server that answers each request line with the next of `answers`
     /// and hands back what it was asked.
-    fn qmp_server(answers: Vec<&'static str>) -> (UnixStream, std::thread::JoinHandle<Vec<serde_json::Value>>) {
+    fn qmp_server(
+        answers: Vec<&'static str>,
+    ) -> (UnixStream, std::thread::JoinHandle<Vec<serde_json::Value>>) {
         let (ours, theirs) = UnixStream::pair().unwrap();
         let server = std::thread::spawn(move || {
             let mut writer = theirs.try_clone().unwrap();
@@ -150,22 +196,41 @@ mod tests {
     /// the log keeps both requests and both answers.
     #[test]
     fn a_qemu_without_png_gets_asked_for_ppm() {
-        let refusal = r#"{"error": {"class": "GenericError", "desc": "Parameter 'format' is unexpected"}}"#;
+        let refusal =
+            r#"{"error": {"class": "GenericError", "desc": "Parameter 'format' is unexpected"}}"#;
         let (stream, server) = qmp_server(vec![r#"{"return": {}}"#, refusal, r#"{"return": {}}"#]);
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("qmp.log");
         let mut qmp = Qmp::connect(stream, Some(&log)).unwrap();
-        assert_eq!(qmp.screendump(Path::new("/art/screen.dump")).unwrap(), DumpFormat::Ppm);
+        assert_eq!(
+            qmp.screendump(Path::new("/art/screen.dump")).unwrap(),
+            DumpFormat::Ppm
+        );
         drop(qmp);
         let asked = server.join().unwrap();
-        assert_eq!(asked[1]["arguments"], serde_json::json!({"filename": "/art/screen.dump", "format": "png"}));
-        assert_eq!(asked[2]["arguments"], serde_json::json!({"filename": "/art/screen.dump"}));
+        assert_eq!(
+            asked[1]["arguments"],
+            serde_json::json!({"filename": "/art/screen.dump", "format": "png"})
+        );
+        assert_eq!(
+            asked[2]["arguments"],
+            serde_json::json!({"filename": "/art/screen.dump"})
+        );
         let log = std::fs::read_to_string(log).unwrap();
-        let lines: Vec<&str> = log.lines().map(|l| l.trim_start().split_once(' ').unwrap().1).collect();
+        let lines: Vec<&str> = log
+            .lines()
+            .map(|l| l.trim_start().split_once(' ').unwrap().1)
+            .collect();
         assert_eq!(lines.len(), 7, "{log}");
         assert!(lines[0].starts_with(r#"< {"QMP":"#), "{log}");
-        assert_eq!(lines[1], r#"> {"arguments":{},"execute":"qmp_capabilities"}"#);
-        assert_eq!(lines[4], r#"< {"error":{"class":"GenericError","desc":"Parameter 'format' is unexpected"}}"#);
+        assert_eq!(
+            lines[1],
+            r#"> {"arguments":{},"execute":"qmp_capabilities"}"#
+        );
+        assert_eq!(
+            lines[4],
+            r#"< {"error":{"class":"GenericError","desc":"Parameter 'format' is unexpected"}}"#
+        );
         assert_eq!(lines[6], r#"< {"return":{}}"#);
     }
 
@@ -182,7 +247,11 @@ mod tests {
             writeln!(writer, r#"{{"return": {{}}}}"#).unwrap();
             // Later, as when the guest resets long after the handshake:
             wait_connected.recv().unwrap();
-            writeln!(writer, r#"{{"event": "SHUTDOWN", "data": {{"guest": true, "reason": "guest-reset"}}}}"#).unwrap();
+            writeln!(
+                writer,
+                r#"{{"event": "SHUTDOWN", "data": {{"guest": true, "reason": "guest-reset"}}}}"#
+            )
+            .unwrap();
             // QEMU exits: the stream ends.
         });
         let dir = tempfile::tempdir().unwrap();
@@ -191,15 +260,25 @@ mod tests {
         connected.send(()).unwrap();
         server.join().unwrap();
         let messages = qmp.remaining_messages(Duration::from_secs(10));
-        assert_eq!(messages, vec![serde_json::json!({"event": "SHUTDOWN", "data": {"guest": true, "reason": "guest-reset"}})]);
-        assert!(std::fs::read_to_string(log).unwrap().contains("guest-reset"));
+        assert_eq!(
+            messages,
+            vec![
+                serde_json::json!({"event": "SHUTDOWN", "data": {"guest": true, "reason": "guest-reset"}})
+            ]
+        );
+        assert!(std::fs::read_to_string(log)
+            .unwrap()
+            .contains("guest-reset"));
     }
 
     #[test]
     fn a_png_capable_qemu_is_asked_once() {
         let (stream, server) = qmp_server(vec![r#"{"return": {}}"#, r#"{"return": {}}"#]);
         let mut qmp = Qmp::connect(stream, None).unwrap();
-        assert_eq!(qmp.screendump(Path::new("/art/screen.dump")).unwrap(), DumpFormat::Png);
+        assert_eq!(
+            qmp.screendump(Path::new("/art/screen.dump")).unwrap(),
+            DumpFormat::Png
+        );
         drop(qmp);
         assert_eq!(server.join().unwrap().len(), 2);
     }

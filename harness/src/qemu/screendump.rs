@@ -9,13 +9,22 @@ use std::path::Path;
 #[derive(Debug, thiserror::Error)]
 pub enum ScreenError {
     #[error("read the screendump {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("the screendump {path} is neither PNG nor PPM (it starts with {magic:02x?})")]
     UnknownFormat { path: String, magic: Vec<u8> },
     #[error("decode the screendump {path}: {source}")]
-    Decode { path: String, source: image::ImageError },
+    Decode {
+        path: String,
+        source: image::ImageError,
+    },
     #[error("write {path}: {source}")]
-    Write { path: String, source: image::ImageError },
+    Write {
+        path: String,
+        source: image::ImageError,
+    },
 }
 
 /// The formats QEMU's `screendump` writes, told apart by their first bytes.
@@ -32,9 +41,20 @@ fn format_of(bytes: &[u8]) -> Option<ImageFormat> {
 /// Decodes a PNG or a (binary) PPM file.
 pub fn read_screen(path: &Path) -> Result<RgbImage, ScreenError> {
     let shown = || path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|source| ScreenError::Read { path: shown(), source })?;
-    let format = format_of(&bytes).ok_or_else(|| ScreenError::UnknownFormat { path: shown(), magic: bytes.iter().take(8).copied().collect() })?;
-    let decoded = image::load_from_memory_with_format(&bytes, format).map_err(|source| ScreenError::Decode { path: shown(), source })?;
+    let bytes = std::fs::read(path).map_err(|source| ScreenError::Read {
+        path: shown(),
+        source,
+    })?;
+    let format = format_of(&bytes).ok_or_else(|| ScreenError::UnknownFormat {
+        path: shown(),
+        magic: bytes.iter().take(8).copied().collect(),
+    })?;
+    let decoded = image::load_from_memory_with_format(&bytes, format).map_err(|source| {
+        ScreenError::Decode {
+            path: shown(),
+            source,
+        }
+    })?;
     Ok(decoded.to_rgb8())
 }
 
@@ -42,7 +62,12 @@ pub fn read_screen(path: &Path) -> Result<RgbImage, ScreenError> {
 /// copied as it is; a PPM is decoded and encoded.
 pub fn save_as_png(dumped: &Path, png: &Path) -> Result<(), ScreenError> {
     let screen = read_screen(dumped)?;
-    screen.save_with_format(png, ImageFormat::Png).map_err(|source| ScreenError::Write { path: png.display().to_string(), source })
+    screen
+        .save_with_format(png, ImageFormat::Png)
+        .map_err(|source| ScreenError::Write {
+            path: png.display().to_string(),
+            source,
+        })
 }
 
 /// Whether every pixel has the same colour: a black (or blue) screen that says
@@ -66,7 +91,9 @@ mod tests {
         use std::io::Read;
         let gz: &[u8] = include_bytes!("testdata/seabios-no-bootable-device.ppm.gz");
         let mut ppm = Vec::new();
-        flate2::read::GzDecoder::new(gz).read_to_end(&mut ppm).unwrap();
+        flate2::read::GzDecoder::new(gz)
+            .read_to_end(&mut ppm)
+            .unwrap();
         ppm
     }
 
@@ -76,7 +103,10 @@ mod tests {
         let (ppm, png) = (dir.path().join("screen.ppm"), dir.path().join("screen.png"));
         std::fs::write(&ppm, seabios_ppm()).unwrap();
         save_as_png(&ppm, &png).unwrap();
-        assert!(std::fs::read(&png).unwrap().starts_with(b"\x89PNG"), "not a PNG file");
+        assert!(
+            std::fs::read(&png).unwrap().starts_with(b"\x89PNG"),
+            "not a PNG file"
+        );
         let (from_ppm, from_png) = (read_screen(&ppm).unwrap(), read_screen(&png).unwrap());
         assert_eq!(from_png.dimensions(), (720, 400));
         assert!(from_ppm == from_png, "the pixels changed in the conversion");
@@ -89,7 +119,11 @@ mod tests {
 
     #[test]
     fn one_colour_is_blank() {
-        assert!(is_blank(&RgbImage::from_pixel(640, 480, image::Rgb([0, 0, 0]))));
+        assert!(is_blank(&RgbImage::from_pixel(
+            640,
+            480,
+            image::Rgb([0, 0, 0])
+        )));
         let mut one_dot = RgbImage::from_pixel(640, 480, image::Rgb([0, 0, 0]));
         one_dot.put_pixel(320, 240, image::Rgb([170, 170, 170]));
         assert!(!is_blank(&one_dot));
@@ -104,7 +138,13 @@ mod tests {
         assert!(e.contains("neither PNG nor PPM"), "{e}");
         let truncated = dir.path().join("cut.ppm");
         std::fs::write(&truncated, &seabios_ppm()[..1000]).unwrap();
-        assert!(matches!(read_screen(&truncated), Err(ScreenError::Decode { .. })));
-        assert!(matches!(read_screen(&dir.path().join("none.ppm")), Err(ScreenError::Read { .. })));
+        assert!(matches!(
+            read_screen(&truncated),
+            Err(ScreenError::Decode { .. })
+        ));
+        assert!(matches!(
+            read_screen(&dir.path().join("none.ppm")),
+            Err(ScreenError::Read { .. })
+        ));
     }
 }

@@ -122,25 +122,47 @@ pub struct ChangeCounts {
 impl Comparison {
     /// Pairs of (baseline, now) trials, compared; `max_slowdown` of each pair.
     pub fn of_pairs<'a>(
-        pairs: impl IntoIterator<Item = (Option<&'a TrialReport>, Option<&'a TrialReport>, MaxSlowdown)>,
+        pairs: impl IntoIterator<
+            Item = (
+                Option<&'a TrialReport>,
+                Option<&'a TrialReport>,
+                MaxSlowdown,
+            ),
+        >,
     ) -> Comparison {
-        Comparison { trials: pairs.into_iter().map(|(b, n, m)| TrialComparison::of(b, n, m)).collect() }
+        Comparison {
+            trials: pairs
+                .into_iter()
+                .map(|(b, n, m)| TrialComparison::of(b, n, m))
+                .collect(),
+        }
     }
 
     /// Two stored runs, trials paired by name (in the new run's order, then
     /// those only the baseline has), each judged by `max_slowdown`.
-    pub fn by_name(baseline: &[TrialReport], now: &[TrialReport], max_slowdown: MaxSlowdown) -> Comparison {
+    pub fn by_name(
+        baseline: &[TrialReport],
+        now: &[TrialReport],
+        max_slowdown: MaxSlowdown,
+    ) -> Comparison {
         let find = |name: &str| baseline.iter().find(|b| b.name == name);
-        let mut pairs: Vec<(Option<&TrialReport>, Option<&TrialReport>, MaxSlowdown)> =
-            now.iter().map(|n| (find(&n.name), Some(n), max_slowdown)).collect();
-        let gone = baseline.iter().filter(|b| !now.iter().any(|n| n.name == b.name));
+        let mut pairs: Vec<(Option<&TrialReport>, Option<&TrialReport>, MaxSlowdown)> = now
+            .iter()
+            .map(|n| (find(&n.name), Some(n), max_slowdown))
+            .collect();
+        let gone = baseline
+            .iter()
+            .filter(|b| !now.iter().any(|n| n.name == b.name));
         pairs.extend(gone.map(|b| (Some(b), None, max_slowdown)));
         Comparison::of_pairs(pairs)
     }
 
     /// Every regression: checks first, then phases, trial by trial.
     pub fn regressions(&self) -> Vec<Regression<'_>> {
-        self.trials.iter().flat_map(TrialComparison::regressions).collect()
+        self.trials
+            .iter()
+            .flat_map(TrialComparison::regressions)
+            .collect()
     }
 
     pub fn has_regressions(&self) -> bool {
@@ -168,7 +190,11 @@ impl Comparison {
 }
 
 impl TrialComparison {
-    fn of(baseline: Option<&TrialReport>, now: Option<&TrialReport>, max_slowdown: MaxSlowdown) -> TrialComparison {
+    fn of(
+        baseline: Option<&TrialReport>,
+        now: Option<&TrialReport>,
+        max_slowdown: MaxSlowdown,
+    ) -> TrialComparison {
         let name = now.or(baseline).map(|t| t.name.clone()).unwrap_or_default();
         let baseline_image = baseline.and_then(|b| b.image.clone());
         let empty = |why: String| TrialComparison {
@@ -198,11 +224,19 @@ impl TrialComparison {
     }
 
     pub fn regressions(&self) -> impl Iterator<Item = Regression<'_>> {
-        let checks = self.checks.iter().filter(|c| c.change == Change::Regression).map(|c| Regression {
-            trial: &self.name,
-            what: c.name.clone(),
-            detail: format!("passed on the baseline, {} now: {}", outcome_word(c.now), c.message),
-        });
+        let checks = self
+            .checks
+            .iter()
+            .filter(|c| c.change == Change::Regression)
+            .map(|c| Regression {
+                trial: &self.name,
+                what: c.name.clone(),
+                detail: format!(
+                    "passed on the baseline, {} now: {}",
+                    outcome_word(c.now),
+                    c.message
+                ),
+            });
         let phases = self.phases.iter().filter(|p| p.slower).map(|p| Regression {
             trial: &self.name,
             what: format!("phase {}", p.name),
@@ -216,7 +250,11 @@ impl PhaseComparison {
     /// `12.0 s on the baseline, 19.5 s now (+7.5 s, +62 %; allowed: 20 % and 5.0 s)`.
     pub fn describe(&self, max: &MaxSlowdown) -> String {
         let delta = self.now_secs - self.baseline_secs;
-        let percent = if self.baseline_secs > 0.0 { format!(", {:+.0} %", 100.0 * delta / self.baseline_secs) } else { String::new() };
+        let percent = if self.baseline_secs > 0.0 {
+            format!(", {:+.0} %", 100.0 * delta / self.baseline_secs)
+        } else {
+            String::new()
+        };
         format!(
             "{:.1} s on the baseline, {:.1} s now ({delta:+.1} s{percent}; allowed: {:.0} % and {:.1} s)",
             self.baseline_secs,
@@ -250,30 +288,77 @@ fn outcome_word(o: Option<Outcome>) -> &'static str {
 /// side has, in the order now's report has them, then those only the
 /// baseline had.
 fn compare_checks(baseline: &TrialReport, now: &TrialReport) -> Vec<CheckComparison> {
-    let boot = |t: &TrialReport| (if t.error.is_none() { Outcome::Pass } else { Outcome::Fail }, t.error.as_ref().map(|e| e.message.clone()));
+    let boot = |t: &TrialReport| {
+        (
+            if t.error.is_none() {
+                Outcome::Pass
+            } else {
+                Outcome::Fail
+            },
+            t.error.as_ref().map(|e| e.message.clone()),
+        )
+    };
     let (base_boot, base_error) = boot(baseline);
     let (now_boot, now_error) = boot(now);
-    let mut rows = vec![row("boot", Some(base_boot), Some(now_boot), now_error.or(base_error).unwrap_or_default())];
+    let mut rows = vec![row(
+        "boot",
+        Some(base_boot),
+        Some(now_boot),
+        now_error.or(base_error).unwrap_or_default(),
+    )];
     let mut names: Vec<&str> = now.checks.iter().map(|c| c.name.as_str()).collect();
-    names.extend(baseline.checks.iter().map(|c| c.name.as_str()).filter(|n| now.check(n).is_none()));
+    names.extend(
+        baseline
+            .checks
+            .iter()
+            .map(|c| c.name.as_str())
+            .filter(|n| now.check(n).is_none()),
+    );
     for name in names {
         let (b, n) = (baseline.check(name), now.check(name));
-        let unpassed = n.filter(|c| c.outcome != Outcome::Pass).or(b.filter(|c| c.outcome != Outcome::Pass));
-        rows.push(row(name, b.map(|c| c.outcome), n.map(|c| c.outcome), unpassed.map(|c| c.message.clone()).unwrap_or_default()));
+        let unpassed = n
+            .filter(|c| c.outcome != Outcome::Pass)
+            .or(b.filter(|c| c.outcome != Outcome::Pass));
+        rows.push(row(
+            name,
+            b.map(|c| c.outcome),
+            n.map(|c| c.outcome),
+            unpassed.map(|c| c.message.clone()).unwrap_or_default(),
+        ));
     }
     rows
 }
 
-fn row(name: &str, baseline: Option<Outcome>, now: Option<Outcome>, message: String) -> CheckComparison {
-    CheckComparison { name: name.to_owned(), baseline, now, change: Change::of(baseline, now), message }
+fn row(
+    name: &str,
+    baseline: Option<Outcome>,
+    now: Option<Outcome>,
+    message: String,
+) -> CheckComparison {
+    CheckComparison {
+        name: name.to_owned(),
+        baseline,
+        now,
+        change: Change::of(baseline, now),
+        message,
+    }
 }
 
 /// The stages both sides reached, then the whole way from power-on to a shell.
-fn compare_phases(baseline: &TrialReport, now: &TrialReport, max: MaxSlowdown) -> Vec<PhaseComparison> {
+fn compare_phases(
+    baseline: &TrialReport,
+    now: &TrialReport,
+    max: MaxSlowdown,
+) -> Vec<PhaseComparison> {
     let base_stages = super::html::stages(baseline);
     let mut rows: Vec<PhaseComparison> = super::html::stages(now)
         .iter()
-        .filter_map(|n| base_stages.iter().find(|b| b.name == n.name).map(|b| phase(n.name, b.len, n.len, max)))
+        .filter_map(|n| {
+            base_stages
+                .iter()
+                .find(|b| b.name == n.name)
+                .map(|b| phase(n.name, b.len, n.len, max))
+        })
         .collect();
     if let (Some(b), Some(n)) = (baseline.boot_secs(), now.boot_secs()) {
         rows.push(phase("to shell", b, n, max));
@@ -284,7 +369,12 @@ fn compare_phases(baseline: &TrialReport, now: &TrialReport, max: MaxSlowdown) -
 fn phase(name: &str, baseline_secs: f64, now_secs: f64, max: MaxSlowdown) -> PhaseComparison {
     let delta = now_secs - baseline_secs;
     let slower = delta > max.fraction * baseline_secs && delta > max.seconds;
-    PhaseComparison { name: name.to_owned(), baseline_secs, now_secs, slower }
+    PhaseComparison {
+        name: name.to_owned(),
+        baseline_secs,
+        now_secs,
+        slower,
+    }
 }
 
 #[cfg(test)]
@@ -295,8 +385,12 @@ pub(crate) mod tests {
     /// A trial's report.json from tests/data: real results of real runs
     /// (where each came from: tests/report.rs and tests/compare.rs).
     pub(crate) fn real(path: &str) -> TrialReport {
-        let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data").join(path).join("report.json");
-        let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/data")
+            .join(path)
+            .join("report.json");
+        let text =
+            std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()))
     }
 
@@ -309,7 +403,11 @@ pub(crate) mod tests {
 
     /// The change of every check of the first trial, by name.
     fn changes(c: &Comparison) -> Vec<(&str, Change)> {
-        c.trials[0].checks.iter().map(|c| (c.name.as_str(), c.change)).collect()
+        c.trials[0]
+            .checks
+            .iter()
+            .map(|c| (c.name.as_str(), c.change))
+            .collect()
     }
 
     #[test]
@@ -324,7 +422,13 @@ pub(crate) mod tests {
         );
         let changes = changes(&c);
         assert_eq!(changes[0], ("boot", Change::Unchanged));
-        assert!(changes.iter().filter(|(n, _)| *n != "hostname").all(|(_, ch)| *ch == Change::Unchanged), "{changes:?}");
+        assert!(
+            changes
+                .iter()
+                .filter(|(n, _)| *n != "hostname")
+                .all(|(_, ch)| *ch == Change::Unchanged),
+            "{changes:?}"
+        );
         // The same runs the other way round: fixed, and nothing regressed.
         let back = Comparison::by_name(
             &[real("regression/new/rescue-x86_64-bios")],
@@ -332,30 +436,63 @@ pub(crate) mod tests {
             MaxSlowdown::default(),
         );
         assert!(changes_of(&back).contains(&("hostname".to_owned(), Change::Fixed)));
-        assert!(back.trials[0].checks.iter().all(|c| c.change != Change::Regression));
+        assert!(back.trials[0]
+            .checks
+            .iter()
+            .all(|c| c.change != Change::Regression));
         // The `rescue` boot took 22 s (25 %) longer to a shell than the
         // `wrong-hostname` one, on a busy machine: the other way round, that is
         // a slowdown beyond the defaults.
-        let slower: Vec<&str> = back.trials[0].phases.iter().filter(|p| p.slower).map(|p| p.name.as_str()).collect();
+        let slower: Vec<&str> = back.trials[0]
+            .phases
+            .iter()
+            .filter(|p| p.slower)
+            .map(|p| p.name.as_str())
+            .collect();
         assert_eq!(slower, ["userspace", "to shell"]);
         let stages: Vec<&str> = c.trials[0].phases.iter().map(|p| p.name.as_str()).collect();
-        assert_eq!(stages, ["firmware", "menu", "kernel", "userspace", "checks", "to shell"]);
+        assert_eq!(
+            stages,
+            [
+                "firmware",
+                "menu",
+                "kernel",
+                "userspace",
+                "checks",
+                "to shell"
+            ]
+        );
     }
 
     fn changes_of(c: &Comparison) -> Vec<(String, Change)> {
-        changes(c).into_iter().map(|(n, ch)| (n.to_owned(), ch)).collect()
+        changes(c)
+            .into_iter()
+            .map(|(n, ch)| (n.to_owned(), ch))
+            .collect()
     }
 
     #[test]
     fn a_run_compared_with_itself_changes_nothing() {
         let pass = real("reports/shard1/minimal-x86_64-bios");
-        let c = Comparison::by_name(std::slice::from_ref(&pass), std::slice::from_ref(&pass), MaxSlowdown::default());
+        let c = Comparison::by_name(
+            std::slice::from_ref(&pass),
+            std::slice::from_ref(&pass),
+            MaxSlowdown::default(),
+        );
         assert!(!c.has_regressions());
         assert!(changes(&c).iter().all(|(_, ch)| *ch == Change::Unchanged));
-        assert_eq!(c.counts().unchanged, pass.checks.len() + 1, "every check and the boot");
+        assert_eq!(
+            c.counts().unchanged,
+            pass.checks.len() + 1,
+            "every check and the boot"
+        );
         // A failed run compared with itself: its failures are still failing, not regressions.
         let fail = real("regression/new/rescue-x86_64-bios");
-        let c = Comparison::by_name(std::slice::from_ref(&fail), std::slice::from_ref(&fail), MaxSlowdown::default());
+        let c = Comparison::by_name(
+            std::slice::from_ref(&fail),
+            std::slice::from_ref(&fail),
+            MaxSlowdown::default(),
+        );
         assert!(!c.has_regressions());
         assert_eq!(c.counts().still_failing, 1, "{:?}", changes(&c));
     }
@@ -366,25 +503,53 @@ pub(crate) mod tests {
         // from `userspace` on 12 s later, i.e. a kernel stage 12 s longer.
         let baseline = real("regression/baseline/rescue-x86_64-bios");
         let mut slower = baseline.clone();
-        let from = slower.phases.iter().position(|(p, _)| p == "userspace").expect("the run reached userspace");
+        let from = slower
+            .phases
+            .iter()
+            .position(|(p, _)| p == "userspace")
+            .expect("the run reached userspace");
         for (_, at) in &mut slower.phases[from..] {
             *at += 12.0;
         }
-        let c = Comparison::by_name(std::slice::from_ref(&baseline), &[slower], MaxSlowdown::default());
+        let c = Comparison::by_name(
+            std::slice::from_ref(&baseline),
+            &[slower],
+            MaxSlowdown::default(),
+        );
         let what: Vec<String> = c.regressions().into_iter().map(|r| r.what).collect();
         // The kernel stage (27 s in this run) took 44 % more; the way to a
         // shell (111 s) only 11 % more: over 5 s, but under 20 %.
-        assert_eq!(what, ["phase kernel"], "the kernel took 12 s more; the rest as long");
-        let kernel = c.trials[0].phases.iter().find(|p| p.name == "kernel").unwrap();
-        assert!((kernel.now_secs - kernel.baseline_secs - 12.0).abs() < 1e-9, "{kernel:?}");
-        assert!(changes(&c).iter().all(|(_, ch)| *ch == Change::Unchanged), "the checks are the same");
+        assert_eq!(
+            what,
+            ["phase kernel"],
+            "the kernel took 12 s more; the rest as long"
+        );
+        let kernel = c.trials[0]
+            .phases
+            .iter()
+            .find(|p| p.name == "kernel")
+            .unwrap();
+        assert!(
+            (kernel.now_secs - kernel.baseline_secs - 12.0).abs() < 1e-9,
+            "{kernel:?}"
+        );
+        assert!(
+            changes(&c).iter().all(|(_, ch)| *ch == Change::Unchanged),
+            "the checks are the same"
+        );
         // Under a threshold above it, not a regression.
-        let lenient = MaxSlowdown { fraction: 0.2, seconds: 13.0 };
+        let lenient = MaxSlowdown {
+            fraction: 0.2,
+            seconds: 13.0,
+        };
         let mut slower = baseline.clone();
         for (_, at) in &mut slower.phases[from..] {
             *at += 12.0;
         }
-        assert!(!Comparison::by_name(std::slice::from_ref(&baseline), &[slower], lenient).has_regressions());
+        assert!(
+            !Comparison::by_name(std::slice::from_ref(&baseline), &[slower], lenient)
+                .has_regressions()
+        );
     }
 
     #[test]
@@ -394,7 +559,11 @@ pub(crate) mod tests {
         assert_eq!(Change::of(Some(Pass), Some(Fail)), Change::Regression);
         assert_eq!(Change::of(Some(Pass), Some(Broken)), Change::Regression);
         assert_eq!(Change::of(Some(Pass), Some(NotRun)), Change::Regression);
-        assert_eq!(Change::of(Some(Pass), None), Change::Regression, "a check that vanished did not pass");
+        assert_eq!(
+            Change::of(Some(Pass), None),
+            Change::Regression,
+            "a check that vanished did not pass"
+        );
         assert_eq!(Change::of(Some(Fail), Some(Pass)), Change::Fixed);
         assert_eq!(Change::of(None, Some(Pass)), Change::Fixed);
         assert_eq!(Change::of(Some(Fail), Some(Fail)), Change::StillFailing);
@@ -405,24 +574,57 @@ pub(crate) mod tests {
     fn a_phase_is_slower_only_beyond_the_fraction_and_the_seconds() {
         let max = MaxSlowdown::default();
         assert!(phase("kernel", 10.0, 15.1, max).slower, "+51 % and +5.1 s");
-        assert!(!phase("kernel", 10.0, 14.9, max).slower, "+49 % but under 5 s");
-        assert!(!phase("userspace", 40.0, 47.0, max).slower, "+7 s but 17.5 %: TCG's own spread");
-        assert!(phase("userspace", 40.0, 48.5, max).slower, "+8.5 s and 21 %");
-        assert!(!phase("menu", 0.3, 3.0, max).slower, "10x, but a short phase: under 5 s");
-        assert!(!phase("kernel", 15.0, 9.0, max).slower, "faster is never a regression");
-        let tight = MaxSlowdown { fraction: 0.05, seconds: 0.0 };
+        assert!(
+            !phase("kernel", 10.0, 14.9, max).slower,
+            "+49 % but under 5 s"
+        );
+        assert!(
+            !phase("userspace", 40.0, 47.0, max).slower,
+            "+7 s but 17.5 %: TCG's own spread"
+        );
+        assert!(
+            phase("userspace", 40.0, 48.5, max).slower,
+            "+8.5 s and 21 %"
+        );
+        assert!(
+            !phase("menu", 0.3, 3.0, max).slower,
+            "10x, but a short phase: under 5 s"
+        );
+        assert!(
+            !phase("kernel", 15.0, 9.0, max).slower,
+            "faster is never a regression"
+        );
+        let tight = MaxSlowdown {
+            fraction: 0.05,
+            seconds: 0.0,
+        };
         assert!(phase("menu", 0.3, 0.4, tight).slower);
     }
 
     #[test]
     fn a_skipped_or_missing_side_is_not_compared() {
         let pass = sample("rescue::x86_64::bios", Verdict::Pass);
-        let skipped = sample("rescue::x86_64::bios", Verdict::Skipped { reason: "no OVMF".into() });
-        let c = Comparison::by_name(std::slice::from_ref(&skipped), std::slice::from_ref(&pass), MaxSlowdown::default());
-        assert_eq!(c.trials[0].not_compared.as_deref(), Some("skipped the baseline: no OVMF"));
+        let skipped = sample(
+            "rescue::x86_64::bios",
+            Verdict::Skipped {
+                reason: "no OVMF".into(),
+            },
+        );
+        let c = Comparison::by_name(
+            std::slice::from_ref(&skipped),
+            std::slice::from_ref(&pass),
+            MaxSlowdown::default(),
+        );
+        assert_eq!(
+            c.trials[0].not_compared.as_deref(),
+            Some("skipped the baseline: no OVMF")
+        );
         assert!(!c.has_regressions());
         let c = Comparison::by_name(std::slice::from_ref(&pass), &[], MaxSlowdown::default());
-        assert_eq!(c.trials[0].not_compared.as_deref(), Some("in the baseline's results only"));
+        assert_eq!(
+            c.trials[0].not_compared.as_deref(),
+            Some("in the baseline's results only")
+        );
         assert_eq!(c.counts().not_compared, 1);
     }
 }

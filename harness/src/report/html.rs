@@ -4,7 +4,9 @@
 //! the console lines around it, the screendump of a failed boot (embedded)
 //! and a link to the full transcript.
 
-use super::{Change, CheckComparison, Comparison, PhaseComparison, TrialComparison, TrialReport, Verdict};
+use super::{
+    Change, CheckComparison, Comparison, PhaseComparison, TrialComparison, TrialReport, Verdict,
+};
 use crate::checks::{CheckResult, Outcome};
 use crate::console::COMMAND_LOG;
 use maud::{html, Markup, PreEscaped, DOCTYPE};
@@ -46,7 +48,11 @@ img.screendump { max-width: 100%; border: 1px solid #bbb; }
 /// The page for these trials. `out_dir` is where the page will be written, so
 /// that links to transcripts are relative to it (the page and the artifacts
 /// move together as one CI artifact).
-pub fn render_html(trials: &[TrialReport], out_dir: &Path, comparison: Option<&Comparison>) -> String {
+pub fn render_html(
+    trials: &[TrialReport],
+    out_dir: &Path,
+    comparison: Option<&Comparison>,
+) -> String {
     let summary = super::Summary::of(trials);
     let page = html! {
         (DOCTYPE)
@@ -103,7 +109,10 @@ fn unpassed(t: &TrialReport) -> impl Iterator<Item = &CheckResult> {
 /// Scenarios down, arch × firmware across; a cell per trial.
 fn matrix(trials: &[TrialReport]) -> Markup {
     let scenarios: BTreeSet<&str> = trials.iter().map(|t| t.scenario.as_str()).collect();
-    let columns: BTreeSet<(&str, &str)> = trials.iter().map(|t| (t.arch.as_str(), t.firmware.as_str())).collect();
+    let columns: BTreeSet<(&str, &str)> = trials
+        .iter()
+        .map(|t| (t.arch.as_str(), t.firmware.as_str()))
+        .collect();
     html! {
         table.matrix {
             tr {
@@ -175,7 +184,9 @@ fn change_class(change: Change) -> &'static str {
 }
 
 fn compared_check(c: &CheckComparison) -> Markup {
-    let outcome = |o: Option<crate::checks::Outcome>| o.map_or_else(|| "absent".to_owned(), super::junit::outcome_name);
+    let outcome = |o: Option<crate::checks::Outcome>| {
+        o.map_or_else(|| "absent".to_owned(), super::junit::outcome_name)
+    };
     html! {
         tr class=(change_class(c.change)) data-check=(c.name) {
             td { (c.name) } td { (outcome(c.baseline)) } td { (outcome(c.now)) }
@@ -186,7 +197,11 @@ fn compared_check(c: &CheckComparison) -> Markup {
 }
 
 fn compared_phase(p: &PhaseComparison, t: &TrialComparison) -> Markup {
-    let change = if p.slower { Change::Regression } else { Change::Unchanged };
+    let change = if p.slower {
+        Change::Regression
+    } else {
+        Change::Unchanged
+    };
     html! {
         tr class=(change_class(change)) data-phase=(p.name) {
             td { "phase " (p.name) } td { (format!("{:.1} s", p.baseline_secs)) } td { (format!("{:.1} s", p.now_secs)) }
@@ -200,7 +215,10 @@ fn compared_phase(p: &PhaseComparison, t: &TrialComparison) -> Markup {
 /// one scale for all trials.
 fn timeline(trials: &[TrialReport]) -> Markup {
     let bars: Vec<(&TrialReport, Vec<Stage>)> = trials.iter().map(|t| (t, stages(t))).collect();
-    let longest = bars.iter().flat_map(|(_, s)| s.last().map(|s| s.start + s.len)).fold(0.0_f64, f64::max);
+    let longest = bars
+        .iter()
+        .flat_map(|(_, s)| s.last().map(|s| s.start + s.len))
+        .fold(0.0_f64, f64::max);
     html! {
         p.legend {
             @for stage in ["firmware", "menu", "kernel", "userspace", "checks"] { span class={ "seg " (stage) } { (stage) } }
@@ -246,16 +264,26 @@ pub(super) fn stages(t: &TrialReport) -> Vec<Stage> {
     };
     let mut stages: Vec<Stage> = Vec::new();
     for (i, (phase, at)) in t.phases.iter().enumerate() {
-        let (Some(name), Some((_, next))) = (stage_of(phase), t.phases.get(i + 1)) else { continue };
+        let (Some(name), Some((_, next))) = (stage_of(phase), t.phases.get(i + 1)) else {
+            continue;
+        };
         match stages.last_mut() {
             Some(last) if last.name == name => last.len = next - last.start,
-            _ => stages.push(Stage { name, start: *at, len: next - at }),
+            _ => stages.push(Stage {
+                name,
+                start: *at,
+                len: next - at,
+            }),
         }
     }
     let checks: f64 = t.checks.iter().map(|c| c.secs).sum();
     let end = t.phases.last().map(|(_, at)| *at).unwrap_or(0.0);
     if checks > 0.0 {
-        stages.push(Stage { name: "checks", start: end, len: checks });
+        stages.push(Stage {
+            name: "checks",
+            start: end,
+            len: checks,
+        });
     }
     stages
 }
@@ -331,8 +359,13 @@ fn console(lines: &[String], from: usize, to: usize, hit: Option<usize>) -> Mark
 /// not a PNG.
 fn embedded_png(png: &Path) -> Option<String> {
     use base64::Engine;
-    let bytes = std::fs::read(png).ok().filter(|b| b.starts_with(b"\x89PNG\r\n\x1a\n"))?;
-    Some(format!("data:image/png;base64,{}", base64::engine::general_purpose::STANDARD.encode(bytes)))
+    let bytes = std::fs::read(png)
+        .ok()
+        .filter(|b| b.starts_with(b"\x89PNG\r\n\x1a\n"))?;
+    Some(format!(
+        "data:image/png;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    ))
 }
 
 /// Whether the trial left a transcript (a trial that never started QEMU did not).
@@ -349,15 +382,30 @@ fn has_command_log(t: &TrialReport) -> bool {
 /// The transcript's lines, if it is there to read.
 fn read_transcript(t: &TrialReport) -> Option<Vec<String>> {
     let text = std::fs::read(t.artifacts.join("console.log")).ok()?;
-    Some(String::from_utf8_lossy(&text).lines().map(str::to_owned).collect())
+    Some(
+        String::from_utf8_lossy(&text)
+            .lines()
+            .map(str::to_owned)
+            .collect(),
+    )
 }
 
 /// The console line a check's evidence points at: the first command it ran
 /// (`$ cat /proc/...`, as typed at the prompt), else a line of its evidence.
 fn find(lines: &[String], c: &CheckResult) -> Option<usize> {
-    let command = c.evidence.iter().find_map(|e| e.strip_prefix("$ ")).map(|e| e.split(" → ").next().unwrap_or(e));
-    let wanted: Vec<&str> = command.into_iter().chain(c.evidence.iter().map(String::as_str)).filter(|w| w.len() > 3).collect();
-    wanted.iter().find_map(|w| lines.iter().rposition(|l| l.contains(w)))
+    let command = c
+        .evidence
+        .iter()
+        .find_map(|e| e.strip_prefix("$ "))
+        .map(|e| e.split(" → ").next().unwrap_or(e));
+    let wanted: Vec<&str> = command
+        .into_iter()
+        .chain(c.evidence.iter().map(String::as_str))
+        .filter(|w| w.len() > 3)
+        .collect();
+    wanted
+        .iter()
+        .find_map(|w| lines.iter().rposition(|l| l.contains(w)))
 }
 
 fn trial_table(trials: &[TrialReport], out_dir: &Path) -> Markup {
@@ -387,7 +435,8 @@ fn trial_table(trials: &[TrialReport], out_dir: &Path) -> Markup {
 /// `target` as a link from a page in `out_dir`: relative when it can be.
 fn link(target: &Path, out_dir: &Path) -> String {
     use super::json::absolute;
-    let relative: PathBuf = pathdiff::diff_paths(absolute(target), absolute(out_dir)).unwrap_or_else(|| absolute(target));
+    let relative: PathBuf = pathdiff::diff_paths(absolute(target), absolute(out_dir))
+        .unwrap_or_else(|| absolute(target));
     relative.to_string_lossy().into_owned()
 }
 
@@ -402,16 +451,29 @@ mod tests {
         let trials = [
             sample("rescue::x86_64::bios", Verdict::Fail),
             sample("rescue::x86_64::uefi", Verdict::Pass),
-            sample("minimal::aarch64::uefi", Verdict::Skipped { reason: "no AAVMF".into() }),
+            sample(
+                "minimal::aarch64::uefi",
+                Verdict::Skipped {
+                    reason: "no AAVMF".into(),
+                },
+            ),
         ];
         let page = render_html(&trials, Path::new("target/isotest"), None);
-        assert!(page.contains(r#"<td class="cell fail" data-trial="rescue::x86_64::bios""#), "{page}");
+        assert!(
+            page.contains(r#"<td class="cell fail" data-trial="rescue::x86_64::bios""#),
+            "{page}"
+        );
         assert!(page.contains(r#"<td class="cell pass" data-trial="rescue::x86_64::uefi""#));
         assert!(page.contains(r#"<td class="cell skipped" data-trial="minimal::aarch64::uefi""#));
         // minimal has no x86_64 trials, rescue no aarch64 one: empty cells, not verdicts.
         assert_eq!(page.matches(r#"<td class="cell none">"#).count(), 3);
-        assert!(page.contains("<b>hostname</b>: hostname mismatch: expected `rescue`, the guest says `wrong-name`"));
-        assert!(!page.contains("<script") && !page.contains("http"), "self-contained: no scripts, no external assets");
+        assert!(page.contains(
+            "<b>hostname</b>: hostname mismatch: expected `rescue`, the guest says `wrong-name`"
+        ));
+        assert!(
+            !page.contains("<script") && !page.contains("http"),
+            "self-contained: no scripts, no external assets"
+        );
     }
 
     #[test]
@@ -425,19 +487,42 @@ mod tests {
         console.push_str("\nroot@wrong-name:~# cat /proc/sys/kernel/hostname\nwrong-name\n");
         std::fs::write(t.artifacts.join("console.log"), console).unwrap();
         let page = render_html(&[t.clone()], dir.path(), None);
-        assert!(page.contains(r#"<dd class="expected">rescue</dd>"#), "{page}");
+        assert!(
+            page.contains(r#"<dd class="expected">rescue</dd>"#),
+            "{page}"
+        );
         assert!(page.contains(r#"<dd class="actual">wrong-name</dd>"#));
         assert!(page.contains("<dt>expected (from the scenario)</dt>"));
-        assert!(page.contains(r#"<span class="hit">root@wrong-name:~# cat /proc/sys/kernel/hostname</span>"#), "{page}");
-        assert!(page.contains("line 19\n") && !page.contains("line 15\n"), "four lines of context: {page}");
-        assert!(page.contains(r#"href="rescue-x86_64-bios/console.log""#), "a relative link: {page}");
-        assert!(!page.contains("commands.log"), "no commands.log, no link: {page}");
+        assert!(
+            page.contains(
+                r#"<span class="hit">root@wrong-name:~# cat /proc/sys/kernel/hostname</span>"#
+            ),
+            "{page}"
+        );
+        assert!(
+            page.contains("line 19\n") && !page.contains("line 15\n"),
+            "four lines of context: {page}"
+        );
+        assert!(
+            page.contains(r#"href="rescue-x86_64-bios/console.log""#),
+            "a relative link: {page}"
+        );
+        assert!(
+            !page.contains("commands.log"),
+            "no commands.log, no link: {page}"
+        );
         std::fs::write(t.artifacts.join(COMMAND_LOG), "").unwrap();
-        assert!(!render_html(&[t.clone()], dir.path(), None).contains("commands.log"), "no command ran, no link");
+        assert!(
+            !render_html(&[t.clone()], dir.path(), None).contains("commands.log"),
+            "no command ran, no link"
+        );
         std::fs::write(t.artifacts.join(COMMAND_LOG), "$ hostname\nwrong-name\n").unwrap();
         let page = render_html(&[t], dir.path(), None);
         assert!(page.contains(r#"<a class="commands" href="rescue-x86_64-bios/commands.log">each console command with its output</a>"#), "{page}");
-        assert!(page.contains(r#"<a href="rescue-x86_64-bios/commands.log">commands.log</a>"#), "in the table of trials: {page}");
+        assert!(
+            page.contains(r#"<a href="rescue-x86_64-bios/commands.log">commands.log</a>"#),
+            "in the table of trials: {page}"
+        );
     }
 
     #[test]
@@ -447,21 +532,45 @@ mod tests {
         t.checks.clear();
         t.phases.truncate(3);
         t.artifacts = dir.path().to_owned();
-        t.error = Some(TrialError { kind: ErrorKind::Failed, message: "no userspace".into(), phase: Some("kernel".into()), evidence: vec![] });
+        t.error = Some(TrialError {
+            kind: ErrorKind::Failed,
+            message: "no userspace".into(),
+            phase: Some("kernel".into()),
+            evidence: vec![],
+        });
         let console: Vec<String> = (0..30).map(|i| format!("line {i}")).collect();
         std::fs::write(dir.path().join("console.log"), console.join("\n")).unwrap();
-        assert!(!render_html(&[t.clone()], dir.path(), None).contains("<img"), "no screendump, no picture");
+        assert!(
+            !render_html(&[t.clone()], dir.path(), None).contains("<img"),
+            "no screendump, no picture"
+        );
         t.screendump = Some("screen.png".into());
         let page = render_html(&[t.clone()], dir.path(), None);
-        assert!(page.contains(r#"<a class="screendump" href="screen.png">"#) && page.contains("/screen.png</a> (not readable from here)"), "{page}");
-        assert!(!page.contains("<img"), "a missing file is not drawn: {page}");
+        assert!(
+            page.contains(r#"<a class="screendump" href="screen.png">"#)
+                && page.contains("/screen.png</a> (not readable from here)"),
+            "{page}"
+        );
+        assert!(
+            !page.contains("<img"),
+            "a missing file is not drawn: {page}"
+        );
         let png = b"\x89PNG\r\n\x1a\n(the rest of a PNG)";
         std::fs::write(dir.path().join("screen.png"), png).unwrap();
         let page = render_html(&[t], dir.path(), None);
-        let data = format!("data:image/png;base64,{}", base64::Engine::encode(&base64::engine::general_purpose::STANDARD, png));
+        let data = format!(
+            "data:image/png;base64,{}",
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, png)
+        );
         assert!(page.contains(&format!(r#"<a class="screendump" href="screen.png"><img class="screendump" src="{data}" alt="screendump of rescue::x86_64::bios"></a>"#)), "{page}");
-        assert!(page.contains("<dt>phase reached</dt><dd>kernel</dd>"), "{page}");
-        assert!(page.contains("line 29\n") && page.contains("line 10\n") && !page.contains("line 9\n"), "{page}");
+        assert!(
+            page.contains("<dt>phase reached</dt><dd>kernel</dd>"),
+            "{page}"
+        );
+        assert!(
+            page.contains("line 29\n") && page.contains("line 10\n") && !page.contains("line 9\n"),
+            "{page}"
+        );
     }
 
     #[test]
@@ -470,7 +579,10 @@ mod tests {
         let names: Vec<&str> = stages(&t).iter().map(|s| s.name).collect();
         assert_eq!(names, ["firmware", "menu", "kernel", "userspace", "checks"]);
         let userspace = stages(&t)[3];
-        assert!((userspace.start - 19.9).abs() < 1e-9 && (userspace.len - (46.46 - 19.9)).abs() < 1e-9, "{userspace:?}");
+        assert!(
+            (userspace.start - 19.9).abs() < 1e-9 && (userspace.len - (46.46 - 19.9)).abs() < 1e-9,
+            "{userspace:?}"
+        );
     }
 
     #[test]
@@ -486,10 +598,19 @@ mod tests {
         let comparison = crate::report::compare::tests::hostname_regression();
         let trials = [sample("rescue::x86_64::bios", Verdict::Fail)];
         let page = render_html(&trials, Path::new("."), Some(&comparison));
-        assert!(page.contains("<h2>Compared with the baseline</h2>"), "{page}");
+        assert!(
+            page.contains("<h2>Compared with the baseline</h2>"),
+            "{page}"
+        );
         assert!(page.contains(r#"<tr class="regression" data-check="hostname"><td>hostname</td><td>pass</td><td>fail</td><td class="change">REGRESSION</td>"#), "{page}");
-        assert!(page.contains(r#"<tr class="unchanged" data-check="sshd">"#), "{page}");
-        assert!(page.contains(r#"<tr class="unchanged" data-phase="kernel">"#), "{page}");
+        assert!(
+            page.contains(r#"<tr class="unchanged" data-check="sshd">"#),
+            "{page}"
+        );
+        assert!(
+            page.contains(r#"<tr class="unchanged" data-phase="kernel">"#),
+            "{page}"
+        );
         assert!(!render_html(&trials, Path::new("."), None).contains("Compared with the baseline"));
     }
 }

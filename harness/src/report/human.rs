@@ -14,8 +14,15 @@ pub fn render_line(r: &TrialReport) -> String {
         return format!("{:<28} SKIP  {reason}", r.name);
     }
     let verdict = r.verdict.label();
-    let mut boot = r.build_secs.map(|s| format!("build {s:.1}s  ")).unwrap_or_default();
-    boot.push_str(&r.boot_secs().map(|s| format!("boot {s:.1}s")).unwrap_or_else(|| "boot -".into()));
+    let mut boot = r
+        .build_secs
+        .map(|s| format!("build {s:.1}s  "))
+        .unwrap_or_default();
+    boot.push_str(
+        &r.boot_secs()
+            .map(|s| format!("boot {s:.1}s"))
+            .unwrap_or_else(|| "boot -".into()),
+    );
     // Checks of one kind (`user root`, `user nixos`) are summed up as `user(2/2)`.
     let mut checks: Vec<String> = Vec::new();
     let mut kinds: Vec<(&str, usize, usize)> = Vec::new();
@@ -36,9 +43,17 @@ pub fn render_line(r: &TrialReport) -> String {
             },
         }
     }
-    checks.extend(kinds.iter().map(|(kind, passed, all)| format!("{kind}({passed}/{all})")));
+    checks.extend(
+        kinds
+            .iter()
+            .map(|(kind, passed, all)| format!("{kind}({passed}/{all})")),
+    );
     let units: Vec<&str> = r.failed_units.iter().map(|u| u.unit.as_str()).collect();
-    let units = if units.is_empty() { String::new() } else { format!("  failed units: {}", units.join(" ")) };
+    let units = if units.is_empty() {
+        String::new()
+    } else {
+        format!("  failed units: {}", units.join(" "))
+    };
     format!(
         "{:<28} {:<4} {:<11}  verdict {:>5.1}s  {}  {}{units}",
         r.name,
@@ -80,13 +95,24 @@ pub fn render_failure(r: &TrialReport) -> String {
     }
     for c in r.checks.iter().filter(|c| c.outcome != Outcome::Pass) {
         let _ = writeln!(out, "check {}: {}", c.name, c.message);
-        let origin = r.origins.get(&c.name).map(|o| format!(" (from the {})", o.as_str())).unwrap_or_default();
+        let origin = r
+            .origins
+            .get(&c.name)
+            .map(|o| format!(" (from the {})", o.as_str()))
+            .unwrap_or_default();
         let _ = writeln!(out, "  expected{origin}: {}", c.expected);
-        let _ = writeln!(out, "  actual:   {}", if c.actual.is_empty() { "-" } else { &c.actual });
+        let _ = writeln!(
+            out,
+            "  actual:   {}",
+            if c.actual.is_empty() { "-" } else { &c.actual }
+        );
         write_evidence(&mut out, "evidence", &c.evidence);
     }
     if r.checks.is_empty() && r.error.is_none() {
-        let _ = writeln!(out, "error: the scenario checks nothing; add `expect:` or `steps:`");
+        let _ = writeln!(
+            out,
+            "error: the scenario checks nothing; add `expect:` or `steps:`"
+        );
     }
     if let Some(note) = &r.accel_note {
         let _ = writeln!(out, "  accelerator: {note}");
@@ -103,7 +129,10 @@ pub fn render_failure(r: &TrialReport) -> String {
 
 /// `3 passed, 1 failed, 1 skipped, 0 could not test`.
 pub fn render_summary(s: &Summary) -> String {
-    format!("{} passed, {} failed, {} skipped, {} could not test", s.passed, s.failed, s.skipped, s.could_not_test)
+    format!(
+        "{} passed, {} failed, {} skipped, {} could not test",
+        s.passed, s.failed, s.skipped, s.could_not_test
+    )
 }
 
 /// The comparison with the baseline: a line per trial that was not compared,
@@ -117,10 +146,25 @@ pub fn render_comparison(c: &Comparison) -> String {
             continue;
         }
         for r in t.regressions() {
-            let _ = writeln!(out, "{:<28} REGRESSION     {}: {}", t.name, r.what, r.detail);
+            let _ = writeln!(
+                out,
+                "{:<28} REGRESSION     {}: {}",
+                t.name, r.what, r.detail
+            );
         }
-        for check in t.checks.iter().filter(|c| matches!(c.change, Change::Fixed | Change::StillFailing)) {
-            let _ = writeln!(out, "{:<28} {:<14} {}: {}", t.name, check.change.label(), check.name, check.message);
+        for check in t
+            .checks
+            .iter()
+            .filter(|c| matches!(c.change, Change::Fixed | Change::StillFailing))
+        {
+            let _ = writeln!(
+                out,
+                "{:<28} {:<14} {}: {}",
+                t.name,
+                check.change.label(),
+                check.name,
+                check.message
+            );
         }
     }
     let n = c.counts();
@@ -132,7 +176,11 @@ pub fn render_comparison(c: &Comparison) -> String {
         n.still_failing,
         n.fixed,
         n.unchanged,
-        if n.not_compared > 0 { format!(", {} trial(s) not compared", n.not_compared) } else { String::new() }
+        if n.not_compared > 0 {
+            format!(", {} trial(s) not compared", n.not_compared)
+        } else {
+            String::new()
+        }
     );
     out
 }
@@ -144,8 +192,14 @@ pub fn render_regressions(c: &Comparison) -> Option<String> {
     if regressions.is_empty() {
         return None;
     }
-    let named: Vec<String> = regressions.iter().map(|r| format!("{} {}", r.trial, r.what)).collect();
-    Some(format!("regressed against the baseline: {}", named.join(", ")))
+    let named: Vec<String> = regressions
+        .iter()
+        .map(|r| format!("{} {}", r.trial, r.what))
+        .collect();
+    Some(format!(
+        "regressed against the baseline: {}",
+        named.join(", ")
+    ))
 }
 
 fn write_evidence(out: &mut String, title: &str, lines: &[String]) {
@@ -161,16 +215,23 @@ fn write_evidence(out: &mut String, title: &str, lines: &[String]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::tests::sample;
     use crate::report::compare::tests::hostname_regression;
+    use crate::report::tests::sample;
 
     #[test]
     fn a_failure_names_its_screendump_when_there_is_one() {
         let mut r = sample("rescue::x86_64::bios", Verdict::Fail);
-        assert!(!render_failure(&r).contains("screendump"), "{}", render_failure(&r));
+        assert!(
+            !render_failure(&r).contains("screendump"),
+            "{}",
+            render_failure(&r)
+        );
         r.screendump = Some("screen.png".into());
         let text = render_failure(&r);
-        assert!(text.contains("  screendump: target/isotest/rescue-x86_64-bios/screen.png\n"), "{text}");
+        assert!(
+            text.contains("  screendump: target/isotest/rescue-x86_64-bios/screen.png\n"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -182,7 +243,13 @@ mod tests {
             lines[1],
             "rescue::x86_64::bios         REGRESSION     hostname: passed on the baseline, fails now: hostname mismatch: expected `rescue`, the guest says `wrong-name`"
         );
-        assert!(lines.last().unwrap().starts_with("1 regression, 0 still failing, 0 fixed, "), "{text}");
+        assert!(
+            lines
+                .last()
+                .unwrap()
+                .starts_with("1 regression, 0 still failing, 0 fixed, "),
+            "{text}"
+        );
         assert_eq!(
             render_regressions(&hostname_regression()).as_deref(),
             Some("regressed against the baseline: rescue::x86_64::bios hostname")

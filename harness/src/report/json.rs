@@ -18,17 +18,30 @@ const FORMAT: &str = "isotest-result";
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
     #[error("read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path} is not an isotest result or trial report: {source}")]
-    Parse { path: PathBuf, source: serde_json::Error },
+    Parse {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
     #[error("{path} has result format version {found}; this isotest reads version {FORMAT_VERSION} (a newer isotest wrote it)")]
     NewerFormat { path: PathBuf, found: u32 },
     #[error("{path}: no report.json in it or below it")]
     NoReports { path: PathBuf },
     #[error("trial {name} is in both {first} and {second}; give each run once")]
-    Duplicate { name: String, first: PathBuf, second: PathBuf },
+    Duplicate {
+        name: String,
+        first: PathBuf,
+        second: PathBuf,
+    },
     #[error("write {path}: {source}")]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("render the JUnit XML: {0}")]
     Junit(String),
 }
@@ -64,7 +77,13 @@ impl RunResult {
     /// The result of these trials, in the order given, with the files each left.
     pub fn new(reports: Vec<TrialReport>) -> RunResult {
         let summary = Summary::of(&reports);
-        let trials = reports.into_iter().map(|report| TrialResult { files: artifact_files(&report.artifacts), report }).collect();
+        let trials = reports
+            .into_iter()
+            .map(|report| TrialResult {
+                files: artifact_files(&report.artifacts),
+                report,
+            })
+            .collect();
         RunResult {
             format: FORMAT.into(),
             format_version: FORMAT_VERSION,
@@ -92,7 +111,10 @@ impl RunResult {
         let dir = absolute(parent_dir(path));
         for trial in &mut moved.trials {
             let artifacts = absolute(&trial.report.artifacts);
-            trial.report.artifacts = artifacts.strip_prefix(&dir).map(Path::to_owned).unwrap_or(artifacts);
+            trial.report.artifacts = artifacts
+                .strip_prefix(&dir)
+                .map(Path::to_owned)
+                .unwrap_or(artifacts);
         }
         write_file(path, &moved.to_json())
     }
@@ -104,14 +126,19 @@ pub fn write_file(path: &Path, text: &str) -> Result<(), ReportError> {
         std::fs::create_dir_all(parent_dir(path))?;
         std::fs::write(path, text)
     };
-    write().map_err(|source| ReportError::Write { path: path.to_owned(), source })
+    write().map_err(|source| ReportError::Write {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 /// The directory a file given as `path` is in: `.` for a bare file name, whose
 /// `parent()` is the empty path (which no `absolute` or `strip_prefix` takes
 /// for the working directory).
 pub fn parent_dir(path: &Path) -> &Path {
-    path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."))
+    path.parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
 }
 
 /// `path` from the root, as far as the working directory tells (`..` kept).
@@ -121,7 +148,9 @@ pub(crate) fn absolute(path: &Path) -> PathBuf {
 
 /// The files a trial left, by name, sorted; none if its directory is gone.
 fn artifact_files(dir: &Path) -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
     let mut files: Vec<String> = entries
         .filter_map(|e| e.ok())
         .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
@@ -146,20 +175,41 @@ pub fn merge(sources: &[PathBuf]) -> Result<RunResult, ReportError> {
             comparisons.extend(c.trials);
         }
         for trial in trials {
-            if let Some((_, first)) = found.iter().find(|(t, _)| t.report.name == trial.report.name) {
-                return Err(ReportError::Duplicate { name: trial.report.name, first: first.clone(), second: source.clone() });
+            if let Some((_, first)) = found
+                .iter()
+                .find(|(t, _)| t.report.name == trial.report.name)
+            {
+                return Err(ReportError::Duplicate {
+                    name: trial.report.name,
+                    first: first.clone(),
+                    second: source.clone(),
+                });
             }
             found.push((trial, source.clone()));
         }
     }
     let mut trials: Vec<TrialResult> = found.into_iter().map(|(t, _)| t).collect();
     trials.sort_by(|a, b| {
-        let key = |t: &TrialResult| (t.report.scenario.clone(), t.report.arch.clone(), t.report.firmware.clone(), t.report.name.clone());
+        let key = |t: &TrialResult| {
+            (
+                t.report.scenario.clone(),
+                t.report.arch.clone(),
+                t.report.firmware.clone(),
+                t.report.name.clone(),
+            )
+        };
         key(a).cmp(&key(b))
     });
     let reports: Vec<TrialReport> = trials.iter().map(|t| t.report.clone()).collect();
-    let comparison = compared.then_some(super::Comparison { trials: comparisons });
-    Ok(RunResult { summary: Summary::of(&reports), trials, comparison, ..RunResult::new(Vec::new()) })
+    let comparison = compared.then_some(super::Comparison {
+        trials: comparisons,
+    });
+    Ok(RunResult {
+        summary: Summary::of(&reports),
+        trials,
+        comparison,
+        ..RunResult::new(Vec::new())
+    })
 }
 
 /// The trials of one source, and the comparison with a baseline a `--json`
@@ -167,23 +217,42 @@ pub fn merge(sources: &[PathBuf]) -> Result<RunResult, ReportError> {
 fn load(source: &Path) -> Result<(Vec<TrialResult>, Option<super::Comparison>), ReportError> {
     if source.is_dir() {
         let mut paths = Vec::new();
-        find_reports(source, &mut paths).map_err(|e| ReportError::Read { path: source.to_owned(), source: e })?;
+        find_reports(source, &mut paths).map_err(|e| ReportError::Read {
+            path: source.to_owned(),
+            source: e,
+        })?;
         if paths.is_empty() {
-            return Err(ReportError::NoReports { path: source.to_owned() });
+            return Err(ReportError::NoReports {
+                path: source.to_owned(),
+            });
         }
         paths.sort();
-        let trials = paths.iter().map(|p| load_trial_report(p)).collect::<Result<_, _>>()?;
+        let trials = paths
+            .iter()
+            .map(|p| load_trial_report(p))
+            .collect::<Result<_, _>>()?;
         return Ok((trials, None));
     }
-    let text = std::fs::read_to_string(source).map_err(|e| ReportError::Read { path: source.to_owned(), source: e })?;
-    let value: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| ReportError::Parse { path: source.to_owned(), source: e })?;
+    let text = std::fs::read_to_string(source).map_err(|e| ReportError::Read {
+        path: source.to_owned(),
+        source: e,
+    })?;
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| ReportError::Parse {
+        path: source.to_owned(),
+        source: e,
+    })?;
     if value.get("format_version").is_none() {
         return Ok((vec![load_trial_report(source)?], None));
     }
-    let result: RunResult = serde_json::from_value(value).map_err(|e| ReportError::Parse { path: source.to_owned(), source: e })?;
+    let result: RunResult = serde_json::from_value(value).map_err(|e| ReportError::Parse {
+        path: source.to_owned(),
+        source: e,
+    })?;
     if result.format_version > FORMAT_VERSION {
-        return Err(ReportError::NewerFormat { path: source.to_owned(), found: result.format_version });
+        return Err(ReportError::NewerFormat {
+            path: source.to_owned(),
+            found: result.format_version,
+        });
     }
     let mut trials = result.trials;
     // Version 1 wrote the paths as the run was given them, relative to its
@@ -200,12 +269,21 @@ fn load(source: &Path) -> Result<(Vec<TrialResult>, Option<super::Comparison>), 
 /// A trial's report.json. Its artifacts are where the file is now (a CI
 /// artifact is downloaded elsewhere than where it was written).
 fn load_trial_report(path: &Path) -> Result<TrialResult, ReportError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ReportError::Read { path: path.to_owned(), source: e })?;
-    let mut report: TrialReport = serde_json::from_str(&text).map_err(|e| ReportError::Parse { path: path.to_owned(), source: e })?;
+    let text = std::fs::read_to_string(path).map_err(|e| ReportError::Read {
+        path: path.to_owned(),
+        source: e,
+    })?;
+    let mut report: TrialReport = serde_json::from_str(&text).map_err(|e| ReportError::Parse {
+        path: path.to_owned(),
+        source: e,
+    })?;
     if let Some(dir) = path.parent() {
         report.artifacts = dir.to_owned();
     }
-    Ok(TrialResult { files: artifact_files(&report.artifacts), report })
+    Ok(TrialResult {
+        files: artifact_files(&report.artifacts),
+        report,
+    })
 }
 
 /// A run's baseline trials, below its artifacts directory (`run --baseline`):
@@ -238,7 +316,11 @@ mod tests {
     fn write_trial(dir: &Path, report: &TrialReport) {
         let trial_dir = dir.join(report.name.replace("::", "-"));
         std::fs::create_dir_all(&trial_dir).unwrap();
-        std::fs::write(trial_dir.join("report.json"), serde_json::to_string(report).unwrap()).unwrap();
+        std::fs::write(
+            trial_dir.join("report.json"),
+            serde_json::to_string(report).unwrap(),
+        )
+        .unwrap();
         std::fs::write(trial_dir.join("console.log"), "login:\n").unwrap();
     }
 
@@ -256,20 +338,38 @@ mod tests {
     fn shards_merge_into_one_sorted_run() {
         let shard1 = tempfile::tempdir().unwrap();
         let shard2 = tempfile::tempdir().unwrap();
-        write_trial(shard1.path(), &sample("rescue::x86_64::uefi", Verdict::Pass));
-        write_trial(shard2.path(), &sample("rescue::x86_64::bios", Verdict::Fail));
+        write_trial(
+            shard1.path(),
+            &sample("rescue::x86_64::uefi", Verdict::Pass),
+        );
+        write_trial(
+            shard2.path(),
+            &sample("rescue::x86_64::bios", Verdict::Fail),
+        );
         let json = shard2.path().join("result.json");
         // A --json result of a third shard.
-        RunResult::new(vec![sample("minimal::x86_64::bios", Verdict::Skipped { reason: "no OVMF".into() })])
-            .write(&json)
-            .unwrap();
+        RunResult::new(vec![sample(
+            "minimal::x86_64::bios",
+            Verdict::Skipped {
+                reason: "no OVMF".into(),
+            },
+        )])
+        .write(&json)
+        .unwrap();
         let merged = merge(&[shard1.path().to_owned(), json]).unwrap();
-        let names: Vec<&str> = merged.trials.iter().map(|t| t.report.name.as_str()).collect();
+        let names: Vec<&str> = merged
+            .trials
+            .iter()
+            .map(|t| t.report.name.as_str())
+            .collect();
         assert_eq!(names, ["minimal::x86_64::bios", "rescue::x86_64::uefi"]);
         assert_eq!((merged.summary.passed, merged.summary.skipped), (1, 1));
         // The artifacts are where the report.json was found, with their files.
         let uefi = &merged.trials[1];
-        assert_eq!(uefi.report.artifacts, shard1.path().join("rescue-x86_64-uefi"));
+        assert_eq!(
+            uefi.report.artifacts,
+            shard1.path().join("rescue-x86_64-uefi")
+        );
         assert_eq!(uefi.files, ["console.log", "report.json"]);
     }
 
@@ -283,29 +383,73 @@ mod tests {
         apart.artifacts = PathBuf::from("/var/lib/isotest/rescue-x86_64-uefi");
         let mut here = sample("rescue::aarch64::uefi", Verdict::Pass);
         here.artifacts = PathBuf::from("target/isotest/rescue-aarch64-uefi");
-        RunResult::new(vec![below, apart, here]).write(&old.path().join("result.json")).unwrap();
+        RunResult::new(vec![below, apart, here])
+            .write(&old.path().join("result.json"))
+            .unwrap();
         let written: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(old.path().join("result.json")).unwrap()).unwrap();
-        assert_eq!(written["trials"][0]["artifacts"], "artifacts/rescue-x86_64-bios");
-        assert_eq!(written["trials"][1]["artifacts"], "/var/lib/isotest/rescue-x86_64-uefi", "not below: as it was");
+            serde_json::from_str(&std::fs::read_to_string(old.path().join("result.json")).unwrap())
+                .unwrap();
+        assert_eq!(
+            written["trials"][0]["artifacts"],
+            "artifacts/rescue-x86_64-bios"
+        );
+        assert_eq!(
+            written["trials"][1]["artifacts"], "/var/lib/isotest/rescue-x86_64-uefi",
+            "not below: as it was"
+        );
         let cwd = std::env::current_dir().unwrap();
-        assert_eq!(written["trials"][2]["artifacts"], cwd.join("target/isotest/rescue-aarch64-uefi").to_str().unwrap(), "absolute");
+        assert_eq!(
+            written["trials"][2]["artifacts"],
+            cwd.join("target/isotest/rescue-aarch64-uefi")
+                .to_str()
+                .unwrap(),
+            "absolute"
+        );
 
         let new = tempfile::tempdir().unwrap();
-        std::fs::rename(old.path().join("result.json"), new.path().join("result.json")).unwrap();
+        std::fs::rename(
+            old.path().join("result.json"),
+            new.path().join("result.json"),
+        )
+        .unwrap();
         let merged = merge(&[new.path().join("result.json")]).unwrap();
-        let found = |name: &str| merged.trials.iter().find(|t| t.report.name == name).unwrap().report.artifacts.clone();
-        assert_eq!(found("rescue::x86_64::bios"), new.path().join("artifacts/rescue-x86_64-bios"));
-        assert_eq!(found("rescue::x86_64::uefi"), PathBuf::from("/var/lib/isotest/rescue-x86_64-uefi"));
-        assert_eq!(found("rescue::aarch64::uefi"), cwd.join("target/isotest/rescue-aarch64-uefi"));
+        let found = |name: &str| {
+            merged
+                .trials
+                .iter()
+                .find(|t| t.report.name == name)
+                .unwrap()
+                .report
+                .artifacts
+                .clone()
+        };
+        assert_eq!(
+            found("rescue::x86_64::bios"),
+            new.path().join("artifacts/rescue-x86_64-bios")
+        );
+        assert_eq!(
+            found("rescue::x86_64::uefi"),
+            PathBuf::from("/var/lib/isotest/rescue-x86_64-uefi")
+        );
+        assert_eq!(
+            found("rescue::aarch64::uefi"),
+            cwd.join("target/isotest/rescue-aarch64-uefi")
+        );
 
         // Version 1 wrote paths relative to the run's working directory: read as written.
         let mut v1 = written.clone();
         v1["format_version"] = 1.into();
         std::fs::write(new.path().join("v1.json"), v1.to_string()).unwrap();
         let merged = merge(&[new.path().join("v1.json")]).unwrap();
-        let bios = merged.trials.iter().find(|t| t.report.name == "rescue::x86_64::bios").unwrap();
-        assert_eq!(bios.report.artifacts, PathBuf::from("artifacts/rescue-x86_64-bios"));
+        let bios = merged
+            .trials
+            .iter()
+            .find(|t| t.report.name == "rescue::x86_64::bios")
+            .unwrap();
+        assert_eq!(
+            bios.report.artifacts,
+            PathBuf::from("artifacts/rescue-x86_64-bios")
+        );
     }
 
     #[test]
@@ -321,12 +465,19 @@ mod tests {
         // `run --baseline` leaves the baseline's trial, of the same name, below the run's.
         let run = tempfile::tempdir().unwrap();
         write_trial(run.path(), &sample("rescue::x86_64::bios", Verdict::Fail));
-        write_trial(&run.path().join(BASELINE_DIR), &sample("rescue::x86_64::bios", Verdict::Pass));
+        write_trial(
+            &run.path().join(BASELINE_DIR),
+            &sample("rescue::x86_64::bios", Verdict::Pass),
+        );
         let merged = merge(&[run.path().to_owned()]).unwrap();
         let verdicts: Vec<&Verdict> = merged.trials.iter().map(|t| &t.report.verdict).collect();
         assert_eq!(verdicts, [&Verdict::Fail], "the run's trial alone");
         let baseline = merge(&[run.path().join(BASELINE_DIR)]).unwrap();
-        assert_eq!(baseline.trials[0].report.verdict, Verdict::Pass, "given itself, the baseline reads as any run");
+        assert_eq!(
+            baseline.trials[0].report.verdict,
+            Verdict::Pass,
+            "given itself, the baseline reads as any run"
+        );
     }
 
     #[test]
@@ -336,11 +487,22 @@ mod tests {
         let mut compared = RunResult::new(vec![sample("rescue::x86_64::bios", Verdict::Pass)]);
         compared.comparison = Some(regression.clone());
         compared.write(&dir.path().join("compared.json")).unwrap();
-        RunResult::new(vec![sample("minimal::x86_64::bios", Verdict::Pass)]).write(&dir.path().join("plain.json")).unwrap();
-        let merged = merge(&[dir.path().join("plain.json"), dir.path().join("compared.json")]).unwrap();
+        RunResult::new(vec![sample("minimal::x86_64::bios", Verdict::Pass)])
+            .write(&dir.path().join("plain.json"))
+            .unwrap();
+        let merged = merge(&[
+            dir.path().join("plain.json"),
+            dir.path().join("compared.json"),
+        ])
+        .unwrap();
         let kept = merged.comparison.expect("the comparison of compared.json");
-        let names = |c: &crate::report::Comparison| c.trials.iter().map(|t| t.name.clone()).collect::<Vec<_>>();
-        assert_eq!((names(&kept), kept.has_regressions()), (names(&regression), true));
+        let names = |c: &crate::report::Comparison| {
+            c.trials.iter().map(|t| t.name.clone()).collect::<Vec<_>>()
+        };
+        assert_eq!(
+            (names(&kept), kept.has_regressions()),
+            (names(&regression), true)
+        );
         let plain = merge(&[dir.path().join("plain.json")]).unwrap();
         assert!(plain.comparison.is_none(), "no baseline, no comparison");
     }
@@ -348,15 +510,24 @@ mod tests {
     #[test]
     fn bad_sources_say_what_is_wrong() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(matches!(merge(&[dir.path().to_owned()]), Err(ReportError::NoReports { .. })));
+        assert!(matches!(
+            merge(&[dir.path().to_owned()]),
+            Err(ReportError::NoReports { .. })
+        ));
         let junk = dir.path().join("junk.json");
         std::fs::write(&junk, "{\"name\": 3}").unwrap();
-        assert!(matches!(merge(std::slice::from_ref(&junk)), Err(ReportError::Parse { .. })));
+        assert!(matches!(
+            merge(std::slice::from_ref(&junk)),
+            Err(ReportError::Parse { .. })
+        ));
         let mut newer = serde_json::to_value(RunResult::new(Vec::new())).unwrap();
         newer["format_version"] = (FORMAT_VERSION + 1).into();
         std::fs::write(&junk, newer.to_string()).unwrap();
         let e = merge(&[junk]).unwrap_err();
         assert!(e.to_string().contains("newer isotest"), "{e}");
-        assert!(matches!(merge(&[dir.path().join("missing.json")]), Err(ReportError::Read { .. })));
+        assert!(matches!(
+            merge(&[dir.path().join("missing.json")]),
+            Err(ReportError::Read { .. })
+        ));
     }
 }

@@ -23,12 +23,17 @@ use std::time::Duration;
 
 /// The JUnit XML of these trials, and of their comparison with a baseline
 /// when there is one.
-pub fn render_junit(trials: &[TrialReport], comparison: Option<&Comparison>) -> Result<String, ReportError> {
+pub fn render_junit(
+    trials: &[TrialReport],
+    comparison: Option<&Comparison>,
+) -> Result<String, ReportError> {
     let mut report = Report::new("isotest");
     report.add_test_suites(trials.iter().map(suite));
     report.add_test_suites(comparison.map(comparison_suite));
     report.set_time(secs(trials.iter().map(|t| t.total_secs).sum()));
-    let xml = report.to_string().map_err(|e| ReportError::Junit(e.to_string()))?;
+    let xml = report
+        .to_string()
+        .map_err(|e| ReportError::Junit(e.to_string()))?;
     without_root_skipped(&xml)
 }
 
@@ -47,15 +52,24 @@ fn comparison_suite(c: &Comparison) -> TestSuite {
         }
         for check in &t.checks {
             let status = match check.change {
-                Change::Regression => regression(format!("passed on the baseline, not now: {}", check.message)),
-                Change::StillFailing | Change::Fixed | Change::Unchanged => TestCaseStatus::success(),
+                Change::Regression => regression(format!(
+                    "passed on the baseline, not now: {}",
+                    check.message
+                )),
+                Change::StillFailing | Change::Fixed | Change::Unchanged => {
+                    TestCaseStatus::success()
+                }
             };
             let mut case = comparison_case(&t.name, &format!("check {}", check.name), status);
             case.set_system_out(check.change.label());
             suite.add_test_case(case);
         }
         for phase in &t.phases {
-            let status = if phase.slower { regression(phase.describe(&t.max_slowdown)) } else { TestCaseStatus::success() };
+            let status = if phase.slower {
+                regression(phase.describe(&t.max_slowdown))
+            } else {
+                TestCaseStatus::success()
+            };
             let mut case = comparison_case(&t.name, &format!("phase {}", phase.name), status);
             case.set_system_out(phase.describe(&t.max_slowdown));
             suite.add_test_case(case);
@@ -93,7 +107,9 @@ fn suite(r: &TrialReport) -> TestSuite {
         }
         Verdict::CouldNotTest { reason } => {
             let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
-            status.set_type("could-not-test").set_message(reason.as_str());
+            status
+                .set_type("could-not-test")
+                .set_message(reason.as_str());
             if let Some(e) = &r.error {
                 status.set_description(error_text(r, e));
             }
@@ -104,7 +120,9 @@ fn suite(r: &TrialReport) -> TestSuite {
     cases.extend(r.checks.iter().map(|c| check_case(r, c)));
     // A failed verdict always shows as a failure, even when no case above failed
     // (a trial that checked nothing).
-    let failed_case = cases.iter().any(|c| matches!(c.status, TestCaseStatus::NonSuccess { .. }));
+    let failed_case = cases
+        .iter()
+        .any(|c| matches!(c.status, TestCaseStatus::NonSuccess { .. }));
     if r.verdict == Verdict::Fail && !failed_case {
         let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
         status.set_type("verdict").set_message(no_check_message(r));
@@ -124,7 +142,10 @@ fn boot_case(r: &TrialReport) -> TestCase {
         return boot;
     };
     let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
-    status.set_type("boot").set_message(e.message.as_str()).set_description(error_text(r, e));
+    status
+        .set_type("boot")
+        .set_message(e.message.as_str())
+        .set_description(error_text(r, e));
     // No phase: it died before QEMU started (no ISO, a failed build).
     case(r, if e.phase.is_some() { "boot" } else { "setup" }, status)
 }
@@ -141,7 +162,10 @@ fn check_case(r: &TrialReport, c: &CheckResult) -> TestCase {
         // that could not get evidence): a failure.
         _ => {
             let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
-            status.set_type(outcome_name(c.outcome)).set_message(c.message.as_str()).set_description(check_text(r, c));
+            status
+                .set_type(outcome_name(c.outcome))
+                .set_message(c.message.as_str())
+                .set_description(check_text(r, c));
             status
         }
     };
@@ -158,7 +182,10 @@ fn case(r: &TrialReport, name: &str, status: TestCaseStatus) -> TestCase {
 
 /// `fail`, `broken`: the outcome as report.json spells it.
 pub(super) fn outcome_name(outcome: Outcome) -> String {
-    serde_json::to_value(outcome).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+    serde_json::to_value(outcome)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 fn no_check_message(r: &TrialReport) -> String {
@@ -173,11 +200,23 @@ fn no_check_message(r: &TrialReport) -> String {
 /// the guest said, the evidence, and the transcript.
 fn check_text(r: &TrialReport, c: &CheckResult) -> String {
     let mut out = String::new();
-    let origin = r.origins.get(&c.name).map(|o| format!(" (from the {})", o.as_str())).unwrap_or_default();
+    let origin = r
+        .origins
+        .get(&c.name)
+        .map(|o| format!(" (from the {})", o.as_str()))
+        .unwrap_or_default();
     let _ = writeln!(out, "expected{origin}: {}", c.expected);
-    let _ = writeln!(out, "actual: {}", if c.actual.is_empty() { "-" } else { &c.actual });
+    let _ = writeln!(
+        out,
+        "actual: {}",
+        if c.actual.is_empty() { "-" } else { &c.actual }
+    );
     write_lines(&mut out, "evidence", &c.evidence);
-    let _ = writeln!(out, "transcript: {}", r.artifacts.join("console.log").display());
+    let _ = writeln!(
+        out,
+        "transcript: {}",
+        r.artifacts.join("console.log").display()
+    );
     out
 }
 
@@ -189,7 +228,11 @@ fn error_text(r: &TrialReport, e: &super::TrialError) -> String {
         let _ = writeln!(out, "phase reached: {phase}");
     }
     write_lines(&mut out, "console", &e.evidence);
-    let _ = writeln!(out, "transcript: {}", r.artifacts.join("console.log").display());
+    let _ = writeln!(
+        out,
+        "transcript: {}",
+        r.artifacts.join("console.log").display()
+    );
     if let Some(png) = r.screendump_path() {
         let _ = writeln!(out, "screendump: {}", png.display());
     }
@@ -212,7 +255,10 @@ fn properties(r: &TrialReport) -> Vec<Property> {
         Property::new("arch", r.arch.as_str()),
         Property::new("firmware", r.firmware.as_str()),
         Property::new("verdict", r.verdict.label()),
-        Property::new("transcript", r.artifacts.join("console.log").display().to_string()),
+        Property::new(
+            "transcript",
+            r.artifacts.join("console.log").display().to_string(),
+        ),
     ];
     let optional = [
         ("reason", r.verdict.reason().map(str::to_owned)),
@@ -220,13 +266,32 @@ fn properties(r: &TrialReport) -> Vec<Property> {
         ("flake", r.flake.clone()),
         ("accelerator", r.accel.clone()),
         ("accelerator note", r.accel_note.clone()),
-        ("qemu version", r.qemu.as_ref().and_then(|q| q.version.clone())),
-        ("qemu command line", r.qemu.as_ref().map(|q| shell_words(&q.binary.display().to_string(), &q.command_line))),
+        (
+            "qemu version",
+            r.qemu.as_ref().and_then(|q| q.version.clone()),
+        ),
+        (
+            "qemu command line",
+            r.qemu
+                .as_ref()
+                .map(|q| shell_words(&q.binary.display().to_string(), &q.command_line)),
+        ),
         ("build seconds", r.build_secs.map(|s| format!("{s:.3}"))),
-        ("screendump", r.screendump_path().map(|p| p.display().to_string())),
+        (
+            "screendump",
+            r.screendump_path().map(|p| p.display().to_string()),
+        ),
     ];
-    props.extend(optional.into_iter().filter_map(|(name, value)| value.map(|v| Property::new(name, v))));
-    props.extend(r.phases.iter().map(|(phase, t)| Property::new(format!("phase {phase}"), format!("{t:.3}"))));
+    props.extend(
+        optional
+            .into_iter()
+            .filter_map(|(name, value)| value.map(|v| Property::new(name, v))),
+    );
+    props.extend(
+        r.phases
+            .iter()
+            .map(|(phase, t)| Property::new(format!("phase {phase}"), format!("{t:.3}"))),
+    );
     props
 }
 
@@ -234,7 +299,11 @@ fn properties(r: &TrialReport) -> Vec<Property> {
 fn timeline(r: &TrialReport) -> String {
     let mut out = String::from("phase          reached at (s)  took (s)\n");
     for (i, (phase, t)) in r.phases.iter().enumerate() {
-        let took = r.phases.get(i + 1).map(|(_, next)| format!("{:.1}", next - t)).unwrap_or_default();
+        let took = r
+            .phases
+            .get(i + 1)
+            .map(|(_, next)| format!("{:.1}", next - t))
+            .unwrap_or_default();
         let _ = writeln!(out, "{phase:<14} {t:>14.1}  {took:>8}");
     }
     let checks: f64 = r.checks.iter().map(|c| c.secs).sum();
@@ -245,13 +314,20 @@ fn timeline(r: &TrialReport) -> String {
 /// A command line as one string a shell would split back the same way.
 pub(crate) fn shell_words(binary: &str, args: &[String]) -> String {
     let quote = |s: &str| {
-        if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_=,.:/@+%".contains(c)) {
+        if !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_=,.:/@+%".contains(c))
+        {
             s.to_owned()
         } else {
             format!("'{}'", s.replace('\'', r"'\''"))
         }
     };
-    std::iter::once(binary).chain(args.iter().map(String::as_str)).map(quote).collect::<Vec<_>>().join(" ")
+    std::iter::once(binary)
+        .chain(args.iter().map(String::as_str))
+        .map(quote)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// A time from a report, which may have been edited or merged from anywhere:
@@ -270,7 +346,11 @@ fn without_root_skipped(xml: &str) -> Result<String, ReportError> {
     let mut writer = quick_xml::Writer::new(Vec::new());
     let strip = |tag: &BytesStart| {
         let mut root = BytesStart::new("testsuites");
-        root.extend_attributes(tag.attributes().filter_map(Result::ok).filter(|a| a.key.as_ref() != b"skipped"));
+        root.extend_attributes(
+            tag.attributes()
+                .filter_map(Result::ok)
+                .filter(|a| a.key.as_ref() != b"skipped"),
+        );
         root
     };
     loop {
@@ -300,7 +380,12 @@ mod tests {
 
     fn status_of<'a>(report: &'a Report, suite: usize, case: &str) -> &'a TestCaseStatus {
         let suite = &report.test_suites[suite];
-        &suite.test_cases.iter().find(|c| c.name.as_str() == case).unwrap_or_else(|| panic!("no case {case}")).status
+        &suite
+            .test_cases
+            .iter()
+            .find(|c| c.name.as_str() == case)
+            .unwrap_or_else(|| panic!("no case {case}"))
+            .status
     }
 
     #[test]
@@ -318,33 +403,76 @@ mod tests {
     fn each_outcome_maps_to_its_element() {
         let report = round_trip(&[sample("rescue::x86_64::bios", Verdict::Fail)]);
         assert_eq!(report.test_suites.len(), 1);
-        assert!(matches!(status_of(&report, 0, "autologin"), TestCaseStatus::Success { .. }));
-        assert!(matches!(status_of(&report, 0, "boot"), TestCaseStatus::Success { .. }));
+        assert!(matches!(
+            status_of(&report, 0, "autologin"),
+            TestCaseStatus::Success { .. }
+        ));
+        assert!(matches!(
+            status_of(&report, 0, "boot"),
+            TestCaseStatus::Success { .. }
+        ));
         match status_of(&report, 0, "hostname") {
-            TestCaseStatus::NonSuccess { kind: NonSuccessKind::Failure, message, description, .. } => {
-                assert_eq!(message.as_ref().unwrap().as_str(), "hostname mismatch: expected `rescue`, the guest says `wrong-name`");
+            TestCaseStatus::NonSuccess {
+                kind: NonSuccessKind::Failure,
+                message,
+                description,
+                ..
+            } => {
+                assert_eq!(
+                    message.as_ref().unwrap().as_str(),
+                    "hostname mismatch: expected `rescue`, the guest says `wrong-name`"
+                );
                 let text = description.as_ref().unwrap().as_str();
-                assert!(text.contains("expected (from the scenario): rescue"), "{text}");
+                assert!(
+                    text.contains("expected (from the scenario): rescue"),
+                    "{text}"
+                );
                 assert!(text.contains("actual: wrong-name"), "{text}");
                 assert!(text.contains("| wrong-name"), "evidence: {text}");
-                assert!(text.contains("rescue-x86_64-bios/console.log"), "transcript: {text}");
+                assert!(
+                    text.contains("rescue-x86_64-bios/console.log"),
+                    "transcript: {text}"
+                );
             }
             other => panic!("hostname: {other:?}"),
         }
         match status_of(&report, 0, "sshd") {
-            TestCaseStatus::Skipped { message, .. } => assert_eq!(message.as_ref().unwrap().as_str(), "not run: no shell"),
+            TestCaseStatus::Skipped { message, .. } => {
+                assert_eq!(message.as_ref().unwrap().as_str(), "not run: no shell")
+            }
             other => panic!("sshd: {other:?}"),
         }
     }
 
     #[test]
     fn a_skipped_trial_is_a_skipped_suite_and_could_not_test_an_error() {
-        let skipped = sample("rescue::aarch64::uefi", Verdict::Skipped { reason: "no AAVMF".into() });
-        let cnt = sample("rescue::x86_64::uefi", Verdict::CouldNotTest { reason: "no qemu-system-x86_64".into() });
-        let report = round_trip(&[TrialReport { checks: Vec::new(), ..skipped }, TrialReport { checks: Vec::new(), ..cnt }]);
+        let skipped = sample(
+            "rescue::aarch64::uefi",
+            Verdict::Skipped {
+                reason: "no AAVMF".into(),
+            },
+        );
+        let cnt = sample(
+            "rescue::x86_64::uefi",
+            Verdict::CouldNotTest {
+                reason: "no qemu-system-x86_64".into(),
+            },
+        );
+        let report = round_trip(&[
+            TrialReport {
+                checks: Vec::new(),
+                ..skipped
+            },
+            TrialReport {
+                checks: Vec::new(),
+                ..cnt
+            },
+        ]);
         assert_eq!(report.test_suites[0].skipped, 1);
         assert_eq!(report.test_suites[0].test_cases.len(), 1);
-        assert!(matches!(status_of(&report, 0, "trial"), TestCaseStatus::Skipped { message: Some(m), .. } if m.as_str() == "no AAVMF"));
+        assert!(
+            matches!(status_of(&report, 0, "trial"), TestCaseStatus::Skipped { message: Some(m), .. } if m.as_str() == "no AAVMF")
+        );
         assert_eq!(report.test_suites[1].errors, 1);
         assert!(matches!(
             status_of(&report, 1, "could not test"),
@@ -365,57 +493,115 @@ mod tests {
         died.screendump = Some("screen.png".into());
         let report = round_trip(&[died.clone()]);
         match status_of(&report, 0, "boot") {
-            TestCaseStatus::NonSuccess { kind: NonSuccessKind::Failure, message, description, .. } => {
+            TestCaseStatus::NonSuccess {
+                kind: NonSuccessKind::Failure,
+                message,
+                description,
+                ..
+            } => {
                 assert_eq!(message.as_ref().unwrap().as_str(), "no shell within 300 s");
                 let text = description.as_ref().unwrap().as_str();
-                assert!(text.contains("phase reached: kernel") && text.contains("| Kernel panic"), "{text}");
-                assert!(text.contains("screendump: target/isotest/rescue-x86_64-bios/screen.png"), "{text}");
+                assert!(
+                    text.contains("phase reached: kernel") && text.contains("| Kernel panic"),
+                    "{text}"
+                );
+                assert!(
+                    text.contains("screendump: target/isotest/rescue-x86_64-bios/screen.png"),
+                    "{text}"
+                );
             }
             other => panic!("boot: {other:?}"),
         }
         // Before QEMU started: a failed setup.
         died.error.as_mut().unwrap().phase = None;
-        assert!(matches!(status_of(&round_trip(&[died]), 0, "setup"), TestCaseStatus::NonSuccess { .. }));
+        assert!(matches!(
+            status_of(&round_trip(&[died]), 0, "setup"),
+            TestCaseStatus::NonSuccess { .. }
+        ));
     }
 
     #[test]
     fn a_failed_trial_that_checked_nothing_still_fails() {
-        let nothing = TrialReport { checks: Vec::new(), ..sample("rescue::x86_64::bios", Verdict::Fail) };
+        let nothing = TrialReport {
+            checks: Vec::new(),
+            ..sample("rescue::x86_64::bios", Verdict::Fail)
+        };
         let report = round_trip(&[nothing]);
         assert_eq!(report.test_suites[0].failures, 1);
-        assert!(matches!(status_of(&report, 0, "verdict"), TestCaseStatus::NonSuccess { .. }));
+        assert!(matches!(
+            status_of(&report, 0, "verdict"),
+            TestCaseStatus::NonSuccess { .. }
+        ));
     }
 
     #[test]
     fn phases_and_qemu_are_properties_and_the_root_has_no_skipped_count() {
         let xml = render_junit(&[sample("rescue::x86_64::bios", Verdict::Pass)], None).unwrap();
-        assert!(xml.contains(r#"<property name="phase kernel" value="8.894"/>"#), "{xml}");
-        assert!(xml.contains(r#"<property name="qemu version" value="QEMU emulator version 7.2.19"/>"#), "{xml}");
+        assert!(
+            xml.contains(r#"<property name="phase kernel" value="8.894"/>"#),
+            "{xml}"
+        );
+        assert!(
+            xml.contains(r#"<property name="qemu version" value="QEMU emulator version 7.2.19"/>"#),
+            "{xml}"
+        );
         assert!(xml.contains("-machine pc,accel=tcg"), "{xml}");
         let root = xml.lines().find(|l| l.contains("<testsuites")).unwrap();
         assert!(!root.contains("skipped="), "{root}");
-        assert!(!xml.contains("screendump"), "no screendump was taken: {xml}");
-        assert!(xml.contains(r#"<testsuite name="rescue::x86_64::bios" tests="4""#), "{xml}");
+        assert!(
+            !xml.contains("screendump"),
+            "no screendump was taken: {xml}"
+        );
+        assert!(
+            xml.contains(r#"<testsuite name="rescue::x86_64::bios" tests="4""#),
+            "{xml}"
+        );
     }
 
     #[test]
     fn shell_words_quote_what_a_shell_would_split() {
-        assert_eq!(shell_words("qemu", &["-m".into(), "1024M".into(), "a b".into(), "it's".into()]), r"qemu -m 1024M 'a b' 'it'\''s'");
+        assert_eq!(
+            shell_words(
+                "qemu",
+                &["-m".into(), "1024M".into(), "a b".into(), "it's".into()]
+            ),
+            r"qemu -m 1024M 'a b' 'it'\''s'"
+        );
     }
 
     #[test]
     fn a_regression_is_a_failed_case_of_the_comparison_suite() {
         let comparison = crate::report::compare::tests::hostname_regression();
         let trials = [sample("rescue::x86_64::bios", Verdict::Fail)];
-        let report = Report::deserialize_from_str(&render_junit(&trials, Some(&comparison)).unwrap()).unwrap();
-        let suite = report.test_suites.iter().find(|s| s.name.as_str() == "baseline comparison").expect("the comparison's suite");
+        let report =
+            Report::deserialize_from_str(&render_junit(&trials, Some(&comparison)).unwrap())
+                .unwrap();
+        let suite = report
+            .test_suites
+            .iter()
+            .find(|s| s.name.as_str() == "baseline comparison")
+            .expect("the comparison's suite");
         let failed: Vec<&str> = suite
             .test_cases
             .iter()
-            .filter(|c| matches!(c.status, TestCaseStatus::NonSuccess { kind: NonSuccessKind::Failure, .. }))
+            .filter(|c| {
+                matches!(
+                    c.status,
+                    TestCaseStatus::NonSuccess {
+                        kind: NonSuccessKind::Failure,
+                        ..
+                    }
+                )
+            })
             .map(|c| c.name.as_str())
             .collect();
         assert_eq!(failed, ["rescue::x86_64::bios check hostname"]);
-        assert!(suite.test_cases.iter().any(|c| c.name.as_str() == "rescue::x86_64::bios phase kernel"), "a case per phase");
+        assert!(
+            suite
+                .test_cases
+                .iter()
+                .any(|c| c.name.as_str() == "rescue::x86_64::bios phase kernel"),
+            "a case per phase"
+        );
     }
 }

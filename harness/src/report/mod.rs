@@ -8,12 +8,22 @@ mod json;
 mod junit;
 mod summary;
 
-pub use compare::{Change, ChangeCounts, CheckComparison, Comparison, PhaseComparison, Regression, TrialComparison};
+pub use compare::{
+    Change, ChangeCounts, CheckComparison, Comparison, PhaseComparison, Regression, TrialComparison,
+};
 pub use html::render_html;
-pub use human::{render_comparison, render_failed_units, render_failure, render_line, render_regressions, render_summary};
-pub use json::{merge, parent_dir, write_file, BASELINE_DIR, ReportError, RunResult, TrialResult, FORMAT_VERSION};
+pub use human::{
+    render_comparison, render_failed_units, render_failure, render_line, render_regressions,
+    render_summary,
+};
+pub use json::{
+    merge, parent_dir, write_file, ReportError, RunResult, TrialResult, BASELINE_DIR,
+    FORMAT_VERSION,
+};
 pub use junit::render_junit;
-pub use summary::{exit_status, Summary, EXIT_COULD_NOT_TEST, EXIT_FAIL, EXIT_PASS, EXIT_STATUS_HELP, EXIT_USAGE};
+pub use summary::{
+    exit_status, Summary, EXIT_COULD_NOT_TEST, EXIT_FAIL, EXIT_PASS, EXIT_STATUS_HELP, EXIT_USAGE,
+};
 
 use crate::checks::{CheckResult, Outcome};
 use crate::scenario::Origin;
@@ -45,9 +55,13 @@ impl Verdict {
     /// a trial that checked nothing has not passed either.
     pub fn judge(error: Option<&TrialError>, checks: &[CheckResult]) -> Verdict {
         match error {
-            Some(e) if e.kind == ErrorKind::CouldNotTest => Verdict::CouldNotTest { reason: e.message.clone() },
+            Some(e) if e.kind == ErrorKind::CouldNotTest => Verdict::CouldNotTest {
+                reason: e.message.clone(),
+            },
             Some(_) => Verdict::Fail,
-            None if checks.is_empty() || checks.iter().any(|c| c.outcome != Outcome::Pass) => Verdict::Fail,
+            None if checks.is_empty() || checks.iter().any(|c| c.outcome != Outcome::Pass) => {
+                Verdict::Fail
+            }
             None => Verdict::Pass,
         }
     }
@@ -105,13 +119,30 @@ impl QemuRun {
     /// `qemu.cmdline`: the version, then the command as one line a shell
     /// splits back into exactly these arguments.
     pub fn cmdline_file(&self) -> String {
-        let version = self.version.as_deref().unwrap_or("(version unknown: `--version` did not answer)");
-        format!("# {version}\n{}\n", junit::shell_words(&self.binary.display().to_string(), &self.command_line))
+        let version = self
+            .version
+            .as_deref()
+            .unwrap_or("(version unknown: `--version` did not answer)");
+        format!(
+            "# {version}\n{}\n",
+            junit::shell_words(&self.binary.display().to_string(), &self.command_line)
+        )
     }
 
-    pub fn of(binary: &std::path::Path, version: Option<String>, args: &[std::ffi::OsString]) -> QemuRun {
-        let command_line = args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
-        QemuRun { binary: binary.to_owned(), version, command_line }
+    pub fn of(
+        binary: &std::path::Path,
+        version: Option<String>,
+        args: &[std::ffi::OsString],
+    ) -> QemuRun {
+        let command_line = args
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        QemuRun {
+            binary: binary.to_owned(),
+            version,
+            command_line,
+        }
     }
 }
 
@@ -166,7 +197,13 @@ pub struct FailedUnit {
 impl TrialReport {
     /// The report of a trial before anything happened: nothing recorded yet,
     /// and a verdict that is decided when the trial ends.
-    pub fn new(name: String, scenario: String, arch: String, firmware: String, artifacts: PathBuf) -> TrialReport {
+    pub fn new(
+        name: String,
+        scenario: String,
+        arch: String,
+        firmware: String,
+        artifacts: PathBuf,
+    ) -> TrialReport {
         TrialReport {
             name,
             scenario,
@@ -196,12 +233,17 @@ impl TrialReport {
 
     /// The seconds from power-on to a shell, if it got there.
     pub fn boot_secs(&self) -> Option<f64> {
-        self.phases.iter().find(|(p, _)| p == "shell").map(|(_, t)| *t)
+        self.phases
+            .iter()
+            .find(|(p, _)| p == "shell")
+            .map(|(_, t)| *t)
     }
 
     /// Where the screendump is, if one was taken.
     pub fn screendump_path(&self) -> Option<PathBuf> {
-        self.screendump.as_ref().map(|file| self.artifacts.join(file))
+        self.screendump
+            .as_ref()
+            .map(|file| self.artifacts.join(file))
     }
 
     pub fn check(&self, name: &str) -> Option<&CheckResult> {
@@ -233,12 +275,23 @@ pub(crate) mod tests {
             outcome: if passed { Outcome::Pass } else { Outcome::Fail },
             expected: "rescue".into(),
             actual: if passed { "rescue" } else { "wrong-name" }.into(),
-            message: if passed { "hostname is `rescue`".into() } else { "hostname mismatch: expected `rescue`, the guest says `wrong-name`".into() },
-            evidence: vec!["$ cat /proc/sys/kernel/hostname".into(), if passed { "rescue" } else { "wrong-name" }.into()],
+            message: if passed {
+                "hostname is `rescue`".into()
+            } else {
+                "hostname mismatch: expected `rescue`, the guest says `wrong-name`".into()
+            },
+            evidence: vec![
+                "$ cat /proc/sys/kernel/hostname".into(),
+                if passed { "rescue" } else { "wrong-name" }.into(),
+            ],
             secs: 0.04,
         };
         let sshd = if passed {
-            CheckResult { name: "sshd".into(), message: "sshd runs as configured".into(), ..check(Outcome::Pass) }
+            CheckResult {
+                name: "sshd".into(),
+                message: "sshd runs as configured".into(),
+                ..check(Outcome::Pass)
+            }
         } else {
             CheckResult::not_run("sshd", "sshd.service active", "no shell")
         };
@@ -250,43 +303,95 @@ pub(crate) mod tests {
             qemu: Some(QemuRun {
                 binary: "/usr/bin/qemu-system-x86_64".into(),
                 version: Some("QEMU emulator version 7.2.19".into()),
-                command_line: ["-machine", "pc,accel=tcg", "-m", "1024M"].map(String::from).to_vec(),
+                command_line: ["-machine", "pc,accel=tcg", "-m", "1024M"]
+                    .map(String::from)
+                    .to_vec(),
             }),
-            phases: [("power-on", 0.0), ("boot-menu", 0.29), ("kernel", 8.894405383), ("userspace", 19.9), ("shell", 46.46)]
-                .map(|(p, t)| (p.to_owned(), t))
-                .to_vec(),
+            phases: [
+                ("power-on", 0.0),
+                ("boot-menu", 0.29),
+                ("kernel", 8.894405383),
+                ("userspace", 19.9),
+                ("shell", 46.46),
+            ]
+            .map(|(p, t)| (p.to_owned(), t))
+            .to_vec(),
             total_secs: 50.9,
-            checks: vec![CheckResult { name: "autologin".into(), ..check(Outcome::Pass) }, hostname, sshd],
+            checks: vec![
+                CheckResult {
+                    name: "autologin".into(),
+                    ..check(Outcome::Pass)
+                },
+                hostname,
+                sshd,
+            ],
             verdict,
-            ..TrialReport::new(name.into(), parts[0].into(), parts[1].into(), parts[2].into(), artifacts)
+            ..TrialReport::new(
+                name.into(),
+                parts[0].into(),
+                parts[1].into(),
+                parts[2].into(),
+                artifacts,
+            )
         }
     }
 
     fn check(outcome: Outcome) -> CheckResult {
-        CheckResult { name: "hostname".into(), outcome, expected: "rescue".into(), actual: String::new(), message: String::new(), evidence: Vec::new(), secs: 0.0 }
+        CheckResult {
+            name: "hostname".into(),
+            outcome,
+            expected: "rescue".into(),
+            actual: String::new(),
+            message: String::new(),
+            evidence: Vec::new(),
+            secs: 0.0,
+        }
     }
 
     fn error(kind: ErrorKind) -> TrialError {
-        TrialError { kind, message: "qemu-system-x86_64 not found on PATH".into(), phase: None, evidence: Vec::new() }
+        TrialError {
+            kind,
+            message: "qemu-system-x86_64 not found on PATH".into(),
+            phase: None,
+            evidence: Vec::new(),
+        }
     }
 
     #[test]
     fn the_verdict_of_a_trial_that_ran() {
         assert_eq!(Verdict::judge(None, &[check(Outcome::Pass)]), Verdict::Pass);
-        assert_eq!(Verdict::judge(None, &[check(Outcome::Pass), check(Outcome::Fail)]), Verdict::Fail);
-        assert_eq!(Verdict::judge(None, &[check(Outcome::NotRun)]), Verdict::Fail, "not run is not a pass");
-        assert_eq!(Verdict::judge(None, &[]), Verdict::Fail, "checking nothing is not a pass");
-        assert_eq!(Verdict::judge(Some(&error(ErrorKind::Failed)), &[check(Outcome::Pass)]), Verdict::Fail);
+        assert_eq!(
+            Verdict::judge(None, &[check(Outcome::Pass), check(Outcome::Fail)]),
+            Verdict::Fail
+        );
+        assert_eq!(
+            Verdict::judge(None, &[check(Outcome::NotRun)]),
+            Verdict::Fail,
+            "not run is not a pass"
+        );
+        assert_eq!(
+            Verdict::judge(None, &[]),
+            Verdict::Fail,
+            "checking nothing is not a pass"
+        );
+        assert_eq!(
+            Verdict::judge(Some(&error(ErrorKind::Failed)), &[check(Outcome::Pass)]),
+            Verdict::Fail
+        );
         assert_eq!(
             Verdict::judge(Some(&error(ErrorKind::CouldNotTest)), &[]),
-            Verdict::CouldNotTest { reason: "qemu-system-x86_64 not found on PATH".into() }
+            Verdict::CouldNotTest {
+                reason: "qemu-system-x86_64 not found on PATH".into()
+            }
         );
     }
 
     #[test]
     fn report_json_carries_the_verdict_and_its_reason() {
         let report = TrialReport {
-            verdict: Verdict::Skipped { reason: "no UEFI firmware for x86_64 found".into() },
+            verdict: Verdict::Skipped {
+                reason: "no UEFI firmware for x86_64 found".into(),
+            },
             ..TrialReport::new(
                 "rescue::x86_64::uefi".into(),
                 "rescue".into(),
@@ -298,15 +403,28 @@ pub(crate) mod tests {
         let json = serde_json::to_value(&report).unwrap();
         assert_eq!(json["verdict"], "skipped");
         assert_eq!(json["reason"], "no UEFI firmware for x86_64 found");
-        let json = serde_json::to_value(TrialReport { verdict: Verdict::CouldNotTest { reason: "x".into() }, ..report.clone() }).unwrap();
+        let json = serde_json::to_value(TrialReport {
+            verdict: Verdict::CouldNotTest { reason: "x".into() },
+            ..report.clone()
+        })
+        .unwrap();
         assert_eq!(json["verdict"], "could-not-test");
-        let json = serde_json::to_value(TrialReport { verdict: Verdict::Pass, ..report.clone() }).unwrap();
+        let json = serde_json::to_value(TrialReport {
+            verdict: Verdict::Pass,
+            ..report.clone()
+        })
+        .unwrap();
         assert_eq!(json["verdict"], "pass");
         assert!(json.get("reason").is_none());
         // Reports written before screendumps existed still read.
         let mut old = serde_json::to_value(&report).unwrap();
         old.as_object_mut().unwrap().remove("screendump");
-        assert_eq!(serde_json::from_value::<TrialReport>(old).unwrap().screendump, None);
+        assert_eq!(
+            serde_json::from_value::<TrialReport>(old)
+                .unwrap()
+                .screendump,
+            None
+        );
     }
 
     #[test]
@@ -314,7 +432,14 @@ pub(crate) mod tests {
         let run = QemuRun {
             binary: "/usr/bin/qemu-system-x86_64".into(),
             version: Some("QEMU emulator version 10.0.2".into()),
-            command_line: ["-drive", "file=/isos/my rescue.iso,media=cdrom", "-m", "1024M"].map(String::from).to_vec(),
+            command_line: [
+                "-drive",
+                "file=/isos/my rescue.iso,media=cdrom",
+                "-m",
+                "1024M",
+            ]
+            .map(String::from)
+            .to_vec(),
         };
         assert_eq!(
             run.cmdline_file(),

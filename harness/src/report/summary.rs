@@ -82,27 +82,59 @@ mod tests {
     use super::*;
 
     fn summary(passed: usize, failed: usize, skipped: usize, could_not_test: usize) -> Summary {
-        Summary { passed, failed, skipped, could_not_test }
+        Summary {
+            passed,
+            failed,
+            skipped,
+            could_not_test,
+        }
     }
 
     #[test]
     fn the_exit_status_table() {
         assert_eq!(summary(3, 0, 0, 0).exit_status(false), EXIT_PASS);
-        assert_eq!(summary(3, 0, 1, 0).exit_status(false), EXIT_PASS, "a skip is reported, not a failure");
-        assert_eq!(summary(3, 0, 1, 0).exit_status(true), EXIT_COULD_NOT_TEST, "--require-all");
-        assert_eq!(summary(2, 1, 1, 1).exit_status(true), EXIT_FAIL, "a failure outranks the rest");
+        assert_eq!(
+            summary(3, 0, 1, 0).exit_status(false),
+            EXIT_PASS,
+            "a skip is reported, not a failure"
+        );
+        assert_eq!(
+            summary(3, 0, 1, 0).exit_status(true),
+            EXIT_COULD_NOT_TEST,
+            "--require-all"
+        );
+        assert_eq!(
+            summary(2, 1, 1, 1).exit_status(true),
+            EXIT_FAIL,
+            "a failure outranks the rest"
+        );
         assert_eq!(summary(2, 0, 0, 1).exit_status(false), EXIT_COULD_NOT_TEST);
-        assert_eq!(summary(0, 0, 2, 0).exit_status(false), EXIT_COULD_NOT_TEST, "nothing ran, nothing learned");
+        assert_eq!(
+            summary(0, 0, 2, 0).exit_status(false),
+            EXIT_COULD_NOT_TEST,
+            "nothing ran, nothing learned"
+        );
     }
 
     #[test]
     fn a_regression_fails_a_run_of_passing_trials() {
         let regression = crate::report::compare::tests::hostname_regression();
         assert!(regression.has_regressions());
-        assert_eq!(exit_status(&summary(3, 0, 0, 0), Some(&regression), false), EXIT_FAIL);
-        assert_eq!(exit_status(&summary(2, 0, 0, 1), Some(&regression), false), EXIT_FAIL, "it outranks could not test");
+        assert_eq!(
+            exit_status(&summary(3, 0, 0, 0), Some(&regression), false),
+            EXIT_FAIL
+        );
+        assert_eq!(
+            exit_status(&summary(2, 0, 0, 1), Some(&regression), false),
+            EXIT_FAIL,
+            "it outranks could not test"
+        );
         assert_eq!(exit_status(&summary(3, 0, 0, 0), None, false), EXIT_PASS);
         let unchanged = Comparison { trials: Vec::new() };
-        assert_eq!(exit_status(&summary(2, 0, 0, 1), Some(&unchanged), false), EXIT_COULD_NOT_TEST, "no regression: the table");
+        assert_eq!(
+            exit_status(&summary(2, 0, 0, 1), Some(&unchanged), false),
+            EXIT_COULD_NOT_TEST,
+            "no regression: the table"
+        );
     }
 }

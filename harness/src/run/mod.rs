@@ -36,7 +36,14 @@ pub struct RunOptions {
 
 impl Default for RunOptions {
     fn default() -> Self {
-        RunOptions { accel: None, artifacts: PathBuf::from("target/isotest"), image: None, flake: None, cpus: 2, keep_on_failure: false }
+        RunOptions {
+            accel: None,
+            artifacts: PathBuf::from("target/isotest"),
+            image: None,
+            flake: None,
+            cpus: 2,
+            keep_on_failure: false,
+        }
     }
 }
 
@@ -58,7 +65,9 @@ pub fn guest_cpus(cores: usize, jobs: usize) -> u32 {
 /// trials on 2 cores under TCG took 79.5 s with 2 at a time (1 CPU each),
 /// 101 s one at a time (2 CPUs), 89.5 s 4 at a time (bench/RESULTS.md).
 pub fn default_jobs(cores: usize, host_mib: Option<u64>, guest_mib: u64) -> usize {
-    let fit = host_mib.map_or(usize::MAX, |host| (host / 4 * 3 / guest_mib.max(1)) as usize);
+    let fit = host_mib.map_or(usize::MAX, |host| {
+        (host / 4 * 3 / guest_mib.max(1)) as usize
+    });
     cores.min(fit).max(1)
 }
 
@@ -89,17 +98,32 @@ struct Resolved {
 
 /// The expectations (the scenario's over the flake host's) and the ISO: `--image`,
 /// else the trial's `image:`, else the flake host's build.
-fn resolve(trial: &Trial, options: &RunOptions, report: &mut TrialReport) -> Result<Resolved, FlakeError> {
+fn resolve(
+    trial: &Trial,
+    options: &RunOptions,
+    report: &mut TrialReport,
+) -> Result<Resolved, FlakeError> {
     let scenario = &trial.scenario;
     let source = &scenario.source;
     let prebuilt = options.image.clone().or_else(|| trial.image.clone());
     let Some(host) = &source.host else {
         let image = prebuilt.expect("parsing requires `iso:` or an image");
         let (expect, origins) = scenario.expect.over(&Expect::default());
-        return Ok(Resolved { image, expect, origins });
+        return Ok(Resolved {
+            image,
+            expect,
+            origins,
+        });
     };
-    let flake = flake::choose_flake(options.flake.as_deref(), source.flake.as_deref(), &scenario.path)
-        .ok_or_else(|| FlakeError::NoFlake { host: host.clone(), scenario: scenario.path.display().to_string() })?;
+    let flake = flake::choose_flake(
+        options.flake.as_deref(),
+        source.flake.as_deref(),
+        &scenario.path,
+    )
+    .ok_or_else(|| FlakeError::NoFlake {
+        host: host.clone(),
+        scenario: scenario.path.display().to_string(),
+    })?;
     report.flake = Some(flake::attr(&flake, trial.arch, host));
     let derived = flake::derive_expectations(&flake, trial.arch, host)?;
     let (expect, origins) = scenario.expect.over(&derived);
@@ -111,7 +135,11 @@ fn resolve(trial: &Trial, options: &RunOptions, report: &mut TrialReport) -> Res
             built.iso
         }
     };
-    Ok(Resolved { image, expect, origins })
+    Ok(Resolved {
+        image,
+        expect,
+        origins,
+    })
 }
 
 /// What a run tells as it goes: a live display on a terminal, plain lines
@@ -142,12 +170,18 @@ pub fn run_trial(trial: &Trial, options: &RunOptions) -> TrialReport {
 
 /// `run_trial`, telling `progress` of each phase; with `keep_on_failure`, a
 /// failed trial's QEMU comes back with the report.
-fn run_trial_observed(trial: &Trial, options: &RunOptions, progress: &dyn Progress) -> (TrialReport, Option<KeptMachine>) {
+fn run_trial_observed(
+    trial: &Trial,
+    options: &RunOptions,
+    progress: &dyn Progress,
+) -> (TrialReport, Option<KeptMachine>) {
     let started = Instant::now();
     let artifacts = options.artifacts.join(trial.dir_name());
     let mut report = empty_report(trial, artifacts.clone());
     if let Some(reason) = &trial.skip {
-        report.verdict = Verdict::Skipped { reason: reason.clone() };
+        report.verdict = Verdict::Skipped {
+            reason: reason.clone(),
+        };
         // Fresh artifacts: an earlier run's transcript must not stand beside this report.
         let _ = std::fs::remove_dir_all(&artifacts);
         write_json(&report);
@@ -155,12 +189,23 @@ fn run_trial_observed(trial: &Trial, options: &RunOptions, progress: &dyn Progre
     }
     let mut kept = None;
     let on_phase = |phase| progress.phase(trial, phase);
-    let mut run = Run { on_phase: &on_phase, kept: &mut kept };
+    let mut run = Run {
+        on_phase: &on_phase,
+        kept: &mut kept,
+    };
     // A panic (a bug in isotest) ends this trial, not the run: its machine is
     // dropped as it unwinds, and the report says what was done before it.
     let mut origins = Origins::default();
     let executed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        execute(trial, options, &artifacts, &mut report, &mut origins, started, &mut run)
+        execute(
+            trial,
+            options,
+            &artifacts,
+            &mut report,
+            &mut origins,
+            started,
+            &mut run,
+        )
     }));
     match executed {
         Ok(Ok(())) => {}
@@ -189,7 +234,9 @@ fn panicked(payload: &(dyn std::any::Any + Send), checks: &[CheckResult]) -> Tri
         .map(|s| s.to_string())
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "(no message)".into());
-    let message = format!("isotest panicked during this trial (a bug in isotest, not a verdict on the ISO): {what}");
+    let message = format!(
+        "isotest panicked during this trial (a bug in isotest, not a verdict on the ISO): {what}"
+    );
     if a_check_failed(checks) {
         failed(message)
     } else {
@@ -225,10 +272,19 @@ pub struct KeptMachine {
 }
 
 impl KeptMachine {
-    fn new(machine: Machine, private: PrivateDir, console: SerialConsole) -> Result<KeptMachine, std::io::Error> {
+    fn new(
+        machine: Machine,
+        private: PrivateDir,
+        console: SerialConsole,
+    ) -> Result<KeptMachine, std::io::Error> {
         let socket = private.path().join("console.sock");
         console.serve(&socket)?;
-        Ok(KeptMachine { machine, private, _console: console, socket })
+        Ok(KeptMachine {
+            machine,
+            private,
+            _console: console,
+            socket,
+        })
     }
 
     pub fn pid(&self) -> u32 {
@@ -245,14 +301,20 @@ impl KeptMachine {
     pub fn wait(mut self) {
         let status = self.machine.wait();
         qemu::wait_if_stopping();
-        tracing::info!("the kept QEMU (pid {}) exited: {status:?}", self.machine.pid());
+        tracing::info!(
+            "the kept QEMU (pid {}) exited: {status:?}",
+            self.machine.pid()
+        );
     }
 }
 
 fn write_json(report: &TrialReport) {
     let written = std::fs::create_dir_all(&report.artifacts).and_then(|()| report.write_json());
     if let Err(e) = written {
-        tracing::warn!("cannot write {}/report.json: {e}", report.artifacts.display());
+        tracing::warn!(
+            "cannot write {}/report.json: {e}",
+            report.artifacts.display()
+        );
     }
 }
 
@@ -264,11 +326,16 @@ const ARTIFACTS_SPACE_MIB: u64 = 16;
 
 /// Room for a trial's artifacts in `dir`, or why not.
 fn enough_space(dir: &Path) -> Result<(), String> {
-    let c_dir = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).map_err(|e| e.to_string())?;
+    let c_dir =
+        std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).map_err(|e| e.to_string())?;
     let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
     // SAFETY: a NUL-terminated path and a statvfs to fill.
     if unsafe { libc::statvfs(c_dir.as_ptr(), &mut stat) } != 0 {
-        return Err(format!("cannot see the free space in {}: {}", dir.display(), std::io::Error::last_os_error()));
+        return Err(format!(
+            "cannot see the free space in {}: {}",
+            dir.display(),
+            std::io::Error::last_os_error()
+        ));
     }
     let free_mib = (stat.f_bavail as u64).saturating_mul(stat.f_frsize as u64) / (1024 * 1024);
     if free_mib < ARTIFACTS_SPACE_MIB {
@@ -282,17 +349,33 @@ fn enough_space(dir: &Path) -> Result<(), String> {
 
 /// The report of a trial before anything happened.
 fn empty_report(trial: &Trial, artifacts: PathBuf) -> TrialReport {
-    TrialReport::new(trial.name(), trial.scenario.name.clone(), trial.arch.to_string(), trial.firmware.to_string(), artifacts)
+    TrialReport::new(
+        trial.name(),
+        trial.scenario.name.clone(),
+        trial.arch.to_string(),
+        trial.firmware.to_string(),
+        artifacts,
+    )
 }
 
 /// An error that is a verdict on the ISO: the trial fails.
 fn failed(message: impl ToString) -> TrialError {
-    TrialError { kind: ErrorKind::Failed, message: message.to_string(), phase: None, evidence: Vec::new() }
+    TrialError {
+        kind: ErrorKind::Failed,
+        message: message.to_string(),
+        phase: None,
+        evidence: Vec::new(),
+    }
 }
 
 /// An error that says this host cannot run the trial.
 fn could_not_test(message: impl ToString) -> TrialError {
-    TrialError { kind: ErrorKind::CouldNotTest, message: message.to_string(), phase: None, evidence: Vec::new() }
+    TrialError {
+        kind: ErrorKind::CouldNotTest,
+        message: message.to_string(),
+        phase: None,
+        evidence: Vec::new(),
+    }
 }
 
 /// A flake error: no `nix`, or a system this host cannot build, is the host's
@@ -334,12 +417,22 @@ fn execute(
 ) -> Result<(), TrialError> {
     // Fresh artifacts: a transcript from an earlier run must not be mistaken for this one's.
     let _ = std::fs::remove_dir_all(artifacts);
-    std::fs::create_dir_all(artifacts).map_err(|e| could_not_test(format!("create {}: {e}", artifacts.display())))?;
+    std::fs::create_dir_all(artifacts)
+        .map_err(|e| could_not_test(format!("create {}: {e}", artifacts.display())))?;
     enough_space(artifacts).map_err(could_not_test)?;
     let resolved = resolve(trial, options, report).map_err(flake_error)?;
     *origins = resolved.origins;
     report.image = Some(resolved.image.clone());
-    boot_and_check(trial, options, artifacts, report, started, resolved.image, &resolved.expect, run)
+    boot_and_check(
+        trial,
+        options,
+        artifacts,
+        report,
+        started,
+        resolved.image,
+        &resolved.expect,
+        run,
+    )
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -357,31 +450,68 @@ fn boot_and_check(
     let deadline = started + scenario.timeout;
     let credentials = console_credentials(scenario.boot.login.as_ref()).map_err(could_not_test)?;
     let guest_ssh_port = expect.sshd.as_ref().map_or(22, |s| s.ports()[0]);
-    let Started { mut machine, private, choice, scale, forward } =
-        start_machine(trial, options, artifacts, report, image, guest_ssh_port)?;
-    let serial = machine.take_serial().expect("a new machine has its serial stream");
-    let mut console =
-        SerialConsole::attach(serial, artifacts).map_err(|e| could_not_test(format!("attach the serial console: {e}")))?;
-    let boot = boot_to_shell(&mut console, &choice, credentials.as_ref(), Default::default(), scale, deadline, run.on_phase);
-    let result = after_boot(boot, &mut console, &mut machine, trial, report, expect, scale, forward, private.path());
+    let Started {
+        mut machine,
+        private,
+        choice,
+        scale,
+        forward,
+    } = start_machine(trial, options, artifacts, report, image, guest_ssh_port)?;
+    let serial = machine
+        .take_serial()
+        .expect("a new machine has its serial stream");
+    let mut console = SerialConsole::attach(serial, artifacts)
+        .map_err(|e| could_not_test(format!("attach the serial console: {e}")))?;
+    let boot = boot_to_shell(
+        &mut console,
+        &choice,
+        credentials.as_ref(),
+        Default::default(),
+        scale,
+        deadline,
+        run.on_phase,
+    );
+    let result = after_boot(
+        boot,
+        &mut console,
+        &mut machine,
+        trial,
+        report,
+        expect,
+        scale,
+        forward,
+        private.path(),
+    );
     if options.keep_on_failure {
         let kept = KeptMachine::new(machine, private, console);
-        *run.kept = kept.map_err(|e| tracing::warn!("cannot serve the kept machine's console: {e}")).ok();
+        *run.kept = kept
+            .map_err(|e| tracing::warn!("cannot serve the kept machine's console: {e}"))
+            .ok();
     }
     result
 }
 
 /// The scenario's `boot.login`, its password read from the environment.
-fn console_credentials(login: Option<&crate::scenario::SshLogin>) -> Result<Option<crate::console::Credentials>, String> {
+fn console_credentials(
+    login: Option<&crate::scenario::SshLogin>,
+) -> Result<Option<crate::console::Credentials>, String> {
     let Some(login) = login else { return Ok(None) };
     let password = match &login.password_env {
         Some(var) => match std::env::var(var) {
             Ok(value) => Some(crate::ssh::Secret::new(value)),
-            Err(_) => return Err(format!("environment variable {var} (the console password of {}) is not set", login.user)),
+            Err(_) => {
+                return Err(format!(
+                    "environment variable {var} (the console password of {}) is not set",
+                    login.user
+                ))
+            }
         },
         None => None,
     };
-    Ok(Some(crate::console::Credentials { user: login.user.clone(), password }))
+    Ok(Some(crate::console::Credentials {
+        user: login.user.clone(),
+        password,
+    }))
 }
 
 /// A trial's QEMU, started and connected.
@@ -407,11 +537,20 @@ pub fn start_for_console(trial: &Trial, options: &RunOptions) -> Result<Started,
     // Not the trial's own directory: that holds the run being looked into.
     let artifacts = options.artifacts.join(CONSOLE_DIR).join(trial.dir_name());
     let _ = std::fs::remove_dir_all(&artifacts);
-    std::fs::create_dir_all(&artifacts).map_err(|e| could_not_test(format!("create {}: {e}", artifacts.display())))?;
+    std::fs::create_dir_all(&artifacts)
+        .map_err(|e| could_not_test(format!("create {}: {e}", artifacts.display())))?;
     let mut report = empty_report(trial, artifacts.clone());
-    let Resolved { image, expect, .. } = resolve(trial, options, &mut report).map_err(flake_error)?;
+    let Resolved { image, expect, .. } =
+        resolve(trial, options, &mut report).map_err(flake_error)?;
     let guest_ssh_port = expect.sshd.as_ref().map_or(22, |s| s.ports()[0]);
-    start_machine(trial, options, &artifacts, &mut report, image, guest_ssh_port)
+    start_machine(
+        trial,
+        options,
+        &artifacts,
+        &mut report,
+        image,
+        guest_ssh_port,
+    )
 }
 
 /// Everything up to a running QEMU; records the accelerator and the command line.
@@ -435,11 +574,17 @@ fn start_machine(
     // vars copy and the SSH key live in a private (0700) directory that
     // disappears with the trial.
     enough_memory(scenario.memory_mib, host_memory_mib()).map_err(could_not_test)?;
-    let private = PrivateDir::new().map_err(|e| could_not_test(format!("create a private temp dir: {e}")))?;
+    let private =
+        PrivateDir::new().map_err(|e| could_not_test(format!("create a private temp dir: {e}")))?;
     let uefi = uefi_flash(trial, private.path())?;
     let binary = qemu::find_qemu(trial.arch).map_err(qemu_error)?;
-    let choice = BootChoice::for_iso(&image, trial.firmware, scenario.boot.entry.as_ref(), console_arg(trial.arch))
-        .map_err(failed)?;
+    let choice = BootChoice::for_iso(
+        &image,
+        trial.firmware,
+        scenario.boot.entry.as_ref(),
+        console_arg(trial.arch),
+    )
+    .map_err(failed)?;
     // A boot loader that draws on VGA only reaches the serial port through SeaBIOS,
     // for the KVM probe as for the trial.
     let vga = vga_to_serial(&choice, trial.firmware, private.path())?;
@@ -452,7 +597,8 @@ fn start_machine(
         uefi: uefi.as_ref(),
         vga_to_serial: vga.as_deref(),
     };
-    let decision = qemu::resolve_accel(accel_choice(options, scenario), &target).map_err(qemu_error)?;
+    let decision =
+        qemu::resolve_accel(accel_choice(options, scenario), &target).map_err(qemu_error)?;
     if let Some(note) = &decision.note {
         tracing::info!(trial = %trial.name(), "{note}");
     }
@@ -482,7 +628,13 @@ fn start_machine(
     write_artifact(&artifacts.join("qemu.cmdline"), &run.cmdline_file());
     report.qemu = Some(run);
     let machine = started_machine?;
-    Ok(Started { machine, private, choice, scale, forward: spec.forward })
+    Ok(Started {
+        machine,
+        private,
+        choice,
+        scale,
+        forward: spec.forward,
+    })
 }
 
 /// From the boot's outcome on: the checks on the shell, or the boot's failure
@@ -502,32 +654,73 @@ fn after_boot(
     let scenario = &trial.scenario;
     let boot = match boot {
         Ok(boot) => boot,
-        Err(BootError::NoAutologin { login_line, evidence }) => {
+        Err(BootError::NoAutologin {
+            login_line,
+            evidence,
+        }) => {
             // A login prompt is a verdict on autologin, and leaves no shell for the rest.
             if let Some(expected) = &expect.autologin {
-                report.checks.push(checks::at_login_prompt(expected, &login_line, evidence));
+                report
+                    .checks
+                    .push(checks::at_login_prompt(expected, &login_line, evidence));
             }
             let why = "no shell on the serial console (it stopped at a login prompt)";
-            without_console_shell(expect, &scenario.steps, forward.map(|(host, _)| host), scale, &mut report.checks, why);
+            without_console_shell(
+                expect,
+                &scenario.steps,
+                forward.map(|(host, _)| host),
+                scale,
+                &mut report.checks,
+                why,
+            );
             return Ok(());
         }
-        Err(BootError::LoginFailed { user, answer, login_line, evidence }) => {
+        Err(BootError::LoginFailed {
+            user,
+            answer,
+            login_line,
+            evidence,
+        }) => {
             // No autologin (or the scenario would not have logged in), and the
             // scenario's credentials did not work: two verdicts, no shell.
             if let Some(expected) = &expect.autologin {
-                report.checks.push(checks::at_login_prompt(expected, &login_line, evidence.clone()));
+                report.checks.push(checks::at_login_prompt(
+                    expected,
+                    &login_line,
+                    evidence.clone(),
+                ));
             }
-            report.checks.push(checks::console_login_failed(&user, &answer, evidence));
+            report
+                .checks
+                .push(checks::console_login_failed(&user, &answer, evidence));
             let why = "no shell on the serial console (the console login failed)";
-            without_console_shell(expect, &scenario.steps, forward.map(|(host, _)| host), scale, &mut report.checks, why);
+            without_console_shell(
+                expect,
+                &scenario.steps,
+                forward.map(|(host, _)| host),
+                scale,
+                &mut report.checks,
+                why,
+            );
             return Ok(());
         }
         Err(e @ BootError::NoPosixShell { .. }) => {
             // Something logged in, but gave isotest no shell: the trial fails
             // with the console's last lines, and the SSH logins still run.
             let why = "no shell on the serial console (isotest could not start /bin/sh there)";
-            without_console_shell(expect, &scenario.steps, forward.map(|(host, _)| host), scale, &mut report.checks, why);
-            return Err(TrialError { phase: Some(e.phase_reached().to_string()), evidence: e.evidence().to_vec(), ..failed(e) });
+            without_console_shell(
+                expect,
+                &scenario.steps,
+                forward.map(|(host, _)| host),
+                scale,
+                &mut report.checks,
+                why,
+            );
+            return Err(TrialError {
+                phase: Some(e.phase_reached().to_string()),
+                evidence: e.evidence().to_vec(),
+                ..failed(e)
+            });
         }
         Err(e) if e.console_closed() => {
             // QEMU is gone, and with it the display: its last QMP events and
@@ -542,8 +735,16 @@ fn after_boot(
                 message = format!("{}; {message}", crate::console::NO_BOOTABLE_DEVICE);
                 evidence.extend(lines.into_iter().map(|l| format!("(firmware) {l}")));
             }
-            let error = if exit.by_guest() { failed(message) } else { could_not_test(message) };
-            return Err(TrialError { phase: Some(e.phase_reached().to_string()), evidence, ..error });
+            let error = if exit.by_guest() {
+                failed(message)
+            } else {
+                could_not_test(message)
+            };
+            return Err(TrialError {
+                phase: Some(e.phase_reached().to_string()),
+                evidence,
+                ..error
+            });
         }
         Err(e) => {
             let mut evidence = e.evidence().to_vec();
@@ -558,25 +759,51 @@ fn after_boot(
             }
             let stderr = machine.stderr();
             evidence.extend(stderr.lines().map(|l| format!("(QEMU stderr) {l}")));
-            return Err(TrialError { phase: Some(e.phase_reached().to_string()), evidence, ..failed(e) });
+            return Err(TrialError {
+                phase: Some(e.phase_reached().to_string()),
+                evidence,
+                ..failed(e)
+            });
         }
     };
-    report.phases = boot.phases.iter().map(|(p, t)| (phase_name(*p), t.as_secs_f64())).collect();
+    report.phases = boot
+        .phases
+        .iter()
+        .map(|(p, t)| (phase_name(*p), t.as_secs_f64()))
+        .collect();
     tracing::info!(trial = %trial.name(), "shell on the serial console after {:.1} s", report.boot_secs().unwrap_or_default());
 
     let mut shell = Shell::new(console, scale);
     let settle_started = Instant::now();
     quiet_console(&mut shell);
     let shell_at = report.boot_secs().unwrap_or_default();
-    report.phases.push(("settled".into(), shell_at + settle_started.elapsed().as_secs_f64()));
-    run_checks(&mut shell, &boot, report, expect, &scenario.steps, SshPlace { forward, private, scale });
+    report.phases.push((
+        "settled".into(),
+        shell_at + settle_started.elapsed().as_secs_f64(),
+    ));
+    run_checks(
+        &mut shell,
+        &boot,
+        report,
+        expect,
+        &scenario.steps,
+        SshPlace {
+            forward,
+            private,
+            scale,
+        },
+    );
     // A guest that rebooted or a QEMU that died under the checks leaves them
     // broken ("the console closed"); the trial says why once. A check that
     // failed before the host's fault still fails the trial.
     if console.closed() || machine.exit_status().is_some() {
         let exit = machine.why_exited();
         let message = format!("QEMU exited during the checks: {}", exit.describe());
-        return Err(if exit.by_guest() || a_check_failed(&report.checks) { failed(message) } else { could_not_test(message) });
+        return Err(if exit.by_guest() || a_check_failed(&report.checks) {
+            failed(message)
+        } else {
+            could_not_test(message)
+        });
     }
     Ok(())
 }
@@ -612,16 +839,25 @@ fn run_checks(
         report.checks.push(match &boot.logged_in.by_isotest {
             None => CheckResult::timed(|| checks::autologin(shell, boot, expected)),
             // isotest logged in at a prompt: that prompt is the verdict.
-            Some(_) => checks::at_login_prompt(expected, &boot.login_line, boot.login_evidence.clone()),
+            Some(_) => {
+                checks::at_login_prompt(expected, &boot.login_line, boot.login_evidence.clone())
+            }
         });
     }
     if let Some(user) = &boot.logged_in.by_isotest {
-        report.checks.push(CheckResult::timed(|| checks::console_login(shell, user, boot)));
+        report.checks.push(CheckResult::timed(|| {
+            checks::console_login(shell, user, boot)
+        }));
     }
     if let Some(expected) = &expect.hostname {
-        report.checks.push(CheckResult::timed(|| checks::hostname(shell, expected)));
+        report
+            .checks
+            .push(CheckResult::timed(|| checks::hostname(shell, expected)));
     }
-    let is_root = shell.run("id -u", checks::COMMAND_TIMEOUT).map(|o| o.output.trim() == "0").unwrap_or(false);
+    let is_root = shell
+        .run("id -u", checks::COMMAND_TIMEOUT)
+        .map(|o| o.output.trim() == "0")
+        .unwrap_or(false);
     let seen = expect.sshd.as_ref().map(|_| checks::sshd_units(shell));
     let sshd_starting = seen.as_ref().is_some_and(checks::SshdUnits::starting);
     if sshd_starting {
@@ -630,31 +866,57 @@ fn run_checks(
     let mut stages = Vec::new();
     if let Some(sshd) = &expect.sshd {
         let port = place.forward.map(|(host, _)| host).unwrap_or(0);
-        let reach = checks::SshdReach { port, scale: place.scale };
+        let reach = checks::SshdReach {
+            port,
+            scale: place.scale,
+        };
         let sshd_check = CheckResult::timed(|| checks::sshd(shell, is_root, sshd, &reach, seen));
         let sshd_ok = sshd_check.passed();
         report.checks.push(sshd_check);
-        let context = SshContext { sshd, port, private: place.private, scale: place.scale };
+        let context = SshContext {
+            sshd,
+            port,
+            private: place.private,
+            scale: place.scale,
+        };
         stages = prepare_logins(shell, is_root, &context, sshd_ok);
     }
     let network = std::thread::scope(|scope| {
-        let network = scope.spawn(move || stages.into_iter().map(checks::SshLoginStage::run).collect::<Vec<_>>());
+        let network = scope.spawn(move || {
+            stages
+                .into_iter()
+                .map(checks::SshLoginStage::run)
+                .collect::<Vec<_>>()
+        });
         if !sshd_starting {
             users_and_home_manager(shell, is_root, expect, &mut report.checks);
         }
         network.join()
     });
     match network {
-        Ok(done) => report.checks.extend(done.into_iter().map(|stage| checks::finish_ssh_login(shell, stage))),
+        Ok(done) => report.checks.extend(
+            done.into_iter()
+                .map(|stage| checks::finish_ssh_login(shell, stage)),
+        ),
         // A bug in isotest, not a finding about the ISO: the trial's own
         // catch_unwind classifies it as any other panic.
         Err(payload) => std::panic::resume_unwind(payload),
     }
     // The login shell the console reached is evidence for its user's `shell`.
-    let console_user = boot.logged_in.by_isotest.as_ref().or(boot.autologin_user.as_ref());
+    let console_user = boot
+        .logged_in
+        .by_isotest
+        .as_ref()
+        .or(boot.autologin_user.as_ref());
     if let (Some(program), Some(user)) = (&boot.logged_in.login_shell, console_user) {
-        if let Some(check) = report.checks.iter_mut().find(|c| c.name == format!("user {user}")) {
-            check.evidence.push(format!("the serial console's login shell: {program}"));
+        if let Some(check) = report
+            .checks
+            .iter_mut()
+            .find(|c| c.name == format!("user {user}"))
+        {
+            check
+                .evidence
+                .push(format!("the serial console's login shell: {program}"));
         }
     }
     // Units may fail until start-up is over: they are listed after it.
@@ -666,25 +928,39 @@ fn run_checks(
 
 /// The users' checks, then their Home Manager checks, each added to `results`
 /// as it ends.
-fn users_and_home_manager(shell: &mut Shell<'_>, is_root: bool, expect: &Expect, results: &mut Vec<CheckResult>) {
+fn users_and_home_manager(
+    shell: &mut Shell<'_>,
+    is_root: bool,
+    expect: &Expect,
+    results: &mut Vec<CheckResult>,
+) {
     for (name, user) in &expect.users {
-        results.push(CheckResult::timed(|| checks::user(shell, is_root, name, user)));
+        results.push(CheckResult::timed(|| {
+            checks::user(shell, is_root, name, user)
+        }));
     }
     for (name, user) in &expect.users {
         if let Some(hm) = &user.home_manager {
-            results.push(CheckResult::timed(|| checks::home_manager(shell, is_root, name, hm)));
+            results.push(CheckResult::timed(|| {
+                checks::home_manager(shell, is_root, name, hm)
+            }));
         }
     }
 }
 
 /// SeaBIOS's VGA-to-serial file, in the trial's private dir, when the boot
 /// loader draws on VGA only (see `BootChoice::draws_on_vga_only`).
-fn vga_to_serial(choice: &BootChoice, firmware: Firmware, private: &Path) -> Result<Option<PathBuf>, TrialError> {
+fn vga_to_serial(
+    choice: &BootChoice,
+    firmware: Firmware,
+    private: &Path,
+) -> Result<Option<PathBuf>, TrialError> {
     if !choice.draws_on_vga_only(firmware) {
         return Ok(None);
     }
     let file = private.join("sercon-port");
-    std::fs::write(&file, qemu::SERCON_TTYS0).map_err(|e| could_not_test(format!("write {}: {e}", file.display())))?;
+    std::fs::write(&file, qemu::SERCON_TTYS0)
+        .map_err(|e| could_not_test(format!("write {}: {e}", file.display())))?;
     Ok(Some(file))
 }
 
@@ -697,17 +973,27 @@ fn uefi_flash(trial: &Trial, private: &Path) -> Result<Option<qemu::Pflash>, Tri
     if trial.firmware != Firmware::Uefi {
         return Ok(None);
     }
-    let found =
-        qemu::FirmwareSearch::system().find(trial.arch, trial.scenario.uefi_files(trial.arch)).map_err(could_not_test)?;
+    let found = qemu::FirmwareSearch::system()
+        .find(trial.arch, trial.scenario.uefi_files(trial.arch))
+        .map_err(could_not_test)?;
     tracing::debug!(trial = %trial.name(), "UEFI firmware {} (from {})", found.code.display(), found.found_by);
     let pad = (trial.arch == Arch::Aarch64 && found.format == "raw").then_some(VIRT_FLASH);
-    let vars = flash_copy(&found.vars, &private.join("uefi-vars.fd"), pad).map_err(could_not_test)?;
-    let code_len = std::fs::metadata(&found.code).map_err(|e| could_not_test(format!("{}: {e}", found.code.display())))?.len();
+    let vars =
+        flash_copy(&found.vars, &private.join("uefi-vars.fd"), pad).map_err(could_not_test)?;
+    let code_len = std::fs::metadata(&found.code)
+        .map_err(|e| could_not_test(format!("{}: {e}", found.code.display())))?
+        .len();
     let code = match pad {
-        Some(size) if code_len < size => flash_copy(&found.code, &private.join("uefi-code.fd"), pad).map_err(could_not_test)?,
+        Some(size) if code_len < size => {
+            flash_copy(&found.code, &private.join("uefi-code.fd"), pad).map_err(could_not_test)?
+        }
         _ => found.code.clone(),
     };
-    Ok(Some(qemu::Pflash { code, vars, format: found.format }))
+    Ok(Some(qemu::Pflash {
+        code,
+        vars,
+        format: found.format,
+    }))
 }
 
 /// The size of a flash image on QEMU's `virt` board.
@@ -715,11 +1001,16 @@ const VIRT_FLASH: u64 = 64 << 20;
 
 /// Copies `from` to `to`, padded with zeros to `pad` bytes if it is shorter.
 fn flash_copy(from: &Path, to: &Path, pad: Option<u64>) -> Result<PathBuf, String> {
-    std::fs::copy(from, to).map_err(|e| format!("copy {} to {}: {e}", from.display(), to.display()))?;
-    let file = std::fs::OpenOptions::new().write(true).open(to).map_err(|e| format!("open {}: {e}", to.display()))?;
+    std::fs::copy(from, to)
+        .map_err(|e| format!("copy {} to {}: {e}", from.display(), to.display()))?;
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(to)
+        .map_err(|e| format!("open {}: {e}", to.display()))?;
     let len = file.metadata().map_err(|e| e.to_string())?.len();
     if let Some(size) = pad.filter(|&size| len < size) {
-        file.set_len(size).map_err(|e| format!("pad {}: {e}", to.display()))?;
+        file.set_len(size)
+            .map_err(|e| format!("pad {}: {e}", to.display()))?;
     }
     Ok(to.to_owned())
 }
@@ -734,10 +1025,19 @@ struct SshContext<'a> {
 /// The console part of the real SSH logins (see `checks::SshAttempt`). They
 /// depend on the sshd check: when it failed, they say so instead of failing a
 /// second time for the same cause. A login with nothing to try is its result.
-fn prepare_logins(shell: &mut Shell<'_>, is_root: bool, ctx: &SshContext<'_>, sshd_ok: bool) -> Vec<checks::SshLoginStage> {
+fn prepare_logins(
+    shell: &mut Shell<'_>,
+    is_root: bool,
+    ctx: &SshContext<'_>,
+    sshd_ok: bool,
+) -> Vec<checks::SshLoginStage> {
     let name = checks::login_check_name;
     let all = |result: &dyn Fn(String) -> CheckResult| {
-        ctx.sshd.login.iter().map(|l| checks::SshLoginStage::Judged(result(name(l)))).collect()
+        ctx.sshd
+            .login
+            .iter()
+            .map(|l| checks::SshLoginStage::Judged(result(name(l))))
+            .collect()
     };
     if !sshd_ok {
         return all(&|n| CheckResult::not_run(&n, "", "the sshd check failed"));
@@ -745,7 +1045,9 @@ fn prepare_logins(shell: &mut Shell<'_>, is_root: bool, ctx: &SshContext<'_>, ss
     let pins = if ctx.sshd.host_keys.is_empty() {
         match checks::host_key_fingerprints(shell) {
             Ok(p) => p,
-            Err((e, evidence)) => return all(&|n| CheckResult::broken(&n, "", &e, evidence.clone())),
+            Err((e, evidence)) => {
+                return all(&|n| CheckResult::broken(&n, "", &e, evidence.clone()))
+            }
         }
     } else {
         ctx.sshd.host_keys.clone()
@@ -754,26 +1056,47 @@ fn prepare_logins(shell: &mut Shell<'_>, is_root: bool, ctx: &SshContext<'_>, ss
     let hostname = match shell.run("cat /proc/sys/kernel/hostname", checks::COMMAND_TIMEOUT) {
         Ok(o) if o.status == 0 => o.output.trim().to_owned(),
         Ok(o) => {
-            let why = format!("`cat /proc/sys/kernel/hostname` failed with exit status {}", o.status);
+            let why = format!(
+                "`cat /proc/sys/kernel/hostname` failed with exit status {}",
+                o.status
+            );
             return all(&|n| CheckResult::broken(&n, "", &why, Vec::new()));
         }
         Err(e) => return all(&|n| CheckResult::broken(&n, "", &e.to_string(), Vec::new())),
     };
-    let target = checks::SshTarget { port: ctx.port, pins: &pins, private_dir: ctx.private, hostname: &hostname, scale: ctx.scale };
-    ctx.sshd.login.iter().map(|login| checks::prepare_ssh_login(shell, is_root, &target, login)).collect()
+    let target = checks::SshTarget {
+        port: ctx.port,
+        pins: &pins,
+        private_dir: ctx.private,
+        hostname: &hostname,
+        scale: ctx.scale,
+    };
+    ctx.sshd
+        .login
+        .iter()
+        .map(|login| checks::prepare_ssh_login(shell, is_root, &target, login))
+        .collect()
 }
 
 /// Starts QEMU with the guest's SSH port forwarded from a free port on 127.0.0.1.
 /// Another process can take the port between the probe and QEMU's bind; then
 /// QEMU fails to start and another port is tried. No free port: could not test.
 /// Public for the tests that start many machines at once.
-pub fn start_with_free_port(binary: &Path, spec: &mut MachineSpec, guest: u16, artifacts: &Path) -> Result<Machine, TrialError> {
+pub fn start_with_free_port(
+    binary: &Path,
+    spec: &mut MachineSpec,
+    guest: u16,
+    artifacts: &Path,
+) -> Result<Machine, TrialError> {
     const ATTEMPTS: u32 = 3;
     let mut attempts = 0;
     loop {
         attempts += 1;
-        let port = crate::ssh::free_port()
-            .map_err(|e| could_not_test(format!("no free TCP port on 127.0.0.1 for the guest's SSH forward: {e}")))?;
+        let port = crate::ssh::free_port().map_err(|e| {
+            could_not_test(format!(
+                "no free TCP port on 127.0.0.1 for the guest's SSH forward: {e}"
+            ))
+        })?;
         spec.forward = Some((port, guest));
         match Machine::start(binary, spec, &qemu::MachineLogs::in_dir(artifacts)) {
             Err(QemuError::StartFailed { stderr, .. }) if stderr.contains("hostfwd") => {
@@ -809,9 +1132,9 @@ pub fn host_memory_mib() -> Option<u64> {
 /// memory available now is fine: QEMU maps guest memory as the guest uses it.)
 fn enough_memory(guest_mib: u64, host_mib: Option<u64>) -> Result<(), String> {
     match host_mib {
-        Some(host) if guest_mib > host => {
-            Err(format!("the guest needs {guest_mib} MiB (`memory:`), and this host has {host} MiB in all"))
-        }
+        Some(host) if guest_mib > host => Err(format!(
+            "the guest needs {guest_mib} MiB (`memory:`), and this host has {host} MiB in all"
+        )),
         _ => Ok(()),
     }
 }
@@ -825,7 +1148,8 @@ fn enough_memory(guest_mib: u64, host_mib: Option<u64>) -> Result<(), String> {
 /// The report shows when this was done as the phase `settled`.
 fn quiet_console(shell: &mut Shell<'_>) {
     let quiet = "dmesg -n 1 && kill -55 1";
-    let command = format!("{{ {quiet}; }} 2>/dev/null || sudo -n sh -c '{quiet}' 2>/dev/null; true");
+    let command =
+        format!("{{ {quiet}; }} 2>/dev/null || sudo -n sh -c '{quiet}' 2>/dev/null; true");
     if let Err(e) = shell.run(&command, checks::COMMAND_TIMEOUT) {
         tracing::warn!("quieting the console: {e}");
     }
@@ -840,7 +1164,10 @@ fn wait_for_startup(shell: &mut Shell<'_>) {
     let command = "timeout 60 systemctl is-system-running --wait >/dev/null 2>&1 || systemctl list-jobs --no-legend 2>/dev/null; true";
     match shell.run(command, std::time::Duration::from_secs(70)) {
         Ok(out) if !out.output.trim().is_empty() => {
-            tracing::warn!("the system did not finish starting before the steps; jobs still running: {}", out.output.trim())
+            tracing::warn!(
+                "the system did not finish starting before the steps; jobs still running: {}",
+                out.output.trim()
+            )
         }
         Ok(_) => {}
         Err(e) => tracing::warn!("waiting for the end of start-up: {e}"),
@@ -851,9 +1178,21 @@ fn wait_for_startup(shell: &mut Shell<'_>) {
 /// says it found nothing bootable.
 fn nothing_to_boot(log: &Path) -> Option<Vec<String>> {
     let text = String::from_utf8_lossy(&std::fs::read(log).ok()?).into_owned();
-    let boot_lines = |l: &&str| ["Booting from", "Boot failed", "No bootable device"].iter().any(|p| l.starts_with(p));
-    let lines: Vec<String> = text.lines().map(str::trim).filter(boot_lines).map(str::to_owned).collect();
-    lines.iter().any(|l| l.starts_with("No bootable device")).then_some(lines)
+    let boot_lines = |l: &&str| {
+        ["Booting from", "Boot failed", "No bootable device"]
+            .iter()
+            .any(|p| l.starts_with(p))
+    };
+    let lines: Vec<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(boot_lines)
+        .map(str::to_owned)
+        .collect();
+    lines
+        .iter()
+        .any(|l| l.starts_with("No bootable device"))
+        .then_some(lines)
 }
 
 /// How many journal lines a failed unit's report shows.
@@ -876,7 +1215,10 @@ fn failed_units(shell: &mut Shell<'_>, is_root: bool) -> Vec<crate::report::Fail
         .into_iter()
         .map(|unit| {
             let q = crate::console::sh_quote(&unit);
-            let command = checks::as_root(is_root, &format!("journalctl -u {q} -b --no-pager 2>&1 | tail -n {UNIT_JOURNAL_LINES}"));
+            let command = checks::as_root(
+                is_root,
+                &format!("journalctl -u {q} -b --no-pager 2>&1 | tail -n {UNIT_JOURNAL_LINES}"),
+            );
             let journal = match shell.run(&command, checks::COMMAND_TIMEOUT) {
                 Ok(o) => o.output.lines().map(str::to_owned).collect(),
                 Err(e) => vec![format!("(no journal: {e})")],
@@ -889,14 +1231,25 @@ fn failed_units(shell: &mut Shell<'_>, is_root: bool) -> Vec<crate::report::Fail
 /// The unit names in `systemctl list-units --plain --no-legend`: the first word
 /// of each line.
 fn unit_names(listing: &str) -> Vec<String> {
-    listing.lines().filter_map(|l| l.split_whitespace().next()).map(str::to_owned).collect()
+    listing
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Without a console shell: every check that needs one, reported as not run
 /// (a report must not be silent about an expectation it could not verify),
 /// and the SSH password logins, which need none (`ssh_port`: the host's end
 /// of the forward).
-fn without_console_shell(expect: &Expect, steps: &[crate::scenario::Step], ssh_port: Option<u16>, scale: u32, out: &mut Vec<CheckResult>, why: &str) {
+fn without_console_shell(
+    expect: &Expect,
+    steps: &[crate::scenario::Step],
+    ssh_port: Option<u16>,
+    scale: u32,
+    out: &mut Vec<CheckResult>,
+    why: &str,
+) {
     if let Some(hostname) = &expect.hostname {
         out.push(CheckResult::not_run("hostname", hostname, why));
     }
@@ -904,7 +1257,15 @@ fn without_console_shell(expect: &Expect, steps: &[crate::scenario::Step], ssh_p
         out.push(CheckResult::not_run("sshd", "", why));
         for login in &sshd.login {
             out.push(match ssh_port {
-                Some(port) => CheckResult::timed(|| checks::ssh_login_without_console(login, port, expect.hostname.as_deref(), scale, why)),
+                Some(port) => CheckResult::timed(|| {
+                    checks::ssh_login_without_console(
+                        login,
+                        port,
+                        expect.hostname.as_deref(),
+                        scale,
+                        why,
+                    )
+                }),
                 None => CheckResult::not_run(&checks::login_check_name(login), "", why),
             });
         }
@@ -912,7 +1273,11 @@ fn without_console_shell(expect: &Expect, steps: &[crate::scenario::Step], ssh_p
     for (name, user) in &expect.users {
         out.push(CheckResult::not_run(&format!("user {name}"), "", why));
         if user.home_manager.is_some() {
-            out.push(CheckResult::not_run(&format!("home-manager {name}"), "", why));
+            out.push(CheckResult::not_run(
+                &format!("home-manager {name}"),
+                "",
+                why,
+            ));
         }
     }
     out.extend(checks::steps_not_run(steps, why));
@@ -935,7 +1300,12 @@ fn phase_name(phase: crate::console::Phase) -> String {
 /// Runs trials with at most `jobs` at once, telling `progress` as each starts,
 /// reaches a phase and finishes. Results come back in the trials' order. A kept
 /// machine (`keep_on_failure`) holds its worker until QEMU exits.
-pub fn run_trials(trials: &[Trial], options: &RunOptions, jobs: usize, progress: &dyn Progress) -> Vec<TrialReport> {
+pub fn run_trials(
+    trials: &[Trial],
+    options: &RunOptions,
+    jobs: usize,
+    progress: &dyn Progress,
+) -> Vec<TrialReport> {
     let next = std::sync::atomic::AtomicUsize::new(0);
     let results = std::sync::Mutex::new(vec![None; trials.len()]);
     std::thread::scope(|scope| {
@@ -956,7 +1326,12 @@ pub fn run_trials(trials: &[Trial], options: &RunOptions, jobs: usize, progress:
             });
         }
     });
-    results.into_inner().unwrap_or_else(|e| e.into_inner()).into_iter().map(|r| r.expect("every trial ran")).collect()
+    results
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .into_iter()
+        .map(|r| r.expect("every trial ran"))
+        .collect()
 }
 
 /// Runs each trial that has a baseline (`given`, i.e. `--baseline`, else its
@@ -974,12 +1349,20 @@ pub fn run_baselines(
     let on_baseline: Vec<Option<Trial>> = trials
         .iter()
         .map(|t| {
-            let iso = given.map(Path::to_owned).or_else(|| t.scenario.baseline.clone())?;
-            Some(Trial { image: Some(iso), ..t.clone() })
+            let iso = given
+                .map(Path::to_owned)
+                .or_else(|| t.scenario.baseline.clone())?;
+            Some(Trial {
+                image: Some(iso),
+                ..t.clone()
+            })
         })
         .collect();
     let same = |a: &Trial, b: &Trial| {
-        std::sync::Arc::ptr_eq(&a.scenario, &b.scenario) && a.arch == b.arch && a.firmware == b.firmware && a.image == b.image
+        std::sync::Arc::ptr_eq(&a.scenario, &b.scenario)
+            && a.arch == b.arch
+            && a.firmware == b.firmware
+            && a.image == b.image
     };
     let mut unique: Vec<Trial> = Vec::new();
     for t in on_baseline.iter().flatten() {
@@ -992,11 +1375,20 @@ pub fn run_baselines(
     }
     // The baseline is the trial's image here; `--image` names the new ISO only.
     // A baseline's VM is never kept: the comparison needs only its report.
-    let options = RunOptions { image: None, artifacts: options.artifacts.join(crate::report::BASELINE_DIR), keep_on_failure: false, ..options.clone() };
+    let options = RunOptions {
+        image: None,
+        artifacts: options.artifacts.join(crate::report::BASELINE_DIR),
+        keep_on_failure: false,
+        ..options.clone()
+    };
     let reports = run_trials(&unique, &options, jobs, progress);
     on_baseline
         .iter()
-        .map(|t| t.as_ref().and_then(|t| unique.iter().position(|u| same(u, t))).map(|i| reports[i].clone()))
+        .map(|t| {
+            t.as_ref()
+                .and_then(|t| unique.iter().position(|u| same(u, t)))
+                .map(|i| reports[i].clone())
+        })
         .collect()
 }
 
@@ -1009,25 +1401,57 @@ mod tests {
         assert_eq!(enough_memory(1024, Some(2048)), Ok(()));
         assert_eq!(enough_memory(1024, None), Ok(()));
         let e = enough_memory(4096, Some(2048)).unwrap_err();
-        assert_eq!(e, "the guest needs 4096 MiB (`memory:`), and this host has 2048 MiB in all");
-        assert!(host_memory_mib().is_some_and(|m| m > 0), "MemTotal unreadable");
+        assert_eq!(
+            e,
+            "the guest needs 4096 MiB (`memory:`), and this host has 2048 MiB in all"
+        );
+        assert!(
+            host_memory_mib().is_some_and(|m| m > 0),
+            "MemTotal unreadable"
+        );
     }
 
     #[test]
     fn a_host_lack_or_a_qemu_refusing_to_start_is_could_not_test() {
-        let missing = QemuError::Missing { binary: "qemu-system-x86_64".into(), hint: "apt-get install qemu-system-x86".into() };
+        let missing = QemuError::Missing {
+            binary: "qemu-system-x86_64".into(),
+            hint: "apt-get install qemu-system-x86".into(),
+        };
         assert_eq!(qemu_error(missing).kind, ErrorKind::CouldNotTest);
-        let refused = QemuError::StartFailed { status: "exit status: 1".into(), stderr: "boom".into() };
+        let refused = QemuError::StartFailed {
+            status: "exit status: 1".into(),
+            stderr: "boom".into(),
+        };
         assert_eq!(qemu_error(refused).kind, ErrorKind::CouldNotTest);
-        assert_eq!(qemu_error(QemuError::NoImage("/no.iso".into())).kind, ErrorKind::Failed);
-        assert_eq!(flake_error(FlakeError::NixMissing { purpose: "x".into() }).kind, ErrorKind::CouldNotTest);
-        assert_eq!(flake_error(FlakeError::Build { attr: "a".into(), log: "l".into() }).kind, ErrorKind::Failed);
+        assert_eq!(
+            qemu_error(QemuError::NoImage("/no.iso".into())).kind,
+            ErrorKind::Failed
+        );
+        assert_eq!(
+            flake_error(FlakeError::NixMissing {
+                purpose: "x".into()
+            })
+            .kind,
+            ErrorKind::CouldNotTest
+        );
+        assert_eq!(
+            flake_error(FlakeError::Build {
+                attr: "a".into(),
+                log: "l".into()
+            })
+            .kind,
+            ErrorKind::Failed
+        );
     }
 
     #[test]
     fn a_skipped_trial_is_reported_without_running() {
         let dir = tempfile::tempdir().unwrap();
-        let scenario = crate::scenario::Scenario::parse(&dir.path().join("s.yaml"), "image: none.iso\narch: x86_64\nfirmware: uefi\n").unwrap();
+        let scenario = crate::scenario::Scenario::parse(
+            &dir.path().join("s.yaml"),
+            "image: none.iso\narch: x86_64\nfirmware: uefi\n",
+        )
+        .unwrap();
         let trial = Trial {
             scenario: std::sync::Arc::new(scenario),
             arch: Arch::X86_64,
@@ -1035,10 +1459,19 @@ mod tests {
             image: None,
             skip: Some("no UEFI firmware for x86_64 found".into()),
         };
-        let options = RunOptions { artifacts: dir.path().join("artifacts"), ..RunOptions::default() };
+        let options = RunOptions {
+            artifacts: dir.path().join("artifacts"),
+            ..RunOptions::default()
+        };
         let report = run_trial(&trial, &options);
-        assert_eq!(report.verdict, Verdict::Skipped { reason: "no UEFI firmware for x86_64 found".into() });
-        let json = std::fs::read_to_string(dir.path().join("artifacts/s-x86_64-uefi/report.json")).unwrap();
+        assert_eq!(
+            report.verdict,
+            Verdict::Skipped {
+                reason: "no UEFI firmware for x86_64 found".into()
+            }
+        );
+        let json = std::fs::read_to_string(dir.path().join("artifacts/s-x86_64-uefi/report.json"))
+            .unwrap();
         assert!(json.contains("\"verdict\": \"skipped\""), "{json}");
     }
 
@@ -1048,8 +1481,16 @@ mod tests {
         // this needs to see what ran where.
         let dir = tempfile::tempdir().unwrap();
         let yaml = "images: [a.iso, b.iso]\narch: x86_64\nfirmware: uefi\nbaseline: old.iso\n";
-        let with = std::sync::Arc::new(crate::scenario::Scenario::parse(&dir.path().join("s.yaml"), yaml).unwrap());
-        let without = std::sync::Arc::new(crate::scenario::Scenario::parse(&dir.path().join("t.yaml"), "image: c.iso\narch: x86_64\n").unwrap());
+        let with = std::sync::Arc::new(
+            crate::scenario::Scenario::parse(&dir.path().join("s.yaml"), yaml).unwrap(),
+        );
+        let without = std::sync::Arc::new(
+            crate::scenario::Scenario::parse(
+                &dir.path().join("t.yaml"),
+                "image: c.iso\narch: x86_64\n",
+            )
+            .unwrap(),
+        );
         let trial = |scenario: &std::sync::Arc<crate::scenario::Scenario>, image: &str| Trial {
             scenario: scenario.clone(),
             arch: Arch::X86_64,
@@ -1057,18 +1498,40 @@ mod tests {
             image: Some(dir.path().join(image)),
             skip: Some("no OVMF".into()),
         };
-        let trials = [trial(&with, "a.iso"), trial(&with, "b.iso"), trial(&without, "c.iso")];
-        let options = RunOptions { artifacts: dir.path().join("artifacts"), ..RunOptions::default() };
+        let trials = [
+            trial(&with, "a.iso"),
+            trial(&with, "b.iso"),
+            trial(&without, "c.iso"),
+        ];
+        let options = RunOptions {
+            artifacts: dir.path().join("artifacts"),
+            ..RunOptions::default()
+        };
         let ran = std::sync::Mutex::new(Vec::new());
-        let baselines = run_baselines(&trials, None, &options, 1, &|r: &TrialReport| ran.lock().unwrap().push(r.name.clone()));
-        assert_eq!(*ran.lock().unwrap(), ["s::x86_64::uefi::old"], "one baseline run for both images");
-        assert_eq!(baselines.iter().map(Option::is_some).collect::<Vec<_>>(), [true, true, false]);
-        assert!(dir.path().join("artifacts/baseline/s-x86_64-uefi-old/report.json").is_file());
+        let baselines = run_baselines(&trials, None, &options, 1, &|r: &TrialReport| {
+            ran.lock().unwrap().push(r.name.clone())
+        });
+        assert_eq!(
+            *ran.lock().unwrap(),
+            ["s::x86_64::uefi::old"],
+            "one baseline run for both images"
+        );
+        assert_eq!(
+            baselines.iter().map(Option::is_some).collect::<Vec<_>>(),
+            [true, true, false]
+        );
+        assert!(dir
+            .path()
+            .join("artifacts/baseline/s-x86_64-uefi-old/report.json")
+            .is_file());
         // --baseline wins over `baseline:`, and gives every trial one.
         let given = dir.path().join("given.iso");
         let baselines = run_baselines(&trials, Some(&given), &options, 1, &|_: &TrialReport| ());
         assert!(baselines.iter().all(Option::is_some));
-        assert!(dir.path().join("artifacts/baseline/t-x86_64-uefi/report.json").is_file());
+        assert!(dir
+            .path()
+            .join("artifacts/baseline/t-x86_64-uefi/report.json")
+            .is_file());
     }
 
     #[test]
@@ -1080,7 +1543,11 @@ mod tests {
         std::fs::write(&log, "Searching bootorder for: /pci@i0cf8/*@1f,2/drive@0/disk@0\nBooting from DVD/CD...\nBoot failed: Could not read from CDROM (code 0004)\nenter handle_18:\n  NULL\nNo bootable device.  Retrying in 0 seconds.\nRebooting.\n").unwrap();
         assert_eq!(
             nothing_to_boot(&log).unwrap(),
-            ["Booting from DVD/CD...", "Boot failed: Could not read from CDROM (code 0004)", "No bootable device.  Retrying in 0 seconds."]
+            [
+                "Booting from DVD/CD...",
+                "Boot failed: Could not read from CDROM (code 0004)",
+                "No bootable device.  Retrying in 0 seconds."
+            ]
         );
         std::fs::write(&log, "Booting from DVD/CD...\nBooting from 0000:7c00\n").unwrap();
         assert_eq!(nothing_to_boot(&log), None);
@@ -1090,7 +1557,10 @@ mod tests {
     #[test]
     fn failed_units_are_the_first_words_of_the_listing() {
         let listing = "rescue-mirror.service loaded failed failed Fetch the rescue tools index\nhome-manager-nixos.service loaded failed failed Home Manager environment for nixos\n";
-        assert_eq!(unit_names(listing), ["rescue-mirror.service", "home-manager-nixos.service"]);
+        assert_eq!(
+            unit_names(listing),
+            ["rescue-mirror.service", "home-manager-nixos.service"]
+        );
         assert!(unit_names("").is_empty());
     }
 
@@ -1100,13 +1570,31 @@ mod tests {
         let e = panicked(payload.as_ref(), &[CheckResult::not_run("sshd", "", "x")]);
         assert_eq!(e.kind, ErrorKind::CouldNotTest);
         assert_eq!(e.message, "isotest panicked during this trial (a bug in isotest, not a verdict on the ISO): index out of bounds");
-        let failing = CheckResult { outcome: checks::Outcome::Fail, ..CheckResult::not_run("hostname", "rescue", "x") };
+        let failing = CheckResult {
+            outcome: checks::Outcome::Fail,
+            ..CheckResult::not_run("hostname", "rescue", "x")
+        };
         let payload: Box<dyn std::any::Any + Send> = Box::new("static message");
         let e = panicked(payload.as_ref(), &[failing]);
-        assert_eq!((e.kind, e.message.ends_with(": static message")), (ErrorKind::Failed, true));
+        assert_eq!(
+            (e.kind, e.message.ends_with(": static message")),
+            (ErrorKind::Failed, true)
+        );
         let payload: Box<dyn std::any::Any + Send> = Box::new("static message");
-        let e = panicked(payload.as_ref(), &[CheckResult::broken("sshd", "running", "the console closed", vec![])]);
-        assert_eq!(e.kind, ErrorKind::CouldNotTest, "a broken check may be the same fault's doing");
+        let e = panicked(
+            payload.as_ref(),
+            &[CheckResult::broken(
+                "sshd",
+                "running",
+                "the console closed",
+                vec![],
+            )],
+        );
+        assert_eq!(
+            e.kind,
+            ErrorKind::CouldNotTest,
+            "a broken check may be the same fault's doing"
+        );
     }
 
     #[test]
@@ -1117,18 +1605,34 @@ mod tests {
         let copy = flash_copy(&small, &dir.path().join("vars.fd"), Some(VIRT_FLASH)).unwrap();
         let bytes = std::fs::read(&copy).unwrap();
         assert_eq!(bytes.len() as u64, VIRT_FLASH);
-        assert!(bytes[..2 << 20].iter().all(|&b| b == 0xa5) && bytes[2 << 20..].iter().all(|&b| b == 0), "the content, then zeros");
-        assert_eq!(std::fs::metadata(&small).unwrap().len(), 2 << 20, "the original is left as it was");
+        assert!(
+            bytes[..2 << 20].iter().all(|&b| b == 0xa5) && bytes[2 << 20..].iter().all(|&b| b == 0),
+            "the content, then zeros"
+        );
+        assert_eq!(
+            std::fs::metadata(&small).unwrap().len(),
+            2 << 20,
+            "the original is left as it was"
+        );
         let unpadded = flash_copy(&small, &dir.path().join("x86-vars.fd"), None).unwrap();
         assert_eq!(std::fs::metadata(unpadded).unwrap().len(), 2 << 20);
-        let e = flash_copy(&dir.path().join("missing.fd"), &dir.path().join("m.fd"), None).unwrap_err();
+        let e = flash_copy(
+            &dir.path().join("missing.fd"),
+            &dir.path().join("m.fd"),
+            None,
+        )
+        .unwrap_err();
         assert!(e.starts_with("copy ") && e.contains("missing.fd"), "{e}");
     }
 
     #[test]
     fn a_trial_per_core_as_far_as_the_memory_goes() {
         assert_eq!(default_jobs(2, Some(24 * 1024), 1024), 2);
-        assert_eq!(default_jobs(16, Some(8 * 1024), 1024), 6, "three quarters of 8 GiB");
+        assert_eq!(
+            default_jobs(16, Some(8 * 1024), 1024),
+            6,
+            "three quarters of 8 GiB"
+        );
         assert_eq!(default_jobs(16, None, 1024), 16);
         assert_eq!(default_jobs(4, Some(1024), 4096), 1, "always one");
         assert_eq!(default_jobs(0, Some(1024), 0), 1);
@@ -1147,12 +1651,19 @@ mod tests {
 
     #[test]
     fn accel_option_wins_over_the_scenario() {
-        let parse = |yaml: &str| crate::scenario::Scenario::parse(Path::new("s.yaml"), yaml).unwrap();
+        let parse =
+            |yaml: &str| crate::scenario::Scenario::parse(Path::new("s.yaml"), yaml).unwrap();
         let kvm = parse("iso: s\naccel: kvm\n");
         let plain = parse("iso: s\n");
-        let given = |accel| RunOptions { accel, ..RunOptions::default() };
+        let given = |accel| RunOptions {
+            accel,
+            ..RunOptions::default()
+        };
         assert_eq!(accel_choice(&given(None), &kvm), AccelChoice::Kvm);
         assert_eq!(accel_choice(&given(None), &plain), AccelChoice::Auto);
-        assert_eq!(accel_choice(&given(Some(AccelChoice::Tcg)), &kvm), AccelChoice::Tcg);
+        assert_eq!(
+            accel_choice(&given(Some(AccelChoice::Tcg)), &kvm),
+            AccelChoice::Tcg
+        );
     }
 }

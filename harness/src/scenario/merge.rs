@@ -61,20 +61,48 @@ impl Expect {
     pub fn over(&self, derived: &Expect) -> (Expect, Origins) {
         let mut origins = Origins::default();
         let hostname = pick(&self.hostname, &derived.hostname, "hostname", &mut origins);
-        let autologin = pick(&self.autologin, &derived.autologin, "autologin", &mut origins);
+        let autologin = pick(
+            &self.autologin,
+            &derived.autologin,
+            "autologin",
+            &mut origins,
+        );
         let sshd = merge_sshd(self.sshd.as_ref(), derived.sshd.as_ref(), &mut origins);
         let mut users = BTreeMap::new();
-        let names: std::collections::BTreeSet<&String> = self.users.keys().chain(derived.users.keys()).collect();
+        let names: std::collections::BTreeSet<&String> =
+            self.users.keys().chain(derived.users.keys()).collect();
         for name in names {
-            let user = merge_user(name, self.users.get(name), derived.users.get(name), &mut origins);
+            let user = merge_user(
+                name,
+                self.users.get(name),
+                derived.users.get(name),
+                &mut origins,
+            );
             users.insert(name.clone(), user);
         }
-        (Expect { hostname, autologin, sshd, users }, origins)
+        (
+            Expect {
+                hostname,
+                autologin,
+                sshd,
+                users,
+            },
+            origins,
+        )
     }
 }
 
-fn pick<T: Clone>(scenario: &Option<T>, flake: &Option<T>, name: &str, origins: &mut Origins) -> Option<T> {
-    origins.set(name.into(), scenario.is_some(), scenario.is_none() && flake.is_some());
+fn pick<T: Clone>(
+    scenario: &Option<T>,
+    flake: &Option<T>,
+    name: &str,
+    origins: &mut Origins,
+) -> Option<T> {
+    origins.set(
+        name.into(),
+        scenario.is_some(),
+        scenario.is_none() && flake.is_some(),
+    );
     scenario.clone().or_else(|| flake.clone())
 }
 
@@ -83,11 +111,19 @@ fn list<T: Clone>(scenario: &[T], flake: &[T]) -> Vec<T> {
     if scenario.is_empty() { flake } else { scenario }.to_vec()
 }
 
-fn merge_sshd(scenario: Option<&Sshd>, flake: Option<&Sshd>, origins: &mut Origins) -> Option<Sshd> {
+fn merge_sshd(
+    scenario: Option<&Sshd>,
+    flake: Option<&Sshd>,
+    origins: &mut Origins,
+) -> Option<Sshd> {
     let (s, f) = match (scenario, flake) {
         (None, None) => return None,
         (Some(one), None) | (None, Some(one)) => {
-            let origin = if scenario.is_some() { Origin::Scenario } else { Origin::Flake };
+            let origin = if scenario.is_some() {
+                Origin::Scenario
+            } else {
+                Origin::Flake
+            };
             origins.0.insert("sshd".into(), origin);
             if !one.login.is_empty() {
                 origins.0.insert("sshd.login".into(), origin);
@@ -104,12 +140,18 @@ fn merge_sshd(scenario: Option<&Sshd>, flake: Option<&Sshd>, origins: &mut Origi
     let merged = Sshd {
         running,
         ports: list(&s.ports, &f.ports),
-        permit_root_login: s.permit_root_login.clone().or_else(|| f.permit_root_login.clone()),
+        permit_root_login: s
+            .permit_root_login
+            .clone()
+            .or_else(|| f.permit_root_login.clone()),
         password_authentication: s.password_authentication.or(f.password_authentication),
         login,
         host_keys: s.host_keys.clone(),
     };
-    let from_flake = Sshd { login: s.login.clone(), ..merged.clone() } != *s;
+    let from_flake = Sshd {
+        login: s.login.clone(),
+        ..merged.clone()
+    } != *s;
     origins.set("sshd".into(), true, from_flake);
     if !merged.login.is_empty() {
         origins.set("sshd.login".into(), !s.login.is_empty(), s.login.is_empty());
@@ -117,7 +159,12 @@ fn merge_sshd(scenario: Option<&Sshd>, flake: Option<&Sshd>, origins: &mut Origi
     Some(merged)
 }
 
-fn merge_user(name: &str, scenario: Option<&User>, flake: Option<&User>, origins: &mut Origins) -> User {
+fn merge_user(
+    name: &str,
+    scenario: Option<&User>,
+    flake: Option<&User>,
+    origins: &mut Origins,
+) -> User {
     let empty = User::default();
     let (s, f) = (scenario.unwrap_or(&empty), flake.unwrap_or(&empty));
     let user = User {
@@ -126,18 +173,33 @@ fn merge_user(name: &str, scenario: Option<&User>, flake: Option<&User>, origins
         groups: list(&s.groups, &f.groups),
         sudo_nopasswd: s.sudo_nopasswd || f.sudo_nopasswd,
         home_manager: match (&s.home_manager, &f.home_manager) {
-            (Some(s), Some(f)) => {
-                Some(HomeManager { packages: list(&s.packages, &f.packages), files: list(&s.files, &f.files) })
-            }
+            (Some(s), Some(f)) => Some(HomeManager {
+                packages: list(&s.packages, &f.packages),
+                files: list(&s.files, &f.files),
+            }),
             (s, f) => s.clone().or_else(|| f.clone()),
         },
     };
-    let own = User { home_manager: None, ..s.clone() };
-    let merged = User { home_manager: None, ..user.clone() };
-    origins.set(format!("user {name}"), scenario.is_some(), flake.is_some() && (scenario.is_none() || merged != own));
+    let own = User {
+        home_manager: None,
+        ..s.clone()
+    };
+    let merged = User {
+        home_manager: None,
+        ..user.clone()
+    };
+    origins.set(
+        format!("user {name}"),
+        scenario.is_some(),
+        flake.is_some() && (scenario.is_none() || merged != own),
+    );
     if let Some(hm) = &user.home_manager {
         let from_scenario = s.home_manager.is_some();
-        origins.set(format!("home-manager {name}"), from_scenario, !from_scenario || s.home_manager.as_ref() != Some(hm));
+        origins.set(
+            format!("home-manager {name}"),
+            from_scenario,
+            !from_scenario || s.home_manager.as_ref() != Some(hm),
+        );
     }
     user
 }
@@ -155,7 +217,10 @@ mod tests {
                 shell: Some("zsh".into()),
                 groups: vec!["wheel".into()],
                 sudo_nopasswd: true,
-                home_manager: Some(HomeManager { packages: vec![Package::program("jq")], files: vec![] }),
+                home_manager: Some(HomeManager {
+                    packages: vec![Package::program("jq")],
+                    files: vec![],
+                }),
                 ..User::default()
             },
         );
@@ -167,7 +232,10 @@ mod tests {
                 ports: vec![22],
                 permit_root_login: Some("yes".into()),
                 password_authentication: Some(true),
-                login: vec![SshLogin { user: "root".into(), password_env: None }],
+                login: vec![SshLogin {
+                    user: "root".into(),
+                    password_env: None,
+                }],
                 host_keys: vec![],
             }),
             users,
@@ -178,45 +246,90 @@ mod tests {
     fn the_flake_alone_is_a_complete_expectation() {
         let (merged, origins) = Expect::default().over(&flake());
         assert_eq!(merged, flake());
-        let expected: BTreeMap<String, Origin> =
-            ["autologin", "home-manager nixos", "hostname", "sshd", "sshd.login", "user nixos"]
-                .iter()
-                .map(|name| (name.to_string(), Origin::Flake))
-                .collect();
+        let expected: BTreeMap<String, Origin> = [
+            "autologin",
+            "home-manager nixos",
+            "hostname",
+            "sshd",
+            "sshd.login",
+            "user nixos",
+        ]
+        .iter()
+        .map(|name| (name.to_string(), Origin::Flake))
+        .collect();
         assert_eq!(origins, Origins(expected.clone()));
-        assert_eq!(origins.of_check("ssh login root (key)"), Some(Origin::Flake));
+        assert_eq!(
+            origins.of_check("ssh login root (key)"),
+            Some(Origin::Flake)
+        );
         // The other way round, without a flake: all of it is the scenario's.
         let (merged, origins) = flake().over(&Expect::default());
         assert_eq!(merged, flake());
-        assert_eq!(origins, Origins(expected.into_keys().map(|name| (name, Origin::Scenario)).collect()));
+        assert_eq!(
+            origins,
+            Origins(
+                expected
+                    .into_keys()
+                    .map(|name| (name, Origin::Scenario))
+                    .collect()
+            )
+        );
         assert_eq!(origins.of_check("step 1: run true"), Some(Origin::Scenario));
     }
 
     #[test]
     fn scenario_fields_override_the_flake_field_by_field() {
-        let mut scenario = Expect { hostname: Some("renamed".into()), ..Expect::default() };
+        let mut scenario = Expect {
+            hostname: Some("renamed".into()),
+            ..Expect::default()
+        };
         scenario.sshd = Some(Sshd {
             running: None,
             ports: vec![],
             permit_root_login: None,
             password_authentication: Some(false),
-            login: vec![SshLogin { user: "nixos".into(), password_env: Some("PW".into()) }],
+            login: vec![SshLogin {
+                user: "nixos".into(),
+                password_env: Some("PW".into()),
+            }],
             host_keys: vec![],
         });
-        scenario.users.insert("nixos".into(), User { shell: Some("bash".into()), ..User::default() });
+        scenario.users.insert(
+            "nixos".into(),
+            User {
+                shell: Some("bash".into()),
+                ..User::default()
+            },
+        );
         let (merged, origins) = scenario.over(&flake());
         assert_eq!(merged.hostname.as_deref(), Some("renamed"));
         assert_eq!(origins.of_check("hostname"), Some(Origin::Scenario));
         assert_eq!(origins.of_check("autologin"), Some(Origin::Flake));
         let sshd = merged.sshd.unwrap();
-        assert_eq!((sshd.running, sshd.ports, sshd.permit_root_login), (Some(true), vec![22], Some("yes".into())));
+        assert_eq!(
+            (sshd.running, sshd.ports, sshd.permit_root_login),
+            (Some(true), vec![22], Some("yes".into()))
+        );
         assert_eq!(sshd.password_authentication, Some(false));
         assert_eq!(sshd.login[0].user, "nixos");
         assert_eq!(origins.of_check("sshd"), Some(Origin::FlakeAndScenario));
-        assert_eq!(origins.of_check("ssh login nixos (password)"), Some(Origin::Scenario));
+        assert_eq!(
+            origins.of_check("ssh login nixos (password)"),
+            Some(Origin::Scenario)
+        );
         let nixos = &merged.users["nixos"];
-        assert_eq!((nixos.shell.as_deref(), nixos.groups.clone(), nixos.sudo_nopasswd), (Some("bash"), vec!["wheel".into()], true));
-        assert_eq!(origins.of_check("user nixos"), Some(Origin::FlakeAndScenario));
+        assert_eq!(
+            (
+                nixos.shell.as_deref(),
+                nixos.groups.clone(),
+                nixos.sudo_nopasswd
+            ),
+            (Some("bash"), vec!["wheel".into()], true)
+        );
+        assert_eq!(
+            origins.of_check("user nixos"),
+            Some(Origin::FlakeAndScenario)
+        );
         assert_eq!(origins.of_check("home-manager nixos"), Some(Origin::Flake));
     }
 

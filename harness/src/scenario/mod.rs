@@ -8,14 +8,15 @@ mod merge;
 mod model;
 mod values;
 
-pub use model::{
-    permit_root_login_of_bool, permit_root_login_of_str, Acceleration, Arch, Autologin, Boot, Expect, Firmware, HomeManager, Installed, Package,
-    MaxSlowdown, Scenario, MAX_SLOWDOWN_FRACTION, MAX_SLOWDOWN_SECONDS, Source, SshLogin, Sshd, Step, User,
-};
 pub use merge::{Origin, Origins};
+pub use model::{
+    permit_root_login_of_bool, permit_root_login_of_str, Acceleration, Arch, Autologin, Boot,
+    Expect, Firmware, HomeManager, Installed, MaxSlowdown, Package, Scenario, Source, SshLogin,
+    Sshd, Step, User, MAX_SLOWDOWN_FRACTION, MAX_SLOWDOWN_SECONDS,
+};
 pub use values::{
-    check_hostname, check_local_flake, flake_reference, local_flake_dir, parse_duration, parse_memory, MAX_MEMORY_MIB,
-    MAX_TIMEOUT,
+    check_hostname, check_local_flake, flake_reference, local_flake_dir, parse_duration,
+    parse_memory, MAX_MEMORY_MIB, MAX_TIMEOUT,
 };
 
 use std::path::{Path, PathBuf};
@@ -24,13 +25,25 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
     #[error("{path}: cannot read scenario: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// YAML syntax or a field of the wrong shape, located by the parser.
     #[error("{path}:{line}:{column}: {message}")]
-    Syntax { path: PathBuf, line: usize, column: usize, message: String },
+    Syntax {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
     /// A value that parses but makes no sense (e.g. neither `iso` nor `image`).
     #[error("{path}: {field}: {message}")]
-    Invalid { path: PathBuf, field: String, message: String },
+    Invalid {
+        path: PathBuf,
+        field: String,
+        message: String,
+    },
 }
 
 impl Scenario {
@@ -38,8 +51,10 @@ impl Scenario {
     /// files it names (ISOs, UEFI firmware, a local flake) must exist: a missing
     /// one is the scenario's error, said once, not a failure of every trial.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ScenarioError::Read { path: path.to_owned(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
         let scenario = Scenario::parse(path, &text)?;
         check_files(&scenario, &text)?;
         Ok(scenario)
@@ -48,10 +63,21 @@ impl Scenario {
     /// Parses scenario text; `path` names it in errors and anchors relative paths.
     pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         let file: model::ScenarioFile = serde_yaml_ng::from_str(text).map_err(|err| {
-            let (line, column) = err.location().map(|l| (l.line(), l.column())).unwrap_or((1, 1));
-            ScenarioError::Syntax { path: path.to_owned(), line, column, message: strip_location(&err.to_string()) }
+            let (line, column) = err
+                .location()
+                .map(|l| (l.line(), l.column()))
+                .unwrap_or((1, 1));
+            ScenarioError::Syntax {
+                path: path.to_owned(),
+                line,
+                column,
+                message: strip_location(&err.to_string()),
+            }
         })?;
-        let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let base = path.parent().unwrap_or(Path::new("."));
         let scenario = file.into_scenario(name, path, base)?;
         check_machines(&scenario, text)?;
@@ -67,7 +93,11 @@ fn check_machines(scenario: &Scenario, text: &str) -> Result<(), ScenarioError> 
         return Ok(());
     }
     for &arch in &scenario.arch {
-        if !scenario.firmware.iter().any(|f| Firmware::all_for(arch).contains(f)) {
+        if !scenario
+            .firmware
+            .iter()
+            .any(|f| Firmware::all_for(arch).contains(f))
+        {
             let listed: Vec<&str> = scenario.firmware.iter().map(|f| f.as_str()).collect();
             let can: Vec<&str> = Firmware::all_for(arch).iter().map(|f| f.as_str()).collect();
             let (line, column) = locate_key(text, "firmware").unwrap_or((1, 1));
@@ -75,7 +105,11 @@ fn check_machines(scenario: &Scenario, text: &str) -> Result<(), ScenarioError> 
                 path: scenario.path.clone(),
                 line,
                 column,
-                message: format!("firmware: {arch} cannot boot with {}; it boots with {}", listed.join(", "), can.join(" or ")),
+                message: format!(
+                    "firmware: {arch} cannot boot with {}; it boots with {}",
+                    listed.join(", "),
+                    can.join(" or ")
+                ),
             });
         }
     }
@@ -87,23 +121,44 @@ fn check_machines(scenario: &Scenario, text: &str) -> Result<(), ScenarioError> 
 fn check_files(scenario: &Scenario, text: &str) -> Result<(), ScenarioError> {
     let located = |key: &str, written: &str, message: String| {
         let (line, column) = locate_value(text, key, written).unwrap_or((1, 1));
-        ScenarioError::Syntax { path: scenario.path.clone(), line, column, message }
+        ScenarioError::Syntax {
+            path: scenario.path.clone(),
+            line,
+            column,
+            message,
+        }
     };
-    let images_key = if scenario.source.image_list { "images" } else { "image" };
+    let images_key = if scenario.source.image_list {
+        "images"
+    } else {
+        "image"
+    };
     for image in &scenario.source.images {
         if !image.is_file() {
             let written = as_written(image, &scenario.path);
-            return Err(located(images_key, &written, format!("{images_key}: no such file: {}", image.display())));
+            return Err(located(
+                images_key,
+                &written,
+                format!("{images_key}: no such file: {}", image.display()),
+            ));
         }
         // Not bootable from a CD-ROM at all: no trial could learn anything.
         if let Err(e) = crate::iso::inspect(image) {
-            return Err(located(images_key, &as_written(image, &scenario.path), format!("{images_key}: {e}")));
+            return Err(located(
+                images_key,
+                &as_written(image, &scenario.path),
+                format!("{images_key}: {e}"),
+            ));
         }
     }
     if let Some(baseline) = &scenario.baseline {
         let written = as_written(baseline, &scenario.path);
         if !baseline.is_file() {
-            return Err(located("baseline", &written, format!("baseline: no such file: {}", baseline.display())));
+            return Err(located(
+                "baseline",
+                &written,
+                format!("baseline: no such file: {}", baseline.display()),
+            ));
         }
         if let Err(e) = crate::iso::inspect(baseline) {
             return Err(located("baseline", &written, format!("baseline: {e}")));
@@ -113,7 +168,11 @@ fn check_files(scenario: &Scenario, text: &str) -> Result<(), ScenarioError> {
         for file in [code, vars] {
             if !file.is_file() {
                 let written = as_written(file, &scenario.path);
-                return Err(located("uefi", &written, format!("uefi: {arch}: no such file: {}", file.display())));
+                return Err(located(
+                    "uefi",
+                    &written,
+                    format!("uefi: {arch}: no such file: {}", file.display()),
+                ));
             }
         }
     }
@@ -128,7 +187,10 @@ fn check_files(scenario: &Scenario, text: &str) -> Result<(), ScenarioError> {
 /// directory).
 fn as_written(file: &Path, scenario: &Path) -> String {
     let base = scenario.parent().unwrap_or(Path::new("."));
-    file.strip_prefix(base).unwrap_or(file).display().to_string()
+    file.strip_prefix(base)
+        .unwrap_or(file)
+        .display()
+        .to_string()
 }
 
 /// Where `written` appears in the value of the top-level `key` (the key's own
@@ -139,8 +201,12 @@ fn locate_value(text: &str, key: &str, written: &str) -> Option<(usize, usize)> 
         return Some((key_line, key_column));
     }
     let lines = text.lines().enumerate().skip(key_line - 1);
-    let block = lines.take_while(|(i, l)| *i + 1 == key_line || l.starts_with([' ', '\t', '-']) || l.trim().is_empty());
-    let found = block.into_iter().find_map(|(i, l)| l.find(written).map(|c| (i + 1, c + 1)));
+    let block = lines.take_while(|(i, l)| {
+        *i + 1 == key_line || l.starts_with([' ', '\t', '-']) || l.trim().is_empty()
+    });
+    let found = block
+        .into_iter()
+        .find_map(|(i, l)| l.find(written).map(|c| (i + 1, c + 1)));
     Some(found.unwrap_or((key_line, key_column)))
 }
 
@@ -163,6 +229,6 @@ fn strip_location(message: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod proptests;
+#[cfg(test)]
+mod tests;

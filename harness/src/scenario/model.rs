@@ -136,7 +136,10 @@ pub struct Sshd {
 impl Scenario {
     /// The UEFI firmware files the scenario names for `arch`: (code, vars).
     pub fn uefi_files(&self, arch: Arch) -> Option<(&Path, &Path)> {
-        self.uefi.iter().find(|(a, _, _)| *a == arch).map(|(_, code, vars)| (code.as_path(), vars.as_path()))
+        self.uefi
+            .iter()
+            .find(|(a, _, _)| *a == arch)
+            .map(|(_, code, vars)| (code.as_path(), vars.as_path()))
     }
 }
 
@@ -185,12 +188,18 @@ pub struct HomeManager {
 impl HomeManager {
     /// The programs that must resolve in the user's login shell.
     pub fn programs(&self) -> Vec<&str> {
-        self.packages.iter().filter_map(|p| p.program.as_deref()).collect()
+        self.packages
+            .iter()
+            .filter_map(|p| p.program.as_deref())
+            .collect()
     }
 
     /// The packages looked for in the generation's `home-path`.
     pub fn installed(&self) -> Vec<&Package> {
-        self.packages.iter().filter(|p| p.installed.is_some()).collect()
+        self.packages
+            .iter()
+            .filter(|p| p.installed.is_some())
+            .collect()
     }
 }
 
@@ -212,7 +221,11 @@ pub struct Package {
 impl Package {
     /// A program written by hand: looked up on PATH only (no store path is known).
     pub fn program(name: &str) -> Package {
-        Package { name: name.into(), program: Some(name.into()), installed: None }
+        Package {
+            name: name.into(),
+            program: Some(name.into()),
+            installed: None,
+        }
     }
 }
 
@@ -243,7 +256,12 @@ pub struct Boot {
 pub enum Step {
     /// Run a command in the autologin shell; its stdout must match `expect` (if
     /// given) and its exit status must be `exit`.
-    Run { command: String, expect: Option<Regex>, exit: i32, timeout: Duration },
+    Run {
+        command: String,
+        expect: Option<Regex>,
+        exit: i32,
+        timeout: Duration,
+    },
     /// Send raw bytes to the console.
     Send { bytes: Vec<u8> },
     /// Wait for console output matching a regex.
@@ -294,7 +312,10 @@ pub struct MaxSlowdown {
 impl Default for MaxSlowdown {
     /// 20 % and 5 s: twice a TCG boot's own spread, and more than a TCG hiccup.
     fn default() -> Self {
-        MaxSlowdown { fraction: 0.2, seconds: 5.0 }
+        MaxSlowdown {
+            fraction: 0.2,
+            seconds: 5.0,
+        }
     }
 }
 
@@ -410,8 +431,14 @@ impl SshLoginFile {
     /// The login, its user and variable names checked.
     fn into_login(self) -> Result<SshLogin, String> {
         let login = match self {
-            SshLoginFile::User(user) => SshLogin { user, password_env: None },
-            SshLoginFile::Full(full) => SshLogin { user: full.user, password_env: full.password_env },
+            SshLoginFile::User(user) => SshLogin {
+                user,
+                password_env: None,
+            },
+            SshLoginFile::Full(full) => SshLogin {
+                user: full.user,
+                password_env: full.password_env,
+            },
         };
         check_name("user", &login.user)?;
         if let Some(var) = &login.password_env {
@@ -458,7 +485,11 @@ struct StepFile {
 
 /// Parses a scalar inside the deserializer (not after it), so that the parser
 /// attaches the line, column and field path to the error.
-fn scalar<'de, D, T>(d: D, expecting: &'static str, parse: fn(&str) -> Result<T, String>) -> Result<T, D::Error>
+fn scalar<'de, D, T>(
+    d: D,
+    expecting: &'static str,
+    parse: fn(&str) -> Result<T, String>,
+) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,
 {
@@ -495,12 +526,19 @@ fn accel<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Acceleration>, D::Err
 }
 
 fn hostname<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    scalar(d, "a host name", |t| check_hostname(t).map(|()| t.to_owned())).map(Some)
+    scalar(d, "a host name", |t| {
+        check_hostname(t).map(|()| t.to_owned())
+    })
+    .map(Some)
 }
 
 /// An integer checked inside the deserializer's visitor (not after it), so that
 /// the parser locates the error at the number itself.
-fn bounded_int<'de, D, T>(d: D, expecting: &'static str, check: fn(i128) -> Result<T, String>) -> Result<T, D::Error>
+fn bounded_int<'de, D, T>(
+    d: D,
+    expecting: &'static str,
+    check: fn(i128) -> Result<T, String>,
+) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,
 {
@@ -528,7 +566,11 @@ where
 
 /// A number (integer or not) checked inside the deserializer's visitor, so that
 /// the parser locates the error at the number itself.
-fn bounded_number<'de, D>(d: D, expecting: &'static str, check: fn(f64) -> Result<f64, String>) -> Result<f64, D::Error>
+fn bounded_number<'de, D>(
+    d: D,
+    expecting: &'static str,
+    check: fn(f64) -> Result<f64, String>,
+) -> Result<f64, D::Error>
 where
     D: Deserializer<'de>,
 {
@@ -570,7 +612,9 @@ fn slowdown_seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::E
         if (0.0..=MAX_SLOWDOWN_SECONDS).contains(&s) {
             Ok(s)
         } else {
-            Err(format!("seconds {s} is out of bounds: 0 to {MAX_SLOWDOWN_SECONDS}"))
+            Err(format!(
+                "seconds {s} is out of bounds: 0 to {MAX_SLOWDOWN_SECONDS}"
+            ))
         }
     })
     .map(Some)
@@ -587,19 +631,27 @@ fn ports<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u16>, D::Error> {
             })
         }
     }
-    Ok(Vec::<Port>::deserialize(d)?.into_iter().map(|p| p.0).collect())
+    Ok(Vec::<Port>::deserialize(d)?
+        .into_iter()
+        .map(|p| p.0)
+        .collect())
 }
 
 /// A command's exit status as a shell reports it: 0 to 255.
 fn exit_status<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i32>, D::Error> {
     bounded_int(d, "an exit status (0 to 255)", |n| match i32::try_from(n) {
         Ok(status) if (0..=255).contains(&status) => Ok(Some(status)),
-        _ => Err(format!("exit status {n} is not one a command can have (0 to 255)")),
+        _ => Err(format!(
+            "exit status {n} is not one a command can have (0 to 255)"
+        )),
     })
 }
 
 fn regex<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Regex>, D::Error> {
-    scalar(d, "a regular expression", |t| Regex::new(t).map_err(|e| format!("invalid regex: {e}"))).map(Some)
+    scalar(d, "a regular expression", |t| {
+        Regex::new(t).map_err(|e| format!("invalid regex: {e}"))
+    })
+    .map(Some)
 }
 
 /// `autologin: root` names the user; `autologin: false` expects a login prompt.
@@ -613,7 +665,9 @@ fn autologin<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Autologin>, D::Er
         fn visit_bool<E: de::Error>(self, v: bool) -> Result<Autologin, E> {
             match v {
                 false => Ok(Autologin::Disabled),
-                true => Err(E::custom("name the user (e.g. `autologin: root`) or write `false`")),
+                true => Err(E::custom(
+                    "name the user (e.g. `autologin: root`) or write `false`",
+                )),
             }
         }
         fn visit_str<E: de::Error>(self, v: &str) -> Result<Autologin, E> {
@@ -683,7 +737,10 @@ fn home_manager<'de, D: Deserializer<'de>>(d: D) -> Result<Option<HomeManager>, 
         }
         fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
             let f = HomeManagerFile::deserialize(de::value::MapAccessDeserializer::new(map))?;
-            Ok(Some(HomeManager { packages: f.packages.into_iter().map(|p| p.0).collect(), files: f.files }))
+            Ok(Some(HomeManager {
+                packages: f.packages.into_iter().map(|p| p.0).collect(),
+                files: f.files,
+            }))
         }
     }
     d.deserialize_any(V)
@@ -708,7 +765,9 @@ impl<'de> Deserialize<'de> for PackageFile {
         impl<'de> de::Visitor<'de> for V {
             type Value = PackageFile;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a program name, or `{ package: NAME }` with an optional `program: NAME`")
+                f.write_str(
+                    "a program name, or `{ package: NAME }` with an optional `program: NAME`",
+                )
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<PackageFile, E> {
                 check_name("program", v).map_err(E::custom)?;
@@ -720,7 +779,11 @@ impl<'de> Deserialize<'de> for PackageFile {
                 if let Some(program) = &m.program {
                     check_name("program", program).map_err(de::Error::custom)?;
                 }
-                Ok(PackageFile(Package { name: m.package, program: m.program, installed: Some(Installed::Named) }))
+                Ok(PackageFile(Package {
+                    name: m.package,
+                    program: m.program,
+                    installed: Some(Installed::Named),
+                }))
             }
         }
         d.deserialize_any(V)
@@ -731,7 +794,9 @@ impl<'de> Deserialize<'de> for PackageFile {
 fn check_name(kind: &str, name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
         && !name.starts_with('-')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || "._+-@".contains(c));
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._+-@".contains(c));
     if ok {
         Ok(())
     } else {
@@ -742,12 +807,16 @@ fn check_name(kind: &str, name: &str) -> Result<(), String> {
 /// An environment variable's name as a shell would set it (`export NAME=...`).
 fn check_env_name(name: &str) -> Result<(), String> {
     let mut chars = name.chars();
-    let ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    let ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
     if ok {
         Ok(())
     } else {
-        Err(format!("`{name}` is not an environment variable name (letters, digits and `_`)"))
+        Err(format!(
+            "`{name}` is not an environment variable name (letters, digits and `_`)"
+        ))
     }
 }
 
@@ -783,7 +852,9 @@ impl std::str::FromStr for Arch {
         match s {
             "x86_64" => Ok(Arch::X86_64),
             "aarch64" => Ok(Arch::Aarch64),
-            _ => Err(format!("unknown architecture `{s}` (known: x86_64, aarch64)")),
+            _ => Err(format!(
+                "unknown architecture `{s}` (known: x86_64, aarch64)"
+            )),
         }
     }
 }
@@ -811,7 +882,12 @@ impl std::str::FromStr for Firmware {
 }
 
 impl ScenarioFile {
-    pub(super) fn into_scenario(self, name: String, path: &Path, base: &Path) -> Result<Scenario, ScenarioError> {
+    pub(super) fn into_scenario(
+        self,
+        name: String,
+        path: &Path,
+        base: &Path,
+    ) -> Result<Scenario, ScenarioError> {
         let invalid = |field: &str, message: String| ScenarioError::Invalid {
             path: path.to_owned(),
             field: field.to_owned(),
@@ -819,28 +895,49 @@ impl ScenarioFile {
         };
         let (images, image_list) = match (self.image, self.images) {
             (Some(one), None) => (vec![base.join(one)], false),
-            (None, Some(list)) if list.is_empty() => return Err(invalid("images", "the list is empty".into())),
+            (None, Some(list)) if list.is_empty() => {
+                return Err(invalid("images", "the list is empty".into()))
+            }
             (None, Some(list)) => (list.into_iter().map(|p| base.join(p)).collect(), true),
             (None, None) => (Vec::new(), false),
-            (Some(_), Some(_)) => return Err(invalid("image", "give `image:` or `images:`, not both".into())),
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "image",
+                    "give `image:` or `images:`, not both".into(),
+                ))
+            }
         };
         if self.iso.is_none() && images.is_empty() {
             return Err(invalid(
                 "iso",
-                "missing: give `iso:` (a flake host), `image:`/`images:` (ISO files), or both".into(),
+                "missing: give `iso:` (a flake host), `image:`/`images:` (ISO files), or both"
+                    .into(),
             ));
         }
         if let Some(host) = &self.iso {
             check_name("host", host).map_err(|m| invalid("iso", m))?;
         }
         if self.flake.is_some() && self.iso.is_none() {
-            return Err(invalid("flake", "`flake:` needs `iso:` to name the host".into()));
+            return Err(invalid(
+                "flake",
+                "`flake:` needs `iso:` to name the host".into(),
+            ));
         }
-        let source = Source { host: self.iso, flake: self.flake.map(|f| flake_reference(&f, base)), images, image_list };
+        let source = Source {
+            host: self.iso,
+            flake: self.flake.map(|f| flake_reference(&f, base)),
+            images,
+            image_list,
+        };
         let mut arch = self.arch;
         let arch_given = !arch.is_empty();
         if arch.is_empty() {
-            arch.push(Arch::host().ok_or_else(|| invalid("arch", "the host is neither x86_64 nor aarch64; name one".into()))?);
+            arch.push(Arch::host().ok_or_else(|| {
+                invalid(
+                    "arch",
+                    "the host is neither x86_64 nor aarch64; name one".into(),
+                )
+            })?);
         }
         let firmware = self.firmware;
         let mut uefi = Vec::new();
@@ -852,7 +949,10 @@ impl ScenarioFile {
             .steps
             .into_iter()
             .enumerate()
-            .map(|(i, s)| s.into_step().map_err(|m| invalid(&format!("steps[{i}]"), m)))
+            .map(|(i, s)| {
+                s.into_step()
+                    .map_err(|m| invalid(&format!("steps[{i}]"), m))
+            })
             .collect::<Result<_, _>>()?;
         Ok(Scenario {
             name,
@@ -866,12 +966,25 @@ impl ScenarioFile {
             arch_given,
             timeout: self.timeout.unwrap_or(DEFAULT_TIMEOUT),
             baseline: self.baseline.map(|b| base.join(b)),
-            max_slowdown: self.max_slowdown.map_or_else(MaxSlowdown::default, |m| MaxSlowdown {
-                fraction: m.fraction.unwrap_or(MaxSlowdown::default().fraction),
-                seconds: m.seconds.unwrap_or(MaxSlowdown::default().seconds),
-            }),
-            boot: Boot { entry: self.boot.entry, login: self.boot.login.map(SshLoginFile::into_login).transpose().map_err(|m| invalid("boot.login", m))? },
-            expect: self.expect.into_expect().map_err(|(field, m)| invalid(&field, m))?,
+            max_slowdown: self
+                .max_slowdown
+                .map_or_else(MaxSlowdown::default, |m| MaxSlowdown {
+                    fraction: m.fraction.unwrap_or(MaxSlowdown::default().fraction),
+                    seconds: m.seconds.unwrap_or(MaxSlowdown::default().seconds),
+                }),
+            boot: Boot {
+                entry: self.boot.entry,
+                login: self
+                    .boot
+                    .login
+                    .map(SshLoginFile::into_login)
+                    .transpose()
+                    .map_err(|m| invalid("boot.login", m))?,
+            },
+            expect: self
+                .expect
+                .into_expect()
+                .map_err(|(field, m)| invalid(&field, m))?,
             steps,
         })
     }
@@ -889,11 +1002,17 @@ impl ExpectFile {
                     .collect::<Result<_, _>>()
                     .map_err(|m| ("expect.sshd.login".to_owned(), m))?;
                 if f.running == Some(false) && !login.is_empty() {
-                    return Err(("expect.sshd".into(), "`login:` needs `running: true`".into()));
+                    return Err((
+                        "expect.sshd".into(),
+                        "`login:` needs `running: true`".into(),
+                    ));
                 }
                 for key in &f.host_keys {
                     if !key.starts_with("SHA256:") {
-                        return Err(("expect.sshd.host_keys".into(), format!("`{key}` is not a SHA256:... fingerprint")));
+                        return Err((
+                            "expect.sshd.host_keys".into(),
+                            format!("`{key}` is not a SHA256:... fingerprint"),
+                        ));
                     }
                 }
                 Some(Sshd {
@@ -912,10 +1031,21 @@ impl ExpectFile {
             check_name("user", &name).map_err(|m| (field.clone(), m))?;
             users.insert(
                 name,
-                User { shell: f.shell, home: f.home, groups: f.groups, sudo_nopasswd: f.sudo, home_manager: f.home_manager },
+                User {
+                    shell: f.shell,
+                    home: f.home,
+                    groups: f.groups,
+                    sudo_nopasswd: f.sudo,
+                    home_manager: f.home_manager,
+                },
             );
         }
-        Ok(Expect { hostname: self.hostname, autologin: self.autologin, sshd, users })
+        Ok(Expect {
+            hostname: self.hostname,
+            autologin: self.autologin,
+            sshd,
+            users,
+        })
     }
 }
 
@@ -923,10 +1053,22 @@ impl StepFile {
     fn into_step(self) -> Result<Step, String> {
         let timeout = self.timeout.unwrap_or(DEFAULT_STEP_TIMEOUT);
         match (self.run, self.send, self.expect) {
-            (Some(command), None, expect) => Ok(Step::Run { command, expect, exit: self.exit.unwrap_or(0), timeout }),
-            (None, Some(text), None) if self.exit.is_none() => Ok(Step::Send { bytes: unescape(&text)? }),
-            (None, None, Some(pattern)) if self.exit.is_none() => Ok(Step::Expect { pattern, timeout }),
-            _ => Err("a step is one of `run:` (with optional `expect:`, `exit:`), `send:`, or `expect:`".into()),
+            (Some(command), None, expect) => Ok(Step::Run {
+                command,
+                expect,
+                exit: self.exit.unwrap_or(0),
+                timeout,
+            }),
+            (None, Some(text), None) if self.exit.is_none() => Ok(Step::Send {
+                bytes: unescape(&text)?,
+            }),
+            (None, None, Some(pattern)) if self.exit.is_none() => {
+                Ok(Step::Expect { pattern, timeout })
+            }
+            _ => Err(
+                "a step is one of `run:` (with optional `expect:`, `exit:`), `send:`, or `expect:`"
+                    .into(),
+            ),
         }
     }
 }
@@ -949,10 +1091,16 @@ fn unescape(text: &str) -> Result<Vec<u8>, String> {
             Some('\\') => out.push(b'\\'),
             Some('x') => {
                 let hex: String = chars.by_ref().take(2).collect();
-                let byte = u8::from_str_radix(&hex, 16).map_err(|_| format!("send: bad escape `\\x{hex}`"))?;
+                let byte = u8::from_str_radix(&hex, 16)
+                    .map_err(|_| format!("send: bad escape `\\x{hex}`"))?;
                 out.push(byte);
             }
-            other => return Err(format!("send: unknown escape `\\{}`", other.map(String::from).unwrap_or_default())),
+            other => {
+                return Err(format!(
+                    "send: unknown escape `\\{}`",
+                    other.map(String::from).unwrap_or_default()
+                ))
+            }
         }
     }
     Ok(out)

@@ -14,8 +14,15 @@ use std::path::Path;
 /// `n` cases per property, unless PROPTEST_CASES says otherwise; no files of
 /// failing cases are written (a failure becomes a unit test instead).
 fn cases(n: u32) -> Config {
-    let cases = std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(n);
-    Config { cases, failure_persistence: None, ..Config::default() }
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(n);
+    Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    }
 }
 
 const PATH: &str = "scenarios/demo.yaml";
@@ -28,7 +35,10 @@ fn check(text: &str, result: Result<Scenario, ScenarioError>) -> Result<(), Test
     prop_assert!(message.starts_with(PATH), "{message}");
     if let ScenarioError::Syntax { line, column, .. } = e {
         let lines = text.lines().count().max(1);
-        prop_assert!(line >= 1 && line <= lines + 1, "line {line} of {lines}: {message}");
+        prop_assert!(
+            line >= 1 && line <= lines + 1,
+            "line {line} of {lines}: {message}"
+        );
         prop_assert!(column >= 1, "{message}");
     }
     Ok(())
@@ -45,8 +55,14 @@ fn any_scalar() -> BoxedStrategy<Value> {
         any::<bool>().prop_map(Value::Bool),
         any::<i64>().prop_map(|n| Value::Number(n.into())),
         any::<u64>().prop_map(|n| Value::Number(n.into())),
-        prop_oneof![Just(f64::NAN), Just(f64::INFINITY), Just(f64::NEG_INFINITY), Just(-0.0), any::<f64>()]
-            .prop_map(|f| Value::Number(Number::from(f))),
+        prop_oneof![
+            Just(f64::NAN),
+            Just(f64::INFINITY),
+            Just(f64::NEG_INFINITY),
+            Just(-0.0),
+            any::<f64>()
+        ]
+        .prop_map(|f| Value::Number(Number::from(f))),
         any::<String>().prop_map(Value::String),
         "[a-z0-9_ .:/-]{0,12}".prop_map(Value::String),
     ]
@@ -76,11 +92,17 @@ fn one_of(choices: &'static [&'static str]) -> BoxedStrategy<Value> {
 }
 
 fn int(range: std::ops::RangeInclusive<i64>) -> BoxedStrategy<Value> {
-    prop_oneof![range.prop_map(|n| Value::Number(n.into())), any::<i64>().prop_map(|n| Value::Number(n.into()))].boxed()
+    prop_oneof![
+        range.prop_map(|n| Value::Number(n.into())),
+        any::<i64>().prop_map(|n| Value::Number(n.into()))
+    ]
+    .boxed()
 }
 
 fn list(item: BoxedStrategy<Value>) -> BoxedStrategy<Value> {
-    proptest::collection::vec(item, 0..4).prop_map(Value::Sequence).boxed()
+    proptest::collection::vec(item, 0..4)
+        .prop_map(Value::Sequence)
+        .boxed()
 }
 
 /// A mapping with some of `fields` (each right or wrong) and maybe a key that
@@ -88,7 +110,11 @@ fn list(item: BoxedStrategy<Value>) -> BoxedStrategy<Value> {
 fn mapping(fields: Vec<(&'static str, BoxedStrategy<Value>)>) -> BoxedStrategy<Value> {
     let present: Vec<BoxedStrategy<Option<(Value, Value)>>> = fields
         .into_iter()
-        .map(|(key, value)| proptest::option::of(field(value)).prop_map(move |v| v.map(|v| (string(key), v))).boxed())
+        .map(|(key, value)| {
+            proptest::option::of(field(value))
+                .prop_map(move |v| v.map(|v| (string(key), v)))
+                .boxed()
+        })
         .collect();
     let unknown = proptest::option::weighted(0.1, ("[a-z_]{1,10}", any_scalar()));
     (present, unknown)
@@ -102,16 +128,38 @@ fn mapping(fields: Vec<(&'static str, BoxedStrategy<Value>)>) -> BoxedStrategy<V
         .boxed()
 }
 
-const DURATIONS: &[&str] = &["90s", "5m", "1m 30s", "0s", "25h", "24h", "90", "5 minutes please", "", "99999999999999999999999s", "1ns"];
+const DURATIONS: &[&str] = &[
+    "90s",
+    "5m",
+    "1m 30s",
+    "0s",
+    "25h",
+    "24h",
+    "90",
+    "5 minutes please",
+    "",
+    "99999999999999999999999s",
+    "1ns",
+];
 /// 65 characters: one more than Linux allows.
 const TOO_LONG_HOSTNAME: &str = "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklm";
-const NAMES: &[&str] = &["rescue", "minimal", "a b", "-x", "", "root", "nixos", "x.y+z@w", "ü"];
+const NAMES: &[&str] = &[
+    "rescue", "minimal", "a b", "-x", "", "root", "nixos", "x.y+z@w", "ü",
+];
 
 fn step() -> BoxedStrategy<Value> {
     mapping(vec![
         ("run", one_of(&["true", "uname -m", "exit 3", ""])),
-        ("send", one_of(&["\\x03", "\\r\\n", "\\e[A", "\\x", "\\xZ", "\\x+f", "\\q", "\\", "plain", "\\xé"])),
-        ("expect", one_of(&["^x86_64$", "login:", "(", "[", "a{99999999}", ""])),
+        (
+            "send",
+            one_of(&[
+                "\\x03", "\\r\\n", "\\e[A", "\\x", "\\xZ", "\\x+f", "\\q", "\\", "plain", "\\xé",
+            ]),
+        ),
+        (
+            "expect",
+            one_of(&["^x86_64$", "login:", "(", "[", "a{99999999}", ""]),
+        ),
         ("exit", int(0..=255)),
         ("timeout", one_of(DURATIONS)),
     ])
@@ -120,14 +168,33 @@ fn step() -> BoxedStrategy<Value> {
 fn sshd() -> BoxedStrategy<Value> {
     let login = prop_oneof![
         one_of(NAMES),
-        mapping(vec![("user", one_of(NAMES)), ("password_env", one_of(&["PW", "1X", "", "A_B", "a-b"]))]),
+        mapping(vec![
+            ("user", one_of(NAMES)),
+            ("password_env", one_of(&["PW", "1X", "", "A_B", "a-b"]))
+        ]),
     ]
     .boxed();
     mapping(vec![
         ("running", any::<bool>().prop_map(Value::Bool).boxed()),
         ("ports", list(int(1..=65535))),
-        ("permit_root_login", prop_oneof![one_of(&["yes", "no", "prohibit-password", "without-password", "maybe"]), any::<bool>().prop_map(Value::Bool)].boxed()),
-        ("password_authentication", any::<bool>().prop_map(Value::Bool).boxed()),
+        (
+            "permit_root_login",
+            prop_oneof![
+                one_of(&[
+                    "yes",
+                    "no",
+                    "prohibit-password",
+                    "without-password",
+                    "maybe"
+                ]),
+                any::<bool>().prop_map(Value::Bool)
+            ]
+            .boxed(),
+        ),
+        (
+            "password_authentication",
+            any::<bool>().prop_map(Value::Bool).boxed(),
+        ),
         ("login", list(login)),
         ("host_keys", list(one_of(&["SHA256:abc", "MD5:x", ""]))),
     ])
@@ -135,17 +202,27 @@ fn sshd() -> BoxedStrategy<Value> {
 
 /// A `packages:` entry: a program name, or `{ package:, program: }`.
 fn package() -> BoxedStrategy<Value> {
-    prop_oneof![one_of(NAMES), mapping(vec![("package", one_of(NAMES)), ("program", one_of(NAMES))])].boxed()
+    prop_oneof![
+        one_of(NAMES),
+        mapping(vec![("package", one_of(NAMES)), ("program", one_of(NAMES))])
+    ]
+    .boxed()
 }
 
 fn user() -> BoxedStrategy<Value> {
     let home_manager = prop_oneof![
         any::<bool>().prop_map(Value::Bool),
-        mapping(vec![("packages", list(package())), ("files", list(one_of(&[".bashrc", "../x", ""])))]),
+        mapping(vec![
+            ("packages", list(package())),
+            ("files", list(one_of(&[".bashrc", "../x", ""])))
+        ]),
     ]
     .boxed();
     mapping(vec![
-        ("shell", one_of(&["bash", "/run/current-system/sw/bin/zsh", ""])),
+        (
+            "shell",
+            one_of(&["bash", "/run/current-system/sw/bin/zsh", ""]),
+        ),
         ("home", one_of(&["/root", "/home/nixos", ""])),
         ("groups", list(one_of(&["wheel", "", "a b"]))),
         ("sudo", one_of(&["nopasswd", "yes"])),
@@ -153,7 +230,10 @@ fn user() -> BoxedStrategy<Value> {
     ])
 }
 
-fn named<F: Fn() -> BoxedStrategy<Value>>(keys: &'static [&'static str], value: F) -> BoxedStrategy<Value> {
+fn named<F: Fn() -> BoxedStrategy<Value>>(
+    keys: &'static [&'static str],
+    value: F,
+) -> BoxedStrategy<Value> {
     proptest::collection::vec((prop::sample::select(keys), value()), 0..3)
         .prop_map(|kv| Value::Mapping(kv.into_iter().map(|(k, v)| (string(k), v)).collect()))
         .boxed()
@@ -161,36 +241,87 @@ fn named<F: Fn() -> BoxedStrategy<Value>>(keys: &'static [&'static str], value: 
 
 /// A scenario document built from the scenario's fields.
 fn document() -> BoxedStrategy<Value> {
-    let arch = || one_of(&["x86_64", "x86_64", "aarch64", "aarch64", "aarch64", "riscv64"]);
+    let arch = || {
+        one_of(&[
+            "x86_64", "x86_64", "aarch64", "aarch64", "aarch64", "riscv64",
+        ])
+    };
     let firmware = || one_of(&["bios", "uefi", "uefi", "uefi", "coreboot"]);
-    let uefi_files = || mapping(vec![("code", one_of(&["a.fd", "/b.fd", ""])), ("vars", one_of(&["v.fd", ""]))]);
+    let uefi_files = || {
+        mapping(vec![
+            ("code", one_of(&["a.fd", "/b.fd", ""])),
+            ("vars", one_of(&["v.fd", ""])),
+        ])
+    };
     let number = || {
         prop_oneof![
             (-10.0f64..4000.0).prop_map(|f| Value::Number(Number::from(f))),
-            prop_oneof![Just(f64::NAN), Just(f64::INFINITY), Just(0.0), Just(-1.0)].prop_map(|f| Value::Number(Number::from(f))),
+            prop_oneof![Just(f64::NAN), Just(f64::INFINITY), Just(0.0), Just(-1.0)]
+                .prop_map(|f| Value::Number(Number::from(f))),
             int(0..=3600),
         ]
         .boxed()
     };
     mapping(vec![
         ("iso", one_of(NAMES)),
-        ("flake", one_of(&["path:../fixtures/flake", "github:o/r?dir=x", "nixpkgs", "./x", "path:", "git+file:///nonexistent"])),
+        (
+            "flake",
+            one_of(&[
+                "path:../fixtures/flake",
+                "github:o/r?dir=x",
+                "nixpkgs",
+                "./x",
+                "path:",
+                "git+file:///nonexistent",
+            ]),
+        ),
         ("image", one_of(&["out/rescue.iso", "/abs.iso", ""])),
         ("images", list(one_of(&["a.iso", "b.iso"]))),
         ("arch", prop_oneof![arch(), list(arch())].boxed()),
-        ("firmware", prop_oneof![firmware(), list(firmware())].boxed()),
+        (
+            "firmware",
+            prop_oneof![firmware(), list(firmware())].boxed(),
+        ),
         ("uefi", named(&["x86_64", "aarch64", "riscv64"], uefi_files)),
-        ("memory", one_of(&["1G", "512M", "2GiB", "127M", "1T", "2T", "0M", "-1G", "99999999999999999999T", "18446744073709551615T", "12", "G"])),
+        (
+            "memory",
+            one_of(&[
+                "1G",
+                "512M",
+                "2GiB",
+                "127M",
+                "1T",
+                "2T",
+                "0M",
+                "-1G",
+                "99999999999999999999T",
+                "18446744073709551615T",
+                "12",
+                "G",
+            ]),
+        ),
         ("accel", one_of(&["auto", "kvm", "tcg", "hvf"])),
         ("timeout", one_of(DURATIONS)),
         ("baseline", one_of(&["old.iso", ""])),
-        ("max_slowdown", mapping(vec![("fraction", number()), ("seconds", number())])),
-        ("boot", mapping(vec![("entry", one_of(&["serial", "(", "x{2,1}", ""]))])),
+        (
+            "max_slowdown",
+            mapping(vec![("fraction", number()), ("seconds", number())]),
+        ),
+        (
+            "boot",
+            mapping(vec![("entry", one_of(&["serial", "(", "x{2,1}", ""]))]),
+        ),
         (
             "expect",
             mapping(vec![
-                ("hostname", one_of(&["rescue", "a..b", "-x", "x_y", "a.b-c", TOO_LONG_HOSTNAME])),
-                ("autologin", prop_oneof![one_of(NAMES), any::<bool>().prop_map(Value::Bool)].boxed()),
+                (
+                    "hostname",
+                    one_of(&["rescue", "a..b", "-x", "x_y", "a.b-c", TOO_LONG_HOSTNAME]),
+                ),
+                (
+                    "autologin",
+                    prop_oneof![one_of(NAMES), any::<bool>().prop_map(Value::Bool)].boxed(),
+                ),
                 ("sshd", sshd()),
                 ("users", named(NAMES, user)),
             ]),
@@ -203,23 +334,41 @@ fn document() -> BoxedStrategy<Value> {
 /// repeated (a duplicate key); or YAML's own corners.
 fn text() -> BoxedStrategy<String> {
     let rendered = document().prop_map(|d| serde_yaml_ng::to_string(&d).expect("a value renders"));
-    let edited = (rendered.clone(), any::<usize>(), any::<usize>(), "[\\PC\n\t:{}\\[\\]&*!|>'\"#-]{0,3}").prop_map(
-        |(text, at, len, insert)| {
+    let edited = (
+        rendered.clone(),
+        any::<usize>(),
+        any::<usize>(),
+        "[\\PC\n\t:{}\\[\\]&*!|>'\"#-]{0,3}",
+    )
+        .prop_map(|(text, at, len, insert)| {
             let chars: Vec<char> = text.chars().collect();
             let at = at % (chars.len() + 1);
             let end = (at + len % 8).min(chars.len());
-            chars[..at].iter().chain(insert.chars().collect::<Vec<_>>().iter()).chain(&chars[end..]).collect()
-        },
-    );
+            chars[..at]
+                .iter()
+                .chain(insert.chars().collect::<Vec<_>>().iter())
+                .chain(&chars[end..])
+                .collect()
+        });
     let repeated = (rendered.clone(), any::<usize>()).prop_map(|(text, at)| {
         let lines: Vec<&str> = text.lines().collect();
         let at = at % lines.len().max(1);
-        lines.iter().take(at + 1).chain(lines.get(at)).chain(lines.iter().skip(at + 1)).copied().collect::<Vec<_>>().join("\n")
+        lines
+            .iter()
+            .take(at + 1)
+            .chain(lines.get(at))
+            .chain(lines.iter().skip(at + 1))
+            .copied()
+            .collect::<Vec<_>>()
+            .join("\n")
     });
     let corners = prop_oneof![
         (1usize..3000).prop_map(|n| format!("iso: {}{}", "[".repeat(n), "]".repeat(n))),
         (1usize..3000).prop_map(|n| format!("iso: rescue\nexpect: {}", "{a: ".repeat(n))),
-        Just("a: &a [x, x]\nb: &b [*a, *a, *a, *a]\nc: &c [*b, *b, *b, *b]\nd: [*c, *c, *c, *c]\n".to_owned()),
+        Just(
+            "a: &a [x, x]\nb: &b [*a, *a, *a, *a]\nc: &c [*b, *b, *b, *b]\nd: [*c, *c, *c, *c]\n"
+                .to_owned()
+        ),
         Just("iso: rescue\n---\niso: minimal\n".to_owned()),
         Just("!!binary aGVsbG8=".to_owned()),
         Just("iso: !custom rescue\n".to_owned()),
@@ -289,7 +438,15 @@ fn valid() -> impl Strategy<Value = Valid> {
         (1u64..=1024).prop_map(|n| (format!("{n}GiB"), n * 1024)),
         Just(("1T".to_owned(), 1_048_576)),
     ];
-    let timeout = prop::sample::select(&[("90s", 90), ("5m", 300), ("1m 30s", 90), ("24h", 86_400), ("1s", 1)][..]);
+    let timeout = prop::sample::select(
+        &[
+            ("90s", 90),
+            ("5m", 300),
+            ("1m 30s", 90),
+            ("24h", 86_400),
+            ("1s", 1),
+        ][..],
+    );
     let arch = prop::sample::subsequence(&["x86_64", "aarch64"][..], 1..=2);
     let hostname = "[a-z0-9]([a-z0-9_-]{0,10}[a-z0-9])?(\\.[a-z0-9]{1,8}){0,2}";
     (
@@ -301,12 +458,26 @@ fn valid() -> impl Strategy<Value = Valid> {
         hostname,
         proptest::collection::vec(any::<u8>(), 0..4),
     )
-        .prop_map(|(iso, arch, memory, timeout, accel, hostname, exits)| Valid { iso, arch, memory, timeout, accel, hostname, exits })
+        .prop_map(
+            |(iso, arch, memory, timeout, accel, hostname, exits)| Valid {
+                iso,
+                arch,
+                memory,
+                timeout,
+                accel,
+                hostname,
+                exits,
+            },
+        )
 }
 
 impl Valid {
     fn text(&self) -> String {
-        let steps: String = self.exits.iter().map(|e| format!("  - run: exit {e}\n    exit: {e}\n")).collect();
+        let steps: String = self
+            .exits
+            .iter()
+            .map(|e| format!("  - run: exit {e}\n    exit: {e}\n"))
+            .collect();
         format!(
             "iso: {}\narch: [{}]\nmemory: {}\ntimeout: {}\naccel: {}\nexpect:\n  hostname: {}\nsteps:\n{steps}",
             self.iso,

@@ -29,12 +29,16 @@ pub const MAX_HOSTNAME_LEN: usize = 64;
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     if text.chars().all(|c| c.is_ascii_digit()) {
-        return Err(format!("duration `{text}` has no unit; write e.g. `{text}s` or `{text}m`"));
+        return Err(format!(
+            "duration `{text}` has no unit; write e.g. `{text}s` or `{text}m`"
+        ));
     }
-    let duration =
-        humantime::parse_duration(text).map_err(|e| format!("invalid duration `{text}`: {e} (e.g. `90s`, `5m`)"))?;
+    let duration = humantime::parse_duration(text)
+        .map_err(|e| format!("invalid duration `{text}`: {e} (e.g. `90s`, `5m`)"))?;
     if duration.is_zero() {
-        return Err(format!("duration `{text}` is zero; nothing can happen in it"));
+        return Err(format!(
+            "duration `{text}` is zero; nothing can happen in it"
+        ));
     }
     if duration > MAX_TIMEOUT {
         return Err(format!("duration `{text}` is longer than the limit of 24h"));
@@ -62,9 +66,14 @@ pub fn parse_memory(text: &str) -> Result<u64, String> {
         "T" | "TiB" | "TB" => 1024 * 1024,
         _ => return Err(bad()),
     };
-    let mib = n.checked_mul(per_unit).filter(|&mib| mib <= MAX_MEMORY_MIB).ok_or_else(too_much)?;
+    let mib = n
+        .checked_mul(per_unit)
+        .filter(|&mib| mib <= MAX_MEMORY_MIB)
+        .ok_or_else(too_much)?;
     if mib < MIN_MEMORY_MIB {
-        return Err(format!("memory size `{t}` is below 128M, too little to boot a Linux ISO"));
+        return Err(format!(
+            "memory size `{t}` is below 128M, too little to boot a Linux ISO"
+        ));
     }
     Ok(mib)
 }
@@ -85,7 +94,9 @@ pub fn check_hostname(name: &str) -> Result<(), String> {
         !label.is_empty()
             && !label.starts_with('-')
             && !label.ends_with('-')
-            && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            && label
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
     };
     if name.split('.').all(label_ok) {
         Ok(())
@@ -110,17 +121,22 @@ pub fn flake_reference(reference: &str, base: &Path) -> String {
         None if reference.contains(':') => return reference.to_owned(),
         None => ("", reference),
     };
-    let (path, query) = rest.split_once('?').map_or((rest, None), |(p, q)| (p, Some(q)));
+    let (path, query) = rest
+        .split_once('?')
+        .map_or((rest, None), |(p, q)| (p, Some(q)));
     let path = Path::new(path);
     if path.is_absolute() {
         return reference.to_owned();
     }
     let joined = base.join(path);
-    let path_like = scheme == "path:" || rest.starts_with('.') || rest.contains('/') || joined.is_dir();
+    let path_like =
+        scheme == "path:" || rest.starts_with('.') || rest.contains('/') || joined.is_dir();
     if !path_like {
         return reference.to_owned(); // a registry name such as `nixpkgs`
     }
-    let absolute = std::fs::canonicalize(&joined).or_else(|_| std::path::absolute(&joined)).unwrap_or(joined);
+    let absolute = std::fs::canonicalize(&joined)
+        .or_else(|_| std::path::absolute(&joined))
+        .unwrap_or(joined);
     let mut out = format!("{scheme}{}", absolute.display());
     if let Some(query) = query {
         out.push('?');
@@ -135,7 +151,10 @@ pub fn flake_reference(reference: &str, base: &Path) -> String {
 pub fn local_flake_dir(reference: &str) -> Option<std::path::PathBuf> {
     let rest = if let Some(rest) = reference.strip_prefix("path:") {
         rest
-    } else if let Some(rest) = reference.strip_prefix("git+file://").or_else(|| reference.strip_prefix("git+file:")) {
+    } else if let Some(rest) = reference
+        .strip_prefix("git+file://")
+        .or_else(|| reference.strip_prefix("git+file:"))
+    {
         rest
     } else if reference.starts_with('/') {
         reference
@@ -152,7 +171,9 @@ pub fn local_flake_dir(reference: &str) -> Option<std::path::PathBuf> {
 /// Why a local flake reference cannot be a flake (no such directory, or no
 /// flake.nix in it); `Ok` for every other reference.
 pub fn check_local_flake(reference: &str) -> Result<(), String> {
-    let Some(dir) = local_flake_dir(reference) else { return Ok(()) };
+    let Some(dir) = local_flake_dir(reference) else {
+        return Ok(());
+    };
     if !dir.is_dir() {
         Err("no such directory".to_owned())
     } else if !dir.join("flake.nix").is_file() {
