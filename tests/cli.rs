@@ -150,41 +150,20 @@ fn a_run_of_skipped_trials_only_could_not_test() {
     );
 }
 
-/// `--cpus` is 1 to 256: anything else is a usage error before anything boots.
+/// `--cpus` is 1 to 256 and `--jobs` 1 to 1024: anything else is a usage
+/// error before anything boots.
 #[test]
-fn cpus_out_of_bounds_is_a_usage_error() {
-    for cpus in ["0", "257", "two"] {
-        let out = isotest(&["run", "scenarios/minimal.yaml", "--cpus", cpus]);
-        assert_eq!(
-            out.status.code(),
-            Some(2),
-            "--cpus {cpus}: {}",
-            text(&out.stderr)
-        );
-        assert!(
-            text(&out.stderr).contains("--cpus"),
-            "--cpus {cpus}: {}",
-            text(&out.stderr)
-        );
-    }
-}
-
-/// `--jobs` is 1 to 1024, refused like `--cpus` otherwise.
-#[test]
-fn jobs_out_of_bounds_is_a_usage_error() {
-    for jobs in ["0", "1025", "two"] {
-        let out = isotest(&["run", "scenarios/minimal.yaml", "--jobs", jobs]);
-        assert_eq!(
-            out.status.code(),
-            Some(2),
-            "--jobs {jobs}: {}",
-            text(&out.stderr)
-        );
-        assert!(
-            text(&out.stderr).contains("--jobs"),
-            "--jobs {jobs}: {}",
-            text(&out.stderr)
-        );
+fn numbers_out_of_bounds_are_usage_errors() {
+    for (flag, values) in [
+        ("--cpus", ["0", "257", "two"]),
+        ("--jobs", ["0", "1025", "two"]),
+    ] {
+        for value in values {
+            let out = isotest(&["run", "scenarios/minimal.yaml", flag, value]);
+            let said = text(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{flag} {value}: {said}");
+            assert!(said.contains(flag), "{flag} {value}: {said}");
+        }
     }
 }
 

@@ -93,6 +93,37 @@ impl Shared {
     fn lock(&self) -> MutexGuard<'_, Buffer> {
         self.buffer.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// One more round of a wait that has not found what it waits for: an
+    /// error when the console closed or the deadline (`timeout` after the
+    /// start) passed, else the buffer once it grew (or the deadline came).
+    fn wait_for_more<'s>(
+        &'s self,
+        buffer: MutexGuard<'s, Buffer>,
+        deadline: Instant,
+        timeout: Duration,
+        waiting_for: &str,
+    ) -> Result<MutexGuard<'s, Buffer>, ConsoleError> {
+        if buffer.closed {
+            return Err(ConsoleError::Closed {
+                waiting_for: waiting_for.into(),
+                last_lines: tail(&buffer.text),
+            });
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return Err(ConsoleError::Timeout {
+                waiting_for: waiting_for.into(),
+                after: timeout,
+                last_lines: tail(&buffer.text),
+            });
+        }
+        let (buffer, _) = self
+            .grew
+            .wait_timeout(buffer, deadline - now)
+            .unwrap_or_else(|e| e.into_inner());
+        Ok(buffer)
+    }
 }
 
 /// Feeds one client of `serve` until it leaves or the console closes; then
@@ -365,26 +396,9 @@ impl SerialConsole {
                 }
                 _ => {}
             }
-            if buffer.closed {
-                return Err(ConsoleError::Closed {
-                    waiting_for: waiting_for.into(),
-                    last_lines: tail(&buffer.text),
-                });
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(ConsoleError::Timeout {
-                    waiting_for: waiting_for.into(),
-                    after: timeout,
-                    last_lines: tail(&buffer.text),
-                });
-            }
             buffer = self
                 .shared
-                .grew
-                .wait_timeout(buffer, deadline - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+                .wait_for_more(buffer, deadline, timeout, waiting_for)?;
         }
     }
 
@@ -476,26 +490,9 @@ impl SerialConsole {
             if done(&buffer.raw) {
                 return Ok(());
             }
-            if buffer.closed {
-                return Err(ConsoleError::Closed {
-                    waiting_for: waiting_for.into(),
-                    last_lines: tail(&buffer.text),
-                });
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(ConsoleError::Timeout {
-                    waiting_for: waiting_for.into(),
-                    after: timeout,
-                    last_lines: tail(&buffer.text),
-                });
-            }
             buffer = self
                 .shared
-                .grew
-                .wait_timeout(buffer, deadline - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+                .wait_for_more(buffer, deadline, timeout, waiting_for)?;
         }
     }
 

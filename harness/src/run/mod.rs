@@ -652,6 +652,11 @@ fn after_boot(
     private: &Path,
 ) -> Result<(), TrialError> {
     let scenario = &trial.scenario;
+    // Without a console shell, what needs none still runs (the SSH password logins).
+    let no_console_shell = |checks: &mut Vec<CheckResult>, why: &str| {
+        let ssh_port = forward.map(|(host, _)| host);
+        without_console_shell(expect, &scenario.steps, ssh_port, scale, checks, why)
+    };
     let boot = match boot {
         Ok(boot) => boot,
         Err(BootError::NoAutologin {
@@ -665,14 +670,7 @@ fn after_boot(
                     .push(checks::at_login_prompt(expected, &login_line, evidence));
             }
             let why = "no shell on the serial console (it stopped at a login prompt)";
-            without_console_shell(
-                expect,
-                &scenario.steps,
-                forward.map(|(host, _)| host),
-                scale,
-                &mut report.checks,
-                why,
-            );
+            no_console_shell(&mut report.checks, why);
             return Ok(());
         }
         Err(BootError::LoginFailed {
@@ -694,28 +692,14 @@ fn after_boot(
                 .checks
                 .push(checks::console_login_failed(&user, &answer, evidence));
             let why = "no shell on the serial console (the console login failed)";
-            without_console_shell(
-                expect,
-                &scenario.steps,
-                forward.map(|(host, _)| host),
-                scale,
-                &mut report.checks,
-                why,
-            );
+            no_console_shell(&mut report.checks, why);
             return Ok(());
         }
         Err(e @ BootError::NoPosixShell { .. }) => {
             // Something logged in, but gave isotest no shell: the trial fails
             // with the console's last lines, and the SSH logins still run.
             let why = "no shell on the serial console (isotest could not start /bin/sh there)";
-            without_console_shell(
-                expect,
-                &scenario.steps,
-                forward.map(|(host, _)| host),
-                scale,
-                &mut report.checks,
-                why,
-            );
+            no_console_shell(&mut report.checks, why);
             return Err(TrialError {
                 phase: Some(e.phase_reached().to_string()),
                 evidence: e.evidence().to_vec(),
