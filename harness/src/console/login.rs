@@ -90,6 +90,8 @@ fn patterns() -> &'static Patterns {
 const AUTOMATIC_LINE: Duration = Duration::from_secs(2);
 /// How long login(1) may take to ask for the password.
 const PASSWORD_PROMPT: Duration = Duration::from_secs(20);
+/// How long the console stays quiet once a session has drawn its prompt.
+const SESSION_QUIET: Duration = Duration::from_secs(1);
 
 /// From a login prompt (`prompt`: getty's `<host> login: `; `rest_of_line`:
 /// what followed it on its line) to isotest's /bin/sh. With `credentials` and
@@ -161,7 +163,18 @@ fn log_in(
     }
     // Never traced or logged: only the guest sees it, and login does not echo it.
     console.send_secret(format!("{}\r", password.expose()).as_bytes())?;
-    Ok(())
+    // What is typed while login(1) starts the session may be discarded in
+    // part (its terminal set-up flushes input), leaving half a line: the
+    // probe waits until the session's banner and prompt are out and the
+    // console is quiet (or login refused, which the probe then reads).
+    match console.wait_quiet(
+        SESSION_QUIET * scale,
+        PASSWORD_PROMPT * scale,
+        "the session after the password",
+    ) {
+        Ok(()) | Err(ConsoleError::Timeout { .. }) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Types `probe_line` until the /bin/sh it starts answers; returns the login
@@ -191,11 +204,15 @@ fn start_posix_shell(
     let deadline = started + patience;
     let mut tries = 0;
     loop {
+        // Retry now and then: characters typed while getty hands over to the
+        // shell can be flushed away, all or some: Ctrl-C first drops what a
+        // cut line left (an open quote would swallow every later try). (A
+        // second line that reaches the POSIX shell only starts another one.)
+        if tries > 0 {
+            console.send(b"\x03")?;
+        }
         console.send(format!("{}\r", probe_line(nonce)).as_bytes())?;
         tries += 1;
-        // Retry now and then: characters typed while getty hands over to the shell
-        // can be flushed away. (A second line that reaches the POSIX shell
-        // only starts another one in its place.)
         let wait = (Duration::from_secs(5) * scale)
             .min(deadline.saturating_duration_since(Instant::now()));
         let unwanted = if logging_in.is_some() {
@@ -302,7 +319,9 @@ mod tests {
     /// password (with echo off before its prompt, as PAM's conversation
     /// does) for any name, or only for `root` when `refuse` (agetty refuses
     /// some names silently, prompting again), then a shell for the right
-    /// password and login's refusal for a wrong one.
+    /// password (whose start eats the first 12 characters typed within
+    /// 0.5 s, as a session's terminal set-up can flush a line half typed)
+    /// and login's refusal for a wrong one.
     fn getty(refuse: bool) -> (LocalShell, tempfile::TempDir) {
         let dir = tempfile::tempdir().expect("tempdir");
         let script = dir.path().join("getty");
@@ -313,12 +332,48 @@ mod tests {
         };
         let text = format!(
             "#!/bin/bash\nwhile :; do\n  printf '\\nrescue login: '\n  read -r n\n  {refused}\n  stty -echo; printf 'Password: '\n  read -r p; stty echo\n  \
-             echo\n  if [ \"$n:$p\" = root:secret ]; then exec /bin/bash; fi\n  sleep 0.2; echo 'Login incorrect'\ndone\n"
+             echo\n  if [ \"$n:$p\" = root:secret ]; then read -r -t 0.5 -N 12 _; exec /bin/bash; fi\n  \
+             sleep 0.2; echo 'Login incorrect'\ndone\n"
         );
-        std::fs::write(&script, text).expect("script");
-        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        on_terminal(&script, &text, dir)
+    }
+
+    /// `text` as the program `path` on a terminal of its own.
+    fn on_terminal(
+        path: &std::path::Path,
+        text: &str,
+        dir: tempfile::TempDir,
+    ) -> (LocalShell, tempfile::TempDir) {
+        std::fs::write(path, text).expect("script");
+        std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
             .expect("chmod");
-        (LocalShell::on_terminal(&script), dir)
+        (LocalShell::on_terminal(path), dir)
+    }
+
+    /// A login shell whose start eats the first characters typed (as a
+    /// getty's hand-over can): the first try leaves an open quote, and the
+    /// next try must clear it (Ctrl-C) to reach /bin/sh.
+    #[test]
+    fn a_cut_first_try_is_cleared_before_the_next() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let script = dir.path().join("shell");
+        let (mut local, _dir) = on_terminal(
+            &script,
+            "#!/bin/bash\nread -r -N 12 _\nexec /bin/bash\n",
+            dir,
+        );
+        let got = reach_shell(local.console(), "", "", None, 1, Duration::from_secs(20));
+        let bash = std::fs::canonicalize("/bin/bash")
+            .unwrap()
+            .display()
+            .to_string();
+        assert_eq!(
+            got.expect("a shell"),
+            LoggedIn {
+                by_isotest: None,
+                login_shell: Some(bash)
+            }
+        );
     }
 
     /// Waits for the getty script's first prompt; returns what matched.
@@ -374,6 +429,11 @@ mod tests {
             1,
             Duration::from_secs(20),
         );
+        // The session's start discards what is typed meanwhile: the probe
+        // waited for it, so one try was enough.
+        let end = local.console().position();
+        let seen = local.console().text_between(0, end);
+        assert_eq!(seen.matches("echo ISOTEST_READY_$((").count(), 1, "{seen}");
         let bash = std::fs::canonicalize("/bin/bash")
             .unwrap()
             .display()
