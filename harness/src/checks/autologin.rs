@@ -37,11 +37,7 @@ pub fn autologin(shell: &mut Shell<'_>, boot: &BootOutcome, expected: &Autologin
         }
     };
     evidence.push(format!("$ id -un → {id}"));
-    if let Some(program) = &boot.logged_in.login_shell {
-        evidence.push(format!(
-            "login shell: {program} (isotest's checks run in a /bin/sh started from it)"
-        ));
-    }
+    evidence.extend(login_shell_line(boot));
     let actual = match &boot.autologin_user {
         Some(user) => format!("{user} (automatic login; shell user {id})"),
         None => format!("a shell as {id}, without getty's automatic-login line"),
@@ -114,11 +110,7 @@ pub fn console_login(shell: &mut Shell<'_>, user: &str, boot: &BootOutcome) -> C
         evidence: boot.login_evidence.clone(),
         secs: 0.0,
     };
-    if let Some(program) = &boot.logged_in.login_shell {
-        result.evidence.push(format!(
-            "login shell: {program} (isotest's checks run in a /bin/sh started from it)"
-        ));
-    }
+    result.evidence.extend(login_shell_line(boot));
     match shell.run("id -un", COMMAND_TIMEOUT) {
         Ok(out) if out.status == 0 => {
             let id = first_line(&out.output);
@@ -161,4 +153,12 @@ pub fn console_login_failed(user: &str, answer: &str, evidence: Vec<String>) -> 
         evidence,
         secs: 0.0,
     }
+}
+
+/// The evidence line naming the login shell the console reached, if known.
+fn login_shell_line(boot: &BootOutcome) -> Option<String> {
+    let program = boot.logged_in.login_shell.as_ref()?;
+    Some(format!(
+        "login shell: {program} (isotest's checks run in a /bin/sh started from it)"
+    ))
 }

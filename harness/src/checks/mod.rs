@@ -16,7 +16,7 @@ pub use autologin::{
 pub use home_manager::home_manager;
 pub use hostname::hostname;
 pub use sshd::{
-    finish_ssh_login, host_key_fingerprints, login_check_name, prepare_ssh_login,
+    finish_ssh_login, host_key_fingerprints, login_check_name, password_of, prepare_ssh_login,
     ssh_login_without_console, sshd, sshd_units, SshAttempt, SshLoginStage, SshTarget, SshdReach,
     SshdUnits,
 };

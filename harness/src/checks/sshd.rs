@@ -491,14 +491,12 @@ pub fn prepare_ssh_login(
         }
         Err(e) => return SshLoginStage::Judged(no_evidence(e, Vec::new())),
     }
-    let auth = match &login.password_env {
-        Some(var) => match std::env::var(var) {
-            Ok(value) => Auth::Password(Secret::new(value)),
-            Err(_) => {
-                let why = format!("environment variable {var} (the password of {user}) is not set");
-                return SshLoginStage::Judged(no_evidence(why, Vec::new()));
-            }
-        },
+    let password = match password_of(login) {
+        Ok(password) => password,
+        Err(why) => return SshLoginStage::Judged(no_evidence(why, Vec::new())),
+    };
+    let auth = match password {
+        Some(secret) => Auth::Password(secret),
         None => match install_key(shell, is_root, user, target.private_dir) {
             Ok(private) => Auth::Key(private),
             Err((message, evidence)) => {
@@ -621,25 +619,31 @@ impl SshAttempt {
 /// guest's addresses, from the console, as evidence. (A login still ready
 /// runs its network part here.)
 pub fn finish_ssh_login(shell: &mut Shell<'_>, stage: SshLoginStage) -> CheckResult {
-    match stage.run() {
-        SshLoginStage::Judged(result) => result,
-        // `run` moves a ready login on; kept total rather than assumed.
-        SshLoginStage::Ready(a) => broken(
-            a.name.clone(),
-            a.expected.clone(),
-            ("the login was never tried".into(), Vec::new()),
-        ),
-        SshLoginStage::NoBanner {
-            attempt,
-            error,
-            secs,
-        } => {
-            let evidence = run(shell, "ip -brief addr")
-                .map(|o| o.output.lines().map(|l| format!("ip addr: {l}")).collect());
-            attempt.judged(
-                attempt.fail(error.to_string(), evidence.unwrap_or_default()),
+    stage.verdict(|| {
+        run(shell, "ip -brief addr")
+            .map(|o| o.output.lines().map(|l| format!("ip addr: {l}")).collect())
+            .unwrap_or_default()
+    })
+}
+
+impl SshLoginStage {
+    /// The login's result: a login still ready runs its network part first;
+    /// a server that sent no banner fails with `no_banner`'s evidence (the
+    /// guest's addresses, where a console can tell them).
+    fn verdict(self, no_banner: impl FnOnce() -> Vec<String>) -> CheckResult {
+        match self.run() {
+            SshLoginStage::Judged(result) => result,
+            // `run` moves a ready login on; kept total rather than assumed.
+            SshLoginStage::Ready(a) => broken(
+                a.name.clone(),
+                a.expected.clone(),
+                ("the login was never tried".into(), Vec::new()),
+            ),
+            SshLoginStage::NoBanner {
+                attempt,
+                error,
                 secs,
-            )
+            } => attempt.judged(attempt.fail(error.to_string(), no_banner()), secs),
         }
     }
 }
@@ -657,45 +661,45 @@ pub fn ssh_login_without_console(
 ) -> CheckResult {
     let name = login_check_name(login);
     let user = &login.user;
-    let Some(var) = &login.password_env else {
-        return CheckResult::not_run(
-            &name,
-            "",
-            &format!("{why}; a key login needs the console shell to install its key"),
-        );
-    };
     let expected = match hostname {
         Some(h) => format!("password login as {user}, `id -un` = {user}, hostname {h}"),
         None => format!("password login as {user}, `id -un` = {user}"),
     };
-    let Ok(password) = std::env::var(var) else {
-        let why = format!("environment variable {var} (the password of {user}) is not set");
-        return broken(name, expected, (why, Vec::new()));
+    let password = match password_of(login) {
+        Ok(Some(password)) => password,
+        Ok(None) => {
+            let why = format!("{why}; a key login needs the console shell to install its key");
+            return CheckResult::not_run(&name, "", &why);
+        }
+        Err(why) => return broken(name, expected, (why, Vec::new())),
     };
     let attempt = SshAttempt {
         name,
         expected,
         user: user.clone(),
         method: "password",
-        auth: Auth::Password(Secret::new(password)),
+        auth: Auth::Password(password),
         port,
         pins: None,
         hostname: hostname.map(|h| (h.to_owned(), "the scenario expects")),
         patience: Duration::from_secs(30) * scale,
         secs: 0.0,
     };
-    match Box::new(attempt).run() {
-        SshLoginStage::Judged(result) => result,
-        SshLoginStage::NoBanner {
-            attempt,
-            error,
-            secs,
-        } => attempt.judged(attempt.fail(error.to_string(), Vec::new()), secs),
-        SshLoginStage::Ready(a) => broken(
-            a.name.clone(),
-            a.expected.clone(),
-            ("the login was never tried".into(), Vec::new()),
-        ),
+    SshLoginStage::Ready(Box::new(attempt)).verdict(Vec::new)
+}
+
+/// The password of a login, from the environment variable the scenario
+/// names (None: the login has none); an unset variable is the error.
+pub fn password_of(login: &SshLogin) -> Result<Option<Secret>, String> {
+    let Some(var) = &login.password_env else {
+        return Ok(None);
+    };
+    match std::env::var(var) {
+        Ok(value) => Ok(Some(Secret::new(value))),
+        Err(_) => Err(format!(
+            "environment variable {var} (the password of {}) is not set",
+            login.user
+        )),
     }
 }
 

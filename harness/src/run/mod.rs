@@ -496,18 +496,7 @@ fn console_credentials(
     login: Option<&crate::scenario::SshLogin>,
 ) -> Result<Option<crate::console::Credentials>, String> {
     let Some(login) = login else { return Ok(None) };
-    let password = match &login.password_env {
-        Some(var) => match std::env::var(var) {
-            Ok(value) => Some(crate::ssh::Secret::new(value)),
-            Err(_) => {
-                return Err(format!(
-                    "environment variable {var} (the console password of {}) is not set",
-                    login.user
-                ))
-            }
-        },
-        None => None,
-    };
+    let password = checks::password_of(login)?;
     Ok(Some(crate::console::Credentials {
         user: login.user.clone(),
         password,
@@ -845,7 +834,7 @@ fn run_checks(
     let seen = expect.sshd.as_ref().map(|_| checks::sshd_units(shell));
     let sshd_starting = seen.as_ref().is_some_and(checks::SshdUnits::starting);
     if sshd_starting {
-        users_and_home_manager(shell, is_root, expect, &mut report.checks);
+        users_and_home_manager(shell, is_root, expect, boot, &mut report.checks);
     }
     let mut stages = Vec::new();
     if let Some(sshd) = &expect.sshd {
@@ -873,7 +862,7 @@ fn run_checks(
                 .collect::<Vec<_>>()
         });
         if !sshd_starting {
-            users_and_home_manager(shell, is_root, expect, &mut report.checks);
+            users_and_home_manager(shell, is_root, expect, boot, &mut report.checks);
         }
         network.join()
     });
@@ -885,23 +874,6 @@ fn run_checks(
         // A bug in isotest, not a finding about the ISO: the trial's own
         // catch_unwind classifies it as any other panic.
         Err(payload) => std::panic::resume_unwind(payload),
-    }
-    // The login shell the console reached is evidence for its user's `shell`.
-    let console_user = boot
-        .logged_in
-        .by_isotest
-        .as_ref()
-        .or(boot.autologin_user.as_ref());
-    if let (Some(program), Some(user)) = (&boot.logged_in.login_shell, console_user) {
-        if let Some(check) = report
-            .checks
-            .iter_mut()
-            .find(|c| c.name == format!("user {user}"))
-        {
-            check
-                .evidence
-                .push(format!("the serial console's login shell: {program}"));
-        }
     }
     // Units may fail until start-up is over: they are listed after it.
     wait_for_startup(shell);
@@ -916,12 +888,23 @@ fn users_and_home_manager(
     shell: &mut Shell<'_>,
     is_root: bool,
     expect: &Expect,
+    boot: &crate::console::BootOutcome,
     results: &mut Vec<CheckResult>,
 ) {
+    // The login shell the console reached is evidence for its user's `shell`.
+    let console_user = boot
+        .logged_in
+        .by_isotest
+        .as_ref()
+        .or(boot.autologin_user.as_ref());
     for (name, user) in &expect.users {
-        results.push(CheckResult::timed(|| {
-            checks::user(shell, is_root, name, user)
-        }));
+        let mut result = CheckResult::timed(|| checks::user(shell, is_root, name, user));
+        if let (Some(program), true) = (&boot.logged_in.login_shell, console_user == Some(name)) {
+            result
+                .evidence
+                .push(format!("the serial console's login shell: {program}"));
+        }
+        results.push(result);
     }
     for (name, user) in &expect.users {
         if let Some(hm) = &user.home_manager {
