@@ -7,9 +7,10 @@ mod support;
 
 use isotest::checks::Outcome;
 use isotest::plan::{self, Trial};
+use isotest::platform::{Arch, Firmware};
 use isotest::report::{render_failure, TrialReport, Verdict};
 use isotest::run::{run_trial, RunOptions};
-use isotest::scenario::{Arch, Firmware, Scenario};
+use isotest::scenario::Scenario;
 use libtest_mimic::{Arguments, Completion, Failed, Trial as Test};
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -4,7 +4,8 @@
 mod support;
 
 use isotest::flake::{self, FlakeError};
-use isotest::scenario::{Arch, Autologin, Installed, Scenario};
+use isotest::platform::Arch;
+use isotest::scenario::{Autologin, Installed, Scenario};
 use libtest_mimic::{Arguments, Failed, Trial};
 use std::path::{Path, PathBuf};
 

@@ -6,8 +6,9 @@
 
 mod support;
 
-use isotest::qemu::{find_qemu, Accel, Machine, MachineSpec, PrivateDir};
-use isotest::scenario::{Arch, Firmware};
+use isotest::platform::Accel;
+use isotest::platform::{Arch, Firmware};
+use isotest::qemu::{find_qemu, Machine, MachineSpec, PrivateDir};
 use std::collections::HashSet;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

@@ -12,6 +12,7 @@ pub mod flake;
 pub mod iso;
 pub mod matrix;
 pub mod plan;
+pub mod platform;
 pub mod progress;
 pub mod qemu;
 pub mod report;

@@ -5,14 +5,15 @@ use clap::{Parser, Subcommand};
 use isotest::console::attach::{attach_terminal, restore_terminal, Detached, ESCAPE_HELP};
 use isotest::matrix::{self, Format, RunnerOverride, Runners};
 use isotest::plan::{self, Shard, Trial};
-use isotest::qemu::{kill_all_machines, remove_private_dirs, AccelChoice};
+use isotest::platform::{AccelChoice, Arch, Firmware};
+use isotest::qemu::{kill_all_machines, remove_private_dirs};
 use isotest::report::{
     exit_status, merge, parent_dir, render_comparison, render_failure, render_html, render_junit,
     render_line, render_regressions, render_summary, write_file, Comparison, RunResult, Summary,
     EXIT_COULD_NOT_TEST, EXIT_FAIL, EXIT_PASS, EXIT_STATUS_HELP, EXIT_USAGE,
 };
 use isotest::run::{run_baselines, run_trials, start_for_console, RunOptions};
-use isotest::scenario::{Arch, Firmware, MaxSlowdown, Scenario};
+use isotest::scenario::{MaxSlowdown, Scenario};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;

@@ -7,7 +7,7 @@
 //! the runner that gets it may well run it (see `plan::host_independent`).
 
 use crate::plan::Trial;
-use crate::scenario::{Acceleration, Arch};
+use crate::platform::{AccelChoice, Arch};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -46,7 +46,7 @@ impl RunnerKind {
     pub fn of(trial: &Trial) -> RunnerKind {
         RunnerKind {
             arch: trial.arch,
-            kvm: trial.scenario.accel == Acceleration::Kvm,
+            kvm: trial.scenario.accel == AccelChoice::Kvm,
         }
     }
 }

@@ -4,7 +4,8 @@
 //! cannot run on this host stays in the plan, skipped with the reason, so that
 //! `isotest list`, `isotest run` and `cargo test` all show it.
 
-use crate::scenario::{Arch, Firmware, Scenario};
+use crate::platform::{Arch, Firmware};
+use crate::scenario::Scenario;
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;

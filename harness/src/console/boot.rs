@@ -24,6 +24,21 @@ pub enum Phase {
     Shell,
 }
 
+impl Phase {
+    /// The phase's name in reports and progress lines (`power-on`, `kernel`...).
+    pub fn id(self) -> &'static str {
+        match self {
+            Phase::PowerOn => "power-on",
+            Phase::TextModeKey => "text-mode-key",
+            Phase::BootMenu => "boot-menu",
+            Phase::Kernel => "kernel",
+            Phase::Userspace => "userspace",
+            Phase::LoginPrompt => "login-prompt",
+            Phase::Shell => "shell",
+        }
+    }
+}
+
 impl fmt::Display for Phase {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

@@ -4,7 +4,7 @@
 //! has a serial console.
 
 use super::grub::{GrubMenu, GrubPlan, DEFAULT_TEXT_MODE_KEY};
-use crate::scenario::Firmware;
+use crate::platform::Firmware;
 use regex::Regex;
 use std::path::Path;
 use std::process::Command;

@@ -2,7 +2,7 @@
 //! under the output's `iso/`.
 
 use super::{attr, hosts::require_host, nix, once, system, FlakeError, Memo};
-use crate::scenario::Arch;
+use crate::platform::Arch;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Instant;

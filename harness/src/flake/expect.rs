@@ -3,9 +3,10 @@
 //! a real NixOS configuration is far too big to evaluate whole.
 
 use super::{attr, hosts::require_host, nix, once, FlakeError, Memo};
+use crate::platform::Arch;
 use crate::scenario::{
-    permit_root_login_of_bool, permit_root_login_of_str, Arch, Autologin, Expect, HomeManager,
-    Installed, Package, SshLogin, Sshd, User,
+    permit_root_login_of_bool, permit_root_login_of_str, Autologin, Expect, HomeManager, Installed,
+    Package, SshLogin, Sshd, User,
 };
 use serde::Deserialize;
 use std::collections::BTreeMap;

@@ -11,7 +11,8 @@ pub use build::build_iso;
 pub use expect::derive_expectations;
 pub use hosts::iso_hosts;
 
-use crate::scenario::{Arch, Scenario};
+use crate::platform::Arch;
+use crate::scenario::Scenario;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Mutex, OnceLock};

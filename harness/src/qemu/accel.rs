@@ -14,7 +14,7 @@ use super::args::{
 };
 use super::machine::OwnedQemu;
 use super::{Pflash, PrivateDir, QemuError};
-use crate::scenario::{Arch, Firmware};
+use crate::platform::{Accel, AccelChoice, Arch, Firmware};
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Read};
@@ -22,38 +22,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{mpsc, Mutex};
 use std::time::Duration;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Accel {
-    Kvm,
-    Tcg,
-}
-
-impl Accel {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Accel::Kvm => "kvm",
-            Accel::Tcg => "tcg",
-        }
-    }
-
-    /// How much longer every internal wait is under software emulation.
-    pub fn time_scale(self) -> u32 {
-        match self {
-            Accel::Kvm => 1,
-            Accel::Tcg => 4,
-        }
-    }
-}
-
-/// What the user asked for (`--accel`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum AccelChoice {
-    #[default]
-    Auto,
-    Kvm,
-    Tcg,
-}
 
 /// The accelerator chosen for a trial and, when it is not the fast path, why.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,8 +1,7 @@
 //! The QEMU command line, assembled from one small function per concern so each
 //! can be read and tested on its own, without a VM.
 
-use super::Accel;
-use crate::scenario::{Arch, Firmware};
+use crate::platform::{Accel, Arch, Firmware};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 

@@ -1,7 +1,7 @@
 //! Finding `qemu-system-<arch>` and saying what to install when it is missing.
 
 use super::QemuError;
-use crate::scenario::Arch;
+use crate::platform::Arch;
 use std::path::PathBuf;
 
 /// The QEMU system emulator for `arch`, from `$ISOTEST_QEMU_<ARCH>` or `PATH`.

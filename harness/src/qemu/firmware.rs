@@ -9,7 +9,7 @@
 //! Secure Boot builds are passed over: they need SMM machine options, and the
 //! boot loaders of most rescue ISOs are not signed for them.
 
-use crate::scenario::Arch;
+use crate::platform::Arch;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 

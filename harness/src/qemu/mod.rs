@@ -11,7 +11,7 @@ mod private;
 mod qmp;
 mod screendump;
 
-pub use accel::{resolve_accel, Accel, AccelChoice, AccelDecision, ProbeKey, ProbeTarget};
+pub use accel::{resolve_accel, AccelDecision, ProbeKey, ProbeTarget};
 pub use args::{command_line, MachineSpec, Pflash, FIRMWARE_LOG, SERCON_TTYS0};
 pub use binary::{find_qemu, version};
 pub use exit::QemuExit;

@@ -11,9 +11,10 @@ use crate::console::menu::BootChoice;
 use crate::console::{boot_to_shell, BootError, Phase, SerialConsole, Shell};
 use crate::flake::{self, FlakeError};
 use crate::plan::Trial;
-use crate::qemu::{self, AccelChoice, Machine, MachineSpec, PrivateDir, ProbeTarget, QemuError};
+use crate::platform::{AccelChoice, Arch, Firmware};
+use crate::qemu::{self, Machine, MachineSpec, PrivateDir, ProbeTarget, QemuError};
 use crate::report::{ErrorKind, QemuRun, TrialError, TrialReport, Verdict};
-use crate::scenario::{Arch, Expect, Firmware, Origins};
+use crate::scenario::{Expect, Origins};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -73,12 +74,7 @@ pub fn default_jobs(cores: usize, host_mib: Option<u64>, guest_mib: u64) -> usiz
 
 /// `--accel` if given, else the scenario's `accel:` (auto by default).
 fn accel_choice(options: &RunOptions, scenario: &crate::scenario::Scenario) -> AccelChoice {
-    use crate::scenario::Acceleration;
-    options.accel.unwrap_or(match scenario.accel {
-        Acceleration::Auto => AccelChoice::Auto,
-        Acceleration::Kvm => AccelChoice::Kvm,
-        Acceleration::Tcg => AccelChoice::Tcg,
-    })
+    options.accel.unwrap_or(scenario.accel)
 }
 
 /// The serial console argument of a Linux kernel on this architecture.
@@ -742,7 +738,7 @@ fn after_boot(
     report.phases = boot
         .phases
         .iter()
-        .map(|(p, t)| (phase_name(*p), t.as_secs_f64()))
+        .map(|(p, t)| (p.id().to_owned(), t.as_secs_f64()))
         .collect();
     tracing::info!(trial = %trial.name(), "shell on the serial console after {:.1} s", report.boot_secs().unwrap_or_default());
 
@@ -1248,20 +1244,6 @@ fn without_console_shell(
         }
     }
     out.extend(checks::steps_not_run(steps, why));
-}
-
-fn phase_name(phase: crate::console::Phase) -> String {
-    use crate::console::Phase::*;
-    match phase {
-        PowerOn => "power-on",
-        TextModeKey => "text-mode-key",
-        BootMenu => "boot-menu",
-        Kernel => "kernel",
-        Userspace => "userspace",
-        LoginPrompt => "login-prompt",
-        Shell => "shell",
-    }
-    .to_owned()
 }
 
 /// Runs trials with at most `jobs` at once, telling `progress` as each starts,

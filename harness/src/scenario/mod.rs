@@ -10,15 +10,16 @@ mod values;
 
 pub use merge::{Origin, Origins};
 pub use model::{
-    permit_root_login_of_bool, permit_root_login_of_str, Acceleration, Arch, Autologin, Boot,
-    Expect, Firmware, HomeManager, Installed, MaxSlowdown, Package, Scenario, Source, SshLogin,
-    Sshd, Step, User, MAX_SLOWDOWN_FRACTION, MAX_SLOWDOWN_SECONDS,
+    permit_root_login_of_bool, permit_root_login_of_str, Autologin, Boot, Expect, HomeManager,
+    Installed, MaxSlowdown, Package, Scenario, Source, SshLogin, Sshd, Step, User,
+    MAX_SLOWDOWN_FRACTION, MAX_SLOWDOWN_SECONDS,
 };
 pub use values::{
     check_hostname, check_local_flake, flake_reference, local_flake_dir, parse_duration,
     parse_memory, MAX_MEMORY_MIB, MAX_TIMEOUT,
 };
 
+use crate::platform::Firmware;
 use std::path::{Path, PathBuf};
 
 /// Why a scenario could not be loaded.

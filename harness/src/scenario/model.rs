@@ -3,84 +3,13 @@
 
 use super::values::{check_hostname, flake_reference, parse_duration, parse_memory};
 use super::ScenarioError;
+use crate::platform::{AccelChoice, Arch, Firmware};
 use regex::Regex;
 use serde::{de, Deserialize, Deserializer};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-/// `accel:`: the accelerator a scenario asks for, as `--accel` names them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Acceleration {
-    /// KVM where the ISO really runs under it, else TCG.
-    #[default]
-    Auto,
-    Kvm,
-    Tcg,
-}
-
-impl Acceleration {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Acceleration::Auto => "auto",
-            Acceleration::Kvm => "kvm",
-            Acceleration::Tcg => "tcg",
-        }
-    }
-}
-
-/// A guest CPU architecture.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Arch {
-    X86_64,
-    Aarch64,
-}
-
-impl Arch {
-    /// The architecture of the machine the harness runs on, if it is one we boot.
-    pub fn host() -> Option<Arch> {
-        match std::env::consts::ARCH {
-            "x86_64" => Some(Arch::X86_64),
-            "aarch64" => Some(Arch::Aarch64),
-            _ => None,
-        }
-    }
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Arch::X86_64 => "x86_64",
-            Arch::Aarch64 => "aarch64",
-        }
-    }
-}
-
-impl fmt::Display for Arch {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// How the machine boots the ISO.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Firmware {
-    Bios,
-    Uefi,
-}
-
-impl Firmware {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Firmware::Bios => "bios",
-            Firmware::Uefi => "uefi",
-        }
-    }
-}
-
-impl fmt::Display for Firmware {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// Where a scenario's ISO and expectations come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -282,7 +211,7 @@ pub struct Scenario {
     pub memory_mib: u64,
     /// `accel:`: the accelerator the trial asks for (auto by default); `--accel`
     /// overrides it. `kvm` also asks CI for a runner with KVM (`isotest matrix`).
-    pub accel: Acceleration,
+    pub accel: AccelChoice,
     /// Whether `arch:` was written. Without it the architecture is the host's, so
     /// the trials depend on the machine that computes them: `isotest matrix` and
     /// `--shard`, whose plan other machines must share, refuse that.
@@ -347,7 +276,7 @@ pub(super) struct ScenarioFile {
     #[serde(default, deserialize_with = "memory")]
     memory: Option<u64>,
     #[serde(default, deserialize_with = "accel")]
-    accel: Option<Acceleration>,
+    accel: Option<AccelChoice>,
     #[serde(default, deserialize_with = "duration")]
     timeout: Option<Duration>,
     baseline: Option<PathBuf>,
@@ -515,11 +444,11 @@ fn memory<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
 }
 
 /// `accel: auto|kvm|tcg`, as `--accel` takes it.
-fn accel<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Acceleration>, D::Error> {
+fn accel<'de, D: Deserializer<'de>>(d: D) -> Result<Option<AccelChoice>, D::Error> {
     scalar(d, "an accelerator: auto, kvm or tcg", |t| match t {
-        "auto" => Ok(Acceleration::Auto),
-        "kvm" => Ok(Acceleration::Kvm),
-        "tcg" => Ok(Acceleration::Tcg),
+        "auto" => Ok(AccelChoice::Auto),
+        "kvm" => Ok(AccelChoice::Kvm),
+        "tcg" => Ok(AccelChoice::Tcg),
         _ => Err(format!("unknown accelerator `{t}` (known: auto, kvm, tcg)")),
     })
     .map(Some)

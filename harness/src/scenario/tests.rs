@@ -1,4 +1,5 @@
 use super::*;
+use crate::platform::{AccelChoice, Arch, Firmware};
 use std::time::Duration;
 
 fn parse(text: &str) -> Result<Scenario, ScenarioError> {
@@ -566,14 +567,14 @@ fn flake_references() {
 
 #[test]
 fn accel_is_auto_unless_named_and_a_wrong_one_is_located() {
-    assert_eq!(parse("iso: rescue\n").unwrap().accel, Acceleration::Auto);
+    assert_eq!(parse("iso: rescue\n").unwrap().accel, AccelChoice::Auto);
     assert_eq!(
         parse("iso: rescue\naccel: kvm\n").unwrap().accel,
-        Acceleration::Kvm
+        AccelChoice::Kvm
     );
     assert_eq!(
         parse("iso: rescue\naccel: tcg\n").unwrap().accel,
-        Acceleration::Tcg
+        AccelChoice::Tcg
     );
     let e = error("iso: rescue\naccel: hvf\n");
     assert_eq!(
