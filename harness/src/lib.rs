@@ -7,6 +7,7 @@
 
 pub mod checks;
 pub mod console;
+pub mod error;
 mod fault;
 pub mod flake;
 pub mod iso;
