@@ -6,7 +6,8 @@
 //! command left every page fails.
 //!
 //! A command exits 0 unless its comment says `# exits N`. Every ```yaml block
-//! must be a valid scenario, and every page of the book is in its SUMMARY.md.
+//! must be a valid scenario, every page of the book is in its SUMMARY.md, and
+//! every relative link leads to a file that exists.
 
 mod support;
 
@@ -98,9 +99,14 @@ fn main() {
             }
         },
     ));
+    let linked = pages.clone();
     tests.push(Trial::test(
         "every page of the book is in SUMMARY.md",
         move || summary_lists_every_page(&pages),
+    ));
+    tests.push(Trial::test(
+        "every relative link leads to a file",
+        move || broken_links(&linked),
     ));
     libtest_mimic::run(&Arguments::from_args(), tests).exit();
 }
@@ -162,6 +168,34 @@ fn summary_lists_every_page(pages: &[(String, String)]) -> Result<(), Failed> {
         Ok(())
     } else {
         Err(format!("pages not in docs/src/SUMMARY.md: {unlisted:?}").into())
+    }
+}
+
+/// Links of the form `](target)` whose target is a path, not a URL or an
+/// anchor on the same page, that names no file beside the page.
+fn broken_links(pages: &[(String, String)]) -> Result<(), Failed> {
+    let mut broken = Vec::new();
+    for (page, text) in pages {
+        let dir = support::repo().join(page);
+        let dir = dir.parent().expect("a page is in a directory");
+        for target in text
+            .split("](")
+            .skip(1)
+            .filter_map(|rest| rest.split(')').next())
+        {
+            let path = target.split('#').next().unwrap_or_default();
+            if path.is_empty() || path.contains("://") {
+                continue;
+            }
+            if !dir.join(path).exists() {
+                broken.push(format!("{page}: {target}"));
+            }
+        }
+    }
+    if broken.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("links to nothing: {broken:?}").into())
     }
 }
 
