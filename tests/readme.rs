@@ -1,20 +1,22 @@
-//! README.md's commands, run as a user pastes them: every line of its ```sh
-//! blocks, from the repository's root, with `cargo run -p isotest --` standing
-//! for the built binary. Commands that boot or install are skipped, each by name
-//! and with why (shown as ignored); a command the README gains runs unless it is
-//! added to that list, and a skip whose command left the README fails.
+//! The commands of README.md and of the book (docs/src/*.md), run as a user
+//! pastes them: every line of their ```sh blocks, from the repository's root,
+//! with `cargo run -p isotest --` standing for the built binary. Commands that
+//! boot or install are skipped, each by name and with why (shown as ignored); a
+//! command a page gains runs unless it is added to that list, and a skip whose
+//! command left every page fails.
 //!
 //! A command exits 0 unless its comment says `# exits N`. Every ```yaml block
-//! must be a valid scenario.
+//! must be a valid scenario, every page of the book is in its SUMMARY.md, and
+//! every relative link leads to a file that exists.
 
 mod support;
 
 use isotest::scenario::Scenario;
 use libtest_mimic::{Arguments, Failed, Trial};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// README commands not run here, and why.
+/// Commands of the README and the book not run here, and why.
 const SKIPPED: &[(&str, &str)] = &[
     ("ci/demo", "installs packages and boots every trial"),
     (
@@ -51,10 +53,10 @@ const SKIPPED: &[(&str, &str)] = &[
     ),
 ];
 
-/// How the README spells the binary.
+/// How the pages spell the binary.
 const CARGO_RUN: &str = "cargo run -p isotest --";
 
-/// One command of the README: the line without its comment, and the status its
+/// One command of a page: the line without its comment, and the status its
 /// comment promises.
 struct Example {
     command: String,
@@ -62,27 +64,28 @@ struct Example {
 }
 
 fn main() {
-    let readme = std::fs::read_to_string(support::repo().join("README.md")).expect("README.md");
-    let examples = examples(&readme);
-    let mut tests: Vec<Trial> = examples
-        .iter()
-        .map(|example| {
-            let command = example.command.clone();
-            let exits = example.exits;
-            match SKIPPED.iter().find(|(c, _)| *c == command) {
-                // Even with --include-ignored it does not run (ci/test would run
-                // itself): it fails, saying why it is skipped.
-                Some((_, why)) => Trial::test(command, move || {
-                    Err(format!("not run by this test: {why}").into())
-                })
-                .with_ignored_flag(true),
-                None => Trial::test(command.clone(), move || run(&command, exits)),
-            }
-        })
-        .collect();
-    let listed: Vec<String> = examples.iter().map(|e| e.command.clone()).collect();
+    let pages = pages();
+    let mut tests = Vec::new();
+    let mut listed = Vec::new();
+    for (page, text) in &pages {
+        for example in examples(text) {
+            listed.push(example.command.clone());
+            tests.push(command_test(page, example));
+        }
+        for (i, yaml) in blocks(text, "yaml").into_iter().enumerate() {
+            tests.push(Trial::test(
+                format!("{page}: yaml example {} is a valid scenario", i + 1),
+                move || {
+                    // Parsed, not loaded: the example's files (old/rescue.iso, /opt/OVMF_*) are illustrations.
+                    Scenario::parse(Path::new("scenarios/example.yaml"), &yaml)
+                        .map(drop)
+                        .map_err(|e| e.to_string().into())
+                },
+            ));
+        }
+    }
     tests.push(Trial::test(
-        "skipped commands are all in the README",
+        "skipped commands are all in the README or the book",
         move || {
             let stale: Vec<&str> = SKIPPED
                 .iter()
@@ -92,30 +95,116 @@ fn main() {
             if stale.is_empty() {
                 Ok(())
             } else {
-                Err(format!("skipped, but not in README.md any more: {stale:?}").into())
+                Err(format!("skipped, but in no page any more: {stale:?}").into())
             }
         },
     ));
-    for (i, yaml) in blocks(&readme, "yaml").into_iter().enumerate() {
-        tests.push(Trial::test(
-            format!("yaml example {} is a valid scenario", i + 1),
-            move || {
-                // Parsed, not loaded: the example's files (old/rescue.iso, /opt/OVMF_*) are illustrations.
-                Scenario::parse(Path::new("scenarios/example.yaml"), &yaml)
-                    .map(drop)
-                    .map_err(|e| e.to_string().into())
-            },
-        ));
-    }
+    let linked = pages.clone();
+    tests.push(Trial::test(
+        "every page of the book is in SUMMARY.md",
+        move || summary_lists_every_page(&pages),
+    ));
+    tests.push(Trial::test(
+        "every relative link leads to a file",
+        move || broken_links(&linked),
+    ));
     libtest_mimic::run(&Arguments::from_args(), tests).exit();
 }
 
+/// The book's sources, under docs/src.
+const BOOK: &str = "docs/src";
+
+/// README.md, then the book's pages in name order, each as (path, text).
+fn pages() -> Vec<(String, String)> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(support::repo().join(BOOK))
+        .expect("docs/src")
+        .map(|entry| entry.expect("docs/src entry").path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "md"))
+        .collect();
+    paths.sort();
+    std::iter::once(support::repo().join("README.md"))
+        .chain(paths)
+        .map(|path| {
+            let text = std::fs::read_to_string(&path)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let name = path.strip_prefix(support::repo()).unwrap_or(&path);
+            (name.display().to_string(), text)
+        })
+        .collect()
+}
+
+/// The test of one command: run, or shown as ignored with why it is skipped.
+fn command_test(page: &str, example: Example) -> Trial {
+    let name = format!("{page}: {}", example.command);
+    match SKIPPED.iter().find(|(c, _)| *c == example.command) {
+        // Even with --include-ignored it does not run (ci/test would run
+        // itself): it fails, saying why it is skipped.
+        Some((_, why)) => Trial::test(name, move || {
+            Err(format!("not run by this test: {why}").into())
+        })
+        .with_ignored_flag(true),
+        None => {
+            let page = page.to_owned();
+            Trial::test(name, move || run(&page, &example.command, example.exits))
+        }
+    }
+}
+
+/// mdBook renders only the pages SUMMARY.md links to: a page missing there
+/// would be in the repository and nowhere in the book.
+fn summary_lists_every_page(pages: &[(String, String)]) -> Result<(), Failed> {
+    let summary_path = format!("{BOOK}/SUMMARY.md");
+    let summary = &pages
+        .iter()
+        .find(|(path, _)| *path == summary_path)
+        .ok_or("docs/src/SUMMARY.md is missing")?
+        .1;
+    let unlisted: Vec<&str> = pages
+        .iter()
+        .filter_map(|(path, _)| path.strip_prefix(&format!("{BOOK}/")))
+        .filter(|page| *page != "SUMMARY.md" && !summary.contains(&format!("]({page})")))
+        .collect();
+    if unlisted.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("pages not in docs/src/SUMMARY.md: {unlisted:?}").into())
+    }
+}
+
+/// Links of the form `](target)` whose target is a path, not a URL or an
+/// anchor on the same page, that names no file beside the page.
+fn broken_links(pages: &[(String, String)]) -> Result<(), Failed> {
+    let mut broken = Vec::new();
+    for (page, text) in pages {
+        let dir = support::repo().join(page);
+        let dir = dir.parent().expect("a page is in a directory");
+        for target in text
+            .split("](")
+            .skip(1)
+            .filter_map(|rest| rest.split(')').next())
+        {
+            let path = target.split('#').next().unwrap_or_default();
+            if path.is_empty() || path.contains("://") {
+                continue;
+            }
+            if !dir.join(path).exists() {
+                broken.push(format!("{page}: {target}"));
+            }
+        }
+    }
+    if broken.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("links to nothing: {broken:?}").into())
+    }
+}
+
 /// The lines of every block fenced as ```LANG, block by block.
-fn blocks(readme: &str, lang: &str) -> Vec<String> {
+fn blocks(page: &str, lang: &str) -> Vec<String> {
     let mut out = Vec::new();
     // Inside a fenced block: `Some(text)` when it is one of LANG.
     let mut inside: Option<Option<String>> = None;
-    for line in readme.lines() {
+    for line in page.lines() {
         let fence = line.trim_start();
         if fence.starts_with("```") {
             inside = match inside.take() {
@@ -136,9 +225,9 @@ fn blocks(readme: &str, lang: &str) -> Vec<String> {
 }
 
 /// The commands of every ```sh block, in order.
-fn examples(readme: &str) -> Vec<Example> {
+fn examples(page: &str) -> Vec<Example> {
     let mut out = Vec::new();
-    for line in blocks(readme, "sh").iter().flat_map(|b| b.lines()) {
+    for line in blocks(page, "sh").iter().flat_map(|b| b.lines()) {
         if line.trim().is_empty() || line.trim_start().starts_with('#') {
             continue;
         }
@@ -175,7 +264,7 @@ fn promised_status(comment: &str) -> i32 {
 /// Runs the command with `sh` from the repository's root, as pasted, the binary
 /// in place of `cargo run`, without the caller's ISOTEST_* settings (a reader's
 /// shell has none).
-fn run(command: &str, exits: i32) -> Result<(), Failed> {
+fn run(page: &str, command: &str, exits: i32) -> Result<(), Failed> {
     let bin = support::isotest_bin();
     let line = match command.strip_prefix(CARGO_RUN) {
         Some(rest) => format!("'{}'{rest}", bin.display()),
@@ -197,7 +286,7 @@ fn run(command: &str, exits: i32) -> Result<(), Failed> {
         return Ok(());
     }
     Err(format!(
-        "`{command}` exited {status}, the README says {exits}\nstdout:\n{}\nstderr:\n{}",
+        "`{command}` exited {status}, {page} says {exits}\nstdout:\n{}\nstderr:\n{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
