@@ -111,3 +111,29 @@ fn failures(stderr: &[u8]) -> String {
         detail
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::menu::iso::tests::xorriso;
+
+    #[test]
+    fn files_the_iso_has_and_lacks() {
+        let dir = tempfile::tempdir().unwrap();
+        let iso = xorriso(dir.path(), "data", &[]);
+        let files = Xorriso { iso: &iso };
+        assert_eq!(files.read("/readme").unwrap(), "hello\n");
+        let e = files.read("/isolinux/isolinux.cfg").unwrap_err();
+        assert!(matches!(e, MenuError::NotOnIso { .. }), "{e:?}");
+        assert!(
+            e.to_string().starts_with(&format!(
+                "{}: cannot read /isolinux/isolinux.cfg from the ISO: ",
+                iso.display()
+            )),
+            "{e}"
+        );
+        assert!(files.has_dir("/").unwrap());
+        assert!(!files.has_dir("/readme").unwrap());
+        assert!(!files.has_dir("/isolinux").unwrap());
+    }
+}

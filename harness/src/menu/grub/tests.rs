@@ -5,6 +5,14 @@ use super::words::{linux_command, linux_line, Line};
 use super::*;
 use regex::Regex;
 
+/// Each step of the plan: from which item, to which, and the level's last title.
+fn moves(plan: &GrubPlan) -> Vec<(usize, usize, &str)> {
+    plan.steps
+        .iter()
+        .map(|s| (s.from, s.to, s.last_title.as_str()))
+        .collect()
+}
+
 /// The shape of NixOS's iso-image.nix grub.cfg (and the fixture's).
 const NIXOS_LIKE: &str = r#"
 serial --unit=0 --speed=115200
@@ -182,13 +190,8 @@ fn separators_count_and_hidden_entries_do_not() {
     let plan = m.choose(None, "console=ttyS0,115200n8").unwrap();
     assert_eq!(plan.edit, None);
     assert_eq!(plan.text_mode_key, 't');
-    let moves: Vec<_> = plan
-        .steps
-        .iter()
-        .map(|s| (s.from, s.to, s.last_title.as_str()))
-        .collect();
     assert_eq!(
-        moves,
+        moves(&plan),
         [
             (0, 4, "Shutdown"),
             (0, 10, "Serial console=ttyS0,115200n8"),
@@ -345,13 +348,8 @@ fn the_nested_serial_entry_is_chosen() {
         .choose(None, "console=ttyS0,115200n8")
         .unwrap();
     assert_eq!(plan.edit, None);
-    let moves: Vec<_> = plan
-        .steps
-        .iter()
-        .map(|s| (s.from, s.to, s.last_title.as_str()))
-        .collect();
     assert_eq!(
-        moves,
+        moves(&plan),
         [
             (0, 2, "Firmware Setup"),
             (0, 1, "Serial console=ttyS0,115200n8"),
