@@ -1080,7 +1080,7 @@ fn negative_tests() -> Vec<Test> {
             ensure(r.total_secs < 200.0, &format!("took {:.0} s", r.total_secs))
         }),
         // No El Torito boot record at all: no firmware could boot it, which
-        // the ISO's own sectors say (src/iso.rs); the trial fails before QEMU starts.
+        // the ISO's own sectors say (src/menu/iso.rs); the trial fails before QEMU starts.
         negative("no_boot_record", "no-boot-record", None, |r| {
             let e = r.error.as_ref().ok_or("no error in the report")?;
             ensure(e.message.contains(".iso is an ISO 9660 image without an El Torito boot record: no firmware can boot it"), &format!("wrong message: {}", e.message))?;

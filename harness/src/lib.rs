@@ -2,7 +2,7 @@
 //! checks hostname, autologin and more against declarative YAML scenarios.
 //!
 //! The modules follow the data flow: `scenario` (YAML) → `plan` (trials) →
-//! `qemu` (a machine) → `console` (boot menu, shell) → `checks` → `report`;
+//! `menu` (the boot menu's entry) → `qemu` (a machine) → `console` (boot, shell) → `checks` → `report`;
 //! `run` ties one trial together; `matrix` hands the plan to CI runners.
 
 pub mod checks;
@@ -10,8 +10,8 @@ pub mod console;
 pub mod error;
 mod fault;
 pub mod flake;
-pub mod iso;
 pub mod matrix;
+pub mod menu;
 pub mod plan;
 pub mod platform;
 pub mod progress;
@@ -20,3 +20,6 @@ pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod ssh;
+
+/// ISO 9660 and El Torito, read where the boot menus are read.
+pub use menu::iso;

@@ -1,20 +1,20 @@
 //! The serial console: a transcript-keeping reader with event-driven `expect`
-//! (`serial`, with `ansi` and `kmsg` making its text plain), the boot menus (`menu`), the boot sequence from power-on to a shell
+//! (`serial`, with `ansi` and `kmsg` making its text plain), the boot sequence from power-on to a shell
 //! (`boot`), a command runner on that shell (`shell`), and the user's terminal
 //! on the console (`attach`).
 
 mod ansi;
 pub mod attach;
 pub mod boot;
-pub mod grub;
 mod kmsg;
 #[cfg(test)]
 pub(crate) mod local;
 pub mod login;
-pub mod menu;
-pub mod screen;
 mod serial;
 pub mod shell;
+
+// The boot sequence reaches the menus (`crate::menu`) by these names.
+use crate::menu::{self, grub, screen};
 
 pub use boot::{boot_to_shell, BootError, BootOutcome, Phase, PhaseObserver, NO_BOOTABLE_DEVICE};
 pub use login::{Credentials, LoggedIn};
@@ -22,4 +22,4 @@ pub use serial::{ConsoleError, Match, SerialConsole, COMMAND_LOG};
 pub use shell::{sh_quote, CommandOutput, Shell, ShellError};
 
 #[cfg(test)]
-mod proptests;
+pub(crate) mod proptests;

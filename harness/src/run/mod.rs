@@ -7,9 +7,9 @@
 //! firmware, memory, disk space or a free port), from which nothing is learned.
 
 use crate::checks::{self, CheckResult};
-use crate::console::menu::BootChoice;
 use crate::console::{boot_to_shell, BootError, Phase, SerialConsole, Shell};
 use crate::flake::{self, FlakeError};
+use crate::menu::{BootChoice, MenuError};
 use crate::plan::Trial;
 use crate::platform::{AccelChoice, Arch, Firmware};
 use crate::qemu::{self, Machine, MachineSpec, PrivateDir, ProbeTarget, QemuError};
@@ -401,6 +401,17 @@ fn qemu_error(e: QemuError) -> TrialError {
     }
 }
 
+/// A boot menu that the ISO lacks or that has no such entry fails the trial;
+/// this host unable to read the ISO's files could not test it.
+fn menu_error(e: MenuError) -> TrialError {
+    let message = crate::error::chain(&e);
+    if e.is_host_fault() {
+        could_not_test(message)
+    } else {
+        failed(message)
+    }
+}
+
 /// The trial up to its verdict; `origins` gets where each expectation came from.
 fn execute(
     trial: &Trial,
@@ -569,7 +580,7 @@ fn start_machine(
         scenario.boot.entry.as_ref(),
         console_arg(trial.arch),
     )
-    .map_err(failed)?;
+    .map_err(menu_error)?;
     // A boot loader that draws on VGA only reaches the serial port through SeaBIOS,
     // for the KVM probe as for the trial.
     let vga = vga_to_serial(&choice, trial.firmware, private.path())?;

@@ -296,14 +296,14 @@ fn boot_platforms(catalog: &[u8]) -> Result<Vec<Platform>, String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use std::process::Command;
 
     /// An ISO made by xorriso from a small tree, with `boot` as its El Torito
     /// options (paths in the tree: `b.img` a 2 KiB BIOS image, `e.img` a 64 KiB
     /// EFI image).
-    fn xorriso(dir: &Path, name: &str, boot: &[&str]) -> PathBuf {
+    pub(in crate::menu) fn xorriso(dir: &Path, name: &str, boot: &[&str]) -> PathBuf {
         let root = dir.join(format!("{name}-root"));
         std::fs::create_dir_all(&root).unwrap();
         std::fs::write(root.join("b.img"), vec![0u8; 2048]).unwrap();

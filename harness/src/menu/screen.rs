@@ -146,9 +146,9 @@ mod tests {
     use super::*;
 
     /// OVMF, after `t`: nixpkgs' forceTextMode-era menu on the text console.
-    const OVMF: &[u8] = include_bytes!("testdata/ovmf-grub-gfxterm-t.raw");
+    const OVMF: &[u8] = include_bytes!("../console/testdata/ovmf-grub-gfxterm-t.raw");
     /// AAVMF without a display: the same menu, 80 columns wide, `/` corners.
-    const AAVMF: &[u8] = include_bytes!("testdata/aavmf-grub-gfxterm.raw");
+    const AAVMF: &[u8] = include_bytes!("../console/testdata/aavmf-grub-gfxterm.raw");
 
     /// A highlighted blank row (a separator) stays an item: the highlight is
     /// where the arrow keys start from.
@@ -185,7 +185,7 @@ mod tests {
     }
 
     /// SeaBIOS mirroring GRUB's VGA text menu (fixture grub-unified, BIOS).
-    const SEABIOS: &[u8] = include_bytes!("testdata/seabios-grub-unified.raw");
+    const SEABIOS: &[u8] = include_bytes!("../console/testdata/seabios-grub-unified.raw");
 
     #[test]
     fn reads_the_menu_seabios_mirrors() {
@@ -199,7 +199,7 @@ mod tests {
 
     /// GRUB's editor on OVMF (fixture grub-embedded): `setparams 'title'`, the
     /// empty line that follows the entry's `{`, then its commands.
-    const OVMF_EDITOR: &[u8] = include_bytes!("testdata/ovmf-grub-editor.raw");
+    const OVMF_EDITOR: &[u8] = include_bytes!("../console/testdata/ovmf-grub-editor.raw");
 
     #[test]
     fn finds_the_linux_line_in_the_editor() {
@@ -212,7 +212,7 @@ mod tests {
     /// ASCII borders, one-line entries wrapped over rows ending in `\`, and a
     /// `v` in the left border's cell (more lines below).
     const AAVMF_SUBMENU_EDITOR: &[u8] =
-        include_bytes!("testdata/aavmf-grub-oneline-submenu-editor.raw");
+        include_bytes!("../console/testdata/aavmf-grub-oneline-submenu-editor.raw");
 
     #[test]
     fn reads_the_editors_lines_whole_past_wraps_and_scroll_marks() {
