@@ -128,27 +128,19 @@ impl From<ConsoleError> for Stop {
 impl Stop {
     /// The login at getty's `login_line` failed.
     pub(super) fn login(e: LoginError, login_line: String, console: &SerialConsole) -> Stop {
-        let failed = |user, answer: &str, evidence| BootError::LoginFailed {
-            user,
-            answer: answer.into(),
-            login_line: login_line.clone(),
-            evidence,
-        };
+        let answer = e.to_string();
         Stop::AtLogin(match e {
             LoginError::PasswordAsked { at } => BootError::NoAutologin {
                 login_line,
                 evidence: console.lines_around(at),
             },
-            LoginError::Refused { user, evidence } => failed(
+            LoginError::Refused { user, evidence }
+            | LoginError::NoPasswordPrompt { user, evidence } => BootError::LoginFailed {
                 user,
-                "login refused the password (`Login incorrect`)",
+                answer,
+                login_line,
                 evidence,
-            ),
-            LoginError::NoPasswordPrompt { user, evidence } => failed(
-                user,
-                "login did not ask for a password after the user name",
-                evidence,
-            ),
+            },
             LoginError::NoPosixShell {
                 tries,
                 waited,
