@@ -31,7 +31,7 @@ pub fn autologin(shell: &mut Shell<'_>, boot: &BootOutcome, expected: &Autologin
             return result(
                 Outcome::Broken,
                 String::new(),
-                e.to_string(),
+                crate::error::chain(&e),
                 e.source.lines().to_vec(),
             )
         }
@@ -136,7 +136,7 @@ pub fn console_login(shell: &mut Shell<'_>, user: &str, boot: &BootOutcome) -> C
                 format!("`id -un` failed with status {}", out.status),
             )
         }
-        Err(e) => (result.outcome, result.message) = (Outcome::Broken, e.to_string()),
+        Err(e) => (result.outcome, result.message) = (Outcome::Broken, crate::error::chain(&e)),
     }
     result
 }

@@ -34,7 +34,7 @@ pub fn hostname(shell: &mut Shell<'_>, expected: &str) -> CheckResult {
         Err(e) => (
             Outcome::Broken,
             String::new(),
-            e.to_string(),
+            crate::error::chain(&e),
             e.source.lines().to_vec(),
         ),
     };

@@ -162,7 +162,7 @@ type NoEvidence = (String, Vec<String>);
 fn run(shell: &mut Shell<'_>, command: &str) -> Result<crate::console::CommandOutput, NoEvidence> {
     shell
         .run(command, COMMAND_TIMEOUT)
-        .map_err(|e| (e.to_string(), e.source.lines().to_vec()))
+        .map_err(|e| (crate::error::chain(&e), e.source.lines().to_vec()))
 }
 
 /// Runs a console command whose answer a check relies on: only exit status 0

@@ -104,7 +104,7 @@ fn run_step(shell: &mut Shell<'_>, step: &Step, name: String) -> CheckResult {
                     Outcome::Fail,
                     expected,
                     String::new(),
-                    e.to_string(),
+                    crate::error::chain(&e),
                     e.source.lines().to_vec(),
                 ),
             }
@@ -121,7 +121,7 @@ fn run_step(shell: &mut Shell<'_>, step: &Step, name: String) -> CheckResult {
                 Outcome::Fail,
                 String::new(),
                 String::new(),
-                e.to_string(),
+                crate::error::chain(&e),
                 Vec::new(),
             ),
         },
@@ -134,7 +134,13 @@ fn run_step(shell: &mut Shell<'_>, step: &Step, name: String) -> CheckResult {
                 Ok(m) => check(Outcome::Pass, expected, m.text, "seen".into(), Vec::new()),
                 Err(e) => {
                     let lines = e.lines().to_vec();
-                    check(Outcome::Fail, expected, String::new(), e.to_string(), lines)
+                    check(
+                        Outcome::Fail,
+                        expected,
+                        String::new(),
+                        crate::error::chain(&e),
+                        lines,
+                    )
                 }
             }
         }

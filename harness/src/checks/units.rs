@@ -80,7 +80,7 @@ fn answer_within(
     match shell.run(command, timeout) {
         Ok(out) if out.status == 0 => Ok(out.output),
         Ok(out) => Err(super::no_answer(command, &out)),
-        Err(e) => Err((e.to_string(), e.source.lines().to_vec())),
+        Err(e) => Err((crate::error::chain(&e), e.source.lines().to_vec())),
     }
 }
 

@@ -19,9 +19,9 @@ const ESCAPE: u8 = 0x1d;
 pub enum AttachError {
     #[error("standard input is not a terminal: the console needs one to type into")]
     NotATerminal,
-    #[error("cannot set the terminal's modes: {0}")]
+    #[error("cannot set the terminal's modes")]
     Termios(#[from] nix::Error),
-    #[error("console I/O: {0}")]
+    #[error("console I/O")]
     Io(#[from] std::io::Error),
 }
 

@@ -28,37 +28,30 @@ pub struct LoggedIn {
     pub login_shell: Option<String>,
 }
 
-#[derive(Debug)]
+/// Why the login reached no shell. The answers to credentials are the
+/// words a console login failure gives (`BootError::LoginFailed`).
+#[derive(Debug, thiserror::Error)]
 pub enum LoginError {
     /// Typed at a real login prompt, the probe was taken as a user name:
     /// login asked for a password (no autologin, no credentials).
-    PasswordAsked {
-        at: usize,
-    },
+    #[error("login asked for a password: no automatic login, and no credentials to type")]
+    PasswordAsked { at: usize },
     /// login(1) refused the credentials ("Login incorrect"); the console's
     /// lines around its answer (the password is never echoed).
-    Refused {
-        user: String,
-        evidence: Vec<String>,
-    },
+    #[error("login refused the password (`Login incorrect`)")]
+    Refused { user: String, evidence: Vec<String> },
     /// No password prompt after the user name, though a password was given.
-    NoPasswordPrompt {
-        user: String,
-        evidence: Vec<String>,
-    },
+    #[error("login did not ask for a password after the user name")]
+    NoPasswordPrompt { user: String, evidence: Vec<String> },
     /// The line that starts isotest's /bin/sh got no answer.
+    #[error("no answer to `/bin/sh -c ...` typed {tries} time(s) in {waited} s")]
     NoPosixShell {
         tries: u32,
         waited: u64,
         lines: Vec<String>,
     },
-    Console(ConsoleError),
-}
-
-impl From<ConsoleError> for LoginError {
-    fn from(e: ConsoleError) -> Self {
-        LoginError::Console(e)
-    }
+    #[error(transparent)]
+    Console(#[from] ConsoleError),
 }
 
 struct Patterns {

@@ -45,7 +45,7 @@ pub enum ConsoleError {
         detail: String,
         lines: Vec<String>,
     },
-    #[error("console I/O: {0}")]
+    #[error("console I/O")]
     Io(#[from] std::io::Error),
 }
 

@@ -39,6 +39,7 @@
 //! fixture).
 use super::ansi::AnsiStripper;
 use super::serial::{ConsoleError, SerialConsole};
+use crate::error::chain;
 use regex::bytes::Regex;
 use std::time::Duration;
 
@@ -51,9 +52,11 @@ pub struct CommandOutput {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("`{command}`: {source}")]
+/// A command that got no whole answer; its cause, the console's error, says why.
+#[error("`{command}`")]
 pub struct ShellError {
     pub command: String,
+    #[source]
     pub source: ConsoleError,
 }
 
@@ -108,7 +111,7 @@ impl<'c> Shell<'c> {
         while !self.files.is_empty() {
             let batch: Vec<String> = self.files.drain(..self.files.len().min(64)).collect();
             if let Err(e) = self.framed("true", Duration::from_secs(5), &batch) {
-                tracing::debug!("removing the commands' files: {e}");
+                tracing::debug!("removing the commands' files: {}", chain(&e));
                 return;
             }
         }
@@ -227,7 +230,7 @@ fn log_entry(
             }
             entry.push_str(&format!("# exit status {}, {when}\n", out.status));
         }
-        Err(e) => entry.push_str(&format!("# no answer: {}, {when}\n", e.source)),
+        Err(e) => entry.push_str(&format!("# no answer: {}, {when}\n", chain(&e.source))),
     }
     entry
 }

@@ -1036,7 +1036,9 @@ fn prepare_logins(
             );
             return all(&|n| CheckResult::broken(&n, "", &why, Vec::new()));
         }
-        Err(e) => return all(&|n| CheckResult::broken(&n, "", &e.to_string(), Vec::new())),
+        Err(e) => {
+            return all(&|n| CheckResult::broken(&n, "", &crate::error::chain(&e), Vec::new()))
+        }
     };
     let target = checks::SshTarget {
         port: ctx.port,
@@ -1125,7 +1127,7 @@ fn quiet_console(shell: &mut Shell<'_>) {
     let command =
         format!("{{ {quiet}; }} 2>/dev/null || sudo -n sh -c '{quiet}' 2>/dev/null; true");
     if let Err(e) = shell.run(&command, checks::COMMAND_TIMEOUT) {
-        tracing::warn!("quieting the console: {e}");
+        tracing::warn!("quieting the console: {}", crate::error::chain(&e));
     }
 }
 
@@ -1144,7 +1146,10 @@ fn wait_for_startup(shell: &mut Shell<'_>) {
             )
         }
         Ok(_) => {}
-        Err(e) => tracing::warn!("waiting for the end of start-up: {e}"),
+        Err(e) => tracing::warn!(
+            "waiting for the end of start-up: {}",
+            crate::error::chain(&e)
+        ),
     }
 }
 
@@ -1181,7 +1186,7 @@ fn failed_units(shell: &mut Shell<'_>, is_root: bool) -> Vec<crate::report::Fail
         Ok(o) if o.status == 0 => unit_names(&o.output),
         Ok(_) => return Vec::new(),
         Err(e) => {
-            tracing::warn!("listing the failed units: {e}");
+            tracing::warn!("listing the failed units: {}", crate::error::chain(&e));
             return Vec::new();
         }
     };
@@ -1195,7 +1200,7 @@ fn failed_units(shell: &mut Shell<'_>, is_root: bool) -> Vec<crate::report::Fail
             );
             let journal = match shell.run(&command, checks::COMMAND_TIMEOUT) {
                 Ok(o) => o.output.lines().map(str::to_owned).collect(),
-                Err(e) => vec![format!("(no journal: {e})")],
+                Err(e) => vec![format!("(no journal: {})", crate::error::chain(&e))],
             };
             crate::report::FailedUnit { unit, journal }
         })
