@@ -85,6 +85,9 @@ const AUTOMATIC_LINE: Duration = Duration::from_secs(2);
 const PASSWORD_PROMPT: Duration = Duration::from_secs(20);
 /// How long the console stays quiet once a session has drawn its prompt.
 const SESSION_QUIET: Duration = Duration::from_secs(1);
+/// How long the shell has to answer Ctrl-C, and the quiet that ends its answer.
+const INTERRUPT_ANSWER: Duration = Duration::from_secs(2);
+const INTERRUPT_QUIET: Duration = Duration::from_millis(300);
 
 /// From a login prompt (`prompt`: getty's `<host> login: `; `rest_of_line`:
 /// what followed it on its line) to isotest's /bin/sh. With `credentials` and
@@ -202,7 +205,7 @@ fn start_posix_shell(
         // cut line left (an open quote would swallow every later try). (A
         // second line that reaches the POSIX shell only starts another one.)
         if tries > 0 {
-            console.send(b"\x03")?;
+            interrupt(console, scale)?;
         }
         console.send(format!("{}\r", probe_line(nonce)).as_bytes())?;
         tries += 1;
@@ -236,6 +239,29 @@ fn start_posix_shell(
             }
             Err(e) => return Err(e.into()),
         }
+    }
+}
+
+/// Ctrl-C, then a wait for the shell's answer to it (the echoed `^C`, a new
+/// prompt) to be over: a shell resets its terminal when interrupted and may
+/// discard what was typed meanwhile, e.g. the first characters of the next try.
+fn interrupt(console: &mut SerialConsole, scale: u32) -> Result<(), LoginError> {
+    let mark = console.raw_position();
+    console.send(b"\x03")?;
+    let answered = console.wait_raw(INTERRUPT_ANSWER * scale, "the answer to Ctrl-C", |raw| {
+        raw.len() > mark
+    });
+    let settled = answered.and_then(|()| {
+        console.wait_quiet(
+            INTERRUPT_QUIET * scale,
+            INTERRUPT_ANSWER * scale,
+            "the shell after Ctrl-C",
+        )
+    });
+    match settled {
+        // A shell that says nothing to Ctrl-C is typed at all the same.
+        Ok(()) | Err(ConsoleError::Timeout { .. }) => Ok(()),
+        Err(e) => Err(e.into()),
     }
 }
 
