@@ -13,9 +13,6 @@ pub mod login;
 mod serial;
 pub mod shell;
 
-// The boot sequence reaches the menus (`crate::menu`) by these names.
-use crate::menu::{self, grub, screen};
-
 pub use boot::{boot_to_shell, BootError, BootOutcome, Phase, PhaseObserver, NO_BOOTABLE_DEVICE};
 pub use login::{Credentials, LoggedIn};
 pub use serial::{ConsoleError, Match, SerialConsole, COMMAND_LOG};

@@ -1,13 +1,13 @@
 //! A GRUB menu known only from what it draws on the screen, searched as a
 //! person would: titles first, then each item's commands in GRUB's editor.
 
-use super::super::serial::{ConsoleError, SerialConsole};
 use super::editor::{edit_in_editor, escape_to_menu, read_editor};
 use super::loader::prompts;
 use super::phase::Phase;
 use super::signs::signs;
-use crate::console::menu::DrawnChoice;
-use crate::console::screen::{DrawnMenu, Screen};
+use crate::console::serial::{ConsoleError, SerialConsole};
+use crate::menu::screen::{DrawnMenu, Screen};
+use crate::menu::DrawnChoice;
 use std::time::Duration;
 
 /// How deep a menu read off the screen may nest before the harness gives up.
@@ -63,10 +63,10 @@ fn kind_of(lines: &[String], console_arg: &str) -> ItemKind {
     }
     if let Some(args) = lines
         .iter()
-        .find_map(|l| crate::console::grub::linux_command(l).map(|(_, args)| args))
+        .find_map(|l| crate::menu::grub::linux_command(l).map(|(_, args)| args))
     {
         return ItemKind::Entry {
-            has_console: crate::console::menu::has_console(args, console_arg),
+            has_console: crate::menu::has_console(args, console_arg),
         };
     }
     match first_words().any(|w| ACTIONS.contains(&w)) {

@@ -5,16 +5,16 @@
 //! own evidence with its own timeout and records the phases it reaches;
 //! `boot_to_shell` names the last phase reached in a failure, once.
 
-use super::super::login::{reach_shell, Credentials, LoggedIn};
-use super::super::serial::{ConsoleError, Match, SerialConsole};
 use super::drawn::drive_drawn_grub;
 use super::editor::edit_in_editor;
 use super::error::{BootError, Stop};
 use super::loader::{grub_menu_on_serial, prompts};
 use super::phase::{Phase, PhaseObserver, Timeline};
 use super::signs::{autologin_user_of, fatal_signs, re, signs};
-use crate::console::grub::GrubPlan;
-use crate::console::menu::{BootChoice, DrawnChoice, IsolinuxChoice};
+use crate::console::login::{reach_shell, Credentials, LoggedIn};
+use crate::console::serial::{ConsoleError, Match, SerialConsole};
+use crate::menu::grub::GrubPlan;
+use crate::menu::{BootChoice, DrawnChoice, IsolinuxChoice};
 use regex::bytes::Regex;
 use std::time::{Duration, Instant};
 

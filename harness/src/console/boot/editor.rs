@@ -1,9 +1,9 @@
 //! GRUB's entry editor, driven off the screen: read an entry's commands, add
 //! the console to its `linux` command, and boot it.
 
-use super::super::serial::{ConsoleError, SerialConsole};
 use super::loader::prompts;
-use crate::console::screen::Screen;
+use crate::console::serial::{ConsoleError, SerialConsole};
+use crate::menu::screen::Screen;
 use std::time::Duration;
 
 /// How often an edit that the screen does not show as typed is typed again.
@@ -80,8 +80,8 @@ pub(super) fn edit_in_editor(
         }
         let lines = read_editor(console, wait, settle)?;
         let Some((row, args_end, has)) = lines.iter().enumerate().find_map(|(i, l)| {
-            crate::console::grub::linux_command(l)
-                .map(|(end, args)| (i, end, crate::console::menu::has_console(args, console_arg)))
+            crate::menu::grub::linux_command(l)
+                .map(|(end, args)| (i, end, crate::menu::has_console(args, console_arg)))
         }) else {
             return Err(ConsoleError::Garbled {
                 waiting_for: "a `linux` command in GRUB's editor".into(),

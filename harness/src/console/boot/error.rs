@@ -1,10 +1,10 @@
 //! How a boot that reached no shell is told: the phase it stopped in, what
 //! stopped it, and the console lines that show it.
 
-use super::super::login::LoginError;
-use super::super::serial::{ConsoleError, SerialConsole};
 use super::phase::Phase;
 use super::signs::{failure_lines, uefi_boot_lines, NO_BOOTABLE_DEVICE};
+use crate::console::login::LoginError;
+use crate::console::serial::{ConsoleError, SerialConsole};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BootError {

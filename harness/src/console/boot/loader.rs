@@ -2,8 +2,8 @@
 //! prompt, GRUB's menu, hint and editor), and how GRUB's menu is brought onto
 //! serial when it draws on the framebuffer only.
 
-use super::super::serial::{ConsoleError, SerialConsole};
 use super::signs::re;
+use crate::console::serial::{ConsoleError, SerialConsole};
 use regex::bytes::Regex;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};

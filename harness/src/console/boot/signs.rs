@@ -3,7 +3,7 @@
 //! once (a panic, emergency mode, no kernel, nothing to boot), and the lines
 //! that explain such an end.
 
-use super::super::serial::SerialConsole;
+use crate::console::serial::SerialConsole;
 use regex::bytes::Regex;
 use std::sync::OnceLock;
 

@@ -1,6 +1,6 @@
 //! Consoles whose guest side a test plays, and the recordings they replay.
 
-use super::super::serial::SerialConsole;
+use crate::console::serial::SerialConsole;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
