@@ -5,6 +5,7 @@
 //! `qemu` (a machine) → `console` (boot menu, shell) → `checks` → `report`;
 //! `run` ties one trial together; `matrix` hands the plan to CI runners.
 
+pub mod baseline;
 pub mod checks;
 pub mod console;
 pub mod error;
@@ -19,4 +20,6 @@ pub mod qemu;
 pub mod report;
 pub mod run;
 pub mod scenario;
+pub mod select;
+pub mod sizing;
 pub mod ssh;
