@@ -35,6 +35,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         cpus: sizing.cpus,
         keep_on_failure: args.keep_on_failure,
     };
+    let progress = isotest::progress::for_stdout();
     let baselines = run_baselines(
         &trials,
         args.baseline.as_deref(),
@@ -42,7 +43,6 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         sizing.jobs,
         &|report: &TrialReport| println!("baseline: {}", render_line(report)),
     );
-    let progress = isotest::progress::for_stdout();
     let reports = run_trials(&trials, &options, sizing.jobs, progress.as_ref());
     // Trials cut short by Ctrl-C/SIGTERM: the handler's exit status, not a summary.
     isotest::qemu::wait_if_stopping();
