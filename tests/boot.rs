@@ -11,18 +11,12 @@ use isotest::platform::{Arch, Firmware};
 use isotest::report::{render_failure, TrialReport, Verdict};
 use isotest::run::{run_trial, RunOptions};
 use isotest::scenario::Scenario;
+use isotest::select;
 use libtest_mimic::{Arguments, Completion, Failed, Trial as Test};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// The fixture's password of `nixos`, which scenarios/rescue.yaml reads from
-/// RESCUE_PASSWORD for its password login.
-const RESCUE_PASSWORD: &str = "nixos-rescue";
-/// The `console-login` fixture's root password (no autologin there), which the
-/// console login tests read from ROOT_PASSWORD; WRONG_ROOT_PASSWORD is not it.
-const ROOT_PASSWORD: &str = "rescue-root";
-const WRONG_ROOT_PASSWORD: &str = "not-rescue-root";
+use support::{ensure, which, RESCUE_PASSWORD, ROOT_PASSWORD, WRONG_ROOT_PASSWORD};
 
 fn main() {
     // Set before any test thread starts.
@@ -96,17 +90,11 @@ fn run(trial: &Trial, image: PathBuf, artifacts: &str) -> TrialReport {
 /// cannot run on this host (say, no OVMF) is ignored with the plan's reason, never
 /// passed.
 fn scenario_tests() -> Vec<Test> {
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(support::repo().join("scenarios"))
-        .expect("scenarios/ exists")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
-        .collect();
-    paths.sort();
-    let scenarios: Vec<_> = paths
-        .iter()
-        .map(|p| Arc::new(Scenario::load(p).unwrap_or_else(|e| panic!("{e}"))))
-        .collect();
-    plan::trials(&scenarios)
+    let dir = support::repo().join(select::SCENARIO_DIR);
+    let trials = select::scenario_files(&dir)
+        .and_then(|paths| select::load(&paths, &[]))
+        .unwrap_or_else(|e| panic!("{}", isotest::error::chain(&e)));
+    trials
         .into_iter()
         .map(|trial| {
             Test::ignorable_test(trial.name(), move || {
@@ -231,14 +219,6 @@ fn wrong_hostname(r: &TrialReport) -> Result<(), String> {
     )
 }
 
-fn ensure(cond: bool, what: &str) -> Result<(), String> {
-    if cond {
-        Ok(())
-    } else {
-        Err(what.to_owned())
-    }
-}
-
 /// Exactly `failing` failed (with a message starting as given) and `not_run` did
 /// not run because of it; every other check passed.
 fn only(r: &TrialReport, failing: &str, message: &str, not_run: &[&str]) -> Result<(), String> {
@@ -254,26 +234,26 @@ fn only_these(
 ) -> Result<(), String> {
     ensure(
         r.error.is_none(),
-        &format!("the trial errored: {:?}", r.error),
+        format!("the trial errored: {:?}", r.error),
     )?;
     for (name, outcome, message) in wrong {
         let c = check(r, name)?;
         ensure(
             c.outcome == *outcome,
-            &format!(
+            format!(
                 "`{name}` is {:?}, expected {outcome:?}: {}",
                 c.outcome, c.message
             ),
         )?;
         ensure(
             c.message.starts_with(message),
-            &format!("`{name}`: wrong message: {}", c.message),
+            format!("`{name}`: wrong message: {}", c.message),
         )?;
     }
     for name in not_run {
         ensure(
             check(r, name)?.outcome == Outcome::NotRun,
-            &format!("`{name}` ran, expected \"not run\""),
+            format!("`{name}` ran, expected \"not run\""),
         )?;
     }
     for other in r
@@ -288,7 +268,7 @@ fn only_these(
         };
         ensure(
             other.outcome == expected,
-            &format!(
+            format!(
                 "`{}` is {:?}, expected {expected:?}: {}",
                 other.name, other.outcome, other.message
             ),
@@ -363,7 +343,7 @@ fn layout_on(
                 let all = format!("{} | {}", c.message, c.evidence.join(" | "));
                 ensure(
                     all.contains(text),
-                    &format!("`{name}` does not show `{text}`: {all}"),
+                    format!("`{name}` does not show `{text}`: {all}"),
                 )?;
             }
             secret_kept(&report).map_err(|e| format!("{e:?}"))
@@ -499,7 +479,7 @@ fn console_login_tests() -> Vec<Test> {
             .and_then(|()| {
                 ensure(
                     not_run.len() >= 6,
-                    &format!("the checks that need a shell are missing: {not_run:?}"),
+                    format!("the checks that need a shell are missing: {not_run:?}"),
                 )
             })
             .and_then(|()| {
@@ -543,7 +523,7 @@ fn nixos_boot_tests() -> Vec<Test> {
                 ];
                 ensure(
                     phases == debian,
-                    &format!("phases {phases:?}, not {debian:?}"),
+                    format!("phases {phases:?}, not {debian:?}"),
                 )?;
                 let console = std::fs::read(r.artifacts.join("console.log"))
                     .map_err(|e| format!("console.log: {e}"))?;
@@ -551,7 +531,7 @@ fn nixos_boot_tests() -> Vec<Test> {
                 for line in lines {
                     ensure(
                         console.contains(line),
-                        &format!("`{line}` is not on the console"),
+                        format!("`{line}` is not on the console"),
                     )?;
                 }
                 ensure(
@@ -814,7 +794,7 @@ fn negative_tests() -> Vec<Test> {
             ensure(c.outcome == Outcome::Fail, "autologin did not fail")?;
             ensure(
                 c.message == "login prompt on the serial console, no autologin",
-                &format!("wrong message: {}", c.message),
+                format!("wrong message: {}", c.message),
             )?;
             ensure(
                 c.evidence.iter().any(|l| l.contains("rescue login:")),
@@ -828,7 +808,7 @@ fn negative_tests() -> Vec<Test> {
             let ssh = check(r, "ssh login nixos (password)")?;
             ensure(
                 ssh.outcome == Outcome::Pass,
-                &format!("the password login did not pass: {}", ssh.message),
+                format!("the password login did not pass: {}", ssh.message),
             )?;
             ensure(
                 ssh.evidence.iter().any(|l| l.contains("not pinned")),
@@ -852,7 +832,7 @@ fn negative_tests() -> Vec<Test> {
             let e = r.error.as_ref().ok_or("no error in the report")?;
             ensure(
                 e.message.starts_with("kernel panic"),
-                &format!("wrong message: {}", e.message),
+                format!("wrong message: {}", e.message),
             )?;
             ensure(
                 e.evidence
@@ -926,7 +906,7 @@ fn negative_tests() -> Vec<Test> {
             let c = check(r, "home-manager root")?;
             ensure(
                 c.message == missing,
-                &format!("wrong message: {}", c.message),
+                format!("wrong message: {}", c.message),
             )?;
             // Without the font, only man-pages has share/: buildEnv links it whole.
             ensure(
@@ -1016,23 +996,23 @@ fn negative_tests() -> Vec<Test> {
                 };
                 ensure(
                     unit.unit == "rescue-mirror.service",
-                    &format!("wrong unit: {}", unit.unit),
+                    format!("wrong unit: {}", unit.unit),
                 )?;
                 let said = "rescue-mirror: cannot resolve mirror.invalid";
                 ensure(
                     unit.journal.iter().any(|l| l.contains(said)),
-                    &format!("its error is not in the journal: {:?}", unit.journal),
+                    format!("its error is not in the journal: {:?}", unit.journal),
                 )?;
                 let line = isotest::report::render_line(&r);
                 ensure(
                     line.ends_with("failed units: rescue-mirror.service"),
-                    &format!("the line does not name it: {line}"),
+                    format!("the line does not name it: {line}"),
                 )?;
                 let block = isotest::report::render_failed_units(&r);
                 ensure(
                     block.contains("unit rescue-mirror.service failed at boot")
                         && block.contains(said),
-                    &format!("the human report:\n{block}"),
+                    format!("the human report:\n{block}"),
                 )?;
                 let json = std::fs::read_to_string(r.artifacts.join("report.json"))
                     .map_err(|e| e.to_string())?;
@@ -1042,7 +1022,7 @@ fn negative_tests() -> Vec<Test> {
                 ensure(
                     units[0]["unit"] == "rescue-mirror.service"
                         && units.as_array().is_some_and(|a| a.len() == 1),
-                    &format!("report.json: {units}"),
+                    format!("report.json: {units}"),
                 )
             })();
             result.map_err(|e| {
@@ -1059,15 +1039,15 @@ fn negative_tests() -> Vec<Test> {
             let e = r.error.as_ref().ok_or("no error in the report")?;
             ensure(
                 e.message.contains("the guest rebooted"),
-                &format!("wrong message: {}", e.message),
+                format!("wrong message: {}", e.message),
             )?;
             ensure(
                 r.verdict == Verdict::Fail,
-                &format!("verdict {:?}, expected a failure", r.verdict),
+                format!("verdict {:?}, expected a failure", r.verdict),
             )?;
             ensure(
                 e.phase.as_deref() == Some("userspace (init started)"),
-                &format!("wrong phase: {:?}", e.phase),
+                format!("wrong phase: {:?}", e.phase),
             )?;
             ensure(
                 e.evidence
@@ -1077,20 +1057,20 @@ fn negative_tests() -> Vec<Test> {
             )?;
             ensure(r.checks.is_empty(), "checks ran after the boot died")?;
             // At the reset, not after the login prompt's wait (240 s under TCG).
-            ensure(r.total_secs < 200.0, &format!("took {:.0} s", r.total_secs))
+            ensure(r.total_secs < 200.0, format!("took {:.0} s", r.total_secs))
         }),
         // No El Torito boot record at all: no firmware could boot it, which
         // the ISO's own sectors say (src/menu/iso.rs); the trial fails before QEMU starts.
         negative("no_boot_record", "no-boot-record", None, |r| {
             let e = r.error.as_ref().ok_or("no error in the report")?;
-            ensure(e.message.contains(".iso is an ISO 9660 image without an El Torito boot record: no firmware can boot it"), &format!("wrong message: {}", e.message))?;
+            ensure(e.message.contains(".iso is an ISO 9660 image without an El Torito boot record: no firmware can boot it"), format!("wrong message: {}", e.message))?;
             ensure(
                 r.verdict == Verdict::Fail,
-                &format!("verdict {:?}, expected a failure", r.verdict),
+                format!("verdict {:?}, expected a failure", r.verdict),
             )?;
             ensure(r.qemu.is_none(), "QEMU was started")?;
             ensure(r.checks.is_empty(), "checks ran")?;
-            ensure(r.total_secs < 5.0, &format!("took {:.1} s", r.total_secs))
+            ensure(r.total_secs < 5.0, format!("took {:.1} s", r.total_secs))
         }),
         // Nothing for SeaBIOS to boot (the catalog's one entry is for UEFI): it
         // resets at once, QEMU exits, and its log (firmware.log) says why.
@@ -1150,7 +1130,7 @@ fn negative_tests() -> Vec<Test> {
                 let bound = 10.0 * load_per_core().max(1.0);
                 ensure(
                     after_start < bound,
-                    &format!("{after_start:.1} s after QEMU started, more than {bound:.1} s"),
+                    format!("{after_start:.1} s after QEMU started, more than {bound:.1} s"),
                 )
             },
         ),
@@ -1188,21 +1168,21 @@ fn negative_tests() -> Vec<Test> {
             let e = r.error.as_ref().ok_or("no error in the report")?;
             ensure(
                 e.message.contains("timed out"),
-                &format!("not a timeout: {}", e.message),
+                format!("not a timeout: {}", e.message),
             )?;
             ensure(
                 e.message
                     .contains("waiting for a login prompt on the serial console"),
-                &format!("wrong wait: {}", e.message),
+                format!("wrong wait: {}", e.message),
             )?;
             ensure(
                 e.message
                     .contains("last phase reached: userspace (init started)"),
-                &format!("the message names no phase: {}", e.message),
+                format!("the message names no phase: {}", e.message),
             )?;
             ensure(
                 e.phase.as_deref() == Some("userspace (init started)"),
-                &format!("wrong phase: {:?}", e.phase),
+                format!("wrong phase: {:?}", e.phase),
             )?;
             ensure(
                 e.evidence.iter().any(|l| l.contains("wait-forever")),
@@ -1211,7 +1191,7 @@ fn negative_tests() -> Vec<Test> {
             // Within the scenario's timeout (plus QEMU teardown), not later.
             ensure(
                 r.total_secs < 100.0 + 10.0,
-                &format!("took {:.0} s, over the 100 s timeout", r.total_secs),
+                format!("took {:.0} s, over the 100 s timeout", r.total_secs),
             )
         }),
     ]
@@ -1240,26 +1220,26 @@ fn died(
     let e = r.error.as_ref().ok_or("no error in the report")?;
     ensure(
         e.message.starts_with(message),
-        &format!("wrong message: {}", e.message),
+        format!("wrong message: {}", e.message),
     )?;
     ensure(
         e.phase.as_deref() == Some(phase),
-        &format!("wrong phase: {:?}", e.phase),
+        format!("wrong phase: {:?}", e.phase),
     )?;
     for line in lines {
         ensure(
             e.evidence.iter().any(|l| l.contains(line)),
-            &format!("`{line}` is not in the evidence"),
+            format!("`{line}` is not in the evidence"),
         )?;
     }
     ensure(
         r.verdict == Verdict::Fail,
-        &format!("verdict {:?}, expected a failure", r.verdict),
+        format!("verdict {:?}, expected a failure", r.verdict),
     )?;
     ensure(r.checks.is_empty(), "checks ran after the boot died")?;
     ensure(
         r.total_secs < secs,
-        &format!("took {:.0} s, more than {secs} s", r.total_secs),
+        format!("took {:.0} s, more than {secs} s", r.total_secs),
     )
 }
 
@@ -1306,7 +1286,7 @@ fn qemu_refuses_its_arguments() -> Test {
         let result = (|| {
             ensure(
                 out.status.code() == Some(3),
-                &format!(
+                format!(
                     "exit status {:?}, expected 3 (could not test)",
                     out.status.code()
                 ),
@@ -1325,18 +1305,11 @@ fn qemu_refuses_its_arguments() -> Test {
             )?;
             ensure(
                 started.elapsed() < Duration::from_secs(30),
-                &format!("took {:?}", started.elapsed()),
+                format!("took {:?}", started.elapsed()),
             )
         })();
         result.map_err(|e| Failed::from(format!("{e}\n--- isotest said:\n{said}")))
     })
-}
-
-/// The first `name` on PATH.
-fn which(name: &str) -> Option<PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
 }
 
 /// A boot that never says anything on the serial console (`no-serial`: isolinux
@@ -1358,19 +1331,19 @@ fn screendump_without_serial() -> Test {
             let e = r.error.as_ref().ok_or("no error in the report")?;
             ensure(
                 e.message.contains("timed out") && e.message.contains("the isolinux boot menu"),
-                &format!("not the menu's timeout: {}", e.message),
+                format!("not the menu's timeout: {}", e.message),
             )?;
             ensure(
                 e.phase.as_deref() == Some("power-on (no boot menu yet)"),
-                &format!("wrong phase: {:?}", e.phase),
+                format!("wrong phase: {:?}", e.phase),
             )?;
             ensure(
                 r.total_secs < (TIMEOUT + 15) as f64,
-                &format!("took {:.0} s, over the {TIMEOUT} s timeout", r.total_secs),
+                format!("took {:.0} s, over the {TIMEOUT} s timeout", r.total_secs),
             )?;
             ensure(
                 r.screendump.as_deref() == Some(std::path::Path::new("screen.png")),
-                &format!("the report names no screendump: {:?}", r.screendump),
+                format!("the report names no screendump: {:?}", r.screendump),
             )?;
             let png = r.artifacts.join("screen.png");
             ensure(
@@ -1382,7 +1355,7 @@ fn screendump_without_serial() -> Test {
             let screen = isotest::qemu::read_screen(&png).map_err(|e| e.to_string())?;
             ensure(
                 screen.width() >= 320 && screen.height() >= 200,
-                &format!("a {}x{} screen", screen.width(), screen.height()),
+                format!("a {}x{} screen", screen.width(), screen.height()),
             )?;
             ensure(
                 !isotest::qemu::is_blank(&screen),
@@ -1401,14 +1374,14 @@ fn screendump_without_serial() -> Test {
             });
             ensure(
                 answer.is_some_and(|l| l.contains(r#"{"return":{}}"#)),
-                &format!("no answered screendump in qmp.log:\n{qmp_log}"),
+                format!("no answered screendump in qmp.log:\n{qmp_log}"),
             )?;
             let cmdline = std::fs::read_to_string(r.artifacts.join("qemu.cmdline"))
                 .map_err(|e| format!("qemu.cmdline: {e}"))?;
             ensure(
                 cmdline.starts_with("# QEMU emulator version ")
                     && cmdline.contains(" -machine q35,accel="),
-                &format!("qemu.cmdline:\n{cmdline}"),
+                format!("qemu.cmdline:\n{cmdline}"),
             )
         })();
         result.map_err(|e| Failed::from(format!("{e}\n--- the report:\n{}", render_failure(&r))))
@@ -1443,7 +1416,7 @@ fn noise_tests() -> Vec<Test> {
             eprintln!("noise::kmsg: {inside} kernel lines inside the output of {hit} commands");
             ensure(
                 hit >= 10,
-                &format!("kernel lines inside the output of only {hit} commands"),
+                format!("kernel lines inside the output of only {hit} commands"),
             )
         }),
         // NixOS's prompt in bold red with the xterm title, and bracketed paste.
@@ -1469,7 +1442,7 @@ fn noise_tests() -> Vec<Test> {
                 .count();
             ensure(
                 echoes >= 2,
-                &format!("the last step was echoed {echoes} times, not late"),
+                format!("the last step was echoed {echoes} times, not late"),
             )
         }),
     ]
@@ -1529,11 +1502,11 @@ fn reboot_during_the_checks() -> Test {
             let expected = "QEMU exited during the checks: the guest rebooted (QEMU's SHUTDOWN event says guest-reset";
             ensure(
                 e.message.starts_with(expected),
-                &format!("wrong message: {}", e.message),
+                format!("wrong message: {}", e.message),
             )?;
             ensure(
                 r.verdict == Verdict::Fail,
-                &format!("a guest's reboot is the ISO's failure, not {:?}", r.verdict),
+                format!("a guest's reboot is the ISO's failure, not {:?}", r.verdict),
             )?;
             // Every built-in check ran and passed before the step rebooted the guest.
             let (step, checks) = r.checks.split_last().ok_or("no checks")?;
@@ -1543,13 +1516,13 @@ fn reboot_during_the_checks() -> Test {
             )?;
             ensure(
                 step.outcome != Outcome::Pass && step.message.contains("the console closed"),
-                &format!("the rebooting step: {:?} {}", step.outcome, step.message),
+                format!("the rebooting step: {:?} {}", step.outcome, step.message),
             )?;
             let qmp_log = std::fs::read_to_string(r.artifacts.join("qmp.log"))
                 .map_err(|e| format!("qmp.log: {e}"))?;
             ensure(
                 qmp_log.contains(r#""reason":"guest-reset""#),
-                &format!("no SHUTDOWN event in qmp.log:\n{qmp_log}"),
+                format!("no SHUTDOWN event in qmp.log:\n{qmp_log}"),
             )
         })();
         result.map_err(|e| Failed::from(format!("{e}\n--- the report:\n{}", render_failure(&r))))
@@ -1595,10 +1568,7 @@ fn four_trials_at_once() -> Test {
         std::fs::write(&path, yaml).map_err(|e| e.to_string())?;
         let scenario = Scenario::load(&path).map_err(|e| e.to_string())?;
         let trials = plan::trials(&[Arc::new(scenario)]);
-        ensure(
-            trials.len() == 4,
-            &format!("{} trials, not 4", trials.len()),
-        )?;
+        ensure(trials.len() == 4, format!("{} trials, not 4", trials.len()))?;
         let started = std::time::Instant::now();
         let options = RunOptions {
             cpus: 1,
@@ -1616,7 +1586,7 @@ fn four_trials_at_once() -> Test {
                 .ok_or(format!("{}: no qemu.pid", r.name))?;
             ensure(
                 !support::process_alive(pid),
-                &format!("{}: QEMU {pid} outlived the run", r.name),
+                format!("{}: QEMU {pid} outlived the run", r.name),
             )?;
         }
         let failed: Vec<String> = reports
@@ -1624,7 +1594,7 @@ fn four_trials_at_once() -> Test {
             .filter(|r| r.verdict != Verdict::Pass)
             .map(render_failure)
             .collect();
-        ensure(failed.is_empty(), &failed.join("\n"))?;
+        ensure(failed.is_empty(), failed.join("\n"))?;
         Ok(Completion::Completed)
     })
 }

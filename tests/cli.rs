@@ -7,19 +7,13 @@ mod support;
 
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-/// The fixture's password of `nixos`.
-const SECRET: &str = "nixos-rescue";
+use support::{text, RESCUE_PASSWORD};
 
 fn isotest(args: &[&str]) -> Output {
     support::isotest_command()
         .args(args)
         .output()
         .expect("run isotest")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 #[test]
@@ -625,7 +619,7 @@ fn a_wrong_host_key_pin_fails_the_logins_and_leaves_no_qemu() {
         .arg(&image)
         .arg("--artifacts")
         .arg(&artifacts)
-        .env("RESCUE_PASSWORD", SECRET)
+        .env("RESCUE_PASSWORD", RESCUE_PASSWORD)
         .env("ISOTEST_LOG", "trace")
         .output()
         .unwrap();
@@ -646,13 +640,13 @@ fn a_wrong_host_key_pin_fails_the_logins_and_leaves_no_qemu() {
     );
     assert!(stderr.contains("transcript: "), "{stderr}");
     assert!(
-        !stdout.contains(SECRET) && !stderr.contains(SECRET),
+        !stdout.contains(RESCUE_PASSWORD) && !stderr.contains(RESCUE_PASSWORD),
         "the password was printed"
     );
     for entry in std::fs::read_dir(artifacts.join("rescue-x86_64-bios")).unwrap() {
         let path = entry.unwrap().path();
         assert!(
-            !String::from_utf8_lossy(&std::fs::read(&path).unwrap()).contains(SECRET),
+            !String::from_utf8_lossy(&std::fs::read(&path).unwrap()).contains(RESCUE_PASSWORD),
             "password in {}",
             path.display()
         );
@@ -882,7 +876,7 @@ fn a_panic_inside_a_check_ends_its_trial_and_leaves_no_qemu_and_no_private_direc
     command
         .env("TMPDIR", tmp.path())
         .env("ISOTEST_FAULT", "panic-in-check:hostname")
-        .env("RESCUE_PASSWORD", SECRET);
+        .env("RESCUE_PASSWORD", RESCUE_PASSWORD);
     command
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(&stderr).unwrap());

@@ -13,13 +13,7 @@ mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
-
-/// The fixture's password of `nixos` (scenarios/rescue.yaml reads it from RESCUE_PASSWORD).
-const SECRET: &str = "nixos-rescue";
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use support::{text, RESCUE_PASSWORD};
 
 fn data(path: &str) -> PathBuf {
     support::repo().join("tests/data/regression").join(path)
@@ -130,17 +124,7 @@ fn the_comparison_is_in_the_json_result_as_its_schema_says() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let result: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    let schema: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(support::repo().join("docs/result.schema.json")).unwrap(),
-    )
-    .unwrap();
-    let validator =
-        jsonschema::validator_for(&schema).expect("docs/result.schema.json is a valid JSON Schema");
-    let errors: Vec<String> = validator
-        .iter_errors(&result)
-        .map(|e| format!("{e} at {}", e.instance_path()))
-        .collect();
-    assert!(errors.is_empty(), "{errors:#?}");
+    support::assert_schema_valid(&result);
     let hostname = result["comparison"]["trials"][0]["checks"]
         .as_array()
         .unwrap()
@@ -159,7 +143,7 @@ fn the_comparison_is_in_the_json_result_as_its_schema_says() {
     // The schema does reject what it should: a change it does not know.
     let mut bad = result.clone();
     bad["comparison"]["trials"][0]["checks"][0]["change"] = "worse".into();
-    assert!(!validator.is_valid(&bad));
+    assert!(!support::result_schema().is_valid(&bad));
 }
 
 #[test]
@@ -263,7 +247,7 @@ fn a_baseline_run_names_the_hostname_regression() {
         .args(["--json", file("result.json").to_str().unwrap()])
         .args(["--junit", file("junit.xml").to_str().unwrap()])
         .args(["--html", file("report.html").to_str().unwrap()])
-        .env("RESCUE_PASSWORD", SECRET)
+        .env("RESCUE_PASSWORD", RESCUE_PASSWORD)
         .output()
         .unwrap();
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));

@@ -8,6 +8,7 @@ use isotest::platform::Arch;
 use isotest::scenario::{Autologin, Installed, Scenario};
 use libtest_mimic::{Arguments, Failed, Trial};
 use std::path::{Path, PathBuf};
+use support::ensure;
 
 fn main() {
     // Set before any test thread starts.
@@ -43,14 +44,6 @@ fn main() {
     libtest_mimic::run(&Arguments::from_args(), tests).exit();
 }
 
-fn check(cond: bool, what: impl std::fmt::Display) -> Result<(), Failed> {
-    if cond {
-        Ok(())
-    } else {
-        Err(what.to_string().into())
-    }
-}
-
 /// A copy of the fixture flake that a test may change.
 fn flake_copy() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -71,31 +64,31 @@ fn path_ref(dir: &Path) -> String {
 
 fn derived_rescue() -> Result<(), Failed> {
     let e = flake::derive_expectations(&support::fixture_flake(), Arch::X86_64, "rescue")?;
-    check(
+    ensure(
         e.hostname.as_deref() == Some("rescue"),
         format!("hostname {:?}", e.hostname),
     )?;
-    check(
+    ensure(
         e.autologin == Some(Autologin::User("root".into())),
         format!("autologin {:?}", e.autologin),
     )?;
     let sshd = e.sshd.as_ref().ok_or("no sshd expectation")?;
-    check(
+    ensure(
         sshd.must_run() && sshd.ports() == [22],
         format!("sshd {sshd:?}"),
     )?;
-    check(
+    ensure(
         sshd.permit_root_login.as_deref() == Some("yes"),
         format!("PermitRootLogin {sshd:?}"),
     )?;
-    check(
+    ensure(
         sshd.login.len() == 1 && sshd.login[0].user == "root",
         format!("logins {:?}", sshd.login),
     )?;
     let users: Vec<&String> = e.users.keys().collect();
-    check(users == ["nixos", "root"], format!("users {users:?}"))?;
+    ensure(users == ["nixos", "root"], format!("users {users:?}"))?;
     let nixos = &e.users["nixos"];
-    check(
+    ensure(
         nixos.shell.as_deref() == Some("zsh") && nixos.groups == ["wheel"] && nixos.sudo_nopasswd,
         format!("nixos {nixos:?}"),
     )?;
@@ -104,7 +97,7 @@ fn derived_rescue() -> Result<(), Failed> {
         .as_ref()
         .ok_or("no Home Manager for root")?;
     // Programs are the packages with meta.mainProgram: tmux, and ripgrep's `rg`.
-    check(
+    ensure(
         root_hm.programs() == ["tmux", "rg"],
         format!("root's programs {:?}", root_hm.programs()),
     )?;
@@ -116,7 +109,7 @@ fn derived_rescue() -> Result<(), Failed> {
         .filter_map(|p| Some((p.name.as_str(), p.installed.as_ref()?)))
         .collect();
     let names: Vec<&str> = installed.iter().map(|(name, _)| *name).collect();
-    check(
+    ensure(
         names == ["tmux", "ripgrep", "noto-fonts", "man-pages"],
         format!("root's packages {names:?}"),
     )?;
@@ -132,14 +125,14 @@ fn derived_rescue() -> Result<(), Failed> {
         let want = out_path(&format!(
             "(import ./fixtures/flake/lib/pkgs.nix \"x86_64-linux\").{name}"
         ))?;
-        check(
+        ensure(
             paths == std::slice::from_ref(&want)
                 && want.starts_with("/nix/store/")
                 && want.ends_with(version),
             format!("{name}: {paths:?}, nix says {want}"),
         )?;
     }
-    check(
+    ensure(
         root_hm
             .packages
             .iter()
@@ -147,7 +140,7 @@ fn derived_rescue() -> Result<(), Failed> {
             .is_some_and(|p| p.program.is_none()),
         "noto-fonts is a program",
     )?;
-    check(
+    ensure(
         root_hm.files == [".config/isotest/hm.conf"],
         format!("root's files {:?}", root_hm.files),
     )?;
@@ -156,7 +149,7 @@ fn derived_rescue() -> Result<(), Failed> {
         .home_manager
         .as_ref()
         .ok_or("no Home Manager for nixos")?;
-    check(
+    ensure(
         nixos_hm.programs().is_empty(),
         format!("nixos's programs {:?}", nixos_hm.programs()),
     )?;
@@ -165,7 +158,8 @@ fn derived_rescue() -> Result<(), Failed> {
         .iter()
         .map(|p| p.name.as_str())
         .collect();
-    check(jq == ["jq"], format!("nixos's packages {jq:?}"))
+    ensure(jq == ["jq"], format!("nixos's packages {jq:?}"))?;
+    Ok(())
 }
 
 /// The store paths looked for are the outputs buildEnv installs:
@@ -204,23 +198,24 @@ in
             .collect::<Vec<_>>(),
         other => vec![format!("{other:?}")],
     };
-    check(
+    ensure(
         hm.packages.len() == 3,
         format!("packages {:?}", hm.packages),
     )?;
     // By the ends of their store paths: `…-coreutils-9.5` is `out`.
-    check(
+    ensure(
         paths(0) == ["9.5", "man", "info"],
         format!("coreutils: {:?}", paths(0)),
     )?;
-    check(
+    ensure(
         paths(1) == ["man", "info"],
         format!("coreutils.man: {:?}", paths(1)),
     )?;
-    check(
+    ensure(
         hm.packages[2].installed.is_none() && hm.programs() == ["hello"],
         format!("a string: {:?}", hm.packages[2]),
-    )
+    )?;
+    Ok(())
 }
 
 /// What `nix eval` says a package's outPath is, asked apart from isotest's
@@ -235,7 +230,7 @@ fn out_path(expr: &str) -> Result<String, Failed> {
             &format!("({expr}).outPath"),
         ])
         .output()?;
-    check(
+    ensure(
         out.status.success(),
         format!("nix eval {expr}: {}", String::from_utf8_lossy(&out.stderr)),
     )?;
@@ -244,27 +239,28 @@ fn out_path(expr: &str) -> Result<String, Failed> {
 
 fn derived_minimal() -> Result<(), Failed> {
     let e = flake::derive_expectations(&support::fixture_flake(), Arch::X86_64, "minimal")?;
-    check(
+    ensure(
         e.hostname.as_deref() == Some("minimal"),
         format!("hostname {:?}", e.hostname),
     )?;
-    check(
+    ensure(
         e.autologin == Some(Autologin::User("nixos".into())),
         format!("autologin {:?}", e.autologin),
     )?;
     let sshd = e.sshd.as_ref().ok_or("no sshd expectation")?;
-    check(
+    ensure(
         !sshd.must_run() && sshd.login.is_empty(),
         format!("sshd {sshd:?}"),
     )?;
-    check(
+    ensure(
         e.users.values().all(|u| u.home_manager.is_none()),
         "Home Manager expected on minimal",
     )?;
-    check(
+    ensure(
         e.users["nixos"].shell.as_deref() == Some("bash"),
         format!("nixos {:?}", e.users["nixos"]),
-    )
+    )?;
+    Ok(())
 }
 
 /// `fixtures/flake` is the directory, not a name for nix's flake registry (which
@@ -276,13 +272,13 @@ fn a_directory_as_people_write_it() -> Result<(), Failed> {
         .display()
         .to_string();
     for written in ["fixtures/flake", "./fixtures/flake", "fixtures/flake/"] {
-        check(
+        ensure(
             flake::reference(written) == absolute,
             format!("{written} became {}", flake::reference(written)),
         )?;
         let hosts = flake::iso_hosts(written).map_err(|e| format!("{written}: {e}"))?;
         let names: Vec<&str> = hosts.iter().map(|h| h.name.as_str()).collect();
-        check(
+        ensure(
             names == ["minimal", "rescue"],
             format!("{written}: hosts {names:?}"),
         )?;
@@ -301,7 +297,7 @@ fn a_missing_directory_is_said_once() -> Result<(), Failed> {
         "flake not found: {}/fixtures/flak (from --flake): no such directory",
         support::repo().canonicalize()?.display()
     );
-    check(err == want, &err)?;
+    ensure(err == want, &err)?;
     let out = support::isotest_command()
         .args([
             "run",
@@ -314,14 +310,15 @@ fn a_missing_directory_is_said_once() -> Result<(), Failed> {
         .arg(support::artifacts().join("flake-missing-dir"))
         .output()?;
     let stderr = String::from_utf8_lossy(&out.stderr);
-    check(
+    ensure(
         out.status.code() == Some(2),
         format!("exit {:?}:\n{stderr}", out.status.code()),
     )?;
-    check(
+    ensure(
         stderr.matches(&want).count() == 1,
         format!("not said once:\n{stderr}"),
-    )
+    )?;
+    Ok(())
 }
 
 /// `$ISOTEST_FLAKE` is read like --flake. The host does not exist, so the run
@@ -345,24 +342,26 @@ fn isotest_flake_takes_a_directory_too() -> Result<(), Failed> {
         "no ISO host `nohost` in {}: hosts/iso has minimal, rescue",
         absolute.display()
     );
-    check(
+    ensure(
         stderr.contains(&want),
         format!("expected `{want}` in:\n{stderr}"),
     )?;
-    check(
+    ensure(
         !stderr.contains("flake-registry"),
         format!("nix looked in the registry:\n{stderr}"),
-    )
+    )?;
+    Ok(())
 }
 
 fn flake_not_found() -> Result<(), Failed> {
     let err = flake::build_iso("/nonexistent/flake", Arch::X86_64, "rescue")
         .unwrap_err()
         .to_string();
-    check(
+    ensure(
         err == "flake not found: /nonexistent/flake: no such directory",
         &err,
-    )
+    )?;
+    Ok(())
 }
 
 fn host_not_in_hosts_iso() -> Result<(), Failed> {
@@ -373,7 +372,8 @@ fn host_not_in_hosts_iso() -> Result<(), Failed> {
         "no ISO host `resuce` in {}: hosts/iso has minimal, rescue",
         support::fixture_flake()
     );
-    check(err == want, &err)
+    ensure(err == want, &err)?;
+    Ok(())
 }
 
 /// A host that sets another autologin user without mkForce, as on NixOS.
@@ -384,28 +384,29 @@ fn conflicting_definitions() -> Result<(), Failed> {
         "{ ... }: { services.getty.autologinUser = \"root\"; }\n",
     )?;
     let err = flake::derive_expectations(&path_ref(&copy), Arch::X86_64, "conflict").unwrap_err();
-    check(
+    ensure(
         matches!(err, FlakeError::Eval { .. }),
         format!("not an evaluation error: {err:?}"),
     )?;
     let text = err.to_string();
-    check(text.starts_with("evaluating path:"), &text)?;
-    check(
+    ensure(text.starts_with("evaluating path:"), &text)?;
+    ensure(
         text.contains(
             "error: The option `services.getty.autologinUser' has conflicting definition values:",
         ),
         &text,
     )?;
-    check(
+    ensure(
         text.contains("lib/installation-device.nix': \"nixos\"")
             && text.contains("hosts/iso/conflict.nix': \"root\""),
         &text,
     )?;
-    check(text.contains("Use `lib.mkForce value`"), &text)?;
-    check(
+    ensure(text.contains("Use `lib.mkForce value`"), &text)?;
+    ensure(
         !text.contains("--show-trace"),
         format!("the trace hint was kept: {text}"),
-    )
+    )?;
+    Ok(())
 }
 
 /// A configuration with no fixture ISO built: the package's builder fails, and the
@@ -419,20 +420,21 @@ fn build_failure() -> Result<(), Failed> {
         text.replace("{\n", "{\n  networking.hostName = \"never-built\";\n"),
     )?;
     let err = flake::build_iso(&path_ref(&copy), Arch::X86_64, "minimal").unwrap_err();
-    check(
+    ensure(
         matches!(err, FlakeError::Build { .. }),
         format!("not a build failure: {err:?}"),
     )?;
     let text = err.to_string();
-    check(
+    ensure(
         text.contains("#packages.x86_64-linux.minimal failed:"),
         &text,
     )?;
-    check(text.contains("failed with exit code 1"), &text)?;
-    check(
+    ensure(text.contains("failed with exit code 1"), &text)?;
+    ensure(
         text.contains("isotest fixture: no ISO for this configuration of 'minimal'"),
         &text,
-    )
+    )?;
+    Ok(())
 }
 
 /// A package that must build on aarch64-linux, asked for on x86_64. (The fixture's
@@ -444,7 +446,7 @@ fn another_system() -> Result<(), Failed> {
     let (_dir, copy) = flake_copy();
     let iso = copy.join("lib/iso.nix");
     let text = std::fs::read_to_string(&iso)?;
-    check(
+    ensure(
         text.contains("buildSystem = \"x86_64-linux\";"),
         "lib/iso.nix has no buildSystem",
     )?;
@@ -454,17 +456,18 @@ fn another_system() -> Result<(), Failed> {
     )?;
     let err = flake::build_iso(&path_ref(&copy), Arch::Aarch64, "minimal").unwrap_err();
     let text = err.to_string();
-    check(
+    ensure(
         matches!(err, FlakeError::Unsupported { .. }),
         format!("not an unsupported system: {text}"),
     )?;
-    check(
+    ensure(
         text.starts_with("this machine (x86_64-linux) cannot build path:"),
         &text,
     )?;
-    check(text.contains("#packages.aarch64-linux.minimal"), &text)?;
-    check(
+    ensure(text.contains("#packages.aarch64-linux.minimal"), &text)?;
+    ensure(
         text.contains("test a prebuilt ISO with --image PATH"),
         &text,
-    )
+    )?;
+    Ok(())
 }

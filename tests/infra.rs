@@ -6,10 +6,7 @@
 mod support;
 
 use std::process::{Command, Output};
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use support::text;
 
 /// Runs a shell script in new namespaces (`flags`, e.g. `--net`), as root in
 /// them (mapped from this user when it is not root), with `$ISOTEST` the binary.

@@ -11,10 +11,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use support::text;
 
 /// `command` on a pseudo-terminal of 120 columns, with a deadline for each expect.
 fn on_a_terminal(command: Command, timeout: Duration) -> Session {

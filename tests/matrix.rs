@@ -10,7 +10,7 @@ use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use support::{isotest_command, repo};
+use support::{isotest_command, repo, text, venv_tool};
 
 fn isotest(dir: &Path, args: &[&str]) -> Output {
     isotest_command()
@@ -18,10 +18,6 @@ fn isotest(dir: &Path, args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("run isotest")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// `isotest list`'s trial names (without a skip's reason).
@@ -496,34 +492,8 @@ fn nextest_runs_one_trial_per_test_in_partitions() {
 
 // ---- ci/nightly -------------------------------------------------------------
 
-/// A validator from ci/install-deps' venv, else from PATH.
-fn tool(name: &str) -> PathBuf {
-    let home = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_default();
-    let cache = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| home.join(".cache"));
-    let venv = std::env::var_os("ISOTEST_CI_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| cache.join("isotest/ci-venv"));
-    let candidate = venv.join("bin").join(name);
-    if candidate.is_file() {
-        return candidate;
-    }
-    let found = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
-        .map(|d| d.join(name))
-        .find(|p| p.is_file());
-    found.unwrap_or_else(|| {
-        panic!(
-            "{name} is not installed: ci/install-deps installs it in {}",
-            venv.display()
-        )
-    })
-}
-
 fn validate(schema: &str, files: &[&Path]) -> Output {
-    Command::new(tool("check-jsonschema"))
+    Command::new(venv_tool("check-jsonschema"))
         .args(["--builtin-schema", schema])
         .args(files)
         .output()
@@ -532,7 +502,7 @@ fn validate(schema: &str, files: &[&Path]) -> Output {
 
 fn actionlint(file: &Path) -> Output {
     // No shellcheck or pyflakes here: their absence must not change the verdict.
-    Command::new(tool("actionlint"))
+    Command::new(venv_tool("actionlint"))
         .args(["-shellcheck=", "-pyflakes="])
         .arg(file)
         .output()

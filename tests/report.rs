@@ -22,13 +22,10 @@ mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use support::{assert_schema_valid, result_schema, text, tool};
 
 fn data(path: &str) -> PathBuf {
     support::repo().join("tests/data").join(path)
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// `isotest report` of the two shards in tests/data, with these outputs.
@@ -42,15 +39,6 @@ fn report_of_shards(outputs: &[&str]) -> Output {
         .args(outputs)
         .output()
         .expect("run isotest report")
-}
-
-/// A program the test needs: its absence is a failure that says what to install.
-fn tool(name: &str, package: &str) -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("{name} not found: install {package} (ci/install-deps does)"))
 }
 
 #[test]
@@ -142,12 +130,15 @@ fn a_report_that_cannot_be_written_is_said_and_the_others_are_written() {
 
 /// xmllint's verdict on `xml` against junit-10.xsd.
 fn xmllint(xml: &Path) -> Output {
-    Command::new(tool("xmllint", "libxml2-utils"))
-        .args(["--noout", "--schema"])
-        .arg(data("junit-10.xsd"))
-        .arg(xml)
-        .output()
-        .expect("run xmllint")
+    Command::new(tool(
+        "xmllint",
+        "not found: install libxml2-utils (ci/install-deps does)",
+    ))
+    .args(["--noout", "--schema"])
+    .arg(data("junit-10.xsd"))
+    .arg(xml)
+    .output()
+    .expect("run xmllint")
 }
 
 #[test]
@@ -258,22 +249,6 @@ fn a_run_writes_all_three_reports() {
         .contains(r#"class="cell skipped" data-trial="plain::x86_64::uefi""#));
 }
 
-fn schema() -> jsonschema::Validator {
-    let schema: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(support::repo().join("docs/result.schema.json")).unwrap(),
-    )
-    .unwrap();
-    jsonschema::validator_for(&schema).expect("docs/result.schema.json is a valid JSON Schema")
-}
-
-fn assert_schema_valid(result: &serde_json::Value) {
-    let errors: Vec<String> = schema()
-        .iter_errors(result)
-        .map(|e| format!("{} at {}", e, e.instance_path()))
-        .collect();
-    assert!(errors.is_empty(), "{}", errors.join("\n"));
-}
-
 #[test]
 fn the_json_result_follows_its_schema_and_merges_back() {
     let dir = tempfile::tempdir().unwrap();
@@ -298,11 +273,11 @@ fn the_json_result_follows_its_schema_and_merges_back() {
         .unwrap()
         .remove("reason");
     assert!(
-        !schema().is_valid(&broken),
+        !result_schema().is_valid(&broken),
         "a could-not-test trial without its reason passed"
     );
     broken["trials"][0]["checks"][0]["outcome"] = "maybe".into();
-    assert!(!schema().is_valid(&broken));
+    assert!(!result_schema().is_valid(&broken));
 
     // A --json result is a source of `isotest report` too.
     let again = dir.path().join("again.json");
@@ -434,7 +409,10 @@ fn chromium_dom(page: &Path) -> String {
     let profile = tempfile::tempdir().unwrap();
     let out = Command::new("timeout")
         .arg("120")
-        .arg(tool("chromium", "chromium"))
+        .arg(tool(
+            "chromium",
+            "not found: install chromium (ci/install-deps does)",
+        ))
         .args([
             "--headless",
             "--no-sandbox",

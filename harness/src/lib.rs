@@ -5,6 +5,7 @@
 //! `menu` (the boot menu's entry) → `qemu` (a machine) → `console` (boot, shell) → `checks` → `report`;
 //! `run` ties one trial together; `matrix` hands the plan to CI runners.
 
+pub mod baseline;
 pub mod checks;
 pub mod console;
 pub mod error;
@@ -19,6 +20,8 @@ pub mod qemu;
 pub mod report;
 pub mod run;
 pub mod scenario;
+pub mod select;
+pub mod sizing;
 pub mod ssh;
 
 /// ISO 9660 and El Torito, read where the boot menus are read.

@@ -209,37 +209,51 @@ pub fn gitlab(entries: &[Entry], jobs_file: &str) -> Result<String, MatrixError>
     if entries.is_empty() {
         return Err(MatrixError::Empty(String::new()));
     }
-    #[derive(Serialize)]
-    struct Include<'a> {
-        local: &'a str,
-    }
-    #[derive(Serialize)]
-    #[serde(rename_all = "UPPERCASE")]
-    struct Variables<'a> {
-        trial: &'a str,
-        trial_id: &'a str,
-        scenario: &'a str,
-        iso: &'a str,
-        arch: &'a str,
-        firmware: &'a str,
-        accel: &'a str,
-    }
-    #[derive(Serialize)]
-    struct Parallel<'a> {
-        matrix: Vec<Variables<'a>>,
-    }
-    #[derive(Serialize)]
-    struct Job<'a> {
-        extends: &'static str,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        tags: Option<&'a [String]>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        parallel: Option<Parallel<'a>>,
-        #[serde(skip_serializing_if = "Vec::is_empty")]
-        needs: Vec<String>,
-    }
+    let mut jobs = trial_jobs(&by_runner(entries));
+    let needs = jobs.iter().map(|(name, _)| name.clone()).collect();
+    jobs.push((
+        "report".to_owned(),
+        GitlabJob {
+            extends: ".isotest-report",
+            tags: None,
+            parallel: None,
+            needs,
+        },
+    ));
+    Ok(pipeline(jobs_file, &jobs))
+}
 
-    // Runner kinds in order of first appearance, so the file reads like the plan.
+#[derive(Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+struct GitlabVariables<'a> {
+    trial: &'a str,
+    trial_id: &'a str,
+    scenario: &'a str,
+    iso: &'a str,
+    arch: &'a str,
+    firmware: &'a str,
+    accel: &'a str,
+}
+
+#[derive(Serialize)]
+struct GitlabParallel<'a> {
+    matrix: Vec<GitlabVariables<'a>>,
+}
+
+#[derive(Serialize)]
+struct GitlabJob<'a> {
+    extends: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tags: Option<&'a [String]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parallel: Option<GitlabParallel<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    needs: Vec<String>,
+}
+
+/// The entries grouped by their runner labels. Runner kinds in order of
+/// first appearance, so the file reads like the plan.
+fn by_runner(entries: &[Entry]) -> Vec<(&[String], Vec<&Entry>)> {
     let mut groups: Vec<(&[String], Vec<&Entry>)> = Vec::new();
     for e in entries {
         match groups
@@ -250,8 +264,14 @@ pub fn gitlab(entries: &[Entry], jobs_file: &str) -> Result<String, MatrixError>
             None => groups.push((&e.runner, vec![e])),
         }
     }
-    let mut jobs: Vec<(String, Job)> = Vec::new();
-    for (labels, group) in &groups {
+    groups
+}
+
+/// A job per group of runner labels, split where a group has more trials than
+/// one `parallel:matrix` takes; each named after its labels (and its part).
+fn trial_jobs<'a>(groups: &[(&'a [String], Vec<&'a Entry>)]) -> Vec<(String, GitlabJob<'a>)> {
+    let mut jobs = Vec::new();
+    for (labels, group) in groups {
         let chunks: Vec<_> = group.chunks(GITLAB_MAX_JOBS).collect();
         for (i, chunk) in chunks.iter().enumerate() {
             let mut name = format!(
@@ -265,41 +285,42 @@ pub fn gitlab(entries: &[Entry], jobs_file: &str) -> Result<String, MatrixError>
             if chunks.len() > 1 {
                 name.push_str(&format!(" {}", i + 1));
             }
-            let matrix = chunk
-                .iter()
-                .map(|e| Variables {
-                    trial: &e.trial,
-                    trial_id: &e.id,
-                    scenario: &e.scenario,
-                    iso: &e.iso,
-                    arch: &e.arch,
-                    firmware: &e.firmware,
-                    accel: &e.accel,
-                })
-                .collect();
+            let matrix = chunk.iter().map(|e| variables(e)).collect();
             let tags = (!labels.is_empty()).then_some(*labels);
             jobs.push((
                 name,
-                Job {
+                GitlabJob {
                     extends: ".isotest-trial",
                     tags,
-                    parallel: Some(Parallel { matrix }),
+                    parallel: Some(GitlabParallel { matrix }),
                     needs: Vec::new(),
                 },
             ));
         }
     }
-    let needs = jobs.iter().map(|(name, _)| name.clone()).collect();
-    jobs.push((
-        "report".to_owned(),
-        Job {
-            extends: ".isotest-report",
-            tags: None,
-            parallel: None,
-            needs,
-        },
-    ));
+    jobs
+}
 
+/// One trial's instance of a `parallel:matrix`.
+fn variables(e: &Entry) -> GitlabVariables<'_> {
+    GitlabVariables {
+        trial: &e.trial,
+        trial_id: &e.id,
+        scenario: &e.scenario,
+        iso: &e.iso,
+        arch: &e.arch,
+        firmware: &e.firmware,
+        accel: &e.accel,
+    }
+}
+
+/// The pipeline's YAML: a header, the `include:` of `jobs_file`, the stages,
+/// then the jobs in order.
+fn pipeline(jobs_file: &str, jobs: &[(String, GitlabJob)]) -> String {
+    #[derive(Serialize)]
+    struct Include<'a> {
+        local: &'a str,
+    }
     let mut out = String::from(
         "# Generated by `isotest matrix --format gitlab`: one job per trial, then the\n# merged report. Do not edit; change the scenarios.\n",
     );
@@ -313,13 +334,13 @@ pub fn gitlab(entries: &[Entry], jobs_file: &str) -> Result<String, MatrixError>
         &serde_yaml_ng::to_string(&BTreeMap::from([("stages", ["trials", "report"])]))
             .expect("strings"),
     );
-    for (name, job) in &jobs {
+    for (name, job) in jobs {
         out.push_str(
             &serde_yaml_ng::to_string(&BTreeMap::from([(name.as_str(), job)]))
                 .expect("plain strings serialize"),
         );
     }
-    Ok(out)
+    out
 }
 
 #[cfg(test)]

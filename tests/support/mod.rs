@@ -1,12 +1,28 @@
 //! Shared by the test binaries: the fixture ISOs (built for real by
-//! fixtures/build-iso, cached by content), the `isotest` binary, and process checks.
+//! fixtures/build-iso, cached by content), the `isotest` binary, process
+//! checks, the fixtures' passwords, the other programs the tests run, and
+//! assertions.
 
 #![allow(dead_code)] // each test binary uses its own part
+#![allow(unused_imports)] // and of the re-exports too
+
+mod checks;
+mod secrets;
+mod tools;
+
+pub use checks::{assert_schema_valid, ensure, result_schema};
+pub use secrets::{RESCUE_PASSWORD, ROOT_PASSWORD, WRONG_ROOT_PASSWORD};
+pub use tools::{tool, venv_tool, which};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, OnceLock};
+
+/// A process's output as text (invalid UTF-8 replaced).
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
 
 pub fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
