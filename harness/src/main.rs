@@ -432,7 +432,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 bail!("standard input is not a terminal: `isotest console` needs one to type into");
             }
             let trial = console_trial(scenario.as_deref(), image.as_deref(), arch, firmware)?;
-            isotest::flake::check_hosts(
+            isotest::flake::check_flakes(
                 std::iter::once(trial.scenario.as_ref()),
                 flake.as_deref(),
             )?;
@@ -523,10 +523,6 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 return Ok(ExitCode::SUCCESS);
             }
             isotest::flake::check_flakes(
-                trials.iter().map(|t| t.scenario.as_ref()),
-                flake.as_deref(),
-            )?;
-            isotest::flake::check_hosts(
                 trials.iter().map(|t| t.scenario.as_ref()),
                 flake.as_deref(),
             )?;
