@@ -185,47 +185,50 @@ pub(super) fn regex<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Regex>, D:
     .map(Some)
 }
 
+/// A value that may be written as a string or as a boolean, each read by its
+/// own function.
+struct StrOrBool<T, Why> {
+    expecting: &'static str,
+    of_bool: fn(bool) -> Result<T, Why>,
+    of_str: fn(&str) -> Result<T, Why>,
+}
+
+impl<'de, T, Why: fmt::Display> de::Visitor<'de> for StrOrBool<T, Why> {
+    type Value = T;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(self.expecting)
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<T, E> {
+        (self.of_bool)(v).map_err(E::custom)
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
+        (self.of_str)(v).map_err(E::custom)
+    }
+}
+
 /// `autologin: root` names the user; `autologin: false` expects a login prompt.
 pub(super) fn autologin<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Autologin>, D::Error> {
-    struct V;
-    impl<'de> de::Visitor<'de> for V {
-        type Value = Autologin;
-        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str("a user name, or `false` for a login prompt")
-        }
-        fn visit_bool<E: de::Error>(self, v: bool) -> Result<Autologin, E> {
-            match v {
-                false => Ok(Autologin::Disabled),
-                true => Err(E::custom(
-                    "name the user (e.g. `autologin: root`) or write `false`",
-                )),
-            }
-        }
-        fn visit_str<E: de::Error>(self, v: &str) -> Result<Autologin, E> {
-            Ok(Autologin::User(v.to_owned()))
-        }
-    }
-    d.deserialize_any(V).map(Some)
+    d.deserialize_any(StrOrBool {
+        expecting: "a user name, or `false` for a login prompt",
+        of_bool: |v| match v {
+            false => Ok(Autologin::Disabled),
+            true => Err("name the user (e.g. `autologin: root`) or write `false`"),
+        },
+        of_str: |v| Ok(Autologin::User(v.to_owned())),
+    })
+    .map(Some)
 }
 
 /// `permit_root_login: yes|no|prohibit-password|forced-commands-only` (or a bool).
 pub(super) fn permit_root_login<'de, D: Deserializer<'de>>(
     d: D,
 ) -> Result<Option<String>, D::Error> {
-    struct V;
-    impl<'de> de::Visitor<'de> for V {
-        type Value = String;
-        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str("yes, no, prohibit-password or forced-commands-only")
-        }
-        fn visit_bool<E: de::Error>(self, v: bool) -> Result<String, E> {
-            Ok(permit_root_login_of_bool(v).into())
-        }
-        fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
-            permit_root_login_of_str(v).map_err(E::custom)
-        }
-    }
-    d.deserialize_any(V).map(Some)
+    d.deserialize_any(StrOrBool {
+        expecting: "yes, no, prohibit-password or forced-commands-only",
+        of_bool: |v| Ok(permit_root_login_of_bool(v).into()),
+        of_str: permit_root_login_of_str,
+    })
+    .map(Some)
 }
 
 /// `sudo: nopasswd` is the one sudo expectation.

@@ -760,3 +760,13 @@ fn a_malformed_login_says_what_is_wrong() {
         assert!(!e.contains("variant"), "{e}");
     }
 }
+
+#[test]
+fn an_unreadable_scenario_names_the_file_then_the_cause() {
+    let e = Scenario::load(Path::new("scenarios/no-such-scenario.yaml")).unwrap_err();
+    assert!(matches!(e, ScenarioError::Read { .. }), "{e:?}");
+    assert_eq!(
+        crate::error::chain(&e),
+        "scenarios/no-such-scenario.yaml: cannot read scenario: No such file or directory (os error 2)"
+    );
+}
