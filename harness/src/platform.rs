@@ -29,6 +29,22 @@ impl Arch {
     }
 }
 
+impl std::str::FromStr for Arch {
+    type Err = UnknownArch;
+    fn from_str(s: &str) -> Result<Arch, UnknownArch> {
+        match s {
+            "x86_64" => Ok(Arch::X86_64),
+            "aarch64" => Ok(Arch::Aarch64),
+            _ => Err(UnknownArch(s.to_owned())),
+        }
+    }
+}
+
+/// An architecture name isotest does not boot.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown architecture `{0}` (known: x86_64, aarch64)")]
+pub struct UnknownArch(pub String);
+
 impl fmt::Display for Arch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -43,6 +59,15 @@ pub enum Firmware {
 }
 
 impl Firmware {
+    /// The firmwares `arch` can boot with: x86_64 PCs have BIOS and UEFI; ARM64
+    /// machines boot UEFI only.
+    pub fn all_for(arch: Arch) -> &'static [Firmware] {
+        match arch {
+            Arch::X86_64 => &[Firmware::Bios, Firmware::Uefi],
+            Arch::Aarch64 => &[Firmware::Uefi],
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Firmware::Bios => "bios",
@@ -50,6 +75,22 @@ impl Firmware {
         }
     }
 }
+
+impl std::str::FromStr for Firmware {
+    type Err = UnknownFirmware;
+    fn from_str(s: &str) -> Result<Firmware, UnknownFirmware> {
+        match s {
+            "bios" => Ok(Firmware::Bios),
+            "uefi" => Ok(Firmware::Uefi),
+            _ => Err(UnknownFirmware(s.to_owned())),
+        }
+    }
+}
+
+/// A firmware name isotest does not know.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown firmware `{0}` (known: bios, uefi)")]
+pub struct UnknownFirmware(pub String);
 
 impl fmt::Display for Firmware {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

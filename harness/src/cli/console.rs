@@ -52,7 +52,7 @@ fn boot(args: ConsoleArgs) -> Result<ExitCode> {
         args.arch,
         args.firmware,
     )?;
-    isotest::flake::check_hosts(
+    isotest::flake::check_flakes(
         std::iter::once(trial.scenario.as_ref()),
         args.flake.as_deref(),
     )?;

@@ -72,7 +72,6 @@ fn choose(args: &RunArgs) -> Result<Chosen> {
     if let Chosen::Trials(trials) = &chosen {
         let scenarios = || trials.iter().map(|t| t.scenario.as_ref());
         isotest::flake::check_flakes(scenarios(), args.flake.as_deref())?;
-        isotest::flake::check_hosts(scenarios(), args.flake.as_deref())?;
     }
     Ok(chosen)
 }

@@ -1,7 +1,11 @@
 //! `nix build` of an ISO host: progress in the log while it runs, the ISO found
 //! under the output's `iso/`.
 
-use super::{attr, hosts::require_host, nix, once, system, FlakeError, Memo};
+use super::attr::{attr, system};
+use super::error::{FlakeError, IsoFound};
+use super::hosts::require_host;
+use super::memo::{once, Memo};
+use super::nix;
 use crate::platform::Arch;
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -51,11 +55,9 @@ fn build(flake: &str, arch: Arch, host: &str, attr: &str) -> Result<Built, Flake
     let out_path = serde_json::from_str::<serde_json::Value>(&out.stdout)
         .ok()
         .and_then(|v| v[0]["outputs"]["out"].as_str().map(PathBuf::from))
-        .ok_or_else(|| {
-            FlakeError::Nix(format!(
-                "`nix build --json {attr}` printed no output path: {}",
-                out.stdout
-            ))
+        .ok_or_else(|| FlakeError::NoOutPath {
+            attr: attr.to_owned(),
+            stdout: out.stdout.clone(),
         })?;
     let iso = find_iso(&out_path).map_err(|found| FlakeError::NoIso {
         attr: attr.to_owned(),
@@ -95,27 +97,20 @@ fn host_system(line: &str) -> String {
 }
 
 /// The one `*.iso` under `<out>/iso`; else a description of what is there.
-fn find_iso(out: &std::path::Path) -> Result<PathBuf, String> {
+fn find_iso(out: &std::path::Path) -> Result<PathBuf, IsoFound> {
     let dir = out.join("iso");
     let mut isos: Vec<PathBuf> = match std::fs::read_dir(&dir) {
         Ok(entries) => entries
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|x| x == "iso"))
             .collect(),
-        Err(_) => return Err("nothing (no iso/ directory)".into()),
+        Err(_) => return Err(IsoFound::NoDirectory),
     };
     isos.sort();
     match isos.len() {
         1 => Ok(isos.remove(0)),
-        0 => Err("no *.iso".into()),
-        _ => Err(format!(
-            "{} ISOs: {}",
-            isos.len(),
-            isos.iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )),
+        0 => Err(IsoFound::NoIso),
+        _ => Err(IsoFound::Several(isos)),
     }
 }
 
@@ -153,14 +148,15 @@ mod tests {
     fn one_iso_is_expected() {
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(
-            find_iso(dir.path()).unwrap_err(),
+            find_iso(dir.path()).unwrap_err().to_string(),
             "nothing (no iso/ directory)"
         );
         std::fs::create_dir(dir.path().join("iso")).unwrap();
-        assert_eq!(find_iso(dir.path()).unwrap_err(), "no *.iso");
+        assert_eq!(find_iso(dir.path()).unwrap_err().to_string(), "no *.iso");
         std::fs::write(dir.path().join("iso/a.iso"), "").unwrap();
         assert_eq!(find_iso(dir.path()).unwrap(), dir.path().join("iso/a.iso"));
         std::fs::write(dir.path().join("iso/b.iso"), "").unwrap();
-        assert!(find_iso(dir.path()).unwrap_err().starts_with("2 ISOs"));
+        let several = find_iso(dir.path()).unwrap_err().to_string();
+        assert!(several.starts_with("2 ISOs"), "{several}");
     }
 }

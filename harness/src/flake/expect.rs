@@ -2,7 +2,11 @@
 //! attributes the checks need are evaluated, each with an `or` default, because
 //! a real NixOS configuration is far too big to evaluate whole.
 
-use super::{attr, hosts::require_host, nix, once, FlakeError, Memo};
+use super::attr::attr;
+use super::error::FlakeError;
+use super::hosts::require_host;
+use super::memo::{once, Memo};
+use super::nix;
 use crate::platform::Arch;
 use crate::scenario::{
     permit_root_login_of_bool, permit_root_login_of_str, Autologin, Expect, HomeManager, Installed,
@@ -146,11 +150,10 @@ fn evaluate(flake: &str, host: &str, attr: &str) -> Result<Facts, FlakeError> {
         &purpose,
         &mut |_| {},
     )? {
-        Ok(out) => serde_json::from_str(&out.stdout).map_err(|e| {
-            FlakeError::Nix(format!(
-                "unexpected answer from `nix eval {attr}`: {e}: {}",
-                out.stdout
-            ))
+        Ok(out) => serde_json::from_str(&out.stdout).map_err(|e| FlakeError::Answer {
+            attr: attr.to_owned(),
+            reason: std::sync::Arc::new(e),
+            stdout: out.stdout.clone(),
         }),
         Err(failure) => Err(FlakeError::Eval {
             attr: attr.to_owned(),

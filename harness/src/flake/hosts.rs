@@ -1,8 +1,11 @@
 //! Discovery: the ISO hosts of a flake, read from the source `nix` sees (for a
 //! git flake, only tracked files), as nix-wire lays them out.
 
-use super::{check_local, nix, FlakeError};
+use super::error::{FlakeError, NotFound};
+use super::nix;
+use super::reference::reference;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// One ISO host: its name and the file that defines it, relative to the flake.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -11,10 +14,10 @@ pub struct IsoHost {
     pub file: PathBuf,
 }
 
-/// The ISO hosts of `flake` (as the user wrote it, see [`super::reference`]), by
+/// The ISO hosts of `flake` (as the user wrote it, see [`reference`]), by
 /// name: `hosts/iso/<name>.nix` and `hosts/iso/<name>/default.nix`.
 pub fn iso_hosts(flake: &str) -> Result<Vec<IsoHost>, FlakeError> {
-    hosts_for(&super::reference(flake), "listing a flake's hosts")
+    hosts_for(&reference(flake), "listing a flake's hosts")
 }
 
 fn hosts_for(flake: &str, purpose: &str) -> Result<Vec<IsoHost>, FlakeError> {
@@ -31,14 +34,17 @@ fn hosts_for(flake: &str, purpose: &str) -> Result<Vec<IsoHost>, FlakeError> {
                 let root = PathBuf::from(v["path"].as_str()?);
                 Some(root.join(v["resolved"]["dir"].as_str().unwrap_or("")))
             })
-            .ok_or_else(|| {
-                FlakeError::Nix(format!("`nix flake metadata {flake}` gave no source path"))
+            .ok_or_else(|| FlakeError::NoSourcePath {
+                flake: flake.to_owned(),
             })?,
         Err(failure) => {
-            let detail = format!("\n{}{}", failure.message, registry_hint(flake));
+            let why = NotFound::Nix {
+                message: failure.message,
+                hint: registry_hint(flake),
+            };
             return Err(FlakeError::NotFound {
                 reference: flake.to_owned(),
-                detail,
+                why,
             });
         }
     };
@@ -54,12 +60,25 @@ fn registry_hint(flake: &str) -> String {
     format!("\n  (`{flake}` is not a directory here, so nix took it for a name in the flake registry; a local flake is a directory that exists)")
 }
 
+/// A local flake that is not there gets a clear error before `nix` runs.
+fn check_local(reference: &str) -> Result<(), FlakeError> {
+    crate::scenario::check_local_flake(reference).map_err(|why| FlakeError::NotFound {
+        reference: reference.to_owned(),
+        why: why.into(),
+    })
+}
+
 fn hosts_in(source: &Path) -> Result<Vec<IsoHost>, FlakeError> {
     let dir = source.join("hosts/iso");
     let entries = match std::fs::read_dir(&dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(FlakeError::Nix(format!("read {}: {e}", dir.display()))),
+        Err(e) => {
+            return Err(FlakeError::ReadHosts {
+                dir,
+                source: Arc::new(e),
+            })
+        }
     };
     let mut hosts: Vec<IsoHost> = entries
         .filter_map(Result::ok)
@@ -109,6 +128,17 @@ pub fn require_host(flake: &str, host: &str, purpose: &str) -> Result<(), FlakeE
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn local_references() {
+        let e = check_local("/nonexistent/flake").unwrap_err().to_string();
+        assert_eq!(e, "flake not found: /nonexistent/flake: no such directory");
+        let dir = tempfile::tempdir().unwrap();
+        let e = check_local(&format!("path:{}", dir.path().display()))
+            .unwrap_err()
+            .to_string();
+        assert!(e.ends_with("has no flake.nix"), "{e}");
+    }
 
     #[test]
     fn files_and_directories_are_hosts() {

@@ -1,9 +1,10 @@
 //! Running `nix`: flakes switched on (older Nix needs it), errors trimmed to the
 //! lines that help, and progress forwarded to the log while it runs.
 
-use super::FlakeError;
+use super::error::FlakeError;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 
 /// How many lines of nix's stderr a failure keeps.
 const TAIL: usize = 40;
@@ -37,7 +38,7 @@ pub fn run(
             std::io::ErrorKind::NotFound => FlakeError::NixMissing {
                 purpose: purpose.to_owned(),
             },
-            _ => FlakeError::Nix(format!("cannot run nix: {e}")),
+            _ => FlakeError::Spawn(Arc::new(e)),
         })?;
     let stdout = child.stdout.take().expect("piped");
     let reader = std::thread::spawn(move || std::io::read_to_string(stdout).unwrap_or_default());
@@ -52,9 +53,7 @@ pub fn run(
         }
         tail.push_back(line);
     }
-    let status = child
-        .wait()
-        .map_err(|e| FlakeError::Nix(format!("wait for nix: {e}")))?;
+    let status = child.wait().map_err(|e| FlakeError::Wait(Arc::new(e)))?;
     let stdout = reader.join().unwrap_or_default();
     if status.success() {
         return Ok(Ok(Output { stdout }));

@@ -377,9 +377,10 @@ fn could_not_test(message: impl ToString) -> TrialError {
 /// A flake error: no `nix`, or a system this host cannot build, is the host's
 /// lack; the rest (evaluation, build, a flake without the host) is the flake's.
 fn flake_error(e: FlakeError) -> TrialError {
+    let message = crate::error::chain(&e);
     match e {
-        FlakeError::NixMissing { .. } | FlakeError::Unsupported { .. } => could_not_test(e),
-        _ => failed(e),
+        FlakeError::NixMissing { .. } | FlakeError::Unsupported { .. } => could_not_test(message),
+        _ => failed(message),
     }
 }
 

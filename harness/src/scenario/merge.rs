@@ -2,7 +2,7 @@
 //! written in the scenario. The scenario's win, field by field, and every
 //! expectation remembers where it came from so that the report can say so.
 
-use super::{Expect, HomeManager, Sshd, User};
+use super::model::{Expect, HomeManager, Sshd, User};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 

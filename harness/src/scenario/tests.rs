@@ -1,5 +1,6 @@
 use super::*;
 use crate::platform::{AccelChoice, Arch, Firmware};
+use std::path::PathBuf;
 use std::time::Duration;
 
 fn parse(text: &str) -> Result<Scenario, ScenarioError> {
@@ -180,10 +181,14 @@ fn memory_sizes() {
     assert_eq!(parse_memory("1G"), Ok(1024));
     assert_eq!(parse_memory("512M"), Ok(512));
     assert!(parse_memory("12").is_err());
-    assert!(parse_memory("64M").unwrap_err().contains("too little"));
+    assert!(parse_memory("64M")
+        .unwrap_err()
+        .to_string()
+        .contains("too little"));
     assert_eq!(parse_memory("1T"), Ok(MAX_MEMORY_MIB));
     assert!(parse_memory("18446744073709551615G")
         .unwrap_err()
+        .to_string()
         .contains("more than the limit of 1T"));
 }
 
@@ -310,7 +315,10 @@ fn console_credentials() {
     let e = error("iso: r\nboot:\n  login: {user: root, password_env: 'A=B'}\n");
     assert_eq!(e, "scenarios/demo.yaml: boot.login: `A=B` is not an environment variable name (letters, digits and `_`)");
     let e = error("iso: r\nboot:\n  login: {user: root, password: hunter2}\n");
-    assert!(e.starts_with("scenarios/demo.yaml:3:3: boot"), "{e}");
+    assert_eq!(
+        e,
+        "scenarios/demo.yaml:3:23: boot.login: unknown field `password`, expected `user` or `password_env`"
+    );
     let e = error("iso: r\nboot:\n  login: 'root; reboot'\n");
     assert!(
         e.contains("boot.login: `root; reboot` is not a valid user name"),
@@ -713,5 +721,52 @@ fn tiny_iso(path: &Path) {
         made.status.success(),
         "{}",
         String::from_utf8_lossy(&made.stderr)
+    );
+}
+
+/// A `login:` mapping of the wrong shape says which key is wrong and where,
+/// not that the value "did not match any variant".
+#[test]
+fn a_malformed_login_says_what_is_wrong() {
+    let cases = [
+        (
+            "iso: r\nboot:\n  login: {user: 3}\n",
+            "scenarios/demo.yaml:3:17: boot.login.user: invalid type: integer `3`, expected a user name",
+        ),
+        (
+            "iso: r\nboot:\n  login:\n    user: root\n    passwd: x\n",
+            "scenarios/demo.yaml:5:5: boot.login: unknown field `passwd`, expected `user` or `password_env`",
+        ),
+        (
+            "iso: r\nboot:\n  login: {password_env: PW}\n",
+            "scenarios/demo.yaml:3:10: boot.login: missing field `user`",
+        ),
+        (
+            "iso: r\nboot:\n  login: {user: root, password_env: true}\n",
+            "scenarios/demo.yaml:3:37: boot.login.password_env: invalid type: boolean `true`, expected an environment variable name",
+        ),
+        (
+            "iso: r\nboot:\n  login: 3\n",
+            "scenarios/demo.yaml:3:10: boot.login: invalid type: integer `3`, expected a user name, or `{ user: NAME }` with an optional `password_env: VAR`",
+        ),
+        (
+            "iso: r\nexpect:\n  sshd:\n    login: [root, {user: 3}]\n",
+            "scenarios/demo.yaml:4:26: expect.sshd.login[1].user: invalid type: integer `3`, expected a user name",
+        ),
+    ];
+    for (yaml, want) in cases {
+        let e = error(yaml);
+        assert_eq!(e, want, "{yaml}");
+        assert!(!e.contains("variant"), "{e}");
+    }
+}
+
+#[test]
+fn an_unreadable_scenario_names_the_file_then_the_cause() {
+    let e = Scenario::load(Path::new("scenarios/no-such-scenario.yaml")).unwrap_err();
+    assert!(matches!(e, ScenarioError::Read { .. }), "{e:?}");
+    assert_eq!(
+        crate::error::chain(&e),
+        "scenarios/no-such-scenario.yaml: cannot read scenario: No such file or directory (os error 2)"
     );
 }
