@@ -30,6 +30,7 @@ use crate::scenario::Origin;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// A trial's verdict, decided once (by `run`) and only read by renderers.
 /// `verdict` and, unless it is a pass or a failure, `reason` in report.json.
@@ -56,7 +57,7 @@ impl Verdict {
     pub fn judge(error: Option<&TrialError>, checks: &[CheckResult]) -> Verdict {
         match error {
             Some(e) if e.kind == ErrorKind::CouldNotTest => Verdict::CouldNotTest {
-                reason: e.message.clone(),
+                reason: e.message.to_string(),
             },
             Some(_) => Verdict::Fail,
             None if checks.is_empty() || checks.iter().any(|c| c.outcome != Outcome::Pass) => {
@@ -95,15 +96,106 @@ pub enum ErrorKind {
     CouldNotTest,
 }
 
-/// Why a trial ended before its checks could speak.
+/// Why a trial ended before its checks could speak. In report.json: `kind`,
+/// `message` (the error and its causes on one line), `phase` and `evidence`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TrialError {
     pub kind: ErrorKind,
-    pub message: String,
+    pub message: TrialMessage,
     /// The boot phase reached, when the error came during boot.
     pub phase: Option<String>,
     /// Console lines (or QEMU's stderr) that explain it.
     pub evidence: Vec<String>,
+}
+
+impl TrialError {
+    /// An error of `kind` with no phase or evidence.
+    pub fn new(kind: ErrorKind, message: impl Into<TrialMessage>) -> TrialError {
+        TrialError {
+            kind,
+            message: message.into(),
+            phase: None,
+            evidence: Vec::new(),
+        }
+    }
+}
+
+/// What ended a trial: the error itself while the run has it, and its text,
+/// written once from the error and its causes (`error::chain`). A report read
+/// back from JSON has the text alone.
+#[derive(Debug, Clone)]
+pub struct TrialMessage {
+    error: Option<Arc<dyn std::error::Error + Send + Sync>>,
+    text: String,
+}
+
+impl TrialMessage {
+    /// The message of `error`, which it keeps.
+    pub fn of(error: impl std::error::Error + Send + Sync + 'static) -> TrialMessage {
+        TrialMessage {
+            text: crate::error::chain(&error),
+            error: Some(Arc::new(error)),
+        }
+    }
+
+    /// The error, in a report that ran (not one read back from JSON).
+    pub fn error(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
+        self.error.as_deref()
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+/// A message known only as text: from report.json, or made in a test.
+impl From<String> for TrialMessage {
+    fn from(text: String) -> TrialMessage {
+        TrialMessage { error: None, text }
+    }
+}
+
+impl From<&str> for TrialMessage {
+    fn from(text: &str) -> TrialMessage {
+        TrialMessage::from(text.to_owned())
+    }
+}
+
+impl std::ops::Deref for TrialMessage {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.text
+    }
+}
+
+impl std::fmt::Display for TrialMessage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl PartialEq<str> for TrialMessage {
+    fn eq(&self, other: &str) -> bool {
+        self.text == other
+    }
+}
+
+impl PartialEq<&str> for TrialMessage {
+    fn eq(&self, other: &&str) -> bool {
+        self.text == *other
+    }
+}
+
+impl Serialize for TrialMessage {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.text)
+    }
+}
+
+impl<'de> Deserialize<'de> for TrialMessage {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(TrialMessage::from)
+    }
 }
 
 /// The QEMU a trial ran: which binary, its version, and its exact arguments.
