@@ -4,7 +4,8 @@
 //! 64 MiB flash images; smaller raw ones (some distributions ship 2 MiB) are
 //! padded in a copy.
 
-use super::{FirmwareSearch, Pflash};
+use super::args::Pflash;
+use super::firmware::FirmwareSearch;
 use crate::platform::{Arch, Firmware};
 use std::path::{Path, PathBuf};
 

@@ -5,10 +5,13 @@
 //! accelerator (the KVM probe boots the same ISO on the same machine), and
 //! starts QEMU with a free port forwarded to the guest's SSH port.
 
-use super::{
-    flash, resolve_accel, AccelDecision, Machine, MachineLogs, MachineSpec, Pflash, PrivateDir,
-    ProbeTarget, QemuError, SERCON_TTYS0,
-};
+use super::accel::{resolve_accel, AccelDecision, ProbeTarget};
+use super::args::{command_line, MachineSpec, Pflash, SERCON_TTYS0};
+use super::binary::{find_qemu, version};
+use super::flash;
+use super::machine::{Machine, MachineLogs};
+use super::private::PrivateDir;
+use super::QemuError;
 use crate::platform::{AccelChoice, Arch, Firmware};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -78,7 +81,7 @@ impl Launcher {
     ) -> Result<Launcher, QemuError> {
         let private = PrivateDir::new().map_err(QemuError::PrivateDir)?;
         let uefi = flash::uefi_flash(arch, firmware, uefi_files, private.path())?;
-        let binary = super::find_qemu(arch)?;
+        let binary = find_qemu(arch)?;
         Ok(Launcher {
             arch,
             firmware,
@@ -126,8 +129,8 @@ impl Launcher {
         let private = self.private;
         Ok(Launched {
             accel,
-            version: super::version(&self.binary),
-            command_line: super::command_line(&spec),
+            version: version(&self.binary),
+            command_line: command_line(&spec),
             binary: self.binary,
             running: machine.map(|machine| Running {
                 machine,

@@ -16,7 +16,7 @@ mod private;
 mod qmp;
 mod screendump;
 
-pub use accel::{resolve_accel, AccelDecision, ProbeKey, ProbeTarget};
+pub use accel::{resolve_accel, AccelDecision, KvmUnfit, ProbeKey, ProbeTarget};
 pub use args::{command_line, MachineSpec, Pflash, FIRMWARE_LOG, SERCON_TTYS0};
 pub use binary::{find_qemu, version};
 pub use exit::QemuExit;
@@ -35,8 +35,12 @@ use std::path::PathBuf;
 pub enum QemuError {
     #[error("{binary} not found on PATH; install it: {hint}")]
     Missing { binary: String, hint: String },
-    #[error("--accel kvm: KVM cannot run {arch} guests here: {reason}")]
-    KvmUnusable { arch: String, reason: String },
+    #[error("--accel kvm: KVM cannot run {arch} guests here")]
+    KvmUnusable {
+        arch: String,
+        #[source]
+        reason: KvmUnfit,
+    },
     #[error("cannot start {binary}")]
     Spawn {
         binary: String,

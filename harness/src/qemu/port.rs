@@ -2,7 +2,9 @@
 //! port between the probe and QEMU's bind; QEMU then fails to start, and
 //! another port is tried.
 
-use super::{Machine, MachineLogs, MachineSpec, QemuError};
+use super::args::MachineSpec;
+use super::machine::{Machine, MachineLogs};
+use super::QemuError;
 use std::path::Path;
 
 /// How many ports are tried before the host is said to have none to give.

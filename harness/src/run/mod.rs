@@ -16,6 +16,7 @@ mod boot_end;
 mod classify;
 mod host;
 mod kept;
+mod observe;
 mod options;
 mod order;
 mod pool;
@@ -26,14 +27,8 @@ mod trial;
 
 pub use host::{host_memory_mib, HostError};
 pub use kept::KeptMachine;
+pub use observe::Progress;
 pub use options::{default_jobs, guest_cpus, RunOptions};
-pub use pool::{run_baselines, run_trials, Progress};
+pub use pool::{run_baselines, run_trials};
 pub use start::{start_for_console, Started, CONSOLE_DIR};
 pub use trial::run_trial;
-
-use crate::scenario::Expect;
-
-/// The guest's port the SSH forward goes to: sshd's first, else 22.
-fn guest_ssh_port(expect: &Expect) -> u16 {
-    expect.sshd.as_ref().map_or(22, |s| s.ports()[0])
-}

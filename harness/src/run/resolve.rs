@@ -2,7 +2,7 @@
 //! and the ISO (`--image`, else the trial's `image:`, else the flake host's
 //! build).
 
-use super::RunOptions;
+use super::options::RunOptions;
 use crate::flake::{self, FlakeError};
 use crate::plan::Trial;
 use crate::scenario::{Expect, Origins};
@@ -28,6 +28,11 @@ pub(super) struct Resolved {
     pub origins: Origins,
     /// How long `nix build` took, when it built the ISO.
     pub build_secs: Option<f64>,
+}
+
+/// The guest's port the SSH forward goes to: sshd's first, else 22.
+pub(super) fn guest_ssh_port(expect: &Expect) -> u16 {
+    expect.sshd.as_ref().map_or(22, |s| s.ports()[0])
 }
 
 /// The flake host of the trial's `iso:`, if it has one.

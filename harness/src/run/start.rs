@@ -2,7 +2,8 @@
 //! first, then the machine from `qemu::Launcher`, and the boot menu's choice.
 
 use super::host;
-use super::{resolve, RunOptions};
+use super::options::RunOptions;
+use super::resolve;
 use crate::console::menu::BootChoice;
 use crate::plan::Trial;
 use crate::qemu::{self, Launch, Launcher, Machine, PrivateDir, QemuError};
@@ -56,7 +57,7 @@ pub fn start_for_console(trial: &Trial, options: &RunOptions) -> Result<Started,
         options,
         artifacts: &artifacts,
         image: resolved.image,
-        guest_ssh_port: super::guest_ssh_port(&resolved.expect),
+        guest_ssh_port: resolve::guest_ssh_port(&resolved.expect),
     })
     .started
 }

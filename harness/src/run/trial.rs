@@ -7,9 +7,12 @@
 use super::boot_end::{self, BootEnd};
 use super::classify::{self, Ended};
 use super::host::{self, HostError};
+use super::kept::KeptMachine;
+use super::observe::Progress;
+use super::options::RunOptions;
 use super::order::{self, CheckContext, NoShell};
 use super::start::{self, StartFrom, Started};
-use super::{ready, resolve, KeptMachine, Progress, RunOptions};
+use super::{ready, resolve};
 use crate::checks;
 use crate::console::{boot_to_shell, BootError, BootOutcome, Credentials, SerialConsole, Shell};
 use crate::plan::Trial;
@@ -125,7 +128,7 @@ fn stages(ctx: &TrialContext<'_>, out: &mut SoFar) -> Result<(), TrialError> {
         options,
         artifacts: ctx.artifacts,
         image: resolved.image,
-        guest_ssh_port: super::guest_ssh_port(&expect),
+        guest_ssh_port: resolve::guest_ssh_port(&expect),
     });
     if let Some(decision) = &start.accel {
         out.report.accel = Some(decision.accel.as_str().to_owned());
