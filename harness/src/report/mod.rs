@@ -538,4 +538,30 @@ pub(crate) mod tests {
             "# QEMU emulator version 10.0.2\n/usr/bin/qemu-system-x86_64 -drive 'file=/isos/my rescue.iso,media=cdrom' -m 1024M\n"
         );
     }
+
+    #[test]
+    fn a_trial_error_is_written_as_its_message_with_its_causes() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("create target/isotest/t")]
+        struct Create(#[source] std::io::Error);
+        let cause = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "denied");
+        let e = TrialError {
+            phase: Some("kernel".into()),
+            ..TrialError::new(ErrorKind::CouldNotTest, TrialMessage::of(Create(cause)))
+        };
+        assert!(e.message.error().is_some(), "the error is kept");
+        let json = serde_json::to_value(&e).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "kind": "could-not-test",
+                "message": "create target/isotest/t: denied",
+                "phase": "kernel",
+                "evidence": [],
+            })
+        );
+        let back: TrialError = serde_json::from_value(json).unwrap();
+        assert_eq!(back.message, "create target/isotest/t: denied");
+        assert!(back.message.error().is_none(), "JSON holds the text alone");
+    }
 }
