@@ -94,7 +94,7 @@ fn qemu_gone(e: BootError, machine: &mut Machine, artifacts: &Path) -> TrialErro
         evidence.extend(lines.iter().map(|l| format!("(firmware) {l}")));
     }
     let ended = Ended::QemuExited {
-        boot: e,
+        boot: e.into(),
         exit: exit.describe(),
         nothing_to_boot: firmware.is_some(),
     };

@@ -5,10 +5,35 @@
 
 use super::host::HostError;
 use crate::checks::{self, CheckResult};
-use crate::console::BootError;
+use crate::console::{BootError, ConsoleError, Phase};
 use crate::flake::FlakeError;
 use crate::qemu::{QemuError, QemuExit};
 use crate::report::{ErrorKind, TrialError, TrialMessage};
+
+/// A boot that ended without a shell. One that died on the console says what
+/// the console saw, then the phase the boot had reached.
+#[derive(Debug, thiserror::Error)]
+pub enum BootEnded {
+    #[error("{}; last phase reached: {reached}", crate::error::chain(.console))]
+    Console {
+        reached: Phase,
+        console: ConsoleError,
+    },
+    #[error(transparent)]
+    Other(BootError),
+}
+
+impl From<BootError> for BootEnded {
+    fn from(e: BootError) -> BootEnded {
+        match e {
+            BootError::Console { reached, source } => BootEnded::Console {
+                reached,
+                console: source,
+            },
+            other => BootEnded::Other(other),
+        }
+    }
+}
 
 /// How a trial ended that the errors of the stages do not say themselves.
 #[derive(Debug, thiserror::Error)]
@@ -16,7 +41,7 @@ pub enum Ended {
     /// The serial console closed under the boot: QEMU exited, for `exit`.
     #[error("{}{}: {exit}", nothing_before(*.nothing_to_boot), crate::error::chain(.boot))]
     QemuExited {
-        boot: BootError,
+        boot: BootEnded,
         exit: String,
         /// SeaBIOS's log says it found nothing to boot.
         nothing_to_boot: bool,
@@ -109,7 +134,7 @@ impl From<BootError> for TrialError {
         TrialError {
             phase: Some(e.phase_reached().to_string()),
             evidence: e.evidence().to_vec(),
-            ..failed(e)
+            ..failed(BootEnded::from(e))
         }
     }
 }
@@ -216,6 +241,39 @@ mod tests {
             e.kind,
             ErrorKind::CouldNotTest,
             "a broken check may be the same fault's doing"
+        );
+    }
+
+    #[test]
+    fn a_boot_that_died_on_the_console_says_it_once_with_its_phase() {
+        let died = |console| BootError::Console {
+            reached: Phase::Kernel,
+            source: console,
+        };
+        let fatal = || ConsoleError::Fatal {
+            reason: "kernel panic".into(),
+            context: vec!["Kernel panic - not syncing".into()],
+        };
+        let e = TrialError::from(died(fatal()));
+        assert_eq!(
+            (e.kind, e.message.as_str(), e.phase.as_deref()),
+            (
+                ErrorKind::Failed,
+                "kernel panic; last phase reached: kernel and initrd",
+                Some("kernel and initrd")
+            )
+        );
+        let gone = Ended::QemuExited {
+            boot: died(fatal()).into(),
+            exit: "the guest rebooted".into(),
+            nothing_to_boot: true,
+        };
+        assert_eq!(
+            crate::error::chain(&gone),
+            format!(
+                "{}; kernel panic; last phase reached: kernel and initrd: the guest rebooted",
+                crate::console::NO_BOOTABLE_DEVICE
+            )
         );
     }
 }
