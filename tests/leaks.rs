@@ -8,7 +8,7 @@ mod support;
 
 use isotest::platform::Accel;
 use isotest::platform::{Arch, Firmware};
-use isotest::qemu::{find_qemu, Machine, MachineSpec, PrivateDir};
+use isotest::qemu::{find_qemu, Machine, MachineLogs, MachineSpec, PrivateDir};
 use std::collections::HashSet;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -55,8 +55,9 @@ fn start(
         vga_to_serial: None,
         paused: true,
     };
-    let mut machine = isotest::run::start_with_free_port(binary, &mut spec, 22, artifacts)
-        .map_err(|e| e.message)?;
+    let mut machine =
+        Machine::start_forwarded(binary, &mut spec, 22, &MachineLogs::in_dir(artifacts))
+            .map_err(|e| isotest::error::chain(&e))?;
     let state = machine.qmp().run_state().map_err(|e| e.to_string())?;
     if state != "prelaunch" {
         return Err(format!(

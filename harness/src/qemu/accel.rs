@@ -20,8 +20,43 @@ use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{mpsc, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
+
+/// Why KVM cannot run a guest on this host. A verdict is kept for the rest of
+/// the process, so it is shared (`Arc`) and cloned.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum KvmUnfit {
+    #[error("the host is not {0}")]
+    OtherArch(Arch),
+    /// `/dev/kvm` does not open; `hint` says what to do.
+    #[error("/dev/kvm: {error}{hint}")]
+    Device {
+        error: Arc<std::io::Error>,
+        hint: &'static str,
+    },
+    #[error("create a private temp dir")]
+    PrivateDir(#[source] Arc<std::io::Error>),
+    #[error("copy {}", vars.display())]
+    CopyVars {
+        vars: PathBuf,
+        #[source]
+        source: Arc<std::io::Error>,
+    },
+    #[error("cannot start {}", binary.display())]
+    Spawn {
+        binary: PathBuf,
+        #[source]
+        source: Arc<std::io::Error>,
+    },
+    /// QEMU said on stderr that the guest died under KVM.
+    #[error("the ISO died under KVM: {}", stderr.join(" "))]
+    Died { stderr: Vec<String> },
+    #[error("QEMU exited under KVM: {}", stderr.join(" "))]
+    Exited { stderr: Vec<String> },
+    #[error("the ISO printed nothing on serial within {secs} s under KVM")]
+    Silent { secs: u64 },
+}
 
 /// The accelerator chosen for a trial and, when it is not the fast path, why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,7 +113,7 @@ pub fn resolve_accel(
         });
     }
     let usable = if Arch::host() != Some(target.arch) {
-        Err(format!("the host is not {}", target.arch))
+        Err(KvmUnfit::OtherArch(target.arch))
     } else {
         static VERDICTS: Verdicts = Verdicts::new();
         VERDICTS.get_or_probe(target.key(), || kvm_device().and_then(|()| probe(target)))
@@ -95,7 +130,8 @@ pub fn resolve_accel(
         (Err(reason), _) => Ok(AccelDecision {
             accel: Accel::Tcg,
             note: Some(format!(
-                "TCG, KVM unusable: {reason}; waits are {}x longer",
+                "TCG, KVM unusable: {}; waits are {}x longer",
+                crate::error::chain(&reason),
                 Accel::Tcg.time_scale()
             )),
         }),
@@ -104,7 +140,7 @@ pub fn resolve_accel(
 
 /// KVM verdicts by key. The lock is held while probing, so trials of one key
 /// wait for the one probe instead of each starting their own.
-struct Verdicts(Mutex<Option<HashMap<ProbeKey, Result<(), String>>>>);
+struct Verdicts(Mutex<Option<HashMap<ProbeKey, Result<(), KvmUnfit>>>>);
 
 impl Verdicts {
     const fn new() -> Verdicts {
@@ -114,8 +150,8 @@ impl Verdicts {
     fn get_or_probe(
         &self,
         key: ProbeKey,
-        probe: impl FnOnce() -> Result<(), String>,
-    ) -> Result<(), String> {
+        probe: impl FnOnce() -> Result<(), KvmUnfit>,
+    ) -> Result<(), KvmUnfit> {
         let mut verdicts = self.0.lock().unwrap_or_else(|e| e.into_inner());
         verdicts
             .get_or_insert_with(HashMap::new)
@@ -126,7 +162,7 @@ impl Verdicts {
 }
 
 /// Whether this user can open `/dev/kvm` at all, with what to do if not.
-fn kvm_device() -> Result<(), String> {
+fn kvm_device() -> Result<(), KvmUnfit> {
     std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -140,7 +176,10 @@ fn kvm_device() -> Result<(), String> {
                 std::io::ErrorKind::PermissionDenied => " (add your user to the `kvm` group)",
                 _ => "",
             };
-            format!("/dev/kvm: {e}{hint}")
+            KvmUnfit::Device {
+                error: Arc::new(e),
+                hint,
+            }
         })
 }
 
@@ -150,13 +189,15 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Boots the target under KVM until it prints on serial, in a private directory
 /// that holds the probe's own copy of the UEFI variable store.
-fn probe(target: &ProbeTarget<'_>) -> Result<(), String> {
-    let private = PrivateDir::new().map_err(|e| format!("create a private temp dir: {e}"))?;
+fn probe(target: &ProbeTarget<'_>) -> Result<(), KvmUnfit> {
+    let private = PrivateDir::new().map_err(|e| KvmUnfit::PrivateDir(Arc::new(e)))?;
     let uefi = match target.uefi {
         Some(flash) => {
             let vars = private.path().join("probe-vars.fd");
-            std::fs::copy(&flash.vars, &vars)
-                .map_err(|e| format!("copy {}: {e}", flash.vars.display()))?;
+            std::fs::copy(&flash.vars, &vars).map_err(|e| KvmUnfit::CopyVars {
+                vars: flash.vars.clone(),
+                source: Arc::new(e),
+            })?;
             Some(Pflash {
                 vars,
                 ..flash.clone()
@@ -207,7 +248,7 @@ fn kvm_failure(stderr_line: &str) -> bool {
 
 /// Runs `qemu args` and judges it: the first serial byte on stdout is a pass; a
 /// KVM error on stderr, an exit, or silence until `timeout` is not.
-fn run_probe(qemu: &Path, args: &[OsString], timeout: Duration) -> Result<(), String> {
+fn run_probe(qemu: &Path, args: &[OsString], timeout: Duration) -> Result<(), KvmUnfit> {
     tracing::debug!(qemu = %qemu.display(), ?args, "KVM probe");
     // Owned as a machine's QEMU is: Ctrl-C, SIGTERM or the harness's death
     // during the probe's wait stops it too.
@@ -217,8 +258,10 @@ fn run_probe(qemu: &Path, args: &[OsString], timeout: Duration) -> Result<(), St
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let mut child = OwnedQemu::spawn(&mut command)
-        .map_err(|e| format!("cannot start {}: {e}", qemu.display()))?;
+    let mut child = OwnedQemu::spawn(&mut command).map_err(|e| KvmUnfit::Spawn {
+        binary: qemu.to_owned(),
+        source: Arc::new(e),
+    })?;
 
     // Three witnesses race: the first serial byte (it ran), stderr (QEMU reports
     // KVM failures there, then idles with the guest stopped), and the exit status.
@@ -254,20 +297,20 @@ fn run_probe(qemu: &Path, args: &[OsString], timeout: Duration) -> Result<(), St
                 let fatal = kvm_failure(&line);
                 stderr_lines.push(line);
                 if fatal {
-                    break Err(format!(
-                        "the ISO died under KVM: {}",
-                        stderr_lines.join(" ")
-                    ));
+                    break Err(KvmUnfit::Died {
+                        stderr: stderr_lines,
+                    });
                 }
             }
             Ok(Event::Exited) => {
-                break Err(format!("QEMU exited under KVM: {}", stderr_lines.join(" ")))
+                break Err(KvmUnfit::Exited {
+                    stderr: stderr_lines,
+                })
             }
             Err(_) => {
-                break Err(format!(
-                    "the ISO printed nothing on serial within {} s under KVM",
-                    timeout.as_secs()
-                ))
+                break Err(KvmUnfit::Silent {
+                    secs: timeout.as_secs(),
+                })
             }
         }
     };
@@ -362,7 +405,9 @@ mod tests {
         let probes = std::cell::Cell::new(0);
         let failing = || {
             probes.set(probes.get() + 1);
-            Err("KVM internal error".to_owned())
+            Err(KvmUnfit::Died {
+                stderr: vec!["KVM internal error".to_owned()],
+            })
         };
         let bios = target(Arch::X86_64, Firmware::Bios, None).key();
         assert!(verdicts.get_or_probe(bios.clone(), failing).is_err());
@@ -447,10 +492,10 @@ mod tests {
         std::fs::write(&port, crate::qemu::SERCON_TTYS0).unwrap();
         let (qemu, mut args) = real_qemu(&[]);
         args.extend(sercon_args(Some(&port)));
-        assert_eq!(run_probe(&qemu, &args, timeout), Ok(()));
+        assert!(run_probe(&qemu, &args, timeout).is_ok());
         // QEMU refusing its arguments exits at once, with its reason.
         let (qemu, args) = real_qemu(&["-m", "1x"]);
-        let e = run_probe(&qemu, &args, timeout).unwrap_err();
+        let e = crate::error::chain(&run_probe(&qemu, &args, timeout).unwrap_err());
         assert!(
             e.starts_with("QEMU exited under KVM: ") && e.contains("-m 1x"),
             "{e}"
@@ -478,7 +523,7 @@ mod tests {
                 std::thread::sleep(Duration::from_millis(20));
             }
         });
-        let e = run_probe(&qemu, &args, Duration::from_secs(3)).unwrap_err();
+        let e = crate::error::chain(&run_probe(&qemu, &args, Duration::from_secs(3)).unwrap_err());
         assert!(e.starts_with("the ISO printed nothing on serial"), "{e}");
         let (pid, own_group) = watcher.join().unwrap();
         assert!(own_group, "pid {pid}: not in a process group of its own");

@@ -8,19 +8,19 @@ use std::path::Path;
 /// Why a screendump could not be turned into a PNG.
 #[derive(Debug, thiserror::Error)]
 pub enum ScreenError {
-    #[error("read the screendump {path}: {source}")]
+    #[error("read the screendump {path}")]
     Read {
         path: String,
         source: std::io::Error,
     },
     #[error("the screendump {path} is neither PNG nor PPM (it starts with {magic:02x?})")]
     UnknownFormat { path: String, magic: Vec<u8> },
-    #[error("decode the screendump {path}: {source}")]
+    #[error("decode the screendump {path}")]
     Decode {
         path: String,
         source: image::ImageError,
     },
-    #[error("write {path}: {source}")]
+    #[error("write {path}")]
     Write {
         path: String,
         source: image::ImageError,

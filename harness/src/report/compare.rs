@@ -295,7 +295,7 @@ fn compare_checks(baseline: &TrialReport, now: &TrialReport) -> Vec<CheckCompari
             } else {
                 Outcome::Fail
             },
-            t.error.as_ref().map(|e| e.message.clone()),
+            t.error.as_ref().map(|e| e.message.to_string()),
         )
     };
     let (base_boot, base_error) = boot(baseline);

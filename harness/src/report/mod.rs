@@ -30,6 +30,7 @@ use crate::scenario::Origin;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// A trial's verdict, decided once (by `run`) and only read by renderers.
 /// `verdict` and, unless it is a pass or a failure, `reason` in report.json.
@@ -56,7 +57,7 @@ impl Verdict {
     pub fn judge(error: Option<&TrialError>, checks: &[CheckResult]) -> Verdict {
         match error {
             Some(e) if e.kind == ErrorKind::CouldNotTest => Verdict::CouldNotTest {
-                reason: e.message.clone(),
+                reason: e.message.to_string(),
             },
             Some(_) => Verdict::Fail,
             None if checks.is_empty() || checks.iter().any(|c| c.outcome != Outcome::Pass) => {
@@ -95,15 +96,106 @@ pub enum ErrorKind {
     CouldNotTest,
 }
 
-/// Why a trial ended before its checks could speak.
+/// Why a trial ended before its checks could speak. In report.json: `kind`,
+/// `message` (the error and its causes on one line), `phase` and `evidence`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TrialError {
     pub kind: ErrorKind,
-    pub message: String,
+    pub message: TrialMessage,
     /// The boot phase reached, when the error came during boot.
     pub phase: Option<String>,
     /// Console lines (or QEMU's stderr) that explain it.
     pub evidence: Vec<String>,
+}
+
+impl TrialError {
+    /// An error of `kind` with no phase or evidence.
+    pub fn new(kind: ErrorKind, message: impl Into<TrialMessage>) -> TrialError {
+        TrialError {
+            kind,
+            message: message.into(),
+            phase: None,
+            evidence: Vec::new(),
+        }
+    }
+}
+
+/// What ended a trial: the error itself while the run has it, and its text,
+/// written once from the error and its causes (`error::chain`). A report read
+/// back from JSON has the text alone.
+#[derive(Debug, Clone)]
+pub struct TrialMessage {
+    error: Option<Arc<dyn std::error::Error + Send + Sync>>,
+    text: String,
+}
+
+impl TrialMessage {
+    /// The message of `error`, which it keeps.
+    pub fn of(error: impl std::error::Error + Send + Sync + 'static) -> TrialMessage {
+        TrialMessage {
+            text: crate::error::chain(&error),
+            error: Some(Arc::new(error)),
+        }
+    }
+
+    /// The error, in a report that ran (not one read back from JSON).
+    pub fn error(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
+        self.error.as_deref()
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+/// A message known only as text: from report.json, or made in a test.
+impl From<String> for TrialMessage {
+    fn from(text: String) -> TrialMessage {
+        TrialMessage { error: None, text }
+    }
+}
+
+impl From<&str> for TrialMessage {
+    fn from(text: &str) -> TrialMessage {
+        TrialMessage::from(text.to_owned())
+    }
+}
+
+impl std::ops::Deref for TrialMessage {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.text
+    }
+}
+
+impl std::fmt::Display for TrialMessage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl PartialEq<str> for TrialMessage {
+    fn eq(&self, other: &str) -> bool {
+        self.text == other
+    }
+}
+
+impl PartialEq<&str> for TrialMessage {
+    fn eq(&self, other: &&str) -> bool {
+        self.text == *other
+    }
+}
+
+impl Serialize for TrialMessage {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.text)
+    }
+}
+
+impl<'de> Deserialize<'de> for TrialMessage {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(TrialMessage::from)
+    }
 }
 
 /// The QEMU a trial ran: which binary, its version, and its exact arguments.
@@ -445,5 +537,31 @@ pub(crate) mod tests {
             run.cmdline_file(),
             "# QEMU emulator version 10.0.2\n/usr/bin/qemu-system-x86_64 -drive 'file=/isos/my rescue.iso,media=cdrom' -m 1024M\n"
         );
+    }
+
+    #[test]
+    fn a_trial_error_is_written_as_its_message_with_its_causes() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("create target/isotest/t")]
+        struct Create(#[source] std::io::Error);
+        let cause = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "denied");
+        let e = TrialError {
+            phase: Some("kernel".into()),
+            ..TrialError::new(ErrorKind::CouldNotTest, TrialMessage::of(Create(cause)))
+        };
+        assert!(e.message.error().is_some(), "the error is kept");
+        let json = serde_json::to_value(&e).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "kind": "could-not-test",
+                "message": "create target/isotest/t: denied",
+                "phase": "kernel",
+                "evidence": [],
+            })
+        );
+        let back: TrialError = serde_json::from_value(json).unwrap();
+        assert_eq!(back.message, "create target/isotest/t: denied");
+        assert!(back.message.error().is_none(), "JSON holds the text alone");
     }
 }

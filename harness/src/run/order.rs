@@ -1,0 +1,287 @@
+//! The order of the checks on the guest's shell, with the SSH logins' network
+//! part on a thread beside the console; and, without a shell, the checks that
+//! still run and those reported as not run.
+//!
+//! None waits for the whole system: each waits for what it looks at (the sshd
+//! check for sshd's units, a Home Manager check for its unit; hostname,
+//! autologin and users for nothing). The SSH logins' network part runs on
+//! another thread while the console checks the users and Home Manager; when
+//! sshd is still starting, the users and Home Manager are checked first
+//! instead, while it starts. Then, once the system has finished starting, the
+//! units that failed during the boot are listed, and the scenario's own steps
+//! run, after the logins since a step may change what they look at. Each
+//! result goes into `results` as it ends (so that a panic loses none); the
+//! report lists them in one order whatever order they ran in
+//! (`checks::report_order`, once the trial is over).
+
+use super::ready;
+use crate::checks::{self, CheckResult};
+use crate::console::{BootOutcome, Shell};
+use crate::report::FailedUnit;
+use crate::scenario::{Expect, Step};
+use std::path::Path;
+
+/// What the checks on a shell need besides it.
+pub(super) struct CheckContext<'a> {
+    pub boot: &'a BootOutcome,
+    pub expect: &'a Expect,
+    /// The forward to the guest's SSH port: (host port, guest port).
+    pub forward: Option<(u16, u16)>,
+    /// The private directory, for the SSH logins' key.
+    pub private: &'a Path,
+    /// How much slower than KVM every wait may be.
+    pub scale: u32,
+}
+
+/// What the checks without a console shell need.
+#[derive(Clone, Copy)]
+pub(super) struct NoShell<'a> {
+    pub expect: &'a Expect,
+    pub steps: &'a [Step],
+    /// The host's end of the forward to the guest's SSH port.
+    pub ssh_port: Option<u16>,
+    pub scale: u32,
+}
+
+/// Every check before the scenario's steps, in order; then the end of
+/// start-up, and the units that failed by then.
+pub(super) fn run_checks(
+    shell: &mut Shell<'_>,
+    ctx: &CheckContext<'_>,
+    results: &mut Vec<CheckResult>,
+) -> Vec<FailedUnit> {
+    console_checks(shell, ctx, results);
+    let is_root = shell
+        .run("id -u", checks::COMMAND_TIMEOUT)
+        .map(|o| o.output.trim() == "0")
+        .unwrap_or(false);
+    let seen = ctx.expect.sshd.as_ref().map(|_| checks::sshd_units(shell));
+    let sshd_starting = seen.as_ref().is_some_and(checks::SshdUnits::starting);
+    if sshd_starting {
+        users_and_home_manager(shell, is_root, ctx, results);
+    }
+    let stages = sshd_check(shell, is_root, ctx, seen, results);
+    let network = std::thread::scope(|scope| {
+        let network = scope.spawn(move || {
+            stages
+                .into_iter()
+                .map(checks::SshLoginStage::run)
+                .collect::<Vec<_>>()
+        });
+        if !sshd_starting {
+            users_and_home_manager(shell, is_root, ctx, results);
+        }
+        network.join()
+    });
+    match network {
+        Ok(done) => results.extend(
+            done.into_iter()
+                .map(|stage| checks::finish_ssh_login(shell, stage)),
+        ),
+        // A bug in isotest, not a finding about the ISO: the trial's own
+        // catch_unwind classifies it as any other panic.
+        Err(payload) => std::panic::resume_unwind(payload),
+    }
+    // Units may fail until start-up is over: they are listed after it.
+    ready::wait_for_startup(shell);
+    ready::failed_units(shell, is_root)
+}
+
+/// The scenario's own steps, last; then the shell's files go.
+pub(super) fn run_steps(shell: &mut Shell<'_>, steps: &[Step], results: &mut Vec<CheckResult>) {
+    checks::steps(shell, steps, results);
+    shell.remove_files();
+}
+
+/// What the console's login says: autologin, isotest's own login, hostname.
+fn console_checks(shell: &mut Shell<'_>, ctx: &CheckContext<'_>, results: &mut Vec<CheckResult>) {
+    let boot = ctx.boot;
+    if let Some(expected) = &ctx.expect.autologin {
+        results.push(match &boot.logged_in.by_isotest {
+            None => CheckResult::timed(|| checks::autologin(shell, boot, expected)),
+            // isotest logged in at a prompt: that prompt is the verdict.
+            Some(_) => {
+                checks::at_login_prompt(expected, &boot.login_line, boot.login_evidence.clone())
+            }
+        });
+    }
+    if let Some(user) = &boot.logged_in.by_isotest {
+        results.push(CheckResult::timed(|| {
+            checks::console_login(shell, user, boot)
+        }));
+    }
+    if let Some(expected) = &ctx.expect.hostname {
+        results.push(CheckResult::timed(|| checks::hostname(shell, expected)));
+    }
+}
+
+/// The sshd check, and the console part of its SSH logins, whose network part
+/// runs beside the console.
+fn sshd_check(
+    shell: &mut Shell<'_>,
+    is_root: bool,
+    ctx: &CheckContext<'_>,
+    seen: Option<checks::SshdUnits>,
+    results: &mut Vec<CheckResult>,
+) -> Vec<checks::SshLoginStage> {
+    let Some(sshd) = &ctx.expect.sshd else {
+        return Vec::new();
+    };
+    let port = ctx.forward.map(|(host, _)| host).unwrap_or(0);
+    let reach = checks::SshdReach {
+        port,
+        scale: ctx.scale,
+    };
+    let sshd_check = CheckResult::timed(|| checks::sshd(shell, is_root, sshd, &reach, seen));
+    let sshd_ok = sshd_check.passed();
+    results.push(sshd_check);
+    let context = SshContext {
+        sshd,
+        port,
+        private: ctx.private,
+        scale: ctx.scale,
+    };
+    prepare_logins(shell, is_root, &context, sshd_ok)
+}
+
+struct SshContext<'a> {
+    sshd: &'a crate::scenario::Sshd,
+    port: u16,
+    private: &'a Path,
+    scale: u32,
+}
+
+/// The users' checks, then their Home Manager checks, each added to `results`
+/// as it ends.
+fn users_and_home_manager(
+    shell: &mut Shell<'_>,
+    is_root: bool,
+    ctx: &CheckContext<'_>,
+    results: &mut Vec<CheckResult>,
+) {
+    let (boot, expect) = (ctx.boot, ctx.expect);
+    // The login shell the console reached is evidence for its user's `shell`.
+    let console_user = boot
+        .logged_in
+        .by_isotest
+        .as_ref()
+        .or(boot.autologin_user.as_ref());
+    for (name, user) in &expect.users {
+        let mut result = CheckResult::timed(|| checks::user(shell, is_root, name, user));
+        if let (Some(program), true) = (&boot.logged_in.login_shell, console_user == Some(name)) {
+            result
+                .evidence
+                .push(format!("the serial console's login shell: {program}"));
+        }
+        results.push(result);
+    }
+    for (name, user) in &expect.users {
+        if let Some(hm) = &user.home_manager {
+            results.push(CheckResult::timed(|| {
+                checks::home_manager(shell, is_root, name, hm)
+            }));
+        }
+    }
+}
+
+/// The console part of the real SSH logins (see `checks::SshAttempt`). They
+/// depend on the sshd check: when it failed, they say so instead of failing a
+/// second time for the same cause. A login with nothing to try is its result.
+fn prepare_logins(
+    shell: &mut Shell<'_>,
+    is_root: bool,
+    ctx: &SshContext<'_>,
+    sshd_ok: bool,
+) -> Vec<checks::SshLoginStage> {
+    let name = checks::login_check_name;
+    let all = |result: &dyn Fn(String) -> CheckResult| {
+        ctx.sshd
+            .login
+            .iter()
+            .map(|l| checks::SshLoginStage::Judged(result(name(l))))
+            .collect()
+    };
+    if !sshd_ok {
+        return all(&|n| CheckResult::not_run(&n, "", "the sshd check failed"));
+    }
+    let pins = if ctx.sshd.host_keys.is_empty() {
+        match checks::host_key_fingerprints(shell) {
+            Ok(p) => p,
+            Err((e, evidence)) => {
+                return all(&|n| CheckResult::broken(&n, "", &e, evidence.clone()))
+            }
+        }
+    } else {
+        ctx.sshd.host_keys.clone()
+    };
+    // The console's hostname is what SSH must agree with: without it the logins have no evidence.
+    let hostname = match shell.run("cat /proc/sys/kernel/hostname", checks::COMMAND_TIMEOUT) {
+        Ok(o) if o.status == 0 => o.output.trim().to_owned(),
+        Ok(o) => {
+            let why = format!(
+                "`cat /proc/sys/kernel/hostname` failed with exit status {}",
+                o.status
+            );
+            return all(&|n| CheckResult::broken(&n, "", &why, Vec::new()));
+        }
+        Err(e) => {
+            return all(&|n| CheckResult::broken(&n, "", &crate::error::chain(&e), Vec::new()))
+        }
+    };
+    let target = checks::SshTarget {
+        port: ctx.port,
+        pins: &pins,
+        private_dir: ctx.private,
+        hostname: &hostname,
+        scale: ctx.scale,
+    };
+    ctx.sshd
+        .login
+        .iter()
+        .map(|login| checks::prepare_ssh_login(shell, is_root, &target, login))
+        .collect()
+}
+
+/// Without a console shell: every check that needs one, reported as not run
+/// (a report must not be silent about an expectation it could not verify),
+/// and the SSH password logins, which need none (`ssh_port`: the host's end
+/// of the forward).
+pub(super) fn without_console_shell(ctx: &NoShell<'_>, why: &str, out: &mut Vec<CheckResult>) {
+    let NoShell {
+        expect,
+        steps,
+        ssh_port,
+        scale,
+    } = *ctx;
+    if let Some(hostname) = &expect.hostname {
+        out.push(CheckResult::not_run("hostname", hostname, why));
+    }
+    if let Some(sshd) = &expect.sshd {
+        out.push(CheckResult::not_run("sshd", "", why));
+        for login in &sshd.login {
+            out.push(match ssh_port {
+                Some(port) => CheckResult::timed(|| {
+                    checks::ssh_login_without_console(
+                        login,
+                        port,
+                        expect.hostname.as_deref(),
+                        scale,
+                        why,
+                    )
+                }),
+                None => CheckResult::not_run(&checks::login_check_name(login), "", why),
+            });
+        }
+    }
+    for (name, user) in &expect.users {
+        out.push(CheckResult::not_run(&format!("user {name}"), "", why));
+        if user.home_manager.is_some() {
+            out.push(CheckResult::not_run(
+                &format!("home-manager {name}"),
+                "",
+                why,
+            ));
+        }
+    }
+    out.extend(checks::steps_not_run(steps, why));
+}
