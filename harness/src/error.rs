@@ -27,7 +27,10 @@ mod tests {
 
     #[test]
     fn each_cause_follows_the_message_once() {
-        let e = Read(std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"));
+        let e = Read(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "no such file",
+        ));
         assert_eq!(chain(&e), "read scenarios/a.yaml: no such file");
     }
 }

@@ -1,4 +1,4 @@
-use super::{CheckResult, Outcome};
+use super::{CheckId, CheckResult, Outcome};
 use crate::console::Shell;
 use crate::scenario::Step;
 
@@ -10,7 +10,7 @@ pub fn steps(shell: &mut Shell<'_>, steps: &[Step], results: &mut Vec<CheckResul
     for (i, step) in steps.iter().enumerate() {
         let name = step_name(i, step);
         if failed {
-            results.push(CheckResult::not_run(&name, "", "an earlier step failed"));
+            results.push(CheckResult::not_run(name, "", "an earlier step failed"));
             continue;
         }
         let result = CheckResult::timed(|| run_step(shell, step, name));
@@ -24,12 +24,15 @@ pub fn steps_not_run(steps: &[Step], why: &str) -> Vec<CheckResult> {
     steps
         .iter()
         .enumerate()
-        .map(|(i, step)| CheckResult::not_run(&step_name(i, step), "", why))
+        .map(|(i, step)| CheckResult::not_run(step_name(i, step), "", why))
         .collect()
 }
 
-fn step_name(i: usize, step: &Step) -> String {
-    format!("step {}: {}", i + 1, describe(step))
+fn step_name(i: usize, step: &Step) -> CheckId {
+    CheckId::Step {
+        number: i + 1,
+        what: describe(step),
+    }
 }
 
 fn describe(step: &Step) -> String {
@@ -40,7 +43,7 @@ fn describe(step: &Step) -> String {
     }
 }
 
-fn run_step(shell: &mut Shell<'_>, step: &Step, name: String) -> CheckResult {
+fn run_step(shell: &mut Shell<'_>, step: &Step, name: CheckId) -> CheckResult {
     let check =
         |outcome, expected: String, actual: String, message: String, evidence: Vec<String>| {
             CheckResult {
@@ -100,13 +103,10 @@ fn run_step(shell: &mut Shell<'_>, step: &Step, name: String) -> CheckResult {
                         )
                     }
                 }
-                Err(e) => check(
-                    Outcome::Fail,
-                    expected,
-                    String::new(),
-                    e.to_string(),
-                    e.source.lines().to_vec(),
-                ),
+                Err(e) => {
+                    let e = super::NoEvidence::of_console(&e);
+                    check(Outcome::Fail, expected, String::new(), e.message, e.lines)
+                }
             }
         }
         Step::Send { bytes } => match shell.console().send(bytes) {
@@ -164,7 +164,7 @@ mod tests {
     fn a_step_matches_its_output_without_the_final_newline_only() {
         let passed = run("uname -s", "^Linux$", 0);
         assert!(passed.iter().all(CheckResult::passed), "{passed:?}");
-        assert_eq!(passed[0].name, "step 1: run `uname -s`");
+        assert_eq!(passed[0].name.to_string(), "step 1: run `uname -s`");
         // One final newline is dropped, not every trailing one: an empty last line stays.
         assert!(run("printf 'a\\n\\n'", "^a\n$", 0)[0].passed());
         let failed = run("printf 'a\\n\\n'", "^a$", 0);

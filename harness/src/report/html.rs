@@ -311,7 +311,7 @@ fn failure(t: &TrialReport, out_dir: &Path) -> Markup {
                 div.check data-check=(c.name) {
                     h4 { (c.name) ": " span.message { (c.message) } }
                     dl {
-                        dt { "expected" @if let Some(o) = t.origins.get(&c.name) { " (from the " (o.as_str()) ")" } }
+                        dt { "expected" (t.origin_note(c)) }
                         dd.expected { (c.expected) }
                         dt { "actual" } dd.actual { @if c.actual.is_empty() { "-" } @else { (c.actual) } }
                     }

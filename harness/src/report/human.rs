@@ -27,14 +27,14 @@ pub fn render_line(r: &TrialReport) -> String {
     let mut checks: Vec<String> = Vec::new();
     let mut kinds: Vec<(&str, usize, usize)> = Vec::new();
     for c in &r.checks {
-        match c.name.split_once(' ') {
+        match c.name.kind() {
             None => checks.push(match c.outcome {
-                Outcome::Pass => c.name.clone(),
+                Outcome::Pass => c.name.to_string(),
                 Outcome::Fail => format!("{}✗", c.name),
                 Outcome::NotRun => format!("{}?", c.name),
                 Outcome::Broken => format!("{}!", c.name),
             }),
-            Some((kind, _)) => match kinds.iter_mut().find(|(k, _, _)| *k == kind) {
+            Some(kind) => match kinds.iter_mut().find(|(k, _, _)| *k == kind) {
                 Some(entry) => {
                     entry.1 += usize::from(c.passed());
                     entry.2 += 1;
@@ -95,12 +95,7 @@ pub fn render_failure(r: &TrialReport) -> String {
     }
     for c in r.checks.iter().filter(|c| c.outcome != Outcome::Pass) {
         let _ = writeln!(out, "check {}: {}", c.name, c.message);
-        let origin = r
-            .origins
-            .get(&c.name)
-            .map(|o| format!(" (from the {})", o.as_str()))
-            .unwrap_or_default();
-        let _ = writeln!(out, "  expected{origin}: {}", c.expected);
+        let _ = writeln!(out, "  expected{}: {}", r.origin_note(c), c.expected);
         let _ = writeln!(
             out,
             "  actual:   {}",

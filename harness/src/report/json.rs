@@ -310,6 +310,7 @@ fn find_reports(dir: &Path, found: &mut Vec<PathBuf>) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checks::CheckId;
     use crate::report::tests::sample;
     use crate::report::Verdict;
 
@@ -330,7 +331,7 @@ mod tests {
         let back: RunResult = serde_json::from_str(&result.to_json()).unwrap();
         assert_eq!(back.format_version, FORMAT_VERSION);
         assert_eq!(back.trials[0].report.verdict, Verdict::Fail);
-        assert_eq!(back.trials[0].report.checks[1].name, "hostname");
+        assert_eq!(back.trials[0].report.checks[1].name, CheckId::Hostname);
         assert_eq!(back.summary.failed, 1);
     }
 

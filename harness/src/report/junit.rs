@@ -169,7 +169,7 @@ fn check_case(r: &TrialReport, c: &CheckResult) -> TestCase {
             status
         }
     };
-    let mut case = case(r, &c.name, status);
+    let mut case = case(r, &c.name.to_string(), status);
     case.set_time(secs(c.secs));
     case
 }
@@ -200,12 +200,7 @@ fn no_check_message(r: &TrialReport) -> String {
 /// the guest said, the evidence, and the transcript.
 fn check_text(r: &TrialReport, c: &CheckResult) -> String {
     let mut out = String::new();
-    let origin = r
-        .origins
-        .get(&c.name)
-        .map(|o| format!(" (from the {})", o.as_str()))
-        .unwrap_or_default();
-    let _ = writeln!(out, "expected{origin}: {}", c.expected);
+    let _ = writeln!(out, "expected{}: {}", r.origin_note(c), c.expected);
     let _ = writeln!(
         out,
         "actual: {}",

@@ -25,7 +25,7 @@ pub use summary::{
     exit_status, Summary, EXIT_COULD_NOT_TEST, EXIT_FAIL, EXIT_PASS, EXIT_STATUS_HELP, EXIT_USAGE,
 };
 
-use crate::checks::{CheckResult, Outcome};
+use crate::checks::{CheckId, CheckResult, Outcome};
 use crate::scenario::Origin;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -246,8 +246,17 @@ impl TrialReport {
             .map(|file| self.artifacts.join(file))
     }
 
-    pub fn check(&self, name: &str) -> Option<&CheckResult> {
-        self.checks.iter().find(|c| c.name == name)
+    pub fn check(&self, id: &CheckId) -> Option<&CheckResult> {
+        self.checks.iter().find(|c| c.name == *id)
+    }
+
+    /// ` (from the flake)`: where a check's expectation came from, as the
+    /// reports say it after "expected"; empty when the report does not say.
+    pub fn origin_note(&self, check: &CheckResult) -> String {
+        self.origins
+            .get(&check.name.to_string())
+            .map(|o| format!(" (from the {})", o.as_str()))
+            .unwrap_or_default()
     }
 
     /// Writes `report.json` into the trial's artifact directory.
@@ -271,7 +280,7 @@ pub(crate) mod tests {
         let parts: Vec<&str> = name.split("::").collect();
         let passed = verdict == Verdict::Pass;
         let hostname = CheckResult {
-            name: "hostname".into(),
+            name: CheckId::Hostname,
             outcome: if passed { Outcome::Pass } else { Outcome::Fail },
             expected: "rescue".into(),
             actual: if passed { "rescue" } else { "wrong-name" }.into(),
@@ -288,12 +297,12 @@ pub(crate) mod tests {
         };
         let sshd = if passed {
             CheckResult {
-                name: "sshd".into(),
+                name: CheckId::Sshd,
                 message: "sshd runs as configured".into(),
                 ..check(Outcome::Pass)
             }
         } else {
-            CheckResult::not_run("sshd", "sshd.service active", "no shell")
+            CheckResult::not_run(CheckId::Sshd, "sshd.service active", "no shell")
         };
         let artifacts = format!("target/isotest/{}", name.replace("::", "-")).into();
         TrialReport {
@@ -319,7 +328,7 @@ pub(crate) mod tests {
             total_secs: 50.9,
             checks: vec![
                 CheckResult {
-                    name: "autologin".into(),
+                    name: CheckId::Autologin,
                     ..check(Outcome::Pass)
                 },
                 hostname,
@@ -338,7 +347,7 @@ pub(crate) mod tests {
 
     fn check(outcome: Outcome) -> CheckResult {
         CheckResult {
-            name: "hostname".into(),
+            name: CheckId::Hostname,
             outcome,
             expected: "rescue".into(),
             actual: String::new(),

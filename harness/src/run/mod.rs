@@ -6,7 +6,7 @@
 //! boot died, the guest misbehaved), or "could not test" (this host lacks QEMU,
 //! firmware, memory, disk space or a free port), from which nothing is learned.
 
-use crate::checks::{self, CheckResult};
+use crate::checks::{self, CheckId, CheckResult};
 use crate::console::menu::BootChoice;
 use crate::console::{boot_to_shell, BootError, Phase, SerialConsole, Shell};
 use crate::flake::{self, FlakeError};
@@ -211,7 +211,7 @@ fn run_trial_observed(
     report.checks.sort_by_key(|c| checks::report_order(&c.name));
     for check in &report.checks {
         if let Some(origin) = origins.of_check(&check.name) {
-            report.origins.insert(check.name.clone(), origin);
+            report.origins.insert(check.name.to_string(), origin);
         }
     }
     report.total_secs = started.elapsed().as_secs_f64();
@@ -492,7 +492,7 @@ fn console_credentials(
     login: Option<&crate::scenario::SshLogin>,
 ) -> Result<Option<crate::console::Credentials>, String> {
     let Some(login) = login else { return Ok(None) };
-    let password = checks::password_of(login)?;
+    let password = checks::password_of(login).map_err(|e| e.to_string())?;
     Ok(Some(crate::console::Credentials {
         user: login.user.clone(),
         password,
@@ -994,8 +994,8 @@ fn prepare_logins(
     ctx: &SshContext<'_>,
     sshd_ok: bool,
 ) -> Vec<checks::SshLoginStage> {
-    let name = checks::login_check_name;
-    let all = |result: &dyn Fn(String) -> CheckResult| {
+    let name = checks::login_check_id;
+    let all = |result: &dyn Fn(CheckId) -> CheckResult| {
         ctx.sshd
             .login
             .iter()
@@ -1003,14 +1003,12 @@ fn prepare_logins(
             .collect()
     };
     if !sshd_ok {
-        return all(&|n| CheckResult::not_run(&n, "", "the sshd check failed"));
+        return all(&|n| CheckResult::not_run(n, "", "the sshd check failed"));
     }
     let pins = if ctx.sshd.host_keys.is_empty() {
         match checks::host_key_fingerprints(shell) {
             Ok(p) => p,
-            Err((e, evidence)) => {
-                return all(&|n| CheckResult::broken(&n, "", &e, evidence.clone()))
-            }
+            Err(e) => return all(&|n| CheckResult::broken(n, "", &e.message, e.lines.clone())),
         }
     } else {
         ctx.sshd.host_keys.clone()
@@ -1023,9 +1021,9 @@ fn prepare_logins(
                 "`cat /proc/sys/kernel/hostname` failed with exit status {}",
                 o.status
             );
-            return all(&|n| CheckResult::broken(&n, "", &why, Vec::new()));
+            return all(&|n| CheckResult::broken(n, "", &why, Vec::new()));
         }
-        Err(e) => return all(&|n| CheckResult::broken(&n, "", &e.to_string(), Vec::new())),
+        Err(e) => return all(&|n| CheckResult::broken(n, "", &e.to_string(), Vec::new())),
     };
     let target = checks::SshTarget {
         port: ctx.port,
@@ -1214,10 +1212,10 @@ fn without_console_shell(
     why: &str,
 ) {
     if let Some(hostname) = &expect.hostname {
-        out.push(CheckResult::not_run("hostname", hostname, why));
+        out.push(CheckResult::not_run(CheckId::Hostname, hostname, why));
     }
     if let Some(sshd) = &expect.sshd {
-        out.push(CheckResult::not_run("sshd", "", why));
+        out.push(CheckResult::not_run(CheckId::Sshd, "", why));
         for login in &sshd.login {
             out.push(match ssh_port {
                 Some(port) => CheckResult::timed(|| {
@@ -1229,18 +1227,14 @@ fn without_console_shell(
                         why,
                     )
                 }),
-                None => CheckResult::not_run(&checks::login_check_name(login), "", why),
+                None => CheckResult::not_run(checks::login_check_id(login), "", why),
             });
         }
     }
     for (name, user) in &expect.users {
-        out.push(CheckResult::not_run(&format!("user {name}"), "", why));
+        out.push(CheckResult::not_run(CheckId::user(name), "", why));
         if user.home_manager.is_some() {
-            out.push(CheckResult::not_run(
-                &format!("home-manager {name}"),
-                "",
-                why,
-            ));
+            out.push(CheckResult::not_run(CheckId::home_manager(name), "", why));
         }
     }
     out.extend(checks::steps_not_run(steps, why));
@@ -1516,12 +1510,15 @@ mod tests {
     #[test]
     fn a_panic_is_could_not_test_unless_a_check_had_failed() {
         let payload: Box<dyn std::any::Any + Send> = Box::new(String::from("index out of bounds"));
-        let e = panicked(payload.as_ref(), &[CheckResult::not_run("sshd", "", "x")]);
+        let e = panicked(
+            payload.as_ref(),
+            &[CheckResult::not_run(CheckId::Sshd, "", "x")],
+        );
         assert_eq!(e.kind, ErrorKind::CouldNotTest);
         assert_eq!(e.message, "isotest panicked during this trial (a bug in isotest, not a verdict on the ISO): index out of bounds");
         let failing = CheckResult {
             outcome: checks::Outcome::Fail,
-            ..CheckResult::not_run("hostname", "rescue", "x")
+            ..CheckResult::not_run(CheckId::Hostname, "rescue", "x")
         };
         let payload: Box<dyn std::any::Any + Send> = Box::new("static message");
         let e = panicked(payload.as_ref(), &[failing]);
@@ -1533,7 +1530,7 @@ mod tests {
         let e = panicked(
             payload.as_ref(),
             &[CheckResult::broken(
-                "sshd",
+                CheckId::Sshd,
                 "running",
                 "the console closed",
                 vec![],
