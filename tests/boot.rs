@@ -531,7 +531,7 @@ fn nixos_boot_tests() -> Vec<Test> {
             );
             let result = (|| {
                 ensure(r.passed(), "the trial did not pass")?;
-                let phases: Vec<&str> = r.phases.iter().map(|(p, _)| p.as_str()).collect();
+                let phases: Vec<&str> = r.phases.iter().map(|(p, _)| p.id()).collect();
                 let debian = [
                     "power-on",
                     "boot-menu",

@@ -506,7 +506,9 @@ pub(crate) mod tests {
         let from = slower
             .phases
             .iter()
-            .position(|(p, _)| p == "userspace")
+            .position(|(p, _)| {
+                *p == crate::report::TrialPhase::Boot(crate::console::Phase::Userspace)
+            })
             .expect("the run reached userspace");
         for (_, at) in &mut slower.phases[from..] {
             *at += 12.0;

@@ -6,6 +6,7 @@ mod html;
 mod human;
 mod json;
 mod junit;
+mod phase;
 mod summary;
 
 pub use compare::{
@@ -21,11 +22,13 @@ pub use json::{
     FORMAT_VERSION,
 };
 pub use junit::render_junit;
+pub use phase::TrialPhase;
 pub use summary::{
     exit_status, Summary, EXIT_COULD_NOT_TEST, EXIT_FAIL, EXIT_PASS, EXIT_STATUS_HELP, EXIT_USAGE,
 };
 
 use crate::checks::{CheckId, CheckResult, Outcome};
+use crate::console::Phase;
 use crate::scenario::Origin;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -166,7 +169,7 @@ pub struct TrialReport {
     #[serde(default)]
     pub qemu: Option<QemuRun>,
     /// When each boot phase was reached, seconds from power-on.
-    pub phases: Vec<(String, f64)>,
+    pub phases: Vec<(TrialPhase, f64)>,
     /// Seconds from the start of the trial to its verdict.
     pub total_secs: f64,
     pub checks: Vec<CheckResult>,
@@ -235,7 +238,7 @@ impl TrialReport {
     pub fn boot_secs(&self) -> Option<f64> {
         self.phases
             .iter()
-            .find(|(p, _)| p == "shell")
+            .find(|(p, _)| *p == TrialPhase::Boot(Phase::Shell))
             .map(|(_, t)| *t)
     }
 
@@ -317,13 +320,13 @@ pub(crate) mod tests {
                     .to_vec(),
             }),
             phases: [
-                ("power-on", 0.0),
-                ("boot-menu", 0.29),
-                ("kernel", 8.894405383),
-                ("userspace", 19.9),
-                ("shell", 46.46),
+                (Phase::PowerOn, 0.0),
+                (Phase::BootMenu, 0.29),
+                (Phase::Kernel, 8.894405383),
+                (Phase::Userspace, 19.9),
+                (Phase::Shell, 46.46),
             ]
-            .map(|(p, t)| (p.to_owned(), t))
+            .map(|(p, t)| (p.into(), t))
             .to_vec(),
             total_secs: 50.9,
             checks: vec![

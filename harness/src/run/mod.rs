@@ -738,7 +738,7 @@ fn after_boot(
     report.phases = boot
         .phases
         .iter()
-        .map(|(p, t)| (p.id().to_owned(), t.as_secs_f64()))
+        .map(|(p, t)| ((*p).into(), t.as_secs_f64()))
         .collect();
     tracing::info!(trial = %trial.name(), "shell on the serial console after {:.1} s", report.boot_secs().unwrap_or_default());
 
@@ -747,7 +747,7 @@ fn after_boot(
     quiet_console(&mut shell);
     let shell_at = report.boot_secs().unwrap_or_default();
     report.phases.push((
-        "settled".into(),
+        crate::report::TrialPhase::Settled,
         shell_at + settle_started.elapsed().as_secs_f64(),
     ));
     run_checks(
