@@ -311,9 +311,9 @@ fn judge_running(
         }
     }
     let settings = match read_settings(shell, is_root)? {
-        Ok(settings) => settings,
-        Err(failed) => {
-            found.problems.push(failed);
+        SshdT::Settings(settings) => settings,
+        SshdT::Rejected(problem) => {
+            found.problems.push(problem);
             return Ok(found);
         }
     };
@@ -340,21 +340,27 @@ struct Settings {
     password: Option<String>,
 }
 
-/// Runs `sshd -T`: its settings, or the problem when sshd rejects its
-/// configuration. sshd missing, or sudo refusing, is no evidence: nothing
+/// What `sshd -T` said: the settings, or the problem when sshd rejects its
+/// configuration (a verdict on the guest).
+enum SshdT {
+    Settings(Settings),
+    Rejected(String),
+}
+
+/// Runs `sshd -T`. sshd missing, or sudo refusing, is no evidence: nothing
 /// was learned about sshd's settings.
-fn read_settings(
-    shell: &mut Shell<'_>,
-    is_root: bool,
-) -> Result<Result<Settings, String>, NoEvidence> {
+fn read_settings(shell: &mut Shell<'_>, is_root: bool) -> Result<SshdT, NoEvidence> {
     let out = run(shell, &as_root(is_root, SSHD_T))?;
     if out.status == 0 {
-        return Ok(Ok(Settings::parse(&out.output)));
+        return Ok(SshdT::Settings(Settings::parse(&out.output)));
     }
     if out.status == 127 || (!is_root && out.output.trim_start().starts_with("sudo:")) {
         return Err(no_answer(SSHD_T, &out));
     }
-    Ok(Err(format!("`sshd -T` failed: {}", out.output.trim())))
+    Ok(SshdT::Rejected(format!(
+        "`sshd -T` failed: {}",
+        out.output.trim()
+    )))
 }
 
 impl Settings {

@@ -33,7 +33,7 @@ pub fn render_junit(
     report.set_time(secs(trials.iter().map(|t| t.total_secs).sum()));
     let xml = report
         .to_string()
-        .map_err(|e| ReportError::Junit(e.to_string()))?;
+        .map_err(|e| ReportError::Junit(e.into()))?;
     without_root_skipped(&xml)
 }
 
@@ -336,7 +336,7 @@ fn secs(s: f64) -> Duration {
 /// only on each `<testsuite>`. The count stays on the suites.
 fn without_root_skipped(xml: &str) -> Result<String, ReportError> {
     use quick_xml::events::{BytesStart, Event};
-    let junit = |e: &dyn std::fmt::Display| ReportError::Junit(e.to_string());
+    let junit = |e: &dyn std::fmt::Display| ReportError::Junit(e.to_string().into());
     let mut reader = quick_xml::Reader::from_str(xml);
     let mut writer = quick_xml::Writer::new(Vec::new());
     let strip = |tag: &BytesStart| {
