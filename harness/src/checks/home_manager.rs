@@ -189,6 +189,28 @@ fn or_never(timestamp: &str) -> &str {
     }
 }
 
+/// Runs a probe script as root; its output must end in `END`, or the probe
+/// (named `what`) did not finish and the check has no evidence.
+fn finished_probe(
+    shell: &mut Shell<'_>,
+    is_root: bool,
+    probe: &str,
+    what: &str,
+) -> Result<String, NoEvidence> {
+    let out = answer(
+        shell,
+        &as_root(is_root, &format!("sh -c {}", sh_quote(probe))),
+    )?
+    .output;
+    if !out.lines().any(|l| l.trim() == "END") {
+        return Err(NoEvidence::new(format!(
+            "the {what} probe did not finish: {}",
+            out.trim()
+        )));
+    }
+    Ok(out)
+}
+
 /// The generation links Home Manager's activation makes, newest layout first
 /// (nix-community/home-manager modules/lib-bash/activation-init.sh):
 /// - the profile `~/.local/state/nix/profiles/home-manager` when that directory
@@ -224,17 +246,7 @@ fn generation(
         sh_quote(user),
         links.join(" ")
     );
-    let out = answer(
-        shell,
-        &as_root(is_root, &format!("sh -c {}", sh_quote(&probe))),
-    )?
-    .output;
-    if !out.lines().any(|l| l.trim() == "END") {
-        return Err(NoEvidence::new(format!(
-            "the generation probe did not finish: {}",
-            out.trim()
-        )));
-    }
+    let out = finished_probe(shell, is_root, &probe, "generation")?;
     let found: Vec<&str> = out
         .lines()
         .filter_map(|l| l.trim().strip_prefix("GEN "))
@@ -330,17 +342,7 @@ fn find_packages(
     }
     let store = store_dir(packages);
     let probe = packages_probe(generation, &store);
-    let out = answer(
-        shell,
-        &as_root(is_root, &format!("sh -c {}", sh_quote(&probe))),
-    )?
-    .output;
-    if !out.lines().any(|l| l.trim() == "END") {
-        return Err(NoEvidence::new(format!(
-            "the home-path probe did not finish: {}",
-            out.trim()
-        )));
-    }
+    let out = finished_probe(shell, is_root, &probe, "home-path")?;
     if out.lines().any(|l| l.trim() == "NOHOMEPATH") {
         evidence.push(format!("{generation}/home-path does not exist"));
     }

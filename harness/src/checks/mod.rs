@@ -94,6 +94,15 @@ impl CheckResult {
         }
     }
 
+    /// What the guest showed, as reports write it: `-` for nothing.
+    pub fn actual_or_dash(&self) -> &str {
+        if self.actual.is_empty() {
+            "-"
+        } else {
+            &self.actual
+        }
+    }
+
     /// Runs a check and records how long it took.
     pub fn timed(check: impl FnOnce() -> CheckResult) -> CheckResult {
         let start = std::time::Instant::now();

@@ -314,7 +314,7 @@ fn failure(t: &TrialReport, out_dir: &Path) -> Markup {
                     dl {
                         dt { "expected" (t.origin_note(c)) }
                         dd.expected { (c.expected) }
-                        dt { "actual" } dd.actual { @if c.actual.is_empty() { "-" } @else { (c.actual) } }
+                        dt { "actual" } dd.actual { (c.actual_or_dash()) }
                     }
                     @if !c.evidence.is_empty() { p { "Evidence:" } pre.evidence { @for line in &c.evidence { (line) "\n" } } }
                     @if let Some((lines, at)) = transcript.as_ref().and_then(|lines| find(lines, c).map(|at| (lines, at))) {

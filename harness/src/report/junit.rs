@@ -201,12 +201,8 @@ fn no_check_message(r: &TrialReport) -> String {
 fn check_text(r: &TrialReport, c: &CheckResult) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "expected{}: {}", r.origin_note(c), c.expected);
-    let _ = writeln!(
-        out,
-        "actual: {}",
-        if c.actual.is_empty() { "-" } else { &c.actual }
-    );
-    write_lines(&mut out, "evidence", &c.evidence);
+    let _ = writeln!(out, "actual: {}", c.actual_or_dash());
+    super::human::write_lines(&mut out, "", "evidence", &c.evidence);
     let _ = writeln!(
         out,
         "transcript: {}",
@@ -222,7 +218,7 @@ fn error_text(r: &TrialReport, e: &super::TrialError) -> String {
     if let Some(phase) = &e.phase {
         let _ = writeln!(out, "phase reached: {phase}");
     }
-    write_lines(&mut out, "console", &e.evidence);
+    super::human::write_lines(&mut out, "", "console", &e.evidence);
     let _ = writeln!(
         out,
         "transcript: {}",
@@ -232,15 +228,6 @@ fn error_text(r: &TrialReport, e: &super::TrialError) -> String {
         let _ = writeln!(out, "screendump: {}", png.display());
     }
     out
-}
-
-fn write_lines(out: &mut String, title: &str, lines: &[String]) {
-    if !lines.is_empty() {
-        let _ = writeln!(out, "{title}:");
-        for line in lines {
-            let _ = writeln!(out, "  | {line}");
-        }
-    }
 }
 
 /// What a CI shows beside the suite: where it ran and how long each phase took.
