@@ -259,9 +259,9 @@ fn only_these(
     for other in r
         .checks
         .iter()
-        .filter(|c| !wrong.iter().any(|(n, _, _)| *n == c.name))
+        .filter(|c| !wrong.iter().any(|(n, _, _)| *n == c.name.to_string()))
     {
-        let expected = if not_run.contains(&other.name.as_str()) {
+        let expected = if not_run.contains(&other.name.to_string().as_str()) {
             Outcome::NotRun
         } else {
             Outcome::Pass
@@ -466,7 +466,7 @@ fn console_login_tests() -> Vec<Test> {
             let not_run: Vec<String> = r
                 .checks
                 .iter()
-                .map(|c| c.name.clone())
+                .map(|c| c.name.to_string())
                 .filter(|n| !ran.contains(&n.as_str()))
                 .collect();
             let not_run: Vec<&str> = not_run.iter().map(String::as_str).collect();
@@ -511,7 +511,7 @@ fn nixos_boot_tests() -> Vec<Test> {
             );
             let result = (|| {
                 ensure(r.passed(), "the trial did not pass")?;
-                let phases: Vec<&str> = r.phases.iter().map(|(p, _)| p.as_str()).collect();
+                let phases: Vec<&str> = r.phases.iter().map(|(p, _)| p.id()).collect();
                 let debian = [
                     "power-on",
                     "boot-menu",
@@ -660,7 +660,9 @@ fn check<'r>(
     name: &str,
 ) -> Result<&'r isotest::checks::CheckResult, String> {
     report
-        .check(name)
+        .checks
+        .iter()
+        .find(|c| c.name.to_string() == name)
         .ok_or_else(|| format!("no `{name}` check in the report"))
 }
 
@@ -814,10 +816,9 @@ fn negative_tests() -> Vec<Test> {
                 ssh.evidence.iter().any(|l| l.contains("not pinned")),
                 "the unpinned host key is not in the evidence",
             )?;
-            let others = r
-                .checks
-                .iter()
-                .filter(|c| c.name != "autologin" && c.name != "ssh login nixos (password)");
+            let others = r.checks.iter().filter(|c| {
+                !["autologin", "ssh login nixos (password)"].contains(&c.name.to_string().as_str())
+            });
             ensure(
                 others.clone().count() >= 6,
                 "the checks that need a shell are missing from the report",

@@ -1,4 +1,4 @@
-use super::{first_line, CheckResult, Outcome, COMMAND_TIMEOUT};
+use super::{first_line, CheckId, CheckResult, NoEvidence, Outcome, COMMAND_TIMEOUT};
 use crate::console::{BootOutcome, Shell};
 use crate::scenario::Autologin;
 
@@ -9,7 +9,7 @@ pub fn autologin(shell: &mut Shell<'_>, boot: &BootOutcome, expected: &Autologin
     let expected_text = describe(expected);
     let mut evidence = boot.login_evidence.clone();
     let result = |outcome, actual: String, message: String, evidence| CheckResult {
-        name: "autologin".into(),
+        name: CheckId::Autologin,
         outcome,
         expected: expected_text.clone(),
         actual,
@@ -28,12 +28,8 @@ pub fn autologin(shell: &mut Shell<'_>, boot: &BootOutcome, expected: &Autologin
             )
         }
         Err(e) => {
-            return result(
-                Outcome::Broken,
-                String::new(),
-                crate::error::chain(&e),
-                e.source.lines().to_vec(),
-            )
+            let e = NoEvidence::of_console(&e);
+            return result(Outcome::Broken, String::new(), e.message, e.lines);
         }
     };
     evidence.push(format!("$ id -un → {id}"));
@@ -76,7 +72,7 @@ pub fn at_login_prompt(
         ),
     };
     CheckResult {
-        name: "autologin".into(),
+        name: CheckId::Autologin,
         outcome,
         expected: describe(expected),
         actual: format!("a login prompt: `{login_line}`"),
@@ -93,16 +89,11 @@ fn describe(expected: &Autologin) -> String {
     }
 }
 
-/// `console login <user>`: the scenario's credentials logged in at the prompt.
-pub fn console_login_name(user: &str) -> String {
-    format!("console login {user}")
-}
-
 /// isotest logged in at the console's prompt with the scenario's credentials:
 /// the shell must be that user's. Evidence: `id -un` and the login shell.
 pub fn console_login(shell: &mut Shell<'_>, user: &str, boot: &BootOutcome) -> CheckResult {
     let mut result = CheckResult {
-        name: console_login_name(user),
+        name: CheckId::console_login(user),
         outcome: Outcome::Fail,
         expected: format!("a shell as {user} after logging in at the console's prompt"),
         actual: String::new(),
@@ -136,7 +127,9 @@ pub fn console_login(shell: &mut Shell<'_>, user: &str, boot: &BootOutcome) -> C
                 format!("`id -un` failed with status {}", out.status),
             )
         }
-        Err(e) => (result.outcome, result.message) = (Outcome::Broken, crate::error::chain(&e)),
+        Err(e) => {
+            (result.outcome, result.message) = (Outcome::Broken, NoEvidence::of_console(&e).message)
+        }
     }
     result
 }
@@ -145,7 +138,7 @@ pub fn console_login(shell: &mut Shell<'_>, user: &str, boot: &BootOutcome) -> C
 /// password itself is never echoed).
 pub fn console_login_failed(user: &str, answer: &str, evidence: Vec<String>) -> CheckResult {
     CheckResult {
-        name: console_login_name(user),
+        name: CheckId::console_login(user),
         outcome: Outcome::Fail,
         expected: format!("a shell as {user} after logging in at the console's prompt"),
         actual: answer.to_owned(),

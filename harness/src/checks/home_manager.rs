@@ -1,4 +1,4 @@
-use super::{answer, as_root, as_user, broken, run, verdict, CheckResult, NoEvidence};
+use super::{answer, as_root, as_user, run, Check, CheckId, CheckResult, Found, NoEvidence};
 use crate::console::{sh_quote, Shell};
 use crate::scenario::{HomeManager, Installed, Package};
 use std::collections::BTreeMap;
@@ -16,103 +16,76 @@ pub fn home_manager(
     user: &str,
     expected: &HomeManager,
 ) -> CheckResult {
-    let check = format!("home-manager {user}");
     let unit = unit_name(user);
-    let mut want = vec![
-        format!("{unit} succeeded this boot"),
-        "a generation".to_owned(),
-    ];
     let programs = expected.programs();
-    if !programs.is_empty() {
-        want.push(format!("programs {}", programs.join(" ")));
-    }
     let installed = expected.installed();
-    if !installed.is_empty() {
-        let names: Vec<&str> = installed.iter().map(|p| p.name.as_str()).collect();
-        want.push(format!("packages {}", names.join(" ")));
-    }
-    if !expected.files.is_empty() {
-        want.push(format!("files {}", expected.files.join(" ")));
-    }
-    let expected_text = want.join(", ");
+    let check = Check::new(
+        CheckId::home_manager(user),
+        expected_text(&unit, &programs, &installed, &expected.files),
+    );
     match super::user_exists(shell, user) {
         Ok(true) => {}
-        Ok(false) => {
-            return CheckResult::not_run(
-                &check,
-                &expected_text,
-                &format!("user `{user}` does not exist"),
-            )
-        }
-        Err(e) => return broken(check, expected_text, (e, Vec::new())),
+        Ok(false) => return check.no_such_user(user),
+        Err(e) => return check.broken(e),
     }
     // Not judged while its activation is queued or running.
     let limit = super::UNIT_TIMEOUT * shell.scale();
     let show = match super::settle_units(shell, &[&unit], &UNIT_PROPS, limit) {
         Ok(settled) if settled.pending.is_empty() => settled.show,
-        Ok(settled) => {
-            let problem = super::unsettled_problem(&settled.pending, limit);
-            return verdict(
-                check,
-                expected_text,
-                "still starting".into(),
-                vec![problem],
-                String::new(),
-                Vec::new(),
-            );
-        }
-        Err(e) => return broken(check, expected_text, e),
+        Ok(settled) => return check.still_starting(&settled.pending, limit),
+        Err(e) => return check.broken(e),
     };
-    let mut problems = Vec::new();
-    let mut evidence = Vec::new();
-    let state = unit_verdict(shell, is_root, &unit, &show, &mut problems, &mut evidence);
-    let generation = match generation(shell, is_root, user, &mut problems, &mut evidence) {
-        Ok(found) => found,
-        Err(e) => return broken(check, expected_text, e),
+    let mut found = Found {
+        pass: format!("Home Manager is active for `{user}`"),
+        ..Found::default()
     };
-    if let Err(e) = find_programs(
-        shell,
-        is_root,
-        user,
-        &programs,
-        &mut problems,
-        &mut evidence,
-    ) {
-        return broken(check, expected_text, e);
-    }
-    // Without a generation there is nothing to look in: that is its own problem.
-    if let Some(generation) = generation {
-        if let Err(e) = find_packages(
-            shell,
-            is_root,
-            user,
-            &generation,
-            &installed,
-            &mut problems,
-            &mut evidence,
-        ) {
-            return broken(check, expected_text, e);
+    let (problems, evidence) = (&mut found.problems, &mut found.evidence);
+    let state = unit_verdict(shell, is_root, &unit, &show, problems, evidence);
+    found.actual = format!("{unit}: {state}");
+    let probed = generation(shell, is_root, user, problems, evidence).and_then(|generation| {
+        find_programs(shell, is_root, user, &programs, problems, evidence)?;
+        // Without a generation there is nothing to look in: that is its own problem.
+        if let Some(generation) = generation {
+            find_packages(
+                shell,
+                is_root,
+                user,
+                &generation,
+                &installed,
+                problems,
+                evidence,
+            )?;
         }
+        files(shell, is_root, user, &expected.files, problems, evidence)
+    });
+    match probed {
+        Ok(()) => check.verdict(found),
+        Err(e) => check.broken(e),
     }
-    if let Err(e) = files(
-        shell,
-        is_root,
-        user,
-        &expected.files,
-        &mut problems,
-        &mut evidence,
-    ) {
-        return broken(check, expected_text, e);
+}
+
+/// What the check expects, in a line.
+fn expected_text(
+    unit: &str,
+    programs: &[&str],
+    installed: &[&Package],
+    files: &[String],
+) -> String {
+    let mut want = vec![
+        format!("{unit} succeeded this boot"),
+        "a generation".to_owned(),
+    ];
+    if !programs.is_empty() {
+        want.push(format!("programs {}", programs.join(" ")));
     }
-    let actual = format!("{unit}: {state}");
-    verdict(
-        check,
-        expected_text,
-        actual,
-        problems,
-        format!("Home Manager is active for `{user}`"),
-        evidence,
-    )
+    if !installed.is_empty() {
+        let names: Vec<&str> = installed.iter().map(|p| p.name.as_str()).collect();
+        want.push(format!("packages {}", names.join(" ")));
+    }
+    if !files.is_empty() {
+        want.push(format!("files {}", files.join(" ")));
+    }
+    want.join(", ")
 }
 
 /// `home-manager-<user>.service`, the user name escaped as nixpkgs'
@@ -216,6 +189,28 @@ fn or_never(timestamp: &str) -> &str {
     }
 }
 
+/// Runs a probe script as root; its output must end in `END`, or the probe
+/// (named `what`) did not finish and the check has no evidence.
+fn finished_probe(
+    shell: &mut Shell<'_>,
+    is_root: bool,
+    probe: &str,
+    what: &str,
+) -> Result<String, NoEvidence> {
+    let out = answer(
+        shell,
+        &as_root(is_root, &format!("sh -c {}", sh_quote(probe))),
+    )?
+    .output;
+    if !out.lines().any(|l| l.trim() == "END") {
+        return Err(NoEvidence::new(format!(
+            "the {what} probe did not finish: {}",
+            out.trim()
+        )));
+    }
+    Ok(out)
+}
+
 /// The generation links Home Manager's activation makes, newest layout first
 /// (nix-community/home-manager modules/lib-bash/activation-init.sh):
 /// - the profile `~/.local/state/nix/profiles/home-manager` when that directory
@@ -251,17 +246,7 @@ fn generation(
         sh_quote(user),
         links.join(" ")
     );
-    let out = answer(
-        shell,
-        &as_root(is_root, &format!("sh -c {}", sh_quote(&probe))),
-    )?
-    .output;
-    if !out.lines().any(|l| l.trim() == "END") {
-        return Err((
-            format!("the generation probe did not finish: {}", out.trim()),
-            Vec::new(),
-        ));
-    }
+    let out = finished_probe(shell, is_root, &probe, "generation")?;
     let found: Vec<&str> = out
         .lines()
         .filter_map(|l| l.trim().strip_prefix("GEN "))
@@ -308,13 +293,10 @@ fn find_programs(
         .filter(|l| l.starts_with("FOUND ") || l.starts_with("MISSING "))
         .collect();
     if answers.len() != packages.len() {
-        return Err((
-            format!(
-                "could not look up programs in {user}'s login shell: {}",
-                out.trim()
-            ),
-            Vec::new(),
-        ));
+        return Err(NoEvidence::new(format!(
+            "could not look up programs in {user}'s login shell: {}",
+            out.trim()
+        )));
     }
     let missing: Vec<&str> = answers
         .iter()
@@ -360,17 +342,7 @@ fn find_packages(
     }
     let store = store_dir(packages);
     let probe = packages_probe(generation, &store);
-    let out = answer(
-        shell,
-        &as_root(is_root, &format!("sh -c {}", sh_quote(&probe))),
-    )?
-    .output;
-    if !out.lines().any(|l| l.trim() == "END") {
-        return Err((
-            format!("the home-path probe did not finish: {}", out.trim()),
-            Vec::new(),
-        ));
-    }
+    let out = finished_probe(shell, is_root, &probe, "home-path")?;
     if out.lines().any(|l| l.trim() == "NOHOMEPATH") {
         evidence.push(format!("{generation}/home-path does not exist"));
     }
@@ -514,10 +486,10 @@ fn files(
             Some("PRESENT") => evidence.push(format!("~{user}/{file} exists")),
             Some(_) => problems.push(format!("~{user}/{file} does not exist")),
             None => {
-                return Err((
-                    format!("could not look for ~{user}/{file}: {}", out.trim()),
-                    Vec::new(),
-                ))
+                return Err(NoEvidence::new(format!(
+                    "could not look for ~{user}/{file}: {}",
+                    out.trim()
+                )))
             }
         }
     }

@@ -1,4 +1,4 @@
-use super::{first_line, CheckResult, Outcome, COMMAND_TIMEOUT};
+use super::{first_line, CheckId, CheckResult, NoEvidence, Outcome, COMMAND_TIMEOUT};
 use crate::console::Shell;
 
 /// The kernel's hostname (what `hostname` prints) equals the expected name.
@@ -31,15 +31,13 @@ pub fn hostname(shell: &mut Shell<'_>, expected: &str) -> CheckResult {
                 out.output.lines().map(str::to_owned).collect(),
             )
         }
-        Err(e) => (
-            Outcome::Broken,
-            String::new(),
-            crate::error::chain(&e),
-            e.source.lines().to_vec(),
-        ),
+        Err(e) => {
+            let e = NoEvidence::of_console(&e);
+            (Outcome::Broken, String::new(), e.message, e.lines)
+        }
     };
     CheckResult {
-        name: "hostname".into(),
+        name: CheckId::Hostname,
         outcome,
         expected: expected.into(),
         actual,

@@ -5,21 +5,22 @@
 mod autologin;
 mod home_manager;
 mod hostname;
+mod id;
+mod ssh_login;
 mod sshd;
 mod steps;
 mod units;
 mod users;
 
-pub use autologin::{
-    at_login_prompt, autologin, console_login, console_login_failed, console_login_name,
-};
+pub use autologin::{at_login_prompt, autologin, console_login, console_login_failed};
 pub use home_manager::home_manager;
 pub use hostname::hostname;
-pub use sshd::{
-    finish_ssh_login, host_key_fingerprints, login_check_name, password_of, prepare_ssh_login,
-    ssh_login_without_console, sshd, sshd_units, SshAttempt, SshLoginStage, SshTarget, SshdReach,
-    SshdUnits,
+pub use id::{report_order, CheckId, LoginMethod};
+pub use ssh_login::{
+    finish_ssh_login, host_key_fingerprints, login_check_id, password_of, prepare_ssh_login,
+    ssh_login_without_console, PasswordUnset, SshAttempt, SshLoginStage, SshTarget,
 };
+pub use sshd::{sshd, sshd_units, SshdReach, SshdUnits};
 pub use steps::{steps, steps_not_run};
 pub use units::{settle_units, unsettled_problem, Settled, Unsettled, UNIT_TIMEOUT};
 pub use users::{user, user_exists};
@@ -45,7 +46,8 @@ pub enum Outcome {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CheckResult {
-    pub name: String,
+    /// Written as the check's name (`user nixos`).
+    pub name: CheckId,
     pub outcome: Outcome,
     pub expected: String,
     pub actual: String,
@@ -62,9 +64,9 @@ impl CheckResult {
         self.outcome == Outcome::Pass
     }
 
-    pub fn not_run(name: &str, expected: &str, why: &str) -> CheckResult {
+    pub fn not_run(name: CheckId, expected: &str, why: &str) -> CheckResult {
         CheckResult {
-            name: name.into(),
+            name,
             outcome: Outcome::NotRun,
             expected: expected.into(),
             actual: String::new(),
@@ -75,9 +77,14 @@ impl CheckResult {
     }
 
     /// A check that could not get its evidence (see `Outcome::Broken`).
-    pub fn broken(name: &str, expected: &str, message: &str, evidence: Vec<String>) -> CheckResult {
+    pub fn broken(
+        name: CheckId,
+        expected: &str,
+        message: &str,
+        evidence: Vec<String>,
+    ) -> CheckResult {
         CheckResult {
-            name: name.into(),
+            name,
             outcome: Outcome::Broken,
             expected: expected.into(),
             actual: String::new(),
@@ -87,30 +94,21 @@ impl CheckResult {
         }
     }
 
+    /// What the guest showed, as reports write it: `-` for nothing.
+    pub fn actual_or_dash(&self) -> &str {
+        if self.actual.is_empty() {
+            "-"
+        } else {
+            &self.actual
+        }
+    }
+
     /// Runs a check and records how long it took.
     pub fn timed(check: impl FnOnce() -> CheckResult) -> CheckResult {
         let start = std::time::Instant::now();
         let mut result = check();
         result.secs = start.elapsed().as_secs_f64();
         result
-    }
-}
-
-/// Where a check stands in a report, by its name: autologin, hostname, sshd,
-/// the SSH logins, users, Home Manager, then the steps, whatever order they
-/// ran in (the logins run beside the users' checks, and when sshd is still
-/// starting the users are checked first). A stable sort by it keeps each
-/// kind's own order.
-pub fn report_order(name: &str) -> u8 {
-    match name {
-        "autologin" => 0,
-        _ if name.starts_with("console login ") => 0,
-        "hostname" => 1,
-        "sshd" => 2,
-        _ if name.starts_with("ssh login ") => 3,
-        _ if name.starts_with("user ") => 4,
-        _ if name.starts_with("home-manager ") => 5,
-        _ => 6,
     }
 }
 
@@ -154,15 +152,39 @@ pub fn as_user(is_root: bool, user: &str, command: &str) -> String {
     )
 }
 
-/// Why a check has no evidence: the message and the console lines behind it.
-type NoEvidence = (String, Vec<String>);
+/// Why a check has no evidence: what went wrong, and the console lines
+/// behind it. The message is the check's report text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct NoEvidence {
+    pub message: String,
+    pub lines: Vec<String>,
+}
+
+impl NoEvidence {
+    fn new(message: String) -> NoEvidence {
+        NoEvidence {
+            message,
+            lines: Vec::new(),
+        }
+    }
+
+    /// The console did not run a command (a timeout, a dead console): its
+    /// error as the console words it, and the console lines it saw.
+    fn of_console(e: &crate::console::ShellError) -> NoEvidence {
+        NoEvidence {
+            message: crate::error::chain(e),
+            lines: e.source.lines().to_vec(),
+        }
+    }
+}
 
 /// Runs a console command for a check; a console failure (a timeout, a dead
 /// console) is the check's missing evidence.
 fn run(shell: &mut Shell<'_>, command: &str) -> Result<crate::console::CommandOutput, NoEvidence> {
     shell
         .run(command, COMMAND_TIMEOUT)
-        .map_err(|e| (crate::error::chain(&e), e.source.lines().to_vec()))
+        .map_err(|e| NoEvidence::of_console(&e))
 }
 
 /// Runs a console command whose answer a check relies on: only exit status 0
@@ -196,69 +218,72 @@ fn no_answer(command: &str, out: &crate::console::CommandOutput) -> NoEvidence {
     } else {
         format!("`{command}` failed with exit status {}{first}", out.status)
     };
-    (message, said)
-}
-
-/// A check's verdict from a list of problems: none is a pass.
-fn verdict(
-    name: String,
-    expected: String,
-    actual: String,
-    problems: Vec<String>,
-    pass: String,
-    evidence: Vec<String>,
-) -> CheckResult {
-    let (outcome, message) = if problems.is_empty() {
-        (Outcome::Pass, pass)
-    } else {
-        (Outcome::Fail, problems.join("; "))
-    };
-    CheckResult {
-        name,
-        outcome,
-        expected,
-        actual,
+    NoEvidence {
         message,
-        evidence,
-        secs: 0.0,
+        lines: said,
     }
 }
 
-/// A check that could not finish because a console command gave no answer.
-fn broken(name: String, expected: String, (message, evidence): NoEvidence) -> CheckResult {
-    CheckResult::broken(&name, &expected, &message, evidence)
+/// A check under way: what it is and what it expects, for each way it can end.
+struct Check {
+    name: CheckId,
+    expected: String,
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn checks_are_reported_in_one_order_whatever_order_they_ran_in() {
-        let ran = [
-            "autologin",
-            "hostname",
-            "user nixos",
-            "home-manager nixos",
-            "sshd",
-            "ssh login root (key)",
-            "user root",
-            "step 1: run `true`",
-            "ssh login nixos (password)",
-        ];
-        let mut names = ran.to_vec();
-        names.sort_by_key(|n| super::report_order(n));
-        assert_eq!(
-            names,
-            [
-                "autologin",
-                "hostname",
-                "sshd",
-                "ssh login root (key)",
-                "ssh login nixos (password)",
-                "user nixos",
-                "user root",
-                "home-manager nixos",
-                "step 1: run `true`"
-            ]
-        );
+/// What a check found: what the guest is, the evidence, and what is wrong
+/// (nothing: a pass, said as `pass`).
+#[derive(Default)]
+struct Found {
+    actual: String,
+    evidence: Vec<String>,
+    problems: Vec<String>,
+    pass: String,
+}
+
+impl Check {
+    fn new(name: CheckId, expected: String) -> Check {
+        Check { name, expected }
+    }
+
+    /// The verdict on what was found: a pass without problems, else a failure
+    /// naming them all.
+    fn verdict(&self, found: Found) -> CheckResult {
+        let (outcome, message) = if found.problems.is_empty() {
+            (Outcome::Pass, found.pass)
+        } else {
+            (Outcome::Fail, found.problems.join("; "))
+        };
+        CheckResult {
+            name: self.name.clone(),
+            outcome,
+            expected: self.expected.clone(),
+            actual: found.actual,
+            message,
+            evidence: found.evidence,
+            secs: 0.0,
+        }
+    }
+
+    /// A failure for units whose start job never finished (`settle_units`).
+    fn still_starting(&self, pending: &[Unsettled], limit: Duration) -> CheckResult {
+        self.verdict(Found {
+            actual: "still starting".into(),
+            problems: vec![unsettled_problem(pending, limit)],
+            ..Found::default()
+        })
+    }
+
+    /// The check could not finish: a console command gave no answer.
+    fn broken(&self, e: NoEvidence) -> CheckResult {
+        CheckResult::broken(self.name.clone(), &self.expected, &e.message, e.lines)
+    }
+
+    /// The check depends on a user that does not exist.
+    fn no_such_user(&self, user: &str) -> CheckResult {
+        CheckResult::not_run(
+            self.name.clone(),
+            &self.expected,
+            &format!("user `{user}` does not exist"),
+        )
     }
 }

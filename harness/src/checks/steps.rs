@@ -1,4 +1,4 @@
-use super::{CheckResult, Outcome};
+use super::{CheckId, CheckResult, Outcome};
 use crate::console::Shell;
 use crate::scenario::Step;
 
@@ -10,7 +10,7 @@ pub fn steps(shell: &mut Shell<'_>, steps: &[Step], results: &mut Vec<CheckResul
     for (i, step) in steps.iter().enumerate() {
         let name = step_name(i, step);
         if failed {
-            results.push(CheckResult::not_run(&name, "", "an earlier step failed"));
+            results.push(CheckResult::not_run(name, "", "an earlier step failed"));
             continue;
         }
         let result = CheckResult::timed(|| run_step(shell, step, name));
@@ -24,12 +24,15 @@ pub fn steps_not_run(steps: &[Step], why: &str) -> Vec<CheckResult> {
     steps
         .iter()
         .enumerate()
-        .map(|(i, step)| CheckResult::not_run(&step_name(i, step), "", why))
+        .map(|(i, step)| CheckResult::not_run(step_name(i, step), "", why))
         .collect()
 }
 
-fn step_name(i: usize, step: &Step) -> String {
-    format!("step {}: {}", i + 1, describe(step))
+fn step_name(i: usize, step: &Step) -> CheckId {
+    CheckId::Step {
+        number: i + 1,
+        what: describe(step),
+    }
 }
 
 fn describe(step: &Step) -> String {
@@ -40,110 +43,126 @@ fn describe(step: &Step) -> String {
     }
 }
 
-fn run_step(shell: &mut Shell<'_>, step: &Step, name: String) -> CheckResult {
-    let check =
-        |outcome, expected: String, actual: String, message: String, evidence: Vec<String>| {
-            CheckResult {
-                name: name.clone(),
-                outcome,
-                expected,
-                actual,
-                message,
-                evidence,
-                secs: 0.0,
-            }
-        };
-    match step {
+/// How a step ended: its check's fields but the name.
+struct Ended {
+    outcome: Outcome,
+    expected: String,
+    actual: String,
+    message: String,
+    evidence: Vec<String>,
+}
+
+fn run_step(shell: &mut Shell<'_>, step: &Step, name: CheckId) -> CheckResult {
+    let ended = match step {
         Step::Run {
             command,
             expect,
             exit,
             timeout,
-        } => {
-            let expected = match expect {
-                Some(re) => format!("exit status {exit}, output matching /{re}/"),
-                None => format!("exit status {exit}"),
+        } => run_command(shell, command, expect.as_ref(), *exit, *timeout),
+        Step::Send { bytes } => send(shell, bytes),
+        Step::Expect { pattern, timeout } => expect_output(shell, pattern, *timeout),
+    };
+    CheckResult {
+        name,
+        outcome: ended.outcome,
+        expected: ended.expected,
+        actual: ended.actual,
+        message: ended.message,
+        evidence: ended.evidence,
+        secs: 0.0,
+    }
+}
+
+/// `run`: the command's exit status, and its output when a pattern is given.
+fn run_command(
+    shell: &mut Shell<'_>,
+    command: &str,
+    expect: Option<&regex::Regex>,
+    exit: i32,
+    timeout: std::time::Duration,
+) -> Ended {
+    let expected = match expect {
+        Some(re) => format!("exit status {exit}, output matching /{re}/"),
+        None => format!("exit status {exit}"),
+    };
+    let out = match shell.run(command, timeout) {
+        Ok(out) => out,
+        Err(e) => {
+            let e = super::NoEvidence::of_console(&e);
+            return Ended {
+                outcome: Outcome::Fail,
+                expected,
+                actual: String::new(),
+                message: e.message,
+                evidence: e.lines,
             };
-            match shell.run(command, *timeout) {
-                Ok(out) => {
-                    // Compared without the final newline (one: an empty last line
-                    // stays), so `^x86_64$` means the whole output.
-                    let text = out.output.strip_suffix('\n').unwrap_or(&out.output);
-                    let evidence = std::iter::once(format!("$ {command}"))
-                        .chain(text.lines().map(str::to_owned))
-                        .collect();
-                    let actual = format!("exit status {}, output {:?}", out.status, text);
-                    if out.status != *exit {
-                        check(
-                            Outcome::Fail,
-                            expected,
-                            actual,
-                            format!("exit status {} instead of {exit}", out.status),
-                            evidence,
-                        )
-                    } else if expect.as_ref().is_some_and(|re| !re.is_match(text)) {
-                        let re = expect.as_ref().expect("checked");
-                        check(
-                            Outcome::Fail,
-                            expected,
-                            actual,
-                            format!("output does not match /{re}/"),
-                            evidence,
-                        )
-                    } else {
-                        check(
-                            Outcome::Pass,
-                            expected,
-                            actual,
-                            "as expected".into(),
-                            evidence,
-                        )
-                    }
-                }
-                Err(e) => check(
-                    Outcome::Fail,
-                    expected,
-                    String::new(),
-                    crate::error::chain(&e),
-                    e.source.lines().to_vec(),
-                ),
-            }
         }
-        Step::Send { bytes } => match shell.console().send(bytes) {
-            Ok(()) => check(
-                Outcome::Pass,
-                String::new(),
-                String::new(),
-                "sent".into(),
-                Vec::new(),
-            ),
-            Err(e) => check(
-                Outcome::Fail,
-                String::new(),
-                String::new(),
-                crate::error::chain(&e),
-                Vec::new(),
-            ),
+    };
+    // Compared without the final newline (one: an empty last line
+    // stays), so `^x86_64$` means the whole output.
+    let text = out.output.strip_suffix('\n').unwrap_or(&out.output);
+    let (outcome, message) = if out.status != exit {
+        (
+            Outcome::Fail,
+            format!("exit status {} instead of {exit}", out.status),
+        )
+    } else if let Some(re) = expect.filter(|re| !re.is_match(text)) {
+        (Outcome::Fail, format!("output does not match /{re}/"))
+    } else {
+        (Outcome::Pass, "as expected".into())
+    };
+    Ended {
+        outcome,
+        expected,
+        actual: format!("exit status {}, output {:?}", out.status, text),
+        message,
+        evidence: std::iter::once(format!("$ {command}"))
+            .chain(text.lines().map(str::to_owned))
+            .collect(),
+    }
+}
+
+/// `send`: the bytes went to the console.
+fn send(shell: &mut Shell<'_>, bytes: &[u8]) -> Ended {
+    let (outcome, message) = match shell.console().send(bytes) {
+        Ok(()) => (Outcome::Pass, "sent".into()),
+        Err(e) => (Outcome::Fail, crate::error::chain(&e)),
+    };
+    Ended {
+        outcome,
+        expected: String::new(),
+        actual: String::new(),
+        message,
+        evidence: Vec::new(),
+    }
+}
+
+/// `expect`: the console printed something matching, in time.
+fn expect_output(
+    shell: &mut Shell<'_>,
+    pattern: &regex::Regex,
+    timeout: std::time::Duration,
+) -> Ended {
+    let re =
+        regex::bytes::Regex::new(pattern.as_str()).expect("a valid regex stays valid on bytes");
+    let expected = format!("console output matching /{pattern}/");
+    let timeout = timeout * shell.scale();
+    match shell.console().expect(&[&re], timeout, &expected) {
+        Ok(m) => Ended {
+            outcome: Outcome::Pass,
+            expected,
+            actual: m.text,
+            message: "seen".into(),
+            evidence: Vec::new(),
         },
-        Step::Expect { pattern, timeout } => {
-            let re = regex::bytes::Regex::new(pattern.as_str())
-                .expect("a valid regex stays valid on bytes");
-            let expected = format!("console output matching /{pattern}/");
-            let timeout = *timeout * shell.scale();
-            match shell.console().expect(&[&re], timeout, &expected) {
-                Ok(m) => check(Outcome::Pass, expected, m.text, "seen".into(), Vec::new()),
-                Err(e) => {
-                    let lines = e.lines().to_vec();
-                    check(
-                        Outcome::Fail,
-                        expected,
-                        String::new(),
-                        crate::error::chain(&e),
-                        lines,
-                    )
-                }
-            }
-        }
+        Err(e) => Ended {
+            outcome: Outcome::Fail,
+            message: crate::error::chain(&e),
+            evidence: e.lines().to_vec(),
+            expected,
+            actual: String::new(),
+        },
     }
 }
 
@@ -170,7 +189,7 @@ mod tests {
     fn a_step_matches_its_output_without_the_final_newline_only() {
         let passed = run("uname -s", "^Linux$", 0);
         assert!(passed.iter().all(CheckResult::passed), "{passed:?}");
-        assert_eq!(passed[0].name, "step 1: run `uname -s`");
+        assert_eq!(passed[0].name.to_string(), "step 1: run `uname -s`");
         // One final newline is dropped, not every trailing one: an empty last line stays.
         assert!(run("printf 'a\\n\\n'", "^a\n$", 0)[0].passed());
         let failed = run("printf 'a\\n\\n'", "^a$", 0);

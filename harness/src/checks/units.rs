@@ -80,7 +80,7 @@ fn answer_within(
     match shell.run(command, timeout) {
         Ok(out) if out.status == 0 => Ok(out.output),
         Ok(out) => Err(super::no_answer(command, &out)),
-        Err(e) => Err((crate::error::chain(&e), e.source.lines().to_vec())),
+        Err(e) => Err(NoEvidence::of_console(&e)),
     }
 }
 
@@ -249,9 +249,10 @@ mod tests {
         let e = settle_units(&mut shell, &["sshd.service"], &[], Duration::from_secs(2))
             .expect_err("no answer");
         assert!(
-            e.0.contains("failed with exit status 1: Failed to connect to bus"),
+            e.message
+                .contains("failed with exit status 1: Failed to connect to bus"),
             "{}",
-            e.0
+            e.message
         );
         // The loop keeps systemctl's status: 127 (as from a shell that finds
         // no systemctl) is a missing tool, not a failure.
@@ -259,9 +260,10 @@ mod tests {
         let e = settle_units(&mut shell, &["sshd.service"], &[], Duration::from_secs(2))
             .expect_err("no answer");
         assert!(
-            e.0.contains("a tool is missing on the guest (exit status 127)"),
+            e.message
+                .contains("a tool is missing on the guest (exit status 127)"),
             "{}",
-            e.0
+            e.message
         );
     }
 }

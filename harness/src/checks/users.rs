@@ -1,11 +1,62 @@
-use super::{answer, as_user, broken, no_answer, run, verdict, CheckResult};
+use super::{answer, as_user, no_answer, run, Check, CheckId, CheckResult, Found, NoEvidence};
 use crate::console::{sh_quote, Shell};
 use crate::scenario::User;
 
 /// The user exists with the expected login shell, home and groups, and
 /// passwordless sudo works when expected.
 pub fn user(shell: &mut Shell<'_>, is_root: bool, name: &str, expected: &User) -> CheckResult {
-    let check = format!("user {name}");
+    let check = Check::new(CheckId::user(name), expected_text(expected));
+    let q = sh_quote(name);
+    let command = format!("getent passwd {q}");
+    let passwd = match run(shell, &command) {
+        Ok(out) if out.status == 0 => out.output.trim().to_owned(),
+        // getent's status 2: the key is not in the database.
+        Ok(out) if out.status == GETENT_NOT_FOUND => {
+            return check.verdict(Found {
+                actual: "no such user".into(),
+                problems: vec![format!("user `{name}` does not exist")],
+                evidence: vec![format!("$ getent passwd {name} → nothing (status 2)")],
+                ..Found::default()
+            });
+        }
+        Ok(out) => return check.broken(no_answer(&command, &out)),
+        Err(e) => return check.broken(e),
+    };
+    let fields: Vec<&str> = passwd.split(':').collect();
+    let (home, login_shell) = (
+        fields.get(5).copied().unwrap_or(""),
+        fields.get(6).copied().unwrap_or(""),
+    );
+    let groups = match answer(shell, &format!("id -nG {q}")) {
+        Ok(out) => out
+            .output
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect::<Vec<_>>(),
+        Err(e) => return check.broken(e),
+    };
+    let mut found = Found {
+        actual: format!(
+            "shell {login_shell}, home {home}, groups {}",
+            groups.join(",")
+        ),
+        evidence: vec![
+            format!("$ getent passwd {name} → {passwd}"),
+            format!("$ id -nG {name} → {}", groups.join(" ")),
+        ],
+        problems: account_problems(name, expected, login_shell, home, &groups),
+        pass: format!("`{name}` is as expected"),
+    };
+    if expected.sudo_nopasswd {
+        if let Err(e) = sudo(shell, is_root, name, &mut found) {
+            return check.broken(e);
+        }
+    }
+    check.verdict(found)
+}
+
+/// What the scenario expects of a user, in a line.
+fn expected_text(expected: &User) -> String {
     let mut wanted = Vec::new();
     if let Some(s) = &expected.shell {
         wanted.push(format!("shell {s}"));
@@ -19,46 +70,21 @@ pub fn user(shell: &mut Shell<'_>, is_root: bool, name: &str, expected: &User) -
     if expected.sudo_nopasswd {
         wanted.push("sudo without password".into());
     }
-    let expected_text = if wanted.is_empty() {
+    if wanted.is_empty() {
         "exists".to_owned()
     } else {
         format!("exists, {}", wanted.join(", "))
-    };
-    let q = sh_quote(name);
-    let command = format!("getent passwd {q}");
-    let passwd = match run(shell, &command) {
-        Ok(out) if out.status == 0 => out.output.trim().to_owned(),
-        // getent's status 2: the key is not in the database.
-        Ok(out) if out.status == GETENT_NOT_FOUND => {
-            return verdict(
-                check,
-                expected_text,
-                "no such user".into(),
-                vec![format!("user `{name}` does not exist")],
-                String::new(),
-                vec![format!("$ getent passwd {name} → nothing (status 2)")],
-            );
-        }
-        Ok(out) => return broken(check, expected_text, no_answer(&command, &out)),
-        Err(e) => return broken(check, expected_text, e),
-    };
-    let fields: Vec<&str> = passwd.split(':').collect();
-    let (home, login_shell) = (
-        fields.get(5).copied().unwrap_or(""),
-        fields.get(6).copied().unwrap_or(""),
-    );
-    let groups = match answer(shell, &format!("id -nG {q}")) {
-        Ok(out) => out
-            .output
-            .split_whitespace()
-            .map(str::to_owned)
-            .collect::<Vec<_>>(),
-        Err(e) => return broken(check, expected_text, e),
-    };
-    let mut evidence = vec![
-        format!("$ getent passwd {name} → {passwd}"),
-        format!("$ id -nG {name} → {}", groups.join(" ")),
-    ];
+    }
+}
+
+/// What is wrong with a user's login shell, home and groups.
+fn account_problems(
+    name: &str,
+    expected: &User,
+    login_shell: &str,
+    home: &str,
+    groups: &[String],
+) -> Vec<String> {
     let mut problems = Vec::new();
     if let Some(want) = &expected.shell {
         let matches = if want.contains('/') {
@@ -89,37 +115,35 @@ pub fn user(shell: &mut Shell<'_>, is_root: bool, name: &str, expected: &User) -
             missing.join(", ")
         ));
     }
-    if expected.sudo_nopasswd {
-        let command = format!("{} 2>&1", as_user(is_root, name, "sudo -n true"));
-        match run(shell, &command) {
-            Ok(out) if out.status == 0 => evidence.push(format!("$ sudo -n true (as {name}) → ok")),
-            // su or sudo is not there: nothing was learned about the user's rights.
-            Ok(out) if out.status == 127 => {
-                return broken(check, expected_text, no_answer(&command, &out))
-            }
-            Ok(out) => {
-                let said = out.output.trim().to_owned();
-                evidence.push(format!(
-                    "$ sudo -n true (as {name}) → status {}: {said}",
-                    out.status
-                ));
-                problems.push(format!("`sudo -n true` as `{name}` failed: {said}"));
-            }
-            Err(e) => return broken(check, expected_text, e),
+    problems
+}
+
+/// Passwordless sudo as the user: its evidence, and a problem when refused.
+fn sudo(
+    shell: &mut Shell<'_>,
+    is_root: bool,
+    name: &str,
+    found: &mut Found,
+) -> Result<(), NoEvidence> {
+    let command = format!("{} 2>&1", as_user(is_root, name, "sudo -n true"));
+    let out = run(shell, &command)?;
+    match out.status {
+        0 => found
+            .evidence
+            .push(format!("$ sudo -n true (as {name}) → ok")),
+        // su or sudo is not there: nothing was learned about the user's rights.
+        127 => return Err(no_answer(&command, &out)),
+        status => {
+            let said = out.output.trim().to_owned();
+            found.evidence.push(format!(
+                "$ sudo -n true (as {name}) → status {status}: {said}"
+            ));
+            found
+                .problems
+                .push(format!("`sudo -n true` as `{name}` failed: {said}"));
         }
     }
-    let actual = format!(
-        "shell {login_shell}, home {home}, groups {}",
-        groups.join(",")
-    );
-    verdict(
-        check,
-        expected_text,
-        actual,
-        problems,
-        format!("`{name}` is as expected"),
-        evidence,
-    )
+    Ok(())
 }
 
 /// getent's exit status for a key that is not in the database.
@@ -127,12 +151,14 @@ const GETENT_NOT_FOUND: i32 = 2;
 
 /// Whether a user exists; checks that depend on one use it to say "not run".
 /// Only getent's own answers count: 0 (found) and 2 (not found).
-pub fn user_exists(shell: &mut Shell<'_>, name: &str) -> Result<bool, String> {
+/// Without an answer the dependent check is broken; the message alone says
+/// why (no console lines).
+pub fn user_exists(shell: &mut Shell<'_>, name: &str) -> Result<bool, NoEvidence> {
     let command = format!("getent passwd {} >/dev/null", sh_quote(name));
-    match run(shell, &command) {
-        Ok(out) if out.status == 0 => Ok(true),
-        Ok(out) if out.status == GETENT_NOT_FOUND => Ok(false),
-        Ok(out) => Err(no_answer(&command, &out).0),
-        Err((message, _)) => Err(message),
+    let out = run(shell, &command).map_err(|e| NoEvidence::new(e.message))?;
+    match out.status {
+        0 => Ok(true),
+        GETENT_NOT_FOUND => Ok(false),
+        _ => Err(NoEvidence::new(no_answer(&command, &out).message)),
     }
 }

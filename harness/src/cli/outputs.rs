@@ -31,7 +31,7 @@ impl Outputs {
         }
         let mut all_written = true;
         for e in outcomes.into_iter().filter_map(Result::err) {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", isotest::error::chain(&e));
             all_written = false;
         }
         if all_written || status != EXIT_PASS {

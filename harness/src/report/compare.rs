@@ -20,7 +20,7 @@
 //! was learned there, so nothing regressed.
 
 use super::{TrialReport, Verdict};
-use crate::checks::Outcome;
+use crate::checks::{CheckId, Outcome};
 use crate::scenario::MaxSlowdown;
 use serde::{Deserialize, Serialize};
 
@@ -306,21 +306,21 @@ fn compare_checks(baseline: &TrialReport, now: &TrialReport) -> Vec<CheckCompari
         Some(now_boot),
         now_error.or(base_error).unwrap_or_default(),
     )];
-    let mut names: Vec<&str> = now.checks.iter().map(|c| c.name.as_str()).collect();
-    names.extend(
+    let mut ids: Vec<&CheckId> = now.checks.iter().map(|c| &c.name).collect();
+    ids.extend(
         baseline
             .checks
             .iter()
-            .map(|c| c.name.as_str())
-            .filter(|n| now.check(n).is_none()),
+            .map(|c| &c.name)
+            .filter(|id| now.check(id).is_none()),
     );
-    for name in names {
-        let (b, n) = (baseline.check(name), now.check(name));
+    for id in ids {
+        let (b, n) = (baseline.check(id), now.check(id));
         let unpassed = n
             .filter(|c| c.outcome != Outcome::Pass)
             .or(b.filter(|c| c.outcome != Outcome::Pass));
         rows.push(row(
-            name,
+            &id.to_string(),
             b.map(|c| c.outcome),
             n.map(|c| c.outcome),
             unpassed.map(|c| c.message.clone()).unwrap_or_default(),
@@ -506,7 +506,9 @@ pub(crate) mod tests {
         let from = slower
             .phases
             .iter()
-            .position(|(p, _)| p == "userspace")
+            .position(|(p, _)| {
+                *p == crate::report::TrialPhase::Boot(crate::console::Phase::Userspace)
+            })
             .expect("the run reached userspace");
         for (_, at) in &mut slower.phases[from..] {
             *at += 12.0;

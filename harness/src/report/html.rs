@@ -4,11 +4,12 @@
 //! the console lines around it, the screendump of a failed boot (embedded)
 //! and a link to the full transcript.
 
+use super::TrialPhase;
 use super::{
     Change, CheckComparison, Comparison, PhaseComparison, TrialComparison, TrialReport, Verdict,
 };
 use crate::checks::{CheckResult, Outcome};
-use crate::console::COMMAND_LOG;
+use crate::console::{Phase, COMMAND_LOG};
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -255,16 +256,16 @@ pub(super) struct Stage {
 /// the menu until the kernel, the kernel until userspace, userspace until the
 /// shell settled; then the checks, for as long as they took.
 pub(super) fn stages(t: &TrialReport) -> Vec<Stage> {
-    let stage_of = |phase: &str| match phase {
-        "power-on" => Some("firmware"),
-        "boot-menu" => Some("menu"),
-        "kernel" => Some("kernel"),
-        "userspace" | "login-prompt" | "shell" => Some("userspace"),
-        _ => None,
+    let stage_of = |phase: TrialPhase| match phase {
+        TrialPhase::Boot(Phase::PowerOn) => Some("firmware"),
+        TrialPhase::Boot(Phase::BootMenu) => Some("menu"),
+        TrialPhase::Boot(Phase::Kernel) => Some("kernel"),
+        TrialPhase::Boot(Phase::Userspace | Phase::LoginPrompt | Phase::Shell) => Some("userspace"),
+        TrialPhase::Boot(Phase::TextModeKey) | TrialPhase::Settled => None,
     };
     let mut stages: Vec<Stage> = Vec::new();
     for (i, (phase, at)) in t.phases.iter().enumerate() {
-        let (Some(name), Some((_, next))) = (stage_of(phase), t.phases.get(i + 1)) else {
+        let (Some(name), Some((_, next))) = (stage_of(*phase), t.phases.get(i + 1)) else {
             continue;
         };
         match stages.last_mut() {
@@ -311,9 +312,9 @@ fn failure(t: &TrialReport, out_dir: &Path) -> Markup {
                 div.check data-check=(c.name) {
                     h4 { (c.name) ": " span.message { (c.message) } }
                     dl {
-                        dt { "expected" @if let Some(o) = t.origins.get(&c.name) { " (from the " (o.as_str()) ")" } }
+                        dt { "expected" (t.origin_note(c)) }
                         dd.expected { (c.expected) }
-                        dt { "actual" } dd.actual { @if c.actual.is_empty() { "-" } @else { (c.actual) } }
+                        dt { "actual" } dd.actual { (c.actual_or_dash()) }
                     }
                     @if !c.evidence.is_empty() { p { "Evidence:" } pre.evidence { @for line in &c.evidence { (line) "\n" } } }
                     @if let Some((lines, at)) = transcript.as_ref().and_then(|lines| find(lines, c).map(|at| (lines, at))) {

@@ -27,14 +27,14 @@ pub fn render_line(r: &TrialReport) -> String {
     let mut checks: Vec<String> = Vec::new();
     let mut kinds: Vec<(&str, usize, usize)> = Vec::new();
     for c in &r.checks {
-        match c.name.split_once(' ') {
+        match c.name.kind() {
             None => checks.push(match c.outcome {
-                Outcome::Pass => c.name.clone(),
+                Outcome::Pass => c.name.to_string(),
                 Outcome::Fail => format!("{}✗", c.name),
                 Outcome::NotRun => format!("{}?", c.name),
                 Outcome::Broken => format!("{}!", c.name),
             }),
-            Some((kind, _)) => match kinds.iter_mut().find(|(k, _, _)| *k == kind) {
+            Some(kind) => match kinds.iter_mut().find(|(k, _, _)| *k == kind) {
                 Some(entry) => {
                     entry.1 += usize::from(c.passed());
                     entry.2 += 1;
@@ -71,7 +71,7 @@ pub fn render_failed_units(r: &TrialReport) -> String {
     let mut out = String::new();
     for u in &r.failed_units {
         let _ = writeln!(out, "--- {}: unit {} failed at boot", r.name, u.unit);
-        write_evidence(&mut out, "journal", &u.journal);
+        write_lines(&mut out, "  ", "journal", &u.journal);
     }
     out
 }
@@ -91,22 +91,13 @@ pub fn render_failure(r: &TrialReport) -> String {
         if let Some(phase) = &e.phase {
             let _ = writeln!(out, "  phase reached: {phase}");
         }
-        write_evidence(&mut out, "console", &e.evidence);
+        write_lines(&mut out, "  ", "console", &e.evidence);
     }
     for c in r.checks.iter().filter(|c| c.outcome != Outcome::Pass) {
         let _ = writeln!(out, "check {}: {}", c.name, c.message);
-        let origin = r
-            .origins
-            .get(&c.name)
-            .map(|o| format!(" (from the {})", o.as_str()))
-            .unwrap_or_default();
-        let _ = writeln!(out, "  expected{origin}: {}", c.expected);
-        let _ = writeln!(
-            out,
-            "  actual:   {}",
-            if c.actual.is_empty() { "-" } else { &c.actual }
-        );
-        write_evidence(&mut out, "evidence", &c.evidence);
+        let _ = writeln!(out, "  expected{}: {}", r.origin_note(c), c.expected);
+        let _ = writeln!(out, "  actual:   {}", c.actual_or_dash());
+        write_lines(&mut out, "  ", "evidence", &c.evidence);
     }
     if r.checks.is_empty() && r.error.is_none() {
         let _ = writeln!(
@@ -202,11 +193,14 @@ pub fn render_regressions(c: &Comparison) -> Option<String> {
     ))
 }
 
-fn write_evidence(out: &mut String, title: &str, lines: &[String]) {
+/// Lines under a title, each behind `  | `; nothing when there are none.
+/// `indent` goes before the title (the terminal's block indents it, JUnit's
+/// text does not).
+pub(super) fn write_lines(out: &mut String, indent: &str, title: &str, lines: &[String]) {
     if lines.is_empty() {
         return;
     }
-    let _ = writeln!(out, "  {title}:");
+    let _ = writeln!(out, "{indent}{title}:");
     for line in lines {
         let _ = writeln!(out, "  | {line}");
     }

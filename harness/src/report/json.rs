@@ -15,16 +15,20 @@ pub const FORMAT_VERSION: u32 = 2;
 /// What `format` says, so that a reader can tell this file from other JSON.
 const FORMAT: &str = "isotest-result";
 
+/// Why results could not be read, merged or written. The cause, where there
+/// is one, is the error's `source()`: `isotest::error::chain` writes both.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
-    #[error("read {path}: {source}")]
+    #[error("read {path}")]
     Read {
         path: PathBuf,
+        #[source]
         source: std::io::Error,
     },
-    #[error("{path} is not an isotest result or trial report: {source}")]
+    #[error("{path} is not an isotest result or trial report")]
     Parse {
         path: PathBuf,
+        #[source]
         source: serde_json::Error,
     },
     #[error("{path} has result format version {found}; this isotest reads version {FORMAT_VERSION} (a newer isotest wrote it)")]
@@ -37,13 +41,14 @@ pub enum ReportError {
         first: PathBuf,
         second: PathBuf,
     },
-    #[error("write {path}: {source}")]
+    #[error("write {path}")]
     Write {
         path: PathBuf,
+        #[source]
         source: std::io::Error,
     },
-    #[error("render the JUnit XML: {0}")]
-    Junit(String),
+    #[error("render the JUnit XML")]
+    Junit(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// One run, or several merged: every trial with its verdict, phases, checks,
@@ -310,6 +315,7 @@ fn find_reports(dir: &Path, found: &mut Vec<PathBuf>) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checks::CheckId;
     use crate::report::tests::sample;
     use crate::report::Verdict;
 
@@ -330,7 +336,7 @@ mod tests {
         let back: RunResult = serde_json::from_str(&result.to_json()).unwrap();
         assert_eq!(back.format_version, FORMAT_VERSION);
         assert_eq!(back.trials[0].report.verdict, Verdict::Fail);
-        assert_eq!(back.trials[0].report.checks[1].name, "hostname");
+        assert_eq!(back.trials[0].report.checks[1].name, CheckId::Hostname);
         assert_eq!(back.summary.failed, 1);
     }
 

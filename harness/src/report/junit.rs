@@ -33,7 +33,7 @@ pub fn render_junit(
     report.set_time(secs(trials.iter().map(|t| t.total_secs).sum()));
     let xml = report
         .to_string()
-        .map_err(|e| ReportError::Junit(e.to_string()))?;
+        .map_err(|e| ReportError::Junit(e.into()))?;
     without_root_skipped(&xml)
 }
 
@@ -169,7 +169,7 @@ fn check_case(r: &TrialReport, c: &CheckResult) -> TestCase {
             status
         }
     };
-    let mut case = case(r, &c.name, status);
+    let mut case = case(r, &c.name.to_string(), status);
     case.set_time(secs(c.secs));
     case
 }
@@ -200,18 +200,9 @@ fn no_check_message(r: &TrialReport) -> String {
 /// the guest said, the evidence, and the transcript.
 fn check_text(r: &TrialReport, c: &CheckResult) -> String {
     let mut out = String::new();
-    let origin = r
-        .origins
-        .get(&c.name)
-        .map(|o| format!(" (from the {})", o.as_str()))
-        .unwrap_or_default();
-    let _ = writeln!(out, "expected{origin}: {}", c.expected);
-    let _ = writeln!(
-        out,
-        "actual: {}",
-        if c.actual.is_empty() { "-" } else { &c.actual }
-    );
-    write_lines(&mut out, "evidence", &c.evidence);
+    let _ = writeln!(out, "expected{}: {}", r.origin_note(c), c.expected);
+    let _ = writeln!(out, "actual: {}", c.actual_or_dash());
+    super::human::write_lines(&mut out, "", "evidence", &c.evidence);
     let _ = writeln!(
         out,
         "transcript: {}",
@@ -227,7 +218,7 @@ fn error_text(r: &TrialReport, e: &super::TrialError) -> String {
     if let Some(phase) = &e.phase {
         let _ = writeln!(out, "phase reached: {phase}");
     }
-    write_lines(&mut out, "console", &e.evidence);
+    super::human::write_lines(&mut out, "", "console", &e.evidence);
     let _ = writeln!(
         out,
         "transcript: {}",
@@ -237,15 +228,6 @@ fn error_text(r: &TrialReport, e: &super::TrialError) -> String {
         let _ = writeln!(out, "screendump: {}", png.display());
     }
     out
-}
-
-fn write_lines(out: &mut String, title: &str, lines: &[String]) {
-    if !lines.is_empty() {
-        let _ = writeln!(out, "{title}:");
-        for line in lines {
-            let _ = writeln!(out, "  | {line}");
-        }
-    }
 }
 
 /// What a CI shows beside the suite: where it ran and how long each phase took.
@@ -341,7 +323,7 @@ fn secs(s: f64) -> Duration {
 /// only on each `<testsuite>`. The count stays on the suites.
 fn without_root_skipped(xml: &str) -> Result<String, ReportError> {
     use quick_xml::events::{BytesStart, Event};
-    let junit = |e: &dyn std::fmt::Display| ReportError::Junit(e.to_string());
+    let junit = |e: &dyn std::fmt::Display| ReportError::Junit(e.to_string().into());
     let mut reader = quick_xml::Reader::from_str(xml);
     let mut writer = quick_xml::Writer::new(Vec::new());
     let strip = |tag: &BytesStart| {

@@ -6,6 +6,7 @@ mod html;
 mod human;
 mod json;
 mod junit;
+mod phase;
 mod summary;
 
 pub use compare::{
@@ -21,11 +22,13 @@ pub use json::{
     FORMAT_VERSION,
 };
 pub use junit::render_junit;
+pub use phase::TrialPhase;
 pub use summary::{
     exit_status, Summary, EXIT_COULD_NOT_TEST, EXIT_FAIL, EXIT_PASS, EXIT_STATUS_HELP, EXIT_USAGE,
 };
 
-use crate::checks::{CheckResult, Outcome};
+use crate::checks::{CheckId, CheckResult, Outcome};
+use crate::console::Phase;
 use crate::scenario::Origin;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -258,7 +261,7 @@ pub struct TrialReport {
     #[serde(default)]
     pub qemu: Option<QemuRun>,
     /// When each boot phase was reached, seconds from power-on.
-    pub phases: Vec<(String, f64)>,
+    pub phases: Vec<(TrialPhase, f64)>,
     /// Seconds from the start of the trial to its verdict.
     pub total_secs: f64,
     pub checks: Vec<CheckResult>,
@@ -327,7 +330,7 @@ impl TrialReport {
     pub fn boot_secs(&self) -> Option<f64> {
         self.phases
             .iter()
-            .find(|(p, _)| p == "shell")
+            .find(|(p, _)| *p == TrialPhase::Boot(Phase::Shell))
             .map(|(_, t)| *t)
     }
 
@@ -338,8 +341,17 @@ impl TrialReport {
             .map(|file| self.artifacts.join(file))
     }
 
-    pub fn check(&self, name: &str) -> Option<&CheckResult> {
-        self.checks.iter().find(|c| c.name == name)
+    pub fn check(&self, id: &CheckId) -> Option<&CheckResult> {
+        self.checks.iter().find(|c| c.name == *id)
+    }
+
+    /// ` (from the flake)`: where a check's expectation came from, as the
+    /// reports say it after "expected"; empty when the report does not say.
+    pub fn origin_note(&self, check: &CheckResult) -> String {
+        self.origins
+            .get(&check.name.to_string())
+            .map(|o| format!(" (from the {})", o.as_str()))
+            .unwrap_or_default()
     }
 
     /// Writes `report.json` into the trial's artifact directory.
@@ -363,7 +375,7 @@ pub(crate) mod tests {
         let parts: Vec<&str> = name.split("::").collect();
         let passed = verdict == Verdict::Pass;
         let hostname = CheckResult {
-            name: "hostname".into(),
+            name: CheckId::Hostname,
             outcome: if passed { Outcome::Pass } else { Outcome::Fail },
             expected: "rescue".into(),
             actual: if passed { "rescue" } else { "wrong-name" }.into(),
@@ -380,12 +392,12 @@ pub(crate) mod tests {
         };
         let sshd = if passed {
             CheckResult {
-                name: "sshd".into(),
+                name: CheckId::Sshd,
                 message: "sshd runs as configured".into(),
                 ..check(Outcome::Pass)
             }
         } else {
-            CheckResult::not_run("sshd", "sshd.service active", "no shell")
+            CheckResult::not_run(CheckId::Sshd, "sshd.service active", "no shell")
         };
         let artifacts = format!("target/isotest/{}", name.replace("::", "-")).into();
         TrialReport {
@@ -400,18 +412,18 @@ pub(crate) mod tests {
                     .to_vec(),
             }),
             phases: [
-                ("power-on", 0.0),
-                ("boot-menu", 0.29),
-                ("kernel", 8.894405383),
-                ("userspace", 19.9),
-                ("shell", 46.46),
+                (Phase::PowerOn, 0.0),
+                (Phase::BootMenu, 0.29),
+                (Phase::Kernel, 8.894405383),
+                (Phase::Userspace, 19.9),
+                (Phase::Shell, 46.46),
             ]
-            .map(|(p, t)| (p.to_owned(), t))
+            .map(|(p, t)| (p.into(), t))
             .to_vec(),
             total_secs: 50.9,
             checks: vec![
                 CheckResult {
-                    name: "autologin".into(),
+                    name: CheckId::Autologin,
                     ..check(Outcome::Pass)
                 },
                 hostname,
@@ -430,7 +442,7 @@ pub(crate) mod tests {
 
     fn check(outcome: Outcome) -> CheckResult {
         CheckResult {
-            name: "hostname".into(),
+            name: CheckId::Hostname,
             outcome,
             expected: "rescue".into(),
             actual: String::new(),

@@ -158,6 +158,7 @@ pub(super) fn a_check_failed(checks: &[CheckResult]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checks::CheckId;
     use crate::console::{ConsoleError, Phase};
 
     #[test]
@@ -196,12 +197,15 @@ mod tests {
     #[test]
     fn a_panic_is_could_not_test_unless_a_check_had_failed() {
         let payload: Box<dyn std::any::Any + Send> = Box::new(String::from("index out of bounds"));
-        let e = panicked(payload.as_ref(), &[CheckResult::not_run("sshd", "", "x")]);
+        let e = panicked(
+            payload.as_ref(),
+            &[CheckResult::not_run(CheckId::Sshd, "", "x")],
+        );
         assert_eq!(e.kind, ErrorKind::CouldNotTest);
         assert_eq!(e.message, "isotest panicked during this trial (a bug in isotest, not a verdict on the ISO): index out of bounds");
         let failing = CheckResult {
             outcome: checks::Outcome::Fail,
-            ..CheckResult::not_run("hostname", "rescue", "x")
+            ..CheckResult::not_run(CheckId::Hostname, "rescue", "x")
         };
         let payload: Box<dyn std::any::Any + Send> = Box::new("static message");
         let e = panicked(payload.as_ref(), &[failing]);
@@ -213,7 +217,7 @@ mod tests {
         let e = panicked(
             payload.as_ref(),
             &[CheckResult::broken(
-                "sshd",
+                CheckId::Sshd,
                 "running",
                 "the console closed",
                 vec![],

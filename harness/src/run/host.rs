@@ -33,8 +33,8 @@ pub enum HostError {
     )]
     NoMemory { guest_mib: u64, host_mib: u64 },
     /// The scenario's console login names a password this run does not have.
-    #[error("{0}")]
-    Credentials(String),
+    #[error(transparent)]
+    Credentials(crate::checks::PasswordUnset),
     #[error("attach the serial console")]
     AttachConsole(#[source] std::io::Error),
 }

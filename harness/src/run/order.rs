@@ -15,7 +15,7 @@
 //! (`checks::report_order`, once the trial is over).
 
 use super::ready;
-use crate::checks::{self, CheckResult};
+use crate::checks::{self, CheckId, CheckResult};
 use crate::console::{BootOutcome, Shell};
 use crate::report::FailedUnit;
 use crate::scenario::{Expect, Step};
@@ -193,8 +193,8 @@ fn prepare_logins(
     ctx: &SshContext<'_>,
     sshd_ok: bool,
 ) -> Vec<checks::SshLoginStage> {
-    let name = checks::login_check_name;
-    let all = |result: &dyn Fn(String) -> CheckResult| {
+    let name = checks::login_check_id;
+    let all = |result: &dyn Fn(CheckId) -> CheckResult| {
         ctx.sshd
             .login
             .iter()
@@ -202,14 +202,12 @@ fn prepare_logins(
             .collect()
     };
     if !sshd_ok {
-        return all(&|n| CheckResult::not_run(&n, "", "the sshd check failed"));
+        return all(&|n| CheckResult::not_run(n, "", "the sshd check failed"));
     }
     let pins = if ctx.sshd.host_keys.is_empty() {
         match checks::host_key_fingerprints(shell) {
             Ok(p) => p,
-            Err((e, evidence)) => {
-                return all(&|n| CheckResult::broken(&n, "", &e, evidence.clone()))
-            }
+            Err(e) => return all(&|n| CheckResult::broken(n, "", &e.message, e.lines.clone())),
         }
     } else {
         ctx.sshd.host_keys.clone()
@@ -222,10 +220,10 @@ fn prepare_logins(
                 "`cat /proc/sys/kernel/hostname` failed with exit status {}",
                 o.status
             );
-            return all(&|n| CheckResult::broken(&n, "", &why, Vec::new()));
+            return all(&|n| CheckResult::broken(n, "", &why, Vec::new()));
         }
         Err(e) => {
-            return all(&|n| CheckResult::broken(&n, "", &crate::error::chain(&e), Vec::new()))
+            return all(&|n| CheckResult::broken(n, "", &crate::error::chain(&e), Vec::new()))
         }
     };
     let target = checks::SshTarget {
@@ -254,10 +252,10 @@ pub(super) fn without_console_shell(ctx: &NoShell<'_>, why: &str, out: &mut Vec<
         scale,
     } = *ctx;
     if let Some(hostname) = &expect.hostname {
-        out.push(CheckResult::not_run("hostname", hostname, why));
+        out.push(CheckResult::not_run(CheckId::Hostname, hostname, why));
     }
     if let Some(sshd) = &expect.sshd {
-        out.push(CheckResult::not_run("sshd", "", why));
+        out.push(CheckResult::not_run(CheckId::Sshd, "", why));
         for login in &sshd.login {
             out.push(match ssh_port {
                 Some(port) => CheckResult::timed(|| {
@@ -269,18 +267,14 @@ pub(super) fn without_console_shell(ctx: &NoShell<'_>, why: &str, out: &mut Vec<
                         why,
                     )
                 }),
-                None => CheckResult::not_run(&checks::login_check_name(login), "", why),
+                None => CheckResult::not_run(checks::login_check_id(login), "", why),
             });
         }
     }
     for (name, user) in &expect.users {
-        out.push(CheckResult::not_run(&format!("user {name}"), "", why));
+        out.push(CheckResult::not_run(CheckId::user(name), "", why));
         if user.home_manager.is_some() {
-            out.push(CheckResult::not_run(
-                &format!("home-manager {name}"),
-                "",
-                why,
-            ));
+            out.push(CheckResult::not_run(CheckId::home_manager(name), "", why));
         }
     }
     out.extend(checks::steps_not_run(steps, why));

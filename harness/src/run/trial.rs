@@ -102,7 +102,7 @@ fn finish(report: &mut TrialReport, origins: &Origins, started: Instant) {
     report.checks.sort_by_key(|c| checks::report_order(&c.name));
     for check in &report.checks {
         if let Some(origin) = origins.of_check(&check.name) {
-            report.origins.insert(check.name.clone(), origin);
+            report.origins.insert(check.name.to_string(), origin);
         }
     }
     report.total_secs = started.elapsed().as_secs_f64();
@@ -157,7 +157,7 @@ fn console_credentials(
     login: Option<&crate::scenario::SshLogin>,
 ) -> Result<Option<Credentials>, HostError> {
     let Some(login) = login else { return Ok(None) };
-    let password = checks::password_of(login).map_err(|e| HostError::Credentials(e.to_string()))?;
+    let password = checks::password_of(login).map_err(HostError::Credentials)?;
     Ok(Some(Credentials {
         user: login.user.clone(),
         password,
@@ -231,7 +231,7 @@ impl Session {
         report.phases = boot
             .phases
             .iter()
-            .map(|(p, t)| (p.id().to_owned(), t.as_secs_f64()))
+            .map(|(p, t)| ((*p).into(), t.as_secs_f64()))
             .collect();
         tracing::info!(trial = %ctx.trial.name(), "shell on the serial console after {:.1} s", report.boot_secs().unwrap_or_default());
         let mut shell = Shell::new(&mut self.console, self.scale);
@@ -239,7 +239,7 @@ impl Session {
         ready::quiet_console(&mut shell);
         let shell_at = report.boot_secs().unwrap_or_default();
         report.phases.push((
-            "settled".into(),
+            crate::report::TrialPhase::Settled,
             shell_at + settle_started.elapsed().as_secs_f64(),
         ));
         let checks = CheckContext {

@@ -3,6 +3,7 @@
 //! expectation remembers where it came from so that the report can say so.
 
 use super::model::{Expect, HomeManager, Sshd, User};
+use crate::checks::CheckId;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -34,14 +35,12 @@ pub struct Origins(BTreeMap<String, Origin>);
 
 impl Origins {
     /// The origin of a check's expectation; steps are always the scenario's.
-    pub fn of_check(&self, check: &str) -> Option<Origin> {
-        if check.starts_with("ssh login ") {
-            return self.0.get("sshd.login").copied();
+    pub fn of_check(&self, check: &CheckId) -> Option<Origin> {
+        match check {
+            CheckId::SshLogin { .. } => self.0.get("sshd.login").copied(),
+            CheckId::Step { .. } => Some(Origin::Scenario),
+            _ => self.0.get(&check.to_string()).copied(),
         }
-        if check.starts_with("step ") {
-            return Some(Origin::Scenario);
-        }
-        self.0.get(check).copied()
     }
 
     fn set(&mut self, name: String, scenario: bool, flake: bool) {
@@ -189,14 +188,14 @@ fn merge_user(
         ..user.clone()
     };
     origins.set(
-        format!("user {name}"),
+        CheckId::user(name).to_string(),
         scenario.is_some(),
         flake.is_some() && (scenario.is_none() || merged != own),
     );
     if let Some(hm) = &user.home_manager {
         let from_scenario = s.home_manager.is_some();
         origins.set(
-            format!("home-manager {name}"),
+            CheckId::home_manager(name).to_string(),
             from_scenario,
             !from_scenario || s.home_manager.as_ref() != Some(hm),
         );
@@ -259,7 +258,7 @@ mod tests {
         .collect();
         assert_eq!(origins, Origins(expected.clone()));
         assert_eq!(
-            origins.of_check("ssh login root (key)"),
+            origins.of_check(&CheckId::parse("ssh login root (key)")),
             Some(Origin::Flake)
         );
         // The other way round, without a flake: all of it is the scenario's.
@@ -274,7 +273,10 @@ mod tests {
                     .collect()
             )
         );
-        assert_eq!(origins.of_check("step 1: run true"), Some(Origin::Scenario));
+        assert_eq!(
+            origins.of_check(&CheckId::parse("step 1: run true")),
+            Some(Origin::Scenario)
+        );
     }
 
     #[test]
@@ -303,8 +305,14 @@ mod tests {
         );
         let (merged, origins) = scenario.over(&flake());
         assert_eq!(merged.hostname.as_deref(), Some("renamed"));
-        assert_eq!(origins.of_check("hostname"), Some(Origin::Scenario));
-        assert_eq!(origins.of_check("autologin"), Some(Origin::Flake));
+        assert_eq!(
+            origins.of_check(&CheckId::parse("hostname")),
+            Some(Origin::Scenario)
+        );
+        assert_eq!(
+            origins.of_check(&CheckId::parse("autologin")),
+            Some(Origin::Flake)
+        );
         let sshd = merged.sshd.unwrap();
         assert_eq!(
             (sshd.running, sshd.ports, sshd.permit_root_login),
@@ -312,9 +320,12 @@ mod tests {
         );
         assert_eq!(sshd.password_authentication, Some(false));
         assert_eq!(sshd.login[0].user, "nixos");
-        assert_eq!(origins.of_check("sshd"), Some(Origin::FlakeAndScenario));
         assert_eq!(
-            origins.of_check("ssh login nixos (password)"),
+            origins.of_check(&CheckId::parse("sshd")),
+            Some(Origin::FlakeAndScenario)
+        );
+        assert_eq!(
+            origins.of_check(&CheckId::parse("ssh login nixos (password)")),
             Some(Origin::Scenario)
         );
         let nixos = &merged.users["nixos"];
@@ -327,10 +338,13 @@ mod tests {
             (Some("bash"), vec!["wheel".into()], true)
         );
         assert_eq!(
-            origins.of_check("user nixos"),
+            origins.of_check(&CheckId::parse("user nixos")),
             Some(Origin::FlakeAndScenario)
         );
-        assert_eq!(origins.of_check("home-manager nixos"), Some(Origin::Flake));
+        assert_eq!(
+            origins.of_check(&CheckId::parse("home-manager nixos")),
+            Some(Origin::Flake)
+        );
     }
 
     #[test]
@@ -348,6 +362,9 @@ mod tests {
         };
         let (merged, origins) = scenario.over(&flake());
         assert!(merged.sshd.unwrap().login.is_empty());
-        assert_eq!(origins.of_check("ssh login root (key)"), None);
+        assert_eq!(
+            origins.of_check(&CheckId::parse("ssh login root (key)")),
+            None
+        );
     }
 }

@@ -53,8 +53,12 @@ impl Auth {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SshError {
-    #[error("cannot connect to 127.0.0.1:{port}: {source}")]
-    Connect { port: u16, source: std::io::Error },
+    #[error("cannot connect to 127.0.0.1:{port}")]
+    Connect {
+        port: u16,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("no SSH banner within {secs} s on 127.0.0.1:{port} (is the guest's network up?)")]
     NoBanner { port: u16, secs: u64 },
     #[error("SSH handshake: {0}")]
@@ -256,9 +260,21 @@ fn through_any_shell(command: &str) -> String {
     format!("exec /bin/sh -c 'eval \"$(echo {encoded} | base64 -d)\"'")
 }
 
+/// Why no throwaway client key could be made.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// Not a `#[source]`: the hint to install it follows what the system said.
+    #[error("ssh-keygen: {error} (install openssh-client)")]
+    Start { error: std::io::Error },
+    #[error("ssh-keygen failed: {stderr}")]
+    Failed { stderr: String },
+    #[error("read public key")]
+    ReadPublic(#[source] std::io::Error),
+}
+
 /// Makes a throwaway ed25519 client key in `dir` (with ssh-keygen); returns the
 /// private key's path and the public key line.
-pub fn throwaway_key(dir: &std::path::Path) -> Result<(PathBuf, String), String> {
+pub fn throwaway_key(dir: &std::path::Path) -> Result<(PathBuf, String), KeyError> {
     let private = dir.join("id_ed25519");
     let out = std::process::Command::new("ssh-keygen")
         .args([
@@ -273,15 +289,14 @@ pub fn throwaway_key(dir: &std::path::Path) -> Result<(PathBuf, String), String>
         ])
         .arg(&private)
         .output()
-        .map_err(|e| format!("ssh-keygen: {e} (install openssh-client)"))?;
+        .map_err(|error| KeyError::Start { error })?;
     if !out.status.success() {
-        return Err(format!(
-            "ssh-keygen failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
+        return Err(KeyError::Failed {
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        });
     }
-    let public = std::fs::read_to_string(private.with_extension("pub"))
-        .map_err(|e| format!("read public key: {e}"))?;
+    let public =
+        std::fs::read_to_string(private.with_extension("pub")).map_err(KeyError::ReadPublic)?;
     Ok((private, public.trim().to_owned()))
 }
 

@@ -1,0 +1,91 @@
+//! The points a trial's timeline marks: each boot phase as it was reached,
+//! then the console settled after it. Written as their ids (`kernel`,
+//! `settled`) in report.json and read back by them.
+
+use crate::console::Phase;
+use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum TrialPhase {
+    /// A phase of the boot.
+    Boot(Phase),
+    /// The console settled after the shell came (the checks start).
+    Settled,
+}
+
+/// Every phase of the boot, for reading ids back.
+const BOOT_PHASES: [Phase; 7] = [
+    Phase::PowerOn,
+    Phase::TextModeKey,
+    Phase::BootMenu,
+    Phase::Kernel,
+    Phase::Userspace,
+    Phase::LoginPrompt,
+    Phase::Shell,
+];
+
+impl TrialPhase {
+    /// The name in reports: the boot phase's id, or `settled`.
+    pub fn id(self) -> &'static str {
+        match self {
+            TrialPhase::Boot(phase) => phase.id(),
+            TrialPhase::Settled => "settled",
+        }
+    }
+
+    fn from_id(id: &str) -> Option<TrialPhase> {
+        if id == TrialPhase::Settled.id() {
+            return Some(TrialPhase::Settled);
+        }
+        BOOT_PHASES
+            .into_iter()
+            .find(|p| p.id() == id)
+            .map(TrialPhase::Boot)
+    }
+}
+
+impl From<Phase> for TrialPhase {
+    fn from(phase: Phase) -> TrialPhase {
+        TrialPhase::Boot(phase)
+    }
+}
+
+impl fmt::Display for TrialPhase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.id())
+    }
+}
+
+impl Serialize for TrialPhase {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.id())
+    }
+}
+
+impl<'de> Deserialize<'de> for TrialPhase {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<TrialPhase, D::Error> {
+        let id = String::deserialize(deserializer)?;
+        TrialPhase::from_id(&id)
+            .ok_or_else(|| de::Error::custom(format!("unknown boot phase `{id}`")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_phase_reads_back_from_its_id() {
+        let all = BOOT_PHASES
+            .into_iter()
+            .map(TrialPhase::Boot)
+            .chain([TrialPhase::Settled]);
+        for phase in all {
+            let json = serde_json::to_string(&phase).unwrap();
+            assert_eq!(json, format!("\"{}\"", phase.id()));
+            assert_eq!(serde_json::from_str::<TrialPhase>(&json).unwrap(), phase);
+        }
+        assert!(serde_json::from_str::<TrialPhase>("\"lunch\"").is_err());
+    }
+}
