@@ -6,6 +6,7 @@
 //! `run` ties one trial together; `matrix` hands the plan to CI runners.
 
 pub mod baseline;
+pub mod check_id;
 pub mod checks;
 pub mod console;
 pub mod error;

@@ -1,4 +1,6 @@
-use super::{first_line, CheckId, CheckResult, NoEvidence, Outcome, COMMAND_TIMEOUT};
+use super::probe::{first_line, NoEvidence, COMMAND_TIMEOUT};
+use super::result::{CheckResult, Outcome};
+use crate::check_id::CheckId;
 use crate::console::{BootOutcome, Shell};
 use crate::scenario::Autologin;
 

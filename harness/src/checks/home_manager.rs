@@ -1,4 +1,6 @@
-use super::{answer, as_root, as_user, run, Check, CheckId, CheckResult, Found, NoEvidence};
+use super::probe::{answer, as_root, as_user, run, NoEvidence};
+use super::result::{Check, CheckResult, Found};
+use crate::check_id::CheckId;
 use crate::console::{sh_quote, Shell};
 use crate::scenario::{HomeManager, Installed, Package};
 use std::collections::BTreeMap;
@@ -23,14 +25,14 @@ pub fn home_manager(
         CheckId::home_manager(user),
         expected_text(&unit, &programs, &installed, &expected.files),
     );
-    match super::user_exists(shell, user) {
+    match super::users::user_exists(shell, user) {
         Ok(true) => {}
         Ok(false) => return check.no_such_user(user),
         Err(e) => return check.broken(e),
     }
     // Not judged while its activation is queued or running.
-    let limit = super::UNIT_TIMEOUT * shell.scale();
-    let show = match super::settle_units(shell, &[&unit], &UNIT_PROPS, limit) {
+    let limit = super::units::UNIT_TIMEOUT * shell.scale();
+    let show = match super::units::settle_units(shell, &[&unit], &UNIT_PROPS, limit) {
         Ok(settled) if settled.pending.is_empty() => settled.show,
         Ok(settled) => return check.still_starting(&settled.pending, limit),
         Err(e) => return check.broken(e),

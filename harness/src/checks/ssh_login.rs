@@ -2,7 +2,9 @@
 //! exists, a throwaway key is installed), the network part may run on another
 //! thread, and the console speaks again only for a server that never answered.
 
-use super::{answer, as_root, run, Check, CheckId, CheckResult, Found, LoginMethod, NoEvidence};
+use super::probe::{answer, as_root, run, NoEvidence};
+use super::result::{Check, CheckResult, Found};
+use crate::check_id::{CheckId, LoginMethod};
 use crate::console::{sh_quote, Shell};
 use crate::scenario::SshLogin;
 use crate::ssh::{self, Auth, Secret, SshError};
@@ -134,7 +136,7 @@ fn user_auth(
     private_dir: &Path,
     login: &SshLogin,
 ) -> Result<Option<Auth>, NoEvidence> {
-    if !super::user_exists(shell, &login.user)? {
+    if !super::users::user_exists(shell, &login.user)? {
         return Ok(None);
     }
     let password = password_of(login).map_err(|e| NoEvidence::new(crate::error::chain(&e)))?;

@@ -1,4 +1,6 @@
-use super::{answer, as_root, no_answer, run, Check, CheckId, CheckResult, Found, NoEvidence};
+use super::probe::{answer, as_root, no_answer, run, NoEvidence};
+use super::result::{Check, CheckResult, Found};
+use crate::check_id::CheckId;
 use crate::console::Shell;
 use crate::scenario::Sshd;
 use crate::ssh;
@@ -76,7 +78,7 @@ const UNIT_PROPS: [&str; 4] = ["LoadState", "ActiveState", "SubState", "Result"]
 
 /// sshd's units as seen once, without waiting (`sshd_units`): whether they
 /// are still starting, and what the sshd check reads when they are not.
-pub struct SshdUnits(Result<super::Settled, NoEvidence>);
+pub struct SshdUnits(Result<super::units::Settled, NoEvidence>);
 
 impl SshdUnits {
     /// Whether a start job of sshd's units is queued or running. A guest that
@@ -91,7 +93,7 @@ impl SshdUnits {
 /// Looks once at sshd's units: the sshd check takes what it saw when they
 /// have settled, so that it needs no second look.
 pub fn sshd_units(shell: &mut Shell<'_>) -> SshdUnits {
-    SshdUnits(super::settle_units(
+    SshdUnits(super::units::settle_units(
         shell,
         &[SERVICE, SOCKET],
         &UNIT_PROPS,
@@ -159,7 +161,7 @@ fn expected_text(expected: &Sshd) -> String {
 /// Why the units could not be judged: a start job that never finished, or
 /// a guest that gave no answer.
 enum Unjudged {
-    Starting(Vec<super::Unsettled>, Duration),
+    Starting(Vec<super::units::Unsettled>, Duration),
     Broken(NoEvidence),
 }
 
@@ -175,10 +177,10 @@ struct Daemon {
 /// got no answer, is asked again (with the wait).
 fn look(shell: &mut Shell<'_>, seen: Option<SshdUnits>) -> Result<Daemon, Unjudged> {
     // Not judged while either unit's start job is queued or running.
-    let limit = super::UNIT_TIMEOUT * shell.scale();
+    let limit = super::units::UNIT_TIMEOUT * shell.scale();
     let settled = match seen {
         Some(SshdUnits(Ok(settled))) if settled.pending.is_empty() => settled,
-        _ => super::settle_units(shell, &[SERVICE, SOCKET], &UNIT_PROPS, limit)
+        _ => super::units::settle_units(shell, &[SERVICE, SOCKET], &UNIT_PROPS, limit)
             .map_err(Unjudged::Broken)?,
     };
     if !settled.pending.is_empty() {

@@ -1,4 +1,5 @@
-use super::{CheckId, CheckResult, Outcome};
+use super::result::{CheckResult, Outcome};
+use crate::check_id::CheckId;
 use crate::console::Shell;
 use crate::scenario::Step;
 
@@ -89,7 +90,7 @@ fn run_command(
     let out = match shell.run(command, timeout) {
         Ok(out) => out,
         Err(e) => {
-            let e = super::NoEvidence::of_console(&e);
+            let e = super::probe::NoEvidence::of_console(&e);
             return Ended {
                 outcome: Outcome::Fail,
                 expected,

@@ -2,7 +2,7 @@
 //! system: a check of sshd must not judge sshd while its start job is still
 //! queued or running, but need not wait for units it does not look at.
 
-use super::NoEvidence;
+use super::probe::NoEvidence;
 use crate::console::{sh_quote, Shell};
 use std::time::Duration;
 
@@ -63,7 +63,7 @@ pub fn settle_units(
         limit.as_secs()
     );
     // The shell stretches its own timeout; the guest's loop ends first.
-    let timeout = limit / shell.scale().max(1) + super::COMMAND_TIMEOUT;
+    let timeout = limit / shell.scale().max(1) + super::probe::COMMAND_TIMEOUT;
     let out = answer_within(shell, &command, timeout)?;
     Ok(Settled {
         pending: pending_jobs(&out, units),
@@ -79,7 +79,7 @@ fn answer_within(
 ) -> Result<String, NoEvidence> {
     match shell.run(command, timeout) {
         Ok(out) if out.status == 0 => Ok(out.output),
-        Ok(out) => Err(super::no_answer(command, &out)),
+        Ok(out) => Err(super::probe::no_answer(command, &out)),
         Err(e) => Err(NoEvidence::of_console(&e)),
     }
 }

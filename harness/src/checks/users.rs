@@ -1,4 +1,6 @@
-use super::{answer, as_user, no_answer, run, Check, CheckId, CheckResult, Found, NoEvidence};
+use super::probe::{answer, as_user, no_answer, run, NoEvidence};
+use super::result::{Check, CheckResult, Found};
+use crate::check_id::CheckId;
 use crate::console::{sh_quote, Shell};
 use crate::scenario::User;
 

@@ -3,7 +3,7 @@
 //! expectation remembers where it came from so that the report can say so.
 
 use super::model::{Expect, HomeManager, Sshd, User};
-use crate::checks::CheckId;
+use crate::check_id::CheckId;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
