@@ -38,7 +38,7 @@ fn main() -> ExitCode {
         Command::Matrix(args) => cli::matrix::run(args),
     };
     done.unwrap_or_else(|e| {
-        eprintln!("error: {}", cli::explain(&e));
+        eprintln!("error: {}", isotest::error::chain(e.as_ref()));
         ExitCode::from(EXIT_USAGE)
     })
 }

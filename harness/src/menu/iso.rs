@@ -86,7 +86,7 @@ impl BootableIso {
 /// file and what it lacks.
 #[derive(Debug, thiserror::Error)]
 pub enum IsoError {
-    #[error("{path}: cannot read the image: {source}")]
+    #[error("{path}: cannot read the image")]
     Read {
         path: PathBuf,
         source: std::io::Error,
@@ -398,10 +398,8 @@ pub(super) mod tests {
         );
         let e = inspect(dir.path()).unwrap_err().to_string();
         assert_eq!(e, format!("{}: not a file", dir.path().display()));
-        let e = inspect(&dir.path().join("nosuch.iso"))
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("cannot read the image"), "{e}");
+        let e = crate::error::chain(&inspect(&dir.path().join("nosuch.iso")).unwrap_err());
+        assert!(e.contains("cannot read the image: No such file"), "{e}");
     }
 
     #[test]
