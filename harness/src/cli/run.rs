@@ -70,8 +70,8 @@ fn choose(args: &RunArgs) -> Result<Chosen> {
     };
     let chosen = selection.choose(select::load(&args.scenarios, &args.hosts)?)?;
     if let Chosen::Trials(trials) = &chosen {
-        let scenarios = || trials.iter().map(|t| t.scenario.as_ref());
-        isotest::flake::check_flakes(scenarios(), args.flake.as_deref())?;
+        let scenarios = trials.iter().map(|t| t.scenario.as_ref());
+        isotest::flake::check_flakes(scenarios, args.flake.as_deref())?;
     }
     Ok(chosen)
 }

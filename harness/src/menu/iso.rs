@@ -295,15 +295,16 @@ fn boot_platforms(catalog: &[u8]) -> Result<Vec<Platform>, String> {
     Ok(platforms)
 }
 
+/// ISOs for unit tests, made by xorriso.
 #[cfg(test)]
-pub(super) mod tests {
-    use super::*;
+pub(crate) mod testing {
+    use std::path::{Path, PathBuf};
     use std::process::Command;
 
     /// An ISO made by xorriso from a small tree, with `boot` as its El Torito
     /// options (paths in the tree: `b.img` a 2 KiB BIOS image, `e.img` a 64 KiB
     /// EFI image).
-    pub(in crate::menu) fn xorriso(dir: &Path, name: &str, boot: &[&str]) -> PathBuf {
+    pub(crate) fn xorriso(dir: &Path, name: &str, boot: &[&str]) -> PathBuf {
         let root = dir.join(format!("{name}-root"));
         std::fs::create_dir_all(&root).unwrap();
         std::fs::write(root.join("b.img"), vec![0u8; 2048]).unwrap();
@@ -325,8 +326,14 @@ pub(super) mod tests {
         out
     }
 
-    const BIOS: &[&str] = &["-b", "b.img", "-no-emul-boot", "-boot-load-size", "4"];
-    const EFI: &[&str] = &["-e", "e.img", "-no-emul-boot"];
+    pub(crate) const BIOS: &[&str] = &["-b", "b.img", "-no-emul-boot", "-boot-load-size", "4"];
+    pub(crate) const EFI: &[&str] = &["-e", "e.img", "-no-emul-boot"];
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::{xorriso, BIOS, EFI};
+    use super::*;
 
     #[test]
     fn an_iso_for_bios_and_uefi() {

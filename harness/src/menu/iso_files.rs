@@ -115,7 +115,7 @@ fn failures(stderr: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::menu::iso::tests::xorriso;
+    use crate::menu::iso::testing::xorriso;
 
     #[test]
     fn files_the_iso_has_and_lacks() {

@@ -692,13 +692,7 @@ fn an_image_that_is_no_bootable_iso_is_a_located_scenario_error() {
         )),
         "{e}"
     );
-    let made = std::process::Command::new("xorriso")
-        .args(["-as", "mkisofs", "-quiet", "-o"])
-        .arg(d.join("data.iso"))
-        .arg(d.join("hostname"))
-        .output()
-        .unwrap();
-    assert!(made.status.success());
+    crate::menu::iso::testing::xorriso(d, "data", &[]);
     tiny_iso(&d.join("good.iso"));
     let e = load_in(d, "images:\n  - good.iso\n  - data.iso\n")
         .unwrap_err()
@@ -708,20 +702,13 @@ fn an_image_that_is_no_bootable_iso_is_a_located_scenario_error() {
 
 /// A real ISO (xorriso) with an El Torito boot record for BIOS, booting nothing.
 fn tiny_iso(path: &Path) {
-    let root = tempfile::tempdir().unwrap();
-    std::fs::write(root.path().join("boot.img"), [0u8; 2048]).unwrap();
-    let made = std::process::Command::new("xorriso")
-        .args(["-as", "mkisofs", "-quiet", "-o"])
-        .arg(path)
-        .args(["-b", "boot.img", "-no-emul-boot"])
-        .arg(root.path())
-        .output()
-        .expect("xorriso is installed (ci/install-deps)");
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
+    let stem = path.file_stem().unwrap().to_str().unwrap();
+    let made = crate::menu::iso::testing::xorriso(
+        path.parent().unwrap(),
+        stem,
+        crate::menu::iso::testing::BIOS,
     );
+    assert_eq!(made, path);
 }
 
 /// A `login:` mapping of the wrong shape says which key is wrong and where,
