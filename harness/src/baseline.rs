@@ -28,7 +28,7 @@ pub fn compare(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::tests::sample;
+    use crate::report::sample;
     use crate::report::Verdict;
     use crate::scenario::Scenario;
     use std::path::Path;

@@ -9,11 +9,13 @@
 //! (binary, arch, machine, firmware) for the rest of the process, and KVM is used
 //! only for a key whose probe passed.
 
+use super::args::Pflash;
 use super::args::{
     cdrom_args, cpu_args, firmware_args, machine_args, machine_type, os, sercon_args,
 };
+use super::error::{KvmUnfit, QemuError};
 use super::machine::OwnedQemu;
-use super::{Pflash, PrivateDir, QemuError};
+use super::private::PrivateDir;
 use crate::platform::{Accel, AccelChoice, Arch, Firmware};
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -22,41 +24,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
-
-/// Why KVM cannot run a guest on this host. A verdict is kept for the rest of
-/// the process, so it is shared (`Arc`) and cloned.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum KvmUnfit {
-    #[error("the host is not {0}")]
-    OtherArch(Arch),
-    /// `/dev/kvm` does not open; `hint` says what to do.
-    #[error("/dev/kvm: {error}{hint}")]
-    Device {
-        error: Arc<std::io::Error>,
-        hint: &'static str,
-    },
-    #[error("create a private temp dir")]
-    PrivateDir(#[source] Arc<std::io::Error>),
-    #[error("copy {}", vars.display())]
-    CopyVars {
-        vars: PathBuf,
-        #[source]
-        source: Arc<std::io::Error>,
-    },
-    #[error("cannot start {}", binary.display())]
-    Spawn {
-        binary: PathBuf,
-        #[source]
-        source: Arc<std::io::Error>,
-    },
-    /// QEMU said on stderr that the guest died under KVM.
-    #[error("the ISO died under KVM: {}", stderr.join(" "))]
-    Died { stderr: Vec<String> },
-    #[error("QEMU exited under KVM: {}", stderr.join(" "))]
-    Exited { stderr: Vec<String> },
-    #[error("the ISO printed nothing on serial within {secs} s under KVM")]
-    Silent { secs: u64 },
-}
 
 /// The accelerator chosen for a trial and, when it is not the fast path, why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -468,8 +435,8 @@ mod tests {
     /// Real QEMU, under TCG so that it runs on any host, with the probe's
     /// serial-on-stdout wiring; `extra` decides what the guest does.
     fn real_qemu(extra: &[&str]) -> (PathBuf, Vec<OsString>) {
-        let qemu =
-            crate::qemu::find_qemu(Arch::X86_64).expect("qemu-system-x86_64 (run ci/install-deps)");
+        let qemu = crate::qemu::binary::find_qemu(Arch::X86_64)
+            .expect("qemu-system-x86_64 (run ci/install-deps)");
         let args = os(&[
             "-machine",
             "pc,accel=tcg",
@@ -489,7 +456,7 @@ mod tests {
         let timeout = Duration::from_secs(30);
         // SeaBIOS prints its banner on serial when told to mirror its screen there.
         let port = dir.path().join("sercon");
-        std::fs::write(&port, crate::qemu::SERCON_TTYS0).unwrap();
+        std::fs::write(&port, crate::qemu::args::SERCON_TTYS0).unwrap();
         let (qemu, mut args) = real_qemu(&[]);
         args.extend(sercon_args(Some(&port)));
         assert!(run_probe(&qemu, &args, timeout).is_ok());

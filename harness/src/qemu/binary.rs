@@ -1,6 +1,6 @@
 //! Finding `qemu-system-<arch>` and saying what to install when it is missing.
 
-use super::QemuError;
+use super::error::QemuError;
 use crate::platform::Arch;
 use std::path::PathBuf;
 

@@ -5,43 +5,13 @@
 //! padded in a copy.
 
 use super::args::Pflash;
+use super::error::{FlashError, QemuError};
 use super::firmware::FirmwareSearch;
 use crate::platform::{Arch, Firmware};
 use std::path::{Path, PathBuf};
 
 /// The size of a flash image on QEMU's `virt` board.
 pub(super) const VIRT_FLASH: u64 = 64 << 20;
-
-/// Why a flash image could not be copied.
-#[derive(Debug, thiserror::Error)]
-pub enum FlashError {
-    #[error("copy {} to {}", from.display(), to.display())]
-    Copy {
-        from: PathBuf,
-        to: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("open {}", path.display())]
-    Open {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    /// The copy's size, or the firmware code's, could not be read.
-    #[error("{}", path.display())]
-    Size {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("pad {}", path.display())]
-    Pad {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-}
 
 /// The flash of a machine of `arch` and `firmware` (none for BIOS), found as
 /// `FirmwareSearch::system` finds it (`explicit`: the scenario's files), its
@@ -51,7 +21,7 @@ pub(super) fn uefi_flash(
     firmware: Firmware,
     explicit: Option<(&Path, &Path)>,
     private: &Path,
-) -> Result<Option<Pflash>, super::QemuError> {
+) -> Result<Option<Pflash>, QemuError> {
     if firmware != Firmware::Uefi {
         return Ok(None);
     }

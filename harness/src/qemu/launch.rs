@@ -8,10 +8,10 @@
 use super::accel::{resolve_accel, AccelDecision, ProbeTarget};
 use super::args::{command_line, MachineSpec, Pflash, SERCON_TTYS0};
 use super::binary::{find_qemu, version};
+use super::error::QemuError;
 use super::flash;
 use super::machine::{Machine, MachineLogs};
 use super::private::PrivateDir;
-use super::QemuError;
 use crate::platform::{AccelChoice, Arch, Firmware};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};

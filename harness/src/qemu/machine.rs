@@ -3,7 +3,11 @@
 //! (`kill_all_machines` from the signal handler) and when the harness dies
 //! (`PR_SET_PDEATHSIG`).
 
-use super::{command_line, save_as_png, MachineSpec, QemuError, QemuExit, Qmp};
+use super::args::{command_line, MachineSpec};
+use super::error::QemuError;
+use super::exit::QemuExit;
+use super::qmp::Qmp;
+use super::screendump::save_as_png;
 use std::collections::HashSet;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::os::unix::process::CommandExt;

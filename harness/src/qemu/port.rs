@@ -3,8 +3,8 @@
 //! another port is tried.
 
 use super::args::MachineSpec;
+use super::error::QemuError;
 use super::machine::{Machine, MachineLogs};
-use super::QemuError;
 use std::path::Path;
 
 /// How many ports are tried before the host is said to have none to give.

@@ -2,7 +2,7 @@
 //! failure reports, and a screendump. Every command and its
 //! answer (and the events QEMU sent meanwhile) go to the trial's `qmp.log`.
 
-use super::QemuError;
+use super::error::{QemuError, QmpError};
 use serde::Serialize;
 use std::fs::File;
 use std::io::Write;
@@ -68,10 +68,10 @@ impl Qmp {
         let mut qmp = qapi::Qmp::from_stream(&this.stream);
         let greeting = qmp
             .read_capabilities()
-            .map_err(|e| QemuError::Qmp(format!("greeting: {e}")))?;
+            .map_err(|e| QmpError::io("greeting", e))?;
         this.log.line('<', &serde_json::json!({ "QMP": greeting }));
         this.execute(&qapi::qmp::qmp_capabilities { enable: None })
-            .map_err(|e| QemuError::Qmp(format!("handshake: {e}")))?;
+            .map_err(|e| QmpError::of("handshake", e))?;
         Ok(this)
     }
 
@@ -107,7 +107,7 @@ impl Qmp {
     pub fn run_state(&mut self) -> Result<String, QemuError> {
         let status = self
             .execute(&qapi::qmp::query_status {})
-            .map_err(|e| QemuError::Qmp(format!("query-status: {e}")))?;
+            .map_err(|e| QmpError::of("query-status", e))?;
         Ok(serde_json::to_value(status.status)
             .ok()
             .and_then(|v| v.as_str().map(str::to_owned))
@@ -150,7 +150,7 @@ impl Qmp {
             Err(qapi::ExecuteError::Qapi(e)) => {
                 tracing::debug!("screendump as PNG refused ({}); asking for PPM", e.desc)
             }
-            Err(e) => return Err(QemuError::Qmp(format!("screendump: {e}"))),
+            Err(e) => return Err(QmpError::of("screendump", e).into()),
         }
         let ppm = qapi::qmp::screendump {
             filename,
@@ -159,8 +159,59 @@ impl Qmp {
             format: None,
         };
         self.execute(&ppm)
-            .map_err(|e| QemuError::Qmp(format!("screendump: {e}")))?;
+            .map_err(|e| QmpError::of("screendump", e))?;
         Ok(DumpFormat::Ppm)
+    }
+}
+
+impl QmpError {
+    /// `step` failed as the `qapi` crate tells it: QEMU refused the command, or
+    /// the exchange itself failed.
+    fn of(step: &'static str, error: qapi::ExecuteError) -> QmpError {
+        match error {
+            qapi::ExecuteError::Qapi(e) => QmpError::Refused {
+                step,
+                class: format!("{:?}", e.class),
+                desc: e.desc,
+            },
+            qapi::ExecuteError::Io(e) => QmpError::io(step, e),
+        }
+    }
+
+    /// `step` failed on the socket, or on what came through it: the `qapi`
+    /// crate hands a JSON error over inside an I/O error, whence it is taken back.
+    fn io(step: &'static str, error: std::io::Error) -> QmpError {
+        let holds_json = error
+            .get_ref()
+            .is_some_and(|inner| inner.is::<serde_json::Error>());
+        if !holds_json {
+            return QmpError::Io {
+                step,
+                source: error,
+            };
+        }
+        let kind = error.kind();
+        match error
+            .into_inner()
+            .map(|inner| inner.downcast::<serde_json::Error>())
+        {
+            Some(Ok(json)) if json.is_data() => QmpError::Unexpected {
+                step,
+                source: *json,
+            },
+            Some(Ok(json)) => QmpError::Json {
+                step,
+                source: *json,
+            },
+            Some(Err(other)) => QmpError::Io {
+                step,
+                source: std::io::Error::new(kind, other),
+            },
+            None => QmpError::Io {
+                step,
+                source: kind.into(),
+            },
+        }
     }
 }
 
@@ -281,5 +332,82 @@ mod tests {
         );
         drop(qmp);
         assert_eq!(server.join().unwrap().len(), 2);
+    }
+
+    /// The error `connect` meets when QEMU greets with `greeting` and then
+    /// hangs up.
+    fn connect_after(greeting: &'static str) -> QemuError {
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        let mut writer = theirs.try_clone().unwrap();
+        writeln!(writer, "{greeting}").unwrap();
+        drop((writer, theirs));
+        Qmp::connect(ours, None).err().expect("no QMP")
+    }
+
+    #[test]
+    fn a_greeting_that_is_not_json_or_not_qmp_is_told_apart() {
+        let e = connect_after("Welcome!");
+        assert!(
+            matches!(
+                &e,
+                QemuError::Qmp(QmpError::Json {
+                    step: "greeting",
+                    ..
+                })
+            ),
+            "{e:?}"
+        );
+        assert!(
+            crate::error::chain(&e).starts_with("QMP: greeting: QEMU's answer is not JSON: "),
+            "{}",
+            crate::error::chain(&e)
+        );
+        let e = connect_after(r#"{"hello": 1}"#);
+        assert!(
+            matches!(
+                &e,
+                QemuError::Qmp(QmpError::Unexpected {
+                    step: "greeting",
+                    ..
+                })
+            ),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn a_qemu_that_hangs_up_fails_the_handshake_on_the_socket() {
+        let greeting = r#"{"QMP": {"version": {"qemu": {"micro": 0, "minor": 0, "major": 7}, "package": ""}, "capabilities": ["oob"]}}"#;
+        let e = connect_after(greeting);
+        // The command cannot be written (a broken pipe) or its answer never comes.
+        assert!(
+            matches!(
+                &e,
+                QemuError::Qmp(QmpError::Io {
+                    step: "handshake",
+                    ..
+                })
+            ),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn a_refusal_carries_qemus_class_and_description_once() {
+        let refusal = r#"{"error": {"class": "GenericError", "desc": "no display"}}"#;
+        let (stream, server) = qmp_server(vec![r#"{"return": {}}"#, refusal, refusal]);
+        let mut qmp = Qmp::connect(stream, None).unwrap();
+        let e = qmp.screendump(Path::new("/art/screen.dump")).unwrap_err();
+        drop(qmp);
+        server.join().unwrap();
+        assert!(
+            matches!(&e, QemuError::Qmp(QmpError::Refused { class, desc, .. })
+                if class == "GenericError" && desc == "no display"),
+            "{e:?}"
+        );
+        assert_eq!(
+            crate::error::chain(&e),
+            "QMP: screendump: QEMU answered GenericError: no display"
+        );
     }
 }

@@ -19,7 +19,8 @@
 //! A trial skipped or "could not test" on either side is not compared: nothing
 //! was learned there, so nothing regressed.
 
-use super::{TrialReport, Verdict};
+use super::stage::stages;
+use super::trial::{TrialReport, Verdict};
 use crate::checks::{CheckId, Outcome};
 use crate::scenario::MaxSlowdown;
 use serde::{Deserialize, Serialize};
@@ -350,8 +351,8 @@ fn compare_phases(
     now: &TrialReport,
     max: MaxSlowdown,
 ) -> Vec<PhaseComparison> {
-    let base_stages = super::html::stages(baseline);
-    let mut rows: Vec<PhaseComparison> = super::html::stages(now)
+    let base_stages = stages(baseline);
+    let mut rows: Vec<PhaseComparison> = stages(now)
         .iter()
         .filter_map(|n| {
             base_stages
@@ -380,7 +381,7 @@ fn phase(name: &str, baseline_secs: f64, now_secs: f64, max: MaxSlowdown) -> Pha
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::report::tests::sample;
+    use crate::report::trial::tests::sample;
 
     /// A trial's report.json from tests/data: real results of real runs
     /// (where each came from: tests/report.rs and tests/compare.rs).
@@ -507,7 +508,7 @@ pub(crate) mod tests {
             .phases
             .iter()
             .position(|(p, _)| {
-                *p == crate::report::TrialPhase::Boot(crate::console::Phase::Userspace)
+                *p == crate::report::phase::TrialPhase::Boot(crate::console::Phase::Userspace)
             })
             .expect("the run reached userspace");
         for (_, at) in &mut slower.phases[from..] {

@@ -4,12 +4,16 @@
 //! the console lines around it, the screendump of a failed boot (embedded)
 //! and a link to the full transcript.
 
-use super::TrialPhase;
-use super::{
-    Change, CheckComparison, Comparison, PhaseComparison, TrialComparison, TrialReport, Verdict,
-};
+use super::compare::{Change, CheckComparison, Comparison, PhaseComparison, TrialComparison};
+use super::human::render_summary;
+use super::json::absolute;
+use super::junit::outcome_name;
+use super::shell::shell_words;
+use super::stage::{stages, Stage};
+use super::summary::Summary;
+use super::trial::{TrialReport, Verdict};
 use crate::checks::{CheckResult, Outcome};
-use crate::console::{Phase, COMMAND_LOG};
+use crate::console::COMMAND_LOG;
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -54,7 +58,7 @@ pub fn render_html(
     out_dir: &Path,
     comparison: Option<&Comparison>,
 ) -> String {
-    let summary = super::Summary::of(trials);
+    let summary = Summary::of(trials);
     let page = html! {
         (DOCTYPE)
         html lang="en" {
@@ -65,7 +69,7 @@ pub fn render_html(
             }
             body {
                 h1 { "isotest report" }
-                p #summary { (super::render_summary(&summary)) }
+                p #summary { (render_summary(&summary)) }
                 h2 { "Matrix" }
                 (matrix(trials))
                 @if let Some(c) = comparison {
@@ -185,9 +189,8 @@ fn change_class(change: Change) -> &'static str {
 }
 
 fn compared_check(c: &CheckComparison) -> Markup {
-    let outcome = |o: Option<crate::checks::Outcome>| {
-        o.map_or_else(|| "absent".to_owned(), super::junit::outcome_name)
-    };
+    let outcome =
+        |o: Option<crate::checks::Outcome>| o.map_or_else(|| "absent".to_owned(), outcome_name);
     html! {
         tr class=(change_class(c.change)) data-check=(c.name) {
             td { (c.name) } td { (outcome(c.baseline)) } td { (outcome(c.now)) }
@@ -242,51 +245,6 @@ fn timeline(trials: &[TrialReport]) -> Markup {
             }
         }
     }
-}
-
-/// A stretch of a trial's timeline, in seconds from power-on.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Stage {
-    pub(super) name: &'static str,
-    pub(super) start: f64,
-    pub(super) len: f64,
-}
-
-/// A stage runs from its phase to the next: the firmware until the boot menu,
-/// the menu until the kernel, the kernel until userspace, userspace until the
-/// shell settled; then the checks, for as long as they took.
-pub(super) fn stages(t: &TrialReport) -> Vec<Stage> {
-    let stage_of = |phase: TrialPhase| match phase {
-        TrialPhase::Boot(Phase::PowerOn) => Some("firmware"),
-        TrialPhase::Boot(Phase::BootMenu) => Some("menu"),
-        TrialPhase::Boot(Phase::Kernel) => Some("kernel"),
-        TrialPhase::Boot(Phase::Userspace | Phase::LoginPrompt | Phase::Shell) => Some("userspace"),
-        TrialPhase::Boot(Phase::TextModeKey) | TrialPhase::Settled => None,
-    };
-    let mut stages: Vec<Stage> = Vec::new();
-    for (i, (phase, at)) in t.phases.iter().enumerate() {
-        let (Some(name), Some((_, next))) = (stage_of(*phase), t.phases.get(i + 1)) else {
-            continue;
-        };
-        match stages.last_mut() {
-            Some(last) if last.name == name => last.len = next - last.start,
-            _ => stages.push(Stage {
-                name,
-                start: *at,
-                len: next - at,
-            }),
-        }
-    }
-    let checks: f64 = t.checks.iter().map(|c| c.secs).sum();
-    let end = t.phases.last().map(|(_, at)| *at).unwrap_or(0.0);
-    if checks > 0.0 {
-        stages.push(Stage {
-            name: "checks",
-            start: end,
-            len: checks,
-        });
-    }
-    stages
 }
 
 /// A failed (or could-not-test) trial: its error, each check that did not
@@ -420,7 +378,7 @@ fn trial_table(trials: &[TrialReport], out_dir: &Path) -> Markup {
                     td { (t.accel.as_deref().unwrap_or("-")) }
                     td { @if let Some(s) = t.boot_secs() { (format!("{s:.1} s")) } @else { "-" } }
                     td { (format!("{:.1} s", t.total_secs)) }
-                    td title=[t.qemu.as_ref().map(|q| super::junit::shell_words(&q.binary.display().to_string(), &q.command_line))] {
+                    td title=[t.qemu.as_ref().map(|q| shell_words(&q.binary.display().to_string(), &q.command_line))] {
                         (t.qemu.as_ref().and_then(|q| q.version.as_deref()).unwrap_or("-"))
                     }
                     td {
@@ -435,7 +393,6 @@ fn trial_table(trials: &[TrialReport], out_dir: &Path) -> Markup {
 
 /// `target` as a link from a page in `out_dir`: relative when it can be.
 fn link(target: &Path, out_dir: &Path) -> String {
-    use super::json::absolute;
     let relative: PathBuf = pathdiff::diff_paths(absolute(target), absolute(out_dir))
         .unwrap_or_else(|| absolute(target));
     relative.to_string_lossy().into_owned()
@@ -444,8 +401,8 @@ fn link(target: &Path, out_dir: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::tests::sample;
-    use crate::report::{ErrorKind, TrialError};
+    use crate::report::trial::tests::sample;
+    use crate::report::trial::{ErrorKind, TrialError};
 
     #[test]
     fn the_matrix_colours_each_trial_by_its_verdict() {
@@ -571,18 +528,6 @@ mod tests {
         assert!(
             page.contains("line 29\n") && page.contains("line 10\n") && !page.contains("line 9\n"),
             "{page}"
-        );
-    }
-
-    #[test]
-    fn stages_follow_the_phases_then_the_checks() {
-        let t = sample("rescue::x86_64::bios", Verdict::Pass);
-        let names: Vec<&str> = stages(&t).iter().map(|s| s.name).collect();
-        assert_eq!(names, ["firmware", "menu", "kernel", "userspace", "checks"]);
-        let userspace = stages(&t)[3];
-        assert!(
-            (userspace.start - 19.9).abs() < 1e-9 && (userspace.len - (46.46 - 19.9)).abs() < 1e-9,
-            "{userspace:?}"
         );
     }
 

@@ -3,7 +3,9 @@
 //! console lines around it, and where the full transcript (and the screendump
 //! of a failed boot) is.
 
-use super::{Change, Comparison, Summary, TrialReport, Verdict};
+use super::compare::{Change, Comparison};
+use super::summary::Summary;
+use super::trial::{TrialReport, Verdict};
 use crate::checks::Outcome;
 use std::fmt::Write;
 
@@ -210,7 +212,7 @@ pub(super) fn write_lines(out: &mut String, indent: &str, title: &str, lines: &[
 mod tests {
     use super::*;
     use crate::report::compare::tests::hostname_regression;
-    use crate::report::tests::sample;
+    use crate::report::trial::tests::sample;
 
     #[test]
     fn a_failure_names_its_screendump_when_there_is_one() {

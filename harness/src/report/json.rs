@@ -3,7 +3,9 @@
 //! a trial's report.json, or a result written by `--json`, merged into one run
 //! for `isotest report`. The schema is docs/result.schema.json.
 
-use super::{Summary, TrialReport};
+use super::compare::{Comparison, TrialComparison};
+use super::summary::Summary;
+use super::trial::TrialReport;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -65,7 +67,7 @@ pub struct RunResult {
     /// The comparison with a baseline run, when there was one (`--baseline`,
     /// `baseline:`, `isotest compare`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub comparison: Option<super::Comparison>,
+    pub comparison: Option<Comparison>,
 }
 
 /// A trial's report, and the files in its artifact directory.
@@ -171,7 +173,7 @@ fn artifact_files(dir: &Path) -> Vec<String> {
 /// trial found twice is an error, not a silent choice between two verdicts.
 pub fn merge(sources: &[PathBuf]) -> Result<RunResult, ReportError> {
     let mut found: Vec<(TrialResult, PathBuf)> = Vec::new();
-    let mut comparisons: Vec<super::TrialComparison> = Vec::new();
+    let mut comparisons: Vec<TrialComparison> = Vec::new();
     let mut compared = false;
     for source in sources {
         let (trials, comparison) = load(source)?;
@@ -206,7 +208,7 @@ pub fn merge(sources: &[PathBuf]) -> Result<RunResult, ReportError> {
         key(a).cmp(&key(b))
     });
     let reports: Vec<TrialReport> = trials.iter().map(|t| t.report.clone()).collect();
-    let comparison = compared.then_some(super::Comparison {
+    let comparison = compared.then_some(Comparison {
         trials: comparisons,
     });
     Ok(RunResult {
@@ -219,7 +221,7 @@ pub fn merge(sources: &[PathBuf]) -> Result<RunResult, ReportError> {
 
 /// The trials of one source, and the comparison with a baseline a `--json`
 /// result carries (a directory's report.json files carry none).
-fn load(source: &Path) -> Result<(Vec<TrialResult>, Option<super::Comparison>), ReportError> {
+fn load(source: &Path) -> Result<(Vec<TrialResult>, Option<Comparison>), ReportError> {
     if source.is_dir() {
         let mut paths = Vec::new();
         find_reports(source, &mut paths).map_err(|e| ReportError::Read {
@@ -316,8 +318,8 @@ fn find_reports(dir: &Path, found: &mut Vec<PathBuf>) -> std::io::Result<()> {
 mod tests {
     use super::*;
     use crate::checks::CheckId;
-    use crate::report::tests::sample;
-    use crate::report::Verdict;
+    use crate::report::trial::tests::sample;
+    use crate::report::trial::Verdict;
 
     fn write_trial(dir: &Path, report: &TrialReport) {
         let trial_dir = dir.join(report.name.replace("::", "-"));
@@ -502,9 +504,7 @@ mod tests {
         ])
         .unwrap();
         let kept = merged.comparison.expect("the comparison of compared.json");
-        let names = |c: &crate::report::Comparison| {
-            c.trials.iter().map(|t| t.name.clone()).collect::<Vec<_>>()
-        };
+        let names = |c: &Comparison| c.trials.iter().map(|t| t.name.clone()).collect::<Vec<_>>();
         assert_eq!(
             (names(&kept), kept.has_regressions()),
             (names(&regression), true)

@@ -15,7 +15,11 @@
 //! properties; the phases are also the suite's system-out, as a timeline.
 //! Validated against Jenkins' junit-10.xsd in tests/report.rs.
 
-use super::{Change, Comparison, ErrorKind, ReportError, TrialReport, Verdict};
+use super::compare::{Change, Comparison};
+use super::human::write_lines;
+use super::json::ReportError;
+use super::shell::shell_words;
+use super::trial::{ErrorKind, TrialError, TrialReport, Verdict};
 use crate::checks::{CheckResult, Outcome};
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 use std::fmt::Write;
@@ -202,7 +206,7 @@ fn check_text(r: &TrialReport, c: &CheckResult) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "expected{}: {}", r.origin_note(c), c.expected);
     let _ = writeln!(out, "actual: {}", c.actual_or_dash());
-    super::human::write_lines(&mut out, "", "evidence", &c.evidence);
+    write_lines(&mut out, "", "evidence", &c.evidence);
     let _ = writeln!(
         out,
         "transcript: {}",
@@ -212,13 +216,13 @@ fn check_text(r: &TrialReport, c: &CheckResult) -> String {
 }
 
 /// An error's text: the phase reached, the console lines, the transcript.
-fn error_text(r: &TrialReport, e: &super::TrialError) -> String {
+fn error_text(r: &TrialReport, e: &TrialError) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{}", e.message);
     if let Some(phase) = &e.phase {
         let _ = writeln!(out, "phase reached: {phase}");
     }
-    super::human::write_lines(&mut out, "", "console", &e.evidence);
+    write_lines(&mut out, "", "console", &e.evidence);
     let _ = writeln!(
         out,
         "transcript: {}",
@@ -293,25 +297,6 @@ fn timeline(r: &TrialReport) -> String {
     out
 }
 
-/// A command line as one string a shell would split back the same way.
-pub(crate) fn shell_words(binary: &str, args: &[String]) -> String {
-    let quote = |s: &str| {
-        if !s.is_empty()
-            && s.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_=,.:/@+%".contains(c))
-        {
-            s.to_owned()
-        } else {
-            format!("'{}'", s.replace('\'', r"'\''"))
-        }
-    };
-    std::iter::once(binary)
-        .chain(args.iter().map(String::as_str))
-        .map(quote)
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 /// A time from a report, which may have been edited or merged from anywhere:
 /// one that no `Duration` holds (negative, NaN, 1e20 s) is 0, never a panic.
 fn secs(s: f64) -> Duration {
@@ -350,8 +335,8 @@ fn without_root_skipped(xml: &str) -> Result<String, ReportError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::tests::sample;
-    use crate::report::TrialError;
+    use crate::report::trial::tests::sample;
+    use crate::report::trial::TrialError;
     use quick_junit::Report;
 
     /// The rendered XML, read back with quick-junit's reader.
@@ -537,17 +522,6 @@ mod tests {
         assert!(
             xml.contains(r#"<testsuite name="rescue::x86_64::bios" tests="4""#),
             "{xml}"
-        );
-    }
-
-    #[test]
-    fn shell_words_quote_what_a_shell_would_split() {
-        assert_eq!(
-            shell_words(
-                "qemu",
-                &["-m".into(), "1024M".into(), "a b".into(), "it's".into()]
-            ),
-            r"qemu -m 1024M 'a b' 'it'\''s'"
         );
     }
 

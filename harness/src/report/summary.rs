@@ -10,7 +10,8 @@
 //!
 //! A failure outranks "could not test": something was learned about the ISO.
 
-use super::{Comparison, TrialReport, Verdict};
+use super::compare::Comparison;
+use super::trial::{TrialReport, Verdict};
 
 pub const EXIT_PASS: u8 = 0;
 pub const EXIT_FAIL: u8 = 1;
