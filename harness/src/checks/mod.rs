@@ -13,7 +13,6 @@ mod steps;
 mod units;
 mod users;
 
-pub use crate::check_id::{report_order, CheckId, LoginMethod};
 pub use autologin::{at_login_prompt, autologin, console_login, console_login_failed};
 pub use home_manager::home_manager;
 pub use hostname::hostname;

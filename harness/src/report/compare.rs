@@ -21,7 +21,8 @@
 
 use super::stage::stages;
 use super::trial::{TrialReport, Verdict};
-use crate::checks::{CheckId, Outcome};
+use crate::check_id::CheckId;
+use crate::checks::Outcome;
 use crate::scenario::MaxSlowdown;
 use serde::{Deserialize, Serialize};
 

@@ -317,7 +317,7 @@ fn find_reports(dir: &Path, found: &mut Vec<PathBuf>) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::CheckId;
+    use crate::check_id::CheckId;
     use crate::report::trial::tests::sample;
     use crate::report::trial::Verdict;
 

@@ -3,7 +3,8 @@
 
 use super::phase::TrialPhase;
 use super::shell::shell_words;
-use crate::checks::{CheckId, CheckResult, Outcome};
+use crate::check_id::CheckId;
+use crate::checks::{CheckResult, Outcome};
 use crate::console::Phase;
 use crate::scenario::Origin;
 use serde::{Deserialize, Serialize};

@@ -158,7 +158,7 @@ pub(super) fn a_check_failed(checks: &[CheckResult]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::CheckId;
+    use crate::check_id::CheckId;
     use crate::console::{ConsoleError, Phase};
 
     #[test]

@@ -12,10 +12,11 @@
 //! run, after the logins since a step may change what they look at. Each
 //! result goes into `results` as it ends (so that a panic loses none); the
 //! report lists them in one order whatever order they ran in
-//! (`checks::report_order`, once the trial is over).
+//! (`check_id::report_order`, once the trial is over).
 
 use super::ready;
-use crate::checks::{self, CheckId, CheckResult};
+use crate::check_id::CheckId;
+use crate::checks::{self, CheckResult};
 use crate::console::{BootOutcome, Shell};
 use crate::report::FailedUnit;
 use crate::scenario::{Expect, Step};

@@ -99,7 +99,9 @@ pub(super) fn run_trial_observed(
 /// The report's last words: its checks in their order with their origins,
 /// the time, the verdict; then report.json.
 fn finish(report: &mut TrialReport, origins: &Origins, started: Instant) {
-    report.checks.sort_by_key(|c| checks::report_order(&c.name));
+    report
+        .checks
+        .sort_by_key(|c| crate::check_id::report_order(&c.name));
     for check in &report.checks {
         if let Some(origin) = origins.of_check(&check.name) {
             report.origins.insert(check.name.to_string(), origin);
