@@ -17,16 +17,16 @@ pub(super) struct Stage {
 /// the menu until the kernel, the kernel until userspace, userspace until the
 /// shell settled; then the checks, for as long as they took.
 pub(super) fn stages(t: &TrialReport) -> Vec<Stage> {
-    let stage_of = |phase: TrialPhase| match phase {
+    let stage_of = |phase: &TrialPhase| match phase {
         TrialPhase::Boot(Phase::PowerOn) => Some("firmware"),
         TrialPhase::Boot(Phase::BootMenu) => Some("menu"),
         TrialPhase::Boot(Phase::Kernel) => Some("kernel"),
         TrialPhase::Boot(Phase::Userspace | Phase::LoginPrompt | Phase::Shell) => Some("userspace"),
-        TrialPhase::Boot(Phase::TextModeKey) | TrialPhase::Settled => None,
+        TrialPhase::Boot(Phase::TextModeKey) | TrialPhase::Settled | TrialPhase::Other(_) => None,
     };
     let mut stages: Vec<Stage> = Vec::new();
     for (i, (phase, at)) in t.phases.iter().enumerate() {
-        let (Some(name), Some((_, next))) = (stage_of(*phase), t.phases.get(i + 1)) else {
+        let (Some(name), Some((_, next))) = (stage_of(phase), t.phases.get(i + 1)) else {
             continue;
         };
         match stages.last_mut() {
