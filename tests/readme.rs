@@ -189,6 +189,12 @@ fn broken_links(pages: &[(String, String)]) -> Result<(), Failed> {
             }
             if !dir.join(path).exists() {
                 broken.push(format!("{page}: {target}"));
+            } else if page.starts_with("docs/src/")
+                && path.ends_with(".md")
+                && !in_book(&dir.join(path))
+            {
+                // mdBook makes every .md link a link to its .html page, which exists for the book's own pages only.
+                broken.push(format!("{page}: {target} (outside the book)"));
             }
         }
     }
@@ -197,6 +203,15 @@ fn broken_links(pages: &[(String, String)]) -> Result<(), Failed> {
     } else {
         Err(format!("links to nothing: {broken:?}").into())
     }
+}
+
+/// Whether a file is one of the book's pages (under docs/src).
+fn in_book(path: &std::path::Path) -> bool {
+    let book = support::repo()
+        .join("docs/src")
+        .canonicalize()
+        .expect("docs/src exists");
+    path.canonicalize().is_ok_and(|p| p.starts_with(book))
 }
 
 /// The lines of every block fenced as ```LANG, block by block.

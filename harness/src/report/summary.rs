@@ -27,8 +27,9 @@ Exit status:
      with a baseline (--baseline, `isotest compare`), a regression
   2  usage or scenario error, said before anything boots (a bad option value,
      an image no firmware could boot, an ISO host the flake lacks)
-  3  could not test: no QEMU or firmware, QEMU refusing its arguments or dying of
-     a signal or a crash, too little memory or disk space, no free port, a bug in
+  3  could not test: no QEMU, firmware or xorriso (it reads the boot menus off
+     the ISO), QEMU refusing its arguments or dying of a signal or a crash, too
+     little memory or disk space, no free port, a bug in
      isotest (a panic during a trial, unless a check had failed: 1), a report
      that cannot be written (unless a trial failed: 1); or every trial was
      skipped; or --require-all met a skipped trial";
