@@ -39,21 +39,25 @@ the pairs, with its spread (lowest and highest). Reported:
   rss      the harness's own peak resident memory per trial (VmHWM of the
            isotest process, not of QEMU; target <= 50 MiB).
   throughput  4 trials of the same ISO (an `images:` scenario) with every
-           `--jobs` x `--cpus` combination: wall time of each, and the default
-           settings' time over the best (target <= 1.05).
+           `--jobs` x `--cpus` combination and with neither option (isotest's
+           own defaults): wall time of each, and the defaults' time over the
+           best combination's (target <= 1.05).
 
 Options: --pairs N (default 7), --only LIST (shell,verdict,menu,rss,throughput;
 shell, verdict, rss share the same isotest runs), --trial NAME, --jobs 1,2,4,
---cpus 1,2, --throughput-rounds N (default: 1; each round runs every
-combination once, in alternating order), --no-record (do not append to
+--cpus 1,2, --throughput-rounds N (default: 3; each round runs every
+combination once, and isotest with no --jobs/--cpus (its own defaults), in
+alternating order), --no-record (do not append to
 bench/RESULTS.md; use it for smoke runs). Absolute times vary from machine to
 machine; the ratios are what to compare. Prints one line per boot as it goes,
 then the results, and appends them to bench/RESULTS.md.
 
 Time: a pair is about 2.5 boots (bare, bare-wait's 15 s, isotest), about 2.5
-minutes under TCG on 2 cores; throughput is 6 combinations x 4 trials per round.
+minutes under TCG on 2 cores; throughput is 7 runs (6 combinations and the
+defaults) x 4 trials per round.
 """
 import argparse
+import glob
 import itertools
 import json
 import os
@@ -217,6 +221,15 @@ def isotest_trial(iso, trial, env):
                 "phases": report["phases"], "checks": checks}
 
 
+def guest_cpus(artifacts):
+    """The vCPUs (`-smp N`) of every trial's QEMU, from the report.json files under `artifacts`."""
+    found = set()
+    for path in glob.glob(os.path.join(artifacts, "**", "report.json"), recursive=True):
+        cmdline = (json.load(open(path)).get("qemu") or {}).get("command_line") or []
+        found |= {int(n) for flag, n in zip(cmdline, cmdline[1:]) if flag == "-smp" and n.isdigit()}
+    return found
+
+
 def throughput_scenario(iso, d, trials):
     """rescue.yaml on x86_64 BIOS, with `trials` prebuilt images (links to the same ISO)."""
     images = []
@@ -243,7 +256,7 @@ def main():
     parser.add_argument("--trial", default="rescue::x86_64::bios")
     parser.add_argument("--jobs", default="1,2,4")
     parser.add_argument("--cpus", default="1,2")
-    parser.add_argument("--throughput-rounds", type=int, default=1)
+    parser.add_argument("--throughput-rounds", type=int, default=3)
     parser.add_argument("--throughput-trials", type=int, default=4)
     parser.add_argument("--no-record", action="store_true")
     a = parser.parse_args()
@@ -308,27 +321,30 @@ def main():
 
     if "throughput" in only:
         combos = list(itertools.product([int(j) for j in a.jobs.split(",")], [int(c) for c in a.cpus.split(",")]))
-        walls = {c: [] for c in combos}
+        # None: no --jobs or --cpus, so isotest sizes the run by its own rule
+        # (run::default_jobs, run::guest_cpus), not by a copy of it here.
+        runs = [*combos, None]
+        walls = {c: [] for c in runs}
+        default_cpus = set()
         with tempfile.TemporaryDirectory(prefix="isotest-bench-") as d:
             scenario = throughput_scenario(iso, d, a.throughput_trials)
             for round_ in range(a.throughput_rounds):
-                for jobs, cpus in (combos if round_ % 2 == 0 else combos[::-1]):
+                for combo in (runs if round_ % 2 == 0 else runs[::-1]):
+                    flags = ["--jobs", str(combo[0]), "--cpus", str(combo[1])] if combo else []
                     with tempfile.TemporaryDirectory(prefix="isotest-bench-") as art:
-                        wall, _, _ = isotest([scenario, "--jobs", str(jobs), "--cpus", str(cpus)], art, env)
-                    walls[(jobs, cpus)].append(wall)
-                    log(f"throughput round {round_ + 1}: {a.throughput_trials} trials, --jobs {jobs} --cpus {cpus}: {wall:.1f} s")
+                        wall, _, _ = isotest([scenario, *flags], art, env)
+                        if combo is None:
+                            default_cpus |= guest_cpus(art)
+                    walls[combo].append(wall)
+                    said = " ".join(flags) or "isotest's defaults"
+                    log(f"throughput round {round_ + 1}: {a.throughput_trials} trials, {said}: {wall:.1f} s")
         medians = {c: statistics.median(w) for c, w in walls.items()}
-        best = min(medians, key=medians.get)
-        # isotest's defaults (run::default_jobs, run::guest_cpus): a trial per
-        # core, as many as 3/4 of the memory holds (1 GiB guests), and 2 vCPUs
-        # unless that asks for more vCPUs than the host has cores.
-        cores = os.cpu_count() or 1
-        mem_mib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (1 << 20)
-        default_jobs = max(1, min(cores, mem_mib // 4 * 3 // 1024))
-        default = (default_jobs, min(2, max(1, cores // default_jobs)))
+        best = min(combos, key=medians.get)
         table = ", ".join(f"jobs {j} cpus {c} {spread(walls[(j, c)], '{:.0f}')} s" for j, c in combos)
-        verdict = f"default (jobs {default[0]}, cpus {default[1]}) / best (jobs {best[0]}, cpus {best[1]}) "
-        verdict += f"{medians[default] / medians[best]:.2f}x (target <= 1.05)" if default in medians else "n/a (default not measured)"
+        table += f", isotest's defaults {spread(walls[None], '{:.0f}')} s"
+        cpus = "/".join(str(c) for c in sorted(default_cpus)) or "?"
+        verdict = (f"defaults (cpus {cpus}) / best (jobs {best[0]}, cpus {best[1]}) "
+                   f"{medians[None] / medians[best]:.2f}x (target <= 1.05)")
         results.append(f"throughput {a.throughput_trials} trials: {table}; {verdict}")
 
     pairs = f", {a.pairs} pair(s)" if only & {"shell", "verdict", "menu", "rss"} else ""
