@@ -96,6 +96,21 @@ pub enum QmpError {
         class: String,
         desc: String,
     },
+    /// A save or restore of the machine's state ended without completing:
+    /// the migration's last status, and QEMU's reason when it gave one.
+    #[error("{step}: the migration ended `{status}`{}", reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default())]
+    Migration {
+        step: &'static str,
+        status: String,
+        reason: Option<String>,
+    },
+    /// A save or restore still ran when its time was up.
+    #[error("{step}: not done within {secs} s (last status `{status}`)")]
+    MigrationTimedOut {
+        step: &'static str,
+        secs: u64,
+        status: String,
+    },
 }
 
 /// Why KVM cannot run a guest on this host. A verdict is kept for the rest of

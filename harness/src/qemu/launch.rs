@@ -48,6 +48,8 @@ pub struct Launch<'a> {
     pub artifacts: &'a Path,
     /// The guest's SSH port, forwarded from a free port on 127.0.0.1.
     pub guest_ssh_port: u16,
+    /// Start waiting for a saved state (`Qmp::restore_state`) instead of booting.
+    pub incoming: bool,
 }
 
 /// A start that got as far as QEMU's command line, whether or not QEMU then
@@ -121,6 +123,7 @@ impl Launcher {
             forward: None,
             vga_to_serial: vga,
             paused: false,
+            incoming: launch.incoming,
         };
         tracing::info!("booting {} ({})", spec.iso.display(), accel.accel.as_str());
         let logs = MachineLogs::in_dir(launch.artifacts);

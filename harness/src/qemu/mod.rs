@@ -16,6 +16,7 @@ mod port;
 mod private;
 mod qmp;
 mod screendump;
+mod snapshot;
 
 pub use accel::{resolve_accel, AccelDecision, ProbeKey, ProbeTarget};
 pub use args::{command_line, MachineSpec, Pflash, FIRMWARE_LOG, SERCON_TTYS0};

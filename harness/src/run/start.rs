@@ -110,6 +110,7 @@ fn launch(from: &StartFrom<'_>) -> Result<(qemu::Launched, BootChoice), TrialErr
         vga_to_serial: choice.draws_on_vga_only(trial.firmware),
         artifacts: from.artifacts,
         guest_ssh_port: from.guest_ssh_port,
+        incoming: false,
     })?;
     Ok((launched, choice))
 }
