@@ -263,10 +263,11 @@ fn lifecycle_args(pidfile: &Path, paused: bool, incoming: bool) -> Vec<OsString>
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn spec() -> MachineSpec {
+    /// A BIOS machine under TCG, as the command line's tests know it.
+    pub(in crate::qemu) fn spec() -> MachineSpec {
         MachineSpec {
             arch: Arch::X86_64,
             firmware: Firmware::Bios,

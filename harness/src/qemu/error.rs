@@ -62,6 +62,10 @@ pub enum QemuError {
         "no port on 127.0.0.1 could be forwarded to the guest in {attempts} attempts: {stderr}"
     )]
     PortsTaken { attempts: u32, stderr: String },
+    /// A saved state offered to a machine unlike the one it was saved from
+    /// (QEMU itself takes some such states: another memory size, say).
+    #[error("the saved state is of another machine: {differs}")]
+    OtherMachine { differs: String },
 }
 
 /// What went wrong in one exchange with QEMU's QMP monitor; `step` is the

@@ -12,6 +12,7 @@ use super::error::QemuError;
 use super::flash;
 use super::machine::{Machine, MachineLogs};
 use super::private::PrivateDir;
+use super::snapshot::StateKey;
 use crate::platform::{AccelChoice, Arch, Firmware};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -70,6 +71,8 @@ pub struct Running {
     pub private: PrivateDir,
     /// The host port forwarded to the guest's SSH port.
     pub forward: Option<(u16, u16)>,
+    /// What a state saved from this machine may be restored into.
+    pub state_key: StateKey,
 }
 
 impl Launcher {
@@ -130,15 +133,18 @@ impl Launcher {
         let machine =
             Machine::start_forwarded(&self.binary, &mut spec, launch.guest_ssh_port, &logs);
         let private = self.private;
+        let version = version(&self.binary);
+        let state_key = StateKey::of(&self.binary, version.as_deref(), &spec);
         Ok(Launched {
             accel,
-            version: version(&self.binary),
+            version,
             command_line: command_line(&spec),
             binary: self.binary,
             running: machine.map(|machine| Running {
                 machine,
                 private,
                 forward: spec.forward,
+                state_key,
             }),
         })
     }

@@ -11,11 +11,102 @@
 //! default bandwidth cap (128 MiB/s, for live migration over a network) is
 //! lifted, since nothing else shares the file.
 
+use super::args::{command_line, MachineSpec};
 use super::error::{QemuError, QmpError};
+use super::machine::Machine;
 use super::qmp::Qmp;
 use qapi::qmp;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+/// What a saved state may be restored into: the QEMU (binary and version),
+/// the ISO (path, size, modification time) and the command line, but for its
+/// host-side paths and the forwarded port, which each machine has its own.
+/// QEMU checks little of this itself: under mapped-ram it restores a state
+/// into a machine with twice the memory and reports success.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateKey(Vec<String>);
+
+impl StateKey {
+    pub fn of(binary: &Path, version: Option<&str>, spec: &MachineSpec) -> StateKey {
+        let mut same = spec.clone();
+        same.serial_socket = "SERIAL".into();
+        same.qmp_socket = "QMP".into();
+        same.pidfile = "PIDFILE".into();
+        same.forward = spec.forward.map(|(_, guest)| (0, guest));
+        same.vga_to_serial = spec.vga_to_serial.as_ref().map(|_| "SERCON".into());
+        same.paused = false;
+        same.incoming = false;
+        if let Some(uefi) = &mut same.uefi {
+            uefi.vars = "VARS".into();
+        }
+        let iso = std::fs::metadata(&spec.iso)
+            .map(|m| format!("{} bytes, modified {:?}", m.len(), m.modified().ok()))
+            .unwrap_or_else(|e| format!("unreadable: {e}"));
+        let mut key = vec![
+            binary.display().to_string(),
+            version.unwrap_or("unknown version").to_owned(),
+            format!("{}: {iso}", spec.iso.display()),
+        ];
+        key.extend(
+            command_line(&same)
+                .iter()
+                .map(|a| a.to_string_lossy().into_owned()),
+        );
+        StateKey(key)
+    }
+
+    /// The first way `other` differs from this key, if any.
+    fn difference(&self, other: &StateKey) -> Option<String> {
+        if self == other {
+            return None;
+        }
+        let at = self.0.iter().zip(&other.0).position(|(a, b)| a != b);
+        Some(match at {
+            Some(i) => format!("`{}` where it was `{}`", other.0[i], self.0[i]),
+            None => "another number of arguments".into(),
+        })
+    }
+}
+
+/// A machine's state in a file, and the machine it may be restored into.
+#[derive(Debug, Clone)]
+pub struct SavedState {
+    pub file: PathBuf,
+    pub key: StateKey,
+}
+
+impl Machine {
+    /// Stops the guest and saves its state to `file` (see `Qmp::save_state`);
+    /// `key` is this machine's.
+    pub fn save_state(
+        &mut self,
+        key: StateKey,
+        file: &Path,
+        within: Duration,
+    ) -> Result<SavedState, QemuError> {
+        self.qmp().save_state(file, within)?;
+        Ok(SavedState {
+            file: file.to_owned(),
+            key,
+        })
+    }
+
+    /// Loads `saved` into this machine, started with `MachineSpec::incoming`,
+    /// whose key is `key`; a state of another machine is refused before QEMU
+    /// sees it. The guest is left paused (`Qmp::resume`).
+    pub fn restore_state(
+        &mut self,
+        key: &StateKey,
+        saved: &SavedState,
+        within: Duration,
+    ) -> Result<(), QemuError> {
+        if let Some(differs) = saved.key.difference(key) {
+            return Err(QemuError::OtherMachine { differs });
+        }
+        self.qmp().restore_state(&saved.file, within)
+    }
+}
 
 /// How often a save or restore's status is asked for.
 const POLL: Duration = Duration::from_millis(50);
@@ -125,4 +216,76 @@ impl Qmp {
 /// has no commas or colons that QEMU would read otherwise.
 fn file_uri(file: &Path) -> String {
     format!("file:{}", file.display())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::qemu::args::tests::spec;
+    use crate::qemu::args::Pflash;
+
+    fn key(spec: &MachineSpec) -> StateKey {
+        StateKey::of(
+            Path::new("/usr/bin/qemu-system-x86_64"),
+            Some("QEMU 10.0.2"),
+            spec,
+        )
+    }
+
+    #[test]
+    fn a_machine_differs_from_the_saved_one_in_its_own_paths_and_port_only() {
+        let uefi = |vars: &str| Pflash {
+            code: "/usr/share/OVMF/OVMF_CODE_4M.fd".into(),
+            vars: vars.into(),
+            format: "raw".into(),
+        };
+        let saved = MachineSpec {
+            uefi: Some(uefi("/run/a/vars.fd")),
+            ..spec()
+        };
+        let restored = MachineSpec {
+            serial_socket: "/run/b/serial.sock".into(),
+            qmp_socket: "/run/b/qmp.sock".into(),
+            pidfile: "/art/b/qemu.pid".into(),
+            forward: Some((40999, 22)),
+            uefi: Some(uefi("/run/b/vars.fd")),
+            incoming: true,
+            ..saved.clone()
+        };
+        assert_eq!(key(&saved).difference(&key(&restored)), None);
+    }
+
+    #[test]
+    fn another_memory_size_cpu_count_accelerator_or_qemu_is_another_machine() {
+        let saved = key(&spec());
+        let more_memory = key(&MachineSpec {
+            memory_mib: 2048,
+            ..spec()
+        });
+        assert_eq!(
+            saved.difference(&more_memory).unwrap(),
+            "`2048M` where it was `1024M`"
+        );
+        let more_cpus = key(&MachineSpec { cpus: 4, ..spec() });
+        assert!(saved.difference(&more_cpus).is_some());
+        let kvm = key(&MachineSpec {
+            accel: crate::platform::Accel::Kvm,
+            ..spec()
+        });
+        assert!(saved.difference(&kvm).is_some());
+        let other_qemu = StateKey::of(
+            Path::new("/usr/bin/qemu-system-x86_64"),
+            Some("QEMU 7.2.0"),
+            &spec(),
+        );
+        assert_eq!(
+            saved.difference(&other_qemu).unwrap(),
+            "`QEMU 7.2.0` where it was `QEMU 10.0.2`"
+        );
+        let guest_port = key(&MachineSpec {
+            forward: Some((40022, 2222)),
+            ..spec()
+        });
+        assert!(saved.difference(&guest_port).is_some());
+    }
 }
