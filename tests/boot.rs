@@ -46,6 +46,7 @@ fn main() {
     tests.extend(noise_tests());
     tests.push(reboot_during_the_checks());
     tests.push(four_trials_at_once());
+    tests.push(restored_machines());
     libtest_mimic::run(&args, tests).exit();
 }
 
@@ -1597,5 +1598,174 @@ fn four_trials_at_once() -> Test {
             .collect();
         ensure(failed.is_empty(), failed.join("\n"))?;
         Ok(Completion::Completed)
+    })
+}
+
+/// A machine's state saved at its shell and restored into new QEMUs: each
+/// restored machine is the saved one (a token written to /run before the save
+/// is there, the kernel's boot id is the same: no second boot), answers at its shell over its own new serial
+/// console, and is its own (a file one makes is not in the other, both
+/// running at once). A machine that differs from the saved one (another
+/// memory size) is refused the state, saying how it differs, and does not run.
+fn restored_machines() -> Test {
+    Test::test("shared::restore::x86_64::bios", || {
+        use isotest::console::{boot_to_shell, SerialConsole, Shell};
+        use isotest::qemu::{Launch, Launcher, QemuError};
+        const WITHIN: Duration = Duration::from_secs(120);
+        let trial = rescue_trial(Arch::X86_64, Firmware::Bios, None);
+        let image = support::fixture("rescue")?;
+        let options = RunOptions {
+            image: Some(image.clone()),
+            // Saved and restored under one accelerator, whatever this host has.
+            accel: Some(isotest::platform::AccelChoice::Tcg),
+            ..options("shared-restore")
+        };
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let state = dir.path().join("state");
+        let shell_error = |e: isotest::console::ShellError| isotest::error::chain(&e);
+        let token = format!("saved-{}", std::process::id());
+
+        // The machine that boots, and is saved at its shell.
+        let mut saved =
+            isotest::run::start_for_console(&trial, &options).map_err(|e| e.message.to_string())?;
+        let serial = saved.machine.take_serial().ok_or("no serial stream")?;
+        std::fs::create_dir_all(dir.path().join("saved")).map_err(|e| e.to_string())?;
+        let mut console =
+            SerialConsole::attach(serial, &dir.path().join("saved")).map_err(|e| e.to_string())?;
+        boot_to_shell(
+            &mut console,
+            &saved.choice,
+            None,
+            Default::default(),
+            saved.scale,
+            std::time::Instant::now() + trial.scenario.timeout,
+            &|_| {},
+        )
+        .map_err(|e| isotest::error::chain(&e))?;
+        let mut shell = Shell::new(&mut console, saved.scale);
+        let out = shell
+            .run(&format!("echo {token} > /run/token"), WITHIN)
+            .map_err(shell_error)?;
+        ensure(out.status == 0, "the token could not be written")?;
+        let saved_boot_id = shell
+            .run("cat /proc/sys/kernel/random/boot_id", WITHIN)
+            .map_err(shell_error)?
+            .output
+            .trim()
+            .to_owned();
+        shell.remove_files();
+        let saving = std::time::Instant::now();
+        let state = saved
+            .machine
+            .save_state(saved.state_key.clone(), &state, WITHIN)
+            .map_err(|e| isotest::error::chain(&e))?;
+        eprintln!("saved in {:.1} s", saving.elapsed().as_secs_f64());
+        let scale = saved.scale;
+        drop(saved);
+
+        // A machine like the saved one, waiting for its state.
+        let restored = |name: &str, memory_mib: u64| -> Result<_, String> {
+            let artifacts = dir.path().join(name);
+            std::fs::create_dir_all(&artifacts).map_err(|e| e.to_string())?;
+            let launcher = Launcher::prepare(Arch::X86_64, Firmware::Bios, None)
+                .map_err(|e| isotest::error::chain(&e))?;
+            let launched = launcher
+                .start(&Launch {
+                    iso: &image,
+                    accel: isotest::platform::AccelChoice::Tcg,
+                    memory_mib,
+                    cpus: options.cpus,
+                    vga_to_serial: false,
+                    artifacts: &artifacts,
+                    guest_ssh_port: 22,
+                    incoming: true,
+                })
+                .map_err(|e| isotest::error::chain(&e))?;
+            let mut running = launched.running.map_err(|e| isotest::error::chain(&e))?;
+            let serial = running.machine.take_serial().ok_or("no serial stream")?;
+            let console = SerialConsole::attach(serial, &artifacts).map_err(|e| e.to_string())?;
+            Ok((running, console))
+        };
+
+        let memory = trial.scenario.memory_mib;
+        let mut clones = Vec::new();
+        for name in ["a", "b"] {
+            let restoring = std::time::Instant::now();
+            let (mut running, mut console) = restored(name, memory)?;
+            running
+                .machine
+                .restore_state(&running.state_key, &state, WITHIN)
+                .map_err(|e| isotest::error::chain(&e))?;
+            running
+                .machine
+                .qmp()
+                .resume()
+                .map_err(|e| isotest::error::chain(&e))?;
+            let mut shell = Shell::new(&mut console, scale);
+            let out = shell.run("cat /run/token", WITHIN).map_err(shell_error)?;
+            eprintln!(
+                "{name}: restored to an answering shell in {:.1} s",
+                restoring.elapsed().as_secs_f64()
+            );
+            ensure(
+                out.status == 0 && out.output.trim() == token,
+                format!("{name}: /run/token says {:?}, expected {token}", out.output),
+            )?;
+            let boot_id = shell
+                .run("cat /proc/sys/kernel/random/boot_id", WITHIN)
+                .map_err(shell_error)?;
+            ensure(
+                boot_id.output.trim() == saved_boot_id,
+                format!(
+                    "{name}: boot id {} is not the saved machine's {saved_boot_id}",
+                    boot_id.output.trim()
+                ),
+            )?;
+            drop(shell);
+            clones.push((running, console));
+        }
+        let [(_a, a_console), (_b, b_console)] = &mut clones[..] else {
+            unreachable!("two clones")
+        };
+        let mut a = Shell::new(a_console, scale);
+        let out = a.run("touch /run/only-in-a", WITHIN).map_err(shell_error)?;
+        ensure(out.status == 0, "a: touch failed")?;
+        let mut b = Shell::new(b_console, scale);
+        let out = b
+            .run("test -e /run/only-in-a", WITHIN)
+            .map_err(shell_error)?;
+        ensure(
+            out.status == 1,
+            format!("b sees a's file (test -e: exit status {})", out.status),
+        )?;
+        drop(clones);
+
+        // QEMU itself restores this state into twice the memory and says it
+        // completed: the key is what refuses it.
+        let (mut other, _console) = restored("other-memory", memory * 2)?;
+        match other
+            .machine
+            .restore_state(&other.state_key, &state, WITHIN)
+        {
+            Err(QemuError::OtherMachine { differs }) => {
+                let run_state = other.machine.qmp().run_state().map_err(|e| e.to_string())?;
+                ensure(
+                    differs.contains(&format!("{}M", memory * 2)),
+                    format!("the difference said is not the memory: {differs}"),
+                )
+                .and_then(|()| {
+                    ensure(
+                        run_state == "inmigrate",
+                        format!("the refused machine is `{run_state}`, not waiting"),
+                    )
+                })
+            }
+            Err(e) => Err(format!(
+                "another memory size: {} (expected the state to be refused)",
+                isotest::error::chain(&e)
+            )),
+            Ok(()) => Err("another memory size took the state".into()),
+        }
+        .map_err(Failed::from)
     })
 }

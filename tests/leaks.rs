@@ -54,6 +54,7 @@ fn start(
         forward: None,
         vga_to_serial: None,
         paused: true,
+        incoming: false,
     };
     let mut machine =
         Machine::start_forwarded(binary, &mut spec, 22, &MachineLogs::in_dir(artifacts))

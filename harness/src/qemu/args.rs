@@ -29,6 +29,9 @@ pub struct MachineSpec {
     /// Start with the CPUs stopped (`-S`): everything is set up (sockets, ports,
     /// devices) and no guest code runs, so many machines cost next to no CPU.
     pub paused: bool,
+    /// Wait for a saved state (`-incoming defer`) instead of booting: the
+    /// machine runs from where `Qmp::restore_state` leaves it, once resumed.
+    pub incoming: bool,
 }
 
 /// UEFI as two flash units: the code (never written) and a variable store the
@@ -54,7 +57,7 @@ pub fn command_line(spec: &MachineSpec) -> Vec<OsString> {
         qmp_args(&spec.qmp_socket),
         display_args(spec.arch),
         network_args(spec.forward),
-        lifecycle_args(&spec.pidfile, spec.paused),
+        lifecycle_args(&spec.pidfile, spec.paused, spec.incoming),
     ]
     .concat()
 }
@@ -246,20 +249,25 @@ fn network_args(forward: Option<(u16, u16)>) -> Vec<OsString> {
 
 /// A guest that reboots has failed (e.g. a panic with `panic=N`): exit instead.
 /// The pidfile lets tests and users find the process. A paused machine waits
-/// for QMP `cont`.
-fn lifecycle_args(pidfile: &Path, paused: bool) -> Vec<OsString> {
+/// for QMP `cont`; an incoming one for `migrate-incoming` (`defer`: the
+/// migration's capabilities must be set on both ends before the state loads).
+fn lifecycle_args(pidfile: &Path, paused: bool, incoming: bool) -> Vec<OsString> {
     let mut args = os(&["-no-reboot", "-pidfile", &escape(pidfile)]);
     if paused {
         args.push("-S".into());
+    }
+    if incoming {
+        args.extend(os(&["-incoming", "defer"]));
     }
     args
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn spec() -> MachineSpec {
+    /// A BIOS machine under TCG, as the command line's tests know it.
+    pub(in crate::qemu) fn spec() -> MachineSpec {
         MachineSpec {
             arch: Arch::X86_64,
             firmware: Firmware::Bios,
@@ -274,6 +282,7 @@ mod tests {
             forward: Some((40022, 22)),
             vga_to_serial: None,
             paused: false,
+            incoming: false,
         }
     }
 
@@ -383,6 +392,7 @@ mod tests {
         assert!(!joined(&spec()).split(' ').any(|a| a == "-S"));
         let line = joined(&MachineSpec {
             paused: true,
+            incoming: false,
             ..spec()
         });
         assert!(

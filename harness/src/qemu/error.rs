@@ -62,6 +62,10 @@ pub enum QemuError {
         "no port on 127.0.0.1 could be forwarded to the guest in {attempts} attempts: {stderr}"
     )]
     PortsTaken { attempts: u32, stderr: String },
+    /// A saved state offered to a machine unlike the one it was saved from
+    /// (QEMU itself takes some such states: another memory size, say).
+    #[error("the saved state is of another machine: {differs}")]
+    OtherMachine { differs: String },
 }
 
 /// What went wrong in one exchange with QEMU's QMP monitor; `step` is the
@@ -95,6 +99,21 @@ pub enum QmpError {
         step: &'static str,
         class: String,
         desc: String,
+    },
+    /// A save or restore of the machine's state ended without completing:
+    /// the migration's last status, and QEMU's reason when it gave one.
+    #[error("{step}: the migration ended `{status}`{}", reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default())]
+    Migration {
+        step: &'static str,
+        status: String,
+        reason: Option<String>,
+    },
+    /// A save or restore still ran when its time was up.
+    #[error("{step}: not done within {secs} s (last status `{status}`)")]
+    MigrationTimedOut {
+        step: &'static str,
+        secs: u64,
+        status: String,
     },
 }
 

@@ -12,6 +12,7 @@ use super::error::QemuError;
 use super::flash;
 use super::machine::{Machine, MachineLogs};
 use super::private::PrivateDir;
+use super::snapshot::StateKey;
 use crate::platform::{AccelChoice, Arch, Firmware};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -48,6 +49,8 @@ pub struct Launch<'a> {
     pub artifacts: &'a Path,
     /// The guest's SSH port, forwarded from a free port on 127.0.0.1.
     pub guest_ssh_port: u16,
+    /// Start waiting for a saved state (`Qmp::restore_state`) instead of booting.
+    pub incoming: bool,
 }
 
 /// A start that got as far as QEMU's command line, whether or not QEMU then
@@ -68,6 +71,8 @@ pub struct Running {
     pub private: PrivateDir,
     /// The host port forwarded to the guest's SSH port.
     pub forward: Option<(u16, u16)>,
+    /// What a state saved from this machine may be restored into.
+    pub state_key: StateKey,
 }
 
 impl Launcher {
@@ -121,21 +126,25 @@ impl Launcher {
             forward: None,
             vga_to_serial: vga,
             paused: false,
+            incoming: launch.incoming,
         };
         tracing::info!("booting {} ({})", spec.iso.display(), accel.accel.as_str());
         let logs = MachineLogs::in_dir(launch.artifacts);
         let machine =
             Machine::start_forwarded(&self.binary, &mut spec, launch.guest_ssh_port, &logs);
         let private = self.private;
+        let version = version(&self.binary);
+        let state_key = StateKey::of(&self.binary, version.as_deref(), &spec);
         Ok(Launched {
             accel,
-            version: version(&self.binary),
+            version,
             command_line: command_line(&spec),
             binary: self.binary,
             running: machine.map(|machine| Running {
                 machine,
                 private,
                 forward: spec.forward,
+                state_key,
             }),
         })
     }

@@ -16,6 +16,7 @@ mod port;
 mod private;
 mod qmp;
 mod screendump;
+mod snapshot;
 
 pub use accel::{resolve_accel, AccelDecision, ProbeKey, ProbeTarget};
 pub use args::{command_line, MachineSpec, Pflash, FIRMWARE_LOG, SERCON_TTYS0};
@@ -28,3 +29,4 @@ pub use machine::{kill_all_machines, stopping, wait_if_stopping, Machine, Machin
 pub use private::{remove_private_dirs, PrivateDir};
 pub use qmp::{DumpFormat, Qmp};
 pub use screendump::{is_blank, read_screen, save_as_png, ScreenError};
+pub use snapshot::{SavedState, StateKey};

@@ -76,7 +76,7 @@ impl Qmp {
     }
 
     /// Runs one command, logging it, its answer and the events that came first.
-    fn execute<C>(&mut self, command: &C) -> Result<C::Ok, qapi::ExecuteError>
+    pub(super) fn execute<C>(&mut self, command: &C) -> Result<C::Ok, qapi::ExecuteError>
     where
         C: qapi::Command,
         C::Ok: Serialize,
@@ -167,7 +167,7 @@ impl Qmp {
 impl QmpError {
     /// `step` failed as the `qapi` crate tells it: QEMU refused the command, or
     /// the exchange itself failed.
-    fn of(step: &'static str, error: qapi::ExecuteError) -> QmpError {
+    pub(super) fn of(step: &'static str, error: qapi::ExecuteError) -> QmpError {
         match error {
             qapi::ExecuteError::Qapi(e) => QmpError::Refused {
                 step,

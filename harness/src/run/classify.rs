@@ -67,7 +67,9 @@ impl From<QemuError> for TrialError {
             | QemuError::Flash(_)
             | QemuError::Mirror { .. }
             | QemuError::NoFreePort(_)
-            | QemuError::PortsTaken { .. } => could_not_test(e),
+            | QemuError::PortsTaken { .. }
+            // A saved state offered to the wrong machine is isotest's mistake.
+            | QemuError::OtherMachine { .. } => could_not_test(e),
             QemuError::Qmp(_) | QemuError::NoImage(_) | QemuError::Screen(_) => failed(e),
         }
     }

@@ -21,6 +21,8 @@ pub struct Started {
     pub scale: u32,
     /// The host port forwarded to the guest's SSH port.
     pub forward: Option<(u16, u16)>,
+    /// What a state saved from this machine may be restored into.
+    pub state_key: qemu::StateKey,
 }
 
 /// Below the artifacts directory, where `isotest console` puts its trial's.
@@ -110,6 +112,7 @@ fn launch(from: &StartFrom<'_>) -> Result<(qemu::Launched, BootChoice), TrialErr
         vga_to_serial: choice.draws_on_vga_only(trial.firmware),
         artifacts: from.artifacts,
         guest_ssh_port: from.guest_ssh_port,
+        incoming: false,
     })?;
     Ok((launched, choice))
 }
@@ -128,6 +131,7 @@ fn recorded(from: &StartFrom<'_>, launched: qemu::Launched, choice: BootChoice) 
             choice,
             scale,
             forward: running.forward,
+            state_key: running.state_key,
         })
         .map_err(TrialError::from);
     Start {

@@ -184,6 +184,7 @@ impl Session {
             choice,
             scale,
             forward,
+            state_key: _,
         } = started;
         let serial = machine
             .take_serial()

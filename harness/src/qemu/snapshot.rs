@@ -1,0 +1,291 @@
+//! A running machine's state saved to a file, and a new machine started from
+//! it (QEMU's migration to a `file:` URI, docs/devel/migration in QEMU's tree).
+//! The saving machine is stopped first, so the file holds one instant; the
+//! new machine must have the same command line but for its host-side paths
+//! and ports (sockets, pidfile, the UEFI variables' copy, the forwarded port),
+//! is started with `MachineSpec::incoming`, and stays paused after the restore
+//! until `resume`: its serial console can be attached before the guest runs.
+//!
+//! `mapped-ram` puts each RAM page at a fixed offset in the file, so the file
+//! is written as fast as the disk takes it and holds no page twice; QEMU's
+//! default bandwidth cap (128 MiB/s, for live migration over a network) is
+//! lifted, since nothing else shares the file.
+
+use super::args::{command_line, MachineSpec};
+use super::error::{QemuError, QmpError};
+use super::machine::Machine;
+use super::qmp::Qmp;
+use qapi::qmp;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// What a saved state may be restored into: the QEMU (binary and version),
+/// the ISO (path, size, modification time) and the command line, but for its
+/// host-side paths and the forwarded port, which each machine has its own.
+/// QEMU checks little of this itself: under mapped-ram it restores a state
+/// into a machine with twice the memory and reports success.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateKey(Vec<String>);
+
+impl StateKey {
+    pub fn of(binary: &Path, version: Option<&str>, spec: &MachineSpec) -> StateKey {
+        let mut same = spec.clone();
+        same.serial_socket = "SERIAL".into();
+        same.qmp_socket = "QMP".into();
+        same.pidfile = "PIDFILE".into();
+        same.forward = spec.forward.map(|(_, guest)| (0, guest));
+        same.vga_to_serial = spec.vga_to_serial.as_ref().map(|_| "SERCON".into());
+        same.paused = false;
+        same.incoming = false;
+        if let Some(uefi) = &mut same.uefi {
+            uefi.vars = "VARS".into();
+        }
+        let iso = std::fs::metadata(&spec.iso)
+            .map(|m| format!("{} bytes, modified {:?}", m.len(), m.modified().ok()))
+            .unwrap_or_else(|e| format!("unreadable: {e}"));
+        let mut key = vec![
+            binary.display().to_string(),
+            version.unwrap_or("unknown version").to_owned(),
+            format!("{}: {iso}", spec.iso.display()),
+        ];
+        key.extend(
+            command_line(&same)
+                .iter()
+                .map(|a| a.to_string_lossy().into_owned()),
+        );
+        StateKey(key)
+    }
+
+    /// The first way `other` differs from this key, if any.
+    fn difference(&self, other: &StateKey) -> Option<String> {
+        if self == other {
+            return None;
+        }
+        let at = self.0.iter().zip(&other.0).position(|(a, b)| a != b);
+        Some(match at {
+            Some(i) => format!("`{}` where it was `{}`", other.0[i], self.0[i]),
+            None => "another number of arguments".into(),
+        })
+    }
+}
+
+/// A machine's state in a file, and the machine it may be restored into.
+#[derive(Debug, Clone)]
+pub struct SavedState {
+    pub file: PathBuf,
+    pub key: StateKey,
+}
+
+impl Machine {
+    /// Stops the guest and saves its state to `file` (see `Qmp::save_state`);
+    /// `key` is this machine's.
+    pub fn save_state(
+        &mut self,
+        key: StateKey,
+        file: &Path,
+        within: Duration,
+    ) -> Result<SavedState, QemuError> {
+        self.qmp().save_state(file, within)?;
+        Ok(SavedState {
+            file: file.to_owned(),
+            key,
+        })
+    }
+
+    /// Loads `saved` into this machine, started with `MachineSpec::incoming`,
+    /// whose key is `key`; a state of another machine is refused before QEMU
+    /// sees it. The guest is left paused (`Qmp::resume`).
+    pub fn restore_state(
+        &mut self,
+        key: &StateKey,
+        saved: &SavedState,
+        within: Duration,
+    ) -> Result<(), QemuError> {
+        if let Some(differs) = saved.key.difference(key) {
+            return Err(QemuError::OtherMachine { differs });
+        }
+        self.qmp().restore_state(&saved.file, within)
+    }
+}
+
+/// How often a save or restore's status is asked for.
+const POLL: Duration = Duration::from_millis(50);
+
+impl Qmp {
+    /// Stops the guest and writes its whole state to `file`, within `within`.
+    /// The guest stays stopped; the machine can be dropped once this returns.
+    pub fn save_state(&mut self, file: &Path, within: Duration) -> Result<(), QemuError> {
+        const STEP: &str = "save the machine's state";
+        self.prepare_migration(STEP)?;
+        self.execute(&qmp::stop {})
+            .map_err(|e| QmpError::of(STEP, e))?;
+        self.execute(&qmp::migrate {
+            uri: Some(file_uri(file)),
+            channels: None,
+            detach: None,
+            resume: None,
+        })
+        .map_err(|e| QmpError::of(STEP, e))?;
+        self.wait_for_migration(STEP, within)?;
+        // The run state leaves `finish-migrate` for `postmigrate` just after the
+        // status says completed; a quit meanwhile races QEMU's own transition.
+        let started = Instant::now();
+        while self.run_state()? == "finish-migrate" && started.elapsed() < within {
+            std::thread::sleep(POLL);
+        }
+        Ok(())
+    }
+
+    /// Loads the state `save_state` wrote into this machine, started with
+    /// `MachineSpec::incoming`, within `within`. The guest is left paused.
+    pub fn restore_state(&mut self, file: &Path, within: Duration) -> Result<(), QemuError> {
+        const STEP: &str = "restore the machine's state";
+        self.prepare_migration(STEP)?;
+        self.execute(&qmp::migrate_incoming {
+            uri: Some(file_uri(file)),
+            channels: None,
+            // A state that does not fit is an error to report, not QEMU's exit.
+            exit_on_error: Some(false),
+        })
+        .map_err(|e| QmpError::of(STEP, e))?;
+        Ok(self.wait_for_migration(STEP, within)?)
+    }
+
+    /// Lets a stopped or restored guest run.
+    pub fn resume(&mut self) -> Result<(), QemuError> {
+        self.execute(&qmp::cont {})
+            .map_err(|e| QmpError::of("resume the guest", e))?;
+        Ok(())
+    }
+
+    /// The same capabilities on both ends: a file with each page in its place,
+    /// at the disk's speed.
+    fn prepare_migration(&mut self, step: &'static str) -> Result<(), QmpError> {
+        let capabilities = vec![qmp::MigrationCapabilityStatus {
+            capability: qmp::MigrationCapability::mapped_ram,
+            state: true,
+        }];
+        self.execute(&qmp::migrate_set_capabilities { capabilities })
+            .map_err(|e| QmpError::of(step, e))?;
+        let parameters = qmp::MigrateSetParameters {
+            max_bandwidth: Some(u64::MAX >> 1),
+            ..Default::default()
+        };
+        self.execute(&qmp::migrate_set_parameters(parameters))
+            .map_err(|e| QmpError::of(step, e))?;
+        Ok(())
+    }
+
+    /// Polls the migration until it completes, fails, or `within` passes. No
+    /// status yet (`none`, `setup`) is "not begun", never "done".
+    fn wait_for_migration(&mut self, step: &'static str, within: Duration) -> Result<(), QmpError> {
+        let started = Instant::now();
+        loop {
+            let info = self
+                .execute(&qmp::query_migrate {})
+                .map_err(|e| QmpError::of(step, e))?;
+            let status = info
+                .status
+                .as_ref()
+                .and_then(|s| serde_json::to_value(s).ok())
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_else(|| "none".into());
+            match status.as_str() {
+                "completed" => return Ok(()),
+                "failed" | "cancelled" => {
+                    return Err(QmpError::Migration {
+                        step,
+                        status,
+                        reason: info.error_desc,
+                    })
+                }
+                _ if started.elapsed() >= within => {
+                    return Err(QmpError::MigrationTimedOut {
+                        step,
+                        secs: within.as_secs(),
+                        status,
+                    })
+                }
+                _ => std::thread::sleep(POLL),
+            }
+        }
+    }
+}
+
+/// QEMU's `file:` URI; the path is the machine's private directory's, which
+/// has no commas or colons that QEMU would read otherwise.
+fn file_uri(file: &Path) -> String {
+    format!("file:{}", file.display())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::qemu::args::tests::spec;
+    use crate::qemu::args::Pflash;
+
+    fn key(spec: &MachineSpec) -> StateKey {
+        StateKey::of(
+            Path::new("/usr/bin/qemu-system-x86_64"),
+            Some("QEMU 10.0.2"),
+            spec,
+        )
+    }
+
+    #[test]
+    fn a_machine_differs_from_the_saved_one_in_its_own_paths_and_port_only() {
+        let uefi = |vars: &str| Pflash {
+            code: "/usr/share/OVMF/OVMF_CODE_4M.fd".into(),
+            vars: vars.into(),
+            format: "raw".into(),
+        };
+        let saved = MachineSpec {
+            uefi: Some(uefi("/run/a/vars.fd")),
+            ..spec()
+        };
+        let restored = MachineSpec {
+            serial_socket: "/run/b/serial.sock".into(),
+            qmp_socket: "/run/b/qmp.sock".into(),
+            pidfile: "/art/b/qemu.pid".into(),
+            forward: Some((40999, 22)),
+            uefi: Some(uefi("/run/b/vars.fd")),
+            incoming: true,
+            ..saved.clone()
+        };
+        assert_eq!(key(&saved).difference(&key(&restored)), None);
+    }
+
+    #[test]
+    fn another_memory_size_cpu_count_accelerator_or_qemu_is_another_machine() {
+        let saved = key(&spec());
+        let more_memory = key(&MachineSpec {
+            memory_mib: 2048,
+            ..spec()
+        });
+        assert_eq!(
+            saved.difference(&more_memory).unwrap(),
+            "`2048M` where it was `1024M`"
+        );
+        let more_cpus = key(&MachineSpec { cpus: 4, ..spec() });
+        assert!(saved.difference(&more_cpus).is_some());
+        let kvm = key(&MachineSpec {
+            accel: crate::platform::Accel::Kvm,
+            ..spec()
+        });
+        assert!(saved.difference(&kvm).is_some());
+        let other_qemu = StateKey::of(
+            Path::new("/usr/bin/qemu-system-x86_64"),
+            Some("QEMU 7.2.0"),
+            &spec(),
+        );
+        assert_eq!(
+            saved.difference(&other_qemu).unwrap(),
+            "`QEMU 7.2.0` where it was `QEMU 10.0.2`"
+        );
+        let guest_port = key(&MachineSpec {
+            forward: Some((40022, 2222)),
+            ..spec()
+        });
+        assert!(saved.difference(&guest_port).is_some());
+    }
+}
