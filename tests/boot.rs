@@ -661,9 +661,7 @@ fn check<'r>(
     name: &str,
 ) -> Result<&'r isotest::checks::CheckResult, String> {
     report
-        .checks
-        .iter()
-        .find(|c| c.name.to_string() == name)
+        .check(&isotest::check_id::CheckId::parse(name))
         .ok_or_else(|| format!("no `{name}` check in the report"))
 }
 

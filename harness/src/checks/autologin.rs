@@ -1,4 +1,4 @@
-use super::probe::{first_line, NoEvidence, COMMAND_TIMEOUT};
+use super::probe::{first_line, run};
 use super::result::{CheckResult, Outcome};
 use crate::check_id::CheckId;
 use crate::console::{BootOutcome, Shell};
@@ -19,7 +19,7 @@ pub fn autologin(shell: &mut Shell<'_>, boot: &BootOutcome, expected: &Autologin
         evidence,
         secs: 0.0,
     };
-    let id = match shell.run("id -un", COMMAND_TIMEOUT) {
+    let id = match run(shell, "id -un") {
         Ok(out) if out.status == 0 => first_line(&out.output),
         Ok(out) => {
             return result(
@@ -29,10 +29,7 @@ pub fn autologin(shell: &mut Shell<'_>, boot: &BootOutcome, expected: &Autologin
                 evidence,
             )
         }
-        Err(e) => {
-            let e = NoEvidence::of_console(&e);
-            return result(Outcome::Broken, String::new(), e.message, e.lines);
-        }
+        Err(e) => return result(Outcome::Broken, String::new(), e.message, e.lines),
     };
     evidence.push(format!("$ id -un → {id}"));
     evidence.extend(login_shell_line(boot));
@@ -104,7 +101,7 @@ pub fn console_login(shell: &mut Shell<'_>, user: &str, boot: &BootOutcome) -> C
         secs: 0.0,
     };
     result.evidence.extend(login_shell_line(boot));
-    match shell.run("id -un", COMMAND_TIMEOUT) {
+    match run(shell, "id -un") {
         Ok(out) if out.status == 0 => {
             let id = first_line(&out.output);
             result.evidence.push(format!("$ id -un → {id}"));
@@ -129,9 +126,7 @@ pub fn console_login(shell: &mut Shell<'_>, user: &str, boot: &BootOutcome) -> C
                 format!("`id -un` failed with status {}", out.status),
             )
         }
-        Err(e) => {
-            (result.outcome, result.message) = (Outcome::Broken, NoEvidence::of_console(&e).message)
-        }
+        Err(e) => (result.outcome, result.message) = (Outcome::Broken, e.message),
     }
     result
 }

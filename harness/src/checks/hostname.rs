@@ -1,4 +1,4 @@
-use super::probe::{first_line, NoEvidence, COMMAND_TIMEOUT};
+use super::probe::{first_line, run};
 use super::result::{CheckResult, Outcome};
 use crate::check_id::CheckId;
 use crate::console::Shell;
@@ -7,7 +7,7 @@ use crate::console::Shell;
 pub fn hostname(shell: &mut Shell<'_>, expected: &str) -> CheckResult {
     crate::fault::check_starts("hostname");
     let command = "cat /proc/sys/kernel/hostname";
-    let (outcome, actual, message, evidence) = match shell.run(command, COMMAND_TIMEOUT) {
+    let (outcome, actual, message, evidence) = match run(shell, command) {
         Ok(out) if out.status == 0 => {
             let actual = first_line(&out.output);
             let evidence = vec![format!("$ {command}"), actual.clone()];
@@ -33,10 +33,7 @@ pub fn hostname(shell: &mut Shell<'_>, expected: &str) -> CheckResult {
                 out.output.lines().map(str::to_owned).collect(),
             )
         }
-        Err(e) => {
-            let e = NoEvidence::of_console(&e);
-            (Outcome::Broken, String::new(), e.message, e.lines)
-        }
+        Err(e) => (Outcome::Broken, String::new(), e.message, e.lines),
     };
     CheckResult {
         name: CheckId::Hostname,

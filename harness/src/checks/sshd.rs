@@ -2,7 +2,7 @@ use super::probe::{answer, as_root, no_answer, run, NoEvidence};
 use super::result::{Check, CheckResult, Found};
 use crate::check_id::CheckId;
 use crate::console::Shell;
-use crate::scenario::Sshd;
+use crate::scenario::{permit_root_login_of_str, yes_no, Sshd};
 use crate::ssh;
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -373,14 +373,9 @@ impl Settings {
                 .find_map(|l| l.strip_prefix(key).and_then(|v| v.strip_prefix(' ')))
                 .map(|v| v.trim().to_owned())
         };
-        // OpenSSH's old name for the same setting.
-        let root_login = setting("permitrootlogin").map(|v| {
-            if v == "without-password" {
-                "prohibit-password".into()
-            } else {
-                v
-            }
-        });
+        // OpenSSH's old name for the same setting is read as the new one.
+        let root_login =
+            setting("permitrootlogin").map(|v| permit_root_login_of_str(&v).unwrap_or(v));
         Settings {
             root_login,
             password: setting("passwordauthentication"),
@@ -432,14 +427,6 @@ impl Settings {
             }
         }
         problems
-    }
-}
-
-fn yes_no(v: bool) -> &'static str {
-    if v {
-        "yes"
-    } else {
-        "no"
     }
 }
 

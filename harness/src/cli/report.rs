@@ -5,7 +5,7 @@ use super::args::ReportArgs;
 use anyhow::Result;
 use isotest::report::{
     exit_status, merge, render_failed_units, render_failure, render_line, render_regressions,
-    render_summary, Summary, TrialReport,
+    render_summary, TrialReport,
 };
 use std::process::ExitCode;
 
@@ -16,13 +16,13 @@ pub fn run(args: ReportArgs) -> Result<ExitCode> {
         println!("{}", render_line(report));
     }
     explain_failures(&reports);
-    let summary = Summary::of(&reports);
-    println!("\n{}", render_summary(&summary));
+    let summary = &result.summary;
+    println!("\n{}", render_summary(summary));
     // A run's regressions, carried by its --json result, count as the run counted them.
     if let Some(line) = result.comparison.as_ref().and_then(render_regressions) {
         println!("{line}");
     }
-    let status = exit_status(&summary, result.comparison.as_ref(), false);
+    let status = exit_status(summary, result.comparison.as_ref(), false);
     Ok(ExitCode::from(args.outputs.write(&result, status)))
 }
 

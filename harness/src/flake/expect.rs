@@ -9,8 +9,8 @@ use super::memo::{once, Memo};
 use super::nix;
 use crate::platform::Arch;
 use crate::scenario::{
-    permit_root_login_of_bool, permit_root_login_of_str, Autologin, Expect, HomeManager, Installed,
-    Package, SshLogin, Sshd, User,
+    permit_root_login_of_str, yes_no, Autologin, Expect, HomeManager, Installed, Package, SshLogin,
+    Sshd, User,
 };
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -248,7 +248,7 @@ fn shell_name(shell: &str) -> String {
 /// kept as written, so that the sshd check reports it.
 fn permit_root_login(value: &serde_json::Value) -> String {
     match value {
-        serde_json::Value::Bool(b) => permit_root_login_of_bool(*b).into(),
+        serde_json::Value::Bool(b) => yes_no(*b).into(),
         serde_json::Value::String(s) => permit_root_login_of_str(s).unwrap_or_else(|_| s.clone()),
         other => other.to_string(),
     }

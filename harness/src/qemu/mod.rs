@@ -18,8 +18,8 @@ mod qmp;
 mod screendump;
 mod snapshot;
 
-pub use accel::{resolve_accel, AccelDecision, ProbeKey, ProbeTarget};
-pub use args::{command_line, MachineSpec, Pflash, FIRMWARE_LOG, SERCON_TTYS0};
+pub use accel::AccelDecision;
+pub use args::{command_line, MachineSpec, Pflash, FIRMWARE_LOG};
 pub use binary::{find_qemu, version};
 pub use error::{FlashError, KvmUnfit, QemuError, QmpError};
 pub use exit::QemuExit;

@@ -108,10 +108,7 @@ impl Qmp {
         let status = self
             .execute(&qapi::qmp::query_status {})
             .map_err(|e| QmpError::of("query-status", e))?;
-        Ok(serde_json::to_value(status.status)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default())
+        Ok(qapi_name(&status.status).unwrap_or_default())
     }
 
     /// The messages QEMU sent that no command read (events such as SHUTDOWN),
@@ -162,6 +159,13 @@ impl Qmp {
             .map_err(|e| QmpError::of("screendump", e))?;
         Ok(DumpFormat::Ppm)
     }
+}
+
+/// The name QEMU gives a value of one of its enums (`running`, `completed`).
+pub(super) fn qapi_name(value: &impl Serialize) -> Option<String> {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
 }
 
 impl QmpError {

@@ -14,7 +14,7 @@
 use super::args::{command_line, MachineSpec};
 use super::error::{QemuError, QmpError};
 use super::machine::Machine;
-use super::qmp::Qmp;
+use super::qmp::{qapi_name, Qmp};
 use qapi::qmp;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -187,8 +187,7 @@ impl Qmp {
             let status = info
                 .status
                 .as_ref()
-                .and_then(|s| serde_json::to_value(s).ok())
-                .and_then(|v| v.as_str().map(str::to_owned))
+                .and_then(qapi_name)
                 .unwrap_or_else(|| "none".into());
             match status.as_str() {
                 "completed" => return Ok(()),

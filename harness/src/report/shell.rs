@@ -9,7 +9,7 @@ pub(super) fn shell_words(binary: &str, args: &[String]) -> String {
         {
             s.to_owned()
         } else {
-            format!("'{}'", s.replace('\'', r"'\''"))
+            crate::console::sh_quote(s)
         }
     };
     std::iter::once(binary)

@@ -4,8 +4,7 @@
 
 use super::model::{Autologin, MAX_SLOWDOWN_FRACTION, MAX_SLOWDOWN_SECONDS};
 use super::values::{
-    check_hostname, parse_duration, parse_memory, permit_root_login_of_bool,
-    permit_root_login_of_str,
+    check_hostname, parse_duration, parse_memory, permit_root_login_of_str, yes_no,
 };
 use crate::platform::AccelChoice;
 use regex::Regex;
@@ -225,7 +224,7 @@ pub(super) fn permit_root_login<'de, D: Deserializer<'de>>(
 ) -> Result<Option<String>, D::Error> {
     d.deserialize_any(StrOrBool {
         expecting: "yes, no, prohibit-password or forced-commands-only",
-        of_bool: |v| Ok(permit_root_login_of_bool(v).into()),
+        of_bool: |v| Ok(yes_no(v).into()),
         of_str: permit_root_login_of_str,
     })
     .map(Some)

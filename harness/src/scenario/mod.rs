@@ -22,9 +22,8 @@ pub use model::{
 };
 pub use values::{
     check_hostname, check_local_flake, flake_reference, local_flake_dir, parse_duration,
-    parse_memory, permit_root_login_of_bool, permit_root_login_of_str, BadEnvName, BadName,
-    DurationError, HostnameError, MemoryError, NotAFlake, UnknownPermitRootLogin, MAX_MEMORY_MIB,
-    MAX_TIMEOUT,
+    parse_memory, permit_root_login_of_str, yes_no, BadEnvName, BadName, DurationError,
+    HostnameError, MemoryError, NotAFlake, UnknownPermitRootLogin, MAX_MEMORY_MIB, MAX_TIMEOUT,
 };
 
 use std::path::Path;

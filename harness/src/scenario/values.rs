@@ -188,8 +188,9 @@ pub fn check_env_name(name: &str) -> Result<(), BadEnvName> {
     }
 }
 
-/// A boolean PermitRootLogin (as older NixOS options had it).
-pub fn permit_root_login_of_bool(v: bool) -> &'static str {
+/// A boolean as sshd's configuration writes it: a PermitRootLogin as older
+/// NixOS options had it, PasswordAuthentication.
+pub fn yes_no(v: bool) -> &'static str {
     if v {
         "yes"
     } else {

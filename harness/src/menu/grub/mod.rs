@@ -17,7 +17,6 @@ mod tests;
 mod tree;
 mod words;
 
-pub use parse::CFG_PATHS;
 pub use plan::{GrubEdit, GrubPlan, GrubStep};
 pub use tree::{GrubItem, GrubMenu, DEFAULT_TEXT_MODE_KEY};
 pub use words::linux_command;
