@@ -69,6 +69,19 @@ impl StateKey {
     }
 }
 
+/// Whether a QEMU (`--version`'s first line) can save and restore states as
+/// this module does: a `file:` migration (8.2), `mapped-ram` (9.0) and
+/// `exit-on-error` on `migrate-incoming` (9.1). Debian 12's own QEMU, 7.2,
+/// cannot; bookworm-backports' 10.0 can.
+pub fn can_save_state(version: Option<&str>) -> bool {
+    let Some(number) = version.and_then(|v| v.split_whitespace().nth(3)) else {
+        return false;
+    };
+    let mut parts = number.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (major, minor) >= (9, 1)
+}
+
 /// A machine's state in a file, and the machine it may be restored into.
 #[derive(Debug, Clone)]
 pub struct SavedState {
@@ -229,6 +242,21 @@ mod tests {
             Some("QEMU 10.0.2"),
             spec,
         )
+    }
+
+    #[test]
+    fn states_need_qemu_9_1() {
+        let says = |v: &str| can_save_state(Some(v));
+        assert!(says(
+            "QEMU emulator version 10.0.2 (Debian 1:10.0.2+ds-2+deb13u1~bpo12+1)"
+        ));
+        assert!(says("QEMU emulator version 9.1.0"));
+        assert!(!says("QEMU emulator version 9.0.2"));
+        assert!(!says(
+            "QEMU emulator version 7.2.15 (Debian 1:7.2+dfsg-7+deb12u12)"
+        ));
+        assert!(!says("something else"));
+        assert!(!can_save_state(None));
     }
 
     #[test]
