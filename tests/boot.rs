@@ -8,7 +8,7 @@ mod support;
 use isotest::checks::Outcome;
 use isotest::plan::{self, Trial};
 use isotest::platform::{Arch, Firmware};
-use isotest::report::{render_failure, TrialReport, Verdict};
+use isotest::report::{render_failure, SharedRole, TrialReport, Verdict};
 use isotest::run::{run_trial, RunOptions};
 use isotest::scenario::Scenario;
 use isotest::select;
@@ -47,6 +47,7 @@ fn main() {
     tests.push(reboot_during_the_checks());
     tests.push(four_trials_at_once());
     tests.push(restored_machines());
+    tests.push(shared_boot());
     libtest_mimic::run(&args, tests).exit();
 }
 
@@ -202,12 +203,89 @@ fn negative_on(
         }
         let image = support::fixture_for(arch.as_str(), variant)?;
         let artifacts = format!("negative-{variant}-{arch}-{firmware}");
-        let report = run(&trial, image, &artifacts);
-        assert(&report).map_err(|e| {
-            Failed::from(format!("{e}\n--- the report:\n{}", render_failure(&report)))
-        })?;
+        let judged = |report: &TrialReport| {
+            assert(report).map_err(|e| {
+                Failed::from(format!("{e}\n--- the report:\n{}", render_failure(report)))
+            })
+        };
+        if NO_SHELL.contains(&variant) || !can_share(arch) {
+            judged(&run(&trial, image, &artifacts))?;
+            return Ok(Completion::Completed);
+        }
+        let (booted, restored) = run_shared(&trial, image, &artifacts)?;
+        judged(&booted)?;
+        judged(&restored)?;
+        same_verdicts(&booted, &restored)?;
         Ok(Completion::Completed)
     })
+}
+
+/// Fixture variants whose boot reaches no shell: there is no machine to
+/// share, and a second trial would boot again from power-on.
+const NO_SHELL: [&str; 3] = ["no-autologin", "panic", "emergency"];
+
+/// Whether this host's QEMU for `arch` can save and restore a machine (9.1+).
+fn can_share(arch: Arch) -> bool {
+    isotest::qemu::find_qemu(arch)
+        .is_ok_and(|q| isotest::qemu::can_save_state(isotest::qemu::version(&q).as_deref()))
+}
+
+/// `trial` on `image` twice in one run, sharing one boot: the first boots
+/// from power-on and saves its machine at the shell, the second (its
+/// scenario renamed `<name>-restored`) starts from that state. Fails unless
+/// the second was restored.
+fn run_shared(
+    trial: &Trial,
+    image: PathBuf,
+    artifacts: &str,
+) -> Result<(TrialReport, TrialReport), Failed> {
+    let mut scenario = (*trial.scenario).clone();
+    scenario.name = format!("{}-restored", scenario.name);
+    let second = Trial {
+        scenario: Arc::new(scenario),
+        ..trial.clone()
+    };
+    let options = RunOptions {
+        image: Some(image),
+        ..options(artifacts)
+    };
+    let mut reports =
+        isotest::run::run_trials(&[trial.clone(), second], &options, 2, &|_: &TrialReport| ());
+    let restored = reports.pop().expect("two reports");
+    let booted = reports.pop().expect("two reports");
+    for r in [&booted, &restored] {
+        eprintln!("{}", isotest::report::render_line(r));
+    }
+    match restored.shared.as_ref().map(|s| &s.role) {
+        Some(SharedRole::Restored { .. }) => Ok((booted, restored)),
+        _ => Err(format!(
+            "the second trial did not start from the first one's boot: {:?}\n{}",
+            restored.shared,
+            render_failure(&restored)
+        )
+        .into()),
+    }
+}
+
+/// The same verdict and the same outcome of every check, booted or restored.
+fn same_verdicts(booted: &TrialReport, restored: &TrialReport) -> Result<(), Failed> {
+    let outcomes = |r: &TrialReport| -> Vec<(String, Outcome)> {
+        r.checks
+            .iter()
+            .map(|c| (c.name.to_string(), c.outcome))
+            .collect()
+    };
+    ensure(
+        booted.verdict == restored.verdict && outcomes(booted) == outcomes(restored),
+        format!(
+            "booted: {:?} {:?}; restored: {:?} {:?}",
+            booted.verdict,
+            outcomes(booted),
+            restored.verdict,
+            outcomes(restored)
+        ),
+    )
+    .map_err(Failed::from)
 }
 
 /// A wrong hostname fails the hostname check, and only it, on every firmware.
@@ -1685,6 +1763,7 @@ fn restored_machines() -> Test {
                     artifacts: &artifacts,
                     guest_ssh_port: 22,
                     incoming: true,
+                    cloned: false,
                 })
                 .map_err(|e| isotest::error::chain(&e))?;
             let mut running = launched.running.map_err(|e| isotest::error::chain(&e))?;
@@ -1774,5 +1853,122 @@ fn restored_machines() -> Test {
         }
         .map(|()| Completion::Completed)
         .map_err(Failed::from)
+    })
+}
+
+/// Three scenarios on the rescue ISO share one boot, one trial at a time: the
+/// first boots and saves its machine at the shell, the other two start from
+/// that state. The second breaks its guest (stops sshd, deletes the user
+/// nixos) and takes a few seconds doing it; the third, restored after it,
+/// still finds sshd and nixos as the boot left them, its clock set from the
+/// host (not the saved instant's), and its kernel's random generator
+/// reseeded. Every trial's line says it shared the boot.
+fn shared_boot() -> Test {
+    Test::ignorable_test("shared::verdicts::x86_64::bios", || {
+        if !can_share(Arch::X86_64) {
+            return Ok(Completion::ignored_with(
+                "this QEMU cannot save and restore a machine's state (QEMU 9.1 or later can)",
+            ));
+        }
+        let image = support::fixture("rescue")?;
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let head = format!("image: {}\narch: x86_64\nfirmware: bios\n", image.display());
+        let whole = "expect:\n  hostname: rescue\n  autologin: root\n  sshd:\n    login: [root]\n  users:\n    nixos: {}\n";
+        let files = [
+            ("first.yaml", format!("{head}{whole}")),
+            // Time passes in the guest on purpose: the third trial is
+            // restored well after the save, so that a clock left at the
+            // saved instant shows.
+            ("breaks.yaml", format!("{head}expect:\n  hostname: rescue\nsteps:\n  - run: systemctl stop ssh.service ssh.socket; userdel -f nixos; sleep 5; id nixos\n    exit: 1\n")),
+            ("after.yaml", format!("{head}{whole}steps:\n  - run: date -u +%s\n    expect: '^[0-9]+$'\n  - run: cat /proc/sys/kernel/random/boot_id\n    expect: '^[0-9a-f-]+$'\n")),
+        ];
+        let mut paths = Vec::new();
+        for (name, yaml) in &files {
+            let path = dir.path().join(name);
+            std::fs::write(&path, yaml).map_err(|e| e.to_string())?;
+            paths.push(path);
+        }
+        let trials = select::load(&paths, &[]).map_err(|e| isotest::error::chain(&e))?;
+        let reports = isotest::run::run_trials(
+            &trials,
+            &options("shared-verdicts"),
+            1,
+            &|_: &TrialReport| (),
+        );
+        let ended = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_err(|e| e.to_string())?
+            .as_secs_f64();
+        let [first, breaks, after] = &reports[..] else {
+            return Err("three reports expected".into());
+        };
+        for r in &reports {
+            let line = isotest::report::render_line(r);
+            eprintln!("{line}");
+            ensure(r.passed(), render_failure(r))?;
+            ensure(
+                line.contains("(shared boot"),
+                format!("the line does not say the boot was shared: {line}"),
+            )?;
+        }
+        match first.shared.as_ref().map(|s| &s.role) {
+            Some(SharedRole::Saved { clones: 2, .. }) => {}
+            other => {
+                return Err(
+                    format!("the first trial did not save its machine for two: {other:?}").into(),
+                )
+            }
+        }
+        for r in [breaks, after] {
+            let shared = r.shared.as_ref().ok_or("no shared boot in the report")?;
+            ensure(
+                shared.booted_by == first.name,
+                format!("restored from {}", shared.booted_by),
+            )?;
+            let SharedRole::Restored {
+                clock, randomness, ..
+            } = &shared.role
+            else {
+                return Err(format!("{} was not restored: {:?}", r.name, shared.role).into());
+            };
+            ensure(
+                clock.starts_with("set from the host"),
+                format!("clock: {clock}"),
+            )?;
+            ensure(
+                randomness.contains("reseeded on its new VM generation ID")
+                    && randomness.contains("reseed forced (RNDRESEEDCRNG"),
+                format!("randomness: {randomness}"),
+            )?;
+            ensure(
+                r.phases == first.phases,
+                "the phases are not the shared boot's",
+            )?;
+            ensure(
+                r.artifacts.join("shared-boot.log").is_file(),
+                "no copy of the shared boot's transcript",
+            )?;
+        }
+        // The third trial's guest clock, read by its step, is the host's:
+        // it ran within the trial's time before `ended`, give or take 2 s.
+        let step = after
+            .checks
+            .iter()
+            .find(|c| c.name.to_string().contains("date -u"))
+            .ok_or("no date step in the report")?;
+        let guest: f64 = step
+            .actual
+            .split('"')
+            .nth(1)
+            .and_then(|out| out.parse().ok())
+            .ok_or(format!("no time in {:?}", step.actual))?;
+        ensure(
+            guest >= ended - after.total_secs - 2.0 && guest <= ended + 2.0,
+            format!(
+                "the restored guest's clock says {guest}, the host's was {ended:.0} at the end and the trial took {:.1} s",
+                after.total_secs
+            ),
+        )?;
+        Ok(Completion::Completed)
     })
 }

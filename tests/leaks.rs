@@ -55,6 +55,7 @@ fn start(
         vga_to_serial: None,
         paused: true,
         incoming: false,
+        vmgenid: false,
     };
     let mut machine =
         Machine::start_forwarded(binary, &mut spec, 22, &MachineLogs::in_dir(artifacts))

@@ -18,3 +18,16 @@ pub(crate) fn check_starts(check: &str) {
 #[cfg(not(feature = "fault-injection"))]
 #[inline(always)]
 pub(crate) fn check_starts(_check: &str) {}
+
+/// Whether `ISOTEST_FAULT` is `restore-fails`: every follower of a shared boot
+/// then fails to restore its state, once its QEMU has started.
+#[cfg(feature = "fault-injection")]
+pub(crate) fn restore_fails() -> bool {
+    std::env::var("ISOTEST_FAULT").is_ok_and(|fault| fault == "restore-fails")
+}
+
+#[cfg(not(feature = "fault-injection"))]
+#[inline(always)]
+pub(crate) fn restore_fails() -> bool {
+    false
+}

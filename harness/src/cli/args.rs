@@ -100,6 +100,12 @@ pub struct RunArgs {
     /// console; the run waits until QEMU exits or Ctrl-C stops it.
     #[arg(long)]
     pub keep_on_failure: bool,
+    /// Boot every trial from power-on. By default, trials of one image,
+    /// architecture, firmware, memory size and boot (menu entry, console
+    /// login) boot it once: the first saves its machine at the shell and the
+    /// others start from that state, each in a QEMU of its own.
+    #[arg(long)]
+    pub fresh_boot: bool,
     #[command(flatten)]
     pub outputs: Outputs,
 }

@@ -34,6 +34,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         flake: args.flake,
         cpus: sizing.cpus,
         keep_on_failure: args.keep_on_failure,
+        fresh_boot: args.fresh_boot,
     };
     let progress = isotest::progress::for_stdout();
     let baselines = run_baselines(

@@ -32,6 +32,11 @@ pub struct MachineSpec {
     /// Wait for a saved state (`-incoming defer`) instead of booting: the
     /// machine runs from where `Qmp::restore_state` leaves it, once resumed.
     pub incoming: bool,
+    /// A VM generation ID (x86_64 only; `guid=auto`: a new one in every QEMU):
+    /// a guest restored from a saved state is told it was forked, and Linux
+    /// reseeds its random generator (drivers/virt/vmgenid.c), so that
+    /// machines restored from one state do not share it.
+    pub vmgenid: bool,
 }
 
 /// UEFI as two flash units: the code (never written) and a variable store the
@@ -57,6 +62,7 @@ pub fn command_line(spec: &MachineSpec) -> Vec<OsString> {
         qmp_args(&spec.qmp_socket),
         display_args(spec.arch),
         network_args(spec.forward),
+        vmgenid_args(spec.arch, spec.vmgenid),
         lifecycle_args(&spec.pidfile, spec.paused, spec.incoming),
     ]
     .concat()
@@ -247,6 +253,15 @@ fn network_args(forward: Option<(u16, u16)>) -> Vec<OsString> {
     ])
 }
 
+/// QEMU has the device on x86_64 only (hw/acpi/Kconfig: ACPI_VMGENID
+/// depends on PC); an aarch64 guest is reseeded through its console instead.
+fn vmgenid_args(arch: Arch, wanted: bool) -> Vec<OsString> {
+    match (arch, wanted) {
+        (Arch::X86_64, true) => os(&["-device", "vmgenid,guid=auto"]),
+        _ => Vec::new(),
+    }
+}
+
 /// A guest that reboots has failed (e.g. a panic with `panic=N`): exit instead.
 /// The pidfile lets tests and users find the process. A paused machine waits
 /// for QMP `cont`; an incoming one for `migrate-incoming` (`defer`: the
@@ -283,6 +298,7 @@ pub(super) mod tests {
             vga_to_serial: None,
             paused: false,
             incoming: false,
+            vmgenid: false,
         }
     }
 
@@ -385,6 +401,20 @@ pub(super) mod tests {
             "{line}"
         );
         assert_eq!(SERCON_TTYS0, [0xf8, 0x03]);
+    }
+
+    #[test]
+    fn a_vm_generation_id_on_x86_64_only() {
+        let with = |arch| {
+            joined(&MachineSpec {
+                arch,
+                vmgenid: true,
+                ..spec()
+            })
+        };
+        assert!(with(Arch::X86_64).contains(" -device vmgenid,guid=auto "));
+        assert!(!with(Arch::Aarch64).contains("vmgenid"));
+        assert!(!joined(&spec()).contains("vmgenid"));
     }
 
     #[test]

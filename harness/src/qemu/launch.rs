@@ -51,6 +51,9 @@ pub struct Launch<'a> {
     pub guest_ssh_port: u16,
     /// Start waiting for a saved state (`Qmp::restore_state`) instead of booting.
     pub incoming: bool,
+    /// A machine whose state is saved for others, or that is restored from
+    /// one: on x86_64 it has a VM generation ID (`MachineSpec::vmgenid`).
+    pub cloned: bool,
 }
 
 /// A start that got as far as QEMU's command line, whether or not QEMU then
@@ -127,8 +130,14 @@ impl Launcher {
             vga_to_serial: vga,
             paused: false,
             incoming: launch.incoming,
+            vmgenid: launch.cloned,
         };
-        tracing::info!("booting {} ({})", spec.iso.display(), accel.accel.as_str());
+        let doing = if launch.incoming {
+            "restoring a machine of"
+        } else {
+            "booting"
+        };
+        tracing::info!("{doing} {} ({})", spec.iso.display(), accel.accel.as_str());
         let logs = MachineLogs::in_dir(launch.artifacts);
         let machine =
             Machine::start_forwarded(&self.binary, &mut spec, launch.guest_ssh_port, &logs);

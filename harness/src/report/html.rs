@@ -376,7 +376,10 @@ fn trial_table(trials: &[TrialReport], out_dir: &Path) -> Markup {
                     td { (t.name) }
                     td { span class={ "badge " (class(&t.verdict)) } { (t.verdict.label()) } }
                     td { (t.accel.as_deref().unwrap_or("-")) }
-                    td { @if let Some(s) = t.boot_secs() { (format!("{s:.1} s")) } @else { "-" } }
+                    td title=[t.shared.as_ref().map(crate::report::SharedBoot::long)] {
+                        @if let Some(s) = t.boot_secs() { (format!("{s:.1} s")) } @else { "-" }
+                        @if let Some(shared) = &t.shared { br; span.shared { (shared.short()) } }
+                    }
                     td { (format!("{:.1} s", t.total_secs)) }
                     td title=[t.qemu.as_ref().map(|q| shell_words(&q.binary.display().to_string(), &q.command_line))] {
                         (t.qemu.as_ref().and_then(|q| q.version.as_deref()).unwrap_or("-"))

@@ -56,6 +56,9 @@ pub fn render_line(r: &TrialReport) -> String {
     } else {
         format!("  failed units: {}", units.join(" "))
     };
+    if let Some(shared) = &r.shared {
+        boot = format!("{boot} ({})", shared.short());
+    }
     format!(
         "{:<28} {:<4} {:<11}  verdict {:>5.1}s  {}  {}{units}",
         r.name,
@@ -109,6 +112,9 @@ pub fn render_failure(r: &TrialReport) -> String {
     }
     if let Some(note) = &r.accel_note {
         let _ = writeln!(out, "  accelerator: {note}");
+    }
+    if let Some(shared) = &r.shared {
+        let _ = writeln!(out, "  {}", shared.long());
     }
     let transcript = r.artifacts.join("console.log");
     if transcript.exists() {

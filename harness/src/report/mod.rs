@@ -7,6 +7,7 @@ mod human;
 mod json;
 mod junit;
 mod phase;
+mod shared;
 mod shell;
 mod stage;
 mod summary;
@@ -26,6 +27,7 @@ pub use json::{
 };
 pub use junit::render_junit;
 pub use phase::TrialPhase;
+pub use shared::{SharedBoot, SharedRole};
 pub use summary::{
     exit_status, Summary, EXIT_COULD_NOT_TEST, EXIT_FAIL, EXIT_PASS, EXIT_STATUS_HELP, EXIT_USAGE,
 };

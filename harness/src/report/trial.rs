@@ -253,6 +253,10 @@ pub struct TrialReport {
     /// needs one fails by itself (absent in reports of older versions).
     #[serde(default)]
     pub failed_units: Vec<FailedUnit>,
+    /// When the boot was shared with other trials: this trial's part in it
+    /// (absent for a trial that booted alone, and in older versions' reports).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared: Option<super::SharedBoot>,
     #[serde(flatten)]
     pub verdict: Verdict,
 }
@@ -295,6 +299,7 @@ impl TrialReport {
             artifacts,
             screendump: None,
             failed_units: Vec::new(),
+            shared: None,
             verdict: Verdict::Fail,
         }
     }

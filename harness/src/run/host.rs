@@ -37,6 +37,9 @@ pub enum HostError {
     Credentials(crate::checks::PasswordUnset),
     #[error("attach the serial console")]
     AttachConsole(#[source] std::io::Error),
+    /// The machine saved for a shared boot would not run again.
+    #[error("resume the machine after saving it for the other trials")]
+    Resume(#[source] crate::qemu::QemuError),
 }
 
 /// An empty `dir` for a trial's artifacts: a transcript from an earlier run

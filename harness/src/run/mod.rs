@@ -22,6 +22,8 @@ mod order;
 mod pool;
 mod ready;
 mod resolve;
+mod restore;
+mod share;
 mod start;
 mod trial;
 

@@ -20,6 +20,8 @@ pub struct RunOptions {
     /// Leave a failed trial's QEMU running, its console served on a socket
     /// (`Progress::kept`), until it exits or the run is interrupted.
     pub keep_on_failure: bool,
+    /// Boot every trial from power-on, never from a shared boot.
+    pub fresh_boot: bool,
 }
 
 impl Default for RunOptions {
@@ -31,6 +33,7 @@ impl Default for RunOptions {
             flake: None,
             cpus: 2,
             keep_on_failure: false,
+            fresh_boot: false,
         }
     }
 }

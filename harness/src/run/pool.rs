@@ -4,37 +4,41 @@
 
 use super::observe::Progress;
 use super::options::RunOptions;
+use super::share::Board;
 use super::trial::run_trial_observed;
 use crate::plan::Trial;
 use crate::report::TrialReport;
 use std::path::Path;
 
 /// Runs trials with at most `jobs` at once, telling `progress` as each starts,
-/// reaches a phase and finishes. Results come back in the trials' order. A kept
-/// machine (`keep_on_failure`) holds its worker until QEMU exits.
+/// reaches a phase and finishes. Trials that boot alike share one boot
+/// (`share::Board`) unless `options.fresh_boot`. Results come back in the
+/// trials' order. A kept machine (`keep_on_failure`) holds its worker until
+/// QEMU exits.
 pub fn run_trials(
     trials: &[Trial],
     options: &RunOptions,
     jobs: usize,
     progress: &dyn Progress,
 ) -> Vec<TrialReport> {
-    let next = std::sync::atomic::AtomicUsize::new(0);
+    let board = Board::new(trials, options);
     let results = std::sync::Mutex::new(vec![None; trials.len()]);
     std::thread::scope(|scope| {
         for _ in 0..jobs.max(1).min(trials.len()) {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                let Some(trial) = trials.get(i) else { break };
-                // Each worker thread owns its machine from start to end, which
-                // PR_SET_PDEATHSIG requires.
-                progress.started(trial);
-                let (report, kept) = run_trial_observed(trial, options, progress);
-                progress.done(&report);
-                if let Some(kept) = kept {
-                    progress.kept(&report, &kept);
-                    kept.wait();
+            scope.spawn(|| {
+                while let Some((i, share)) = board.next() {
+                    let trial = &trials[i];
+                    // Each worker thread owns its machine from start to end, which
+                    // PR_SET_PDEATHSIG requires.
+                    progress.started(trial);
+                    let (report, kept) = run_trial_observed(trial, options, progress, share);
+                    progress.done(&report);
+                    if let Some(kept) = kept {
+                        progress.kept(&report, &kept);
+                        kept.wait();
+                    }
+                    results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(report);
                 }
-                results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(report);
             });
         }
     });

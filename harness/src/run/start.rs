@@ -35,6 +35,19 @@ pub(super) struct StartFrom<'a> {
     pub artifacts: &'a Path,
     pub image: PathBuf,
     pub guest_ssh_port: u16,
+    /// How the machine starts: booting, booting to be saved for others, or
+    /// waiting for a saved state.
+    pub how: How,
+}
+
+/// How a trial's machine starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum How {
+    Boot,
+    /// Boot, to be saved at the shell for other trials (`share`).
+    BootToSave,
+    /// Wait for a saved state (`restore`).
+    Restore,
 }
 
 /// A start: what the report records of it once QEMU's command line exists
@@ -60,6 +73,7 @@ pub fn start_for_console(trial: &Trial, options: &RunOptions) -> Result<Started,
         artifacts: &artifacts,
         image: resolved.image,
         guest_ssh_port: resolve::guest_ssh_port(&resolved.expect),
+        how: How::Boot,
     })
     .started
 }
@@ -112,7 +126,8 @@ fn launch(from: &StartFrom<'_>) -> Result<(qemu::Launched, BootChoice), TrialErr
         vga_to_serial: choice.draws_on_vga_only(trial.firmware),
         artifacts: from.artifacts,
         guest_ssh_port: from.guest_ssh_port,
-        incoming: false,
+        incoming: from.how == How::Restore,
+        cloned: from.how != How::Boot,
     })?;
     Ok((launched, choice))
 }

@@ -11,20 +11,24 @@ use super::kept::KeptMachine;
 use super::observe::Progress;
 use super::options::RunOptions;
 use super::order::{self, CheckContext, NoShell};
-use super::start::{self, StartFrom, Started};
+use super::restore::{self, AtShell, Restored};
+use super::share::{Leader, Share};
+use super::start::{self, How, Start, StartFrom, Started};
 use super::{ready, resolve};
 use crate::checks;
 use crate::console::{boot_to_shell, BootError, BootOutcome, Credentials, SerialConsole, Shell};
 use crate::plan::Trial;
 use crate::qemu::{Machine, PrivateDir};
-use crate::report::{TrialError, TrialReport, Verdict};
+use crate::report::{SharedBoot, SharedRole, TrialError, TrialReport, Verdict};
 use crate::scenario::{Expect, Origins};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// Runs one trial; every outcome, including errors and skips, is a report.
+/// It boots alone, whatever `options.fresh_boot` says: sharing a boot takes
+/// other trials (`run_trials`).
 pub fn run_trial(trial: &Trial, options: &RunOptions) -> TrialReport {
-    run_trial_observed(trial, options, &|_: &TrialReport| ()).0
+    run_trial_observed(trial, options, &|_: &TrialReport| (), Share::Fresh(None)).0
 }
 
 /// What every stage of a trial may read.
@@ -44,12 +48,13 @@ struct SoFar {
     kept: Option<KeptMachine>,
 }
 
-/// `run_trial`, telling `progress` of each phase; with `keep_on_failure`, a
-/// failed trial's QEMU comes back with the report.
+/// `run_trial`, telling `progress` of each phase, its boot shared as `share`
+/// says; with `keep_on_failure`, a failed trial's QEMU comes back with the report.
 pub(super) fn run_trial_observed(
     trial: &Trial,
     options: &RunOptions,
     progress: &dyn Progress,
+    share: Share<'_>,
 ) -> (TrialReport, Option<KeptMachine>) {
     let started = Instant::now();
     let artifacts = options.artifacts.join(trial.dir_name());
@@ -78,8 +83,9 @@ pub(super) fn run_trial_observed(
     };
     // A panic (a bug in isotest) ends this trial, not the run: its machine is
     // dropped as it unwinds, and the report says what was done before it.
-    let executed =
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| stages(&ctx, &mut so_far)));
+    let executed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        stages(&ctx, &mut so_far, share)
+    }));
     let SoFar {
         mut report,
         origins,
@@ -113,7 +119,8 @@ fn finish(report: &mut TrialReport, origins: &Origins, started: Instant) {
 }
 
 /// The trial up to its verdict, each stage's findings put in the report.
-fn stages(ctx: &TrialContext<'_>, out: &mut SoFar) -> Result<(), TrialError> {
+/// A follower whose restore fails boots from power-on instead.
+fn stages(ctx: &TrialContext<'_>, out: &mut SoFar, mut share: Share<'_>) -> Result<(), TrialError> {
     let TrialContext { trial, options, .. } = *ctx;
     host::fresh_dir(ctx.artifacts)?;
     host::enough_space(ctx.artifacts)?;
@@ -125,19 +132,46 @@ fn stages(ctx: &TrialContext<'_>, out: &mut SoFar) -> Result<(), TrialError> {
     out.report.image = Some(resolved.image.clone());
     let expect = resolved.expect;
     let credentials = console_credentials(trial.scenario.boot.login.as_ref())?;
-    let start = start::start(&StartFrom {
+    let mut from = StartFrom {
         trial,
         options,
         artifacts: ctx.artifacts,
         image: resolved.image,
         guest_ssh_port: resolve::guest_ssh_port(&expect),
-    });
-    if let Some(decision) = &start.accel {
-        out.report.accel = Some(decision.accel.as_str().to_owned());
-        out.report.accel_note = decision.note.clone();
+        how: How::Boot,
+    };
+    if let Share::Follow(saved) = &share {
+        let saved = saved.clone();
+        match restore::restore(&from, &saved, &mut |start| {
+            record_start(start, &mut out.report)
+        }) {
+            Ok(restored) => return restored_trial(ctx, restored, &saved, &expect, out),
+            Err(e) => {
+                let reason = format!("restoring its state failed: {}", crate::error::chain(&e));
+                tracing::warn!(trial = %trial.name(), "booting afresh: {reason}");
+                let _ = std::fs::remove_file(ctx.artifacts.join(restore::SHARED_TRANSCRIPT));
+                out.report.shared = Some(SharedBoot {
+                    booted_by: saved.booted_by.clone(),
+                    role: SharedRole::Fresh { reason },
+                });
+                share = Share::Fresh(None);
+            }
+        }
     }
-    out.report.qemu = start.qemu;
-    let mut session = Session::attach(start.started?, ctx.artifacts)?;
+    if let Share::Fresh(Some(why)) = &share {
+        out.report.shared = Some(SharedBoot {
+            booted_by: why.booted_by.clone(),
+            role: SharedRole::Fresh {
+                reason: why.reason.clone(),
+            },
+        });
+    }
+    if let Share::Lead(_) = share {
+        from.how = How::BootToSave;
+    }
+    let start = start::start(&from);
+    record_start(&start, &mut out.report);
+    let mut session = Session::attach(start.started?, ctx.artifacts, from.image)?;
     let boot = boot_to_shell(
         &mut session.console,
         &session.choice,
@@ -147,8 +181,45 @@ fn stages(ctx: &TrialContext<'_>, out: &mut SoFar) -> Result<(), TrialError> {
         ctx.started + trial.scenario.timeout,
         ctx.on_phase,
     );
-    let result = session.after_boot(boot, ctx, &expect, &mut out.report);
+    let leader = match &mut share {
+        Share::Lead(leader) => Some(leader),
+        _ => None,
+    };
+    let result = session.after_boot(boot, ctx, &expect, &mut out.report, leader);
     if options.keep_on_failure {
+        out.kept = session.keep();
+    }
+    result
+}
+
+/// What the report records of a start: the accelerator and why, and QEMU's run.
+fn record_start(start: &Start, report: &mut TrialReport) {
+    if let Some(decision) = &start.accel {
+        report.accel = Some(decision.accel.as_str().to_owned());
+        report.accel_note = decision.note.clone();
+    }
+    report.qemu = start.qemu.clone();
+}
+
+/// A follower's trial from its restored shell on: the shared boot's phases
+/// and outcome, its own checks.
+fn restored_trial(
+    ctx: &TrialContext<'_>,
+    restored: Restored,
+    saved: &super::share::SavedBoot,
+    expect: &Expect,
+    out: &mut SoFar,
+) -> Result<(), TrialError> {
+    let Restored {
+        started,
+        console,
+        shared,
+    } = restored;
+    out.report.phases = saved.phases.clone();
+    out.report.shared = Some(shared);
+    let mut session = Session::new(started, console, PathBuf::new());
+    let result = session.checks_on_shell(ctx, &saved.outcome, expect, &mut out.report);
+    if ctx.options.keep_on_failure {
         out.kept = session.keep();
     }
     result
@@ -174,33 +245,48 @@ struct Session {
     choice: crate::menu::BootChoice,
     scale: u32,
     forward: Option<(u16, u16)>,
+    state_key: crate::qemu::StateKey,
+    /// The ISO it boots.
+    image: PathBuf,
 }
 
 impl Session {
-    fn attach(started: Started, artifacts: &Path) -> Result<Session, HostError> {
+    fn attach(
+        mut started: Started,
+        artifacts: &Path,
+        image: PathBuf,
+    ) -> Result<Session, HostError> {
+        let serial = started
+            .machine
+            .take_serial()
+            .expect("a new machine has its serial stream");
+        let console = SerialConsole::attach(serial, artifacts).map_err(HostError::AttachConsole)?;
+        Ok(Session::new(started, console, image))
+    }
+
+    fn new(started: Started, console: SerialConsole, image: PathBuf) -> Session {
         let Started {
-            mut machine,
+            machine,
             private,
             choice,
             scale,
             forward,
-            state_key: _,
+            state_key,
         } = started;
-        let serial = machine
-            .take_serial()
-            .expect("a new machine has its serial stream");
-        let console = SerialConsole::attach(serial, artifacts).map_err(HostError::AttachConsole)?;
-        Ok(Session {
+        Session {
             machine,
             private,
             console,
             choice,
             scale,
             forward,
-        })
+            state_key,
+            image,
+        }
     }
 
-    /// From the boot's outcome on: the checks on the shell, or the boot's
+    /// From the boot's outcome on: the checks on the shell (a leader's
+    /// machine saved first, once the console is quiet), or the boot's
     /// failure with QEMU's view of it. Checks go into the report as they end.
     fn after_boot(
         &mut self,
@@ -208,6 +294,7 @@ impl Session {
         ctx: &TrialContext<'_>,
         expect: &Expect,
         report: &mut TrialReport,
+        leader: Option<&mut Leader<'_>>,
     ) -> Result<(), TrialError> {
         let steps = &ctx.trial.scenario.steps;
         let boot = match boot {
@@ -245,15 +332,43 @@ impl Session {
             crate::report::TrialPhase::Settled,
             shell_at + settle_started.elapsed().as_secs_f64(),
         ));
+        drop(shell);
+        if let Some(leader) = leader {
+            let trial = ctx.trial.name();
+            let at = AtShell {
+                trial: &trial,
+                image: &self.image,
+                key: &self.state_key,
+                outcome: &boot,
+                phases: &report.phases,
+                transcript: self.console.transcript(),
+            };
+            let shared =
+                restore::save(leader, &mut self.machine, &at).map_err(HostError::Resume)?;
+            report.shared = Some(shared);
+        }
+        self.checks_on_shell(ctx, &boot, expect, report)
+    }
+
+    /// The checks and the scenario's steps on the shell, and whether QEMU
+    /// lived through them.
+    fn checks_on_shell(
+        &mut self,
+        ctx: &TrialContext<'_>,
+        boot: &BootOutcome,
+        expect: &Expect,
+        report: &mut TrialReport,
+    ) -> Result<(), TrialError> {
+        let mut shell = Shell::new(&mut self.console, self.scale);
         let checks = CheckContext {
-            boot: &boot,
+            boot,
             expect,
             forward: self.forward,
             private: self.private.path(),
             scale: self.scale,
         };
         report.failed_units = order::run_checks(&mut shell, &checks, &mut report.checks);
-        order::run_steps(&mut shell, steps, &mut report.checks);
+        order::run_steps(&mut shell, &ctx.trial.scenario.steps, &mut report.checks);
         self.exited_under_checks(&report.checks)
     }
 

@@ -35,6 +35,8 @@ pub(super) struct ScenarioFile {
     pub(super) baseline: Option<PathBuf>,
     pub(super) max_slowdown: Option<MaxSlowdownFile>,
     #[serde(default)]
+    pub(super) fresh_boot: bool,
+    #[serde(default)]
     pub(super) boot: BootFile,
     #[serde(default)]
     pub(super) expect: ExpectFile,

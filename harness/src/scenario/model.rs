@@ -220,6 +220,9 @@ pub struct Scenario {
     pub baseline: Option<PathBuf>,
     /// `max_slowdown:`: how much slower than on the baseline a phase may be.
     pub max_slowdown: MaxSlowdown,
+    /// `fresh_boot: true`: this scenario's trials boot from power-on, never
+    /// from a boot shared with other scenarios (`--fresh-boot` for all).
+    pub fresh_boot: bool,
     pub boot: Boot,
     pub expect: Expect,
     pub steps: Vec<Step>,

@@ -78,6 +78,7 @@ fn validated(
         timeout: file.timeout.unwrap_or(DEFAULT_TIMEOUT),
         baseline: file.baseline.map(|b| base.join(b)),
         max_slowdown: max_slowdown(file.max_slowdown),
+        fresh_boot: file.fresh_boot,
         boot: Boot {
             entry: file.boot.entry,
             login: login.map_err(|p| Invalid::new("boot.login", p))?,
