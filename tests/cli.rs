@@ -948,3 +948,98 @@ fn a_panic_inside_a_check_ends_its_trial_and_leaves_no_qemu_and_no_private_direc
         "a private directory outlived a panic"
     );
 }
+
+/// The QEMU processes whose command line names a path under `dir`.
+fn qemus_under(dir: &std::path::Path) -> Vec<u32> {
+    let dir = dir.display().to_string();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+                let c = text(&c);
+                c.contains("qemu-system") && c.contains(&dir)
+            })
+        })
+        .collect()
+}
+
+/// Two trials of one ISO share its boot; when the second cannot restore the
+/// saved state (an injected fault, once its QEMU has started), it boots from
+/// power-on instead: its trial passes, its line and report say why, and the
+/// QEMU that was to take the state is gone before the fresh one boots (one
+/// trial at a time: never two QEMUs at once).
+#[test]
+fn a_restore_that_fails_boots_afresh_and_says_why() {
+    let tmp = tempfile::tempdir().unwrap();
+    let name = "cli-restore-fails";
+    let rescue = support::fixture("rescue").unwrap();
+    for image in ["a.iso", "b.iso"] {
+        std::os::unix::fs::symlink(&rescue, tmp.path().join(image)).unwrap();
+    }
+    let yaml = "images: [a.iso, b.iso]\narch: x86_64\nfirmware: bios\nexpect:\n  hostname: rescue\n  sshd:\n    login: [root]\n";
+    std::fs::write(tmp.path().join("rescue.yaml"), yaml).unwrap();
+    let artifacts = support::artifacts().join(name);
+    let _ = std::fs::remove_dir_all(&artifacts);
+    let mut child = support::isotest_command()
+        .arg("run")
+        .arg(tmp.path().join("rescue.yaml"))
+        .args(["--jobs", "1", "--artifacts"])
+        .arg(&artifacts)
+        .env("TMPDIR", tmp.path())
+        .env("ISOTEST_FAULT", "restore-fails")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut most = 0;
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
+        most = most.max(qemus_under(tmp.path()).len());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert_eq!(
+        most, 1,
+        "two QEMUs at once: the failed restore's outlived it"
+    );
+    assert!(
+        stdout.contains("rescue::x86_64::bios::a") && stdout.contains("(shared boot, saved for 1)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("rescue::x86_64::bios::b")
+                && l.contains("(fresh boot (sharing failed))")),
+        "{stdout}"
+    );
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(artifacts.join("rescue-x86_64-bios-b/report.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(report["verdict"], "pass", "{report}");
+    assert_eq!(report["shared"]["role"], "fresh", "{report}");
+    assert_eq!(report["shared"]["booted_by"], "rescue::x86_64::bios::a");
+    let reason = report["shared"]["reason"].as_str().unwrap();
+    assert_eq!(
+        reason,
+        "restoring its state failed: injected fault: the restore fails (ISOTEST_FAULT)"
+    );
+    assert!(
+        report["phases"].as_array().unwrap().len() > 3,
+        "the fresh boot's own phases: {report}"
+    );
+    assert!(!artifacts
+        .join("rescue-x86_64-bios-b/shared-boot.log")
+        .exists());
+    assert_eq!(qemus_under(tmp.path()), Vec::<u32>::new());
+    assert_eq!(
+        private_dirs(tmp.path()),
+        Vec::<std::path::PathBuf>::new(),
+        "a private directory (a state's) outlived the run"
+    );
+}
