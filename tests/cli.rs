@@ -1043,3 +1043,46 @@ fn a_restore_that_fails_boots_afresh_and_says_why() {
         "a private directory (a state's) outlived the run"
     );
 }
+
+/// Two trials of one ISO share a boot unless `--fresh-boot`: here the ISO
+/// boots nothing, so the first trial's boot reaches no shell and, sharing,
+/// the second boots afresh saying so; with `--fresh-boot` neither speaks of
+/// sharing.
+#[test]
+fn fresh_boot_turns_sharing_off() {
+    if !support::which("qemu-system-x86_64")
+        .is_some_and(|q| isotest::qemu::can_save_state(isotest::qemu::version(&q).as_deref()))
+    {
+        eprintln!("skipped: this QEMU cannot save a machine's state (9.1 or later can)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for image in ["a.iso", "b.iso"] {
+        support::tiny_iso(&dir.path().join(image));
+    }
+    let yaml = "images: [a.iso, b.iso]\narch: x86_64\nfirmware: bios\ntimeout: 3s\nexpect:\n  hostname: rescue\n";
+    std::fs::write(dir.path().join("nothing.yaml"), yaml).unwrap();
+    let run = |extra: &[&str]| {
+        let out = support::isotest_command()
+            .arg("run")
+            .arg(dir.path().join("nothing.yaml"))
+            .arg("--artifacts")
+            .arg(dir.path().join("artifacts"))
+            .args(extra)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    let shared = run(&[]);
+    assert!(
+        shared
+            .lines()
+            .any(|l| l.starts_with("nothing::x86_64::bios::b")
+                && l.contains("fresh boot (sharing failed)")),
+        "{shared}"
+    );
+    let fresh = run(&["--fresh-boot"]);
+    assert!(!fresh.contains("sharing"), "{fresh}");
+    assert_eq!(fresh.matches("FAIL").count(), 2, "{fresh}");
+}
