@@ -43,11 +43,23 @@ the pairs, with its spread (lowest and highest). Reported:
            own defaults): wall time of each, and the defaults' time over the
            best combination's (target <= 1.05).
 
-Options: --pairs N (default 7), --only LIST (shell,verdict,menu,rss,throughput;
+  shared   N scenarios (default 8, and half as many) of the rescue ISO on
+           x86_64 BIOS (copies of rescue.yaml, `--image ISO`), run together:
+           wall time with shared boots (isotest's default) over the same with
+           `--fresh-boot` (target <= 0.3), and over one scenario alone (target
+           <= 1.5; half as many: <= 1.4); all with isotest's own --jobs and
+           --cpus. From the shared runs' reports: each restore, from QEMU's
+           start to a shell that answers with the clock set and the random
+           generator reseeded (target <= 1 s), each save (target <= 2 s), and
+           isotest's peak RSS (target <= 50 MiB). Rounds alternate the order.
+
+Options: --pairs N (default 7), --only LIST (shell,verdict,menu,rss,throughput,shared;
 shell, verdict, rss share the same isotest runs), --trial NAME, --jobs 1,2,4,
 --cpus 1,2, --throughput-rounds N (default: 3; each round runs every
 combination once, and isotest with no --jobs/--cpus (its own defaults), in
-alternating order), --no-record (do not append to
+alternating order; trials boot from power-on, `--fresh-boot`, since the grid
+measures boots side by side), --shared-rounds N (default 7), --shared-scenarios N
+(default 8), --no-record (do not append to
 bench/RESULTS.md; use it for smoke runs). Absolute times vary from machine to
 machine; the ratios are what to compare. Prints one line per boot as it goes,
 then the results, and appends them to bench/RESULTS.md.
@@ -245,6 +257,60 @@ def throughput_scenario(iso, d, trials):
     return path
 
 
+def scenario_copies(d, n):
+    """`n` copies of rescue.yaml (x86_64 BIOS), s1.yaml to sN.yaml: scenarios of one ISO."""
+    text = open(os.path.join(repo, "scenarios", "rescue.yaml")).read()
+    text = re.sub(r"(?m)^flake:.*$", f"flake: path:{os.path.join(repo, 'fixtures', 'flake')}", text)
+    text = re.sub(r"(?m)^arch:.*$", "arch: x86_64\nfirmware: bios", text)
+    paths = []
+    for i in range(n):
+        path = os.path.join(d, f"s{i + 1}.yaml")
+        open(path, "w").write(text)
+        paths.append(path)
+    return paths
+
+
+def shared_boots(iso, env, n, rounds, log):
+    """Wall times of n scenarios shared, n fresh, n/2 shared, one alone; restores, saves, RSS."""
+    half = max(2, n // 2)
+    walls = {"shared": [], "fresh": [], "half": [], "one": []}
+    restores, saves, rss = [], [], []
+    with tempfile.TemporaryDirectory(prefix="isotest-bench-") as d:
+        paths = scenario_copies(d, n)
+        runs = {"shared": (paths, []), "fresh": (paths, ["--fresh-boot"]), "half": (paths[:half], []), "one": (paths[:1], [])}
+        order = list(runs)
+        for round_ in range(rounds):
+            for kind in (order if round_ % 2 == 0 else order[::-1]):
+                scenarios, flags = runs[kind]
+                with tempfile.TemporaryDirectory(prefix="isotest-bench-") as art:
+                    wall, peak, _ = isotest([*scenarios, "--image", iso, *flags], art, env)
+                    walls[kind].append(wall)
+                    if kind != "fresh" and peak:
+                        rss.append(peak / 1024)
+                    for path in glob.glob(os.path.join(art, "*", "report.json")):
+                        shared = json.load(open(path)).get("shared") or {}
+                        if shared.get("role") == "restored":
+                            restores.append(shared["restore_secs"])
+                        elif shared.get("role") == "saved":
+                            saves.append(shared["save_secs"])
+                        elif shared and kind != "fresh":
+                            raise SystemExit(f"{path}: not shared: {shared}")
+                log(f"shared round {round_ + 1}: {len(scenarios)} scenario(s) {' '.join(flags) or 'shared'}: {wall:.1f} s")
+    median = {k: statistics.median(w) for k, w in walls.items()}
+    ratio = lambda a, b: spread([x / y for x, y in zip(walls[a], walls[b])])
+    return [
+        f"shared boots, {n} scenarios of one ISO (x86_64 BIOS, isotest's own --jobs/--cpus), {rounds} round(s): "
+        f"shared {spread(walls['shared'], '{:.0f}')} s, --fresh-boot {spread(walls['fresh'], '{:.0f}')} s, "
+        f"{half} shared {spread(walls['half'], '{:.0f}')} s, one scenario alone {spread(walls['one'], '{:.0f}')} s",
+        f"shared / --fresh-boot {ratio('shared', 'fresh')}x (target <= 0.3; medians {median['shared'] / median['fresh']:.2f}x)",
+        f"{n} shared / one alone {ratio('shared', 'one')}x (target <= 1.5)",
+        f"{half} shared / one alone {ratio('half', 'one')}x (target <= 1.4)",
+        f"restore, QEMU's start to a shell answering with clock set and reseeded {spread(restores)} s (target <= 1)",
+        f"save {spread(saves)} s (target <= 2)",
+        f"harness peak RSS, shared runs {spread(rss, '{:.1f}')} MiB (target <= 50)",
+    ]
+
+
 def spread(values, fmt="{:.2f}"):
     return f"{fmt.format(statistics.median(values))} ({fmt.format(min(values))}-{fmt.format(max(values))}, n={len(values)})"
 
@@ -252,17 +318,19 @@ def spread(values, fmt="{:.2f}"):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pairs", type=int, default=7)
-    parser.add_argument("--only", default="shell,verdict,menu,rss,throughput")
+    parser.add_argument("--only", default="shell,verdict,menu,rss,throughput,shared")
     parser.add_argument("--trial", default="rescue::x86_64::bios")
     parser.add_argument("--jobs", default="1,2,4")
     parser.add_argument("--cpus", default="1,2")
     parser.add_argument("--throughput-rounds", type=int, default=3)
     parser.add_argument("--throughput-trials", type=int, default=4)
+    parser.add_argument("--shared-rounds", type=int, default=7)
+    parser.add_argument("--shared-scenarios", type=int, default=8)
     parser.add_argument("--no-record", action="store_true")
     a = parser.parse_args()
     only = set(a.only.split(","))
-    unknown = only - {"shell", "verdict", "menu", "rss", "throughput"}
-    if unknown or a.pairs < 1 or a.throughput_rounds < 1:
+    unknown = only - {"shell", "verdict", "menu", "rss", "throughput", "shared"}
+    if unknown or a.pairs < 1 or a.throughput_rounds < 1 or a.shared_rounds < 1 or a.shared_scenarios < 2:
         parser.error(f"bad --only {sorted(unknown)} or a count below 1")
     if a.trial != "rescue::x86_64::bios" and only & {"shell", "verdict", "menu"}:
         parser.error("the bare boots are of x86_64 with BIOS: shell, verdict and menu need --trial rescue::x86_64::bios")
@@ -332,7 +400,7 @@ def main():
                 for combo in (runs if round_ % 2 == 0 else runs[::-1]):
                     flags = ["--jobs", str(combo[0]), "--cpus", str(combo[1])] if combo else []
                     with tempfile.TemporaryDirectory(prefix="isotest-bench-") as art:
-                        wall, _, _ = isotest([scenario, *flags], art, env)
+                        wall, _, _ = isotest([scenario, "--fresh-boot", *flags], art, env)
                         if combo is None:
                             default_cpus |= guest_cpus(art)
                     walls[combo].append(wall)
@@ -346,6 +414,9 @@ def main():
         verdict = (f"defaults (cpus {cpus}) / best (jobs {best[0]}, cpus {best[1]}) "
                    f"{medians[None] / medians[best]:.2f}x (target <= 1.05)")
         results.append(f"throughput {a.throughput_trials} trials: {table}; {verdict}")
+
+    if "shared" in only:
+        results.extend(shared_boots(iso, env, a.shared_scenarios, a.shared_rounds, log))
 
     pairs = f", {a.pairs} pair(s)" if only & {"shell", "verdict", "menu", "rss"} else ""
     header = f"{time.strftime('%Y-%m-%d')} {os.cpu_count()} cores, TCG{pairs}, trial {a.trial}"

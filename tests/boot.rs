@@ -48,6 +48,7 @@ fn main() {
     tests.push(four_trials_at_once());
     tests.push(restored_machines());
     tests.push(shared_boot());
+    tests.push(startup_not_waited_for());
     libtest_mimic::run(&args, tests).exit();
 }
 
@@ -208,7 +209,7 @@ fn negative_on(
                 Failed::from(format!("{e}\n--- the report:\n{}", render_failure(report)))
             })
         };
-        if NO_SHELL.contains(&variant) || !can_share(arch) {
+        if !SHARED.contains(&variant) || !can_share(arch) {
             judged(&run(&trial, image, &artifacts))?;
             return Ok(Completion::Completed);
         }
@@ -220,9 +221,21 @@ fn negative_on(
     })
 }
 
-/// Fixture variants whose boot reaches no shell: there is no machine to
-/// share, and a second trial would boot again from power-on.
-const NO_SHELL: [&str; 3] = ["no-autologin", "panic", "emergency"];
+/// The fixture variants whose negative tests also run restored from a shared
+/// boot: every one whose boot reaches a shell and whose failure is a check's
+/// (the others leave no machine to share: a second trial would boot again
+/// from power-on).
+const SHARED: [&str; 9] = [
+    "wrong-hostname",
+    "sshd-off",
+    "sshd-no-root-login",
+    "user-missing",
+    "wrong-shell",
+    "hm-failed",
+    "hm-package-missing",
+    "hm-font-missing",
+    "hm-legacy-broken",
+];
 
 /// Whether this host's QEMU for `arch` can save and restore a machine (9.1+).
 fn can_share(arch: Arch) -> bool {
@@ -1059,13 +1072,25 @@ fn negative_tests() -> Vec<Test> {
         // not need it: the trial passes, and every report names the unit with
         // the end of its journal.
         Test::test("negative::unit_failed", || {
+            // A step: start-up is waited for before the units are listed, so
+            // every unit that fails has failed by then.
+            let mut trial = rescue_trial(Arch::X86_64, Firmware::Bios, None);
+            let mut scenario = (*trial.scenario).clone();
+            scenario.steps = Scenario::parse(
+                std::path::Path::new("step.yaml"),
+                "image: any.iso\nsteps: [{run: 'true'}]\n",
+            )
+            .map_err(|e| e.to_string())?
+            .steps;
+            trial.scenario = Arc::new(scenario);
             let r = run(
-                &rescue_trial(Arch::X86_64, Firmware::Bios, None),
+                &trial,
                 support::fixture("unit-failed")?,
                 "negative-unit-failed",
             );
             let result = (|| {
                 ensure(r.passed(), "the trial did not pass")?;
+                ensure(!r.startup_unfinished, "start-up was not waited for")?;
                 let [unit] = r.failed_units.as_slice() else {
                     return Err(format!(
                         "expected one failed unit, the report has {:?}",
@@ -1970,5 +1995,44 @@ fn shared_boot() -> Test {
             ),
         )?;
         Ok(Completion::Completed)
+    })
+}
+
+/// A scenario without steps gets its verdict once its checks are done, not
+/// when start-up ends: on a disk whose start-up runs for minutes after the
+/// shell (`slow-start`), a hostname-only trial passes without waiting, its
+/// report and line saying start-up was still running.
+fn startup_not_waited_for() -> Test {
+    Test::test("startup::not_waited_for::x86_64::bios", || {
+        let image = support::fixture("slow-start")?;
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let path = dir.path().join("hostname.yaml");
+        let yaml = format!(
+            "image: {}\narch: x86_64\nfirmware: bios\nexpect:\n  hostname: rescue\n",
+            image.display()
+        );
+        std::fs::write(&path, yaml).map_err(|e| e.to_string())?;
+        let trial = select::load(&[path], &[])
+            .map_err(|e| isotest::error::chain(&e))?
+            .remove(0);
+        let r = run_trial(&trial, &options("startup-not-waited-for"));
+        let line = isotest::report::render_line(&r);
+        eprintln!("{line}");
+        ensure(r.passed(), render_failure(&r))?;
+        ensure(
+            r.startup_unfinished,
+            "the report does not say start-up was running",
+        )?;
+        ensure(
+            line.ends_with("(start-up still running)"),
+            format!("the line does not say start-up was running: {line}"),
+        )?;
+        let commands =
+            std::fs::read_to_string(r.artifacts.join("commands.log")).map_err(|e| e.to_string())?;
+        ensure(
+            !commands.contains("is-system-running --wait"),
+            "the trial waited for the end of start-up",
+        )?;
+        Ok(())
     })
 }

@@ -51,10 +51,14 @@ pub fn render_line(r: &TrialReport) -> String {
             .map(|(kind, passed, all)| format!("{kind}({passed}/{all})")),
     );
     let units: Vec<&str> = r.failed_units.iter().map(|u| u.unit.as_str()).collect();
-    let units = if units.is_empty() {
-        String::new()
-    } else {
-        format!("  failed units: {}", units.join(" "))
+    let units = match (units.is_empty(), r.startup_unfinished) {
+        (true, false) => String::new(),
+        (true, true) => "  (start-up still running)".into(),
+        (false, false) => format!("  failed units: {}", units.join(" ")),
+        (false, true) => format!(
+            "  failed units so far (start-up still running): {}",
+            units.join(" ")
+        ),
     };
     if let Some(shared) = &r.shared {
         boot = format!("{boot} ({})", shared.short());
@@ -75,7 +79,12 @@ pub fn render_line(r: &TrialReport) -> String {
 pub fn render_failed_units(r: &TrialReport) -> String {
     let mut out = String::new();
     for u in &r.failed_units {
-        let _ = writeln!(out, "--- {}: unit {} failed at boot", r.name, u.unit);
+        let when = if r.startup_unfinished {
+            " (start-up still running when listed)"
+        } else {
+            ""
+        };
+        let _ = writeln!(out, "--- {}: unit {} failed at boot{when}", r.name, u.unit);
         write_lines(&mut out, "  ", "journal", &u.journal);
     }
     out
@@ -232,6 +241,48 @@ mod tests {
         let text = render_failure(&r);
         assert!(
             text.contains("  screendump: target/isotest/rescue-x86_64-bios/screen.png\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_line_says_the_boot_was_shared_and_start_up_unfinished() {
+        let mut r = sample("rescue::x86_64::bios", Verdict::Pass);
+        let plain = render_line(&r);
+        assert!(
+            !plain.contains("shared") && !plain.contains("start-up"),
+            "{plain}"
+        );
+        r.shared = Some(crate::report::SharedBoot {
+            booted_by: "first::x86_64::bios".into(),
+            role: crate::report::SharedRole::Restored {
+                restore_secs: 0.6,
+                clock: "set from the host (the guest was 2.0 s behind)".into(),
+                randomness: "reseeded".into(),
+            },
+        });
+        r.startup_unfinished = true;
+        let line = render_line(&r);
+        assert!(
+            line.contains("(shared boot from first::x86_64::bios)"),
+            "{line}"
+        );
+        assert!(line.ends_with("  (start-up still running)"), "{line}");
+        r.failed_units = vec![crate::report::FailedUnit {
+            unit: "a.service".into(),
+            journal: vec![],
+        }];
+        let line = render_line(&r);
+        assert!(
+            line.ends_with("  failed units so far (start-up still running): a.service"),
+            "{line}"
+        );
+        r.verdict = Verdict::Fail;
+        let text = render_failure(&r);
+        assert!(
+            text.contains(
+                "  shared boot: restored in 0.6 s from the state first::x86_64::bios saved"
+            ),
             "{text}"
         );
     }

@@ -253,6 +253,10 @@ pub struct TrialReport {
     /// needs one fails by itself (absent in reports of older versions).
     #[serde(default)]
     pub failed_units: Vec<FailedUnit>,
+    /// Start-up was still running when the failed units were listed (a
+    /// scenario without steps does not wait for it): more may fail later.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub startup_unfinished: bool,
     /// When the boot was shared with other trials: this trial's part in it
     /// (absent for a trial that booted alone, and in older versions' reports).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -299,6 +303,7 @@ impl TrialReport {
             artifacts,
             screendump: None,
             failed_units: Vec::new(),
+            startup_unfinished: false,
             shared: None,
             verdict: Verdict::Fail,
         }

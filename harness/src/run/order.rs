@@ -32,6 +32,8 @@ pub(super) struct CheckContext<'a> {
     pub private: &'a Path,
     /// How much slower than KVM every wait may be.
     pub scale: u32,
+    /// The scenario has steps: start-up must be over before them.
+    pub steps_follow: bool,
 }
 
 /// What the checks without a console shell need.
@@ -44,13 +46,13 @@ pub(super) struct NoShell<'a> {
     pub scale: u32,
 }
 
-/// Every check before the scenario's steps, in order; then the end of
-/// start-up, and the units that failed by then.
+/// Every check before the scenario's steps, in order; then, when steps
+/// follow, the end of start-up; and the units that failed by then.
 pub(super) fn run_checks(
     shell: &mut Shell<'_>,
     ctx: &CheckContext<'_>,
     results: &mut Vec<CheckResult>,
-) -> Vec<FailedUnit> {
+) -> FailedUnits {
     console_checks(shell, ctx, results);
     let is_root = shell
         .run("id -u", checks::COMMAND_TIMEOUT)
@@ -83,9 +85,24 @@ pub(super) fn run_checks(
         // catch_unwind classifies it as any other panic.
         Err(payload) => std::panic::resume_unwind(payload),
     }
-    // Units may fail until start-up is over: they are listed after it.
-    ready::wait_for_startup(shell);
-    ready::failed_units(shell, is_root)
+    // Units may fail until start-up is over: they are listed after it when
+    // steps follow (which wait for it anyway), else as far as they are known.
+    let startup_over = if ctx.steps_follow {
+        ready::wait_for_startup(shell)
+    } else {
+        ready::startup_over(shell)
+    };
+    FailedUnits {
+        units: ready::failed_units(shell, is_root),
+        startup_over,
+    }
+}
+
+/// The units that had failed when the checks were done.
+pub(super) struct FailedUnits {
+    pub units: Vec<FailedUnit>,
+    /// False: start-up was still running when they were listed.
+    pub startup_over: bool,
 }
 
 /// The scenario's own steps, last; then the shell's files go.

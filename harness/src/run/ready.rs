@@ -22,25 +22,50 @@ pub(super) fn quiet_console(shell: &mut Shell<'_>) {
     }
 }
 
-/// After the checks: the end of start-up, before the failed units are listed
-/// (a unit may fail until then) and the scenario's own steps run (a step may
-/// rely on any service). By then the system is usually up and this costs one
-/// command. Best effort: a start-up that does not finish within 60 s is
-/// logged with the jobs still running, and what failed so far is listed.
-pub(super) fn wait_for_startup(shell: &mut Shell<'_>) {
+/// After the checks, when the scenario has steps: the end of start-up,
+/// before the failed units are listed (a unit may fail until then) and the
+/// steps run (a step may rely on any service). By then the system is usually
+/// up and this costs one command. Best effort: a start-up that does not
+/// finish within 60 s is logged with the jobs still running, and what failed
+/// so far is listed. Whether start-up is over.
+pub(super) fn wait_for_startup(shell: &mut Shell<'_>) -> bool {
     let command = "timeout 60 systemctl is-system-running --wait >/dev/null 2>&1 || systemctl list-jobs --no-legend 2>/dev/null; true";
     match shell.run(command, std::time::Duration::from_secs(70)) {
         Ok(out) if !out.output.trim().is_empty() => {
             tracing::warn!(
                 "the system did not finish starting before the steps; jobs still running: {}",
                 out.output.trim()
-            )
+            );
+            false
         }
-        Ok(_) => {}
-        Err(e) => tracing::warn!(
-            "waiting for the end of start-up: {}",
-            crate::error::chain(&e)
-        ),
+        Ok(_) => true,
+        Err(e) => {
+            tracing::warn!(
+                "waiting for the end of start-up: {}",
+                crate::error::chain(&e)
+            );
+            false
+        }
+    }
+}
+
+/// Whether start-up is over, without waiting for it: a scenario without
+/// steps gets its verdict once its checks are done, and the units that
+/// failed so far are what its report lists. A guest without systemd, or one
+/// that cannot say, counts as over.
+pub(super) fn startup_over(shell: &mut Shell<'_>) -> bool {
+    match shell.run(
+        "systemctl is-system-running 2>/dev/null",
+        checks::COMMAND_TIMEOUT,
+    ) {
+        Ok(out) => !matches!(out.output.trim(), "initializing" | "starting"),
+        Err(e) => {
+            tracing::warn!(
+                "asking whether start-up is over: {}",
+                crate::error::chain(&e)
+            );
+            true
+        }
     }
 }
 

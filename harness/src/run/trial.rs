@@ -366,8 +366,11 @@ impl Session {
             forward: self.forward,
             private: self.private.path(),
             scale: self.scale,
+            steps_follow: !ctx.trial.scenario.steps.is_empty(),
         };
-        report.failed_units = order::run_checks(&mut shell, &checks, &mut report.checks);
+        let failed = order::run_checks(&mut shell, &checks, &mut report.checks);
+        report.failed_units = failed.units;
+        report.startup_unfinished = !failed.startup_over;
         order::run_steps(&mut shell, &ctx.trial.scenario.steps, &mut report.checks);
         self.exited_under_checks(&report.checks)
     }
