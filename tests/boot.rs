@@ -1881,7 +1881,8 @@ fn restored_machines() -> Test {
     })
 }
 
-/// Three scenarios on the rescue ISO share one boot, one trial at a time: the
+/// Three scenarios on the rescue ISO (under three names: itself, a link, a
+/// copy) share one boot, one trial at a time: the
 /// first boots and saves its machine at the shell, the other two start from
 /// that state. The second breaks its guest (stops sshd, deletes the user
 /// nixos) and takes a few seconds doing it; the third, restored after it,
@@ -1897,15 +1898,22 @@ fn shared_boot() -> Test {
         }
         let image = support::fixture("rescue")?;
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-        let head = format!("image: {}\narch: x86_64\nfirmware: bios\n", image.display());
+        // One ISO under three names (itself, a link, a copy): one image by content.
+        let (link, copy) = (dir.path().join("link.iso"), dir.path().join("copy.iso"));
+        std::os::unix::fs::symlink(&image, &link).map_err(|e| e.to_string())?;
+        std::fs::copy(&image, &copy).map_err(|e| e.to_string())?;
+        let head_of = |iso: &std::path::Path| {
+            format!("image: {}\narch: x86_64\nfirmware: bios\n", iso.display())
+        };
+        let head = head_of(&image);
         let whole = "expect:\n  hostname: rescue\n  autologin: root\n  sshd:\n    login: [root]\n  users:\n    nixos: {}\n";
         let files = [
             ("first.yaml", format!("{head}{whole}")),
             // Time passes in the guest on purpose: the third trial is
             // restored well after the save, so that a clock left at the
             // saved instant shows.
-            ("breaks.yaml", format!("{head}expect:\n  hostname: rescue\nsteps:\n  - run: systemctl stop ssh.service ssh.socket; userdel -f nixos; sleep 5; id nixos\n    exit: 1\n")),
-            ("after.yaml", format!("{head}{whole}steps:\n  - run: date -u +%s\n    expect: '^[0-9]+$'\n  - run: cat /proc/sys/kernel/random/boot_id\n    expect: '^[0-9a-f-]+$'\n")),
+            ("breaks.yaml", format!("{}expect:\n  hostname: rescue\nsteps:\n  - run: systemctl stop ssh.service ssh.socket; userdel -f nixos; sleep 5; id nixos\n    exit: 1\n", head_of(&link))),
+            ("after.yaml", format!("{}{whole}steps:\n  - run: date -u +%s\n    expect: '^[0-9]+$'\n  - run: cat /proc/sys/kernel/random/boot_id\n    expect: '^[0-9a-f-]+$'\n", head_of(&copy))),
         ];
         let mut paths = Vec::new();
         for (name, yaml) in &files {

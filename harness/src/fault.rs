@@ -19,15 +19,16 @@ pub(crate) fn check_starts(check: &str) {
 #[inline(always)]
 pub(crate) fn check_starts(_check: &str) {}
 
-/// Whether `ISOTEST_FAULT` is `restore-fails`: every follower of a shared boot
-/// then fails to restore its state, once its QEMU has started.
+/// Whether `ISOTEST_FAULT` is `fault`: `restore-fails` (every follower of
+/// a shared boot fails to restore its state, once its QEMU has started) or
+/// `save-fails` (the leader's save fails before QEMU is asked).
 #[cfg(feature = "fault-injection")]
-pub(crate) fn restore_fails() -> bool {
-    std::env::var("ISOTEST_FAULT").is_ok_and(|fault| fault == "restore-fails")
+pub(crate) fn injected(fault: &str) -> bool {
+    std::env::var("ISOTEST_FAULT").is_ok_and(|f| f == fault)
 }
 
 #[cfg(not(feature = "fault-injection"))]
 #[inline(always)]
-pub(crate) fn restore_fails() -> bool {
+pub(crate) fn injected(_fault: &str) -> bool {
     false
 }

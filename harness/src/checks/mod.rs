@@ -16,7 +16,7 @@ mod users;
 pub use autologin::{at_login_prompt, autologin, console_login, console_login_failed};
 pub use home_manager::home_manager;
 pub use hostname::hostname;
-pub use probe::{as_root, COMMAND_TIMEOUT};
+pub use probe::{as_root, is_root, COMMAND_TIMEOUT};
 pub use result::{CheckResult, Outcome};
 pub use ssh_login::{
     finish_ssh_login, host_key_fingerprints, login_check_id, password_of, prepare_ssh_login,

@@ -13,7 +13,9 @@ pub mod login;
 mod serial;
 pub mod shell;
 
-pub use boot::{boot_to_shell, BootError, BootOutcome, Phase, PhaseObserver, NO_BOOTABLE_DEVICE};
+pub use boot::{
+    boot_to_shell, fatal_signs, BootError, BootOutcome, Phase, PhaseObserver, NO_BOOTABLE_DEVICE,
+};
 pub use login::{Credentials, LoggedIn};
 pub use serial::{ConsoleError, Match, SerialConsole, COMMAND_LOG};
 pub use shell::{sh_quote, CommandOutput, Shell, ShellError};

@@ -19,21 +19,25 @@ use qapi::qmp;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// What a saved state may be restored into: the QEMU (binary and version),
-/// the ISO (path, size, modification time) and the command line, but for its
-/// host-side paths and the forwarded port, which each machine has its own.
-/// QEMU checks little of this itself: under mapped-ram it restores a state
-/// into a machine with twice the memory and reports success.
+/// What a saved state may be restored into: the QEMU (binary and version)
+/// and the command line, but for its host-side paths and the forwarded port
+/// (slirp's host forwards are not part of the state), which each machine has
+/// its own. The ISO counts by its size only: its path is one of the host's
+/// and its content is for the caller to compare (`run`'s shared boots hash
+/// it), since QEMU checks nothing of a CD-ROM's content. QEMU checks little
+/// of the rest itself: under mapped-ram it restores a state into a machine
+/// with twice the memory and reports success.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StateKey(Vec<String>);
 
 impl StateKey {
     pub fn of(binary: &Path, version: Option<&str>, spec: &MachineSpec) -> StateKey {
         let mut same = spec.clone();
+        same.iso = "ISO".into();
         same.serial_socket = "SERIAL".into();
         same.qmp_socket = "QMP".into();
         same.pidfile = "PIDFILE".into();
-        same.forward = spec.forward.map(|(_, guest)| (0, guest));
+        same.forward = spec.forward.map(|_| (0, 0));
         same.vga_to_serial = spec.vga_to_serial.as_ref().map(|_| "SERCON".into());
         same.paused = false;
         same.incoming = false;
@@ -41,12 +45,12 @@ impl StateKey {
             uefi.vars = "VARS".into();
         }
         let iso = std::fs::metadata(&spec.iso)
-            .map(|m| format!("{} bytes, modified {:?}", m.len(), m.modified().ok()))
-            .unwrap_or_else(|e| format!("unreadable: {e}"));
+            .map(|m| format!("an ISO of {} bytes", m.len()))
+            .unwrap_or_else(|e| format!("an unreadable ISO: {e}"));
         let mut key = vec![
             binary.display().to_string(),
             version.unwrap_or("unknown version").to_owned(),
-            format!("{}: {iso}", spec.iso.display()),
+            iso,
         ];
         key.extend(
             command_line(&same)
@@ -139,7 +143,12 @@ impl Qmp {
             resume: None,
         })
         .map_err(|e| QmpError::of(STEP, e))?;
-        self.wait_for_migration(STEP, within)?;
+        if let Err(e) = self.wait_for_migration(STEP, within) {
+            // A migration left running would pause the guest when it ends,
+            // under whatever runs on it by then.
+            self.cancel_migration();
+            return Err(e.into());
+        }
         // The run state leaves `finish-migrate` for `postmigrate` just after the
         // status says completed; a quit meanwhile races QEMU's own transition.
         let started = Instant::now();
@@ -162,6 +171,29 @@ impl Qmp {
         })
         .map_err(|e| QmpError::of(STEP, e))?;
         Ok(self.wait_for_migration(STEP, within)?)
+    }
+
+    /// Cancels an outgoing migration and waits (10 s at most) until it has
+    /// stopped. Best effort: the save's own error is what is reported.
+    fn cancel_migration(&mut self) {
+        if let Err(e) = self.execute(&qmp::migrate_cancel {}) {
+            tracing::warn!("cancelling the save: {e}");
+            return;
+        }
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(10) {
+            let status = self
+                .execute(&qmp::query_migrate {})
+                .ok()
+                .and_then(|info| info.status.as_ref().and_then(qapi_name));
+            if !matches!(
+                status.as_deref(),
+                Some("setup" | "active" | "cancelling" | "device" | "pre-switchover")
+            ) {
+                return;
+            }
+            std::thread::sleep(POLL);
+        }
     }
 
     /// Lets a stopped or restored guest run.
@@ -271,6 +303,8 @@ mod tests {
             ..spec()
         };
         let restored = MachineSpec {
+            // Another name of the same file: its content is the caller's to compare.
+            iso: "/tmp/other-name.iso".into(),
             serial_socket: "/run/b/serial.sock".into(),
             qmp_socket: "/run/b/qmp.sock".into(),
             pidfile: "/art/b/qemu.pid".into(),
@@ -309,10 +343,11 @@ mod tests {
             saved.difference(&other_qemu).unwrap(),
             "`QEMU 7.2.0` where it was `QEMU 10.0.2`"
         );
+        // The forwards are the host's (slirp's), not the machine's.
         let guest_port = key(&MachineSpec {
             forward: Some((40022, 2222)),
             ..spec()
         });
-        assert!(saved.difference(&guest_port).is_some());
+        assert_eq!(saved.difference(&guest_port), None);
     }
 }

@@ -376,7 +376,7 @@ fn trial_table(trials: &[TrialReport], out_dir: &Path) -> Markup {
                     td { (t.name) }
                     td { span class={ "badge " (class(&t.verdict)) } { (t.verdict.label()) } }
                     td { (t.accel.as_deref().unwrap_or("-")) }
-                    td title=[t.shared.as_ref().map(crate::report::SharedBoot::long)] {
+                    td title=[t.shared.as_ref().map(super::shared::SharedBoot::long)] {
                         @if let Some(s) = t.boot_secs() { (format!("{s:.1} s")) } @else { "-" }
                         @if let Some(shared) = &t.shared { br; span.shared { (shared.short()) } }
                     }

@@ -252,7 +252,10 @@ fn properties(r: &TrialReport) -> Vec<Property> {
         ("flake", r.flake.clone()),
         ("accelerator", r.accel.clone()),
         ("accelerator note", r.accel_note.clone()),
-        ("boot", r.shared.as_ref().map(super::SharedBoot::long)),
+        (
+            "boot",
+            r.shared.as_ref().map(super::shared::SharedBoot::long),
+        ),
         (
             "qemu version",
             r.qemu.as_ref().and_then(|q| q.version.clone()),

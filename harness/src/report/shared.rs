@@ -29,6 +29,9 @@ pub enum SharedRole {
         clock: String,
         randomness: String,
     },
+    /// It booted to be saved for others, but the save failed for `reason`:
+    /// they boot from power-on, and this trial went on as if alone.
+    Unsaved { reason: String },
     /// It was to start from the shared boot but booted from power-on
     /// instead, for `reason` (the save or the restore failed): never a
     /// failure of the ISO.
@@ -42,6 +45,7 @@ impl SharedBoot {
         match &self.role {
             SharedRole::Saved { clones, .. } => format!("shared boot, saved for {clones}"),
             SharedRole::Restored { .. } => format!("shared boot from {}", self.booted_by),
+            SharedRole::Unsaved { .. } => "shared boot not saved".into(),
             SharedRole::Fresh { .. } => "fresh boot (sharing failed)".into(),
         }
     }
@@ -59,6 +63,9 @@ impl SharedBoot {
             } => format!(
                 "shared boot: restored in {restore_secs:.1} s from the state {} saved at its shell (its boot phases are that boot's); clock: {clock}; randomness: {randomness}",
                 self.booted_by
+            ),
+            SharedRole::Unsaved { reason } => format!(
+                "shared boot: booted here, but saving the machine for the other trials failed ({reason}); they boot from power-on"
             ),
             SharedRole::Fresh { reason } => format!(
                 "fresh boot instead of the shared boot of {}: {reason}",

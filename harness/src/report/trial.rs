@@ -260,7 +260,7 @@ pub struct TrialReport {
     /// When the boot was shared with other trials: this trial's part in it
     /// (absent for a trial that booted alone, and in older versions' reports).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub shared: Option<super::SharedBoot>,
+    pub shared: Option<super::shared::SharedBoot>,
     #[serde(flatten)]
     pub verdict: Verdict,
 }

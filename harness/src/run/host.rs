@@ -54,6 +54,18 @@ pub(super) fn fresh_dir(dir: &Path) -> Result<(), HostError> {
 
 /// Room for a trial's artifacts in `dir`.
 pub(super) fn enough_space(dir: &Path) -> Result<(), HostError> {
+    let free_mib = free_mib(dir)?;
+    if free_mib < ARTIFACTS_SPACE_MIB {
+        return Err(HostError::NoSpace {
+            dir: dir.to_owned(),
+            free_mib,
+        });
+    }
+    Ok(())
+}
+
+/// The space left for this user in `dir`'s file system, in MiB.
+pub(super) fn free_mib(dir: &Path) -> Result<u64, HostError> {
     let c_dir = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes())?;
     let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
     // SAFETY: a NUL-terminated path and a statvfs to fill.
@@ -63,14 +75,7 @@ pub(super) fn enough_space(dir: &Path) -> Result<(), HostError> {
             source: std::io::Error::last_os_error(),
         });
     }
-    let free_mib = (stat.f_bavail as u64).saturating_mul(stat.f_frsize as u64) / (1024 * 1024);
-    if free_mib < ARTIFACTS_SPACE_MIB {
-        return Err(HostError::NoSpace {
-            dir: dir.to_owned(),
-            free_mib,
-        });
-    }
-    Ok(())
+    Ok((stat.f_bavail as u64).saturating_mul(stat.f_frsize as u64) / (1024 * 1024))
 }
 
 /// This host's memory in MiB (`MemTotal` in /proc/meminfo), if it can be read.

@@ -54,10 +54,7 @@ pub(super) fn run_checks(
     results: &mut Vec<CheckResult>,
 ) -> FailedUnits {
     console_checks(shell, ctx, results);
-    let is_root = shell
-        .run("id -u", checks::COMMAND_TIMEOUT)
-        .map(|o| o.output.trim() == "0")
-        .unwrap_or(false);
+    let is_root = checks::is_root(shell).unwrap_or(false);
     let seen = ctx.expect.sshd.as_ref().map(|_| checks::sshd_units(shell));
     let sshd_starting = seen.as_ref().is_some_and(checks::SshdUnits::starting);
     if sshd_starting {

@@ -4,7 +4,8 @@
 //! state: the clock is set from the host, and the kernel's random generator
 //! reseeded (by the VM generation ID on x86_64, and from the host through
 //! the console). Its SSH host keys and boot id stay the saved machine's;
-//! its forwarded port and its UEFI variables' copy are its own.
+//! its forwarded port and its UEFI variables' copy are its own. (The leader's
+//! own clock falls behind by the save's time, under a second.)
 
 use super::share::{image_hash, Leader, SavedBoot};
 use super::start::{self, How, Start, StartFrom, Started};
@@ -15,8 +16,11 @@ use crate::report::{SharedBoot, SharedRole, TrialPhase};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// How long a save or a restore may take: a few seconds for a 1 GiB guest.
-const STATE_WITHIN: Duration = Duration::from_secs(60);
+/// How long a save or a restore of a guest of `memory_mib` may take: a
+/// second or so per GiB under TCG here, given a minute per GiB.
+fn state_within(memory_mib: u64) -> Duration {
+    Duration::from_secs(60 * memory_mib.div_ceil(1024).max(1))
+}
 
 /// The follower's copy of the shared boot's console, up to the save.
 pub(super) const SHARED_TRANSCRIPT: &str = "shared-boot.log";
@@ -29,6 +33,7 @@ pub(super) struct AtShell<'a> {
     pub outcome: &'a BootOutcome,
     pub phases: &'a [(TrialPhase, f64)],
     pub transcript: &'a Path,
+    pub memory_mib: u64,
 }
 
 /// Saves the leader's machine for its followers, and lets it run on. A save
@@ -42,9 +47,8 @@ pub(super) fn save(
     let started = Instant::now();
     let saved = save_state(leader, machine, at);
     let save_secs = started.elapsed().as_secs_f64();
-    // Stopped for the save whether or not it completed.
-    machine.qmp().resume()?;
-    match saved {
+    // The followers first: a good state stays good whatever happens here next.
+    let role = match saved {
         Ok(saved) => {
             tracing::info!(
                 trial = at.trial,
@@ -52,23 +56,36 @@ pub(super) fn save(
                 leader.clones
             );
             leader.publish(Ok(saved));
-            Ok(SharedBoot {
-                booted_by: at.trial.to_owned(),
-                role: SharedRole::Saved {
-                    clones: leader.clones,
-                    save_secs,
-                },
-            })
+            SharedRole::Saved {
+                clones: leader.clones,
+                save_secs,
+            }
         }
         Err(reason) => {
             tracing::warn!(trial = at.trial, "the other trials boot afresh: {reason}");
             leader.publish(Err(reason.clone()));
-            Ok(SharedBoot {
-                booted_by: at.trial.to_owned(),
-                role: SharedRole::Fresh { reason },
-            })
+            SharedRole::Unsaved { reason }
         }
+    };
+    // Stopped for the save whether or not it completed.
+    machine.qmp().resume()?;
+    Ok(SharedBoot {
+        booted_by: at.trial.to_owned(),
+        role,
+    })
+}
+
+/// Room for a state of a guest of `memory_mib` (at most its memory: pages
+/// it never used are holes in the file) beside the others.
+fn room_for_state(dir: &Path, memory_mib: u64) -> Result<(), String> {
+    let free = super::host::free_mib(dir).map_err(|e| crate::error::chain(&e))?;
+    if free < memory_mib + 64 {
+        return Err(format!(
+            "{} has {free} MiB free, a state of this guest may take {memory_mib} MiB",
+            dir.display()
+        ));
     }
+    Ok(())
 }
 
 fn save_state(
@@ -76,13 +93,18 @@ fn save_state(
     machine: &mut Machine,
     at: &AtShell<'_>,
 ) -> Result<SavedBoot, String> {
-    let file = leader
+    let (file, dir) = leader
         .state_file()
+        .zip(leader.states_dir())
         .ok_or("no private directory for the saved state")?;
+    room_for_state(dir, at.memory_mib)?;
+    if crate::fault::injected("save-fails") {
+        return Err("injected fault: the save fails (ISOTEST_FAULT)".into());
+    }
     let image_hash = image_hash(at.image)
         .map_err(|e| format!("reading {} to know it again: {e}", at.image.display()))?;
     let state = machine
-        .save_state(at.key.clone(), &file, STATE_WITHIN)
+        .save_state(at.key.clone(), &file, state_within(at.memory_mib))
         .map_err(|e| format!("saving the machine failed: {}", crate::error::chain(&e)))?;
     let transcript = file.with_extension("log");
     let transcript = std::fs::copy(at.transcript, &transcript)
@@ -149,19 +171,17 @@ pub(super) fn restore(
     let mut started = start
         .started
         .map_err(|e| RestoreError::Start(e.message.to_string()))?;
-    if crate::fault::restore_fails() {
+    if crate::fault::injected("restore-fails") {
         return Err(RestoreError::Injected);
     }
     let key = started.state_key.clone();
-    started
-        .machine
-        .restore_state(&key, &saved.state, STATE_WITHIN)?;
-    let serial = started
-        .machine
-        .take_serial()
-        .expect("a new machine has its serial stream");
-    let mut console =
-        SerialConsole::attach(serial, from.artifacts).map_err(RestoreError::Console)?;
+    let within = state_within(from.trial.scenario.memory_mib);
+    started.machine.restore_state(&key, &saved.state, within)?;
+    let mut console = started
+        .attach_console(from.artifacts)
+        .map_err(RestoreError::Console)?;
+    // A guest that dies under the checks says so at once, as in a boot.
+    crate::console::fatal_signs(&mut console);
     if let Some(transcript) = &saved.transcript {
         if let Err(e) = std::fs::copy(transcript, from.artifacts.join(SHARED_TRANSCRIPT)) {
             tracing::warn!("cannot copy the shared boot's transcript: {e}");
@@ -171,13 +191,9 @@ pub(super) fn restore(
     let mut shell = Shell::new(&mut console, started.scale);
     // The first framed command re-synchronises: whatever the restored serial
     // port sends again first is not its answer.
-    let is_root = shell
-        .run("id -u", checks::COMMAND_TIMEOUT)
-        .map_err(RestoreError::Shell)?
-        .output
-        .trim()
-        == "0";
+    let is_root = checks::is_root(&mut shell).map_err(RestoreError::Shell)?;
     let (clock, randomness) = fresh_clock_and_randomness(&mut shell, is_root, from.trial.arch);
+    shell.remove_files();
     drop(shell);
     let restore_secs = started_at.elapsed().as_secs_f64();
     Ok(Restored {
@@ -210,19 +226,23 @@ fn fresh_clock_and_randomness(
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     let command = checks::as_root(is_root, &after_restore_script(now, &bytes));
-    let said = match shell.run(&command, checks::COMMAND_TIMEOUT) {
-        Ok(out) => out.output,
-        Err(e) => {
-            let why = format!("not done: {}", crate::error::chain(&e));
-            return (why.clone(), why);
+    let why = match shell.run(&command, checks::COMMAND_TIMEOUT) {
+        Ok(out) if out.output.starts_with(RAN) => {
+            let vmgenid = arch == crate::platform::Arch::X86_64;
+            return (
+                clock_said(&out.output, now),
+                randomness_said(&out.output, vmgenid, bytes.is_some()),
+            );
         }
+        // `sudo -n` refused (a user's shell without passwordless sudo).
+        Ok(out) => format!("not done: it could not run as root ({})", out.output.trim()),
+        Err(e) => format!("not done: {}", crate::error::chain(&e)),
     };
-    let vmgenid = arch == crate::platform::Arch::X86_64;
-    (
-        clock_said(&said, now),
-        randomness_said(&said, vmgenid, bytes.is_some()),
-    )
+    (why.clone(), why)
 }
+
+/// The after-restore script's first line: it ran, as root.
+const RAN: &str = "isotest after restore\n";
 
 /// The guest's side: its clock before and whether `date -s` took the host's
 /// (GNU date takes a fraction, BusyBox whole seconds); how many times its
@@ -237,7 +257,8 @@ fn after_restore_script(now: Duration, bytes: &Option<Vec<u8>>) -> String {
         format!("printf '{octal}' > /dev/urandom && echo mixed\n")
     });
     format!(
-        "before=$(date +%s.%N)\n\
+        "echo 'isotest after restore'\n\
+         before=$(date +%s.%N)\n\
          if date -u -s @{secs}.{millis:03} >/dev/null 2>&1 || date -u -s @{secs} >/dev/null 2>&1; then echo \"clock set $before\"; else echo \"clock unset $before\"; fi\n\
          echo \"forks $(dmesg 2>/dev/null | grep -c 'virtual machine fork')\"\n\
          {mix}\
@@ -275,7 +296,7 @@ fn clock_said(said: &str, host: Duration) -> String {
     };
     match set {
         "set" => format!("set from the host ({by})"),
-        _ => format!("not set: `date -s` failed (not root, no `sudo -n`?); {by}"),
+        _ => format!("not set: `date -s` failed; {by}"),
     }
 }
 
@@ -291,7 +312,7 @@ fn randomness_said(said: &str, vmgenid: bool, host_bytes: bool) -> String {
         done.push(if forks > 0 {
             "the kernel reseeded on its new VM generation ID (vmgenid: \"crng reseeded due to virtual machine fork\")".to_owned()
         } else {
-            "a new VM generation ID, but no reseed for it in the kernel's log (no vmgenid driver?)"
+            "a new VM generation ID, but no reseed for it in the kernel's log yet (no vmgenid driver, or not yet handled)"
                 .to_owned()
         });
     }
@@ -357,7 +378,7 @@ mod tests {
         let busybox = "clock unset 1700000000.%N\nforks 0\nmixed\n";
         assert_eq!(
             clock_said(busybox, host),
-            "not set: `date -s` failed (not root, no `sudo -n`?); the guest's clock read `1700000000.%N`"
+            "not set: `date -s` failed; the guest's clock read `1700000000.%N`"
         );
         assert_eq!(
             randomness_said(busybox, false, true),

@@ -14,7 +14,7 @@ use super::resolve;
 use crate::console::BootOutcome;
 use crate::plan::Trial;
 use crate::qemu::{self, PrivateDir, SavedState};
-use crate::report::TrialPhase;
+use crate::report::{SharedBoot, SharedRole, TrialPhase};
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
@@ -22,19 +22,13 @@ use std::sync::{Arc, Condvar, Mutex};
 /// How a trial gets to its shell.
 pub(super) enum Share<'a> {
     /// From power-on: it boots alone, or sharing is off (`--fresh-boot`,
-    /// `fresh_boot:`), or the shared boot it was to start from failed.
-    Fresh(Option<Fallback>),
+    /// `fresh_boot:`), or the shared boot it was to start from failed (what
+    /// its report says of it).
+    Fresh(Option<SharedBoot>),
     /// From power-on, saving its machine at the shell for others.
     Lead(Leader<'a>),
     /// From the state a leader saved.
     Follow(Arc<SavedBoot>),
-}
-
-/// Why a trial that was to start from a shared boot boots afresh.
-#[derive(Debug, Clone)]
-pub(super) struct Fallback {
-    pub booted_by: String,
-    pub reason: String,
 }
 
 /// A machine saved at its shell, and what its trial found on the way there:
@@ -50,6 +44,17 @@ pub(super) struct SavedBoot {
     pub phases: Vec<(TrialPhase, f64)>,
     /// The boot's serial console up to the save, copied beside the state.
     pub transcript: Option<PathBuf>,
+}
+
+/// A state is removed once no trial can start from it any more (each
+/// follower holds it until its trial ends), not only with the run.
+impl Drop for SavedBoot {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.state.file);
+        if let Some(transcript) = &self.transcript {
+            let _ = std::fs::remove_file(transcript);
+        }
+    }
 }
 
 /// The trials' order of work, shared by the pool's workers.
@@ -74,7 +79,7 @@ enum Ready {
     Alone,
     Lead(usize),
     Follow(Arc<SavedBoot>),
-    Fallback(Fallback),
+    Fallback(SharedBoot),
 }
 
 impl Board {
@@ -164,9 +169,11 @@ impl Board {
         for i in work.held.remove(&group).unwrap_or_default() {
             let ready = match &saved {
                 Ok(saved) => Ready::Follow(saved.clone()),
-                Err(reason) => Ready::Fallback(Fallback {
+                Err(reason) => Ready::Fallback(SharedBoot {
                     booted_by: booted_by.clone(),
-                    reason: reason.clone(),
+                    role: SharedRole::Fresh {
+                        reason: reason.clone(),
+                    },
                 }),
             };
             work.ready.push_back((i, ready));
@@ -191,6 +198,11 @@ impl Leader<'_> {
     pub(super) fn state_file(&self) -> Option<PathBuf> {
         let states = self.board.states.as_ref()?;
         Some(states.path().join(format!("shared-{}.state", self.group)))
+    }
+
+    /// The directory of the states, for its free space.
+    pub(super) fn states_dir(&self) -> Option<&Path> {
+        self.board.states.as_ref().map(PrivateDir::path)
     }
 
     pub(super) fn publish(&mut self, saved: Result<SavedBoot, String>) {
@@ -331,7 +343,10 @@ mod tests {
                 Share::Fresh(None) => order.push((i, "alone")),
                 Share::Fresh(Some(why)) => {
                     assert_eq!(why.booted_by, "s::x86_64::bios");
-                    assert!(why.reason.contains("ended before"), "{}", why.reason);
+                    let SharedRole::Fresh { reason } = why.role else {
+                        panic!("not a fresh boot: {why:?}")
+                    };
+                    assert!(reason.contains("ended before"), "{reason}");
                     order.push((i, "fallback"));
                 }
                 Share::Follow(_) => unreachable!("the leader saved nothing"),

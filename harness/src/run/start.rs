@@ -25,6 +25,20 @@ pub struct Started {
     pub state_key: qemu::StateKey,
 }
 
+impl Started {
+    /// Its serial console, attached (once), its transcripts in `artifacts`.
+    pub(super) fn attach_console(
+        &mut self,
+        artifacts: &Path,
+    ) -> std::io::Result<crate::console::SerialConsole> {
+        let serial = self
+            .machine
+            .take_serial()
+            .expect("a new machine has its serial stream");
+        crate::console::SerialConsole::attach(serial, artifacts)
+    }
+}
+
 /// Below the artifacts directory, where `isotest console` puts its trial's.
 pub const CONSOLE_DIR: &str = "console";
 

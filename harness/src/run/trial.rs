@@ -149,22 +149,16 @@ fn stages(ctx: &TrialContext<'_>, out: &mut SoFar, mut share: Share<'_>) -> Resu
             Err(e) => {
                 let reason = format!("restoring its state failed: {}", crate::error::chain(&e));
                 tracing::warn!(trial = %trial.name(), "booting afresh: {reason}");
-                let _ = std::fs::remove_file(ctx.artifacts.join(restore::SHARED_TRANSCRIPT));
-                out.report.shared = Some(SharedBoot {
+                set_aside_failed_restore(ctx.artifacts);
+                share = Share::Fresh(Some(SharedBoot {
                     booted_by: saved.booted_by.clone(),
                     role: SharedRole::Fresh { reason },
-                });
-                share = Share::Fresh(None);
+                }));
             }
         }
     }
     if let Share::Fresh(Some(why)) = &share {
-        out.report.shared = Some(SharedBoot {
-            booted_by: why.booted_by.clone(),
-            role: SharedRole::Fresh {
-                reason: why.reason.clone(),
-            },
-        });
+        out.report.shared = Some(why.clone());
     }
     if let Share::Lead(_) = share {
         from.how = How::BootToSave;
@@ -190,6 +184,24 @@ fn stages(ctx: &TrialContext<'_>, out: &mut SoFar, mut share: Share<'_>) -> Resu
         out.kept = session.keep();
     }
     result
+}
+
+/// The failed restore's files, named `restore-failed-*`: the fresh boot's
+/// are the trial's own.
+fn set_aside_failed_restore(artifacts: &Path) {
+    let _ = std::fs::remove_file(artifacts.join(restore::SHARED_TRANSCRIPT));
+    for file in [
+        "console.log",
+        "console.raw",
+        crate::console::COMMAND_LOG,
+        "qemu.stderr",
+        "qmp.log",
+    ] {
+        let _ = std::fs::rename(
+            artifacts.join(file),
+            artifacts.join(format!("restore-failed-{file}")),
+        );
+    }
 }
 
 /// What the report records of a start: the accelerator and why, and QEMU's run.
@@ -218,7 +230,23 @@ fn restored_trial(
     out.report.phases = saved.phases.clone();
     out.report.shared = Some(shared);
     let mut session = Session::new(started, console, PathBuf::new());
-    let result = session.checks_on_shell(ctx, &saved.outcome, expect, &mut out.report);
+    let mut shell = Shell::new(&mut session.console, session.scale);
+    let checks = CheckContext {
+        boot: &saved.outcome,
+        expect,
+        forward: session.forward,
+        private: session.private.path(),
+        scale: session.scale,
+        steps_follow: !ctx.trial.scenario.steps.is_empty(),
+    };
+    checks_and_steps(
+        &mut shell,
+        &checks,
+        &ctx.trial.scenario.steps,
+        &mut out.report,
+    );
+    drop(shell);
+    let result = session.exited_under_checks(&out.report.checks);
     if ctx.options.keep_on_failure {
         out.kept = session.keep();
     }
@@ -256,11 +284,9 @@ impl Session {
         artifacts: &Path,
         image: PathBuf,
     ) -> Result<Session, HostError> {
-        let serial = started
-            .machine
-            .take_serial()
-            .expect("a new machine has its serial stream");
-        let console = SerialConsole::attach(serial, artifacts).map_err(HostError::AttachConsole)?;
+        let console = started
+            .attach_console(artifacts)
+            .map_err(HostError::AttachConsole)?;
         Ok(Session::new(started, console, image))
     }
 
@@ -324,6 +350,7 @@ impl Session {
             .map(|(p, t)| ((*p).into(), t.as_secs_f64()))
             .collect();
         tracing::info!(trial = %ctx.trial.name(), "shell on the serial console after {:.1} s", report.boot_secs().unwrap_or_default());
+        let transcript = self.console.transcript().to_owned();
         let mut shell = Shell::new(&mut self.console, self.scale);
         let settle_started = Instant::now();
         ready::quiet_console(&mut shell);
@@ -332,8 +359,9 @@ impl Session {
             crate::report::TrialPhase::Settled,
             shell_at + settle_started.elapsed().as_secs_f64(),
         ));
-        drop(shell);
         if let Some(leader) = leader {
+            // Nothing of isotest's in the guest's /tmp for the others to inherit.
+            shell.remove_files();
             let trial = ctx.trial.name();
             let at = AtShell {
                 trial: &trial,
@@ -341,37 +369,23 @@ impl Session {
                 key: &self.state_key,
                 outcome: &boot,
                 phases: &report.phases,
-                transcript: self.console.transcript(),
+                transcript: &transcript,
+                memory_mib: ctx.trial.scenario.memory_mib,
             };
             let shared =
                 restore::save(leader, &mut self.machine, &at).map_err(HostError::Resume)?;
             report.shared = Some(shared);
         }
-        self.checks_on_shell(ctx, &boot, expect, report)
-    }
-
-    /// The checks and the scenario's steps on the shell, and whether QEMU
-    /// lived through them.
-    fn checks_on_shell(
-        &mut self,
-        ctx: &TrialContext<'_>,
-        boot: &BootOutcome,
-        expect: &Expect,
-        report: &mut TrialReport,
-    ) -> Result<(), TrialError> {
-        let mut shell = Shell::new(&mut self.console, self.scale);
         let checks = CheckContext {
-            boot,
+            boot: &boot,
             expect,
             forward: self.forward,
             private: self.private.path(),
             scale: self.scale,
-            steps_follow: !ctx.trial.scenario.steps.is_empty(),
+            steps_follow: !steps.is_empty(),
         };
-        let failed = order::run_checks(&mut shell, &checks, &mut report.checks);
-        report.failed_units = failed.units;
-        report.startup_unfinished = !failed.startup_over;
-        order::run_steps(&mut shell, &ctx.trial.scenario.steps, &mut report.checks);
+        checks_and_steps(&mut shell, &checks, steps, report);
+        drop(shell);
         self.exited_under_checks(&report.checks)
     }
 
@@ -399,6 +413,20 @@ impl Session {
             .map_err(|e| tracing::warn!("cannot serve the kept machine's console: {e}"))
             .ok()
     }
+}
+
+/// The checks and the scenario's steps on the shell, into the report as
+/// they end.
+fn checks_and_steps(
+    shell: &mut Shell<'_>,
+    checks: &CheckContext<'_>,
+    steps: &[crate::scenario::Step],
+    report: &mut TrialReport,
+) {
+    let failed = order::run_checks(shell, checks, &mut report.checks);
+    report.failed_units = failed.units;
+    report.startup_unfinished = !failed.startup_over;
+    order::run_steps(shell, steps, &mut report.checks);
 }
 
 fn write_json(report: &TrialReport) {

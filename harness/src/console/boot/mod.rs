@@ -18,4 +18,4 @@ mod testing;
 pub use driver::{boot_to_shell, BootOutcome, BootTimeouts};
 pub use error::BootError;
 pub use phase::{Phase, PhaseObserver};
-pub use signs::NO_BOOTABLE_DEVICE;
+pub use signs::{fatal_signs, NO_BOOTABLE_DEVICE};

@@ -80,7 +80,7 @@ const LOADER_RETURNED: &str =
 
 /// What ends a boot at once, whatever phase it is in: each has its own words on
 /// the console, so the trial names the cause instead of waiting out a timeout.
-pub(super) fn fatal_signs(console: &mut SerialConsole) {
+pub fn fatal_signs(console: &mut SerialConsole) {
     let s = signs();
     console.add_fatal("kernel panic", s.panic.clone());
     console.add_fatal(
