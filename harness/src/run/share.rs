@@ -90,7 +90,30 @@ impl Board {
         let mut held: HashMap<usize, Vec<usize>> = HashMap::new();
         let mut groups: Vec<(String, usize)> = Vec::new();
         let mut leaders: HashMap<String, usize> = HashMap::new();
-        let keys: Vec<Option<String>> = trials.iter().map(|t| group_key(t, options)).collect();
+        // What is cheap to know first; a QEMU's version and an ISO's content
+        // are asked for only of trials that could share, each once.
+        let alike: Vec<Option<String>> = trials.iter().map(|t| group_key(t, options)).collect();
+        let mut can_save: HashMap<crate::platform::Arch, bool> = HashMap::new();
+        let keys: Vec<Option<String>> = alike
+            .iter()
+            .zip(trials)
+            .map(|(key, trial)| {
+                let key = key
+                    .as_ref()
+                    .filter(|k| alike.iter().filter(|o| o.as_ref() == Some(k)).count() > 1)?;
+                let can = *can_save.entry(trial.arch).or_insert_with(|| {
+                    qemu::find_qemu(trial.arch)
+                        .is_ok_and(|q| qemu::can_save_state(qemu::version(&q).as_deref()))
+                });
+                // By content: two names of one ISO are one image. One that
+                // cannot be read boots alone, and its trial says why.
+                match prebuilt(trial, options) {
+                    _ if !can => None,
+                    Some(path) => Some(format!("{key}; content {}", image_hash(path).ok()?)),
+                    None => Some(key.clone()),
+                }
+            })
+            .collect();
         for (i, key) in keys.iter().enumerate() {
             let shared = key
                 .as_ref()
@@ -222,23 +245,23 @@ impl Drop for Leader<'_> {
     }
 }
 
-/// What trials must have in common to share a boot, as far as is known
-/// before anything runs; `None` for a trial that boots alone. What is only
-/// known later (the ISO's content, QEMU's command line) is checked when a
-/// follower starts (`restore`).
+/// The prebuilt ISO a trial tests (`--image`, else `image:`), if any.
+fn prebuilt<'a>(trial: &'a Trial, options: &'a RunOptions) -> Option<&'a PathBuf> {
+    options.image.as_ref().or(trial.image.as_ref())
+}
+
+/// What trials must have in common to share a boot, as far as is cheaply
+/// known before anything runs (a prebuilt ISO by its size: `Board::new`
+/// reads the content of those that could share); `None` for a trial that
+/// boots alone. What is only known later (an `iso:` host's build, QEMU's
+/// command line) is checked when a follower starts (`restore`).
 fn group_key(trial: &Trial, options: &RunOptions) -> Option<String> {
     let scenario = &trial.scenario;
     if options.fresh_boot || scenario.fresh_boot || trial.skip.is_some() {
         return None;
     }
-    let qemu = qemu::find_qemu(trial.arch).ok()?;
-    if !qemu::can_save_state(qemu::version(&qemu).as_deref()) {
-        return None;
-    }
-    let image = match options.image.as_ref().or(trial.image.as_ref()) {
-        // By content: two names of one ISO are one image. One that cannot
-        // be read boots alone, and its trial says why.
-        Some(path) => format!("image {}", image_hash(path).ok()?),
+    let image = match prebuilt(trial, options) {
+        Some(path) => format!("an image of {} bytes", std::fs::metadata(path).ok()?.len()),
         None => {
             let host = resolve::flake_host(trial, options).ok()??;
             format!("flake host {}", host.attr(trial))
