@@ -270,7 +270,10 @@ fn run_shared(
         eprintln!("{}", isotest::report::render_line(r));
     }
     match restored.shared.as_ref().map(|s| &s.role) {
-        Some(SharedRole::Restored { .. }) => Ok((booted, restored)),
+        Some(SharedRole::Restored { randomness, .. }) => {
+            reseeded(randomness)?;
+            Ok((booted, restored))
+        }
         _ => Err(format!(
             "the second trial did not start from the first one's boot: {:?}\n{}",
             restored.shared,
@@ -278,6 +281,16 @@ fn run_shared(
         )
         .into()),
     }
+}
+
+/// A restored machine's random generator was reseeded apart from the
+/// others': for its new VM generation ID (x86_64), else forced after the
+/// host's bytes went in.
+fn reseeded(randomness: &str) -> Result<(), String> {
+    let vmgenid = randomness.contains("reseeded on its new VM generation ID")
+        && randomness.contains("the host's random bytes mixed in");
+    let forced = randomness.contains("the host's random bytes mixed in and a reseed forced");
+    ensure(vmgenid || forced, format!("randomness: {randomness}"))
 }
 
 /// The same verdict and the same outcome of every check, booted or restored.
@@ -1702,14 +1715,19 @@ fn four_trials_at_once() -> Test {
     })
 }
 
-/// A machine's state saved at its shell and restored into new QEMUs: each
-/// restored machine is the saved one (a token written to /run before the save
-/// is there, the kernel's boot id is the same: no second boot), answers at its shell over its own new serial
-/// console, and is its own (a file one makes is not in the other, both
-/// running at once). A machine that differs from the saved one (another
-/// memory size) is refused the state, saying how it differs, and does not run.
+/// A UEFI machine's state saved at its shell and restored into new QEMUs:
+/// each restored machine is the saved one (a token written to /run before
+/// the save is there, the kernel's boot id is the same: no second boot),
+/// answers at its shell over its own new serial console, and is its own (a
+/// file one makes is not in the other, both running at once). Its UEFI
+/// variable store starts as the saved one (a variable the guest set before
+/// the save is in its own copy once it runs, not before: its copy started as
+/// the firmware's template) and is never another's (a variable one clone sets
+/// reaches its own copy only). A machine that differs from the saved one
+/// (another memory size) is refused the state, saying how it differs, and
+/// does not run.
 fn restored_machines() -> Test {
-    Test::ignorable_test("shared::restore::x86_64::bios", || {
+    Test::ignorable_test("shared::restore::x86_64::uefi", || {
         use isotest::console::{boot_to_shell, SerialConsole, Shell};
         use isotest::qemu::{Launch, Launcher, QemuError};
         let qemu = isotest::qemu::find_qemu(Arch::X86_64).map_err(|e| e.to_string())?;
@@ -1721,7 +1739,7 @@ fn restored_machines() -> Test {
             )));
         }
         const WITHIN: Duration = Duration::from_secs(120);
-        let trial = rescue_trial(Arch::X86_64, Firmware::Bios, None);
+        let trial = rescue_trial(Arch::X86_64, Firmware::Uefi, None);
         let image = support::fixture("rescue")?;
         let options = RunOptions {
             image: Some(image.clone()),
@@ -1756,6 +1774,18 @@ fn restored_machines() -> Test {
             .run(&format!("echo {token} > /run/token"), WITHIN)
             .map_err(shell_error)?;
         ensure(out.status == 0, "the token could not be written")?;
+        let out = shell
+            .run(&set_efi_variable("IsotestSaved"), WITHIN)
+            .map_err(shell_error)?;
+        ensure(
+            out.status == 0,
+            format!("setting a UEFI variable: {}", out.output),
+        )?;
+        let saved_vars = saved.private.path().join("uefi-vars.fd");
+        ensure(
+            holds_efi_variable(&saved_vars, "IsotestSaved")?,
+            "the variable the guest set is not in its machine's variable store",
+        )?;
         let saved_boot_id = shell
             .run("cat /proc/sys/kernel/random/boot_id", WITHIN)
             .map_err(shell_error)?
@@ -1776,7 +1806,7 @@ fn restored_machines() -> Test {
         let restored = |name: &str, memory_mib: u64| -> Result<_, String> {
             let artifacts = dir.path().join(name);
             std::fs::create_dir_all(&artifacts).map_err(|e| e.to_string())?;
-            let launcher = Launcher::prepare(Arch::X86_64, Firmware::Bios, None)
+            let launcher = Launcher::prepare(Arch::X86_64, Firmware::Uefi, None)
                 .map_err(|e| isotest::error::chain(&e))?;
             let launched = launcher
                 .start(&Launch {
@@ -1802,6 +1832,11 @@ fn restored_machines() -> Test {
         for name in ["a", "b"] {
             let restoring = std::time::Instant::now();
             let (mut running, mut console) = restored(name, memory)?;
+            let vars = running.private.path().join("uefi-vars.fd");
+            ensure(
+                vars != saved_vars && !holds_efi_variable(&vars, "IsotestSaved")?,
+                format!("{name}: its variable store is not a copy of the template"),
+            )?;
             running
                 .machine
                 .restore_state(&running.state_key, &state, WITHIN)
@@ -1832,14 +1867,34 @@ fn restored_machines() -> Test {
                 ),
             )?;
             drop(shell);
-            clones.push((running, console));
+            // QEMU writes the saved flash into the copy when the guest runs.
+            ensure(
+                holds_efi_variable(&vars, "IsotestSaved")?,
+                format!("{name}: its variable store is not the saved one"),
+            )?;
+            clones.push((running, console, vars));
         }
-        let [(_a, a_console), (_b, b_console)] = &mut clones[..] else {
+        let [(_a, a_console, a_vars), (_b, b_console, b_vars)] = &mut clones[..] else {
             unreachable!("two clones")
         };
         let mut a = Shell::new(a_console, scale);
         let out = a.run("touch /run/only-in-a", WITHIN).map_err(shell_error)?;
         ensure(out.status == 0, "a: touch failed")?;
+        let out = a
+            .run(&set_efi_variable("IsotestOnlyInA"), WITHIN)
+            .map_err(shell_error)?;
+        ensure(
+            out.status == 0,
+            format!("a: setting a UEFI variable: {}", out.output),
+        )?;
+        ensure(
+            holds_efi_variable(a_vars, "IsotestOnlyInA")?,
+            "a: the variable it set is not in its variable store",
+        )?;
+        ensure(
+            !holds_efi_variable(b_vars, "IsotestOnlyInA")?,
+            "b's variable store has the variable a set",
+        )?;
         let mut b = Shell::new(b_console, scale);
         let out = b
             .run("test -e /run/only-in-a", WITHIN)
@@ -1879,6 +1934,28 @@ fn restored_machines() -> Test {
         .map(|()| Completion::Completed)
         .map_err(Failed::from)
     })
+}
+
+/// The GUID of the variables the restore test sets (its own vendor GUID).
+const ISOTEST_EFI_GUID: &str = "4a0b3f8e-6d1c-4e2a-9b57-1f3c2d4e5a60";
+
+/// A root shell command that sets the non-volatile UEFI variable `name`
+/// through efivarfs (mounted first where the system has not): 4 bytes of
+/// attributes (non-volatile, boot and runtime access), then the value.
+fn set_efi_variable(name: &str) -> String {
+    let dir = "/sys/firmware/efi/efivars";
+    format!(
+        "grep -q ' {dir} ' /proc/mounts || mount -t efivarfs efivarfs {dir}; \
+         printf '\\007\\000\\000\\000isotest' > {dir}/{name}-{ISOTEST_EFI_GUID}"
+    )
+}
+
+/// Whether the variable store `vars` (a flash image on the host) holds a
+/// variable named `name`: the firmware stores names as UTF-16LE.
+fn holds_efi_variable(vars: &std::path::Path, name: &str) -> Result<bool, String> {
+    let store = std::fs::read(vars).map_err(|e| format!("reading {}: {e}", vars.display()))?;
+    let needle: Vec<u8> = name.encode_utf16().flat_map(u16::to_le_bytes).collect();
+    Ok(store.windows(needle.len()).any(|w| w == needle.as_slice()))
 }
 
 /// Three scenarios on the rescue ISO (under three names: itself, a link, a
@@ -1968,11 +2045,7 @@ fn shared_boot() -> Test {
                 clock.starts_with("set from the host"),
                 format!("clock: {clock}"),
             )?;
-            ensure(
-                randomness.contains("reseeded on its new VM generation ID")
-                    && randomness.contains("reseed forced (RNDRESEEDCRNG"),
-                format!("randomness: {randomness}"),
-            )?;
+            reseeded(randomness)?;
             ensure(
                 r.phases == first.phases,
                 "the phases are not the shared boot's",

@@ -85,7 +85,7 @@ pub(super) fn run_checks(
     // Units may fail until start-up is over: they are listed after it when
     // steps follow (which wait for it anyway), else as far as they are known.
     let startup_over = if ctx.steps_follow {
-        ready::wait_for_startup(shell)
+        ready::wait_for_startup(shell, "the steps")
     } else {
         ready::startup_over(shell)
     };

@@ -22,18 +22,19 @@ pub(super) fn quiet_console(shell: &mut Shell<'_>) {
     }
 }
 
-/// After the checks, when the scenario has steps: the end of start-up,
-/// before the failed units are listed (a unit may fail until then) and the
-/// steps run (a step may rely on any service). By then the system is usually
-/// up and this costs one command. Best effort: a start-up that does not
-/// finish within 60 s is logged with the jobs still running, and what failed
-/// so far is listed. Whether start-up is over.
-pub(super) fn wait_for_startup(shell: &mut Shell<'_>) -> bool {
+/// The end of start-up, before `what`: after the checks when the scenario
+/// has steps, before the failed units are listed (a unit may fail until
+/// then) and the steps run (a step may rely on any service), by when the
+/// system is usually up and this costs one command; and before a shared
+/// boot's save. Best effort: a start-up that does not finish within 60 s is
+/// logged with the jobs still running, and what failed so far is listed.
+/// Whether start-up is over.
+pub(super) fn wait_for_startup(shell: &mut Shell<'_>, what: &str) -> bool {
     let command = "timeout 60 systemctl is-system-running --wait >/dev/null 2>&1 || systemctl list-jobs --no-legend 2>/dev/null; true";
     match shell.run(command, std::time::Duration::from_secs(70)) {
         Ok(out) if !out.output.trim().is_empty() => {
             tracing::warn!(
-                "the system did not finish starting before the steps; jobs still running: {}",
+                "the system did not finish starting before {what}; jobs still running: {}",
                 out.output.trim()
             );
             false

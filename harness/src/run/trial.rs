@@ -360,6 +360,12 @@ impl Session {
             shell_at + settle_started.elapsed().as_secs_f64(),
         ));
         if let Some(leader) = leader {
+            // Saved once start-up is over: a state saved in the middle of it
+            // would make every clone finish it again (3.6 s of sshd's start
+            // per clone on the rescue fixture under TCG), two at a time on
+            // two cores. The bound is wait_for_startup's: a start-up that
+            // never ends is saved as it stands.
+            ready::wait_for_startup(&mut shell, "the shared boot's save");
             // Nothing of isotest's in the guest's /tmp for the others to inherit.
             shell.remove_files();
             let trial = ctx.trial.name();
