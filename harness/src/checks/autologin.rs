@@ -5,6 +5,9 @@ use crate::console::{BootOutcome, Shell};
 use crate::scenario::Autologin;
 
 /// The serial console reached the expected user's shell with nothing typed at a login prompt.
+/// What names the console's user.
+pub const WHO_AM_I: &str = "id -un";
+
 /// Evidence: getty's own line (`... login: root (automatic login)`) and `id -un`
 /// in the shell, which must agree.
 pub fn autologin(shell: &mut Shell<'_>, boot: &BootOutcome, expected: &Autologin) -> CheckResult {
@@ -19,7 +22,7 @@ pub fn autologin(shell: &mut Shell<'_>, boot: &BootOutcome, expected: &Autologin
         evidence,
         secs: 0.0,
     };
-    let id = match run(shell, "id -un") {
+    let id = match run(shell, WHO_AM_I) {
         Ok(out) if out.status == 0 => first_line(&out.output),
         Ok(out) => {
             return result(

@@ -43,6 +43,10 @@ pub fn home_manager(
     };
     let (problems, evidence) = (&mut found.problems, &mut found.evidence);
     let state = unit_verdict(shell, is_root, &unit, &show, problems, evidence);
+    shell.prefetch(
+        &settled_probes(is_root, user, expected),
+        super::probe::COMMAND_TIMEOUT,
+    );
     found.actual = format!("{unit}: {state}");
     let probed = generation(shell, is_root, user, problems, evidence).and_then(|generation| {
         find_programs(shell, is_root, user, &programs, problems, evidence)?;
@@ -64,6 +68,22 @@ pub fn home_manager(
         Ok(()) => check.verdict(found),
         Err(e) => check.broken(e),
     }
+}
+
+/// What the check reads once the unit has settled (the activation makes the
+/// links, programs and files these look at) and that depends on no earlier
+/// answer, run together (`Shell::prefetch`): the generation links, the
+/// programs and the files. The packages are looked up in the generation found.
+fn settled_probes(is_root: bool, user: &str, expected: &HomeManager) -> Vec<String> {
+    let mut probes = vec![as_root_script(is_root, &generation_probe(user))];
+    probes.extend(programs_command(is_root, user, &expected.programs()));
+    probes.extend(
+        expected
+            .files
+            .iter()
+            .map(|file| as_root_script(is_root, &file_probe(user, file))),
+    );
+    probes
 }
 
 /// What the check expects, in a line.
@@ -199,11 +219,7 @@ fn finished_probe(
     probe: &str,
     what: &str,
 ) -> Result<String, NoEvidence> {
-    let out = answer(
-        shell,
-        &as_root(is_root, &format!("sh -c {}", sh_quote(probe))),
-    )?
-    .output;
+    let out = answer(shell, &as_root_script(is_root, probe))?.output;
     if !out.lines().any(|l| l.trim() == "END") {
         return Err(NoEvidence::new(format!(
             "the {what} probe did not finish: {}",
@@ -228,6 +244,25 @@ const GENERATION_LINKS: [&str; 4] = [
     "/nix/var/nix/gcroots/per-user/$u/current-home",
 ];
 
+/// A script, as root (`sh -c` through `as_root`).
+fn as_root_script(is_root: bool, script: &str) -> String {
+    as_root(is_root, &format!("sh -c {}", sh_quote(script)))
+}
+
+/// The script that lists the generation links of `user` that resolve.
+fn generation_probe(user: &str) -> String {
+    let links: Vec<String> = GENERATION_LINKS
+        .iter()
+        .map(|l| format!("\"{l}\""))
+        .collect();
+    format!(
+        "command -v readlink >/dev/null || exit 127; u={}; h=$(getent passwd \"$u\" | cut -d: -f6) || exit; \
+         for p in {}; do t=$(readlink -e \"$p\") && echo \"GEN $p -> $t\"; done; echo END",
+        sh_quote(user),
+        links.join(" ")
+    )
+}
+
 /// Reads the generation links as root: another user's home (root's is 0700 on
 /// NixOS) is not readable from the console user's shell. Gives the generation
 /// the first link resolves to.
@@ -238,17 +273,7 @@ fn generation(
     problems: &mut Vec<String>,
     evidence: &mut Vec<String>,
 ) -> Result<Option<String>, NoEvidence> {
-    let links: Vec<String> = GENERATION_LINKS
-        .iter()
-        .map(|l| format!("\"{l}\""))
-        .collect();
-    let probe = format!(
-        "command -v readlink >/dev/null || exit 127; u={}; h=$(getent passwd \"$u\" | cut -d: -f6) || exit; \
-         for p in {}; do t=$(readlink -e \"$p\") && echo \"GEN $p -> $t\"; done; echo END",
-        sh_quote(user),
-        links.join(" ")
-    );
-    let out = finished_probe(shell, is_root, &probe, "generation")?;
+    let out = finished_probe(shell, is_root, &generation_probe(user), "generation")?;
     let found: Vec<&str> = out
         .lines()
         .filter_map(|l| l.trim().strip_prefix("GEN "))
@@ -280,15 +305,10 @@ fn find_programs(
     problems: &mut Vec<String>,
     evidence: &mut Vec<String>,
 ) -> Result<(), NoEvidence> {
-    if packages.is_empty() {
+    let Some(command) = programs_command(is_root, user, packages) else {
         return Ok(());
-    }
-    let names: Vec<String> = packages.iter().map(|p| sh_quote(p)).collect();
-    let probe = format!(
-        "for p in {}; do if command -v \"$p\" >/dev/null 2>&1; then echo \"FOUND $p $(command -v \"$p\")\"; else echo \"MISSING $p\"; fi; done",
-        names.join(" ")
-    );
-    let out = answer(shell, &as_user(is_root, user, &probe))?.output;
+    };
+    let out = answer(shell, &command)?.output;
     let answers: Vec<&str> = out
         .lines()
         .map(str::trim)
@@ -460,6 +480,28 @@ fn store_path_is_named(store_name: &str, name: &str) -> bool {
     &rest[..cut] == name
 }
 
+/// What looks the programs up in the user's login shell (none for none).
+fn programs_command(is_root: bool, user: &str, packages: &[&str]) -> Option<String> {
+    if packages.is_empty() {
+        return None;
+    }
+    let names: Vec<String> = packages.iter().map(|p| sh_quote(p)).collect();
+    let probe = format!(
+        "for p in {}; do if command -v \"$p\" >/dev/null 2>&1; then echo \"FOUND $p $(command -v \"$p\")\"; else echo \"MISSING $p\"; fi; done",
+        names.join(" ")
+    );
+    Some(as_user(is_root, user, &probe))
+}
+
+/// The script that says whether `file`, relative to the home of `user`, exists.
+fn file_probe(user: &str, file: &str) -> String {
+    format!(
+        "h=$(getent passwd {} | cut -d: -f6) || exit; if test -e \"$h\"/{}; then echo PRESENT; else echo ABSENT; fi",
+        sh_quote(user),
+        sh_quote(file)
+    )
+}
+
 /// Each expected file, relative to the home, answered PRESENT or ABSENT.
 fn files(
     shell: &mut Shell<'_>,
@@ -470,16 +512,7 @@ fn files(
     evidence: &mut Vec<String>,
 ) -> Result<(), NoEvidence> {
     for file in files {
-        let probe = format!(
-            "h=$(getent passwd {} | cut -d: -f6) || exit; if test -e \"$h\"/{}; then echo PRESENT; else echo ABSENT; fi",
-            sh_quote(user),
-            sh_quote(file)
-        );
-        let out = answer(
-            shell,
-            &as_root(is_root, &format!("sh -c {}", sh_quote(&probe))),
-        )?
-        .output;
+        let out = answer(shell, &as_root_script(is_root, &file_probe(user, file)))?.output;
         match out
             .lines()
             .map(str::trim)

@@ -3,10 +3,13 @@ use super::result::{CheckResult, Outcome};
 use crate::check_id::CheckId;
 use crate::console::Shell;
 
+/// What reads the kernel's hostname (`hostname` needs not be installed).
+pub const HOSTNAME: &str = "cat /proc/sys/kernel/hostname";
+
 /// The kernel's hostname (what `hostname` prints) equals the expected name.
 pub fn hostname(shell: &mut Shell<'_>, expected: &str) -> CheckResult {
     crate::fault::check_starts("hostname");
-    let command = "cat /proc/sys/kernel/hostname";
+    let command = HOSTNAME;
     let (outcome, actual, message, evidence) = match run(shell, command) {
         Ok(out) if out.status == 0 => {
             let actual = first_line(&out.output);

@@ -90,6 +90,11 @@ impl SshdUnits {
     }
 }
 
+/// What `sshd_units` runs, for `Shell::prefetch`: it only reads the guest.
+pub fn sshd_units_probe() -> String {
+    super::units::settle_command(&[SERVICE, SOCKET], &UNIT_PROPS, Duration::ZERO)
+}
+
 /// Looks once at sshd's units: the sshd check takes what it saw when they
 /// have settled, so that it needs no second look.
 pub fn sshd_units(shell: &mut Shell<'_>) -> SshdUnits {

@@ -48,20 +48,7 @@ pub fn settle_units(
     props: &[&str],
     limit: Duration,
 ) -> Result<Settled, NoEvidence> {
-    let names: Vec<String> = units.iter().map(|u| sh_quote(u)).collect();
-    let flags: String = std::iter::once("Job")
-        .chain(props.iter().copied())
-        .map(|p| format!(" -p {p}"))
-        .collect();
-    let show = format!("systemctl show{flags} {}", names.join(" "));
-    // The pause between polls is a retry interval; what ends the wait is the job queue.
-    let command = format!(
-        "isotest_e=; while :; do isotest_s=$({show}); isotest_r=$?; case $isotest_r$isotest_s in 0*Job=[0-9]*) \
-         [ -n \"$isotest_e\" ] || isotest_e=$(( $(date +%s) + {} )); \
-         if [ \"$(date +%s)\" -lt \"$isotest_e\" ]; then sleep 0.2; continue; fi;; esac; break; done; \
-         printf '%s\\n' \"$isotest_s\"; case $isotest_r in 0) ;; *) (exit $isotest_r);; esac",
-        limit.as_secs()
-    );
+    let command = settle_command(units, props, limit);
     // The shell stretches its own timeout; the guest's loop ends first.
     let timeout = limit / shell.scale().max(1) + super::probe::COMMAND_TIMEOUT;
     let out = answer_within(shell, &command, timeout)?;
@@ -69,6 +56,24 @@ pub fn settle_units(
         pending: pending_jobs(&out, units),
         show: out,
     })
+}
+
+/// The guest's loop of `settle_units`.
+pub(super) fn settle_command(units: &[&str], props: &[&str], limit: Duration) -> String {
+    let names: Vec<String> = units.iter().map(|u| sh_quote(u)).collect();
+    let flags: String = std::iter::once("Job")
+        .chain(props.iter().copied())
+        .map(|p| format!(" -p {p}"))
+        .collect();
+    let show = format!("systemctl show{flags} {}", names.join(" "));
+    // The pause between polls is a retry interval; what ends the wait is the job queue.
+    format!(
+        "isotest_e=; while :; do isotest_s=$({show}); isotest_r=$?; case $isotest_r$isotest_s in 0*Job=[0-9]*) \
+         [ -n \"$isotest_e\" ] || isotest_e=$(( $(date +%s) + {} )); \
+         if [ \"$(date +%s)\" -lt \"$isotest_e\" ]; then sleep 0.2; continue; fi;; esac; break; done; \
+         printf '%s\\n' \"$isotest_s\"; case $isotest_r in 0) ;; *) (exit $isotest_r);; esac",
+        limit.as_secs()
+    )
 }
 
 /// `answer` with a longer timeout than a single command's: only exit status 0 is an answer.

@@ -8,8 +8,7 @@ use crate::scenario::User;
 /// passwordless sudo works when expected.
 pub fn user(shell: &mut Shell<'_>, is_root: bool, name: &str, expected: &User) -> CheckResult {
     let check = Check::new(CheckId::user(name), expected_text(expected));
-    let q = sh_quote(name);
-    let command = format!("getent passwd {q}");
+    let command = passwd_command(name);
     let passwd = match run(shell, &command) {
         Ok(out) if out.status == 0 => out.output.trim().to_owned(),
         // getent's status 2: the key is not in the database.
@@ -29,7 +28,7 @@ pub fn user(shell: &mut Shell<'_>, is_root: bool, name: &str, expected: &User) -
         fields.get(5).copied().unwrap_or(""),
         fields.get(6).copied().unwrap_or(""),
     );
-    let groups = match answer(shell, &format!("id -nG {q}")) {
+    let groups = match answer(shell, &groups_command(name)) {
         Ok(out) => out
             .output
             .split_whitespace()
@@ -55,6 +54,28 @@ pub fn user(shell: &mut Shell<'_>, is_root: bool, name: &str, expected: &User) -
         }
     }
     check.verdict(found)
+}
+
+/// The commands the check of `name` runs, in order, for `Shell::prefetch`:
+/// they only read the guest.
+pub fn probes(is_root: bool, name: &str, expected: &User) -> Vec<String> {
+    let mut probes = vec![passwd_command(name), groups_command(name)];
+    if expected.sudo_nopasswd {
+        probes.push(sudo_command(is_root, name));
+    }
+    probes
+}
+
+fn passwd_command(name: &str) -> String {
+    format!("getent passwd {}", sh_quote(name))
+}
+
+fn groups_command(name: &str) -> String {
+    format!("id -nG {}", sh_quote(name))
+}
+
+fn sudo_command(is_root: bool, name: &str) -> String {
+    format!("{} 2>&1", as_user(is_root, name, "sudo -n true"))
 }
 
 /// What the scenario expects of a user, in a line.
@@ -127,7 +148,7 @@ fn sudo(
     name: &str,
     found: &mut Found,
 ) -> Result<(), NoEvidence> {
-    let command = format!("{} 2>&1", as_user(is_root, name, "sudo -n true"));
+    let command = sudo_command(is_root, name);
     let out = run(shell, &command)?;
     match out.status {
         0 => found
@@ -156,11 +177,16 @@ const GETENT_NOT_FOUND: i32 = 2;
 /// Without an answer the dependent check is broken; the message alone says
 /// why (no console lines).
 pub fn user_exists(shell: &mut Shell<'_>, name: &str) -> Result<bool, NoEvidence> {
-    let command = format!("getent passwd {} >/dev/null", sh_quote(name));
+    let command = exists_command(name);
     let out = run(shell, &command).map_err(|e| NoEvidence::new(e.message))?;
     match out.status {
         0 => Ok(true),
         GETENT_NOT_FOUND => Ok(false),
         _ => Err(NoEvidence::new(no_answer(&command, &out).message)),
     }
+}
+
+/// What `user_exists` runs.
+pub fn exists_command(name: &str) -> String {
+    format!("getent passwd {} >/dev/null", sh_quote(name))
 }

@@ -53,8 +53,9 @@ pub(super) fn run_checks(
     ctx: &CheckContext<'_>,
     results: &mut Vec<CheckResult>,
 ) -> FailedUnits {
-    console_checks(shell, ctx, results);
     let is_root = checks::is_root(shell).unwrap_or(false);
+    shell.prefetch(&read_only_probes(is_root, ctx), checks::COMMAND_TIMEOUT);
+    console_checks(shell, ctx, results);
     let seen = ctx.expect.sshd.as_ref().map(|_| checks::sshd_units(shell));
     let sshd_starting = seen.as_ref().is_some_and(checks::SshdUnits::starting);
     if sshd_starting {
@@ -82,6 +83,7 @@ pub(super) fn run_checks(
         // catch_unwind classifies it as any other panic.
         Err(payload) => std::panic::resume_unwind(payload),
     }
+    shell.forget_prefetched();
     // Units may fail until start-up is over: they are listed after it when
     // steps follow (which wait for it anyway), else as far as they are known.
     let startup_over = if ctx.steps_follow {
@@ -93,6 +95,45 @@ pub(super) fn run_checks(
         units: ready::failed_units(shell, is_root),
         startup_over,
     }
+}
+
+/// The commands of the checks that only read the guest, in the order the
+/// checks ask them, run together before the checks (`Shell::prefetch`): the
+/// console's user and hostname (twice with SSH logins: they compare it),
+/// sshd's units at first sight, whether each SSH login's user exists, each
+/// user's account, and whether each Home Manager user exists. What runs between them and their check (the logins'
+/// key going into `~/.ssh`) changes none of it. What a unit still starting
+/// may change is read by its check once the unit has settled, never here: a
+/// wait in the batch would hold up the checks that need none.
+fn read_only_probes(is_root: bool, ctx: &CheckContext<'_>) -> Vec<String> {
+    let (boot, expect) = (ctx.boot, ctx.expect);
+    let mut probes = Vec::new();
+    if expect.autologin.is_some() && boot.logged_in.by_isotest.is_none() {
+        probes.push(checks::WHO_AM_I.to_owned());
+    }
+    if expect.hostname.is_some() {
+        probes.push(checks::HOSTNAME.to_owned());
+    }
+    if let Some(sshd) = &expect.sshd {
+        probes.push(checks::sshd_units_probe());
+        if !sshd.login.is_empty() {
+            probes.push(checks::HOSTNAME.to_owned());
+        }
+        probes.extend(
+            sshd.login
+                .iter()
+                .map(|login| checks::probes::user_exists(&login.user)),
+        );
+    }
+    for (name, user) in &expect.users {
+        probes.extend(checks::probes::user(is_root, name, user));
+    }
+    for (name, user) in &expect.users {
+        if user.home_manager.is_some() {
+            probes.push(checks::probes::user_exists(name));
+        }
+    }
+    probes
 }
 
 /// The units that had failed when the checks were done.
@@ -228,11 +269,12 @@ fn prepare_logins(
         ctx.sshd.host_keys.clone()
     };
     // The console's hostname is what SSH must agree with: without it the logins have no evidence.
-    let hostname = match shell.run("cat /proc/sys/kernel/hostname", checks::COMMAND_TIMEOUT) {
+    let hostname = match shell.run(checks::HOSTNAME, checks::COMMAND_TIMEOUT) {
         Ok(o) if o.status == 0 => o.output.trim().to_owned(),
         Ok(o) => {
             let why = format!(
-                "`cat /proc/sys/kernel/hostname` failed with exit status {}",
+                "`{}` failed with exit status {}",
+                checks::HOSTNAME,
                 o.status
             );
             return all(&|n| CheckResult::broken(n, "", &why, Vec::new()));

@@ -227,9 +227,8 @@ fn fresh_clock_and_randomness(
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     let script = crate::console::sh_quote(&after_restore_script(now, &bytes));
-    let command = format!(
-        "if [ \"$(id -u)\" = 0 ]; then sh -c {script}; else sudo -n sh -c {script}; fi"
-    );
+    let command =
+        format!("if [ \"$(id -u)\" = 0 ]; then sh -c {script}; else sudo -n sh -c {script}; fi");
     let out = shell.run(&command, checks::COMMAND_TIMEOUT)?;
     if !out.output.starts_with(RAN) {
         // `sudo -n` refused (a user's shell without passwordless sudo).
@@ -370,7 +369,9 @@ mod tests {
         );
         assert!(script.contains("0x5207"), "{script}");
         // Forced only when the kernel has not reseeded for its new generation ID.
-        let skip = script.find("if [ \"$forks\" -gt 0 ]; then :").expect(&script);
+        let skip = script
+            .find("if [ \"$forks\" -gt 0 ]; then :")
+            .expect(&script);
         assert!(skip < script.find("elif perl").expect(&script), "{script}");
         assert!(!after_restore_script(Duration::ZERO, &None).contains("printf"));
     }
@@ -395,8 +396,11 @@ mod tests {
         );
         // None yet, or no generation ID (aarch64): forced.
         for vmgenid in [true, false] {
-            let randomness =
-                randomness_said("clock set 1\nforks 0\nmixed\nreseeded perl\n", vmgenid, true);
+            let randomness = randomness_said(
+                "clock set 1\nforks 0\nmixed\nreseeded perl\n",
+                vmgenid,
+                true,
+            );
             assert!(
                 randomness.ends_with(
                     "the host's random bytes mixed in and a reseed forced (RNDRESEEDCRNG through perl)"
