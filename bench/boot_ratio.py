@@ -53,7 +53,17 @@ the pairs, with its spread (lowest and highest). Reported:
            generator reseeded (target <= 1 s), each save (target <= 2 s), and
            isotest's peak RSS (target <= 50 MiB). Rounds alternate the order.
 
-Options: --pairs N (default 7), --only LIST (shell,verdict,menu,rss,throughput,shared;
+  labgrid  the hostname-only scenario (`expect: hostname: rescue` on the
+           rescue ISO, x86_64 BIOS) with isotest (`--accel tcg --cpus 2`)
+           and with labgrid 26.0.1 (bench/labgrid_hostname.py: its QEMUDriver
+           on the bare machine, the serial entry picked at the isolinux prompt
+           as the bare boot picks it, its ShellDriver to the autologin shell,
+           then `cat /proc/sys/kernel/hostname`), in alternating pairs: each
+           process's wall time, start to exit, and isotest's over labgrid's
+           (target < 1: ahead). labgrid goes into a venv of its own under
+           ~/.cache/isotest/bench-venv (pip, from PyPI) the first time.
+
+Options: --pairs N (default 7), --only LIST (shell,verdict,menu,rss,throughput,shared,labgrid;
 shell, verdict, rss share the same isotest runs), --trial NAME, --jobs 1,2,4,
 --cpus 1,2, --throughput-rounds N (default: 3; each round runs every
 combination once, and isotest with no --jobs/--cpus (its own defaults), in
@@ -311,6 +321,48 @@ def shared_boots(iso, env, n, rounds, log):
     ]
 
 
+LABGRID = "labgrid==26.0.1"
+
+
+def labgrid_python():
+    """A Python with labgrid: a venv of the bench's own, made once."""
+    venv = os.path.join(os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "isotest", "bench-venv")
+    python = os.path.join(venv, "bin", "python3")
+    if not os.path.exists(python):
+        subprocess.run([sys.executable, "-m", "venv", venv], check=True)
+    have = subprocess.run([python, "-c", "import importlib.metadata as m; print(m.version('labgrid'))"],
+                          capture_output=True, text=True)
+    if have.stdout.strip() != LABGRID.split("==")[1]:
+        subprocess.run([python, "-m", "pip", "install", "-q", LABGRID], check=True)
+    return python
+
+
+def labgrid_side_by_side(iso, env, pairs, log):
+    """Wall times of the hostname-only scenario under isotest and under labgrid, in alternating pairs."""
+    python = labgrid_python()
+    walls = {"isotest": [], "labgrid": []}
+    with tempfile.TemporaryDirectory(prefix="isotest-bench-") as d:
+        scenario = os.path.join(d, "hostname.yaml")
+        open(scenario, "w").write(f"image: {iso}\narch: x86_64\nfirmware: bios\nmemory: 1G\nexpect:\n  hostname: rescue\n")
+        for pair in range(pairs):
+            for kind in (["isotest", "labgrid"] if pair % 2 == 0 else ["labgrid", "isotest"]):
+                if kind == "isotest":
+                    with tempfile.TemporaryDirectory(prefix="isotest-bench-") as art:
+                        wall, _, _ = isotest([scenario, "--cpus", "2"], art, env)
+                else:
+                    start = time.monotonic()
+                    done = subprocess.run([python, os.path.join(repo, "bench", "labgrid_hostname.py"), iso],
+                                          capture_output=True, text=True)
+                    wall = time.monotonic() - start
+                    if done.returncode != 0:
+                        raise SystemExit(f"labgrid: exit {done.returncode}: {done.stdout[-500:]} {done.stderr[-2000:]}")
+                walls[kind].append(wall)
+                log(f"labgrid pair {pair + 1}: {kind} hostname-only {wall:.1f} s")
+    ratios = [i / l for i, l in zip(walls["isotest"], walls["labgrid"])]
+    return [f"hostname-only scenario, wall start to exit: isotest {spread(walls['isotest'], '{:.1f}')} s, "
+            f"{LABGRID} {spread(walls['labgrid'], '{:.1f}')} s; isotest / labgrid {spread(ratios)}x (target < 1)"]
+
+
 def spread(values, fmt="{:.2f}"):
     return f"{fmt.format(statistics.median(values))} ({fmt.format(min(values))}-{fmt.format(max(values))}, n={len(values)})"
 
@@ -318,7 +370,7 @@ def spread(values, fmt="{:.2f}"):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pairs", type=int, default=7)
-    parser.add_argument("--only", default="shell,verdict,menu,rss,throughput,shared")
+    parser.add_argument("--only", default="shell,verdict,menu,rss,throughput,shared,labgrid")
     parser.add_argument("--trial", default="rescue::x86_64::bios")
     parser.add_argument("--jobs", default="1,2,4")
     parser.add_argument("--cpus", default="1,2")
@@ -329,7 +381,7 @@ def main():
     parser.add_argument("--no-record", action="store_true")
     a = parser.parse_args()
     only = set(a.only.split(","))
-    unknown = only - {"shell", "verdict", "menu", "rss", "throughput", "shared"}
+    unknown = only - {"shell", "verdict", "menu", "rss", "throughput", "shared", "labgrid"}
     if unknown or a.pairs < 1 or a.throughput_rounds < 1 or a.shared_rounds < 1 or a.shared_scenarios < 2:
         parser.error(f"bad --only {sorted(unknown)} or a count below 1")
     if a.trial != "rescue::x86_64::bios" and only & {"shell", "verdict", "menu"}:
@@ -417,6 +469,9 @@ def main():
 
     if "shared" in only:
         results.extend(shared_boots(iso, env, a.shared_scenarios, a.shared_rounds, log))
+
+    if "labgrid" in only:
+        results.extend(labgrid_side_by_side(iso, env, a.pairs, log))
 
     pairs = f", {a.pairs} pair(s)" if only & {"shell", "verdict", "menu", "rss"} else ""
     header = f"{time.strftime('%Y-%m-%d')} {os.cpu_count()} cores, TCG{pairs}, trial {a.trial}"

@@ -4,10 +4,10 @@ use crate::check_id::CheckId;
 use crate::console::{BootOutcome, Shell};
 use crate::scenario::Autologin;
 
-/// The serial console reached the expected user's shell with nothing typed at a login prompt.
 /// What names the console's user.
 pub const WHO_AM_I: &str = "id -un";
 
+/// The serial console reached the expected user's shell with nothing typed at a login prompt.
 /// Evidence: getty's own line (`... login: root (automatic login)`) and `id -un`
 /// in the shell, which must agree.
 pub fn autologin(shell: &mut Shell<'_>, boot: &BootOutcome, expected: &Autologin) -> CheckResult {
@@ -104,7 +104,7 @@ pub fn console_login(shell: &mut Shell<'_>, user: &str, boot: &BootOutcome) -> C
         secs: 0.0,
     };
     result.evidence.extend(login_shell_line(boot));
-    match run(shell, "id -un") {
+    match run(shell, WHO_AM_I) {
         Ok(out) if out.status == 0 => {
             let id = first_line(&out.output);
             result.evidence.push(format!("$ id -un → {id}"));

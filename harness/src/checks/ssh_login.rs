@@ -11,11 +11,14 @@ use crate::ssh::{self, Auth, Secret, SshError};
 use std::path::Path;
 use std::time::Duration;
 
+/// What lists the host keys' fingerprints.
+pub(super) const HOST_KEYS: &str =
+    "(for f in /etc/ssh/ssh_host_*_key.pub; do ssh-keygen -lf \"$f\" || exit; done)";
+
 /// The fingerprints of the guest's SSH host keys, as its console shows them.
 /// The loop runs in a subshell so that a missing `ssh-keygen` (127) is its status.
 pub fn host_key_fingerprints(shell: &mut Shell<'_>) -> Result<Vec<String>, NoEvidence> {
-    let command = "(for f in /etc/ssh/ssh_host_*_key.pub; do ssh-keygen -lf \"$f\" || exit; done)";
-    let out = answer(shell, command)?;
+    let out = answer(shell, HOST_KEYS)?;
     let prints: Vec<String> = out
         .output
         .lines()

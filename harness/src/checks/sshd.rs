@@ -130,7 +130,7 @@ pub fn sshd(
     seen: Option<SshdUnits>,
 ) -> CheckResult {
     let check = Check::new(CheckId::Sshd, expected_text(expected));
-    let daemon = match look(shell, seen) {
+    let daemon = match look(shell, is_root, expected, seen) {
         Ok(daemon) => daemon,
         Err(Unjudged::Starting(pending, limit)) => return check.still_starting(&pending, limit),
         Err(Unjudged::Broken(e)) => return check.broken(e),
@@ -179,8 +179,18 @@ struct Daemon {
 
 /// Gathers the units' states and the listening ports. The first look
 /// (`seen`) is taken when it found nothing pending; one that did, or that
-/// got no answer, is asked again (with the wait).
-fn look(shell: &mut Shell<'_>, seen: Option<SshdUnits>) -> Result<Daemon, Unjudged> {
+/// got no answer, is asked again (with the wait). With `sshd.service`
+/// active, what the check and then the SSH logins read is run together
+/// (`Shell::prefetch`): the ports, `sshd -T`, and for logins the hostname,
+/// whether each login's user exists and, without pinned keys, the host keys
+/// (NixOS makes them before the service starts; with socket activation
+/// they come at the first connection, so nothing is run ahead then).
+fn look(
+    shell: &mut Shell<'_>,
+    is_root: bool,
+    expected: &Sshd,
+    seen: Option<SshdUnits>,
+) -> Result<Daemon, Unjudged> {
     // Not judged while either unit's start job is queued or running.
     let limit = super::units::UNIT_TIMEOUT * shell.scale();
     let settled = match seen {
@@ -198,6 +208,22 @@ fn look(shell: &mut Shell<'_>, seen: Option<SshdUnits>) -> Result<Daemon, Unjudg
                 got.len()
             )))
         })?;
+    if service.running() && expected.must_run() {
+        let mut probes = vec!["ss -ltnH".to_owned(), as_root(is_root, SSHD_T)];
+        if !expected.login.is_empty() {
+            if expected.host_keys.is_empty() {
+                probes.push(super::ssh_login::HOST_KEYS.to_owned());
+            }
+            probes.push(super::hostname::HOSTNAME.to_owned());
+            probes.extend(
+                expected
+                    .login
+                    .iter()
+                    .map(|login| super::users::exists_command(&login.user)),
+            );
+        }
+        shell.prefetch(&probes, super::probe::COMMAND_TIMEOUT);
+    }
     let ss = answer(shell, "ss -ltnH").map_err(Unjudged::Broken)?;
     Ok(Daemon {
         service,

@@ -117,11 +117,15 @@ impl<'c> Shell<'c> {
     /// (the framing's printf, redirection and `od`) costs about as much as a
     /// short command itself. Each command's output ends in a separator line
     /// with its status, under a nonce drawn after the commands were written,
-    /// and the whole comes back through `od` as any output does: each answer
-    /// is exact, or none is kept and each command runs on its own when asked.
-    /// For commands that only read what nothing run before their `run`
-    /// changes; `forget_prefetched` drops what was not asked for.
+    /// and the whole comes back through `od` as any output does; it is split
+    /// before each part is made plain text on its own, as if it had run
+    /// alone. Each answer is exact, or none is kept and each command runs on
+    /// its own when asked. For commands that only read what nothing run
+    /// before their `run` changes, and that leave nothing behind writing to
+    /// their output (a background job's late output would be the next
+    /// command's); `forget_prefetched` drops what was not asked for.
     pub fn prefetch(&mut self, commands: &[String], timeout: Duration) {
+        let commands: Vec<&String> = commands.iter().filter(|c| !c.trim().is_empty()).collect();
         if commands.len() < 2 {
             return;
         }
@@ -132,13 +136,16 @@ impl<'c> Shell<'c> {
             .map(|(i, c)| format!("{{\n{c}\n}}; printf '\\n%s_%s:%s_\\n' {sep} S{i} \"$?\"\n"))
             .collect();
         let at = self.console.since_attached();
-        let result = self.exchange(batch.trim_end(), timeout, &[]);
+        // Each command may take a single command's time.
+        let within = timeout * u32::try_from(commands.len()).unwrap_or(u32::MAX);
+        let result = self.exchange(batch.trim_end(), within, &[]);
         let took = self.console.since_attached().saturating_sub(at);
         let answers = match &result {
-            Ok(out) => split_answers(&out.output, &sep, commands.len()),
+            Ok(raw) => split_answers(&raw.bytes, &sep, commands.len()),
             Err(_) => None,
         };
         let Some(answers) = answers else {
+            let result = result.map(|raw| raw.plain());
             let why = match &result {
                 Err(e) => chain(e),
                 Ok(out) => format!("the answers could not be told apart: {:?}", out.output),
@@ -153,7 +160,7 @@ impl<'c> Shell<'c> {
             return;
         };
         let mut log = format!("# {} commands run together:\n", commands.len());
-        for (command, answer) in commands.iter().zip(answers) {
+        for (command, answer) in commands.into_iter().zip(answers) {
             log.push_str(&log_entry(command, at, took, &Ok(answer.clone())));
             self.ahead.push((command.clone(), answer));
         }
@@ -189,7 +196,9 @@ impl<'c> Shell<'c> {
         remove: &[String],
     ) -> Result<CommandOutput, ShellError> {
         let at = self.console.since_attached();
-        let result = self.exchange(command, timeout, remove);
+        let result = self
+            .exchange(command, timeout, remove)
+            .map(|raw| raw.plain());
         let took = self.console.since_attached().saturating_sub(at);
         let shown = if remove.is_empty() {
             command.to_owned()
@@ -206,7 +215,7 @@ impl<'c> Shell<'c> {
         command: &str,
         timeout: Duration,
         remove: &[String],
-    ) -> Result<CommandOutput, ShellError> {
+    ) -> Result<Raw, ShellError> {
         let id = self.next_id;
         self.next_id += 1;
         let tag = format!("ISOTEST_{:016x}", nonce());
@@ -257,27 +266,41 @@ impl<'c> Shell<'c> {
             .and_then(|s| s.parse().ok())
             .unwrap_or(-1);
         tracing::debug!(command, status, "console command");
-        Ok(CommandOutput {
-            output: plain_text(&bytes),
-            status,
-        })
+        Ok(Raw { bytes, status })
     }
 }
 
-/// The answers of `n` commands run together (`Shell::prefetch`): the output
+/// A command's output bytes as they were written, and its status.
+struct Raw {
+    bytes: Vec<u8>,
+    status: i32,
+}
+
+impl Raw {
+    fn plain(&self) -> CommandOutput {
+        CommandOutput {
+            output: plain_text(&self.bytes),
+            status: self.status,
+        }
+    }
+}
+
+/// The answers of `n` commands run together (`Shell::prefetch`): the bytes
 /// before each separator (less the newline the separator's printf put before
-/// it) and the status in it. None unless all `n` are there, in order.
-fn split_answers(output: &str, sep: &str, n: usize) -> Option<Vec<CommandOutput>> {
+/// it), each made plain text on its own, and the status in it. None unless
+/// all `n` are there, in order, and nothing after the last.
+fn split_answers(output: &[u8], sep: &str, n: usize) -> Option<Vec<CommandOutput>> {
+    let find = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).position(|w| w == needle);
     let mut rest = output;
     let mut answers = Vec::with_capacity(n);
     for i in 0..n {
         let marker = format!("\n{sep}_S{i}:");
-        let at = rest.find(&marker)?;
+        let at = find(rest, marker.as_bytes())?;
         let after = &rest[at + marker.len()..];
-        let end = after.find("_\n")?;
-        let status = after[..end].parse().ok()?;
+        let end = find(after, b"_\n")?;
+        let status = std::str::from_utf8(&after[..end]).ok()?.parse().ok()?;
         answers.push(CommandOutput {
-            output: rest[..at].to_owned(),
+            output: plain_text(&rest[..at]),
             status,
         });
         rest = &after[end + 2..];
@@ -643,10 +666,14 @@ mod tests {
         let mut shell = local.shell();
         let wait = Duration::from_secs(20);
         let count = format!("echo x >> {0}; wc -l < {0}", counter.display());
+        let open_escape = "printf 'open\\033]0;title'".to_owned();
         let commands = [
             "printf 'no newline'".to_owned(),
             "printf '\\nISOTEST_0_S1:0_\\n'; (exit 3)".to_owned(),
             count.clone(),
+            // Blank: left out (it would not parse in a group).
+            " ".to_owned(),
+            open_escape.clone(),
             "true".to_owned(),
             "echo never asked".to_owned(),
         ];
@@ -663,19 +690,22 @@ mod tests {
             shell.run(&commands[1], wait).unwrap(),
             alone("\nISOTEST_0_S1:0_\n", 3)
         );
-        assert_eq!(shell.run(&commands[3], wait).unwrap(), alone("", 0));
+        // An escape left open ends with its own output, as when run alone.
+        let ahead = shell.run(&open_escape, wait).unwrap();
+        assert_eq!(ahead, shell.run(&open_escape, wait).unwrap());
+        assert_eq!(shell.run("true", wait).unwrap(), alone("", 0));
         // Run ahead once: its answer then, and a real run the next time.
         assert_eq!(shell.run(&count, wait).unwrap(), alone("1\n", 0));
         assert_eq!(shell.run(&count, wait).unwrap(), alone("2\n", 0));
         shell.forget_prefetched();
         assert_eq!(
-            shell.run(&commands[4], wait).unwrap(),
+            shell.run("echo never asked", wait).unwrap(),
             alone("never asked\n", 0)
         );
         let log = std::fs::read_to_string(log).unwrap();
         assert!(
             log.starts_with(
-                "# 5 commands run together:\n$ printf 'no newline'\nno newline\n# exit status 0"
+                "# 6 commands run together:\n$ printf 'no newline'\nno newline\n# exit status 0"
             ),
             "{log}"
         );

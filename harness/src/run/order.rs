@@ -99,31 +99,24 @@ pub(super) fn run_checks(
 
 /// The commands of the checks that only read the guest, in the order the
 /// checks ask them, run together before the checks (`Shell::prefetch`): the
-/// console's user and hostname (twice with SSH logins: they compare it),
-/// sshd's units at first sight, whether each SSH login's user exists, each
-/// user's account, and whether each Home Manager user exists. What runs between them and their check (the logins'
+/// console's user and hostname, sshd's units at first sight, each user's
+/// account, and whether each Home Manager user exists (what the SSH logins
+/// read goes with the sshd check's own, just before them). What runs between them and their check (the logins'
 /// key going into `~/.ssh`) changes none of it. What a unit still starting
 /// may change is read by its check once the unit has settled, never here: a
 /// wait in the batch would hold up the checks that need none.
 fn read_only_probes(is_root: bool, ctx: &CheckContext<'_>) -> Vec<String> {
     let (boot, expect) = (ctx.boot, ctx.expect);
     let mut probes = Vec::new();
-    if expect.autologin.is_some() && boot.logged_in.by_isotest.is_none() {
+    // The autologin check's, or the console login's.
+    if expect.autologin.is_some() || boot.logged_in.by_isotest.is_some() {
         probes.push(checks::WHO_AM_I.to_owned());
     }
     if expect.hostname.is_some() {
         probes.push(checks::HOSTNAME.to_owned());
     }
-    if let Some(sshd) = &expect.sshd {
+    if expect.sshd.is_some() {
         probes.push(checks::sshd_units_probe());
-        if !sshd.login.is_empty() {
-            probes.push(checks::HOSTNAME.to_owned());
-        }
-        probes.extend(
-            sshd.login
-                .iter()
-                .map(|login| checks::probes::user_exists(&login.user)),
-        );
     }
     for (name, user) in &expect.users {
         probes.extend(checks::probes::user(is_root, name, user));
@@ -249,6 +242,9 @@ fn prepare_logins(
     ctx: &SshContext<'_>,
     sshd_ok: bool,
 ) -> Vec<checks::SshLoginStage> {
+    if ctx.sshd.login.is_empty() {
+        return Vec::new();
+    }
     let name = checks::login_check_id;
     let all = |result: &dyn Fn(CheckId) -> CheckResult| {
         ctx.sshd

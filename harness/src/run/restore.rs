@@ -227,18 +227,21 @@ fn fresh_clock_and_randomness(
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     let script = crate::console::sh_quote(&after_restore_script(now, &bytes));
-    let command =
-        format!("if [ \"$(id -u)\" = 0 ]; then sh -c {script}; else sudo -n sh -c {script}; fi");
+    let command = format!(
+        "isotest_s={script}; if [ \"$(id -u)\" = 0 ]; then sh -c \"$isotest_s\"; else sudo -n sh -c \"$isotest_s\"; fi"
+    );
     let out = shell.run(&command, checks::COMMAND_TIMEOUT)?;
-    if !out.output.starts_with(RAN) {
+    // What sudo may say first (a warning) is not the script's.
+    let Some(at) = out.output.find(RAN) else {
         // `sudo -n` refused (a user's shell without passwordless sudo).
         let why = format!("not done: it could not run as root ({})", out.output.trim());
         return Ok((why.clone(), why));
-    }
+    };
+    let said = &out.output[at..];
     let vmgenid = arch == crate::platform::Arch::X86_64;
     Ok((
-        clock_said(&out.output, now),
-        randomness_said(&out.output, vmgenid, bytes.is_some()),
+        clock_said(said, now),
+        randomness_said(said, vmgenid, bytes.is_some()),
     ))
 }
 
