@@ -29,8 +29,10 @@ targets:
         display: fb-headless
         nic: user,model=virtio-net-pci
       ShellDriver:
-        # The fixture's root prompt is NixOS's: `[root@rescue:~]#` in colour.
-        prompt: 'root@rescue:[^\\]]*\\]#'
+        # The fixture's root prompt on its serial console, `root@rescue:~# `,
+        # after bash's bracketed-paste switch (labgrid looks for the prompt
+        # right after its marker and white space).
+        prompt: '(\\x1b\\[\\?2004h)?root@rescue:[^\\r\\n]*# '
         login_prompt: ' login: '
         username: root
         login_timeout: 600
