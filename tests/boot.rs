@@ -1774,13 +1774,7 @@ fn restored_machines() -> Test {
             .run(&format!("echo {token} > /run/token"), WITHIN)
             .map_err(shell_error)?;
         ensure(out.status == 0, "the token could not be written")?;
-        let out = shell
-            .run(&set_efi_variable("IsotestSaved"), WITHIN)
-            .map_err(shell_error)?;
-        ensure(
-            out.status == 0,
-            format!("setting a UEFI variable: {}", out.output),
-        )?;
+        set_efi_variable(&mut shell, "IsotestSaved", WITHIN)?;
         let saved_vars = saved.private.path().join("uefi-vars.fd");
         ensure(
             holds_efi_variable(&saved_vars, "IsotestSaved")?,
@@ -1880,13 +1874,7 @@ fn restored_machines() -> Test {
         let mut a = Shell::new(a_console, scale);
         let out = a.run("touch /run/only-in-a", WITHIN).map_err(shell_error)?;
         ensure(out.status == 0, "a: touch failed")?;
-        let out = a
-            .run(&set_efi_variable("IsotestOnlyInA"), WITHIN)
-            .map_err(shell_error)?;
-        ensure(
-            out.status == 0,
-            format!("a: setting a UEFI variable: {}", out.output),
-        )?;
+        set_efi_variable(&mut a, "IsotestOnlyInA", WITHIN).map_err(|e| format!("a: {e}"))?;
         ensure(
             holds_efi_variable(a_vars, "IsotestOnlyInA")?,
             "a: the variable it set is not in its variable store",
@@ -1939,14 +1927,25 @@ fn restored_machines() -> Test {
 /// The GUID of the variables the restore test sets (its own vendor GUID).
 const ISOTEST_EFI_GUID: &str = "4a0b3f8e-6d1c-4e2a-9b57-1f3c2d4e5a60";
 
-/// A root shell command that sets the non-volatile UEFI variable `name`
-/// through efivarfs (mounted first where the system has not): 4 bytes of
-/// attributes (non-volatile, boot and runtime access), then the value.
-fn set_efi_variable(name: &str) -> String {
+/// Sets the non-volatile UEFI variable `name` from a root shell, through
+/// efivarfs (mounted first where the system has not): 4 bytes of attributes
+/// (non-volatile, boot and runtime access), then the value.
+fn set_efi_variable(
+    shell: &mut isotest::console::Shell<'_>,
+    name: &str,
+    within: Duration,
+) -> Result<(), String> {
     let dir = "/sys/firmware/efi/efivars";
-    format!(
+    let command = format!(
         "grep -q ' {dir} ' /proc/mounts || mount -t efivarfs efivarfs {dir}; \
          printf '\\007\\000\\000\\000isotest' > {dir}/{name}-{ISOTEST_EFI_GUID}"
+    );
+    let out = shell
+        .run(&command, within)
+        .map_err(|e| isotest::error::chain(&e))?;
+    ensure(
+        out.status == 0,
+        format!("setting the UEFI variable {name}: {}", out.output),
     )
 }
 

@@ -93,22 +93,26 @@ impl Board {
         // What is cheap to know first; a QEMU's version and an ISO's content
         // are asked for only of trials that could share, each once.
         let alike: Vec<Option<String>> = trials.iter().map(|t| group_key(t, options)).collect();
+        let mut count: HashMap<&String, usize> = HashMap::new();
+        for key in alike.iter().flatten() {
+            *count.entry(key).or_default() += 1;
+        }
         let mut can_save: HashMap<crate::platform::Arch, bool> = HashMap::new();
         let keys: Vec<Option<String>> = alike
             .iter()
             .zip(trials)
             .map(|(key, trial)| {
-                let key = key
-                    .as_ref()
-                    .filter(|k| alike.iter().filter(|o| o.as_ref() == Some(k)).count() > 1)?;
+                let key = key.as_ref().filter(|k| count[k] > 1)?;
                 let can = *can_save.entry(trial.arch).or_insert_with(|| {
                     qemu::find_qemu(trial.arch)
                         .is_ok_and(|q| qemu::can_save_state(qemu::version(&q).as_deref()))
                 });
+                if !can {
+                    return None;
+                }
                 // By content: two names of one ISO are one image. One that
                 // cannot be read boots alone, and its trial says why.
                 match prebuilt(trial, options) {
-                    _ if !can => None,
                     Some(path) => Some(format!("{key}; content {}", image_hash(path).ok()?)),
                     None => Some(key.clone()),
                 }
