@@ -67,6 +67,8 @@ fn options(name: &str) -> RunOptions {
     RunOptions {
         artifacts: support::artifacts().join(name),
         cpus: *GUEST_CPUS.get().unwrap_or(&1),
+        // Other tests boot beside a shared boot's leader.
+        lone_cpus: *GUEST_CPUS.get().unwrap_or(&1),
         ..RunOptions::default()
     }
 }
@@ -1496,7 +1498,7 @@ fn screendump_without_serial() -> Test {
                 .map_err(|e| format!("qemu.cmdline: {e}"))?;
             ensure(
                 cmdline.starts_with("# QEMU emulator version ")
-                    && cmdline.contains(" -machine q35,accel="),
+                    && cmdline.contains(" -machine q35 -accel "),
                 format!("qemu.cmdline:\n{cmdline}"),
             )
         })();

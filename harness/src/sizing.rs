@@ -26,6 +26,10 @@ impl Host {
 pub struct Sizing {
     pub jobs: usize,
     pub cpus: u32,
+    /// Virtual CPUs of a guest that boots while no other does (a shared
+    /// boot's leader when it is the run's one boot at a time): `cpus` as
+    /// given, else what one guest alone gets.
+    pub lone_cpus: u32,
 }
 
 impl Sizing {
@@ -46,8 +50,11 @@ impl Sizing {
         );
         let booting = trials.iter().filter(|t| t.skip.is_none()).count();
         let at_once = jobs.min(booting).max(1);
-        let cpus = cpus.unwrap_or_else(|| crate::run::guest_cpus(host.cores, at_once));
-        Sizing { jobs, cpus }
+        Sizing {
+            jobs,
+            cpus: cpus.unwrap_or_else(|| crate::run::guest_cpus(host.cores, at_once)),
+            lone_cpus: cpus.unwrap_or_else(|| crate::run::guest_cpus(host.cores, 1)),
+        }
     }
 }
 
@@ -79,13 +86,27 @@ mod tests {
     #[test]
     fn options_given_are_kept() {
         let s = Sizing::of(&trials(4, 0, "2G"), TWO_CORES, Some(3), Some(4));
-        assert_eq!(s, Sizing { jobs: 3, cpus: 4 });
+        assert_eq!(
+            s,
+            Sizing {
+                jobs: 3,
+                cpus: 4,
+                lone_cpus: 4
+            }
+        );
     }
 
     #[test]
     fn by_default_one_trial_per_core_with_one_vcpu_each() {
         let s = Sizing::of(&trials(4, 0, "1G"), TWO_CORES, None, None);
-        assert_eq!(s, Sizing { jobs: 2, cpus: 1 });
+        assert_eq!(
+            s,
+            Sizing {
+                jobs: 2,
+                cpus: 1,
+                lone_cpus: 2
+            }
+        );
     }
 
     #[test]
@@ -95,7 +116,7 @@ mod tests {
             memory_mib: Some(4096),
         };
         let s = Sizing::of(&trials(8, 0, "1G"), host, None, None);
-        assert_eq!(s, Sizing { jobs: 3, cpus: 2 });
+        assert_eq!((s.jobs, s.cpus), (3, 2));
         let unknown = Host {
             memory_mib: None,
             ..host
@@ -107,7 +128,7 @@ mod tests {
     fn one_booting_trial_gets_two_vcpus() {
         // Skipped trials never boot, so they take no core.
         let s = Sizing::of(&trials(3, 2, "1G"), TWO_CORES, None, None);
-        assert_eq!(s, Sizing { jobs: 2, cpus: 2 });
+        assert_eq!((s.jobs, s.cpus), (2, 2));
         let s = Sizing::of(&trials(1, 0, "1G"), TWO_CORES, Some(4), None);
         assert_eq!(s.cpus, 2);
         assert_eq!(Sizing::of(&[], TWO_CORES, None, None).cpus, 2);

@@ -4,6 +4,7 @@ use crate::check_id::CheckId;
 use crate::console::{sh_quote, Shell};
 use crate::scenario::{HomeManager, Installed, Package};
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 /// Home Manager as a NixOS module: once `home-manager-<user>.service` has no
 /// job queued or running (`settle_units`), it ran this boot and succeeded, the user's generation link resolves (any layout a Home
@@ -30,9 +31,16 @@ pub fn home_manager(
         Ok(false) => return check.no_such_user(user),
         Err(e) => return check.broken(e),
     }
-    // Not judged while its activation is queued or running.
+    // Not judged while its activation is queued or running; the first look
+    // is the one run ahead with the other read-only probes (`unit_probe`).
     let limit = super::units::UNIT_TIMEOUT * shell.scale();
-    let show = match super::units::settle_units(shell, &[&unit], &UNIT_PROPS, limit) {
+    let settled = match super::units::settle_units(shell, &[&unit], &UNIT_PROPS, Duration::ZERO) {
+        Ok(seen) if !seen.pending.is_empty() => {
+            super::units::settle_units(shell, &[&unit], &UNIT_PROPS, limit)
+        }
+        seen => seen,
+    };
+    let show = match settled {
         Ok(settled) if settled.pending.is_empty() => settled.show,
         Ok(settled) => return check.still_starting(&settled.pending, limit),
         Err(e) => return check.broken(e),
@@ -48,34 +56,49 @@ pub fn home_manager(
         super::probe::COMMAND_TIMEOUT,
     );
     found.actual = format!("{unit}: {state}");
-    let probed = generation(shell, is_root, user, problems, evidence).and_then(|generation| {
-        find_programs(shell, is_root, user, &programs, problems, evidence)?;
-        // Without a generation there is nothing to look in: that is its own problem.
-        if let Some(generation) = generation {
-            find_packages(
-                shell,
-                is_root,
-                user,
-                &generation,
-                &installed,
-                problems,
-                evidence,
-            )?;
-        }
-        files(shell, is_root, user, &expected.files, problems, evidence)
-    });
+    let store = (!installed.is_empty()).then(|| store_dir(&installed));
+    let probed = generation(shell, is_root, user, store.as_deref(), problems, evidence).and_then(
+        |(generation, listing)| {
+            find_programs(shell, is_root, user, &programs, problems, evidence)?;
+            // Without a generation there is nothing to look in: that is its own problem.
+            if let (Some(generation), Some(store)) = (generation, &store) {
+                judge_listing(
+                    user,
+                    &generation,
+                    &listing,
+                    &installed,
+                    store,
+                    problems,
+                    evidence,
+                );
+            }
+            files(shell, is_root, user, &expected.files, problems, evidence)
+        },
+    );
     match probed {
         Ok(()) => check.verdict(found),
         Err(e) => check.broken(e),
     }
 }
 
+/// The first look at the unit of `user`'s activation, for `Shell::prefetch`
+/// with the other read-only probes: the check waits only when it saw the
+/// activation queued or running.
+pub fn unit_probe(user: &str) -> String {
+    super::units::settle_command(&[&unit_name(user)], &UNIT_PROPS, Duration::ZERO)
+}
+
 /// What the check reads once the unit has settled (the activation makes the
-/// links, programs and files these look at) and that depends on no earlier
-/// answer, run together (`Shell::prefetch`): the generation links, the
-/// programs and the files. The packages are looked up in the generation found.
-fn settled_probes(is_root: bool, user: &str, expected: &HomeManager) -> Vec<String> {
-    let mut probes = vec![as_root_script(is_root, &generation_probe(user))];
+/// links, programs and files these look at), run together
+/// (`Shell::prefetch`): the generation links with what the first one's
+/// `home-path` links to, the programs and the files.
+pub fn settled_probes(is_root: bool, user: &str, expected: &HomeManager) -> Vec<String> {
+    let installed = expected.installed();
+    let store = (!installed.is_empty()).then(|| store_dir(&installed));
+    let mut probes = vec![as_root_script(
+        is_root,
+        &generation_probe(user, store.as_deref()),
+    )];
     probes.extend(programs_command(is_root, user, &expected.programs()));
     probes.extend(
         expected
@@ -249,15 +272,21 @@ fn as_root_script(is_root: bool, script: &str) -> String {
     as_root(is_root, &format!("sh -c {}", sh_quote(script)))
 }
 
-/// The script that lists the generation links of `user` that resolve.
-fn generation_probe(user: &str) -> String {
+/// The script that lists the generation links of `user` that resolve
+/// (`GEN <link> -> <target>`), then, with the packages' `store`, what the
+/// first one's `home-path` links to (`packages_listing`), then `END`: one
+/// command, since the listing needs the generation found.
+fn generation_probe(user: &str, store: Option<&str>) -> String {
     let links: Vec<String> = GENERATION_LINKS
         .iter()
         .map(|l| format!("\"{l}\""))
         .collect();
+    let packages = store.map_or(String::new(), |store| {
+        format!("if [ -n \"$g\" ]; then {} fi; ", packages_listing(store))
+    });
     format!(
-        "command -v readlink >/dev/null || exit 127; u={}; h=$(getent passwd \"$u\" | cut -d: -f6) || exit; \
-         for p in {}; do t=$(readlink -e \"$p\") && echo \"GEN $p -> $t\"; done; echo END",
+        "command -v readlink >/dev/null || exit 127; u={}; h=$(getent passwd \"$u\" | cut -d: -f6) || exit; g=; \
+         for p in {}; do t=$(readlink -e \"$p\") && echo \"GEN $p -> $t\" && g=${{g:-$t}}; done; {packages}echo END",
         sh_quote(user),
         links.join(" ")
     )
@@ -265,15 +294,17 @@ fn generation_probe(user: &str) -> String {
 
 /// Reads the generation links as root: another user's home (root's is 0700 on
 /// NixOS) is not readable from the console user's shell. Gives the generation
-/// the first link resolves to.
+/// the first link resolves to, and the probe's whole answer (with `store`,
+/// the generation's packages too).
 fn generation(
     shell: &mut Shell<'_>,
     is_root: bool,
     user: &str,
+    store: Option<&str>,
     problems: &mut Vec<String>,
     evidence: &mut Vec<String>,
-) -> Result<Option<String>, NoEvidence> {
-    let out = finished_probe(shell, is_root, &generation_probe(user), "generation")?;
+) -> Result<(Option<String>, String), NoEvidence> {
+    let out = finished_probe(shell, is_root, &generation_probe(user, store), "generation")?;
     let found: Vec<&str> = out
         .lines()
         .filter_map(|l| l.trim().strip_prefix("GEN "))
@@ -289,10 +320,11 @@ fn generation(
         ));
     }
     evidence.extend(found.iter().map(|l| format!("generation: {l}")));
-    Ok(found
+    let generation = found
         .first()
         .and_then(|l| l.split_once(" -> "))
-        .map(|(_, target)| target.to_owned()))
+        .map(|(_, target)| target.to_owned());
+    Ok((generation, out))
 }
 
 /// Programs, as the user's login shell finds them: one FOUND or MISSING line
@@ -346,29 +378,24 @@ fn find_programs(
 /// from, to a file or to a whole directory that no other package has
 /// (NixOS/nixpkgs pkgs/build-support/buildenv/builder.pl, commit 05924f7). So
 /// a package is installed when some link's own target (not what it resolves
-/// to) lies in one of its store paths. One command lists, for each store path
-/// linked, one file that links to it; the judging is `judge_packages`. A
+/// to) lies in one of its store paths. The generation probe lists, for each
+/// store path linked, one file that links to it (`packages_listing`); the
+/// judging is `judge_packages`. A
 /// package with no file of its own in home-path (all its files are another
 /// package's too) is missing: the generation does not install it.
-fn find_packages(
-    shell: &mut Shell<'_>,
-    is_root: bool,
+fn judge_listing(
     user: &str,
     generation: &str,
+    listing: &str,
     packages: &[&Package],
+    store: &str,
     problems: &mut Vec<String>,
     evidence: &mut Vec<String>,
-) -> Result<(), NoEvidence> {
-    if packages.is_empty() {
-        return Ok(());
-    }
-    let store = store_dir(packages);
-    let probe = packages_probe(generation, &store);
-    let out = finished_probe(shell, is_root, &probe, "home-path")?;
-    if out.lines().any(|l| l.trim() == "NOHOMEPATH") {
+) {
+    if listing.lines().any(|l| l.trim() == "NOHOMEPATH") {
         evidence.push(format!("{generation}/home-path does not exist"));
     }
-    let judged = judge_packages(packages, &linked(&out), &store);
+    let judged = judge_packages(packages, &linked(listing), store);
     evidence.extend(judged.found);
     if !judged.missing.is_empty() {
         problems.push(format!(
@@ -376,12 +403,12 @@ fn find_packages(
             judged.missing.join(", ")
         ));
     }
-    Ok(())
 }
 
-/// The guest command behind `find_packages`: `LINK <store path name> <file>`
-/// lines (see `linked`), or NOHOMEPATH, then END.
-fn packages_probe(generation: &str, store: &str) -> String {
+/// The part of the generation probe behind `judge_listing`, for the
+/// generation in `$g`: `LINK <store path name> <file>` lines (see
+/// `linked`), or NOHOMEPATH.
+fn packages_listing(store: &str) -> String {
     // find prints each link into the store as `<target>\t<link>`; sed keeps
     // the store path's name (the target's first component after the store
     // directory and its `/`); sort keeps the first link of each store path.
@@ -391,10 +418,9 @@ fn packages_probe(generation: &str, store: &str) -> String {
         store.len() + 1
     );
     format!(
-        "for t in find sed sort; do command -v $t >/dev/null || exit 127; done; hp={}/home-path; \
+        "for t in find sed sort; do command -v $t >/dev/null || exit 127; done; hp=\"$g\"/home-path; \
          if [ -d \"$hp\" ]; then find -H \"$hp\" -type l -lname {} -printf '%l\\t%P\\n' | sed {} | sort -u -s -k2,2; \
-         else echo NOHOMEPATH; fi; echo END",
-        sh_quote(generation),
+         else echo NOHOMEPATH; fi;",
         sh_quote(&format!("{store}/*")),
         sh_quote(&sed)
     )
@@ -638,8 +664,9 @@ mod tests {
         );
     }
 
-    /// The probe run by this host's `sh` (GNU find, sed and sort, as on NixOS)
-    /// over a home-path laid out as buildEnv makes one.
+    /// The generation probe's listing, run by this host's `sh` (GNU find,
+    /// sed and sort, as on NixOS) over a home-path laid out as buildEnv
+    /// makes one.
     #[test]
     fn the_probe_lists_each_linked_store_path_once() {
         let dir = tempfile::tempdir().unwrap();
@@ -661,9 +688,14 @@ mod tests {
         link("/nix/store/ddd-man-pages-6.05/share/man", "share/man");
         link("/etc/not-in-the-store", "share/elsewhere");
         let run = |generation: &std::path::Path| {
+            let script = format!(
+                "g={}; {} echo END",
+                sh_quote(generation.to_str().unwrap()),
+                packages_listing("/nix/store")
+            );
             let out = std::process::Command::new("sh")
                 .arg("-c")
-                .arg(packages_probe(generation.to_str().unwrap(), "/nix/store"))
+                .arg(script)
                 .output()
                 .unwrap();
             assert!(out.status.success(), "{out:?}");

@@ -17,13 +17,16 @@ pub(super) fn first_line(output: &str) -> String {
         .to_owned()
 }
 
-/// `command` with root rights: as it is in a root shell, else through `sudo -n`
-/// (the NixOS installer's `nixos` user has passwordless sudo).
+/// What `is_root` runs.
+pub const IS_ROOT: &str = "id -u";
+
 /// Whether the shell is root's (`id -u` says 0).
 pub fn is_root(shell: &mut crate::console::Shell<'_>) -> Result<bool, crate::console::ShellError> {
-    Ok(shell.run("id -u", COMMAND_TIMEOUT)?.output.trim() == "0")
+    Ok(shell.run(IS_ROOT, COMMAND_TIMEOUT)?.output.trim() == "0")
 }
 
+/// `command` with root rights: as it is in a root shell, else through `sudo -n`
+/// (the NixOS installer's `nixos` user has passwordless sudo).
 pub fn as_root(is_root: bool, command: &str) -> String {
     if is_root {
         command.to_owned()

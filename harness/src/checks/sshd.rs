@@ -90,6 +90,27 @@ impl SshdUnits {
     }
 }
 
+/// What the check and its SSH logins read once `sshd.service` is active,
+/// for `Shell::prefetch` (see `look`): the ports, `sshd -T`, and for logins
+/// the host keys (unless pinned), the hostname and whether each login's
+/// user exists.
+pub fn look_probes(is_root: bool, expected: &Sshd) -> Vec<String> {
+    let mut probes = vec!["ss -ltnH".to_owned(), as_root(is_root, SSHD_T)];
+    if !expected.login.is_empty() {
+        if expected.host_keys.is_empty() {
+            probes.push(super::ssh_login::HOST_KEYS.to_owned());
+        }
+        probes.push(super::hostname::HOSTNAME.to_owned());
+        probes.extend(
+            expected
+                .login
+                .iter()
+                .map(|login| super::users::exists_command(&login.user)),
+        );
+    }
+    probes
+}
+
 /// What `sshd_units` runs, for `Shell::prefetch`: it only reads the guest.
 pub fn sshd_units_probe() -> String {
     super::units::settle_command(&[SERVICE, SOCKET], &UNIT_PROPS, Duration::ZERO)
@@ -209,20 +230,10 @@ fn look(
             )))
         })?;
     if service.running() && expected.must_run() {
-        let mut probes = vec!["ss -ltnH".to_owned(), as_root(is_root, SSHD_T)];
-        if !expected.login.is_empty() {
-            if expected.host_keys.is_empty() {
-                probes.push(super::ssh_login::HOST_KEYS.to_owned());
-            }
-            probes.push(super::hostname::HOSTNAME.to_owned());
-            probes.extend(
-                expected
-                    .login
-                    .iter()
-                    .map(|login| super::users::exists_command(&login.user)),
-            );
-        }
-        shell.prefetch(&probes, super::probe::COMMAND_TIMEOUT);
+        shell.prefetch(
+            &look_probes(is_root, expected),
+            super::probe::COMMAND_TIMEOUT,
+        );
     }
     let ss = answer(shell, "ss -ltnH").map_err(Unjudged::Broken)?;
     Ok(Daemon {

@@ -186,7 +186,8 @@ pub fn user_exists(shell: &mut Shell<'_>, name: &str) -> Result<bool, NoEvidence
     }
 }
 
-/// What `user_exists` runs.
+/// What `user_exists` runs: the account's line, as the user check reads it
+/// (one command for both when they run together), though only its status counts.
 pub fn exists_command(name: &str) -> String {
-    format!("getent passwd {} >/dev/null", sh_quote(name))
+    passwd_command(name)
 }

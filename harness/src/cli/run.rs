@@ -33,6 +33,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         image: args.image,
         flake: args.flake,
         cpus: sizing.cpus,
+        lone_cpus: sizing.lone_cpus,
         keep_on_failure: args.keep_on_failure,
         fresh_boot: args.fresh_boot,
     };

@@ -72,6 +72,8 @@ pub struct Shell<'c> {
     /// Answers run ahead together (`prefetch`), each handed to the next
     /// `run` of its command.
     ahead: Vec<(String, CommandOutput)>,
+    /// The saved machine's answers (`hold_saved`).
+    saved: Vec<(String, CommandOutput)>,
 }
 
 impl<'c> Shell<'c> {
@@ -84,6 +86,7 @@ impl<'c> Shell<'c> {
             files: Vec::new(),
             scratch: "/tmp".into(),
             ahead: Vec::new(),
+            saved: Vec::new(),
         }
     }
 
@@ -115,20 +118,57 @@ impl<'c> Shell<'c> {
     /// Runs `commands` one after another in one exchange, each answer kept
     /// for the next `run` of its command: under TCG a console round trip
     /// (the framing's printf, redirection and `od`) costs about as much as a
-    /// short command itself. Each command's output ends in a separator line
-    /// with its status, under a nonce drawn after the commands were written,
-    /// and the whole comes back through `od` as any output does; it is split
-    /// before each part is made plain text on its own, as if it had run
-    /// alone. Each answer is exact, or none is kept and each command runs on
-    /// its own when asked. For commands that only read what nothing run
+    /// short command itself. For commands that only read what nothing run
     /// before their `run` changes, and that leave nothing behind writing to
     /// their output (a background job's late output would be the next
-    /// command's); `forget_prefetched` drops what was not asked for.
+    /// command's); `forget_prefetched` drops what was not asked for. A
+    /// command the saved machine answered (`hold_saved`) is not run again:
+    /// its answer is the one kept.
     pub fn prefetch(&mut self, commands: &[String], timeout: Duration) {
-        let commands: Vec<&String> = commands.iter().filter(|c| !c.trim().is_empty()).collect();
-        if commands.len() < 2 {
-            return;
+        let mut from_save = Vec::new();
+        let mut to_run = Vec::new();
+        for command in commands.iter().filter(|c| !c.trim().is_empty()) {
+            match self.saved.iter().find(|(c, _)| c == command) {
+                Some(answer) => from_save.push(answer.clone()),
+                None => to_run.push(command.clone()),
+            }
         }
+        if !from_save.is_empty() {
+            let mut log = format!(
+                "# {} of the shared boot's machine, read just before it was saved, not run again:\n",
+                match from_save.len() {
+                    1 => "1 answer".to_owned(),
+                    n => format!("{n} answers"),
+                }
+            );
+            for (command, answer) in &from_save {
+                log.push_str(&log_entry(
+                    command,
+                    "read on the shared boot",
+                    &Ok(answer.clone()),
+                ));
+            }
+            self.console.log_command(&log);
+            self.ahead.extend(from_save);
+        }
+        if to_run.len() >= 2 {
+            let answers = self.read_together(&to_run, timeout);
+            self.ahead.extend(answers);
+        }
+    }
+
+    /// Runs `commands` one after another in one exchange and gives each its
+    /// answer, in order; none when any could not be told apart. Each
+    /// command's output ends in a separator line with its status, under a
+    /// nonce drawn after the commands were written, and the whole comes back
+    /// through `od` as any output does; it is split before each part is made
+    /// plain text on its own, as if it had run alone. Each answer is exact,
+    /// or none is given and each command runs on its own when asked.
+    pub fn read_together(
+        &mut self,
+        commands: &[String],
+        timeout: Duration,
+    ) -> Vec<(String, CommandOutput)> {
         let sep = format!("ISOTEST_{:016x}", nonce());
         let batch: String = commands
             .iter()
@@ -153,24 +193,45 @@ impl<'c> Shell<'c> {
             tracing::debug!("{} commands run together: {why}", commands.len());
             self.console.log_command(&log_entry(
                 &format!("# {} commands run together, none kept", commands.len()),
-                at,
-                took,
+                &ran_at(at, took),
                 &result,
             ));
-            return;
+            return Vec::new();
         };
         let mut log = format!("# {} commands run together:\n", commands.len());
-        for (command, answer) in commands.into_iter().zip(answers) {
-            log.push_str(&log_entry(command, at, took, &Ok(answer.clone())));
-            self.ahead.push((command.clone(), answer));
+        let when = ran_at(at, took);
+        for (command, answer) in commands.iter().zip(&answers) {
+            log.push_str(&log_entry(command, &when, &Ok(answer.clone())));
         }
         self.console.log_command(&log);
+        commands.iter().cloned().zip(answers).collect()
     }
 
-    /// Drops the answers run ahead that no `run` took: from here on the
-    /// guest may have changed.
+    /// Answers the saved machine gave (`read_together` on the shared boot's
+    /// shell, just before its save), for `prefetch` to take instead of running
+    /// their commands again: a clone's machine is that machine, and a
+    /// command that only reads it answers the same.
+    pub fn hold_saved(&mut self, answers: Vec<(String, CommandOutput)>) {
+        self.saved = answers;
+    }
+
+    /// Drops the answers run ahead that no `run` took, and the saved
+    /// machine's: from here on the guest may have changed.
     pub fn forget_prefetched(&mut self) {
         self.ahead.clear();
+        self.saved.clear();
+    }
+
+    /// The files of the commands run so far, not yet removed: for the next
+    /// shell on this console to remove (`with_files`).
+    pub fn into_files(self) -> Vec<String> {
+        self.files
+    }
+
+    /// A shell that removes `files` with its own (`remove_files`).
+    pub fn with_files(mut self, files: Vec<String>) -> Self {
+        self.files = files;
+        self
     }
 
     /// Removes the files the commands' output went to, this one's too, a
@@ -206,7 +267,7 @@ impl<'c> Shell<'c> {
             format!("rm -f  # the output files of {} commands", remove.len() + 1)
         };
         self.console
-            .log_command(&log_entry(&shown, at, took, &result));
+            .log_command(&log_entry(&shown, &ran_at(at, took), &result));
         result
     }
 
@@ -310,24 +371,23 @@ fn split_answers(output: &[u8], sep: &str, n: usize) -> Option<Vec<CommandOutput
 
 /// One exchange as `commands.log` shows it: the command after `$ ` (its
 /// further lines after `> `), its output, and a line with its exit status
-/// and when it ran (seconds since the console was attached).
-fn log_entry(
-    command: &str,
-    at: Duration,
-    took: Duration,
-    result: &Result<CommandOutput, ShellError>,
-) -> String {
+/// and `when` it ran (`ran_at`).
+/// When an exchange ran, in seconds since the console was attached, and how long it took.
+fn ran_at(at: Duration, took: Duration) -> String {
+    format!(
+        "at {:.2} s, took {:.2} s",
+        at.as_secs_f64(),
+        took.as_secs_f64()
+    )
+}
+
+fn log_entry(command: &str, when: &str, result: &Result<CommandOutput, ShellError>) -> String {
     let mut entry = String::new();
     for (i, line) in command.lines().enumerate() {
         entry.push_str(if i == 0 { "$ " } else { "> " });
         entry.push_str(line);
         entry.push('\n');
     }
-    let when = format!(
-        "at {:.2} s, took {:.2} s",
-        at.as_secs_f64(),
-        took.as_secs_f64()
-    );
     match result {
         Ok(out) => {
             entry.push_str(&out.output);

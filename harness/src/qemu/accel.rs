@@ -183,7 +183,7 @@ fn probe(target: &ProbeTarget<'_>) -> Result<(), KvmUnfit> {
 /// port on stdout and nothing else: no network, no monitor, no display.
 fn probe_command_line(target: &ProbeTarget<'_>, uefi: Option<&Pflash>) -> Vec<OsString> {
     [
-        machine_args(target.arch, Accel::Kvm),
+        machine_args(target.arch, Accel::Kvm, false),
         cpu_args(target.arch, Accel::Kvm),
         os(&["-m", "512M"]),
         firmware_args(uefi),
@@ -397,7 +397,7 @@ mod tests {
             &target(Arch::X86_64, Firmware::Bios, None),
             None,
         ));
-        assert!(line.starts_with("-machine q35,accel=kvm -cpu host -m 512M -drive if=none,id=cd0,file=/isos/a,,b.iso,media=cdrom,readonly=on,format=raw -device ide-cd,drive=cd0,bus=ide.0,bootindex=0 "), "{line}");
+        assert!(line.starts_with("-machine q35 -accel kvm -cpu host -m 512M -drive if=none,id=cd0,file=/isos/a,,b.iso,media=cdrom,readonly=on,format=raw -device ide-cd,drive=cd0,bus=ide.0,bootindex=0 "), "{line}");
         assert!(line.ends_with("-serial stdio"), "{line}");
         assert!(!line.contains("pflash"), "{line}");
     }
@@ -426,7 +426,7 @@ mod tests {
             Some(&own),
         ));
         assert!(
-            line.starts_with("-machine virt,accel=kvm -cpu host -m 512M -drive if=pflash,unit=0"),
+            line.starts_with("-machine virt -accel kvm -cpu host -m 512M -drive if=pflash,unit=0"),
             "{line}"
         );
         assert!(line.contains("-device scsi-cd,drive=cd0"), "{line}");

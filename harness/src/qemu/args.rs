@@ -51,7 +51,7 @@ pub struct Pflash {
 /// The full argument list (without the binary).
 pub fn command_line(spec: &MachineSpec) -> Vec<OsString> {
     [
-        machine_args(spec.arch, spec.accel),
+        machine_args(spec.arch, spec.accel, spec.incoming),
         cpu_args(spec.arch, spec.accel),
         memory_args(spec.memory_mib, spec.cpus),
         firmware_args(spec.uefi.as_ref()),
@@ -85,11 +85,19 @@ pub(super) fn machine_type(arch: Arch) -> &'static str {
     }
 }
 
-pub(super) fn machine_args(arch: Arch, accel: Accel) -> Vec<OsString> {
-    os(&[
-        "-machine",
-        &format!("{},accel={}", machine_type(arch), accel.as_str()),
-    ])
+/// The board, and the accelerator with its options. A machine restored from
+/// a saved state (`restored`) runs beside the run's other clones, one host
+/// core each (`run::share`): under TCG its vCPUs take turns on one host
+/// thread (`thread=single`), however many its saved boot had. The thread
+/// mode is not part of the saved state; a leader that booted alone had as
+/// many threads as vCPUs, and two of them booted in about 16 s where one
+/// vCPU took about 20 (bench/RESULTS.md).
+pub(super) fn machine_args(arch: Arch, accel: Accel, restored: bool) -> Vec<OsString> {
+    let accel = match (accel, restored) {
+        (Accel::Tcg, true) => "tcg,thread=single",
+        (accel, _) => accel.as_str(),
+    };
+    os(&["-machine", machine_type(arch), "-accel", accel])
 }
 
 /// Under KVM the guest sees the host CPU. Under TCG an x86_64 guest gets the
@@ -314,7 +322,7 @@ pub(super) mod tests {
     fn tcg_bios_command_line() {
         let line = joined(&spec());
         assert!(
-            line.starts_with("-machine q35,accel=tcg -cpu qemu64 -m 1024M -smp 2 "),
+            line.starts_with("-machine q35 -accel tcg -cpu qemu64 -m 1024M -smp 2 "),
             "{line}"
         );
         let cdrom = "-drive if=none,id=cd0,file=/tmp/a,,b.iso,media=cdrom,readonly=on,format=raw -device ide-cd,drive=cd0,bus=ide.0,bootindex=0 ";
@@ -375,7 +383,7 @@ pub(super) mod tests {
             "{line}"
         );
         assert!(
-            line.starts_with("-machine virt,accel=tcg -cpu max "),
+            line.starts_with("-machine virt -accel tcg -cpu max "),
             "{line}"
         );
         assert!(line.contains("-device virtio-scsi-pci,id=scsi0 -device scsi-cd,drive=cd0,bus=scsi0.0,bootindex=0 "), "{line}");
@@ -418,6 +426,28 @@ pub(super) mod tests {
     }
 
     #[test]
+    fn a_restored_machine_runs_its_vcpus_on_one_thread_under_tcg() {
+        let restored = |accel| {
+            joined(&MachineSpec {
+                accel,
+                incoming: true,
+                ..spec()
+            })
+        };
+        let tcg = restored(Accel::Tcg);
+        assert!(
+            tcg.starts_with("-machine q35 -accel tcg,thread=single -cpu qemu64 -m 1024M -smp 2 "),
+            "{tcg}"
+        );
+        assert!(tcg.contains(" -incoming defer"), "{tcg}");
+        let kvm = restored(Accel::Kvm);
+        assert!(
+            kvm.starts_with("-machine q35 -accel kvm -cpu host "),
+            "{kvm}"
+        );
+    }
+
+    #[test]
     fn a_paused_machine_starts_with_its_cpus_stopped() {
         assert!(!joined(&spec()).split(' ').any(|a| a == "-S"));
         let line = joined(&MachineSpec {
@@ -438,7 +468,7 @@ pub(super) mod tests {
             ..spec()
         });
         assert!(
-            line.starts_with("-machine q35,accel=kvm -cpu host "),
+            line.starts_with("-machine q35 -accel kvm -cpu host "),
             "{line}"
         );
     }

@@ -17,6 +17,10 @@ pub struct RunOptions {
     pub flake: Option<String>,
     /// Virtual CPUs per guest.
     pub cpus: u32,
+    /// Virtual CPUs of a shared boot's leader that boots while no other
+    /// machine does (the run's one boot at a time): as many as a guest alone
+    /// gets. Its clones have as many, each on one host thread.
+    pub lone_cpus: u32,
     /// Leave a failed trial's QEMU running, its console served on a socket
     /// (`Progress::kept`), until it exits or the run is interrupted.
     pub keep_on_failure: bool,
@@ -32,6 +36,7 @@ impl Default for RunOptions {
             image: None,
             flake: None,
             cpus: 2,
+            lone_cpus: 2,
             keep_on_failure: false,
             fresh_boot: false,
         }

@@ -17,7 +17,7 @@
 use super::ready;
 use crate::check_id::CheckId;
 use crate::checks::{self, CheckResult};
-use crate::console::{BootOutcome, Shell};
+use crate::console::{BootOutcome, CommandOutput, Shell};
 use crate::report::FailedUnit;
 use crate::scenario::{Expect, Step};
 use std::path::Path;
@@ -53,6 +53,9 @@ pub(super) fn run_checks(
     ctx: &CheckContext<'_>,
     results: &mut Vec<CheckResult>,
 ) -> FailedUnits {
+    // Taken from the saved machine's answers, if any (a single command is
+    // never run ahead on its own).
+    shell.prefetch(&[checks::IS_ROOT.to_owned()], checks::COMMAND_TIMEOUT);
     let is_root = checks::is_root(shell).unwrap_or(false);
     shell.prefetch(&read_only_probes(is_root, ctx), checks::COMMAND_TIMEOUT);
     console_checks(shell, ctx, results);
@@ -62,17 +65,20 @@ pub(super) fn run_checks(
         users_and_home_manager(shell, is_root, ctx, results);
     }
     let stages = sshd_check(shell, is_root, ctx, seen, results);
+    // Each login on a thread of its own: they wait on the network and on
+    // the guest's sshd, not on each other.
     let network = std::thread::scope(|scope| {
-        let network = scope.spawn(move || {
-            stages
-                .into_iter()
-                .map(checks::SshLoginStage::run)
-                .collect::<Vec<_>>()
-        });
+        let logins: Vec<_> = stages
+            .into_iter()
+            .map(|stage| scope.spawn(move || stage.run()))
+            .collect();
         if !sshd_starting {
             users_and_home_manager(shell, is_root, ctx, results);
         }
-        network.join()
+        logins
+            .into_iter()
+            .map(std::thread::ScopedJoinHandle::join)
+            .collect::<Result<Vec<_>, _>>()
     });
     match network {
         Ok(done) => results.extend(
@@ -100,11 +106,12 @@ pub(super) fn run_checks(
 /// The commands of the checks that only read the guest, in the order the
 /// checks ask them, run together before the checks (`Shell::prefetch`): the
 /// console's user and hostname, sshd's units at first sight, each user's
-/// account, and whether each Home Manager user exists (what the SSH logins
-/// read goes with the sshd check's own, just before them). What runs between them and their check (the logins'
-/// key going into `~/.ssh`) changes none of it. What a unit still starting
-/// may change is read by its check once the unit has settled, never here: a
-/// wait in the batch would hold up the checks that need none.
+/// account, and each Home Manager user's account and unit at first sight
+/// (what the SSH logins read goes with the sshd check's own, just before
+/// them). What runs between them and their check (the logins' key going
+/// into `~/.ssh`) changes none of it. What a unit still starting may change
+/// is read by its check once the unit has settled, never here: a wait in
+/// the batch would hold up the checks that need none.
 fn read_only_probes(is_root: bool, ctx: &CheckContext<'_>) -> Vec<String> {
     let (boot, expect) = (ctx.boot, ctx.expect);
     let mut probes = Vec::new();
@@ -124,9 +131,46 @@ fn read_only_probes(is_root: bool, ctx: &CheckContext<'_>) -> Vec<String> {
     for (name, user) in &expect.users {
         if user.home_manager.is_some() {
             probes.push(checks::probes::user_exists(name));
+            probes.push(checks::probes::home_manager_unit(name));
         }
     }
     probes
+}
+
+/// Every read-only probe of the checks, run together on a shared boot's
+/// machine just before it is saved, once start-up is over: the
+/// clones are that machine, and each takes these answers instead of running
+/// the commands again (`Shell::hold_saved`); so does the leader. With
+/// start-up over no unit is left to change what they read, so the probes
+/// each check runs only once its units have settled are read too (sshd's
+/// ports, settings and host keys, used only when `sshd.service` was found
+/// active; Home Manager's generation, programs and files). Only once
+/// start-up is over; none but the console's user when the answers could
+/// not be told apart.
+pub(super) fn read_before_save(
+    shell: &mut Shell<'_>,
+    ctx: &CheckContext<'_>,
+) -> Vec<(String, CommandOutput)> {
+    let Ok(root) = shell.run(checks::IS_ROOT, checks::COMMAND_TIMEOUT) else {
+        return Vec::new();
+    };
+    let is_root = root.output.trim() == "0";
+    let mut probes = read_only_probes(is_root, ctx);
+    if let Some(sshd) = ctx.expect.sshd.as_ref().filter(|s| s.must_run()) {
+        probes.extend(checks::probes::sshd_look(is_root, sshd));
+    }
+    for (name, user) in &ctx.expect.users {
+        if let Some(hm) = &user.home_manager {
+            probes.extend(checks::probes::home_manager(is_root, name, hm));
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    probes.retain(|p| seen.insert(p.clone()));
+    let mut answers = vec![(checks::IS_ROOT.to_owned(), root)];
+    if !probes.is_empty() {
+        answers.extend(shell.read_together(&probes, checks::COMMAND_TIMEOUT));
+    }
+    answers
 }
 
 /// The units that had failed when the checks were done.

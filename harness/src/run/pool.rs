@@ -21,7 +21,7 @@ pub fn run_trials(
     jobs: usize,
     progress: &dyn Progress,
 ) -> Vec<TrialReport> {
-    let board = Board::new(trials, options);
+    let board = Board::new(trials, options, jobs);
     let results = std::sync::Mutex::new(vec![None; trials.len()]);
     std::thread::scope(|scope| {
         for _ in 0..jobs.max(1).min(trials.len()) {

@@ -10,7 +10,7 @@
 use super::share::{image_hash, Leader, SavedBoot};
 use super::start::{self, How, Start, StartFrom, Started};
 use crate::checks;
-use crate::console::{BootOutcome, SerialConsole, Shell, ShellError};
+use crate::console::{BootOutcome, CommandOutput, SerialConsole, Shell, ShellError};
 use crate::qemu::{Machine, QemuError, StateKey};
 use crate::report::{SharedBoot, SharedRole, TrialPhase};
 use std::path::Path;
@@ -34,6 +34,8 @@ pub(super) struct AtShell<'a> {
     pub phases: &'a [(TrialPhase, f64)],
     pub transcript: &'a Path,
     pub memory_mib: u64,
+    /// Its read-only probes' answers, read just before the save.
+    pub answers: Vec<(String, CommandOutput)>,
 }
 
 /// Saves the leader's machine for its followers, and lets it run on. A save
@@ -42,16 +44,17 @@ pub(super) struct AtShell<'a> {
 pub(super) fn save(
     leader: &mut Leader<'_>,
     machine: &mut Machine,
-    at: &AtShell<'_>,
+    at: AtShell<'_>,
 ) -> Result<SharedBoot, QemuError> {
     let started = Instant::now();
+    let trial = at.trial;
     let saved = save_state(leader, machine, at);
     let save_secs = started.elapsed().as_secs_f64();
     // The followers first: a good state stays good whatever happens here next.
     let role = match saved {
         Ok(saved) => {
             tracing::info!(
-                trial = at.trial,
+                trial,
                 "machine saved at its shell in {save_secs:.1} s for {} other trial(s)",
                 leader.clones
             );
@@ -62,7 +65,7 @@ pub(super) fn save(
             }
         }
         Err(reason) => {
-            tracing::warn!(trial = at.trial, "the other trials boot afresh: {reason}");
+            tracing::warn!(trial, "the other trials boot afresh: {reason}");
             leader.publish(Err(reason.clone()));
             SharedRole::Unsaved { reason }
         }
@@ -70,7 +73,7 @@ pub(super) fn save(
     // Stopped for the save whether or not it completed.
     machine.qmp().resume()?;
     Ok(SharedBoot {
-        booted_by: at.trial.to_owned(),
+        booted_by: trial.to_owned(),
         role,
     })
 }
@@ -91,7 +94,7 @@ fn room_for_state(dir: &Path, memory_mib: u64) -> Result<(), String> {
 fn save_state(
     leader: &Leader<'_>,
     machine: &mut Machine,
-    at: &AtShell<'_>,
+    at: AtShell<'_>,
 ) -> Result<SavedBoot, String> {
     let (file, dir) = leader
         .state_file()
@@ -118,6 +121,8 @@ fn save_state(
         outcome: at.outcome.clone(),
         phases: at.phases.to_vec(),
         transcript,
+        cpus: leader.cpus,
+        answers: at.answers,
     })
 }
 
@@ -146,6 +151,8 @@ pub(super) struct Restored {
     pub started: Started,
     pub console: SerialConsole,
     pub shared: SharedBoot,
+    /// The restored shell's output files so far, removed with the checks' own.
+    pub files: Vec<String>,
 }
 
 /// Starts `from`'s machine from `saved`: QEMU waiting for the state, the
@@ -164,6 +171,7 @@ pub(super) fn restore(
     }
     let start = start::start(&StartFrom {
         image: from.image.clone(),
+        cpus: saved.cpus,
         how: How::Restore,
         ..*from
     });
@@ -193,8 +201,7 @@ pub(super) fn restore(
     // port sends again first is not its answer.
     let (clock, randomness) =
         fresh_clock_and_randomness(&mut shell, from.trial.arch).map_err(RestoreError::Shell)?;
-    shell.remove_files();
-    drop(shell);
+    let files = shell.into_files();
     let restore_secs = started_at.elapsed().as_secs_f64();
     Ok(Restored {
         started,
@@ -207,6 +214,7 @@ pub(super) fn restore(
                 randomness,
             },
         },
+        files,
     })
 }
 

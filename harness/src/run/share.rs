@@ -44,6 +44,11 @@ pub(super) struct SavedBoot {
     pub phases: Vec<(TrialPhase, f64)>,
     /// The boot's serial console up to the save, copied beside the state.
     pub transcript: Option<PathBuf>,
+    /// The saved machine's virtual CPUs: a restored one has as many.
+    pub cpus: u32,
+    /// What the leader's read-only probes answered just before the save
+    /// (`order::read_before_save`): every clone's checks take them.
+    pub answers: Vec<(String, crate::console::CommandOutput)>,
 }
 
 /// A state is removed once no trial can start from it any more (each
@@ -64,6 +69,8 @@ pub(super) struct Board {
     /// Where the saved states go: removed with the run, or by the signal
     /// handler when it is interrupted.
     states: Option<PrivateDir>,
+    /// The leaders' virtual CPUs, hence their followers'.
+    lead_cpus: u32,
 }
 
 struct Work {
@@ -84,8 +91,10 @@ enum Ready {
 
 impl Board {
     /// Plans the trials' boots: those with the same `group_key` share one, if
-    /// their QEMU can save a machine's state (`qemu::can_save_state`).
-    pub(super) fn new(trials: &[Trial], options: &RunOptions) -> Board {
+    /// their QEMU can save a machine's state (`qemu::can_save_state`). With
+    /// `jobs` at a time, a leader that boots while no other machine does
+    /// gets `options.lone_cpus`.
+    pub(super) fn new(trials: &[Trial], options: &RunOptions, jobs: usize) -> Board {
         let mut ready = VecDeque::new();
         let mut held: HashMap<usize, Vec<usize>> = HashMap::new();
         let mut groups: Vec<(String, usize)> = Vec::new();
@@ -152,6 +161,16 @@ impl Board {
             ready = alone.into_iter().map(|i| (i, Ready::Alone)).collect();
             groups.clear();
         }
+        // The planned boots from power-on: the leaders and the trials alone.
+        let boots = ready
+            .iter()
+            .filter(|(i, _)| trials[*i].skip.is_none())
+            .count();
+        let lead_cpus = if jobs.min(boots) <= 1 {
+            options.lone_cpus
+        } else {
+            options.cpus
+        };
         Board {
             work: Mutex::new(Work {
                 ready,
@@ -160,6 +179,7 @@ impl Board {
             }),
             changed: Condvar::new(),
             states,
+            lead_cpus,
         }
     }
 
@@ -177,6 +197,7 @@ impl Board {
                         board: self,
                         group,
                         clones: work.groups[group].1,
+                        cpus: self.lead_cpus,
                         published: false,
                     }),
                 };
@@ -217,6 +238,8 @@ pub(super) struct Leader<'a> {
     group: usize,
     /// How many trials start from its state.
     pub clones: usize,
+    /// Its machine's virtual CPUs, and its followers'.
+    pub cpus: u32,
     published: bool,
 }
 
@@ -362,7 +385,7 @@ mod tests {
             trial(plain, Firmware::Bios, &b),
             trial(plain, Firmware::Bios, &other),
         ];
-        let board = Board::new(&trials, &RunOptions::default());
+        let board = Board::new(&trials, &RunOptions::default(), 2);
         let mut order = Vec::new();
         let mut leader = None;
         while let Some((i, share)) = board.next() {
@@ -414,7 +437,7 @@ mod tests {
             fresh_boot: true,
             ..RunOptions::default()
         };
-        let board = Board::new(&trials, &options);
+        let board = Board::new(&trials, &options, 2);
         let mut starts = Vec::new();
         while let Some((i, share)) = board.next() {
             starts.push((i, matches!(share, Share::Fresh(None))));

@@ -49,6 +49,8 @@ pub(super) struct StartFrom<'a> {
     pub artifacts: &'a Path,
     pub image: PathBuf,
     pub guest_ssh_port: u16,
+    /// Its virtual CPUs (`options.cpus`, unless its boot is shared).
+    pub cpus: u32,
     /// How the machine starts: booting, booting to be saved for others, or
     /// waiting for a saved state.
     pub how: How,
@@ -87,6 +89,7 @@ pub fn start_for_console(trial: &Trial, options: &RunOptions) -> Result<Started,
         artifacts: &artifacts,
         image: resolved.image,
         guest_ssh_port: resolve::guest_ssh_port(&resolved.expect),
+        cpus: options.cpus,
         how: How::Boot,
     })
     .started
@@ -134,7 +137,7 @@ fn launch(from: &StartFrom<'_>) -> Result<(qemu::Launched, BootChoice), TrialErr
         iso: image,
         accel: from.options.accel_for(scenario),
         memory_mib: scenario.memory_mib,
-        cpus: from.options.cpus,
+        cpus: from.cpus,
         // A boot loader that draws on VGA only reaches the serial port through
         // SeaBIOS, for the KVM probe as for the trial.
         vga_to_serial: choice.draws_on_vga_only(trial.firmware),

@@ -138,6 +138,7 @@ fn stages(ctx: &TrialContext<'_>, out: &mut SoFar, mut share: Share<'_>) -> Resu
         artifacts: ctx.artifacts,
         image: resolved.image,
         guest_ssh_port: resolve::guest_ssh_port(&expect),
+        cpus: options.cpus,
         how: How::Boot,
     };
     if let Share::Follow(saved) = &share {
@@ -160,12 +161,22 @@ fn stages(ctx: &TrialContext<'_>, out: &mut SoFar, mut share: Share<'_>) -> Resu
     if let Share::Fresh(Some(why)) = &share {
         out.report.shared = Some(why.clone());
     }
-    if let Share::Lead(_) = share {
+    if let Share::Lead(leader) = &share {
         from.how = How::BootToSave;
+        from.cpus = leader.cpus;
     }
     let start = start::start(&from);
     record_start(&start, &mut out.report);
-    let mut session = Session::attach(start.started?, ctx.artifacts, from.image)?;
+    let started = start.started?;
+    let saving = match &mut share {
+        Share::Lead(leader) => Some(Saving {
+            leader,
+            image: from.image,
+            key: started.state_key.clone(),
+        }),
+        _ => None,
+    };
+    let mut session = Session::attach(started, ctx.artifacts)?;
     let boot = boot_to_shell(
         &mut session.console,
         &session.choice,
@@ -175,15 +186,17 @@ fn stages(ctx: &TrialContext<'_>, out: &mut SoFar, mut share: Share<'_>) -> Resu
         ctx.started + trial.scenario.timeout,
         ctx.on_phase,
     );
-    let leader = match &mut share {
-        Share::Lead(leader) => Some(leader),
-        _ => None,
-    };
-    let result = session.after_boot(boot, ctx, &expect, &mut out.report, leader);
-    if options.keep_on_failure {
-        out.kept = session.keep();
-    }
-    result
+    let result = session.after_boot(boot, ctx, &expect, &mut out.report, saving);
+    session.end(ctx, out, result)
+}
+
+/// What a leader needs to save its machine for its followers.
+struct Saving<'a, 'b> {
+    leader: &'a mut Leader<'b>,
+    /// The ISO it boots, known again by its content.
+    image: PathBuf,
+    /// What a state it saves may be restored by.
+    key: crate::qemu::StateKey,
 }
 
 /// The failed restore's files, named `restore-failed-*`: the fresh boot's
@@ -226,11 +239,13 @@ fn restored_trial(
         started,
         console,
         shared,
+        files,
     } = restored;
     out.report.phases = saved.phases.clone();
     out.report.shared = Some(shared);
-    let mut session = Session::new(started, console, PathBuf::new());
-    let mut shell = Shell::new(&mut session.console, session.scale);
+    let mut session = Session::new(started, console);
+    let mut shell = Shell::new(&mut session.console, session.scale).with_files(files);
+    shell.hold_saved(saved.answers.clone());
     let checks = CheckContext {
         boot: &saved.outcome,
         expect,
@@ -247,10 +262,7 @@ fn restored_trial(
     );
     drop(shell);
     let result = session.exited_under_checks(&out.report.checks);
-    if ctx.options.keep_on_failure {
-        out.kept = session.keep();
-    }
-    result
+    session.end(ctx, out, result)
 }
 
 /// The scenario's `boot.login`, its password read from the environment.
@@ -273,31 +285,24 @@ struct Session {
     choice: crate::menu::BootChoice,
     scale: u32,
     forward: Option<(u16, u16)>,
-    state_key: crate::qemu::StateKey,
-    /// The ISO it boots.
-    image: PathBuf,
 }
 
 impl Session {
-    fn attach(
-        mut started: Started,
-        artifacts: &Path,
-        image: PathBuf,
-    ) -> Result<Session, HostError> {
+    fn attach(mut started: Started, artifacts: &Path) -> Result<Session, HostError> {
         let console = started
             .attach_console(artifacts)
             .map_err(HostError::AttachConsole)?;
-        Ok(Session::new(started, console, image))
+        Ok(Session::new(started, console))
     }
 
-    fn new(started: Started, console: SerialConsole, image: PathBuf) -> Session {
+    fn new(started: Started, console: SerialConsole) -> Session {
         let Started {
             machine,
             private,
             choice,
             scale,
             forward,
-            state_key,
+            state_key: _,
         } = started;
         Session {
             machine,
@@ -306,9 +311,21 @@ impl Session {
             choice,
             scale,
             forward,
-            state_key,
-            image,
         }
+    }
+
+    /// The trial's end: the machine kept when a failed trial asks for it
+    /// (`keep_on_failure`), else stopped as the session drops.
+    fn end(
+        self,
+        ctx: &TrialContext<'_>,
+        out: &mut SoFar,
+        result: Result<(), TrialError>,
+    ) -> Result<(), TrialError> {
+        if ctx.options.keep_on_failure {
+            out.kept = self.keep();
+        }
+        result
     }
 
     /// From the boot's outcome on: the checks on the shell (a leader's
@@ -320,7 +337,7 @@ impl Session {
         ctx: &TrialContext<'_>,
         expect: &Expect,
         report: &mut TrialReport,
-        leader: Option<&mut Leader<'_>>,
+        saving: Option<Saving<'_, '_>>,
     ) -> Result<(), TrialError> {
         let steps = &ctx.trial.scenario.steps;
         let boot = match boot {
@@ -359,29 +376,6 @@ impl Session {
             crate::report::TrialPhase::Settled,
             shell_at + settle_started.elapsed().as_secs_f64(),
         ));
-        if let Some(leader) = leader {
-            // Saved once start-up is over: a state saved in the middle of it
-            // would make every clone finish it again (3.6 s of sshd's start
-            // per clone on the rescue fixture under TCG), two at a time on
-            // two cores. The bound is wait_for_startup's: a start-up that
-            // never ends is saved as it stands.
-            ready::wait_for_startup(&mut shell, "the shared boot's save");
-            // Nothing of isotest's in the guest's /tmp for the others to inherit.
-            shell.remove_files();
-            let trial = ctx.trial.name();
-            let at = AtShell {
-                trial: &trial,
-                image: &self.image,
-                key: &self.state_key,
-                outcome: &boot,
-                phases: &report.phases,
-                transcript: &transcript,
-                memory_mib: ctx.trial.scenario.memory_mib,
-            };
-            let shared =
-                restore::save(leader, &mut self.machine, &at).map_err(HostError::Resume)?;
-            report.shared = Some(shared);
-        }
         let checks = CheckContext {
             boot: &boot,
             expect,
@@ -390,6 +384,36 @@ impl Session {
             scale: self.scale,
             steps_follow: !steps.is_empty(),
         };
+        if let Some(saving) = saving {
+            // Saved once start-up is over: a state saved in the middle of it
+            // would make every clone finish it again (3.6 s of sshd's start
+            // per clone on the rescue fixture under TCG), two at a time on
+            // two cores. The bound is wait_for_startup's: a start-up that
+            // never ends is saved as it stands, and its checks' probes are
+            // then left to each clone.
+            let answers = if ready::wait_for_startup(&mut shell, "the shared boot's save") {
+                order::read_before_save(&mut shell, &checks)
+            } else {
+                Vec::new()
+            };
+            // Nothing of isotest's in the guest's /tmp for the others to inherit.
+            shell.remove_files();
+            shell.hold_saved(answers.clone());
+            let trial = ctx.trial.name();
+            let at = AtShell {
+                trial: &trial,
+                image: &saving.image,
+                key: &saving.key,
+                outcome: &boot,
+                phases: &report.phases,
+                transcript: &transcript,
+                memory_mib: ctx.trial.scenario.memory_mib,
+                answers,
+            };
+            let shared =
+                restore::save(saving.leader, &mut self.machine, at).map_err(HostError::Resume)?;
+            report.shared = Some(shared);
+        }
         checks_and_steps(&mut shell, &checks, steps, report);
         drop(shell);
         self.exited_under_checks(&report.checks)
