@@ -70,7 +70,7 @@ pub fn home_manager(
                     store,
                     problems,
                     evidence,
-                );
+                )?;
             }
             files(shell, is_root, user, &expected.files, problems, evidence)
         },
@@ -285,9 +285,10 @@ fn generation_probe(user: &str, store: Option<&str>) -> String {
         format!("if [ -n \"$g\" ]; then {} fi; ", packages_listing(store))
     });
     format!(
-        "command -v readlink >/dev/null || exit 127; u={}; h=$(getent passwd \"$u\" | cut -d: -f6) || exit; g=; \
+        "command -v readlink >/dev/null || exit 127; u={}; {} g=; \
          for p in {}; do t=$(readlink -e \"$p\") && echo \"GEN $p -> $t\" && g=${{g:-$t}}; done; {packages}echo END",
         sh_quote(user),
+        home_of(user),
         links.join(" ")
     )
 }
@@ -391,7 +392,12 @@ fn judge_listing(
     store: &str,
     problems: &mut Vec<String>,
     evidence: &mut Vec<String>,
-) {
+) -> Result<(), NoEvidence> {
+    if listing.lines().any(|l| l.trim() == "NOTOOLS") {
+        return Err(NoEvidence::new(format!(
+            "cannot list what {generation}/home-path links to: the guest lacks find, sed or sort"
+        )));
+    }
     if listing.lines().any(|l| l.trim() == "NOHOMEPATH") {
         evidence.push(format!("{generation}/home-path does not exist"));
     }
@@ -403,11 +409,13 @@ fn judge_listing(
             judged.missing.join(", ")
         ));
     }
+    Ok(())
 }
 
 /// The part of the generation probe behind `judge_listing`, for the
 /// generation in `$g`: `LINK <store path name> <file>` lines (see
-/// `linked`), or NOHOMEPATH.
+/// `linked`), or NOHOMEPATH, or NOTOOLS for a guest without GNU find, sed
+/// or sort (the generation's lines stay evidence).
 fn packages_listing(store: &str) -> String {
     // find prints each link into the store as `<target>\t<link>`; sed keeps
     // the store path's name (the target's first component after the store
@@ -418,8 +426,8 @@ fn packages_listing(store: &str) -> String {
         store.len() + 1
     );
     format!(
-        "for t in find sed sort; do command -v $t >/dev/null || exit 127; done; hp=\"$g\"/home-path; \
-         if [ -d \"$hp\" ]; then find -H \"$hp\" -type l -lname {} -printf '%l\\t%P\\n' | sed {} | sort -u -s -k2,2; \
+        "hp=\"$g\"/home-path; if ! {{ command -v find && command -v sed && command -v sort; }} >/dev/null; then echo NOTOOLS; \
+         elif [ -d \"$hp\" ]; then find -H \"$hp\" -type l -lname {} -printf '%l\\t%P\\n' | sed {} | sort -u -s -k2,2; \
          else echo NOHOMEPATH; fi;",
         sh_quote(&format!("{store}/*")),
         sh_quote(&sed)
@@ -522,9 +530,18 @@ fn programs_command(is_root: bool, user: &str, packages: &[&str]) -> Option<Stri
 /// The script that says whether `file`, relative to the home of `user`, exists.
 fn file_probe(user: &str, file: &str) -> String {
     format!(
-        "h=$(getent passwd {} | cut -d: -f6) || exit; if test -e \"$h\"/{}; then echo PRESENT; else echo ABSENT; fi",
-        sh_quote(user),
+        "{} if test -e \"$h\"/{}; then echo PRESENT; else echo ABSENT; fi",
+        home_of(user),
         sh_quote(file)
+    )
+}
+
+/// Sets `h` to the home of `user`, or exits with getent's status (a
+/// pipeline into `cut` would have `cut`'s).
+fn home_of(user: &str) -> String {
+    format!(
+        "h=$(getent passwd {}) || exit; h=$(echo \"$h\" | cut -d: -f6);",
+        sh_quote(user)
     )
 }
 

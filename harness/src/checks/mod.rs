@@ -31,6 +31,7 @@ pub mod probes {
     pub use super::home_manager::settled_probes as home_manager;
     pub use super::home_manager::unit_probe as home_manager_unit;
     pub use super::sshd::look_probes as sshd_look;
+    pub use super::units::unit_pending;
     pub use super::users::exists_command as user_exists;
     pub use super::users::probes as user;
 }

@@ -11,21 +11,27 @@ use crate::ssh::{self, Auth, Secret, SshError};
 use std::path::Path;
 use std::time::Duration;
 
-/// What lists the host keys' fingerprints.
+/// What lists the host keys: their public halves, each ended by a newline
+/// of its own (a file without one would run into the next), whose
+/// fingerprints the host works out (`public_key_fingerprint`): `cat`, where
+/// `ssh-keygen -l` would start once per key (and need to be there). The
+/// loop runs in a subshell so that a key that cannot be read is its status.
 pub(super) const HOST_KEYS: &str =
-    "(for f in /etc/ssh/ssh_host_*_key.pub; do ssh-keygen -lf \"$f\" || exit; done)";
+    "(for f in /etc/ssh/ssh_host_*_key.pub; do cat \"$f\" && echo || exit; done)";
 
-/// The fingerprints of the guest's SSH host keys, as its console shows them.
-/// The loop runs in a subshell so that a missing `ssh-keygen` (127) is its status.
+/// The fingerprints of the guest's SSH host keys, from their public halves
+/// as its console shows them. A line that is not a public key makes the
+/// evidence void, as it would make `ssh-keygen -l` fail.
 pub fn host_key_fingerprints(shell: &mut Shell<'_>) -> Result<Vec<String>, NoEvidence> {
     let out = answer(shell, HOST_KEYS)?;
-    let prints: Vec<String> = out
-        .output
-        .lines()
-        .filter_map(|l| l.split_whitespace().nth(1))
-        .filter(|f| f.starts_with("SHA256:"))
-        .map(str::to_owned)
-        .collect();
+    let keys = out.output.lines().filter(|l| !l.trim().is_empty());
+    let prints = keys
+        .map(|line| {
+            public_key_fingerprint(line).ok_or_else(|| {
+                NoEvidence::new(format!("a host key that is not a public key: {line}"))
+            })
+        })
+        .collect::<Result<Vec<String>, NoEvidence>>()?;
     if prints.is_empty() {
         return Err(NoEvidence::new(format!(
             "no host key fingerprints on the console: {}",
@@ -33,6 +39,17 @@ pub fn host_key_fingerprints(shell: &mut Shell<'_>) -> Result<Vec<String>, NoEvi
         )));
     }
     Ok(prints)
+}
+
+/// The fingerprint of an OpenSSH public key line (`<type> <base64 key>
+/// [comment]`) as `ssh-keygen -l` shows it: SHA256 of the key's bytes, in
+/// base64 without padding.
+fn public_key_fingerprint(line: &str) -> Option<String> {
+    use base64::Engine;
+    use sha2::Digest;
+    let key = line.split_whitespace().nth(1)?;
+    let bytes = base64::engine::general_purpose::STANDARD.decode(key).ok()?;
+    Some(crate::ssh::fingerprint(&sha2::Sha256::digest(&bytes)))
 }
 
 /// Where and how to reach the guest's sshd.
@@ -365,4 +382,21 @@ fn install_key(
         });
     }
     Ok(private)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::public_key_fingerprint;
+
+    /// As `ssh-keygen -lf` printed it for this key (OpenSSH 9.2).
+    #[test]
+    fn host_key_fingerprints_are_ssh_keygens() {
+        let line = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIN+bSSRFndYpnCgSgLmvNcL4avNibLr9/rs8lBrYag3e root@rescue";
+        assert_eq!(
+            public_key_fingerprint(line).as_deref(),
+            Some("SHA256:3q7ax0w8iaTV/7daN+0TPauwq6Bvh45wq4g4tp5u+ig")
+        );
+        assert_eq!(public_key_fingerprint("not a key"), None);
+        assert_eq!(public_key_fingerprint(""), None);
+    }
 }

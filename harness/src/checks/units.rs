@@ -89,6 +89,21 @@ fn answer_within(
     }
 }
 
+/// Whether a unit in `systemctl show -p Job` output (`settle_command`'s) has
+/// a job queued or running.
+pub fn unit_pending(show: &str) -> bool {
+    show.split("\n\n").any(|block| job_of(block).is_some())
+}
+
+/// The job of a unit's block of `systemctl show` lines: `Job=<digits>`.
+fn job_of(block: &str) -> Option<&str> {
+    let job = block
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Job="))?
+        .trim();
+    (!job.is_empty() && job.chars().all(|c| c.is_ascii_digit())).then_some(job)
+}
+
 /// The units with a job in `systemctl show -p Job` output: one block per unit,
 /// in the order asked, separated by blank lines; a block without `Job=<digits>`
 /// has none.
@@ -98,12 +113,8 @@ fn pending_jobs(show: &str, units: &[&str]) -> Vec<Unsettled> {
         .iter()
         .enumerate()
         .filter_map(|(i, unit)| {
-            let block = blocks.get(i).copied().unwrap_or("");
-            let job = block
-                .lines()
-                .find_map(|l| l.trim().strip_prefix("Job="))?
-                .trim();
-            (!job.is_empty() && job.chars().all(|c| c.is_ascii_digit())).then(|| Unsettled {
+            let job = job_of(blocks.get(i).copied().unwrap_or(""))?;
+            Some(Unsettled {
                 unit: (*unit).to_owned(),
                 job: job.to_owned(),
             })
@@ -144,6 +155,9 @@ mod tests {
         // Older systemctl prints nothing for no job: an empty block.
         assert!(pending_jobs("\n\n", &["a.service", "b.service"]).is_empty());
         assert!(pending_jobs("", &["a.service"]).is_empty());
+        assert!(unit_pending(show));
+        assert!(!unit_pending("Job=\nActiveState=active\n\nJob=\n"));
+        assert!(!unit_pending(""));
     }
 
     /// The guest's loop against a fake `systemctl` on a local /bin/sh, through

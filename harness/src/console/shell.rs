@@ -115,8 +115,9 @@ impl<'c> Shell<'c> {
         self.framed(command, timeout, &[])
     }
 
-    /// Runs `commands` one after another in one exchange, each answer kept
-    /// for the next `run` of its command: under TCG a console round trip
+    /// Runs `commands` one after another in one exchange (a command listed
+    /// twice runs once), each answer kept for the next `run` of its command
+    /// (as many times as it was listed): under TCG a console round trip
     /// (the framing's printf, redirection and `od`) costs about as much as a
     /// short command itself. For commands that only read what nothing run
     /// before their `run` changes, and that leave nothing behind writing to
@@ -126,11 +127,18 @@ impl<'c> Shell<'c> {
     /// its answer is the one kept.
     pub fn prefetch(&mut self, commands: &[String], timeout: Duration) {
         let mut from_save = Vec::new();
-        let mut to_run = Vec::new();
+        // Asked twice (two checks read the same), run once.
+        let mut asked = Vec::new();
+        let mut to_run: Vec<String> = Vec::new();
         for command in commands.iter().filter(|c| !c.trim().is_empty()) {
             match self.saved.iter().find(|(c, _)| c == command) {
                 Some(answer) => from_save.push(answer.clone()),
-                None => to_run.push(command.clone()),
+                None => {
+                    asked.push(command);
+                    if !to_run.contains(command) {
+                        to_run.push(command.clone());
+                    }
+                }
             }
         }
         if !from_save.is_empty() {
@@ -153,7 +161,11 @@ impl<'c> Shell<'c> {
         }
         if to_run.len() >= 2 {
             let answers = self.read_together(&to_run, timeout);
-            self.ahead.extend(answers);
+            for command in asked {
+                if let Some(answer) = answers.iter().find(|(c, _)| c == command) {
+                    self.ahead.push(answer.clone());
+                }
+            }
         }
     }
 
@@ -191,11 +203,15 @@ impl<'c> Shell<'c> {
                 Ok(out) => format!("the answers could not be told apart: {:?}", out.output),
             };
             tracing::debug!("{} commands run together: {why}", commands.len());
-            self.console.log_command(&log_entry(
-                &format!("# {} commands run together, none kept", commands.len()),
-                &ran_at(at, took),
-                &result,
-            ));
+            let mut log = format!(
+                "# {} commands run together, none kept ({why}), {}:\n",
+                commands.len(),
+                ran_at(at, took)
+            );
+            for command in commands {
+                log.push_str(&typed(command));
+            }
+            self.console.log_command(&log);
             return Vec::new();
         };
         let mut log = format!("# {} commands run together:\n", commands.len());
@@ -369,9 +385,17 @@ fn split_answers(output: &[u8], sep: &str, n: usize) -> Option<Vec<CommandOutput
     rest.is_empty().then_some(answers)
 }
 
-/// One exchange as `commands.log` shows it: the command after `$ ` (its
-/// further lines after `> `), its output, and a line with its exit status
-/// and `when` it ran (`ran_at`).
+/// A command as typed at a terminal: after `$ `, its further lines after `> `.
+fn typed(command: &str) -> String {
+    let mut typed = String::new();
+    for (i, line) in command.lines().enumerate() {
+        typed.push_str(if i == 0 { "$ " } else { "> " });
+        typed.push_str(line);
+        typed.push('\n');
+    }
+    typed
+}
+
 /// When an exchange ran, in seconds since the console was attached, and how long it took.
 fn ran_at(at: Duration, took: Duration) -> String {
     format!(
@@ -381,13 +405,10 @@ fn ran_at(at: Duration, took: Duration) -> String {
     )
 }
 
+/// One exchange as `commands.log` shows it: the command as typed (`typed`),
+/// its output, and a line with its exit status and `when` it ran (`ran_at`).
 fn log_entry(command: &str, when: &str, result: &Result<CommandOutput, ShellError>) -> String {
-    let mut entry = String::new();
-    for (i, line) in command.lines().enumerate() {
-        entry.push_str(if i == 0 { "$ " } else { "> " });
-        entry.push_str(line);
-        entry.push('\n');
-    }
+    let mut entry = typed(command);
     match result {
         Ok(out) => {
             entry.push_str(&out.output);
@@ -714,10 +735,48 @@ mod tests {
         );
     }
 
+    /// The saved machine's answers stand in for their commands when they are
+    /// run ahead (each time: a clone's checks may read one twice), never for
+    /// a plain `run` nor after `forget_prefetched`; commands.log says which.
+    #[test]
+    fn saved_answers_stand_in_for_commands_run_ahead() {
+        let mut local = LocalShell::new();
+        let counter = local.scratch().join("counter");
+        let log = local.dir().join(crate::console::serial::COMMAND_LOG);
+        let mut shell = local.shell();
+        let wait = Duration::from_secs(20);
+        let count = format!("echo x >> {0}; wc -l < {0}", counter.display());
+        let saved = CommandOutput {
+            output: "from the save\n".into(),
+            status: 0,
+        };
+        let ran = |n: &str| CommandOutput {
+            output: format!("{n}\n"),
+            status: 0,
+        };
+        shell.hold_saved(vec![(count.clone(), saved.clone())]);
+        assert_eq!(shell.run(&count, wait).unwrap(), ran("1"));
+        shell.prefetch(&[count.clone(), "echo other".to_owned()], wait);
+        assert_eq!(shell.run(&count, wait).unwrap(), saved);
+        assert_eq!(shell.run(&count, wait).unwrap(), ran("2"));
+        shell.prefetch(std::slice::from_ref(&count), wait);
+        assert_eq!(shell.run(&count, wait).unwrap(), saved);
+        shell.forget_prefetched();
+        shell.prefetch(std::slice::from_ref(&count), wait);
+        assert_eq!(shell.run(&count, wait).unwrap(), ran("3"));
+        let log = std::fs::read_to_string(log).unwrap();
+        assert!(
+            log.contains(&format!(
+                "# 1 answer of the shared boot's machine, read just before it was saved, not run again:\n$ {count}\nfrom the save\n# exit status 0, read on the shared boot\n"
+            )),
+            "{log}"
+        );
+    }
+
     /// Commands run ahead together give each the answer it gives alone
-    /// (output without a newline, a status, a separator-like line), once:
-    /// the next run of a command runs it again, and forgotten answers are
-    /// not handed out.
+    /// (output without a newline, a status, a separator-like line), once per
+    /// listing: the next run of a command runs it again, and forgotten
+    /// answers are not handed out.
     #[test]
     fn prefetched_answers_are_each_commands_own_once() {
         let mut local = LocalShell::new();
@@ -733,6 +792,8 @@ mod tests {
             count.clone(),
             // Blank: left out (it would not parse in a group).
             " ".to_owned(),
+            // Listed twice: run once, its answer given twice.
+            count.clone(),
             open_escape.clone(),
             "true".to_owned(),
             "echo never asked".to_owned(),
@@ -754,7 +815,9 @@ mod tests {
         let ahead = shell.run(&open_escape, wait).unwrap();
         assert_eq!(ahead, shell.run(&open_escape, wait).unwrap());
         assert_eq!(shell.run("true", wait).unwrap(), alone("", 0));
-        // Run ahead once: its answer then, and a real run the next time.
+        // Run ahead once, listed twice: its answer then twice, and a real
+        // run the next time.
+        assert_eq!(shell.run(&count, wait).unwrap(), alone("1\n", 0));
         assert_eq!(shell.run(&count, wait).unwrap(), alone("1\n", 0));
         assert_eq!(shell.run(&count, wait).unwrap(), alone("2\n", 0));
         shell.forget_prefetched();

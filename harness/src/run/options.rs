@@ -19,7 +19,7 @@ pub struct RunOptions {
     pub cpus: u32,
     /// Virtual CPUs of a shared boot's leader that boots while no other
     /// machine does (the run's one boot at a time): as many as a guest alone
-    /// gets. Its clones have as many, each on one host thread.
+    /// gets. Its clones have as many (under TCG on one host thread each).
     pub lone_cpus: u32,
     /// Leave a failed trial's QEMU running, its console served on a socket
     /// (`Progress::kept`), until it exits or the run is interrupted.

@@ -1,11 +1,11 @@
 //! The order of the checks on the guest's shell, with the SSH logins' network
-//! part on a thread beside the console; and, without a shell, the checks that
+//! parts on threads beside the console; and, without a shell, the checks that
 //! still run and those reported as not run.
 //!
 //! None waits for the whole system: each waits for what it looks at (the sshd
 //! check for sshd's units, a Home Manager check for its unit; hostname,
-//! autologin and users for nothing). The SSH logins' network part runs on
-//! another thread while the console checks the users and Home Manager; when
+//! autologin and users for nothing). The SSH logins' network parts run on
+//! threads of their own while the console checks the users and Home Manager; when
 //! sshd is still starting, the users and Home Manager are checked first
 //! instead, while it starts. Then, once the system has finished starting, the
 //! units that failed during the boot are listed, and the scenario's own steps
@@ -91,14 +91,27 @@ pub(super) fn run_checks(
     }
     shell.forget_prefetched();
     // Units may fail until start-up is over: they are listed after it when
-    // steps follow (which wait for it anyway), else as far as they are known.
+    // steps follow (which wait for it anyway), else as far as they are known;
+    // in one exchange with the look at start-up.
+    let startup = if ctx.steps_follow {
+        ready::STARTUP_WAIT
+    } else {
+        ready::STARTUP_STATE
+    };
+    shell.prefetch(
+        &[startup.to_owned(), ready::FAILED_UNITS.to_owned()],
+        ready::STARTUP_WITHIN,
+    );
     let startup_over = if ctx.steps_follow {
         ready::wait_for_startup(shell, "the steps")
     } else {
         ready::startup_over(shell)
     };
+    let units = ready::failed_units(shell, is_root);
+    // Nothing read ahead may answer a step.
+    shell.forget_prefetched();
     FailedUnits {
-        units: ready::failed_units(shell, is_root),
+        units,
         startup_over,
     }
 }
@@ -138,15 +151,16 @@ fn read_only_probes(is_root: bool, ctx: &CheckContext<'_>) -> Vec<String> {
 }
 
 /// Every read-only probe of the checks, run together on a shared boot's
-/// machine just before it is saved, once start-up is over: the
-/// clones are that machine, and each takes these answers instead of running
-/// the commands again (`Shell::hold_saved`); so does the leader. With
-/// start-up over no unit is left to change what they read, so the probes
-/// each check runs only once its units have settled are read too (sshd's
-/// ports, settings and host keys, used only when `sshd.service` was found
-/// active; Home Manager's generation, programs and files). Only once
-/// start-up is over; none but the console's user when the answers could
-/// not be told apart.
+/// machine once start-up is over, just before it is saved: the clones are
+/// that machine, and each takes these answers instead of running the
+/// commands again (`Shell::hold_saved`); so does the leader. The probes a
+/// check runs only once its units have settled are read too (sshd's ports,
+/// settings and host keys, taken only when `sshd.service` was active;
+/// Home Manager's generation, programs and files), and kept only when the
+/// same batch saw those units with no job queued or running: a unit that
+/// had one (a timer's, a restart's) is waited for by its check, which then
+/// reads it afresh. The console's user (`id -u`) alone when the answers
+/// could not be told apart.
 pub(super) fn read_before_save(
     shell: &mut Shell<'_>,
     ctx: &CheckContext<'_>,
@@ -155,21 +169,42 @@ pub(super) fn read_before_save(
         return Vec::new();
     };
     let is_root = root.output.trim() == "0";
-    let mut probes = read_only_probes(is_root, ctx);
+    let first = read_only_probes(is_root, ctx);
+    // Each unit's first look, and what its check reads once it has settled.
+    let mut settled: Vec<(String, Vec<String>)> = Vec::new();
     if let Some(sshd) = ctx.expect.sshd.as_ref().filter(|s| s.must_run()) {
-        probes.extend(checks::probes::sshd_look(is_root, sshd));
+        settled.push((
+            checks::sshd_units_probe(),
+            checks::probes::sshd_look(is_root, sshd),
+        ));
     }
     for (name, user) in &ctx.expect.users {
         if let Some(hm) = &user.home_manager {
-            probes.extend(checks::probes::home_manager(is_root, name, hm));
+            settled.push((
+                checks::probes::home_manager_unit(name),
+                checks::probes::home_manager(is_root, name, hm),
+            ));
         }
     }
+    let mut probes = first.clone();
+    probes.extend(settled.iter().flat_map(|(_, after)| after.iter().cloned()));
     let mut seen = std::collections::HashSet::new();
     probes.retain(|p| seen.insert(p.clone()));
     let mut answers = vec![(checks::IS_ROOT.to_owned(), root)];
-    if !probes.is_empty() {
-        answers.extend(shell.read_together(&probes, checks::COMMAND_TIMEOUT));
+    if probes.is_empty() {
+        return answers;
     }
+    let read = shell.read_together(&probes, checks::COMMAND_TIMEOUT);
+    let unsettled: Vec<&String> = settled
+        .iter()
+        .filter(|(look, _)| {
+            read.iter()
+                .find(|(c, _)| c == look)
+                .is_none_or(|(_, a)| checks::probes::unit_pending(&a.output))
+        })
+        .flat_map(|(_, after)| after.iter().filter(|c| !first.contains(c)))
+        .collect();
+    answers.extend(read.into_iter().filter(|(c, _)| !unsettled.contains(&c)));
     answers
 }
 

@@ -30,8 +30,7 @@ pub(super) fn quiet_console(shell: &mut Shell<'_>) {
 /// logged with the jobs still running, and what failed so far is listed.
 /// Whether start-up is over.
 pub(super) fn wait_for_startup(shell: &mut Shell<'_>, what: &str) -> bool {
-    let command = "timeout 60 systemctl is-system-running --wait >/dev/null 2>&1 || systemctl list-jobs --no-legend 2>/dev/null; true";
-    match shell.run(command, std::time::Duration::from_secs(70)) {
+    match shell.run(STARTUP_WAIT, STARTUP_WITHIN) {
         Ok(out) if !out.output.trim().is_empty() => {
             tracing::warn!(
                 "the system did not finish starting before {what}; jobs still running: {}",
@@ -50,15 +49,23 @@ pub(super) fn wait_for_startup(shell: &mut Shell<'_>, what: &str) -> bool {
     }
 }
 
+/// What `wait_for_startup` runs: at most a minute (`STARTUP_WITHIN`, on KVM).
+pub(super) const STARTUP_WAIT: &str = "timeout 60 systemctl is-system-running --wait >/dev/null 2>&1 || systemctl list-jobs --no-legend 2>/dev/null; true";
+pub(super) const STARTUP_WITHIN: std::time::Duration = std::time::Duration::from_secs(70);
+
+/// What `startup_over` runs.
+pub(super) const STARTUP_STATE: &str = "systemctl is-system-running 2>/dev/null";
+
+/// What `failed_units` lists them with.
+pub(super) const FAILED_UNITS: &str =
+    "systemctl list-units --state=failed --plain --no-legend --no-pager 2>/dev/null";
+
 /// Whether start-up is over, without waiting for it: a scenario without
 /// steps gets its verdict once its checks are done, and the units that
 /// failed so far are what its report lists. A guest without systemd, or one
 /// that cannot say, counts as over.
 pub(super) fn startup_over(shell: &mut Shell<'_>) -> bool {
-    match shell.run(
-        "systemctl is-system-running 2>/dev/null",
-        checks::COMMAND_TIMEOUT,
-    ) {
+    match shell.run(STARTUP_STATE, checks::COMMAND_TIMEOUT) {
         Ok(out) => !matches!(out.output.trim(), "initializing" | "starting"),
         Err(e) => {
             tracing::warn!(
@@ -77,8 +84,7 @@ const UNIT_JOURNAL_LINES: usize = 10;
 /// end of its journal (as root: a user's journalctl sees only its own). Best
 /// effort: a guest without systemd, or a shell that cannot answer, has none.
 pub(super) fn failed_units(shell: &mut Shell<'_>, is_root: bool) -> Vec<FailedUnit> {
-    let list = "systemctl list-units --state=failed --plain --no-legend --no-pager 2>/dev/null";
-    let units = match shell.run(list, checks::COMMAND_TIMEOUT) {
+    let units = match shell.run(FAILED_UNITS, checks::COMMAND_TIMEOUT) {
         Ok(o) if o.status == 0 => unit_names(&o.output),
         Ok(_) => return Vec::new(),
         Err(e) => {

@@ -272,10 +272,14 @@ pub enum KeyError {
     ReadPublic(#[source] std::io::Error),
 }
 
-/// Makes a throwaway ed25519 client key in `dir` (with ssh-keygen); returns the
-/// private key's path and the public key line.
+/// Makes a throwaway ed25519 client key in `dir` (with ssh-keygen), a file
+/// of its own for each login; returns the private key's path and the public
+/// key line.
 pub fn throwaway_key(dir: &std::path::Path) -> Result<(PathBuf, String), KeyError> {
-    let private = dir.join("id_ed25519");
+    let private = (0..)
+        .map(|i| dir.join(format!("id_ed25519_{i}")))
+        .find(|path| !path.exists())
+        .expect("an unused name");
     let out = std::process::Command::new("ssh-keygen")
         .args([
             "-q",
@@ -353,6 +357,16 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn each_login_gets_a_key_of_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let (first, first_public) = throwaway_key(dir.path()).expect("ssh-keygen");
+        let (second, second_public) = throwaway_key(dir.path()).expect("ssh-keygen");
+        assert_ne!(first, second);
+        assert_ne!(first_public, second_public);
+        assert!(first.is_file() && second.is_file());
     }
 
     #[test]
