@@ -735,17 +735,25 @@ mod tests {
         );
     }
 
+    /// A command that answers how many times it has run, and where the
+    /// shell's commands.log is.
+    fn counter_and_log(local: &LocalShell) -> (String, std::path::PathBuf) {
+        let counter = local.scratch().join("counter");
+        (
+            format!("echo x >> {0}; wc -l < {0}", counter.display()),
+            local.dir().join(crate::console::serial::COMMAND_LOG),
+        )
+    }
+
     /// The saved machine's answers stand in for their commands when they are
     /// run ahead (each time: a clone's checks may read one twice), never for
     /// a plain `run` nor after `forget_prefetched`; commands.log says which.
     #[test]
     fn saved_answers_stand_in_for_commands_run_ahead() {
         let mut local = LocalShell::new();
-        let counter = local.scratch().join("counter");
-        let log = local.dir().join(crate::console::serial::COMMAND_LOG);
+        let (count, log) = counter_and_log(&local);
         let mut shell = local.shell();
         let wait = Duration::from_secs(20);
-        let count = format!("echo x >> {0}; wc -l < {0}", counter.display());
         let saved = CommandOutput {
             output: "from the save\n".into(),
             status: 0,
@@ -780,11 +788,9 @@ mod tests {
     #[test]
     fn prefetched_answers_are_each_commands_own_once() {
         let mut local = LocalShell::new();
-        let counter = local.scratch().join("counter");
-        let log = local.dir().join(crate::console::serial::COMMAND_LOG);
+        let (count, log) = counter_and_log(&local);
         let mut shell = local.shell();
         let wait = Duration::from_secs(20);
-        let count = format!("echo x >> {0}; wc -l < {0}", counter.display());
         let open_escape = "printf 'open\\033]0;title'".to_owned();
         let commands = [
             "printf 'no newline'".to_owned(),
