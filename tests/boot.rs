@@ -274,6 +274,7 @@ fn run_shared(
     match restored.shared.as_ref().map(|s| &s.role) {
         Some(SharedRole::Restored { randomness, .. }) => {
             reseeded(randomness)?;
+            took_saved_answers(&restored)?;
             Ok((booted, restored))
         }
         _ => Err(format!(
@@ -293,6 +294,19 @@ fn reseeded(randomness: &str) -> Result<(), String> {
         && randomness.contains("the host's random bytes mixed in");
     let forced = randomness.contains("the host's random bytes mixed in and a reseed forced");
     ensure(vmgenid || forced, format!("randomness: {randomness}"))
+}
+
+/// A restored trial's checks took what its shared boot read before the
+/// save (`read_before_save`), as its commands.log says, rather than running
+/// the same read-only commands again.
+fn took_saved_answers(restored: &TrialReport) -> Result<(), String> {
+    let log = std::fs::read_to_string(restored.artifacts.join(isotest::console::COMMAND_LOG))
+        .map_err(|e| format!("commands.log: {e}"))?;
+    ensure(
+        log.contains("answers of the shared boot's machine, read just before it was saved")
+            && log.contains("# exit status 0, read on the shared boot"),
+        format!("no answers of the shared boot in commands.log:\n{log}"),
+    )
 }
 
 /// The same verdict and the same outcome of every check, booted or restored.
@@ -1964,7 +1978,8 @@ fn holds_efi_variable(vars: &std::path::Path, name: &str) -> Result<bool, String
 /// first boots and saves its machine at the shell, the other two start from
 /// that state. The second breaks its guest (stops sshd, deletes the user
 /// nixos) and takes a few seconds doing it; the third, restored after it,
-/// still finds sshd and nixos as the boot left them, its clock set from the
+/// still finds sshd and nixos as the boot left them (its SSH login and a
+/// step of its own ask its machine), its clock set from the
 /// host (not the saved instant's), and its kernel's random generator
 /// reseeded. Every trial's line says it shared the boot.
 fn shared_boot() -> Test {
@@ -1991,7 +2006,9 @@ fn shared_boot() -> Test {
             // restored well after the save, so that a clock left at the
             // saved instant shows.
             ("breaks.yaml", format!("{}expect:\n  hostname: rescue\nsteps:\n  - run: systemctl stop ssh.service ssh.socket; userdel -f nixos; sleep 5; id nixos\n    exit: 1\n", head_of(&link))),
-            ("after.yaml", format!("{}{whole}steps:\n  - run: date -u +%s\n    expect: '^[0-9]+$'\n  - run: cat /proc/sys/kernel/random/boot_id\n    expect: '^[0-9a-f-]+$'\n", head_of(&copy))),
+            // Its checks of users and sshd take the answers the boot read
+            // before its save; its own machine is asked again by a step.
+            ("after.yaml", format!("{}{whole}steps:\n  - run: date -u +%s\n    expect: '^[0-9]+$'\n  - run: cat /proc/sys/kernel/random/boot_id\n    expect: '^[0-9a-f-]+$'\n  - run: id -un nixos && systemctl is-active ssh.service\n    expect: '^nixos\\nactive$'\n", head_of(&copy))),
         ];
         let mut paths = Vec::new();
         for (name, yaml) in &files {
