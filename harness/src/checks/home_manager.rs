@@ -56,7 +56,7 @@ pub fn home_manager(
         super::probe::COMMAND_TIMEOUT,
     );
     found.actual = format!("{unit}: {state}");
-    let store = (!installed.is_empty()).then(|| store_dir(&installed));
+    let store = packages_store(&installed);
     let probed = generation(shell, is_root, user, store.as_deref(), problems, evidence).and_then(
         |(generation, listing)| {
             find_programs(shell, is_root, user, &programs, problems, evidence)?;
@@ -93,8 +93,7 @@ pub fn unit_probe(user: &str) -> String {
 /// (`Shell::prefetch`): the generation links with what the first one's
 /// `home-path` links to, the programs and the files.
 pub fn settled_probes(is_root: bool, user: &str, expected: &HomeManager) -> Vec<String> {
-    let installed = expected.installed();
-    let store = (!installed.is_empty()).then(|| store_dir(&installed));
+    let store = packages_store(&expected.installed());
     let mut probes = vec![as_root_script(
         is_root,
         &generation_probe(user, store.as_deref()),
@@ -432,6 +431,12 @@ fn packages_listing(store: &str) -> String {
         sh_quote(&format!("{store}/*")),
         sh_quote(&sed)
     )
+}
+
+/// Where the generation probe looks for `installed` packages: no store, and
+/// no listing, when none is expected.
+fn packages_store(installed: &[&Package]) -> Option<String> {
+    (!installed.is_empty()).then(|| store_dir(installed))
 }
 
 /// The store directory the packages' paths are in (`/nix/store` unless the

@@ -90,8 +90,9 @@ pub(super) fn machine_type(arch: Arch) -> &'static str {
 /// core each (`run::share`): under TCG its vCPUs take turns on one host
 /// thread (`thread=single`), however many its saved boot had. The thread
 /// mode is not part of the saved state; a leader that booted alone had as
-/// many threads as vCPUs, and two of them booted in about 16 s where one
-/// vCPU took about 20 (bench/RESULTS.md).
+/// many threads as vCPUs, and two of them reached the rescue fixture's shell
+/// about 4 s sooner than one (observed, not benchmarked: the book's Shared
+/// boots page).
 pub(super) fn machine_args(arch: Arch, accel: Accel, restored: bool) -> Vec<OsString> {
     let accel = match (accel, restored) {
         (Accel::Tcg, true) => "tcg,thread=single",
