@@ -27,30 +27,47 @@ impl Origin {
     }
 }
 
-/// The origin of each expectation, by the name of the check that verifies it
-/// (`hostname`, `sshd`, `user nixos`, `home-manager root`, ...); SSH logins as
-/// `sshd.login`.
+/// An expectation that has an origin of its own: one per check, but the SSH
+/// logins, which come from one list (`sshd.login`) and share its origin.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Expectation {
+    Hostname,
+    Autologin,
+    Sshd,
+    SshLogins,
+    User(String),
+    HomeManager(String),
+}
+
+/// The origin of each expectation.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Origins(BTreeMap<String, Origin>);
+pub struct Origins(BTreeMap<Expectation, Origin>);
 
 impl Origins {
     /// The origin of a check's expectation; steps are always the scenario's.
     pub fn of_check(&self, check: &CheckId) -> Option<Origin> {
-        match check {
-            CheckId::SshLogin { .. } => self.0.get("sshd.login").copied(),
-            CheckId::Step { .. } => Some(Origin::Scenario),
-            _ => self.0.get(&check.to_string()).copied(),
-        }
+        let expectation = match check {
+            CheckId::Step { .. } => return Some(Origin::Scenario),
+            CheckId::Hostname => Expectation::Hostname,
+            CheckId::Autologin => Expectation::Autologin,
+            CheckId::Sshd => Expectation::Sshd,
+            CheckId::SshLogin { .. } => Expectation::SshLogins,
+            CheckId::User { name } => Expectation::User(name.clone()),
+            CheckId::HomeManager { user } => Expectation::HomeManager(user.clone()),
+            // isotest's own console login expects nothing of the ISO.
+            CheckId::ConsoleLogin { .. } | CheckId::Other(_) => return None,
+        };
+        self.0.get(&expectation).copied()
     }
 
-    fn set(&mut self, name: String, scenario: bool, flake: bool) {
+    fn set(&mut self, expectation: Expectation, scenario: bool, flake: bool) {
         let origin = match (scenario, flake) {
             (true, true) => Origin::FlakeAndScenario,
             (true, false) => Origin::Scenario,
             (false, true) => Origin::Flake,
             (false, false) => return,
         };
-        self.0.insert(name, origin);
+        self.0.insert(expectation, origin);
     }
 }
 
@@ -59,11 +76,16 @@ impl Expect {
     /// flake, `Expect::default()`, and every origin is the scenario).
     pub fn over(&self, derived: &Expect) -> (Expect, Origins) {
         let mut origins = Origins::default();
-        let hostname = pick(&self.hostname, &derived.hostname, "hostname", &mut origins);
+        let hostname = pick(
+            &self.hostname,
+            &derived.hostname,
+            Expectation::Hostname,
+            &mut origins,
+        );
         let autologin = pick(
             &self.autologin,
             &derived.autologin,
-            "autologin",
+            Expectation::Autologin,
             &mut origins,
         );
         let sshd = merge_sshd(self.sshd.as_ref(), derived.sshd.as_ref(), &mut origins);
@@ -94,11 +116,11 @@ impl Expect {
 fn pick<T: Clone>(
     scenario: &Option<T>,
     flake: &Option<T>,
-    name: &str,
+    expectation: Expectation,
     origins: &mut Origins,
 ) -> Option<T> {
     origins.set(
-        name.into(),
+        expectation,
         scenario.is_some(),
         scenario.is_none() && flake.is_some(),
     );
@@ -123,9 +145,9 @@ fn merge_sshd(
             } else {
                 Origin::Flake
             };
-            origins.0.insert("sshd".into(), origin);
+            origins.0.insert(Expectation::Sshd, origin);
             if !one.login.is_empty() {
-                origins.0.insert("sshd.login".into(), origin);
+                origins.0.insert(Expectation::SshLogins, origin);
             }
             return Some(one.clone());
         }
@@ -151,9 +173,13 @@ fn merge_sshd(
         login: s.login.clone(),
         ..merged.clone()
     } != *s;
-    origins.set("sshd".into(), true, from_flake);
+    origins.set(Expectation::Sshd, true, from_flake);
     if !merged.login.is_empty() {
-        origins.set("sshd.login".into(), !s.login.is_empty(), s.login.is_empty());
+        origins.set(
+            Expectation::SshLogins,
+            !s.login.is_empty(),
+            s.login.is_empty(),
+        );
     }
     Some(merged)
 }
@@ -188,14 +214,14 @@ fn merge_user(
         ..user.clone()
     };
     origins.set(
-        CheckId::user(name).to_string(),
+        Expectation::User(name.to_owned()),
         scenario.is_some(),
         flake.is_some() && (scenario.is_none() || merged != own),
     );
     if let Some(hm) = &user.home_manager {
         let from_scenario = s.home_manager.is_some();
         origins.set(
-            CheckId::home_manager(name).to_string(),
+            Expectation::HomeManager(name.to_owned()),
             from_scenario,
             !from_scenario || s.home_manager.as_ref() != Some(hm),
         );
@@ -245,16 +271,16 @@ mod tests {
     fn the_flake_alone_is_a_complete_expectation() {
         let (merged, origins) = Expect::default().over(&flake());
         assert_eq!(merged, flake());
-        let expected: BTreeMap<String, Origin> = [
-            "autologin",
-            "home-manager nixos",
-            "hostname",
-            "sshd",
-            "sshd.login",
-            "user nixos",
+        let expected: BTreeMap<Expectation, Origin> = [
+            Expectation::Autologin,
+            Expectation::HomeManager("nixos".into()),
+            Expectation::Hostname,
+            Expectation::Sshd,
+            Expectation::SshLogins,
+            Expectation::User("nixos".into()),
         ]
-        .iter()
-        .map(|name| (name.to_string(), Origin::Flake))
+        .into_iter()
+        .map(|expectation| (expectation, Origin::Flake))
         .collect();
         assert_eq!(origins, Origins(expected.clone()));
         assert_eq!(
