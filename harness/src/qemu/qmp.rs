@@ -224,6 +224,9 @@ mod tests {
     use super::*;
     use std::io::{BufRead, BufReader};
 
+    /// What QEMU 7 says first on its QMP socket.
+    const GREETING: &str = r#"{"QMP": {"version": {"qemu": {"micro": 0, "minor": 0, "major": 7}, "package": ""}, "capabilities": ["oob"]}}"#;
+
     /// A QMP server that answers each request line with the next of `answers`
     /// and hands back what it was asked.
     fn qmp_server(
@@ -232,8 +235,7 @@ mod tests {
         let (ours, theirs) = UnixStream::pair().unwrap();
         let server = std::thread::spawn(move || {
             let mut writer = theirs.try_clone().unwrap();
-            let greeting = r#"{"QMP": {"version": {"qemu": {"micro": 0, "minor": 0, "major": 7}, "package": ""}, "capabilities": ["oob"]}}"#;
-            writeln!(writer, "{greeting}").unwrap();
+            writeln!(writer, "{GREETING}").unwrap();
             let mut asked = Vec::new();
             let mut lines = BufReader::new(theirs).lines();
             for answer in answers {
@@ -295,8 +297,7 @@ mod tests {
         let mut writer = theirs.try_clone().unwrap();
         let (connected, wait_connected) = std::sync::mpsc::channel::<()>();
         let server = std::thread::spawn(move || {
-            let greeting = r#"{"QMP": {"version": {"qemu": {"micro": 0, "minor": 0, "major": 7}, "package": ""}, "capabilities": ["oob"]}}"#;
-            writeln!(writer, "{greeting}").unwrap();
+            writeln!(writer, "{GREETING}").unwrap();
             let mut lines = BufReader::new(theirs).lines();
             lines.next().unwrap().unwrap();
             writeln!(writer, r#"{{"return": {{}}}}"#).unwrap();
@@ -381,8 +382,7 @@ mod tests {
 
     #[test]
     fn a_qemu_that_hangs_up_fails_the_handshake_on_the_socket() {
-        let greeting = r#"{"QMP": {"version": {"qemu": {"micro": 0, "minor": 0, "major": 7}, "package": ""}, "capabilities": ["oob"]}}"#;
-        let e = connect_after(greeting);
+        let e = connect_after(GREETING);
         // The command cannot be written (a broken pipe) or its answer never comes.
         assert!(
             matches!(
