@@ -1,7 +1,8 @@
 //! Local use: the live progress on a terminal and plain lines elsewhere,
 //! `isotest console` and `run --keep-on-failure`, through a pseudo-terminal as
 //! a user sees them. Short boots: the `panic` fixture (dies right after its
-//! boot menu) and, three times, the rescue fixture up to its isolinux menu.
+//! boot menu) and, three times, the rescue fixture up to its isolinux menu;
+//! and one whole boot of the rescue fixture, shared by two trials.
 
 mod support;
 
@@ -202,6 +203,41 @@ fn keep_on_failure_keeps_the_vm_until_ctrl_c_with_live_phases() {
         "QEMU {qemu} survived Ctrl-C"
     );
     assert!(!private.exists(), "the private directory outlived Ctrl-C");
+}
+
+/// On a terminal, a trial restored from a shared boot says whose machine it
+/// restores (its boot's phases are that one's), then both trials' lines
+/// arrive. One boot of the rescue fixture, two scenarios on it.
+#[test]
+fn a_restored_trial_says_whose_machine_it_restores() {
+    let iso = support::fixture("rescue").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let artifacts = support::artifacts().join("local-restoring");
+    let mut command = support::isotest_command();
+    command
+        .arg("run")
+        .arg(scenario(dir.path(), "lead", &iso))
+        .arg(scenario(dir.path(), "clone", &iso))
+        .arg("--artifacts")
+        .arg(&artifacts);
+    command
+        .env("TMPDIR", tmp.path())
+        .env("ISOTEST_LOG", "isotest=warn");
+    let mut session = on_a_terminal(command, Duration::from_secs(600));
+    expect(
+        &mut session,
+        r"clone::x86_64::bios  restoring the machine lead::x86_64::bios saved  \d+s",
+    );
+    expect(
+        &mut session,
+        r"clone::x86_64::bios [^\n]*\(shared boot from lead",
+    );
+    expect(
+        &mut session,
+        "2 passed, 0 failed, 0 skipped, 0 could not test",
+    );
+    assert_eq!(exit_code(&session), Some(0));
 }
 
 /// `isotest console` puts the terminal on the serial console in raw mode: the

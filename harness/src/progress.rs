@@ -89,6 +89,12 @@ impl Progress for Live {
         }
     }
 
+    fn restoring(&self, trial: &Trial, booted_by: &str) {
+        if let Some(bar) = self.bar(&trial.name()) {
+            bar.set_message(format!("restoring the machine {booted_by} saved"));
+        }
+    }
+
     fn done(&self, report: &TrialReport) {
         if let Some(bar) = self
             .bars

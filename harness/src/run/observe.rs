@@ -12,6 +12,9 @@ pub trait Progress: Sync {
     fn started(&self, _trial: &Trial) {}
     /// A trial's boot reached `phase`.
     fn phase(&self, _trial: &Trial, _phase: Phase) {}
+    /// A trial starts from the machine the shared boot of `booted_by` saved
+    /// (its boot's phases are that one's); `phase` says when it has its shell.
+    fn restoring(&self, _trial: &Trial, _booted_by: &str) {}
     /// A trial ended.
     fn done(&self, report: &TrialReport);
     /// A failed trial's QEMU is kept running (`keep_on_failure`) until it exits

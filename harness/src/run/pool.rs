@@ -31,6 +31,9 @@ pub fn run_trials(
                     // Each worker thread owns its machine from start to end, which
                     // PR_SET_PDEATHSIG requires.
                     progress.started(trial);
+                    if let super::share::Share::Follow(saved) = &share {
+                        progress.restoring(trial, &saved.booted_by);
+                    }
                     let (report, kept) = run_trial_observed(trial, options, progress, share);
                     progress.done(&report);
                     if let Some(kept) = kept {

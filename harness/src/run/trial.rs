@@ -243,6 +243,8 @@ fn restored_trial(
     } = restored;
     out.report.phases = saved.phases.clone();
     out.report.shared = Some(shared);
+    // Its own shell answers: the checks run from here.
+    (ctx.on_phase)(crate::console::Phase::Shell);
     let mut session = Session::new(started, console);
     let mut shell = Shell::new(&mut session.console, session.scale).with_files(files);
     shell.hold_saved(saved.answers.clone());
