@@ -48,6 +48,7 @@ fn main() {
     tests.push(four_trials_at_once());
     tests.push(restored_machines());
     tests.push(shared_boot());
+    tests.push(wrong_expectations());
     tests.push(startup_not_waited_for());
     libtest_mimic::run(&args, tests).exit();
 }
@@ -2093,6 +2094,135 @@ fn shared_boot() -> Test {
                 after.total_secs
             ),
         )?;
+        Ok(Completion::Completed)
+    })
+}
+
+/// Scenarios of the unmodified rescue fixture, each expecting one thing it
+/// does not have, and the check's failure with its message. The failures the
+/// broken fixture variants (`negative::`) do not show: those a wrong
+/// expectation shows on a sound disk.
+const WRONG_EXPECTATIONS: [(&str, &str, &str, &str); 11] = [
+    (
+        "sshd-not-expected",
+        "expect:\n  sshd:\n    running: false\n",
+        "sshd",
+        "sshd.service is active, but sshd is expected not to run; something listens on port(s) 22",
+    ),
+    (
+        "sshd-port",
+        "expect:\n  sshd:\n    ports: [22, 2222]\n",
+        "sshd",
+        "nothing listens on port(s) 2222",
+    ),
+    (
+        "sshd-password",
+        "expect:\n  sshd:\n    password_authentication: false\n",
+        "sshd",
+        "PasswordAuthentication is `yes`, expected `no`",
+    ),
+    (
+        "user-home",
+        "expect:\n  users:\n    nixos: { home: /home/elsewhere }\n",
+        "user nixos",
+        "home of `nixos` is `/home/nixos`, expected `/home/elsewhere`",
+    ),
+    (
+        "user-groups",
+        "expect:\n  users:\n    nixos: { groups: [wheel, video] }\n",
+        "user nixos",
+        "`nixos` is not in group(s) video",
+    ),
+    (
+        "user-sudo",
+        "expect:\n  users:\n    nobody: { sudo: nopasswd }\n",
+        "user nobody",
+        "`sudo -n true` as `nobody` failed: ",
+    ),
+    (
+        "autologin-user",
+        "expect:\n  autologin: nixos\n",
+        "autologin",
+        "autologin user mismatch: expected `nixos`, getty logged in `root`",
+    ),
+    (
+        "autologin-prompt",
+        "expect:\n  autologin: false\n",
+        "autologin",
+        "expected a login prompt on the serial console, but it logged in `root` automatically",
+    ),
+    (
+        "hm-file",
+        "expect:\n  users:\n    nixos:\n      home_manager: { files: [.config/isotest-absent] }\n",
+        "home-manager nixos",
+        "~nixos/.config/isotest-absent does not exist",
+    ),
+    (
+        "console-expect",
+        "steps:\n  - expect: ISOTEST_NEVER\n    timeout: 2s\n",
+        "step 1: expect /ISOTEST_NEVER/",
+        "timed out after",
+    ),
+    // Not an expectation: a restored machine whose kernel dies is watched
+    // as a booted one is.
+    (
+        "kernel-panic",
+        "steps:\n  - run: echo c > /proc/sysrq-trigger\n",
+        "step 1: run `echo c > /proc/sysrq-trigger`",
+        "`echo c > /proc/sysrq-trigger`: kernel panic",
+    ),
+];
+
+/// Every check fails with its own message where the disk is sound but the
+/// expectation wrong (`WRONG_EXPECTATIONS`), and only that check; and a
+/// scenario that drives the console with `send:` and `expect:` steps, then
+/// runs a command, passes. All on one boot of the rescue fixture (the first
+/// scenario boots, the others are restored from it), so a step that crashes
+/// its kernel shows that a restored machine's console is watched too.
+fn wrong_expectations() -> Test {
+    Test::ignorable_test("negative::expectations::x86_64::bios", || {
+        if !can_share(Arch::X86_64) {
+            return Ok(Completion::ignored_with(
+                "this QEMU cannot save and restore a machine's state (QEMU 9.1 or later can): each of the 12 scenarios would boot",
+            ));
+        }
+        let image = support::fixture("rescue")?;
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let head = format!("image: {}\narch: x86_64\nfirmware: bios\n", image.display());
+        let driven = "steps:\n  - send: 'echo ISOTEST_SENT_$((6*7))\\r'\n  - expect: ISOTEST_SENT_42\n  - run: echo after\n    expect: '^after$'\n";
+        let mut paths = Vec::new();
+        for (name, yaml) in WRONG_EXPECTATIONS
+            .iter()
+            .map(|(name, yaml, _, _)| (*name, *yaml))
+            .chain([("console-driven", driven)])
+        {
+            let path = dir.path().join(format!("{name}.yaml"));
+            std::fs::write(&path, format!("{head}{yaml}")).map_err(|e| e.to_string())?;
+            paths.push(path);
+        }
+        let trials = select::load(&paths, &[]).map_err(|e| isotest::error::chain(&e))?;
+        let reports = isotest::run::run_trials(
+            &trials,
+            &options("negative-expectations"),
+            1,
+            &|r: &TrialReport| eprintln!("{}", isotest::report::render_line(r)),
+        );
+        let (driven, wrong) = reports.split_last().ok_or("no reports")?;
+        for (r, (name, _, failing, message)) in wrong.iter().zip(&WRONG_EXPECTATIONS) {
+            only(r, failing, message, &[])
+                .map_err(|e| format!("{name}: {e}\n{}", render_failure(r)))?;
+        }
+        ensure(driven.passed(), render_failure(driven))?;
+        // The first boots; every other one starts from its machine.
+        for r in &reports[1..] {
+            ensure(
+                matches!(
+                    r.shared.as_ref().map(|s| &s.role),
+                    Some(SharedRole::Restored { .. })
+                ),
+                format!("{} was not restored: {:?}", r.name, r.shared),
+            )?;
+        }
         Ok(Completion::Completed)
     })
 }

@@ -428,13 +428,15 @@ fn a_guest_bigger_than_the_host_could_not_test() {
     );
 }
 
-#[test]
-fn a_missing_qemu_says_what_to_install_and_could_not_test() {
+/// `isotest run` of a plain BIOS scenario on a tiny ISO, with nothing on
+/// PATH, its artifacts under `name`; the scenario's directory goes with the
+/// second value.
+fn run_on_an_empty_path(name: &str) -> (Command, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let scenario = support::plain_scenario(dir.path(), "firmware: bios\n");
-    let out = support::isotest_command()
+    let mut command = support::isotest_command();
+    command
         .env("PATH", "/nonexistent")
-        .env_remove("ISOTEST_QEMU_X86_64")
         .args([
             "run",
             &scenario,
@@ -442,12 +444,42 @@ fn a_missing_qemu_says_what_to_install_and_could_not_test() {
             &support::any_iso(&scenario),
             "--artifacts",
         ])
-        .arg(support::artifacts().join("cli-no-qemu"))
-        .output()
-        .unwrap();
+        .arg(support::artifacts().join(name));
+    (command, dir)
+}
+
+#[test]
+fn a_missing_qemu_says_what_to_install_and_could_not_test() {
+    let (mut command, _dir) = run_on_an_empty_path("cli-no-qemu");
+    let out = command.env_remove("ISOTEST_QEMU_X86_64").output().unwrap();
     assert_eq!(out.status.code(), Some(3));
     let err = text(&out.stderr);
     assert!(err.contains("qemu-system-x86_64 not found on PATH; install it: Debian/Ubuntu: apt-get install qemu-system-x86"), "{err}");
+    assert!(
+        err.contains("--- plain::x86_64::bios could not test"),
+        "{err}"
+    );
+}
+
+/// Without xorriso, which reads the boot menus off the ISO, nothing can be
+/// learned about the ISO: could not test, saying what to install (the ISO
+/// is not blamed for a menu this host could not read).
+#[test]
+fn a_missing_xorriso_says_what_to_install_and_could_not_test() {
+    let qemu = std::env::split_paths(&std::env::var_os("PATH").unwrap())
+        .map(|d| d.join("qemu-system-x86_64"))
+        .find(|p| p.is_file())
+        .expect("qemu-system-x86_64 is installed (ci/install-deps)");
+    let (mut command, _dir) = run_on_an_empty_path("cli-no-xorriso");
+    let out = command.env("ISOTEST_QEMU_X86_64", qemu).output().unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains(
+            "xorriso is needed to read the ISO's boot menu; install it: apt-get install xorriso"
+        ),
+        "{err}"
+    );
     assert!(
         err.contains("--- plain::x86_64::bios could not test"),
         "{err}"
@@ -800,21 +832,11 @@ fn qemu_dies_with_a_killed_harness_and_the_next_run_sweeps_its_directory() {
         "{record}"
     );
 
-    let scenario_dir = tempfile::tempdir().unwrap();
-    let scenario = support::plain_scenario(scenario_dir.path(), "firmware: bios\n");
-    let out = support::isotest_command()
+    let (mut command, _scenario_dir) = run_on_an_empty_path("cli-sweep");
+    let out = command
         .env("TMPDIR", tmp.path())
         .env("ISOTEST_LOG", "isotest=debug")
-        .env("PATH", "/nonexistent")
         .env_remove("ISOTEST_QEMU_X86_64")
-        .args([
-            "run",
-            &scenario,
-            "--image",
-            &support::any_iso(&scenario),
-            "--artifacts",
-        ])
-        .arg(support::artifacts().join("cli-sweep"))
         .output()
         .unwrap();
     let stderr = text(&out.stderr);

@@ -137,8 +137,9 @@ fn off_a_terminal_plain_lines_and_on_one_the_same_line() {
 
 /// On a terminal, the running trial's line shows its phase and elapsed time.
 /// With --keep-on-failure the failed VM stays up after the report, its console
-/// served on the socket the run names (it replays the panic), until Ctrl-C:
-/// then QEMU and the private directory are gone.
+/// served on the socket the run names (it replays the panic, to socket
+/// clients and to the `isotest console --attach` the run prints), until
+/// Ctrl-C: then QEMU and the private directory are gone.
 #[test]
 fn keep_on_failure_keeps_the_vm_until_ctrl_c_with_live_phases() {
     let iso = support::fixture("panic").unwrap();
@@ -195,6 +196,20 @@ fn keep_on_failure_keeps_the_vm_until_ctrl_c_with_live_phases() {
             "a client that left stopped the VM"
         );
     }
+    // The command the run printed: the same replay on this terminal, and
+    // Ctrl-] q leaves the VM running.
+    let mut attach = support::isotest_command();
+    attach.arg("console").arg("--attach").arg(&socket);
+    let mut attached = on_a_terminal(attach, Duration::from_secs(30));
+    expect(&mut attached, "attached to ");
+    expect(&mut attached, "Kernel panic");
+    attached.send(b"\x1dq").unwrap();
+    expect(&mut attached, "detached; the machine keeps running");
+    assert_eq!(exit_code(&attached), Some(0));
+    assert!(
+        support::process_alive(qemu),
+        "`isotest console --attach` stopped the VM it left"
+    );
 
     session.send([3u8]).unwrap(); // Ctrl-C, through the terminal's line discipline
     assert_eq!(exit_code(&session), Some(130));

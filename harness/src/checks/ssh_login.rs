@@ -386,7 +386,47 @@ fn install_key(
 
 #[cfg(test)]
 mod tests {
-    use super::public_key_fingerprint;
+    use super::*;
+
+    /// A login as `nixos` whose hostname must be `rescue`, as the console says.
+    fn attempt() -> SshAttempt {
+        let login = SshLogin {
+            user: "nixos".into(),
+            password_env: Some("PW".into()),
+        };
+        SshAttempt {
+            check: Check::new(login_check_id(&login), "nixos, hostname rescue".into()),
+            user: "nixos".into(),
+            method: LoginMethod::Password,
+            auth: Auth::Password(crate::ssh::Secret::new("pw".into())),
+            port: 22,
+            pins: Some(vec!["SHA256:key".into()]),
+            hostname: Some(("rescue".into(), "the console says")),
+            patience: Duration::ZERO,
+            secs: 0.0,
+        }
+    }
+
+    /// What SSH says must agree with the console: the user, the hostname,
+    /// and the command's status, each a problem of its own.
+    #[test]
+    fn a_login_that_lands_elsewhere_fails() {
+        let attempt = attempt();
+        let fine = attempt.judge("SHA256:key", "nixos\nrescue\n", 0);
+        assert!(fine.problems.is_empty(), "{:?}", fine.problems);
+        assert_eq!(fine.actual, "logged in as nixos on rescue");
+        let elsewhere = attempt.judge("SHA256:key", "root\nother\n", 1);
+        assert_eq!(
+            elsewhere.problems,
+            [
+                "the command over SSH exited with 1",
+                "over SSH `id -un` says `root`, expected `nixos`",
+                "over SSH the hostname is `other`, the console says `rescue`",
+            ]
+        );
+        let silent = attempt.judge("SHA256:key", "", 0);
+        assert_eq!(silent.problems.len(), 2, "{:?}", silent.problems);
+    }
 
     /// As `ssh-keygen -lf` printed it for this key (OpenSSH 9.2).
     #[test]

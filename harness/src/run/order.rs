@@ -195,6 +195,19 @@ pub(super) fn read_before_save(
         return answers;
     }
     let read = shell.read_together(&probes, checks::COMMAND_TIMEOUT);
+    answers.extend(settled_only(read, &settled, &first));
+    answers
+}
+
+/// The answers of a batch (`read`) less those read for a unit that the same
+/// batch saw with a job queued or running, or did not see: `settled` pairs
+/// each unit's first look with what its check reads once it has settled;
+/// what a check reads anyway (`first`) is kept.
+fn settled_only(
+    read: Vec<(String, CommandOutput)>,
+    settled: &[(String, Vec<String>)],
+    first: &[String],
+) -> Vec<(String, CommandOutput)> {
     let unsettled: Vec<&String> = settled
         .iter()
         .filter(|(look, _)| {
@@ -204,8 +217,9 @@ pub(super) fn read_before_save(
         })
         .flat_map(|(_, after)| after.iter().filter(|c| !first.contains(c)))
         .collect();
-    answers.extend(read.into_iter().filter(|(c, _)| !unsettled.contains(&c)));
-    answers
+    read.into_iter()
+        .filter(|(c, _)| !unsettled.contains(&c))
+        .collect()
 }
 
 /// The units that had failed when the checks were done.
@@ -410,4 +424,54 @@ pub(super) fn without_console_shell(ctx: &NoShell<'_>, why: &str, out: &mut Vec<
         }
     }
     out.extend(checks::steps_not_run(steps, why));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(output: &str) -> CommandOutput {
+        CommandOutput {
+            output: output.into(),
+            status: 0,
+        }
+    }
+
+    /// What a unit's check reads once it has settled is kept only when the
+    /// same batch saw that unit without a job; what the checks read anyway
+    /// stays, and a unit the batch did not show counts as unsettled.
+    #[test]
+    fn reads_of_a_unit_with_a_job_are_dropped() {
+        let idle = "Job=\nActiveState=active\n";
+        let busy = "Job=42\nActiveState=activating\n";
+        let settled = [
+            (
+                "look a".to_owned(),
+                vec!["read a".to_owned(), "shared".to_owned()],
+            ),
+            ("look b".to_owned(), vec!["read b".to_owned()]),
+            ("look c".to_owned(), vec!["read c".to_owned()]),
+        ];
+        let read: Vec<(String, CommandOutput)> = [
+            ("look a", busy),
+            ("read a", "half made"),
+            ("shared", "read anyway"),
+            ("look b", idle),
+            ("read b", "settled"),
+            ("read c", "unseen unit"),
+        ]
+        .into_iter()
+        .map(|(c, o)| (c.to_owned(), answer(o)))
+        .collect();
+        let first = [
+            "look a".to_owned(),
+            "look b".to_owned(),
+            "shared".to_owned(),
+        ];
+        let kept: Vec<String> = settled_only(read, &settled, &first)
+            .into_iter()
+            .map(|(c, _)| c)
+            .collect();
+        assert_eq!(kept, ["look a", "shared", "look b", "read b"]);
+    }
 }

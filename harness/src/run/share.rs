@@ -355,6 +355,10 @@ mod tests {
             .is_ok_and(|q| qemu::can_save_state(qemu::version(&q).as_deref()))
     }
 
+    /// Only trials of one image by content (not by name or size), firmware,
+    /// memory, boot entry, console login and accelerator share a boot; steps
+    /// do not matter. A leader that saves nothing lets its followers boot
+    /// afresh.
     #[test]
     fn trials_that_boot_alike_share_one_boot() {
         if !can_share() {
@@ -370,6 +374,9 @@ mod tests {
         std::fs::write(&a, b"an image").unwrap();
         std::fs::write(&b, b"an image").unwrap();
         std::fs::write(&other, b"another image").unwrap();
+        // As big as the first, not the same: only its content tells them apart.
+        let same_size = dir.path().join("d.iso");
+        std::fs::write(&same_size, b"an imagf").unwrap();
         let plain = "image: a.iso\narch: x86_64\n";
         let trials = [
             trial(plain, Firmware::Bios, &a),
@@ -384,6 +391,18 @@ mod tests {
             // Another name of the same ISO.
             trial(plain, Firmware::Bios, &b),
             trial(plain, Firmware::Bios, &other),
+            trial(plain, Firmware::Bios, &same_size),
+            trial(
+                &format!("{plain}boot:\n  entry: serial\n"),
+                Firmware::Bios,
+                &a,
+            ),
+            trial(
+                &format!("{plain}boot:\n  login: root\n"),
+                Firmware::Bios,
+                &a,
+            ),
+            trial(&format!("{plain}accel: tcg\n"), Firmware::Bios, &a),
         ];
         let board = Board::new(&trials, &RunOptions::default(), 2);
         let mut order = Vec::new();
@@ -407,7 +426,7 @@ mod tests {
                     leader = Some(l);
                 }
             }
-            if order.len() == 5 {
+            if order.len() == 9 {
                 drop(leader.take());
             }
         }
@@ -419,6 +438,10 @@ mod tests {
                 (3, "alone"),
                 (4, "alone"),
                 (6, "alone"),
+                (7, "alone"),
+                (8, "alone"),
+                (9, "alone"),
+                (10, "alone"),
                 (2, "fallback"),
                 (5, "fallback")
             ]
