@@ -618,8 +618,9 @@ fn run_rescue(image: &std::path::Path, name: &str) -> Command {
 }
 
 /// A real failing run, on a sound disk with a wrong host key pinned: exit status
-/// 1, both logins refused as a host key mismatch, the password nowhere in the
-/// output (traced at the most verbose level) or the artifacts, no QEMU left.
+/// 1, both logins refused as a host key mismatch, the accelerator named, the
+/// password nowhere in the output (traced at the most verbose level) or the
+/// artifacts, no QEMU left.
 #[test]
 fn a_wrong_host_key_pin_fails_the_logins_and_leaves_no_qemu() {
     let image = support::fixture("rescue").unwrap();
@@ -671,6 +672,14 @@ fn a_wrong_host_key_pin_fails_the_logins_and_leaves_no_qemu() {
         "{stderr}"
     );
     assert!(stderr.contains("transcript: "), "{stderr}");
+    // Which accelerator ran the guest, and why (`--accel auto`: KVM, or TCG
+    // with the reason), so that a failure under TCG can be told apart.
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.starts_with("  accelerator: KVM") || l.starts_with("  accelerator: TCG")),
+        "{stderr}"
+    );
     assert!(
         !stdout.contains(RESCUE_PASSWORD) && !stderr.contains(RESCUE_PASSWORD),
         "the password was printed"

@@ -135,17 +135,23 @@ fn off_a_terminal_plain_lines_and_on_one_the_same_line() {
     assert_eq!(exit_code(&session), Some(3));
 }
 
-/// On a terminal, the running trial's line shows its phase and elapsed time.
-/// With --keep-on-failure the failed VM stays up after the report, its console
-/// served on the socket the run names (it replays the panic, to socket
-/// clients and to the `isotest console --attach` the run prints), until
-/// Ctrl-C: then QEMU and the private directory are gone.
-#[test]
-fn keep_on_failure_keeps_the_vm_until_ctrl_c_with_live_phases() {
+/// A run of the `panic` fixture with --keep-on-failure on a terminal, up to
+/// where it says how to reach the failed VM it keeps (the live line showed
+/// the boot's phase and time on the way).
+struct Kept {
+    session: Session,
+    qemu: u32,
+    socket: PathBuf,
+    /// $TMPDIR of the run, where its private directory is.
+    tmp: tempfile::TempDir,
+    _scenario: tempfile::TempDir,
+}
+
+fn kept_run(name: &str) -> Kept {
     let iso = support::fixture("panic").unwrap();
     let dir = tempfile::tempdir().unwrap();
     let tmp = tempfile::tempdir().unwrap();
-    let artifacts = support::artifacts().join("local-keep");
+    let artifacts = support::artifacts().join(name);
     let mut command = support::isotest_command();
     command
         .arg("run")
@@ -163,10 +169,32 @@ fn keep_on_failure_keeps_the_vm_until_ctrl_c_with_live_phases() {
     expect(&mut session, r"kept::x86_64::bios [^\n]*FAIL");
     let socket = PathBuf::from(capture(&mut session, r"isotest console --attach (\S+)"));
     expect(&mut session, "press Ctrl-C to stop it");
-
     let qemu =
         support::read_pid(&artifacts.join("kept-x86_64-bios/qemu.pid")).expect("QEMU's pidfile");
     assert!(support::process_alive(qemu), "the failed VM was not kept");
+    Kept {
+        session,
+        qemu,
+        socket,
+        tmp,
+        _scenario: dir,
+    }
+}
+
+/// On a terminal, the running trial's line shows its phase and elapsed time.
+/// With --keep-on-failure the failed VM stays up after the report, its console
+/// served on the socket the run names (it replays the panic, to socket
+/// clients and to the `isotest console --attach` the run prints), until
+/// Ctrl-C: then QEMU and the private directory are gone.
+#[test]
+fn keep_on_failure_keeps_the_vm_until_ctrl_c_with_live_phases() {
+    let Kept {
+        mut session,
+        qemu,
+        socket,
+        tmp,
+        ..
+    } = kept_run("local-keep");
     let private = socket.parent().unwrap().to_owned();
     assert!(
         private.starts_with(tmp.path()) && private.is_dir(),
@@ -218,6 +246,33 @@ fn keep_on_failure_keeps_the_vm_until_ctrl_c_with_live_phases() {
         "QEMU {qemu} survived Ctrl-C"
     );
     assert!(!private.exists(), "the private directory outlived Ctrl-C");
+}
+
+/// A kept VM whose QEMU exits (here it is stopped, as a guest that powers off
+/// ends it) ends the run, with the failed trial's status, and leaves neither
+/// QEMU nor the private directory.
+#[test]
+fn keep_on_failure_ends_when_qemu_exits() {
+    let Kept {
+        mut session,
+        qemu,
+        socket,
+        ..
+    } = kept_run("local-keep-exits");
+    let private = socket.parent().unwrap().to_owned();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(qemu as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    // Bounded: a run that kept waiting would fail here, not hang the suite.
+    session.set_expect_timeout(Some(Duration::from_secs(30)));
+    if let Err(e) = session.expect(expectrl::Eof) {
+        panic!("the run did not end when its kept QEMU exited: {e}");
+    }
+    assert_eq!(exit_code(&session), Some(1));
+    assert!(!support::process_alive(qemu), "QEMU {qemu} lives on");
+    assert!(!private.exists(), "the private directory outlived the run");
 }
 
 /// On a terminal, a trial restored from a shared boot says whose machine it
