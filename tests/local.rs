@@ -315,7 +315,7 @@ fn a_restored_trial_says_whose_machine_it_restores() {
 /// leaves; QEMU is gone and the terminal's modes are as before.
 #[test]
 fn console_attaches_the_terminal_and_ctrl_bracket_q_stops_qemu() {
-    let (mut session, before, qemu) = attached_console("local-console");
+    let (mut session, before, qemu) = attached_console("local-console", Boot::Image);
     session.send([0x1bu8]).unwrap();
     expect(&mut session, "boot: ");
     assert!(support::process_alive(qemu));
@@ -330,12 +330,33 @@ fn console_attaches_the_terminal_and_ctrl_bracket_q_stops_qemu() {
     assert_restored(&session, &before);
 }
 
+/// `isotest console` of a scenario that has no trial of the architecture and
+/// firmware asked for names the trials it has, before anything boots (exit 2).
+#[test]
+fn console_names_the_trials_when_none_matches() {
+    let dir = tempfile::tempdir().unwrap();
+    let iso = support::fixture("rescue").unwrap();
+    let path = scenario(dir.path(), "picked", &iso);
+    let mut command = support::isotest_command();
+    command
+        .arg("console")
+        .arg(&path)
+        .args(["--arch", "aarch64"]);
+    let mut session = on_a_terminal(command, Duration::from_secs(30));
+    expect(
+        &mut session,
+        "no trial of that arch and firmware; the trials are: picked::x86_64::bios",
+    );
+    assert_eq!(exit_code(&session), Some(2));
+}
+
 /// The other ways `isotest console` ends give the terminal back too: SIGTERM
 /// to isotest (exit 130, QEMU stopped), and QEMU exiting under it (killed
-/// here; the user's leaving is not an error: exit 0).
+/// here; the user's leaving is not an error: exit 0). The second console
+/// boots a scenario's trial, picked by its firmware.
 #[test]
 fn console_gives_the_terminal_back_on_sigterm_and_when_qemu_exits() {
-    let (session, before, qemu) = attached_console("local-console-sigterm");
+    let (session, before, qemu) = attached_console("local-console-sigterm", Boot::Image);
     let isotest = nix::unistd::Pid::from_raw(session.get_process().pid().as_raw());
     nix::sys::signal::kill(isotest, nix::sys::signal::Signal::SIGTERM).unwrap();
     assert_eq!(exit_code(&session), Some(130));
@@ -345,7 +366,7 @@ fn console_gives_the_terminal_back_on_sigterm_and_when_qemu_exits() {
     );
     assert_restored(&session, &before);
 
-    let (mut session, before, qemu) = attached_console("local-console-qemu-exit");
+    let (mut session, before, qemu) = attached_console("local-console-qemu-exit", Boot::Scenario);
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(qemu as i32),
         nix::sys::signal::Signal::SIGKILL,
@@ -356,30 +377,47 @@ fn console_gives_the_terminal_back_on_sigterm_and_when_qemu_exits() {
     assert_restored(&session, &before);
 }
 
+/// How `isotest console` is told what to boot.
+enum Boot {
+    /// `--image ISO --arch x86_64 --firmware bios`.
+    Image,
+    /// A scenario of the ISO on two firmwares, and `--firmware bios` to pick one.
+    Scenario,
+}
+
 /// `isotest console` of the rescue fixture (BIOS) on a terminal, attached and
 /// in raw mode at isolinux's menu: the session, the terminal's modes before,
 /// and QEMU's PID. The artifacts hold a run's of that trial, which the
 /// console leaves as they were.
-fn attached_console(name: &str) -> (Session, Termios, u32) {
+fn attached_console(name: &str, boot: Boot) -> (Session, Termios, u32) {
     let iso = support::fixture("rescue").unwrap();
+    let dir = tempfile::tempdir().unwrap();
     let artifacts = support::artifacts().join(name);
     let _ = std::fs::remove_dir_all(&artifacts);
-    let run = artifacts.join("console-x86_64-bios/console.log");
+    let mut command = support::isotest_command();
+    command.arg("console");
+    let trial_dir = match boot {
+        Boot::Image => {
+            command
+                .args(["--firmware", "bios", "--arch", "x86_64", "--image"])
+                .arg(&iso);
+            "console-x86_64-bios"
+        }
+        Boot::Scenario => {
+            let path = dir.path().join("picked.yaml");
+            let yaml = format!(
+                "image: {}\narch: x86_64\nfirmware: [uefi, bios]\n",
+                iso.display()
+            );
+            std::fs::write(&path, yaml).unwrap();
+            command.arg(&path).args(["--firmware", "bios"]);
+            "picked-x86_64-bios"
+        }
+    };
+    command.arg("--artifacts").arg(&artifacts);
+    let run = artifacts.join(trial_dir).join("console.log");
     std::fs::create_dir_all(run.parent().unwrap()).unwrap();
     std::fs::write(&run, "the run being looked into\n").unwrap();
-    let mut command = support::isotest_command();
-    command
-        .args([
-            "console",
-            "--firmware",
-            "bios",
-            "--arch",
-            "x86_64",
-            "--image",
-        ])
-        .arg(&iso)
-        .arg("--artifacts")
-        .arg(&artifacts);
     let mut session = on_a_terminal(command, Duration::from_secs(180));
     let before = modes(&session);
     // A cooked terminal (expectrl's pty starts with echo off).
@@ -392,7 +430,7 @@ fn attached_console(name: &str) -> (Session, Termios, u32) {
     );
 
     expect(&mut session, r"leave with Ctrl-\] then q");
-    let qemu = support::read_pid(&artifacts.join("console/console-x86_64-bios/qemu.pid"))
+    let qemu = support::read_pid(&artifacts.join("console").join(trial_dir).join("qemu.pid"))
         .expect("QEMU's pidfile");
     assert_eq!(
         std::fs::read_to_string(&run).ok().as_deref(),
