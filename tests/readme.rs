@@ -5,7 +5,9 @@
 //! command a page gains runs unless it is added to that list, and a skip whose
 //! command left every page fails.
 //!
-//! A command exits 0 unless its comment says `# exits N`. Every ```yaml block
+//! A command exits 0 unless its comment says `# exits N`; after `# exits 2:`
+//! (a usage error, said before anything runs) comes what it says on stderr,
+//! `...` standing for what varies. Every ```yaml block
 //! must be a valid scenario, every page of the book is in its SUMMARY.md, and
 //! every relative link leads to a file that exists.
 
@@ -56,11 +58,12 @@ const SKIPPED: &[(&str, &str)] = &[
 /// How the pages spell the binary.
 const CARGO_RUN: &str = "cargo run -p isotest --";
 
-/// One command of a page: the line without its comment, and the status its
-/// comment promises.
+/// One command of a page: the line without its comment, the status its
+/// comment promises, and for a usage error what it says.
 struct Example {
     command: String,
     exits: i32,
+    says: Option<String>,
 }
 
 fn main() {
@@ -145,7 +148,7 @@ fn command_test(page: &str, example: Example) -> Trial {
         .with_ignored_flag(true),
         None => {
             let page = page.to_owned();
-            Trial::test(name, move || run(&page, &example.command, example.exits))
+            Trial::test(name, move || run(&page, &example))
         }
     }
 }
@@ -247,9 +250,14 @@ fn examples(page: &str) -> Vec<Example> {
             continue;
         }
         let (command, comment) = split_comment(line);
+        let exits = promised_status(comment);
         out.push(Example {
             command: command.to_owned(),
-            exits: promised_status(comment),
+            exits,
+            says: comment
+                .strip_prefix("exits 2:")
+                .filter(|_| exits == 2)
+                .map(|says| says.trim().to_owned()),
         });
     }
     out
@@ -279,7 +287,13 @@ fn promised_status(comment: &str) -> i32 {
 /// Runs the command with `sh` from the repository's root, as pasted, the binary
 /// in place of `cargo run`, without the caller's ISOTEST_* settings (a reader's
 /// shell has none).
-fn run(page: &str, command: &str, exits: i32) -> Result<(), Failed> {
+fn run(page: &str, example: &Example) -> Result<(), Failed> {
+    let Example {
+        command,
+        exits,
+        says,
+    } = example;
+    let exits = *exits;
     let bin = support::isotest_bin();
     let line = match command.strip_prefix(CARGO_RUN) {
         Some(rest) => format!("'{}'{rest}", bin.display()),
@@ -297,13 +311,28 @@ fn run(page: &str, command: &str, exits: i32) -> Result<(), Failed> {
     }
     let out = sh.output()?;
     let status = out.status.code().unwrap_or(-1);
-    if status == exits {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if status == exits && says.as_deref().is_none_or(|says| said(&stderr, says)) {
         return Ok(());
     }
     Err(format!(
-        "`{command}` exited {status}, {page} says {exits}\nstdout:\n{}\nstderr:\n{}",
+        "`{command}` exited {status}, {page} says {exits}{}\nstdout:\n{}\nstderr:\n{stderr}",
+        says.as_ref()
+            .map(|s| format!(" and `{s}`"))
+            .unwrap_or_default(),
         String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
     )
     .into())
+}
+
+/// Whether `stderr` says `says`, its parts between `...` in order.
+fn said(stderr: &str, says: &str) -> bool {
+    let mut rest = stderr;
+    for part in says.split("...").map(str::trim).filter(|p| !p.is_empty()) {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    true
 }

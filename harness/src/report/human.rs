@@ -245,6 +245,41 @@ mod tests {
         );
     }
 
+    /// A check alone shows its outcome by a mark (none when it passed); checks
+    /// of one kind are counted, passed over all.
+    #[test]
+    fn a_line_marks_each_check_by_its_outcome() {
+        use crate::check_id::CheckId;
+        let mut r = sample("rescue::x86_64::bios", Verdict::Fail);
+        let with = |name: CheckId, outcome: Outcome| crate::checks::CheckResult {
+            name,
+            outcome,
+            ..r.checks[1].clone()
+        };
+        r.checks = vec![
+            with(CheckId::Autologin, Outcome::Pass),
+            with(CheckId::Hostname, Outcome::Fail),
+            with(CheckId::Sshd, Outcome::Broken),
+            with(
+                CheckId::ssh_login("root", crate::check_id::LoginMethod::Key),
+                Outcome::NotRun,
+            ),
+            with(CheckId::user("nixos"), Outcome::Pass),
+            with(CheckId::user("root"), Outcome::Fail),
+        ];
+        let line = render_line(&r);
+        assert!(
+            line.ends_with("FAIL  autologin hostname✗ sshd! ssh(0/1) user(1/2)"),
+            "{line}"
+        );
+        r.checks[1].outcome = Outcome::NotRun;
+        assert!(
+            render_line(&r).contains(" hostname? "),
+            "{}",
+            render_line(&r)
+        );
+    }
+
     #[test]
     fn a_line_says_the_boot_was_shared_and_start_up_unfinished() {
         let mut r = sample("rescue::x86_64::bios", Verdict::Pass);
