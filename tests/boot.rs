@@ -228,13 +228,14 @@ fn negative_on(
 /// boot: every one whose boot reaches a shell and whose failure is a check's
 /// (the others leave no machine to share: a second trial would boot again
 /// from power-on).
-const SHARED: [&str; 9] = [
+const SHARED: [&str; 10] = [
     "wrong-hostname",
     "sshd-off",
     "sshd-no-root-login",
     "user-missing",
     "wrong-shell",
     "hm-failed",
+    "hm-not-run",
     "hm-package-missing",
     "hm-font-missing",
     "hm-legacy-broken",
@@ -1010,6 +1011,16 @@ fn negative_tests() -> Vec<Test> {
             ensure(
                 c.evidence.iter().any(|l| l.contains("is in the way")),
                 "the activation's error is not in the evidence",
+            )
+        }),
+        // The unit never ran (nothing wants it), so no generation was linked.
+        negative("hm_not_run", "hm-not-run", None, |r| {
+            only(
+                r,
+                "home-manager nixos",
+                "home-manager-nixos.service has not run this boot (no start or exit time); \
+                 no Home Manager generation for `nixos`: none of ~/.local/state/nix/profiles/home-manager, ",
+                &[],
             )
         }),
         // ripgrep is not in the generation: neither its program nor the package.
