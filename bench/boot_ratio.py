@@ -36,6 +36,9 @@ the pairs, with its spread (lowest and highest). Reported:
            shell (isotest to its verdict, of which its console exchanges
            per commands.log; the bare guest to ready) and the difference
            (target <= 1 s: the verdict within 1 s of a ready guest).
+           isotest's side is its time-to-verdict less its boot-to-shell, so
+           its time before power-on (the flake's expectations, the menu
+           read off the ISO, QEMU's start) is in it.
   menu     isotest to `Loading /boot/bzImage` (it picks the serial entry at
            once) / bare-wait to the same line (target < 1: faster). isotest's
            time is read off its console.log as it grows, from when the file
@@ -253,8 +256,9 @@ EXCHANGE = re.compile(rb"at ([0-9.]+) s, took ([0-9.]+) s")
 
 def console_secs_after(commands_log, shell):
     """Seconds the console spent on exchanges that began at or after `shell`
-    (seconds since the console was attached): commands.log's `at A s, took T
-    s`, once per exchange (the commands of a batch share theirs)."""
+    (the shell phase, seconds since power-on): commands.log's `at A s, took T
+    s`, seconds since the console was attached (just before power-on, so
+    never less), once per exchange (the commands of a batch share theirs)."""
     exchanges = {(float(a), float(t)) for a, t in EXCHANGE.findall(open(commands_log, "rb").read())}
     return sum(t for a, t in exchanges if a >= shell - 0.005)
 

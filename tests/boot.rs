@@ -2223,6 +2223,16 @@ fn wrong_expectations() -> Test {
             only(r, failing, message, &[])
                 .map_err(|e| format!("{name}: {e}\n{}", render_failure(r)))?;
         }
+        // sudo's own refusal, not su's failing to run it.
+        let sudo = wrong
+            .iter()
+            .find(|r| r.scenario == "user-sudo")
+            .ok_or("no user-sudo report")?;
+        let refused = check(sudo, "user nobody")?;
+        ensure(
+            refused.message.contains("sudo: a password is required"),
+            format!("not sudo's refusal: {}", refused.message),
+        )?;
         ensure(driven.passed(), render_failure(driven))?;
         // The first boots; every other one starts from its machine.
         for r in &reports[1..] {

@@ -466,9 +466,7 @@ fn a_missing_qemu_says_what_to_install_and_could_not_test() {
 /// is not blamed for a menu this host could not read).
 #[test]
 fn a_missing_xorriso_says_what_to_install_and_could_not_test() {
-    let qemu = std::env::split_paths(&std::env::var_os("PATH").unwrap())
-        .map(|d| d.join("qemu-system-x86_64"))
-        .find(|p| p.is_file())
+    let qemu = isotest::qemu::find_qemu(isotest::platform::Arch::X86_64)
         .expect("qemu-system-x86_64 is installed (ci/install-deps)");
     let (mut command, _dir) = run_on_an_empty_path("cli-no-xorriso");
     let out = command.env("ISOTEST_QEMU_X86_64", qemu).output().unwrap();

@@ -277,7 +277,8 @@ fn keep_on_failure_ends_when_qemu_exits() {
 
 /// On a terminal, a trial restored from a shared boot says whose machine it
 /// restores (its boot's phases are that one's), then both trials' lines
-/// arrive. One boot of the rescue fixture, two scenarios on it.
+/// arrive. One boot of the rescue fixture, two scenarios on it (two boots
+/// where QEMU cannot save a machine, and then only the lines are asked for).
 #[test]
 fn a_restored_trial_says_whose_machine_it_restores() {
     let iso = support::fixture("rescue").unwrap();
@@ -295,14 +296,19 @@ fn a_restored_trial_says_whose_machine_it_restores() {
         .env("TMPDIR", tmp.path())
         .env("ISOTEST_LOG", "isotest=warn");
     let mut session = on_a_terminal(command, Duration::from_secs(600));
-    expect(
-        &mut session,
-        r"clone::x86_64::bios  restoring the machine lead::x86_64::bios saved  \d+s",
-    );
-    expect(
-        &mut session,
-        r"clone::x86_64::bios [^\n]*\(shared boot from lead",
-    );
+    // A QEMU before 9.1 cannot save a machine: then both boot, and pass.
+    let can_save = isotest::qemu::find_qemu(isotest::platform::Arch::X86_64)
+        .is_ok_and(|q| isotest::qemu::can_save_state(isotest::qemu::version(&q).as_deref()));
+    if can_save {
+        expect(
+            &mut session,
+            r"clone::x86_64::bios  restoring the machine lead::x86_64::bios saved  \d+s",
+        );
+        expect(
+            &mut session,
+            r"clone::x86_64::bios [^\n]*\(shared boot from lead",
+        );
+    }
     expect(
         &mut session,
         "2 passed, 0 failed, 0 skipped, 0 could not test",

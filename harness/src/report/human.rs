@@ -119,8 +119,15 @@ pub fn render_failure(r: &TrialReport) -> String {
             "error: the scenario checks nothing; add `expect:` or `steps:`"
         );
     }
-    if let Some(note) = &r.accel_note {
-        let _ = writeln!(out, "  accelerator: {note}");
+    // The note says why when it is not KVM; KVM needs no why.
+    match (&r.accel_note, &r.accel) {
+        (Some(note), _) => {
+            let _ = writeln!(out, "  accelerator: {note}");
+        }
+        (None, Some(accel)) => {
+            let _ = writeln!(out, "  accelerator: {}", accel.to_uppercase());
+        }
+        (None, None) => {}
     }
     if let Some(shared) = &r.shared {
         let _ = writeln!(out, "  {}", shared.long());
@@ -228,6 +235,27 @@ mod tests {
     use super::*;
     use crate::report::compare::tests::hostname_regression;
     use crate::report::trial::tests::sample;
+
+    /// A failure names its accelerator: with the reason when it is TCG, plain
+    /// when KVM ran it.
+    #[test]
+    fn a_failure_names_its_accelerator() {
+        let mut r = sample("rescue::x86_64::bios", Verdict::Fail);
+        r.accel = Some("kvm".into());
+        r.accel_note = None;
+        assert!(
+            render_failure(&r).contains("\n  accelerator: KVM\n"),
+            "{}",
+            render_failure(&r)
+        );
+        r.accel = Some("tcg".into());
+        r.accel_note = Some("TCG (--accel tcg)".into());
+        assert!(
+            render_failure(&r).contains("\n  accelerator: TCG (--accel tcg)\n"),
+            "{}",
+            render_failure(&r)
+        );
+    }
 
     #[test]
     fn a_failure_names_its_screendump_when_there_is_one() {
