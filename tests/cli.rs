@@ -448,6 +448,33 @@ fn run_on_an_empty_path(name: &str) -> (Command, tempfile::TempDir) {
     (command, dir)
 }
 
+/// Without `--artifacts`, a run's artifacts go to `target/isotest` under the
+/// directory it runs in, or to `$ISOTEST_ARTIFACTS`. (A skipped trial: its
+/// report is written, nothing boots.)
+#[test]
+fn artifacts_go_to_target_isotest_or_isotest_artifacts() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = support::plain_scenario(dir.path(), "");
+    let report = "plain-x86_64-uefi/report.json";
+    let mut command = support::isotest_command();
+    command
+        .current_dir(dir.path())
+        .env_remove("ISOTEST_ARTIFACTS")
+        .args(["run", &scenario, "--filter", "uefi"]);
+    support::hide_ovmf(&mut command);
+    let out = command.output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(dir.path().join("target/isotest").join(report).is_file());
+
+    let elsewhere = dir.path().join("elsewhere");
+    let out = command
+        .env("ISOTEST_ARTIFACTS", &elsewhere)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(elsewhere.join(report).is_file());
+}
+
 #[test]
 fn a_missing_qemu_says_what_to_install_and_could_not_test() {
     let (mut command, _dir) = run_on_an_empty_path("cli-no-qemu");
