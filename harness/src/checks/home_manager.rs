@@ -34,12 +34,8 @@ pub fn home_manager(
     // Not judged while its activation is queued or running; the first look
     // is the one run ahead with the other read-only probes (`unit_probe`).
     let limit = super::units::UNIT_TIMEOUT * shell.scale();
-    let settled = match super::units::settle_units(shell, &[&unit], &UNIT_PROPS, Duration::ZERO) {
-        Ok(seen) if !seen.pending.is_empty() => {
-            super::units::settle_units(shell, &[&unit], &UNIT_PROPS, limit)
-        }
-        seen => seen,
-    };
+    let first = super::units::settle_units(shell, &[&unit], &UNIT_PROPS, Duration::ZERO);
+    let settled = super::units::settled_after(shell, &[&unit], &UNIT_PROPS, Some(first), limit);
     let show = match settled {
         Ok(settled) if settled.pending.is_empty() => settled.show,
         Ok(settled) => return check.still_starting(&settled.pending, limit),

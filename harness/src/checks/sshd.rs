@@ -214,11 +214,9 @@ fn look(
 ) -> Result<Daemon, Unjudged> {
     // Not judged while either unit's start job is queued or running.
     let limit = super::units::UNIT_TIMEOUT * shell.scale();
-    let settled = match seen {
-        Some(SshdUnits(Ok(settled))) if settled.pending.is_empty() => settled,
-        _ => super::units::settle_units(shell, &[SERVICE, SOCKET], &UNIT_PROPS, limit)
-            .map_err(Unjudged::Broken)?,
-    };
+    let first = seen.map(|SshdUnits(first)| first);
+    let settled = super::units::settled_after(shell, &[SERVICE, SOCKET], &UNIT_PROPS, first, limit)
+        .map_err(Unjudged::Broken)?;
     if !settled.pending.is_empty() {
         return Err(Unjudged::Starting(settled.pending, limit));
     }

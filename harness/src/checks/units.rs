@@ -58,6 +58,23 @@ pub fn settle_units(
     })
 }
 
+/// The units as a check judges them: a first look (`settle_units` with a
+/// zero limit, run ahead with other probes) taken as it is when it found no
+/// job; when it found one, or got no answer, or none was taken, a wait of up
+/// to `limit`.
+pub fn settled_after(
+    shell: &mut Shell<'_>,
+    units: &[&str],
+    props: &[&str],
+    first: Option<Result<Settled, NoEvidence>>,
+    limit: Duration,
+) -> Result<Settled, NoEvidence> {
+    match first {
+        Some(Ok(seen)) if seen.pending.is_empty() => Ok(seen),
+        _ => settle_units(shell, units, props, limit),
+    }
+}
+
 /// The guest's loop of `settle_units`.
 pub(super) fn settle_command(units: &[&str], props: &[&str], limit: Duration) -> String {
     let names: Vec<String> = units.iter().map(|u| sh_quote(u)).collect();
