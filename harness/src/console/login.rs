@@ -382,17 +382,22 @@ mod tests {
             dir,
         );
         let got = reach_shell(local.console(), "", "", None, 1, Duration::from_secs(20));
-        let bash = std::fs::canonicalize("/bin/bash")
-            .unwrap()
-            .display()
-            .to_string();
         assert_eq!(
             got.expect("a shell"),
             LoggedIn {
                 by_isotest: None,
-                login_shell: Some(bash)
+                login_shell: Some(bash())
             }
         );
+    }
+
+    /// Where /bin/bash really is: the login shell a shell names by its
+    /// `/proc/<pid>/exe`.
+    fn bash() -> String {
+        std::fs::canonicalize("/bin/bash")
+            .unwrap()
+            .display()
+            .to_string()
     }
 
     /// Waits for the getty script's first prompt; returns what matched.
@@ -453,15 +458,11 @@ mod tests {
         let end = local.console().position();
         let seen = local.console().text_between(0, end);
         assert_eq!(seen.matches("echo ISOTEST_READY_$((").count(), 1, "{seen}");
-        let bash = std::fs::canonicalize("/bin/bash")
-            .unwrap()
-            .display()
-            .to_string();
         assert_eq!(
             got.expect("logged in"),
             LoggedIn {
                 by_isotest: Some("root".into()),
-                login_shell: Some(bash)
+                login_shell: Some(bash())
             }
         );
 
