@@ -212,7 +212,7 @@ fn negative_on(
                 Failed::from(format!("{e}\n--- the report:\n{}", render_failure(report)))
             })
         };
-        if !SHARED.contains(&variant) || !can_share(arch) {
+        if !SHARED.contains(&variant) || !isotest::qemu::qemu_can_save(arch) {
             judged(&run(&trial, image, &artifacts))?;
             return Ok(Completion::Completed);
         }
@@ -240,12 +240,6 @@ const SHARED: [&str; 10] = [
     "hm-font-missing",
     "hm-legacy-broken",
 ];
-
-/// Whether this host's QEMU for `arch` can save and restore a machine (9.1+).
-fn can_share(arch: Arch) -> bool {
-    isotest::qemu::find_qemu(arch)
-        .is_ok_and(|q| isotest::qemu::can_save_state(isotest::qemu::version(&q).as_deref()))
-}
 
 /// `trial` on `image` twice in one run, sharing one boot: the first boots
 /// from power-on and saves its machine at the shell, the second (its
@@ -286,6 +280,29 @@ fn run_shared(
         )
         .into()),
     }
+}
+
+/// Scenarios (file name, YAML) written to `dir` and run together, one trial
+/// at a time (so that they share a boot where they can), each trial's line
+/// printed as it ends; their reports in the files' order.
+fn run_scenarios(
+    dir: &std::path::Path,
+    files: impl IntoIterator<Item = (impl AsRef<str>, impl AsRef<str>)>,
+    artifacts: &str,
+) -> Result<Vec<TrialReport>, String> {
+    let mut paths = Vec::new();
+    for (name, yaml) in files {
+        let path = dir.join(name.as_ref());
+        std::fs::write(&path, yaml.as_ref()).map_err(|e| e.to_string())?;
+        paths.push(path);
+    }
+    let trials = select::load(&paths, &[]).map_err(|e| isotest::error::chain(&e))?;
+    Ok(isotest::run::run_trials(
+        &trials,
+        &options(artifacts),
+        1,
+        &|r: &TrialReport| eprintln!("{}", isotest::report::render_line(r)),
+    ))
 }
 
 /// A restored machine's random generator was reseeded apart from the
@@ -1996,7 +2013,7 @@ fn holds_efi_variable(vars: &std::path::Path, name: &str) -> Result<bool, String
 /// reseeded. Every trial's line says it shared the boot.
 fn shared_boot() -> Test {
     Test::ignorable_test("shared::verdicts::x86_64::bios", || {
-        if !can_share(Arch::X86_64) {
+        if !isotest::qemu::qemu_can_save(Arch::X86_64) {
             return Ok(Completion::ignored_with(
                 "this QEMU cannot save and restore a machine's state (QEMU 9.1 or later can)",
             ));
@@ -2022,19 +2039,7 @@ fn shared_boot() -> Test {
             // before its save; its own machine is asked again by a step.
             ("after.yaml", format!("{}{whole}steps:\n  - run: date -u +%s\n    expect: '^[0-9]+$'\n  - run: cat /proc/sys/kernel/random/boot_id\n    expect: '^[0-9a-f-]+$'\n  - run: id -un nixos && systemctl is-active ssh.service\n    expect: '^nixos\\nactive$'\n", head_of(&copy))),
         ];
-        let mut paths = Vec::new();
-        for (name, yaml) in &files {
-            let path = dir.path().join(name);
-            std::fs::write(&path, yaml).map_err(|e| e.to_string())?;
-            paths.push(path);
-        }
-        let trials = select::load(&paths, &[]).map_err(|e| isotest::error::chain(&e))?;
-        let reports = isotest::run::run_trials(
-            &trials,
-            &options("shared-verdicts"),
-            1,
-            &|_: &TrialReport| (),
-        );
+        let reports = run_scenarios(dir.path(), files, "shared-verdicts")?;
         let ended = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_err(|e| e.to_string())?
@@ -2044,7 +2049,6 @@ fn shared_boot() -> Test {
         };
         for r in &reports {
             let line = isotest::report::render_line(r);
-            eprintln!("{line}");
             ensure(r.passed(), render_failure(r))?;
             ensure(
                 line.contains("(shared boot"),
@@ -2192,7 +2196,7 @@ const WRONG_EXPECTATIONS: [(&str, &str, &str, &str); 11] = [
 /// its kernel shows that a restored machine's console is watched too.
 fn wrong_expectations() -> Test {
     Test::ignorable_test("negative::expectations::x86_64::bios", || {
-        if !can_share(Arch::X86_64) {
+        if !isotest::qemu::qemu_can_save(Arch::X86_64) {
             return Ok(Completion::ignored_with(
                 "this QEMU cannot save and restore a machine's state (QEMU 9.1 or later can): each of the 12 scenarios would boot",
             ));
@@ -2201,23 +2205,12 @@ fn wrong_expectations() -> Test {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let head = format!("image: {}\narch: x86_64\nfirmware: bios\n", image.display());
         let driven = "steps:\n  - send: 'echo ISOTEST_SENT_$((6*7))\\r'\n  - expect: ISOTEST_SENT_42\n  - run: echo after\n    expect: '^after$'\n";
-        let mut paths = Vec::new();
-        for (name, yaml) in WRONG_EXPECTATIONS
+        let files = WRONG_EXPECTATIONS
             .iter()
             .map(|(name, yaml, _, _)| (*name, *yaml))
             .chain([("console-driven", driven)])
-        {
-            let path = dir.path().join(format!("{name}.yaml"));
-            std::fs::write(&path, format!("{head}{yaml}")).map_err(|e| e.to_string())?;
-            paths.push(path);
-        }
-        let trials = select::load(&paths, &[]).map_err(|e| isotest::error::chain(&e))?;
-        let reports = isotest::run::run_trials(
-            &trials,
-            &options("negative-expectations"),
-            1,
-            &|r: &TrialReport| eprintln!("{}", isotest::report::render_line(r)),
-        );
+            .map(|(name, yaml)| (format!("{name}.yaml"), format!("{head}{yaml}")));
+        let reports = run_scenarios(dir.path(), files, "negative-expectations")?;
         let (driven, wrong) = reports.split_last().ok_or("no reports")?;
         for (r, (name, _, failing, message)) in wrong.iter().zip(&WRONG_EXPECTATIONS) {
             only(r, failing, message, &[])

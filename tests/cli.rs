@@ -1126,9 +1126,7 @@ fn a_save_that_fails_lets_the_others_boot_afresh() {
 /// sharing.
 #[test]
 fn fresh_boot_turns_sharing_off() {
-    if !support::which("qemu-system-x86_64")
-        .is_some_and(|q| isotest::qemu::can_save_state(isotest::qemu::version(&q).as_deref()))
-    {
+    if !isotest::qemu::qemu_can_save(isotest::platform::Arch::X86_64) {
         eprintln!("skipped: this QEMU cannot save a machine's state (9.1 or later can)");
         return;
     }

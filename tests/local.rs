@@ -135,6 +135,20 @@ fn off_a_terminal_plain_lines_and_on_one_the_same_line() {
     assert_eq!(exit_code(&session), Some(3));
 }
 
+/// `isotest run ARGS --artifacts ARTIFACTS` with its private directories in
+/// `tmp` (`$TMPDIR`), warnings only in its log.
+fn isotest_run(args: impl IntoIterator<Item = PathBuf>, artifacts: &Path, tmp: &Path) -> Command {
+    let mut command = support::isotest_command();
+    command
+        .arg("run")
+        .args(args)
+        .arg("--artifacts")
+        .arg(artifacts)
+        .env("TMPDIR", tmp)
+        .env("ISOTEST_LOG", "isotest=warn");
+    command
+}
+
 /// A run of the `panic` fixture with --keep-on-failure on a terminal, up to
 /// where it says how to reach the failed VM it keeps (the live line showed
 /// the boot's phase and time on the way).
@@ -152,16 +166,14 @@ fn kept_run(name: &str) -> Kept {
     let dir = tempfile::tempdir().unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let artifacts = support::artifacts().join(name);
-    let mut command = support::isotest_command();
-    command
-        .arg("run")
-        .arg(scenario(dir.path(), "kept", &iso))
-        .arg("--keep-on-failure")
-        .arg("--artifacts")
-        .arg(&artifacts);
-    command
-        .env("TMPDIR", tmp.path())
-        .env("ISOTEST_LOG", "isotest=warn");
+    let command = isotest_run(
+        [
+            scenario(dir.path(), "kept", &iso),
+            "--keep-on-failure".into(),
+        ],
+        &artifacts,
+        tmp.path(),
+    );
     let mut session = on_a_terminal(command, Duration::from_secs(300));
 
     // The live line: trial, phase, elapsed (indicatif's `{elapsed}`, e.g. `12s`).
@@ -285,21 +297,17 @@ fn a_restored_trial_says_whose_machine_it_restores() {
     let dir = tempfile::tempdir().unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let artifacts = support::artifacts().join("local-restoring");
-    let mut command = support::isotest_command();
-    command
-        .arg("run")
-        .arg(scenario(dir.path(), "lead", &iso))
-        .arg(scenario(dir.path(), "clone", &iso))
-        .arg("--artifacts")
-        .arg(&artifacts);
-    command
-        .env("TMPDIR", tmp.path())
-        .env("ISOTEST_LOG", "isotest=warn");
+    let command = isotest_run(
+        [
+            scenario(dir.path(), "lead", &iso),
+            scenario(dir.path(), "clone", &iso),
+        ],
+        &artifacts,
+        tmp.path(),
+    );
     let mut session = on_a_terminal(command, Duration::from_secs(600));
     // A QEMU before 9.1 cannot save a machine: then both boot, and pass.
-    let can_save = isotest::qemu::find_qemu(isotest::platform::Arch::X86_64)
-        .is_ok_and(|q| isotest::qemu::can_save_state(isotest::qemu::version(&q).as_deref()));
-    if can_save {
+    if isotest::qemu::qemu_can_save(isotest::platform::Arch::X86_64) {
         expect(
             &mut session,
             r"clone::x86_64::bios  restoring the machine lead::x86_64::bios saved  \d+s",

@@ -29,4 +29,4 @@ pub use machine::{kill_all_machines, stopping, wait_if_stopping, Machine, Machin
 pub use private::{remove_private_dirs, PrivateDir};
 pub use qmp::{DumpFormat, Qmp};
 pub use screendump::{is_blank, read_screen, save_as_png, ScreenError};
-pub use snapshot::{can_save_state, SavedState, StateKey};
+pub use snapshot::{can_save_state, qemu_can_save, SavedState, StateKey};

@@ -86,6 +86,13 @@ pub fn can_save_state(version: Option<&str>) -> bool {
     (major, minor) >= (9, 1)
 }
 
+/// Whether this host's QEMU for `arch` (`find_qemu`) can save and restore
+/// a machine's state (`can_save_state`).
+pub fn qemu_can_save(arch: crate::platform::Arch) -> bool {
+    use super::binary::{find_qemu, version};
+    find_qemu(arch).is_ok_and(|q| can_save_state(version(&q).as_deref()))
+}
+
 /// A machine's state in a file, and the machine it may be restored into.
 #[derive(Debug, Clone)]
 pub struct SavedState {

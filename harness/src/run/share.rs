@@ -112,10 +112,9 @@ impl Board {
             .zip(trials)
             .map(|(key, trial)| {
                 let key = key.as_ref().filter(|k| count[k] > 1)?;
-                let can = *can_save.entry(trial.arch).or_insert_with(|| {
-                    qemu::find_qemu(trial.arch)
-                        .is_ok_and(|q| qemu::can_save_state(qemu::version(&q).as_deref()))
-                });
+                let can = *can_save
+                    .entry(trial.arch)
+                    .or_insert_with(|| qemu::qemu_can_save(trial.arch));
                 if !can {
                     return None;
                 }
@@ -351,8 +350,7 @@ mod tests {
     }
 
     fn can_share() -> bool {
-        qemu::find_qemu(Arch::X86_64)
-            .is_ok_and(|q| qemu::can_save_state(qemu::version(&q).as_deref()))
+        qemu::qemu_can_save(Arch::X86_64)
     }
 
     /// Only trials of one image by content (not by name or size), firmware,
